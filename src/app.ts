@@ -1,0 +1,55 @@
+import { Elysia } from "elysia";
+import type { Config } from "./config/schema.ts";
+import type { Store } from "./db/client.ts";
+import { authPlugin, bearerToken, type TokenVerifier } from "./http/auth.ts";
+import { jsonBody } from "./http/body.ts";
+import { errorHandler } from "./http/errors.ts";
+import { healthRoutes, type Readiness } from "./http/health.ts";
+import type { MetricsRegistry } from "./http/metrics.ts";
+import { openapiRoutes } from "./http/openapi.ts";
+import type { Cursors } from "./http/pagination.ts";
+import { requestMeta } from "./http/request-meta.ts";
+import type { HttpKit } from "./http/kit.ts";
+import type { Logger } from "./lib/logger.ts";
+import { VERSION } from "./version.ts";
+import { auditRoutes } from "./modules/audit/routes.ts";
+
+export interface AppDeps {
+  config: Config;
+  store: Store;
+  logger: Logger;
+  verifyToken: TokenVerifier;
+  cursors: Cursors;
+  metrics: MetricsRegistry;
+  readiness: Readiness;
+}
+
+/** Builds the whole HTTP API: the kit (errors, body, request ids, metrics), then every module. */
+export function buildApp(deps: AppDeps) {
+  const { config, logger, metrics } = deps;
+  const kit: HttpKit = { db: deps.store.db, cursors: deps.cursors, auth: authPlugin(deps.verifyToken) };
+  const metricsGuard = config.http.metricsPublic
+    ? undefined
+    : async (request: Request) => void (await deps.verifyToken(bearerToken(request.headers.get("authorization"))));
+
+  // `normalize: false`: unknown body fields are rejected, never silently dropped.
+  const app: Elysia<any, any, any, any, any, any, any> = new Elysia({ normalize: false })
+    .use(errorHandler(logger))
+    .onRequest(({ request, set }) => {
+      set.headers["x-request-id"] = requestMeta(request).id;
+    })
+    .use(jsonBody(config.http.bodyLimitBytes))
+    .onAfterResponse({ as: "global" }, ({ request, route, set }) => {
+      const meta = requestMeta(request);
+      const seconds = (performance.now() - meta.startedAt) / 1000;
+      const status = String(set.status ?? 200);
+      const labels = { method: request.method, route: route || "unmatched" };
+      metrics.httpRequests.inc({ ...labels, status });
+      metrics.httpDuration.observe(labels, seconds);
+      logger.debug("request", { requestId: meta.id, ...labels, status, ms: Math.round(seconds * 1000) });
+    })
+    .use(openapiRoutes(() => app, VERSION))
+    .use(healthRoutes(deps.readiness, metrics, metricsGuard))
+    .use(auditRoutes(kit));
+  return app;
+}

@@ -1,0 +1,39 @@
+import { join } from "node:path";
+
+/** Embedded defaults: a daemon with no config file, no env and no flags runs on these. */
+export const DEFAULT_CONFIG_FILE = "/etc/snapdb/snapdb.toml";
+export const DEFAULT_LISTEN = "127.0.0.1:8484";
+export const DEFAULT_DATA_DIR = "./data";
+
+export function defaultsFor(dataDir: string, managedType: unknown): Record<string, unknown> {
+  return {
+    listen: DEFAULT_LISTEN,
+    dataDir,
+    masterKeyFile: join(dataDir, "master.key"),
+    log: { level: "info" },
+    auth: {
+      audience: "snapdb",
+      issuer: "",
+      orgClaim: "org_id",
+      jwtSecret: "",
+      jwtSecretFile: join(dataDir, "jwt-secret"),
+      publicKeyFile: "",
+      jwksUrl: "",
+    },
+    http: { bodyLimitBytes: 1024 * 1024, metricsPublic: true },
+    managedStorage:
+      managedType === "s3"
+        ? {
+            type: "s3",
+            endpoint: "",
+            prefix: "snapdb",
+            forcePathStyle: false,
+            accessKeyId: "",
+            secretAccessKey: "",
+          }
+        : { type: "local", path: join(dataDir, "managed") },
+    storage: { allowedLocalRoots: [] },
+    runner: { maxConcurrent: 2 },
+    scheduler: { catchUp: "one" },
+  };
+}

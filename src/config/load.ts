@@ -1,0 +1,148 @@
+import { existsSync, readFileSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
+import { Value } from "@sinclair/typebox/value";
+import { parse as parseToml, TomlError } from "smol-toml";
+import { DEFAULT_CONFIG_FILE, DEFAULT_DATA_DIR, defaultsFor } from "./defaults.ts";
+import { ConfigSchema, LocalManagedStorage, S3ManagedStorage, type Config } from "./schema.ts";
+import { ENV_BINDINGS, FLAG_BINDINGS, parseText } from "./sources.ts";
+import { deepMerge, getPath, isPlainObject, leafPaths, setPath, type Tree } from "./tree.ts";
+
+/** Every problem found, each with the dotted path and where the value came from. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+export interface LoadInput {
+  /** Config-affecting flags of the command line, e.g. { "--listen": "0.0.0.0:80", "--config": "x.toml" }. */
+  flags?: Record<string, string | undefined>;
+  env?: Record<string, string | undefined>;
+  /** Where to look when neither --config nor SNAPDB_CONFIG is given. */
+  defaultConfigFile?: string;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** The config file read, if any. */
+  file: string | null;
+}
+
+function readConfigFile(file: string): Tree {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError([`config file ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`]);
+  }
+  try {
+    return parseToml(text) as Tree;
+  } catch (err) {
+    const where = err instanceof TomlError ? ` at line ${err.line}, column ${err.column}` : "";
+    throw new ConfigError([`config file ${file}: not valid TOML${where}`]);
+  }
+}
+
+function pickConfigFile(input: LoadInput): string | null {
+  const explicit = input.flags?.["--config"] ?? input.env?.SNAPDB_CONFIG;
+  if (explicit) return resolve(explicit);
+  const fallback = input.defaultConfigFile ?? DEFAULT_CONFIG_FILE;
+  return existsSync(fallback) ? fallback : null;
+}
+
+const pointerToDotted = (pointer: string) => pointer.replace(/^\//, "").replaceAll("/", ".");
+
+function schemaProblems(candidate: Tree, origin: (path: string) => string): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  const report = (pointer: string, message: string) => {
+    const path = pointerToDotted(pointer);
+    if (seen.has(path)) return; // the first complaint about a value is the useful one
+    seen.add(path);
+    const text = message === "Unexpected property" ? "unknown key" : message === "Expected required property" ? "is required" : message;
+    problems.push(`${path || "(root)"}${origin(path)}: ${text}`);
+  };
+  // The managed storage union gives poor messages as a whole: check the chosen member.
+  const managed = candidate.managedStorage;
+  const member = isPlainObject(managed) && managed.type === "s3" ? S3ManagedStorage : LocalManagedStorage;
+  if (isPlainObject(managed) && managed.type !== "s3" && managed.type !== "local") {
+    report("/managedStorage/type", 'must be "local" or "s3"');
+  } else {
+    for (const e of Value.Errors(member, managed)) report(`/managedStorage${e.path}`, e.message);
+  }
+  const rest = { ...ConfigSchema, properties: { ...ConfigSchema.properties } } as typeof ConfigSchema;
+  delete (rest.properties as Record<string, unknown>).managedStorage;
+  (rest as { required?: string[] }).required = rest.required?.filter((k) => k !== "managedStorage");
+  const { managedStorage: _m, ...others } = candidate;
+  for (const e of Value.Errors(rest, others)) {
+    report(e.path, e.message);
+  }
+  return problems;
+}
+
+function semanticProblems(c: Config, origin: (path: string) => string): string[] {
+  const problems: string[] = [];
+  const add = (path: string, message: string) => problems.push(`${path}${origin(path)}: ${message}`);
+  const listen = /^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):(\d{1,5})$/.exec(c.listen);
+  if (!listen || Number(listen[2]) < 1 || Number(listen[2]) > 65535) {
+    add("listen", "must be HOST:PORT with a port from 1 to 65535, e.g. 127.0.0.1:8484");
+  }
+  if (c.auth.publicKeyFile && c.auth.jwksUrl) {
+    add("auth.jwksUrl", "set either auth.publicKeyFile or auth.jwksUrl, not both");
+  }
+  if (c.auth.jwksUrl && !/^https?:\/\/\S+$/.test(c.auth.jwksUrl)) {
+    add("auth.jwksUrl", "must be an http(s) URL");
+  }
+  if (c.auth.publicKeyFile && !existsSync(c.auth.publicKeyFile)) {
+    add("auth.publicKeyFile", `file ${c.auth.publicKeyFile} does not exist`);
+  }
+  c.storage.allowedLocalRoots.forEach((root, i) => {
+    if (!isAbsolute(root)) add(`storage.allowedLocalRoots.${i}`, "must be an absolute path");
+  });
+  return problems;
+}
+
+/** Loads the configuration once: defaults < TOML file < SNAPDB_* env < flags; validated. */
+export function loadConfig(input: LoadInput = {}): LoadedConfig {
+  const env = input.env ?? {};
+  const origins = new Map<string, string>();
+  const file = pickConfigFile(input);
+  let layered: Tree = {};
+  if (file) {
+    layered = readConfigFile(file);
+    for (const p of leafPaths(layered)) origins.set(p, `file ${file}`);
+  }
+  for (const b of ENV_BINDINGS) {
+    const text = env[b.env];
+    if (text === undefined || text === "") continue;
+    setPath(layered, b.path, parseText(text, b.parse));
+    origins.set(b.path, `env ${b.env}`);
+  }
+  for (const [flag, path] of Object.entries(FLAG_BINDINGS)) {
+    const text = input.flags?.[flag];
+    if (text === undefined) continue;
+    setPath(layered, path, text);
+    origins.set(path, `flag ${flag}`);
+  }
+  const origin = (path: string) => {
+    const from = origins.get(path) ?? [...origins.keys()].find((k) => path.startsWith(`${k}.`) || k.startsWith(`${path}.`));
+    return from ? ` (from ${origins.get(path) ?? origins.get(from)})` : "";
+  };
+
+  const dataDirRaw = layered.dataDir;
+  const dataDir = typeof dataDirRaw === "string" && dataDirRaw ? resolve(dataDirRaw) : resolve(DEFAULT_DATA_DIR);
+  const candidate = deepMerge(defaultsFor(dataDir, getPath(layered, "managedStorage.type")), layered);
+  const problems = schemaProblems(candidate, origin);
+  if (problems.length) throw new ConfigError(problems);
+
+  const config = candidate as unknown as Config;
+  config.dataDir = dataDir;
+  config.masterKeyFile = resolve(config.masterKeyFile);
+  config.auth.jwtSecretFile = resolve(config.auth.jwtSecretFile);
+  if (config.auth.publicKeyFile) config.auth.publicKeyFile = resolve(config.auth.publicKeyFile);
+  if (config.managedStorage.type === "local") config.managedStorage.path = resolve(config.managedStorage.path);
+  const semantic = semanticProblems(config, origin);
+  if (semantic.length) throw new ConfigError(semantic);
+  return { config, file };
+}

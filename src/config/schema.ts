@@ -1,0 +1,73 @@
+import { Type as T, type Static } from "@sinclair/typebox";
+
+/**
+ * The daemon's configuration. Keys are camelCase, as in the TOML file. Every key has an
+ * embedded default (see defaults.ts), so a daemon with no config at all runs.
+ */
+const Str = (opts: Record<string, unknown> = {}) => T.String({ minLength: 1, ...opts });
+
+export const LocalManagedStorage = T.Object(
+  { type: T.Literal("local"), path: Str() },
+  { additionalProperties: false },
+);
+
+export const S3ManagedStorage = T.Object(
+  {
+    type: T.Literal("s3"),
+    endpoint: T.String(),
+    region: Str(),
+    bucket: Str(),
+    prefix: T.String(),
+    forcePathStyle: T.Boolean(),
+    accessKeyId: T.String(),
+    secretAccessKey: T.String(),
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigSchema = T.Object(
+  {
+    listen: Str(),
+    dataDir: Str(),
+    masterKeyFile: Str(),
+    log: T.Object(
+      { level: T.Union([T.Literal("debug"), T.Literal("info"), T.Literal("warn"), T.Literal("error")]) },
+      { additionalProperties: false },
+    ),
+    auth: T.Object(
+      {
+        audience: Str(),
+        issuer: T.String(),
+        orgClaim: Str(),
+        jwtSecret: T.String(),
+        jwtSecretFile: Str(),
+        publicKeyFile: T.String(),
+        jwksUrl: T.String(),
+      },
+      { additionalProperties: false },
+    ),
+    http: T.Object(
+      {
+        bodyLimitBytes: T.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024 }),
+        metricsPublic: T.Boolean(),
+      },
+      { additionalProperties: false },
+    ),
+    managedStorage: T.Union([LocalManagedStorage, S3ManagedStorage]),
+    storage: T.Object({ allowedLocalRoots: T.Array(Str()) }, { additionalProperties: false }),
+    runner: T.Object(
+      { maxConcurrent: T.Integer({ minimum: 1, maximum: 64 }) },
+      { additionalProperties: false },
+    ),
+    scheduler: T.Object(
+      { catchUp: T.Union([T.Literal("one"), T.Literal("none")]) },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+
+/** Dotted paths of values that are secrets: masked in --print-config, never logged. */
+export const SECRET_PATHS = ["auth.jwtSecret", "managedStorage.secretAccessKey"] as const;

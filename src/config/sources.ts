@@ -1,0 +1,60 @@
+/**
+ * Where a config value can come from, lowest precedence first: the TOML file, then
+ * SNAPDB_* environment variables, then command-line flags. Each maps to a dotted path.
+ */
+export type Parse = "string" | "integer" | "boolean" | "list";
+
+export interface EnvBinding {
+  env: string;
+  path: string;
+  parse: Parse;
+}
+
+export const ENV_BINDINGS: EnvBinding[] = [
+  { env: "SNAPDB_LISTEN", path: "listen", parse: "string" },
+  { env: "SNAPDB_DATA_DIR", path: "dataDir", parse: "string" },
+  { env: "SNAPDB_MASTER_KEY_FILE", path: "masterKeyFile", parse: "string" },
+  { env: "SNAPDB_LOG_LEVEL", path: "log.level", parse: "string" },
+  { env: "SNAPDB_JWT_SECRET", path: "auth.jwtSecret", parse: "string" },
+  { env: "SNAPDB_JWT_SECRET_FILE", path: "auth.jwtSecretFile", parse: "string" },
+  { env: "SNAPDB_JWT_AUDIENCE", path: "auth.audience", parse: "string" },
+  { env: "SNAPDB_JWT_ISSUER", path: "auth.issuer", parse: "string" },
+  { env: "SNAPDB_JWT_ORG_CLAIM", path: "auth.orgClaim", parse: "string" },
+  { env: "SNAPDB_JWT_PUBLIC_KEY_FILE", path: "auth.publicKeyFile", parse: "string" },
+  { env: "SNAPDB_JWT_JWKS_URL", path: "auth.jwksUrl", parse: "string" },
+  { env: "SNAPDB_METRICS_PUBLIC", path: "http.metricsPublic", parse: "boolean" },
+  { env: "SNAPDB_BODY_LIMIT_BYTES", path: "http.bodyLimitBytes", parse: "integer" },
+  { env: "SNAPDB_ALLOWED_LOCAL_ROOTS", path: "storage.allowedLocalRoots", parse: "list" },
+  { env: "SNAPDB_RUNNER_MAX_CONCURRENT", path: "runner.maxConcurrent", parse: "integer" },
+  { env: "SNAPDB_SCHEDULER_CATCH_UP", path: "scheduler.catchUp", parse: "string" },
+];
+
+/** Flags that override config (the rest of a command's flags are its own). */
+export const FLAG_BINDINGS: Record<string, string> = {
+  "--listen": "listen",
+  "--data-dir": "dataDir",
+  "--master-key-file": "masterKeyFile",
+  "--log-level": "log.level",
+};
+
+/**
+ * Turns text into the type the path wants; text that does not parse is passed through
+ * unchanged so that validation reports it with its path and origin.
+ */
+export function parseText(text: string, parse: Parse): unknown {
+  switch (parse) {
+    case "string":
+      return text;
+    case "integer":
+      return /^-?\d+$/.test(text.trim()) ? Number(text.trim()) : text;
+    case "boolean":
+      if (/^(true|1|yes|on)$/i.test(text.trim())) return true;
+      if (/^(false|0|no|off)$/i.test(text.trim())) return false;
+      return text;
+    case "list":
+      return text
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
+  }
+}

@@ -1,0 +1,37 @@
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
+import * as schema from "./schema.ts";
+
+export type Db = BunSQLiteDatabase<typeof schema>;
+/** What a transaction callback receives; services take this so they run inside a caller's tx. */
+export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+
+export interface Store {
+  sqlite: Database;
+  db: Db;
+  close(): void;
+}
+
+/** Opens the metadata store: WAL, a busy timeout so a concurrent writer waits, foreign keys on. */
+export function openStore(file: string): Store {
+  if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const sqlite = new Database(file, { create: true, strict: true });
+  sqlite.run("PRAGMA busy_timeout = 5000");
+  sqlite.run("PRAGMA journal_mode = WAL");
+  sqlite.run("PRAGMA synchronous = NORMAL");
+  sqlite.run("PRAGMA foreign_keys = ON");
+  const db = drizzle({ client: sqlite, schema });
+  return {
+    sqlite,
+    db,
+    close() {
+      // Fold the WAL back so a copied data dir is one self-contained file.
+      try {
+        sqlite.run("PRAGMA wal_checkpoint(TRUNCATE)");
+      } catch {}
+      sqlite.close();
+    },
+  };
+}

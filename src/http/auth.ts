@@ -1,0 +1,112 @@
+import { createPublicKey, type KeyObject } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { Elysia } from "elysia";
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import type { Config } from "../config/schema.ts";
+import { AppError } from "../lib/errors.ts";
+
+export const SCOPES = ["backup.read", "backup.write", "backup.operate", "backup.restore", "audit.read"] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** The caller as a verified token describes it. */
+export interface Principal {
+  sub: string;
+  orgId: string;
+  scopes: ReadonlySet<string>;
+}
+
+export type TokenVerifier = (token: string) => Promise<Principal>;
+
+const unauthenticated = (message: string) => new AppError("UNAUTHENTICATED", message);
+
+function explainJoseError(err: unknown): string {
+  if (err instanceof joseErrors.JWTExpired) return "token has expired";
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    if (err.claim === "aud") return "token audience is not accepted";
+    if (err.claim === "iss") return "token issuer is not accepted";
+    if (err.claim === "nbf") return "token is not valid yet";
+    if (err.claim === "exp") return "token must have an exp claim";
+    return `token claim ${err.claim} is invalid`;
+  }
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return "token signature is invalid";
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return "token algorithm is not accepted";
+  return "token is invalid";
+}
+
+type KeySource = { key: Uint8Array | KeyObject; algorithms: string[] } | { jwks: JWTVerifyGetKey; algorithms: string[] };
+
+function keySource(auth: Config["auth"], hsSecret: Uint8Array | null): KeySource {
+  if (auth.publicKeyFile) {
+    const key = createPublicKey(readFileSync(auth.publicKeyFile));
+    return { key, algorithms: key.asymmetricKeyType === "ec" ? ["ES256"] : ["RS256"] };
+  }
+  if (auth.jwksUrl) return { jwks: createRemoteJWKSet(new URL(auth.jwksUrl)), algorithms: ["RS256", "ES256"] };
+  if (!hsSecret) throw new Error("an HS256 secret is needed when no public key or JWKS URL is configured");
+  return { key: hsSecret, algorithms: ["HS256"] };
+}
+
+/**
+ * Exactly one kind of key verifies tokens (HS256 secret, or a public key, or a JWKS), and
+ * only its algorithms are accepted: an RS256 public key can never be used as an HS256 secret.
+ */
+export function createTokenVerifier(auth: Config["auth"], hsSecret: Uint8Array | null): TokenVerifier {
+  const source = keySource(auth, hsSecret);
+  const options = {
+    algorithms: source.algorithms,
+    audience: auth.audience,
+    issuer: auth.issuer || undefined,
+    requiredClaims: ["exp"],
+    clockTolerance: 5,
+  };
+  return async (token) => {
+    let payload: JWTPayload;
+    try {
+      payload =
+        "jwks" in source
+          ? (await jwtVerify(token, source.jwks, options)).payload
+          : (await jwtVerify(token, source.key, options)).payload;
+    } catch (err) {
+      throw unauthenticated(explainJoseError(err));
+    }
+    const orgId = payload[auth.orgClaim];
+    if (typeof orgId !== "string" || orgId === "") throw unauthenticated(`token has no ${auth.orgClaim} claim`);
+    if (typeof payload.sub !== "string" || payload.sub === "") throw unauthenticated("token has no sub claim");
+    const scope = payload.scope;
+    const scopes = typeof scope === "string" ? scope.split(" ").filter(Boolean) : [];
+    return { sub: payload.sub, orgId, scopes: new Set(scopes) };
+  };
+}
+
+export function bearerToken(header: string | null): string {
+  const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  if (!match) throw unauthenticated("missing bearer token");
+  return match[1]!;
+}
+
+/** OpenAPI marker of a route's scope: the spec and the security test suite read it. */
+export const REQUIRED_SCOPE = "x-required-scope";
+
+const principals = new WeakMap<Request, Principal>();
+
+/**
+ * `{ scope: "backup.read" }` on a route: verifies the bearer token, checks the scope, and
+ * hands the route its `principal`. The check runs in `transform`, before body and query
+ * validation, so a caller without a valid token learns nothing about the input format.
+ */
+export function authPlugin(verify: TokenVerifier) {
+  return new Elysia({ name: "snapdb-auth" }).macro({
+    scope: (scope: Scope) => ({
+      detail: { security: [{ bearer: [] }], [REQUIRED_SCOPE]: scope } as Record<string, unknown>,
+      async transform({ request }: { request: Request }) {
+        const principal = await verify(bearerToken(request.headers.get("authorization")));
+        if (!principal.scopes.has(scope)) throw new AppError("FORBIDDEN", `token lacks the ${scope} scope`);
+        principals.set(request, principal);
+      },
+      resolve({ request }: { request: Request }) {
+        const principal = principals.get(request);
+        if (!principal) throw new AppError("UNAUTHENTICATED", "missing bearer token");
+        return { principal };
+      },
+    }),
+  });
+}

@@ -1,0 +1,86 @@
+import { Elysia, t } from "elysia";
+import { AppError, type ErrorDetail } from "../lib/errors.ts";
+import type { Logger } from "../lib/logger.ts";
+import { requestMeta } from "./request-meta.ts";
+
+/** The one error body of the API (also the OpenAPI `Error` schema). */
+export const ErrorBody = t.Object(
+  {
+    code: t.String({ examples: ["INVALID_INPUT"] }),
+    message: t.String(),
+    details: t.Optional(t.Array(t.Object({ path: t.String(), message: t.String() }))),
+  },
+  { $id: "#/components/schemas/Error", title: "Error" },
+);
+
+interface ValueErrorLike {
+  path?: string;
+  message?: string;
+  summary?: string;
+  schema?: { anyOf?: { type?: string; format?: string }[] };
+}
+
+interface ValidationLike {
+  all: ValueErrorLike[];
+  type?: string;
+}
+
+/** TypeBox's words, made plainer where they say little ("Expected union value"). */
+function plainMessage(e: ValueErrorLike): string {
+  if (e.message === "Unexpected property") return "unknown field";
+  if (e.message === "Expected required property") return "is required";
+  if (e.message === "Expected union value" && e.schema?.anyOf) {
+    const kinds = [...new Set(e.schema.anyOf.map((s) => s.format ?? s.type).filter(Boolean))];
+    if (kinds.length) return `expected ${kinds.join(" or ")}`;
+  }
+  return e.message ?? e.summary ?? "invalid";
+}
+
+/** TypeBox paths are JSON pointers into the body or query: the offending field. */
+function validationDetails(error: ValidationLike): ErrorDetail[] {
+  const seen = new Set<string>();
+  const details: ErrorDetail[] = [];
+  for (const e of error.all ?? []) {
+    const path = e.path || "/";
+    if (seen.has(path)) continue;
+    seen.add(path);
+    details.push({ path, message: plainMessage(e) });
+  }
+  return details;
+}
+
+/** Turns whatever was thrown into the API's error answer; only AppError texts reach the client. */
+export function toAppError(code: string | number, error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  switch (code) {
+    case "VALIDATION": {
+      const details = validationDetails(error as ValidationLike);
+      const first = details[0];
+      return new AppError("INVALID_INPUT", first ? `${first.path}: ${first.message}` : "invalid input", details);
+    }
+    case "PARSE":
+      return new AppError("INVALID_INPUT", "request body is not valid JSON");
+    case "NOT_FOUND":
+      return new AppError("NOT_FOUND", "no such route");
+    case "INVALID_COOKIE_SIGNATURE":
+    case "INVALID_FILE_TYPE":
+      return new AppError("INVALID_INPUT", "invalid request");
+    default:
+      return new AppError("INTERNAL", "internal error");
+  }
+}
+
+export function errorHandler(logger: Logger) {
+  return new Elysia({ name: "snapdb-errors" }).onError({ as: "global" }, ({ code, error, set, request }) => {
+    const appError = toAppError(code, error);
+    const requestId = requestMeta(request).id;
+    if (appError.code === "INTERNAL") {
+      logger.error("unhandled error", { requestId, method: request.method, url: new URL(request.url).pathname, error });
+    }
+    set.status = appError.status;
+    set.headers["content-type"] = "application/json";
+    set.headers["x-request-id"] = requestId;
+    if (appError.code === "UNAUTHENTICATED") set.headers["www-authenticate"] = 'Bearer error="invalid_token"';
+    return appError.toBody();
+  });
+}

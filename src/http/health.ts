@@ -1,0 +1,63 @@
+import { Elysia, t } from "elysia";
+import type { MetricsRegistry } from "./metrics.ts";
+
+/**
+ * Named readiness checks that parts of the daemon register as they come up (store,
+ * migrations, scheduler, …); `/readyz` is ready when every one passes.
+ */
+export class Readiness {
+  private checks = new Map<string, () => boolean>();
+  register(name: string, check: () => boolean): void {
+    this.checks.set(name, check);
+  }
+  failing(): string[] {
+    return [...this.checks].filter(([, check]) => {
+      try {
+        return !check();
+      } catch {
+        return true;
+      }
+    }).map(([name]) => name);
+  }
+}
+
+const Status = t.Object({ status: t.String(), checks: t.Optional(t.Record(t.String(), t.String())) });
+
+export function healthRoutes(readiness: Readiness, metrics: MetricsRegistry, metricsGuard?: (request: Request) => Promise<void>) {
+  return new Elysia({ name: "snapdb-health", detail: { tags: ["operations"] } })
+    .get("/healthz", () => ({ status: "ok" }), {
+      response: { 200: Status },
+      detail: { summary: "The process is up", tags: ["operations"] },
+    })
+    .get(
+      "/readyz",
+      ({ set }) => {
+        const failing = readiness.failing();
+        if (failing.length === 0) return { status: "ready" };
+        set.status = 503;
+        return { code: "UNAVAILABLE", message: `not ready: ${failing.join(", ")}` };
+      },
+      {
+        detail: {
+          summary: "Ready to serve: store open, migrations applied, scheduler running",
+          tags: ["operations"],
+          responses: { 200: { description: "ready" }, 503: { description: "not ready" } },
+        },
+      },
+    )
+    .get(
+      "/metrics",
+      async ({ request, set }) => {
+        if (metricsGuard) await metricsGuard(request);
+        set.headers["content-type"] = "text/plain; version=0.0.4; charset=utf-8";
+        return metrics.render();
+      },
+      {
+        detail: {
+          summary: "Prometheus metrics",
+          tags: ["operations"],
+          responses: { 200: { description: "Prometheus text format", content: { "text/plain": { schema: { type: "string" } } } } },
+        },
+      },
+    );
+}

@@ -1,0 +1,30 @@
+import type { Server } from "bun";
+import type { Db } from "../db/client.ts";
+import type { ServiceContext } from "../lib/context.ts";
+import type { Principal } from "./auth.ts";
+import { authPlugin } from "./auth.ts";
+import type { Cursors } from "./pagination.ts";
+import { requestMeta } from "./request-meta.ts";
+
+/** What every module's routes receive from app.ts. */
+export interface HttpKit {
+  db: Db;
+  cursors: Cursors;
+  auth: ReturnType<typeof authPlugin>;
+}
+
+/** The service context of an authenticated request. */
+export function serviceContext(
+  db: Db,
+  principal: Principal,
+  request: Request,
+  server: Server<unknown> | null,
+): ServiceContext {
+  return {
+    db,
+    orgId: principal.orgId,
+    actor: { type: "user", id: principal.sub },
+    requestId: requestMeta(request).id,
+    ip: server?.requestIP(request)?.address ?? null,
+  };
+}

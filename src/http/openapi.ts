@@ -1,0 +1,107 @@
+import { Elysia } from "elysia";
+import { toOpenAPISchema } from "@elysiajs/openapi";
+import { SWAGGER_ASSETS } from "./swagger/assets.ts";
+import { SWAGGER_INIT, SWAGGER_PAGE } from "./swagger/page.ts";
+import { REQUIRED_SCOPE, SCOPES } from "./auth.ts";
+
+type Json = Record<string, any>;
+
+const ERROR_RESPONSES: Record<string, string> = {
+  "400": "Invalid input (`INVALID_INPUT`), with `details[].path`",
+  "401": "Missing or invalid token (`UNAUTHENTICATED`)",
+  "403": "The token lacks the scope (`FORBIDDEN`)",
+  "404": "Not found, or another organisation's (`NOT_FOUND`)",
+  "413": "Body over the size limit (`PAYLOAD_TOO_LARGE`)",
+  "500": "Unexpected error (`INTERNAL`); the cause is logged with the request id",
+};
+
+const errorRef = { "application/json": { schema: { $ref: "#/components/schemas/Error" } } };
+
+/** Adds what Elysia cannot infer: security per route, its scope, and the error answers. */
+function finishSpec(spec: Json, version: string): Json {
+  for (const [path, item] of Object.entries(spec.paths ?? {}) as [string, Json][]) {
+    for (const op of Object.values(item) as Json[]) {
+      const scope = op[REQUIRED_SCOPE] as string | undefined;
+      op.responses ??= {};
+      for (const [status, description] of Object.entries(ERROR_RESPONSES)) {
+        if (!scope && (status === "401" || status === "403")) continue;
+        if (!scope && status === "404" && !path.includes("{")) continue;
+        op.responses[status] ??= { description, content: errorRef };
+        op.responses[status].content ??= errorRef;
+      }
+      if (scope) {
+        op.security = [{ bearer: [] }];
+        op.description = `${op.description ? `${op.description}\n\n` : ""}Requires scope \`${scope}\`.`;
+      } else {
+        op.security = [];
+      }
+    }
+  }
+  spec.info = {
+    title: "snapdb API",
+    version,
+    description:
+      "Self-hosted database backups. Authenticate with `Authorization: Bearer <JWT>`; " +
+      `scopes: ${SCOPES.map((s) => `\`${s}\``).join(", ")}. Errors are \`{ code, message, details? }\`; ` +
+      "lists are newest first with opaque `cursors.next`.",
+  };
+  spec.components ??= {};
+  spec.components.securitySchemes = {
+    bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
+  };
+  spec.components.schemas ??= {};
+  spec.components.schemas.Error = {
+    type: "object",
+    required: ["code", "message"],
+    properties: {
+      code: { type: "string", example: "INVALID_INPUT" },
+      message: { type: "string" },
+      details: {
+        type: "array",
+        items: { type: "object", required: ["path", "message"], properties: { path: { type: "string" }, message: { type: "string" } } },
+      },
+    },
+  };
+  return spec;
+}
+
+/** `/swagger/json` (OpenAPI 3 of every route of `root`) and the offline UI at `/swagger/`. */
+export function openapiRoutes(getRoot: () => Elysia<any, any, any, any, any, any, any>, version: string) {
+  let cached: { routes: number; spec: Json } | null = null;
+  return new Elysia({ name: "snapdb-openapi" })
+    .get(
+      "/swagger/json",
+      () => {
+        const root = getRoot();
+        if (!cached || cached.routes !== root.routes.length) {
+          const generated = toOpenAPISchema(root, { paths: [/^\/swagger/, "/downloads/*"] }, undefined, undefined, "3.0.3");
+          cached = { routes: root.routes.length, spec: finishSpec({ openapi: "3.0.3", ...generated }, version) };
+        }
+        return cached.spec;
+      },
+      { detail: { hide: true } },
+    )
+    .get("/swagger", ({ redirect }) => redirect("swagger/", 301), { detail: { hide: true } })
+    .get("/swagger/", () => new Response(SWAGGER_PAGE, { headers: { "content-type": "text/html; charset=utf-8" } }), {
+      detail: { hide: true },
+    })
+    .get(
+      "/swagger/init.js",
+      () => new Response(SWAGGER_INIT, { headers: { "content-type": "text/javascript; charset=utf-8" } }),
+      { detail: { hide: true } },
+    )
+    .get(
+      "/swagger/assets/:name",
+      ({ params, set }) => {
+        const asset = SWAGGER_ASSETS[params.name];
+        if (!asset) {
+          set.status = 404;
+          return { code: "NOT_FOUND", message: "no such asset" };
+        }
+        return new Response(Bun.file(asset.path), {
+          headers: { "content-type": asset.type, "cache-control": "public, max-age=86400" },
+        });
+      },
+      { detail: { hide: true } },
+    );
+}

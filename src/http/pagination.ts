@@ -1,0 +1,64 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { t } from "elysia";
+import { AppError, invalidInput } from "../lib/errors.ts";
+import type { PageRequest } from "../lib/page.ts";
+
+/** `cursor` and `limit` of every list endpoint. */
+export const PageQuery = {
+  cursor: t.Optional(t.String({ maxLength: 512, description: "Opaque cursor from `cursors.next` of the previous page." })),
+  // A string checked in code: Elysia's coercion of numeric query values loses the field's
+  // name in its errors, and a client deserves `/limit` in `details[].path`.
+  limit: t.Optional(t.String({ pattern: "^[0-9]{1,4}$", description: "Page size, an integer from 1 to 200 (default 50)." })),
+};
+
+/** `{ items, cursors: { next } }` for an item schema. */
+export const pageOf = <T extends Parameters<typeof t.Array>[0]>(item: T) =>
+  t.Object({ items: t.Array(item), cursors: t.Object({ next: t.Union([t.String(), t.Null()]) }) });
+
+const badCursor = () =>
+  new AppError("INVALID_INPUT", "cursor is malformed or belongs to another list", [
+    { path: "/cursor", message: "malformed or foreign cursor" },
+  ]);
+
+/**
+ * Opaque keyset cursors: the last id of a page, bound to the list and org it came from and
+ * signed, so a tampered or foreign cursor is refused instead of silently paging elsewhere.
+ */
+export class Cursors {
+  constructor(private readonly key: Uint8Array) {}
+
+  private mac(payload: string): Buffer {
+    return createHmac("sha256", this.key).update(payload).digest().subarray(0, 16);
+  }
+
+  encode(list: string, orgId: string, lastId: string): string {
+    const payload = Buffer.from(JSON.stringify({ l: list, o: orgId, k: lastId })).toString("base64url");
+    return `${payload}.${this.mac(payload).toString("base64url")}`;
+  }
+
+  decode(list: string, orgId: string, cursor: string): string {
+    const [payload, mac, extra] = cursor.split(".");
+    if (!payload || !mac || extra !== undefined) throw badCursor();
+    const given = Buffer.from(mac, "base64url");
+    const expected = this.mac(payload);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw badCursor();
+    const parsed = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as { l?: string; o?: string; k?: unknown };
+    if (parsed.l !== list || parsed.o !== orgId || typeof parsed.k !== "string") throw badCursor();
+    return parsed.k;
+  }
+
+  /** The service-side page request for a route's query. */
+  request(list: string, orgId: string, query: { cursor?: string; limit?: string }): PageRequest {
+    const limit = query.limit === undefined ? 50 : Number(query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 200) {
+      throw invalidInput("/limit", "limit must be an integer from 1 to 200");
+    }
+    return { limit, beforeId: query.cursor ? this.decode(list, orgId, query.cursor) : null };
+  }
+
+  /** The answer for a page the service fetched with `limit + 1` rows. */
+  answer<T extends { id: string }>(list: string, orgId: string, page: { items: T[]; hasMore: boolean }) {
+    const last = page.items.at(-1);
+    return { items: page.items, cursors: { next: page.hasMore && last ? this.encode(list, orgId, last.id) : null } };
+  }
+}
