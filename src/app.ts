@@ -11,6 +11,7 @@ import type { Cursors } from "./http/pagination.ts";
 import { requestMeta } from "./http/request-meta.ts";
 import type { HttpKit } from "./http/kit.ts";
 import type { Logger } from "./lib/logger.ts";
+import type { SecretBox } from "./crypto/secrets.ts";
 import { VERSION } from "./version.ts";
 import { auditRoutes } from "./modules/audit/routes.ts";
 
@@ -20,6 +21,7 @@ export interface AppDeps {
   logger: Logger;
   verifyToken: TokenVerifier;
   cursors: Cursors;
+  secrets: SecretBox;
   metrics: MetricsRegistry;
   readiness: Readiness;
 }
@@ -27,7 +29,14 @@ export interface AppDeps {
 /** Builds the whole HTTP API: the kit (errors, body, request ids, metrics), then every module. */
 export function buildApp(deps: AppDeps) {
   const { config, logger, metrics } = deps;
-  const kit: HttpKit = { db: deps.store.db, cursors: deps.cursors, auth: authPlugin(deps.verifyToken) };
+  const kit: HttpKit = {
+    db: deps.store.db,
+    config,
+    logger,
+    cursors: deps.cursors,
+    secrets: deps.secrets,
+    auth: authPlugin(deps.verifyToken),
+  };
   const metricsGuard = config.http.metricsPublic
     ? undefined
     : async (request: Request) => void (await deps.verifyToken(bearerToken(request.headers.get("authorization"))));

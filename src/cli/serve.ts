@@ -5,6 +5,7 @@ import { createTokenVerifier } from "../http/auth.ts";
 import { Readiness } from "../http/health.ts";
 import { MetricsRegistry } from "../http/metrics.ts";
 import { Cursors } from "../http/pagination.ts";
+import { SecretBox } from "../crypto/secrets.ts";
 import { createLogger } from "../lib/logger.ts";
 import { VERSION } from "../version.ts";
 import { CONFIG_HELP, CONFIG_OPTIONS, type Command } from "./command.ts";
@@ -51,6 +52,7 @@ ${CONFIG_HELP}`,
       logger,
       verifyToken,
       cursors: new Cursors(derivedKey(master, "cursor")),
+      secrets: new SecretBox(master),
       metrics,
       readiness,
     });

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /**
  * The metadata store's tables. Ids are prefixed ULIDs (src/lib/ids.ts), so ordering by id
@@ -26,5 +26,147 @@ export const auditEvents = sqliteTable(
     index("audit_events_org_action_idx").on(t.orgId, t.action, t.id),
     index("audit_events_org_target_idx").on(t.orgId, t.targetId, t.id),
     index("audit_events_org_actor_idx").on(t.orgId, t.actorId, t.id),
+  ],
+);
+
+const createdAt = () => integer("created_at").notNull();
+const updatedAt = () => integer("updated_at").notNull();
+
+/** A database snapdb backs up. Credentials are AES-256-GCM ciphertext under the master key. */
+export const dataSources = sqliteTable(
+  "data_sources",
+  {
+    id: text("id").primaryKey(),
+    orgId: text("org_id").notNull(),
+    name: text("name").notNull(),
+    engine: text("engine", { enum: ["postgres", "mysql", "mariadb", "sqlite"] }).notNull(),
+    host: text("host"),
+    port: integer("port"),
+    database: text("database"),
+    path: text("path"),
+    options: text("options", { mode: "json" }).$type<Record<string, unknown>>().notNull().default(sql`'{}'`),
+    labels: text("labels", { mode: "json" }).$type<Record<string, string>>().notNull().default(sql`'{}'`),
+    credentialsUsername: text("credentials_username"),
+    /** base64 of nonce ‖ ciphertext ‖ tag, see src/crypto/secrets.ts */
+    credentialsCiphertext: text("credentials_ciphertext"),
+    credentialsKeyId: text("credentials_key_id"),
+    credentialsUpdatedAt: integer("credentials_updated_at"),
+    lastVerify: text("last_verify", { mode: "json" }).$type<Record<string, unknown> | null>(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex("data_sources_org_name_uq").on(t.orgId, t.name), index("data_sources_org_id_idx").on(t.orgId, t.id)],
+);
+
+/** Where backups are stored: the org's managed destination, a bring-your-own S3 bucket, or a local directory. */
+export const storageDestinations = sqliteTable(
+  "storage_destinations",
+  {
+    id: text("id").primaryKey(),
+    orgId: text("org_id").notNull(),
+    kind: text("kind", { enum: ["managed", "s3", "local"] }).notNull(),
+    name: text("name").notNull(),
+    /** Non-secret settings of the kind (endpoint, region, bucket, prefix, path, auth type, key id, role ARN…). */
+    settings: text("settings", { mode: "json" }).$type<Record<string, unknown>>().notNull().default(sql`'{}'`),
+    secretCiphertext: text("secret_ciphertext"),
+    secretKeyId: text("secret_key_id"),
+    lastVerify: text("last_verify", { mode: "json" }).$type<Record<string, unknown> | null>(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    index("storage_destinations_org_id_idx").on(t.orgId, t.id),
+    uniqueIndex("storage_destinations_org_name_uq").on(t.orgId, t.name),
+    // One managed destination per org: `ensure` relies on this to be idempotent under races.
+    uniqueIndex("storage_destinations_managed_uq").on(t.orgId).where(sql`kind = 'managed'`),
+  ],
+);
+
+/** A reusable schedule + retention + destination + compression + encryption. */
+export const backupPolicies = sqliteTable(
+  "backup_policies",
+  {
+    id: text("id").primaryKey(),
+    orgId: text("org_id").notNull(),
+    name: text("name").notNull(),
+    scheduleCron: text("schedule_cron").notNull(),
+    timezone: text("timezone").notNull(),
+    destinationId: text("destination_id")
+      .notNull()
+      .references(() => storageDestinations.id, { onDelete: "restrict" }),
+    retention: text("retention", { mode: "json" }).$type<Record<string, number | null>>().notNull(),
+    compression: text("compression", { mode: "json" }).$type<{ algorithm: string; level: number }>().notNull(),
+    encryption: text("encryption", { mode: "json" }).$type<{ enabled: boolean; recipients: string[] }>().notNull(),
+    timeoutSeconds: integer("timeout_seconds").notNull(),
+    retries: integer("retries").notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex("backup_policies_org_name_uq").on(t.orgId, t.name), index("backup_policies_org_id_idx").on(t.orgId, t.id)],
+);
+
+/** A policy on a data source. The unique index makes "the same policy twice" a 409 even under races. */
+export const attachments = sqliteTable(
+  "attachments",
+  {
+    id: text("id").primaryKey(),
+    orgId: text("org_id").notNull(),
+    dataSourceId: text("data_source_id")
+      .notNull()
+      .references(() => dataSources.id, { onDelete: "restrict" }),
+    policyId: text("policy_id")
+      .notNull()
+      .references(() => backupPolicies.id, { onDelete: "restrict" }),
+    enabled: integer("enabled", { mode: "boolean" }).notNull(),
+    /** The last scheduled minute acted on (ms): a missed run is detected from it at start. */
+    lastScheduledAt: integer("last_scheduled_at"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("attachments_policy_source_uq").on(t.policyId, t.dataSourceId),
+    index("attachments_org_id_idx").on(t.orgId, t.id),
+    index("attachments_source_idx").on(t.dataSourceId),
+  ],
+);
+
+/**
+ * One backup run. Jobs are history: they keep policy/attachment/destination ids after
+ * those are detached or deleted, so only the data source is a foreign key.
+ */
+export const backupJobs = sqliteTable(
+  "backup_jobs",
+  {
+    id: text("id").primaryKey(),
+    orgId: text("org_id").notNull(),
+    dataSourceId: text("data_source_id")
+      .notNull()
+      .references(() => dataSources.id, { onDelete: "restrict" }),
+    policyId: text("policy_id"),
+    attachmentId: text("attachment_id"),
+    destinationId: text("destination_id"),
+    trigger: text("trigger", { enum: ["schedule", "manual"] }).notNull(),
+    status: text("status", { enum: ["queued", "running", "succeeded", "failed", "canceled"] }).notNull(),
+    attempt: integer("attempt").notNull().default(1),
+    queuedAt: integer("queued_at").notNull(),
+    /** Not picked up before this time (retry backoff), ms. */
+    notBefore: integer("not_before"),
+    startedAt: integer("started_at"),
+    finishedAt: integer("finished_at"),
+    bytesIn: integer("bytes_in").notNull().default(0),
+    bytesStored: integer("bytes_stored").notNull().default(0),
+    sizeBytes: integer("size_bytes"),
+    storedBytes: integer("stored_bytes"),
+    sha256: text("sha256"),
+    objectKey: text("object_key"),
+    format: text("format", { mode: "json" }).$type<Record<string, unknown> | null>(),
+    error: text("error", { mode: "json" }).$type<{ code: string; message: string } | null>(),
+    fileDeletedAt: integer("file_deleted_at"),
+  },
+  (t) => [
+    index("backup_jobs_org_id_idx").on(t.orgId, t.id),
+    index("backup_jobs_org_source_idx").on(t.orgId, t.dataSourceId, t.id),
+    index("backup_jobs_org_status_idx").on(t.orgId, t.status, t.id),
+    index("backup_jobs_status_idx").on(t.status, t.queuedAt),
   ],
 );

@@ -1,5 +1,8 @@
 import type { Server } from "bun";
+import type { Config } from "../config/schema.ts";
+import type { SecretBox } from "../crypto/secrets.ts";
 import type { Db } from "../db/client.ts";
+import type { Logger } from "../lib/logger.ts";
 import type { ServiceContext } from "../lib/context.ts";
 import type { Principal } from "./auth.ts";
 import { authPlugin } from "./auth.ts";
@@ -9,7 +12,10 @@ import { requestMeta } from "./request-meta.ts";
 /** What every module's routes receive from app.ts. */
 export interface HttpKit {
   db: Db;
+  config: Config;
+  logger: Logger;
   cursors: Cursors;
+  secrets: SecretBox;
   auth: ReturnType<typeof authPlugin>;
 }
 

@@ -7,6 +7,7 @@ import { createTokenVerifier, SCOPES } from "../../src/http/auth.ts";
 import { Readiness } from "../../src/http/health.ts";
 import { MetricsRegistry } from "../../src/http/metrics.ts";
 import { Cursors } from "../../src/http/pagination.ts";
+import { SecretBox } from "../../src/crypto/secrets.ts";
 import { mintToken } from "../../src/crypto/jwt-mint.ts";
 import { silentLogger, createLogger, type Logger } from "../../src/lib/logger.ts";
 import { tempDir } from "./tmp.ts";
@@ -35,6 +36,7 @@ export interface Harness {
   config: Config;
   store: Store;
   secret: Uint8Array;
+  master: Uint8Array;
   dataDir: string;
   logLines: string[];
   token(org: string, opts?: { sub?: string; scopes?: string[]; ttlSeconds?: number }): Promise<string>;
@@ -56,6 +58,7 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
     logger,
     verifyToken: createTokenVerifier(config.auth, secret),
     cursors: new Cursors(derivedKey(master, "cursor")),
+    secrets: new SecretBox(master),
     metrics: new MetricsRegistry(),
     readiness: new Readiness(),
   });
@@ -64,6 +67,7 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
     config,
     store,
     secret,
+    master,
     dataDir: dir.path,
     logLines,
     token: (org, opts = {}) =>
