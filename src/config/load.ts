@@ -88,6 +88,9 @@ function semanticProblems(c: Config, origin: (path: string) => string): string[]
   if (!listen || Number(listen[2]) < 1 || Number(listen[2]) > 65535) {
     add("listen", "must be HOST:PORT with a port from 1 to 65535, e.g. 127.0.0.1:8484");
   }
+  if (c.auth.jwtSecret && c.auth.jwtSecret.length < 32) {
+    add("auth.jwtSecret", "must be at least 32 characters (an HS256 key shorter than its hash is guessable)");
+  }
   if (c.auth.publicKeyFile && c.auth.jwksUrl) {
     add("auth.jwksUrl", "set either auth.publicKeyFile or auth.jwksUrl, not both");
   }

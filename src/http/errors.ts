@@ -52,6 +52,8 @@ function validationDetails(error: ValidationLike): ErrorDetail[] {
 /** Turns whatever was thrown into the API's error answer; only AppError texts reach the client. */
 export function toAppError(code: string | number, error: unknown): AppError {
   if (error instanceof AppError) return error;
+  // Elysia wraps whatever a body parser throws (our 413 included) in a ParseError.
+  if (error instanceof Error && error.cause instanceof AppError) return error.cause;
   switch (code) {
     case "VALIDATION": {
       const details = validationDetails(error as ValidationLike);

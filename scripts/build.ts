@@ -1,0 +1,21 @@
+/**
+ * `npm run build`: one self-contained executable, dist/snapdb, with the migrations and the
+ * Swagger UI assets embedded. `--target` may name another Bun target (e.g. bun-linux-arm64).
+ */
+import { mkdirSync } from "node:fs";
+
+const target = process.argv.find((a) => a.startsWith("--target="))?.slice("--target=".length);
+const outfile = process.argv.find((a) => a.startsWith("--outfile="))?.slice("--outfile=".length) ?? "dist/snapdb";
+mkdirSync("dist", { recursive: true });
+const result = await Bun.build({
+  entrypoints: ["src/main.ts"],
+  compile: { outfile, ...(target ? { target: target as Bun.Build.Target } : {}) },
+  minify: true,
+  sourcemap: "linked",
+  define: { "process.env.NODE_ENV": '"production"' },
+});
+if (!result.success) {
+  for (const log of result.logs) console.error(log);
+  process.exit(1);
+}
+console.log(`built ${outfile}`);

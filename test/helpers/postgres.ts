@@ -1,0 +1,97 @@
+import { chmodSync, chownSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, onExit, waitFor } from "./servers.ts";
+
+export interface PgServer {
+  host: string;
+  port: number;
+  /** A password-authenticated role that owns `database`. */
+  user: string;
+  password: string;
+  database: string;
+  /** Socket dir (peer auth as the postgres OS user) for admin work. */
+  socketDir: string;
+  /** The server major version, e.g. 15. */
+  major: number;
+  binDir: string;
+  /** Runs SQL as the superuser through psql over the socket; returns stdout. */
+  psql(sql: string, database?: string): string;
+  stop(): Promise<void>;
+}
+
+const PG_BIN = process.env.SNAPDB_TEST_PG_BIN ?? "/usr/lib/postgresql/15/bin";
+
+function runAsPostgres(argv: string[], input?: string): string {
+  const res = Bun.spawnSync(["runuser", "-u", "postgres", "--", ...argv], {
+    stdin: input === undefined ? "ignore" : Buffer.from(input),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  if (res.exitCode !== 0) throw new Error(`${argv[0]} failed (${res.exitCode}): ${res.stderr.toString().slice(-2000)}`);
+  return res.stdout.toString();
+}
+
+/**
+ * A throwaway PostgreSQL server: initdb in a temp dir owned by `postgres` (the server
+ * refuses root), listening on 127.0.0.1 at a free port plus a private socket dir,
+ * scram password auth over TCP, and a role `snapdb_test` owning database `appdb`.
+ * `stop()` (also run at process exit) stops it fast and removes the directory.
+ */
+export async function startPostgres(opts: { password?: string } = {}): Promise<PgServer> {
+  const root = mkdtempSync(join(tmpdir(), "snapdb-pg-"));
+  chmodSync(root, 0o700);
+  const pg = Bun.spawnSync(["id", "-u", "postgres"]).stdout.toString().trim();
+  const gid = Bun.spawnSync(["id", "-g", "postgres"]).stdout.toString().trim();
+  chownSync(root, Number(pg), Number(gid));
+  const data = join(root, "data");
+  const socketDir = root;
+  const port = await freePort();
+  const password = opts.password ?? `pw-${crypto.randomUUID()}`;
+  let proc: ReturnType<typeof Bun.spawn> | null = null;
+  const cleanup = () => {
+    try {
+      proc?.kill("SIGQUIT"); // immediate shutdown: the data dir is thrown away anyway
+    } catch {}
+    rmSync(root, { recursive: true, force: true });
+  };
+  const unregister = onExit(cleanup);
+  try {
+    runAsPostgres([join(PG_BIN, "initdb"), "-D", data, "-U", "postgres", "--auth-local=peer", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "-N"]);
+    proc = Bun.spawn(
+      ["runuser", "-u", "postgres", "--", join(PG_BIN, "postgres"), "-D", data, "-k", socketDir, "-h", "127.0.0.1", "-p", String(port), "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+      { stdout: "ignore", stderr: "ignore" },
+    );
+    const psql = (sql: string, database = "postgres") =>
+      runAsPostgres([join(PG_BIN, "psql"), "-h", socketDir, "-p", String(port), "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-qAtX", "-f", "-"], sql);
+    await waitFor("postgres", () => Bun.spawnSync(["runuser", "-u", "postgres", "--", join(PG_BIN, "pg_isready"), "-h", socketDir, "-p", String(port)]).exitCode === 0);
+    // The password goes through stdin, never argv.
+    psql(`CREATE ROLE snapdb_test LOGIN PASSWORD '${password.replace(/'/g, "''")}';\nCREATE DATABASE appdb OWNER snapdb_test;`);
+    const major = Number(psql("SHOW server_version_num;").trim()) / 10000;
+    return {
+      host: "127.0.0.1",
+      port,
+      user: "snapdb_test",
+      password,
+      database: "appdb",
+      socketDir,
+      major: Math.floor(major),
+      binDir: PG_BIN,
+      psql,
+      async stop() {
+        unregister();
+        const p = proc;
+        try {
+          p?.kill("SIGQUIT");
+          await Promise.race([p?.exited, Bun.sleep(5000)]);
+        } finally {
+          rmSync(root, { recursive: true, force: true });
+        }
+      },
+    };
+  } catch (err) {
+    unregister();
+    cleanup();
+    throw err;
+  }
+}
