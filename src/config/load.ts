@@ -85,8 +85,9 @@ function semanticProblems(c: Config, origin: (path: string) => string): string[]
   const problems: string[] = [];
   const add = (path: string, message: string) => problems.push(`${path}${origin(path)}: ${message}`);
   const listen = /^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):(\d{1,5})$/.exec(c.listen);
-  if (!listen || Number(listen[2]) < 1 || Number(listen[2]) > 65535) {
-    add("listen", "must be HOST:PORT with a port from 1 to 65535, e.g. 127.0.0.1:8484");
+  // Port 0 asks the OS for a free port (tests); the log line "snapdb listening" names it.
+  if (!listen || Number(listen[2]) > 65535) {
+    add("listen", "must be HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:8484");
   }
   if (c.auth.jwtSecret && c.auth.jwtSecret.length < 32) {
     add("auth.jwtSecret", "must be at least 32 characters (an HS256 key shorter than its hash is guessable)");

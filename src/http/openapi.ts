@@ -74,17 +74,23 @@ export function openapiRoutes(getRoot: () => Elysia<any, any, any, any, any, any
       () => {
         const root = getRoot();
         if (!cached || cached.routes !== root.routes.length) {
-          const generated = toOpenAPISchema(root, { paths: [/^\/swagger/, "/downloads/*"] }, undefined, undefined, "3.0.3");
-          cached = { routes: root.routes.length, spec: finishSpec({ openapi: "3.0.3", ...generated }, version) };
+          const generated = toOpenAPISchema(root, { paths: [/^\/swagger/, "/downloads/*"] }, undefined, undefined, "3.1.0");
+          cached = { routes: root.routes.length, spec: finishSpec({ openapi: "3.1.0", ...generated }, version) };
         }
         return cached.spec;
       },
       { detail: { hide: true } },
     )
-    .get("/swagger", ({ redirect }) => redirect("swagger/", 301), { detail: { hide: true } })
-    .get("/swagger/", () => new Response(SWAGGER_PAGE, { headers: { "content-type": "text/html; charset=utf-8" } }), {
-      detail: { hide: true },
-    })
+    // Elysia routes "/swagger" and "/swagger/" alike; the page must be served under the
+    // slash for its relative URLs ("json", "assets/…") to resolve, so one handler tells them apart.
+    .get(
+      "/swagger/",
+      ({ request, redirect }) =>
+        new URL(request.url).pathname.endsWith("/")
+          ? new Response(SWAGGER_PAGE, { headers: { "content-type": "text/html; charset=utf-8" } })
+          : redirect("swagger/", 301),
+      { detail: { hide: true } },
+    )
     .get(
       "/swagger/init.js",
       () => new Response(SWAGGER_INIT, { headers: { "content-type": "text/javascript; charset=utf-8" } }),
