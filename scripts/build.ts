@@ -9,7 +9,7 @@ const outfile = process.argv.find((a) => a.startsWith("--outfile="))?.slice("--o
 mkdirSync("dist", { recursive: true });
 const result = await Bun.build({
   entrypoints: ["src/main.ts"],
-  compile: { outfile, ...(target ? { target: target as Bun.Build.Target } : {}) },
+  compile: { outfile, ...(target ? { target: target as Bun.Build.CompileTarget } : {}) },
   minify: true,
   sourcemap: "linked",
   define: { "process.env.NODE_ENV": '"production"' },

@@ -81,29 +81,36 @@ function schemaProblems(candidate: Tree, origin: (path: string) => string): stri
   return problems;
 }
 
-function semanticProblems(c: Config, origin: (path: string) => string): string[] {
+function semanticProblems(c: Tree, origin: (path: string) => string): string[] {
   const problems: string[] = [];
   const add = (path: string, message: string) => problems.push(`${path}${origin(path)}: ${message}`);
-  const listen = /^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):(\d{1,5})$/.exec(c.listen);
-  // Port 0 asks the OS for a free port (tests); the log line "snapdb listening" names it.
-  if (!listen || Number(listen[2]) > 65535) {
-    add("listen", "must be HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:8484");
+  const str = (path: string) => {
+    const v = getPath(c, path);
+    return typeof v === "string" ? v : "";
+  };
+  const listenText = getPath(c, "listen");
+  if (typeof listenText === "string") {
+    const listen = /^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):(\d{1,5})$/.exec(listenText);
+    // Port 0 asks the OS for a free port (tests); the log line "snapdb listening" names it.
+    if (!listen || Number(listen[2]) > 65535) {
+      add("listen", "must be HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:8484");
+    }
   }
-  if (c.auth.jwtSecret && c.auth.jwtSecret.length < 32) {
+  const secret = str("auth.jwtSecret");
+  if (secret && secret.length < 32) {
     add("auth.jwtSecret", "must be at least 32 characters (an HS256 key shorter than its hash is guessable)");
   }
-  if (c.auth.publicKeyFile && c.auth.jwksUrl) {
-    add("auth.jwksUrl", "set either auth.publicKeyFile or auth.jwksUrl, not both");
+  const publicKeyFile = str("auth.publicKeyFile");
+  const jwksUrl = str("auth.jwksUrl");
+  if (publicKeyFile && jwksUrl) add("auth.jwksUrl", "set either auth.publicKeyFile or auth.jwksUrl, not both");
+  if (jwksUrl && !/^https?:\/\/\S+$/.test(jwksUrl)) add("auth.jwksUrl", "must be an http(s) URL");
+  if (publicKeyFile && !existsSync(publicKeyFile)) add("auth.publicKeyFile", `file ${publicKeyFile} does not exist`);
+  const roots = getPath(c, "storage.allowedLocalRoots");
+  if (Array.isArray(roots)) {
+    roots.forEach((root, i) => {
+      if (typeof root === "string" && !isAbsolute(root)) add(`storage.allowedLocalRoots.${i}`, "must be an absolute path");
+    });
   }
-  if (c.auth.jwksUrl && !/^https?:\/\/\S+$/.test(c.auth.jwksUrl)) {
-    add("auth.jwksUrl", "must be an http(s) URL");
-  }
-  if (c.auth.publicKeyFile && !existsSync(c.auth.publicKeyFile)) {
-    add("auth.publicKeyFile", `file ${c.auth.publicKeyFile} does not exist`);
-  }
-  c.storage.allowedLocalRoots.forEach((root, i) => {
-    if (!isAbsolute(root)) add(`storage.allowedLocalRoots.${i}`, "must be an absolute path");
-  });
   return problems;
 }
 
@@ -137,7 +144,8 @@ export function loadConfig(input: LoadInput = {}): LoadedConfig {
   const dataDirRaw = layered.dataDir;
   const dataDir = typeof dataDirRaw === "string" && dataDirRaw ? resolve(dataDirRaw) : resolve(DEFAULT_DATA_DIR);
   const candidate = deepMerge(defaultsFor(dataDir, getPath(layered, "managedStorage.type")), layered);
-  const problems = schemaProblems(candidate, origin);
+  // Report everything at once: the semantic checks look only at values of the right type.
+  const problems = [...schemaProblems(candidate, origin), ...semanticProblems(candidate, origin)];
   if (problems.length) throw new ConfigError(problems);
 
   const config = candidate as unknown as Config;
@@ -146,7 +154,5 @@ export function loadConfig(input: LoadInput = {}): LoadedConfig {
   config.auth.jwtSecretFile = resolve(config.auth.jwtSecretFile);
   if (config.auth.publicKeyFile) config.auth.publicKeyFile = resolve(config.auth.publicKeyFile);
   if (config.managedStorage.type === "local") config.managedStorage.path = resolve(config.managedStorage.path);
-  const semantic = semanticProblems(config, origin);
-  if (semantic.length) throw new ConfigError(semantic);
   return { config, file };
 }

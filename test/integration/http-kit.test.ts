@@ -24,7 +24,7 @@ function kitApp(logLines: string[]) {
     });
 }
 
-const post = (app: ReturnType<typeof kitApp>, body: BodyInit | null, headers: Record<string, string> = { "content-type": "application/json" }) =>
+const post = (app: ReturnType<typeof kitApp>, body: string | ReadableStream<Uint8Array> | null, headers: Record<string, string> = { "content-type": "application/json" }) =>
   app.handle(new Request("http://localhost/echo", { method: "POST", headers, body }));
 
 let h: Harness;
@@ -46,7 +46,7 @@ describe("http kit", () => {
   test("validation errors are 400 INVALID_INPUT with details[].path", async () => {
     const res = await post(app, JSON.stringify({ name: "far too long a name", nested: { n: "x" }, extra: 1 }));
     expect(res.status).toBe(400);
-    const body = await res.json();
+    const body: any = await res.json();
     expect(body.code).toBe("INVALID_INPUT");
     const paths = body.details.map((d: { path: string }) => d.path).sort();
     expect(paths).toEqual(["/extra", "/name", "/nested/n"]);
@@ -66,7 +66,7 @@ describe("http kit", () => {
     const big = JSON.stringify({ name: "x".repeat(5000) });
     const declared = await post(app, big, { "content-type": "application/json", "content-length": String(big.length) });
     expect(declared.status).toBe(413);
-    expect((await declared.json()).code).toBe("PAYLOAD_TOO_LARGE");
+    expect(((await declared.json()) as any).code).toBe("PAYLOAD_TOO_LARGE");
     let pulled = 0;
     const endless = new ReadableStream<Uint8Array>({
       pull(controller) {
