@@ -170,3 +170,15 @@ export const backupJobs = sqliteTable(
     index("backup_jobs_status_idx").on(t.status, t.queuedAt),
   ],
 );
+
+/**
+ * Each org's age X25519 identity: backups are encrypted to its recipient (plus a policy's
+ * extra recipients); the identity itself is sealed under the master key.
+ */
+export const orgKeys = sqliteTable("org_keys", {
+  orgId: text("org_id").primaryKey(),
+  recipient: text("recipient").notNull(),
+  identityCiphertext: text("identity_ciphertext").notNull(),
+  identityKeyId: text("identity_key_id").notNull(),
+  createdAt: createdAt(),
+});
