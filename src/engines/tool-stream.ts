@@ -1,0 +1,128 @@
+import { childEnv, StderrTail } from "./process.ts";
+
+/** A dump or restore tool that failed: its exit code and what it said last (secrets masked). */
+export class ToolFailedError extends Error {
+  constructor(
+    readonly code: "DUMP_FAILED" | "RESTORE_FAILED",
+    readonly tool: string,
+    readonly exitCode: number | null,
+    readonly stderr: string,
+    readonly signalCode: string | number | null = null,
+  ) {
+    const how = signalCode ? `was killed by ${signalCode}` : `exited with code ${exitCode}`;
+    super(`${tool} ${how}${stderr ? `: ${stderr}` : ""}`);
+    this.name = "ToolFailedError";
+  }
+}
+
+export interface ToolOptions {
+  toolPath: string;
+  secretEnv?: Record<string, string>;
+  signal?: AbortSignal;
+  cwd?: string;
+}
+
+const KILL_GRACE_MS = 5000;
+
+function killOnAbort(proc: { kill(signal?: number | NodeJS.Signals): void; exited: Promise<number> }, signal?: AbortSignal) {
+  const onAbort = () => {
+    proc.kill("SIGTERM");
+    const hard = setTimeout(() => proc.kill("SIGKILL"), KILL_GRACE_MS);
+    void proc.exited.finally(() => clearTimeout(hard));
+  };
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  return () => signal?.removeEventListener("abort", onAbort);
+}
+
+/**
+ * A tool's stdout as a stream that only ends cleanly if the tool exits 0: when stdout
+ * closes, the stream waits for the exit status and errors with the stderr tail otherwise.
+ * So a consumer that finishes an upload on end never completes a dump that failed. Reading
+ * is pulled: when nobody reads, the pipe fills and the tool waits (backpressure). Canceling
+ * the stream, or aborting `signal`, kills the tool.
+ */
+export function toolOutput(argv: string[], opts: ToolOptions & { errorCode?: "DUMP_FAILED" | "RESTORE_FAILED" }): ReadableStream<Uint8Array> {
+  const tail = new StderrTail();
+  const secrets = Object.values(opts.secretEnv ?? {});
+  const proc = Bun.spawn(argv, {
+    env: childEnv(opts.toolPath, opts.secretEnv),
+    cwd: opts.cwd,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const detach = killOnAbort(proc, opts.signal);
+  const stderrDone = (async () => {
+    for await (const chunk of proc.stderr) tail.push(chunk);
+  })();
+  const reader = proc.stdout.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (!done) return controller.enqueue(value);
+          await Promise.all([proc.exited, stderrDone]);
+          detach();
+          if (proc.exitCode === 0 && !opts.signal?.aborted) return controller.close();
+          controller.error(
+            new ToolFailedError(opts.errorCode ?? "DUMP_FAILED", argv[0]!, proc.exitCode, tail.text(secrets), proc.signalCode ?? null),
+          );
+        } catch (err) {
+          detach();
+          controller.error(err);
+        }
+      },
+      async cancel() {
+        proc.kill("SIGKILL");
+        detach();
+        await reader.cancel().catch(() => {});
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/**
+ * A tool fed through its stdin (pg_restore, mysql): the returned promise resolves when all
+ * of `input` was written, stdin closed and the tool exited 0; otherwise it rejects with the
+ * stderr tail. Writes wait for the pipe to drain, so a slow tool slows the download.
+ */
+export async function toolInput(argv: string[], input: ReadableStream<Uint8Array>, opts: ToolOptions): Promise<{ stdout: string }> {
+  const tail = new StderrTail();
+  const secrets = Object.values(opts.secretEnv ?? {});
+  const proc = Bun.spawn(argv, {
+    env: childEnv(opts.toolPath, opts.secretEnv),
+    cwd: opts.cwd,
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const detach = killOnAbort(proc, opts.signal);
+  const stderrDone = (async () => {
+    for await (const chunk of proc.stderr) tail.push(chunk);
+  })();
+  const stdoutText = new Response(proc.stdout).text().then((t) => t.slice(0, 64 * 1024));
+  let feedError: unknown = null;
+  try {
+    for await (const chunk of input) {
+      proc.stdin.write(chunk);
+      await proc.stdin.flush();
+    }
+  } catch (err) {
+    feedError = err;
+    proc.kill("SIGKILL");
+  } finally {
+    try {
+      await proc.stdin.end();
+    } catch {}
+  }
+  await Promise.all([proc.exited, stderrDone]);
+  detach();
+  if (feedError) throw feedError;
+  if (proc.exitCode !== 0 || opts.signal?.aborted) {
+    throw new ToolFailedError("RESTORE_FAILED", argv[0]!, proc.exitCode, tail.text(secrets), proc.signalCode ?? null);
+  }
+  return { stdout: await stdoutText };
+}
