@@ -8,7 +8,8 @@ const target = process.argv.find((a) => a.startsWith("--target="))?.slice("--tar
 const outfile = process.argv.find((a) => a.startsWith("--outfile="))?.slice("--outfile=".length) ?? "dist/snapdb";
 mkdirSync("dist", { recursive: true });
 const result = await Bun.build({
-  entrypoints: ["src/main.ts"],
+  // The SQLite snapshot worker is a second entrypoint: `new Worker(new URL(…))` finds it inside the binary.
+  entrypoints: ["src/main.ts", "src/engines/sqlite-snapshot-worker.ts"],
   compile: { outfile, ...(target ? { target: target as Bun.Build.CompileTarget } : {}) },
   minify: true,
   sourcemap: "linked",

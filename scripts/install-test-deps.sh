@@ -4,6 +4,14 @@
 set -euo pipefail
 PACKAGES=(
   ca-certificates
+  postgresql        # PostgreSQL 15 server (test/helpers/postgres.ts runs initdb/postgres from /usr/lib/postgresql/15/bin)
+  postgresql-client # pg_dump/psql: data source verify checks pg_dump's version
+  mariadb-server    # mariadb-install-db + mariadbd (test/helpers/mariadb.ts)
+  mariadb-client    # mariadb, mariadb-admin, mariadb-dump/mysqldump
+  util-linux        # runuser: initdb and postgres refuse to run as root
+  chromium      # test/e2e/swagger-ui.test.ts drives the Swagger UI headless
+  shellcheck    # test/e2e/install.test.ts lints install.sh
+  systemd       # systemd-analyze verify/security on systemd/snapdb.service
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

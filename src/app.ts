@@ -14,6 +14,15 @@ import type { Logger } from "./lib/logger.ts";
 import type { SecretBox } from "./crypto/secrets.ts";
 import { VERSION } from "./version.ts";
 import { auditRoutes } from "./modules/audit/routes.ts";
+import { dataSourceRoutes } from "./modules/data-sources/routes.ts";
+import { destinationRoutes } from "./modules/destinations/routes.ts";
+import { downloadRoutes } from "./modules/downloads/routes.ts";
+import type { StorageRegistry } from "./storage/registry.ts";
+import { policyRoutes } from "./modules/policies/routes.ts";
+import { attachmentRoutes } from "./modules/attachments/routes.ts";
+import type { ScheduleSync } from "./scheduler/types.ts";
+import type { JobControl } from "./runner/control.ts";
+import { jobRoutes } from "./modules/jobs/routes.ts";
 
 export interface AppDeps {
   config: Config;
@@ -24,6 +33,10 @@ export interface AppDeps {
   secrets: SecretBox;
   metrics: MetricsRegistry;
   readiness: Readiness;
+  storage: StorageRegistry;
+  scheduler: ScheduleSync;
+  /** The runner, as the jobs API sees it (wake, cancel, live progress). */
+  jobs: JobControl;
 }
 
 /** Builds the whole HTTP API: the kit (errors, body, request ids, metrics), then every module. */
@@ -36,6 +49,8 @@ export function buildApp(deps: AppDeps) {
     cursors: deps.cursors,
     secrets: deps.secrets,
     auth: authPlugin(deps.verifyToken),
+    storage: deps.storage,
+    scheduler: deps.scheduler,
   };
   const metricsGuard = config.http.metricsPublic
     ? undefined
@@ -59,6 +74,12 @@ export function buildApp(deps: AppDeps) {
     })
     .use(openapiRoutes(() => app, VERSION))
     .use(healthRoutes(deps.readiness, metrics, metricsGuard))
-    .use(auditRoutes(kit));
+    .use(auditRoutes(kit))
+    .use(downloadRoutes(kit))
+    .use(destinationRoutes(kit))
+    .use(policyRoutes(kit))
+    .use(attachmentRoutes(kit))
+    .use(dataSourceRoutes(kit))
+    .use(jobRoutes(kit, deps.jobs));
   return app;
 }

@@ -2,12 +2,16 @@
 import { ConfigError } from "./config/load.ts";
 import { SchemaTooNewError } from "./db/migrate.ts";
 import { UsageError, parseCommandArgs, type Command } from "./cli/command.ts";
+import { doctorCommand } from "./cli/doctor.ts";
+import { keyCommand } from "./cli/key.ts";
 import { migrateCommand } from "./cli/migrate.ts";
+import { readyCommand } from "./cli/ready.ts";
+import { rotateMasterKeyCommand } from "./cli/rotate-master-key.ts";
 import { serveCommand } from "./cli/serve.ts";
 import { tokenCommand } from "./cli/token.ts";
 import { versionCommand } from "./cli/version.ts";
 
-const COMMANDS: Command[] = [serveCommand, tokenCommand, migrateCommand, versionCommand];
+const COMMANDS: Command[] = [serveCommand, tokenCommand, migrateCommand, keyCommand, doctorCommand, readyCommand, rotateMasterKeyCommand, versionCommand];
 
 const HELP = `snapdb: database backups, one binary.
 
@@ -37,7 +41,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${command.usage}\n`);
       return 0;
     }
-    if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    if (positionals.length && !command.positionals) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     return await command.run(values, positionals);
   } catch (err) {
     if (err instanceof UsageError) {

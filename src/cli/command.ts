@@ -6,6 +6,8 @@ export interface Command {
   summary: string;
   usage: string;
   options: NonNullable<ParseArgsConfig["options"]>;
+  /** Takes positional words (a subcommand, as in `snapdb key export`); others refuse them. */
+  positionals?: boolean;
   run(values: Record<string, string | boolean | string[] | undefined>, positionals: string[]): Promise<number>;
 }
 

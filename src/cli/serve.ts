@@ -7,6 +7,11 @@ import { MetricsRegistry } from "../http/metrics.ts";
 import { Cursors } from "../http/pagination.ts";
 import { SecretBox } from "../crypto/secrets.ts";
 import { createLogger } from "../lib/logger.ts";
+import { storageRegistryFor } from "../storage/registry.ts";
+import { Scheduler } from "../scheduler/scheduler.ts";
+import { createRunner } from "../runner/create.ts";
+import { recoverInterruptedJobs } from "../runner/recovery.ts";
+import { targetOf } from "../modules/data-sources/credentials.ts";
 import { VERSION } from "../version.ts";
 import { CONFIG_HELP, CONFIG_OPTIONS, type Command } from "./command.ts";
 import { derivedKey, hsSecret, loadFromArgs, masterKey, openMigratedStore, storeFile } from "./runtime.ts";
@@ -45,17 +50,32 @@ ${CONFIG_HELP}`,
     readiness.register("store", () => store.sqlite.query("SELECT 1 AS ok").get() !== null);
     readiness.register("migrations", () => schemaVersion(store.sqlite) === LATEST_SCHEMA_VERSION);
     readiness.register("accepting", () => !stopping);
+    const scheduler = new Scheduler({ db: store.db, logger: logger.child({ component: "scheduler" }), catchUp: config.scheduler.catchUp });
+    readiness.register("scheduler", () => scheduler.running);
     const metrics = new MetricsRegistry();
+    const secrets = new SecretBox(master);
+    const storage = storageRegistryFor(config, secrets, derivedKey(master, "download"));
+    const runner = createRunner({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
+    readiness.register("runner", () => runner.isRunning);
+    scheduler.onJobQueued(() => runner.wake());
     const app = buildApp({
       config,
       store,
       logger,
       verifyToken,
       cursors: new Cursors(derivedKey(master, "cursor")),
-      secrets: new SecretBox(master),
+      secrets,
       metrics,
       readiness,
+      storage,
+      scheduler,
+      jobs: runner,
     });
+    // Jobs a crash left `running` are failed and their uploads removed before any new job starts.
+    await recoverInterruptedJobs(store.db, storage, logger);
+    runner.start();
+    // After the store is migrated: timers for every enabled attachment, then any catch-up runs.
+    scheduler.start();
     const { hostname, port } = splitListen(config.listen);
     // The body limit is enforced by the app with a clear 413; Bun's own cap is a backstop.
     app.listen({ hostname, port, maxRequestBodySize: config.http.bodyLimitBytes + 64 * 1024 });
@@ -67,8 +87,12 @@ ${CONFIG_HELP}`,
       if (stopping) return;
       stopping = true;
       logger.info("shutting down", { signal });
-      // Stop accepting, let requests in flight finish, then close the store cleanly.
+      // No new scheduled runs; stop accepting, let requests in flight finish, then close the store cleanly.
+      scheduler.stop();
       await app.server?.stop(false);
+      // Running backups get a grace period, then are aborted and re-queued (or failed) as INTERRUPTED.
+      await runner.stop(config.runner.shutdownGraceSeconds * 1000);
+      storage.close();
       store.close();
       logger.info("stopped");
       done.resolve(0);

@@ -33,7 +33,7 @@ export function defaultsFor(dataDir: string, managedType: unknown): Record<strin
           }
         : { type: "local", path: join(dataDir, "managed") },
     storage: { allowedLocalRoots: [] },
-    runner: { maxConcurrent: 2 },
+    runner: { maxConcurrent: 2, retryBaseSeconds: 30, shutdownGraceSeconds: 60 },
     scheduler: { catchUp: "one" },
   };
 }

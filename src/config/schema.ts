@@ -56,7 +56,11 @@ export const ConfigSchema = T.Object(
     managedStorage: T.Union([LocalManagedStorage, S3ManagedStorage]),
     storage: T.Object({ allowedLocalRoots: T.Array(Str()) }, { additionalProperties: false }),
     runner: T.Object(
-      { maxConcurrent: T.Integer({ minimum: 1, maximum: 64 }) },
+      {
+        maxConcurrent: T.Integer({ minimum: 1, maximum: 64 }),
+        retryBaseSeconds: T.Integer({ minimum: 1, maximum: 3600 }),
+        shutdownGraceSeconds: T.Integer({ minimum: 0, maximum: 3600 }),
+      },
       { additionalProperties: false },
     ),
     scheduler: T.Object(

@@ -26,6 +26,8 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { env: "SNAPDB_BODY_LIMIT_BYTES", path: "http.bodyLimitBytes", parse: "integer" },
   { env: "SNAPDB_ALLOWED_LOCAL_ROOTS", path: "storage.allowedLocalRoots", parse: "list" },
   { env: "SNAPDB_RUNNER_MAX_CONCURRENT", path: "runner.maxConcurrent", parse: "integer" },
+  { env: "SNAPDB_RUNNER_RETRY_BASE_SECONDS", path: "runner.retryBaseSeconds", parse: "integer" },
+  { env: "SNAPDB_RUNNER_SHUTDOWN_GRACE_SECONDS", path: "runner.shutdownGraceSeconds", parse: "integer" },
   { env: "SNAPDB_SCHEDULER_CATCH_UP", path: "scheduler.catchUp", parse: "string" },
 ];
 

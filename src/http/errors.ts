@@ -17,7 +17,8 @@ interface ValueErrorLike {
   path?: string;
   message?: string;
   summary?: string;
-  schema?: { anyOf?: { type?: string; format?: string }[] };
+  value?: unknown;
+  schema?: { anyOf?: { type?: string; format?: string; minimum?: number; maximum?: number }[] };
 }
 
 interface ValidationLike {
@@ -30,6 +31,13 @@ function plainMessage(e: ValueErrorLike): string {
   if (e.message === "Unexpected property") return "unknown field";
   if (e.message === "Expected required property") return "is required";
   if (e.message === "Expected union value" && e.schema?.anyOf) {
+    // Elysia widens numbers to "number or numeric string": name the range that failed.
+    const ranged = e.schema.anyOf.find((s) => s.minimum !== undefined || s.maximum !== undefined);
+    if (ranged && typeof e.value === "number") {
+      const kind = ranged.type === "integer" ? "an integer" : "a number";
+      if (ranged.minimum !== undefined && ranged.maximum !== undefined) return `must be ${kind} from ${ranged.minimum} to ${ranged.maximum}`;
+      return ranged.minimum !== undefined ? `must be ${kind} ≥ ${ranged.minimum}` : `must be ${kind} ≤ ${ranged.maximum}`;
+    }
     const kinds = [...new Set(e.schema.anyOf.map((s) => s.format ?? s.type).filter(Boolean))];
     if (kinds.length) return `expected ${kinds.join(" or ")}`;
   }

@@ -17,12 +17,39 @@ const ERROR_RESPONSES: Record<string, string> = {
 
 const errorRef = { "application/json": { schema: { $ref: "#/components/schemas/Error" } } };
 
+/**
+ * A schema with `$id: "#/components/schemas/X"` is inlined by the generator at every use,
+ * and the same `$id` twice makes the document invalid: move it to `components.schemas.X`
+ * once and point every use at it with `$ref`.
+ */
+function hoistComponents(spec: Json): void {
+  const schemas: Json = {};
+  const visit = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(visit);
+    if (!node || typeof node !== "object") return node;
+    const obj = node as Json;
+    const match = typeof obj.$id === "string" ? /^#\/components\/schemas\/([\w.-]+)$/.exec(obj.$id) : null;
+    const out: Json = {};
+    for (const [k, v] of Object.entries(obj)) if (k !== "$id" || !match) out[k] = visit(v);
+    if (!match) return out;
+    schemas[match[1]!] ??= out;
+    return { $ref: obj.$id };
+  };
+  spec.paths = visit(spec.paths ?? {});
+  spec.components ??= {};
+  spec.components.schemas = { ...schemas, ...spec.components.schemas };
+}
+
 /** Adds what Elysia cannot infer: security per route, its scope, and the error answers. */
 function finishSpec(spec: Json, version: string): Json {
+  hoistComponents(spec);
   for (const [path, item] of Object.entries(spec.paths ?? {}) as [string, Json][]) {
     for (const op of Object.values(item) as Json[]) {
       const scope = op[REQUIRED_SCOPE] as string | undefined;
       op.responses ??= {};
+      // @elysiajs/openapi renders `t.Void()` (a 204) as `content: { type: "void" }`, which is
+      // not a media-type map: a body-less answer has no `content` at all.
+      for (const r of Object.values(op.responses) as Json[]) if (r?.content?.type === "void") delete r.content;
       for (const [status, description] of Object.entries(ERROR_RESPONSES)) {
         if (!scope && (status === "401" || status === "403")) continue;
         if (!scope && status === "404" && !path.includes("{")) continue;

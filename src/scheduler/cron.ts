@@ -56,8 +56,10 @@ export function nextRunAfter(expression: string, timezone: string, from: number)
 export function previousRunAtOrBefore(expression: string, timezone: string, at: number): number | null {
   const cron = new Cron(expression, cronOptions(timezone));
   try {
-    // previousRuns looks strictly before its reference; +1 s makes a run exactly at `at` count.
-    return cron.previousRuns(1, new Date(at + 1000))[0]?.getTime() ?? null;
+    // previousRuns looks strictly before its reference; +1 s makes a run exactly at `at` count,
+    // and the second candidate covers a run that falls inside that extra second.
+    const runs = cron.previousRuns(2, new Date(at + 1000)).map((d) => d.getTime());
+    return runs.find((ms) => ms <= at) ?? null;
   } finally {
     cron.stop();
   }

@@ -10,6 +10,11 @@ import { Cursors } from "../../src/http/pagination.ts";
 import { SecretBox } from "../../src/crypto/secrets.ts";
 import { mintToken } from "../../src/crypto/jwt-mint.ts";
 import { silentLogger, createLogger, type Logger } from "../../src/lib/logger.ts";
+import { Scheduler } from "../../src/scheduler/scheduler.ts";
+import { createRunner } from "../../src/runner/create.ts";
+import type { Runner } from "../../src/runner/queue.ts";
+import { targetOf } from "../../src/modules/data-sources/credentials.ts";
+import { storageRegistryFor, type StorageRegistry } from "../../src/storage/registry.ts";
 import { tempDir } from "./tmp.ts";
 
 export interface CallOptions {
@@ -39,6 +44,12 @@ export interface Harness {
   master: Uint8Array;
   dataDir: string;
   logLines: string[];
+  /** The app's storage registry (drivers for destination rows); S3 parts are 5 MiB here. */
+  storage: StorageRegistry;
+  /** The app's scheduler; not started (no timers) unless a test calls `h.scheduler.start()`. */
+  scheduler: Scheduler;
+  /** The app's runner; not started unless a test calls `h.runner.start()` (scheduler wakes it). */
+  runner: Runner;
   token(org: string, opts?: { sub?: string; scopes?: string[]; ttlSeconds?: number }): Promise<string>;
   call<T = any>(method: string, path: string, opts?: CallOptions): Promise<CallResult<T>>;
   close(): void;
@@ -52,15 +63,27 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
   const { store } = openMigratedStore(config);
   const logLines: string[] = [];
   const logger: Logger = createLogger("debug", {}, (line) => logLines.push(line));
+  const storage = storageRegistryFor(config, new SecretBox(master), derivedKey(master, "download"), {
+    publicBaseUrl: "http://localhost",
+    s3: { partSize: 5 * 1024 * 1024, queueSize: 2 },
+  });
+  const scheduler = new Scheduler({ db: store.db, logger, catchUp: config.scheduler.catchUp });
+  const secrets = new SecretBox(master);
+  const metrics = new MetricsRegistry();
+  const runner = createRunner({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
+  scheduler.onJobQueued(() => runner.wake());
   const app = buildApp({
     config,
     store,
     logger,
     verifyToken: createTokenVerifier(config.auth, secret),
     cursors: new Cursors(derivedKey(master, "cursor")),
-    secrets: new SecretBox(master),
-    metrics: new MetricsRegistry(),
+    secrets,
+    metrics,
     readiness: new Readiness(),
+    storage,
+    scheduler,
+    jobs: runner,
   });
   const harness: Harness = {
     app,
@@ -70,6 +93,9 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
     master,
     dataDir: dir.path,
     logLines,
+    storage,
+    scheduler,
+    runner,
     token: (org, opts = {}) =>
       mintToken({
         secret,
@@ -96,6 +122,9 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
       return { status: response.status, body: parsed as any, headers: response.headers, text };
     },
     close() {
+      void runner.stop(0);
+      storage.close();
+      scheduler.stop();
       store.close();
       dir.cleanup();
     },

@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, onExit, waitFor } from "./servers.ts";
@@ -49,10 +49,16 @@ export async function startPostgres(opts: { password?: string } = {}): Promise<P
   const port = await freePort();
   const password = opts.password ?? `pw-${crypto.randomUUID()}`;
   let proc: ReturnType<typeof Bun.spawn> | null = null;
-  const cleanup = () => {
+  // runuser does not pass signals on to postgres, so the postmaster is signalled by the pid
+  // it wrote; SIGQUIT is an immediate shutdown (the data dir is thrown away anyway).
+  const signalPostmaster = () => {
     try {
-      proc?.kill("SIGQUIT"); // immediate shutdown: the data dir is thrown away anyway
+      const pid = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0]);
+      if (pid > 0) process.kill(pid, "SIGQUIT");
     } catch {}
+  };
+  const cleanup = () => {
+    signalPostmaster();
     rmSync(root, { recursive: true, force: true });
   };
   const unregister = onExit(cleanup);
@@ -82,7 +88,7 @@ export async function startPostgres(opts: { password?: string } = {}): Promise<P
         unregister();
         const p = proc;
         try {
-          p?.kill("SIGQUIT");
+          signalPostmaster();
           await Promise.race([p?.exited, Bun.sleep(5000)]);
         } finally {
           rmSync(root, { recursive: true, force: true });

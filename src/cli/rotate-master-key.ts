@@ -1,0 +1,193 @@
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { eq, isNotNull } from "drizzle-orm";
+import { readKeyFile } from "../crypto/key-files.ts";
+import { keyIdOf, SecretBox } from "../crypto/secrets.ts";
+import type { Store } from "../db/client.ts";
+import { dataSources, storageDestinations } from "../db/schema.ts";
+import { credentialsAad } from "../modules/data-sources/credentials.ts";
+import { secretAad } from "../storage/registry.ts";
+import { CONFIG_HELP, CONFIG_OPTIONS, type Command } from "./command.ts";
+import { loadFromArgs, openMigratedStore } from "./runtime.ts";
+
+/*
+ * Order of a rotation, chosen so that at every instant each secret's key is on disk under
+ * a name that tells its key id, and a re-run finishes whatever a crash interrupted:
+ *   1. the new key is written to `<file>.new-<newId>` (0600, fsynced) — or a pending one
+ *      from an interrupted run is reused;
+ *   2. the old key is copied to `<file>.old-<oldId>` (0600, fsynced);
+ *   3. ONE transaction re-seals every secret under the new key (synchronous=FULL, so the
+ *      commit is durable): the point of no return;
+ *   4. `<file>.new-<newId>` is renamed over `<file>` (atomic) and the directory fsynced.
+ * A crash before 3 commits changes nothing the daemon reads. A crash between 3 and 4
+ * leaves secrets under the new key while `<file>` is still the old one: run the command
+ * again and it adopts the pending key, finds nothing left to re-seal and does step 4.
+ */
+
+const fsyncDir = (dir: string) => {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+};
+
+function writeKeyExclusive(path: string, key: Uint8Array): void {
+  const fd = openSync(path, "wx", 0o600);
+  try {
+    writeSync(fd, Buffer.from(key).toString("base64") + "\n");
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  fsyncDir(dirname(path));
+}
+
+/** Key files beside `<file>` named `<file>.<kind>-<keyId>`, whose content matches the id. */
+function siblingKeys(keyFile: string, kind: "new" | "old"): Uint8Array[] {
+  const dir = dirname(keyFile);
+  const prefix = `${basename(keyFile)}.${kind}-`;
+  const keys: Uint8Array[] = [];
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith(prefix)) continue;
+    try {
+      const key = readKeyFile(join(dir, name));
+      if (keyIdOf(key) === name.slice(prefix.length)) keys.push(key);
+    } catch {}
+  }
+  return keys;
+}
+
+export interface PreparedRotation {
+  keyFile: string;
+  oldKey: Uint8Array;
+  newKey: Uint8Array;
+  pendingFile: string;
+  oldCopy: string;
+  /** True when an interrupted rotation's pending key was adopted. */
+  resumed: boolean;
+}
+
+/** Steps 1 and 2. */
+export function prepareRotation(keyFile: string): PreparedRotation {
+  if (!existsSync(keyFile)) throw new Error(`no master key at ${keyFile}: nothing to rotate`);
+  const oldKey = readKeyFile(keyFile);
+  const pending = siblingKeys(keyFile, "new").filter((k) => keyIdOf(k) !== keyIdOf(oldKey));
+  if (pending.length > 1) throw new Error(`more than one pending ${keyFile}.new-* key: keep the one the store uses, remove the others`);
+  const resumed = pending.length === 1;
+  const newKey = pending[0] ?? crypto.getRandomValues(new Uint8Array(32));
+  const pendingFile = `${keyFile}.new-${keyIdOf(newKey)}`;
+  if (!resumed) writeKeyExclusive(pendingFile, newKey);
+  const oldCopy = `${keyFile}.old-${keyIdOf(oldKey)}`;
+  if (!existsSync(oldCopy)) writeKeyExclusive(oldCopy, oldKey);
+  return { keyFile, oldKey, newKey, pendingFile, oldCopy, resumed };
+}
+
+function openOrExplain(box: SecretBox, ciphertext: string, keyId: string | null, aad: string, what: string): string {
+  try {
+    return box.open({ ciphertext, keyId: keyId ?? "" }, aad);
+  } catch (err) {
+    throw new Error(`the secret of ${what} does not open: ${(err as Error).message}`);
+  }
+}
+
+export interface ReencryptCounts {
+  dataSources: number;
+  destinations: number;
+}
+
+/** Step 3: every secret re-sealed under `box`'s current key, in one durable transaction. */
+export function reencryptAll(store: Store, box: SecretBox): ReencryptCounts {
+  store.sqlite.run("PRAGMA synchronous = FULL");
+  return store.db.transaction(
+    (tx) => {
+      const counts = { dataSources: 0, destinations: 0 };
+      for (const row of tx.select().from(dataSources).where(isNotNull(dataSources.credentialsCiphertext)).all()) {
+        if (row.credentialsKeyId === box.keyId) continue;
+        const aad = credentialsAad(row.id);
+        const sealed = box.seal(openOrExplain(box, row.credentialsCiphertext!, row.credentialsKeyId, aad, `data source ${row.id}`), aad);
+        tx.update(dataSources).set({ credentialsCiphertext: sealed.ciphertext, credentialsKeyId: sealed.keyId }).where(eq(dataSources.id, row.id)).run();
+        counts.dataSources++;
+      }
+      for (const row of tx.select().from(storageDestinations).where(isNotNull(storageDestinations.secretCiphertext)).all()) {
+        if (row.secretKeyId === box.keyId) continue;
+        const aad = secretAad(row.id);
+        const sealed = box.seal(openOrExplain(box, row.secretCiphertext!, row.secretKeyId, aad, `storage destination ${row.id}`), aad);
+        tx.update(storageDestinations).set({ secretCiphertext: sealed.ciphertext, secretKeyId: sealed.keyId }).where(eq(storageDestinations.id, row.id)).run();
+        counts.destinations++;
+      }
+      return counts;
+    },
+    { behavior: "immediate" },
+  );
+}
+
+/** A failure after the commit: the store already uses the new key; a re-run finishes. */
+export class RotationIncompleteError extends Error {}
+
+/** Step 4. */
+export function finishRotation(p: PreparedRotation): void {
+  try {
+    renameSync(p.pendingFile, p.keyFile);
+    fsyncDir(dirname(p.keyFile));
+  } catch (err) {
+    throw new RotationIncompleteError(
+      `secrets are re-encrypted under ${p.pendingFile} but ${p.keyFile} could not be replaced (${(err as Error).message}); run the command again to finish`,
+    );
+  }
+}
+
+/** The whole rotation against an open store; returns what it did. */
+export function rotateMasterKey(keyFile: string, store: Store) {
+  const p = prepareRotation(keyFile);
+  // Every key we can find may open a secret: the current one, and older ones kept by past rotations.
+  const box = new SecretBox(p.newKey, [p.oldKey, ...siblingKeys(keyFile, "old")]);
+  let counts: ReencryptCounts;
+  try {
+    counts = reencryptAll(store, box);
+  } catch (err) {
+    // Nothing committed: a key generated by this run is withdrawn so no stray pending key remains.
+    if (!p.resumed) rmSync(p.pendingFile, { force: true });
+    throw err;
+  }
+  finishRotation(p);
+  return { oldKeyId: keyIdOf(p.oldKey), newKeyId: keyIdOf(p.newKey), oldCopy: p.oldCopy, resumed: p.resumed, ...counts };
+}
+
+export const rotateMasterKeyCommand: Command = {
+  name: "rotate-master-key",
+  summary: "generate a new master key and re-encrypt every stored secret under it",
+  usage: `snapdb rotate-master-key [flags]
+
+Generates a new master key, re-encrypts every secret in the store (data source
+credentials, storage destination keys) in one transaction, then replaces the key file
+atomically. The old key is kept as <key file>.old-<keyId> (0600): delete it once you
+no longer need backups of the store made before the rotation.
+
+Stop the daemon first (systemctl stop snapdb) and start it afterwards: a running daemon
+keeps using the key it loaded. If the command is interrupted, run it again: it finishes
+the interrupted rotation instead of starting a new one.
+
+${CONFIG_HELP}`,
+  options: { ...CONFIG_OPTIONS },
+  async run(values) {
+    const config = loadFromArgs(values);
+    const { store } = openMigratedStore(config);
+    try {
+      const r = rotateMasterKey(config.masterKeyFile, store);
+      process.stdout.write(
+        `${r.resumed ? "finished an interrupted rotation" : "rotated the master key"} ${r.oldKeyId} → ${r.newKeyId}: ` +
+          `re-encrypted ${r.dataSources} data source credential(s) and ${r.destinations} destination secret(s).\n` +
+          `old key kept at ${r.oldCopy}. Start (or restart) the daemon now.\n`,
+      );
+      return 0;
+    } catch (err) {
+      const unchanged = err instanceof RotationIncompleteError ? "" : "The store and the key file were not changed.\n";
+      process.stderr.write(`snapdb rotate-master-key: ${(err as Error).message}\n${unchanged}`);
+      return 1;
+    } finally {
+      store.close();
+    }
+  },
+};

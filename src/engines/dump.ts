@@ -1,0 +1,150 @@
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { findTool } from "./process.ts";
+import { toolOutput, ToolFailedError } from "./tool-stream.ts";
+import { engineFor } from "./registry.ts";
+import type { EngineEnv, EngineName, SourceTarget } from "./types.ts";
+
+/** What a dump produces: pg's custom format, SQL text, or a SQLite database file. */
+export type DumpFormat = "pg_custom" | "sql" | "sqlite";
+
+/** The first layer of a backup file's extension, e.g. `dump` in `.dump.zst.age`. */
+export const DUMP_EXT: Record<DumpFormat, string> = { pg_custom: "dump", sql: "sql", sqlite: "sqlite" };
+
+export const DUMP_FORMAT: Record<EngineName, DumpFormat> = {
+  postgres: "pg_custom",
+  mysql: "sql",
+  mariadb: "sql",
+  sqlite: "sqlite",
+};
+
+export class DumpSetupError extends Error {
+  constructor(readonly code: "DUMP_TOOL_MISSING" | "AUTH_FAILED" | "DUMP_FAILED", message: string) {
+    super(message);
+    this.name = "DumpSetupError";
+  }
+}
+
+export interface DumpEnv extends Pick<EngineEnv, "toolPath"> {
+  /** Where SQLite snapshots are written before they are streamed (the data dir's tmp/). */
+  scratchDir: string;
+}
+
+function firstTool(names: readonly string[], toolPath: string): string {
+  for (const name of names) {
+    const found = findTool(name, toolPath);
+    if (found) return found;
+  }
+  throw new DumpSetupError("DUMP_TOOL_MISSING", `none of ${names.join(", ")} is on the daemon's PATH`);
+}
+
+function needCredentials(target: SourceTarget) {
+  if (!target.credentials) throw new DumpSetupError("AUTH_FAILED", "the data source has no credentials");
+  return target.credentials;
+}
+
+/** pg_dump in custom format without its own compression (ours follows), password via env. */
+function pgDump(target: SourceTarget, env: DumpEnv, signal: AbortSignal): ReadableStream<Uint8Array> {
+  const creds = needCredentials(target);
+  const tool = firstTool(engineFor("postgres").dumpTools, env.toolPath);
+  const argv = [tool, "--format=custom", "--compress=0", "--no-password", `--host=${target.host}`, `--port=${target.port ?? 5432}`, `--username=${creds.username}`, `--dbname=${target.database}`];
+  const secretEnv: Record<string, string> = { PGPASSWORD: creds.password, PGCONNECT_TIMEOUT: "15" };
+  if (target.options.sslMode) secretEnv.PGSSLMODE = target.options.sslMode;
+  return toolOutput(argv, { toolPath: env.toolPath, secretEnv, signal });
+}
+
+/** mysqldump / mariadb-dump: one consistent transaction, with routines, triggers and events. */
+function mysqlDump(name: "mysql" | "mariadb", target: SourceTarget, env: DumpEnv, signal: AbortSignal): ReadableStream<Uint8Array> {
+  const creds = needCredentials(target);
+  const tool = firstTool(engineFor(name).dumpTools, env.toolPath);
+  const argv = [
+    tool,
+    "--single-transaction",
+    "--routines",
+    "--triggers",
+    "--events",
+    "--hex-blob",
+    "--quick",
+    "--default-character-set=utf8mb4",
+    "--protocol=TCP",
+    `--host=${target.host}`,
+    `--port=${target.port ?? 3306}`,
+    `--user=${creds.username}`,
+  ];
+  const ssl = target.options.sslMode;
+  if (ssl && ssl !== "disable" && ssl !== "prefer") argv.push(name === "mysql" ? "--ssl-mode=REQUIRED" : "--ssl");
+  // The database as a plain argument (not --databases): no CREATE DATABASE/USE in the dump,
+  // so it restores into any database name.
+  argv.push("--", target.database!);
+  return toolOutput(argv, { toolPath: env.toolPath, secretEnv: { MYSQL_PWD: creds.password }, signal });
+}
+
+/** A consistent snapshot via VACUUM INTO in a worker, streamed, then removed. */
+function sqliteDump(target: SourceTarget, env: DumpEnv, signal: AbortSignal): ReadableStream<Uint8Array> {
+  mkdirSync(env.scratchDir, { recursive: true, mode: 0o700 });
+  const snapshot = join(env.scratchDir, `sqlite-snapshot-${crypto.randomUUID()}.db`);
+  const cleanup = () => rmSync(snapshot, { force: true });
+  let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  const made = new Promise<void>((resolve, reject) => {
+    const worker = new Worker(new URL("./sqlite-snapshot-worker.ts", import.meta.url).href);
+    const stop = () => {
+      worker.terminate();
+      reject(new ToolFailedError("DUMP_FAILED", "sqlite snapshot", null, "canceled"));
+    };
+    signal.addEventListener("abort", stop, { once: true });
+    worker.onmessage = (e: MessageEvent<{ ok: boolean; message?: string }>) => {
+      signal.removeEventListener("abort", stop);
+      worker.terminate();
+      if (e.data.ok) resolve();
+      else reject(new ToolFailedError("DUMP_FAILED", "sqlite snapshot", null, e.data.message ?? "failed"));
+    };
+    worker.onerror = (e) => {
+      signal.removeEventListener("abort", stop);
+      worker.terminate();
+      reject(new ToolFailedError("DUMP_FAILED", "sqlite snapshot", null, e.message));
+    };
+    worker.postMessage({ src: target.path, dst: snapshot });
+  });
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          if (!reader) {
+            await made;
+            reader = Bun.file(snapshot).stream().getReader() as unknown as ReadableStreamDefaultReader<Uint8Array>;
+          }
+          if (signal.aborted) throw new ToolFailedError("DUMP_FAILED", "sqlite snapshot", null, "canceled");
+          const { done, value } = await reader!.read();
+          if (done) {
+            cleanup();
+            controller.close();
+          } else controller.enqueue(value);
+        } catch (err) {
+          cleanup();
+          controller.error(err);
+        }
+      },
+      async cancel() {
+        await reader?.cancel().catch(() => {});
+        cleanup();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/**
+ * Starts the dump of a data source. The stream ends only if the dump succeeded; it errors
+ * with ToolFailedError (and the tool's stderr tail) otherwise, and aborting kills the tool.
+ */
+export function startDump(target: SourceTarget, env: DumpEnv, signal: AbortSignal): ReadableStream<Uint8Array> {
+  switch (target.engine) {
+    case "postgres":
+      return pgDump(target, env, signal);
+    case "mysql":
+    case "mariadb":
+      return mysqlDump(target.engine, target, env, signal);
+    case "sqlite":
+      return sqliteDump(target, env, signal);
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * Runs `VACUUM INTO` off the daemon's event loop: a consistent snapshot of a live SQLite
+ * database (one read transaction, writers keep writing in WAL mode), written compact to
+ * `dst`. A Worker because the call is synchronous and can take minutes on a large file.
+ */
+import { Database } from "bun:sqlite";
+
+declare const self: Worker;
+
+self.onmessage = (event: MessageEvent<{ src: string; dst: string }>) => {
+  const { src, dst } = event.data;
+  try {
+    const db = new Database(src, { readonly: true });
+    try {
+      db.run("PRAGMA busy_timeout = 10000");
+      db.run("VACUUM INTO ?", [dst]);
+    } finally {
+      db.close();
+    }
+    postMessage({ ok: true });
+  } catch (err) {
+    postMessage({ ok: false, message: err instanceof Error ? err.message : String(err) });
+  }
+};

@@ -1,0 +1,74 @@
+/**
+ * What snapdb needs from a database engine. The data source module uses `verify`; the
+ * backup runner adds `dump` (→ stream) and `restore` (← stream) to these same objects, so
+ * everything engine-specific (connection, tools, versions) lives behind this one interface.
+ */
+export type EngineName = "postgres" | "mysql" | "mariadb" | "sqlite";
+export const ENGINE_NAMES = ["postgres", "mysql", "mariadb", "sqlite"] as const satisfies readonly EngineName[];
+
+export type SslMode = "disable" | "prefer" | "require" | "verify-ca" | "verify-full";
+
+export interface EngineOptions {
+  sslMode?: SslMode;
+  connectTimeoutSeconds?: number;
+}
+
+/** A data source as an engine sees it: where it is and, decrypted for the call only, how to log in. */
+export interface SourceTarget {
+  engine: EngineName;
+  host: string | null;
+  port: number | null;
+  database: string | null;
+  path: string | null;
+  options: EngineOptions;
+  credentials: { username: string; password: string } | null;
+}
+
+/**
+ * The daemon's surroundings, passed in rather than read from globals so a test can point
+ * the tool lookup at another PATH (no mocks) and tighten the timeout.
+ */
+export interface EngineEnv {
+  /** The PATH searched for dump and restore tools. */
+  toolPath: string;
+  /** Upper bound for one verify (connect + version query + tool checks), ms. */
+  timeoutMs: number;
+}
+
+export type VerifyErrorCode =
+  | "CONNECTION_REFUSED"
+  | "TIMEOUT"
+  | "AUTH_FAILED"
+  | "DATABASE_NOT_FOUND"
+  | "TLS_ERROR"
+  | "DUMP_TOOL_MISSING"
+  | "DUMP_TOOL_TOO_OLD";
+
+export interface VerifyError {
+  code: VerifyErrorCode;
+  message: string;
+}
+
+/**
+ * `ok: false` still carries `latencyMs`/`serverVersion` when the connection worked and a
+ * later check (the dump tool) failed: it tells the user the database side is fine.
+ */
+export type VerifyResult =
+  | { ok: true; latencyMs: number; serverVersion: string }
+  | { ok: false; latencyMs?: number; serverVersion?: string; error: VerifyError };
+
+export interface Engine {
+  readonly name: EngineName;
+  /** The port used when a network data source leaves it out; null for file engines. */
+  readonly defaultPort: number | null;
+  /** The tool(s) a dump needs, first found wins (for docs and `doctor`). */
+  readonly dumpTools: readonly string[];
+  /** Connects for real and checks the dump tool; never throws for an unreachable source. */
+  verify(target: SourceTarget, env: EngineEnv): Promise<VerifyResult>;
+}
+
+export const verifyFailure = (code: VerifyErrorCode, message: string, extra: { latencyMs?: number; serverVersion?: string } = {}): VerifyResult => ({
+  ok: false,
+  ...extra,
+  error: { code, message },
+});

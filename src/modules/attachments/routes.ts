@@ -1,0 +1,72 @@
+import { Elysia, t } from "elysia";
+import type { HttpKit } from "../../http/kit.ts";
+import { serviceContext } from "../../http/kit.ts";
+import { Attachment, AttachmentCreate, AttachmentListQuery, AttachmentPage, AttachmentParams, AttachmentPatch } from "./model.ts";
+import { createAttachment, deleteAttachment, getAttachment, listAttachments, updateAttachment } from "./service.ts";
+
+const LIST = "attachments";
+const tags = ["attachments"];
+
+export function attachmentRoutes(kit: HttpKit) {
+  const ctxOf = (p: Parameters<typeof serviceContext>[1], r: Request, s: Parameters<typeof serviceContext>[3]) => serviceContext(kit.db, p, r, s);
+  return new Elysia({ name: "snapdb-attachments" })
+    .use(kit.auth)
+    .post(
+      "/attachments",
+      ({ body, principal, request, server, set }) => {
+        const attachment = createAttachment(ctxOf(principal, request, server), kit.scheduler, body);
+        set.status = 201;
+        return attachment;
+      },
+      {
+        scope: "backup.write",
+        body: AttachmentCreate,
+        response: { 201: Attachment },
+        detail: { summary: "Attach a policy to a data source", description: "The same policy on the same data source twice is 409.", tags },
+      },
+    )
+    .get(
+      "/attachments",
+      ({ query, principal, request, server }) => {
+        const ctx = ctxOf(principal, request, server);
+        const page = listAttachments(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
+        return kit.cursors.answer(LIST, ctx.orgId, page);
+      },
+      {
+        scope: "backup.read",
+        query: AttachmentListQuery,
+        response: { 200: AttachmentPage },
+        detail: { summary: "List attachments, newest first", tags },
+      },
+    )
+    .get("/attachments/:id", ({ params, principal, request, server }) => getAttachment(ctxOf(principal, request, server), params.id), {
+      scope: "backup.read",
+      params: AttachmentParams,
+      response: { 200: Attachment },
+      detail: { summary: "Get an attachment, with its next run and last job", tags },
+    })
+    .patch(
+      "/attachments/:id",
+      ({ params, body, principal, request, server }) => updateAttachment(ctxOf(principal, request, server), kit.scheduler, params.id, body),
+      {
+        scope: "backup.write",
+        params: AttachmentParams,
+        body: AttachmentPatch,
+        response: { 200: Attachment },
+        detail: { summary: "Enable or disable an attachment", tags },
+      },
+    )
+    .delete(
+      "/attachments/:id",
+      ({ params, principal, request, server, set }) => {
+        deleteAttachment(ctxOf(principal, request, server), kit.scheduler, params.id);
+        set.status = 204;
+      },
+      {
+        scope: "backup.write",
+        params: AttachmentParams,
+        response: { 204: t.Void() },
+        detail: { summary: "Detach (jobs and their files stay)", tags },
+      },
+    );
+}

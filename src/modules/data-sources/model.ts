@@ -1,0 +1,140 @@
+import { t } from "elysia";
+import { PageQuery, pageOf } from "../../http/pagination.ts";
+
+const Engine = t.Union([t.Literal("postgres"), t.Literal("mysql"), t.Literal("mariadb"), t.Literal("sqlite")], {
+  description: "`postgres`, `mysql` and `mariadb` are network engines (host, port, database); `sqlite` is a file (`path`).",
+});
+
+const SslMode = t.Union(
+  [t.Literal("disable"), t.Literal("prefer"), t.Literal("require"), t.Literal("verify-ca"), t.Literal("verify-full")],
+  { description: "TLS to the server, as libpq names it (default `prefer`). Network engines only." },
+);
+
+const Options = t.Object(
+  {
+    sslMode: t.Optional(SslMode),
+    connectTimeoutSeconds: t.Optional(t.Integer({ minimum: 1, maximum: 120, description: "Verify's connect timeout (default 10)." })),
+  },
+  { additionalProperties: false, description: "Engine-specific settings. `sqlite` takes none." },
+);
+
+const Labels = t.Record(t.String({ minLength: 1, maxLength: 63 }), t.String({ maxLength: 256 }), {
+  description: "Free-form string map (at most 64 entries; keys 1–63 chars of `A-Za-z0-9._/-`).",
+});
+
+const fields = {
+  name: t.String({ minLength: 1, maxLength: 200, description: "Unique within the organisation." }),
+  host: t.String({ minLength: 1, maxLength: 255, description: "Network engines: host name or IP." }),
+  port: t.Integer({ minimum: 1, maximum: 65535, description: "Network engines; default 5432 (postgres) or 3306 (mysql, mariadb)." }),
+  database: t.String({ minLength: 1, maxLength: 255, description: "Network engines: the database to back up." }),
+  path: t.String({ minLength: 1, maxLength: 4096, description: "`sqlite`: absolute path of the database file on the daemon's host." }),
+  options: Options,
+  labels: Labels,
+};
+
+export const DataSourceCreate = t.Object(
+  {
+    name: fields.name,
+    engine: Engine,
+    host: t.Optional(fields.host),
+    port: t.Optional(fields.port),
+    database: t.Optional(fields.database),
+    path: t.Optional(fields.path),
+    options: t.Optional(fields.options),
+    labels: t.Optional(fields.labels),
+  },
+  { additionalProperties: false },
+);
+
+export const DataSourceUpdate = t.Object(
+  {
+    name: t.Optional(fields.name),
+    engine: t.Optional(t.Union([Engine], { description: "Cannot change; accepted when equal to the current engine." })),
+    host: t.Optional(fields.host),
+    port: t.Optional(fields.port),
+    database: t.Optional(fields.database),
+    path: t.Optional(fields.path),
+    options: t.Optional(t.Union([fields.options], { description: "Replaces the whole options object." })),
+    labels: t.Optional(t.Union([fields.labels], { description: "Replaces the whole label map." })),
+  },
+  { additionalProperties: false },
+);
+
+export const CredentialsInput = t.Object(
+  {
+    username: t.String({ minLength: 1, maxLength: 255 }),
+    password: t.String({ maxLength: 4096, description: "Write-only: stored encrypted, never returned." }),
+  },
+  { additionalProperties: false },
+);
+
+export const VerifyOutcome = t.Object(
+  {
+    ok: t.Boolean(),
+    latencyMs: t.Optional(t.Integer({ description: "Connect + login + version query, ms." })),
+    serverVersion: t.Optional(t.String({ examples: ["15.18"] })),
+    error: t.Optional(
+      t.Object({
+        code: t.Union([
+          t.Literal("CONNECTION_REFUSED"),
+          t.Literal("TIMEOUT"),
+          t.Literal("AUTH_FAILED"),
+          t.Literal("DATABASE_NOT_FOUND"),
+          t.Literal("TLS_ERROR"),
+          t.Literal("DUMP_TOOL_MISSING"),
+          t.Literal("DUMP_TOOL_TOO_OLD"),
+        ]),
+        message: t.String(),
+      }),
+    ),
+    verifiedAt: t.String({ format: "date-time" }),
+  },
+  { $id: "#/components/schemas/DataSourceVerify", title: "DataSourceVerify" },
+);
+
+export const DataSource = t.Object(
+  {
+    id: t.String({ examples: ["ds_01JD8Z3K6Y6Q2W9V7T5R4E3W2Q"] }),
+    name: t.String(),
+    engine: Engine,
+    host: t.Union([t.String(), t.Null()]),
+    port: t.Union([t.Integer(), t.Null()]),
+    database: t.Union([t.String(), t.Null()]),
+    path: t.Union([t.String(), t.Null()]),
+    options: t.Record(t.String(), t.Unknown()),
+    labels: t.Record(t.String(), t.String()),
+    credentials: t.Union([t.Object({ username: t.String(), updatedAt: t.String({ format: "date-time" }) }), t.Null()], {
+      description: "Who snapdb logs in as; the password is write-only and never returned.",
+    }),
+    lastVerify: t.Union([VerifyOutcome, t.Null()]),
+    createdAt: t.String({ format: "date-time" }),
+    updatedAt: t.String({ format: "date-time" }),
+  },
+  { $id: "#/components/schemas/DataSource", title: "DataSource" },
+);
+
+export const DataSourceQuery = t.Object(
+  {
+    ...PageQuery,
+    engine: t.Optional(Engine),
+    q: t.Optional(t.String({ minLength: 1, maxLength: 200, description: "Case-insensitive substring of the name." })),
+  },
+  { additionalProperties: false },
+);
+
+export const JobsQuery = t.Object({ ...PageQuery }, { additionalProperties: false });
+
+export const DeleteQuery = t.Object(
+  {
+    cascade: t.Optional(
+      t.Union([t.Literal("true"), t.Literal("false")], {
+        description: "`true` also deletes the source's attachments, backup jobs and stored backup files.",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const IdParams = t.Object({ id: t.String({ maxLength: 64 }) });
+
+export const DataSourcePage = pageOf(DataSource);

@@ -1,0 +1,165 @@
+import { Elysia, t } from "elysia";
+import { defaultEngineEnv } from "../../engines/registry.ts";
+import type { EngineEnv } from "../../engines/types.ts";
+import type { HttpKit } from "../../http/kit.ts";
+import { serviceContext } from "../../http/kit.ts";
+import { BackupJob } from "../jobs/serialize.ts";
+import { pageOf } from "../../http/pagination.ts";
+import { deleteCredentials, setCredentials } from "./credentials.ts";
+import {
+  CredentialsInput,
+  DataSource,
+  DataSourceCreate,
+  DataSourcePage,
+  DataSourceQuery,
+  DataSourceUpdate,
+  DeleteQuery,
+  IdParams,
+  JobsQuery,
+  VerifyOutcome,
+} from "./model.ts";
+import { createDataSource, deleteDataSource, getDataSource, listDataSourceJobs, listDataSources, updateDataSource, type DeleteHooks, type StoredBackupFile } from "./service.ts";
+import { removeWithStorage } from "./files.ts";
+import { verifyDataSource } from "./verify.ts";
+
+const LIST = "data-sources";
+const JOBS = "data-source-jobs";
+const tags = ["data-sources"];
+const noContent = t.Void({ description: "No content" });
+
+export interface DataSourceRouteOptions {
+  /** Where verify looks for dump tools and how long it waits (default: the daemon's PATH, 10 s). */
+  engineEnv?: EngineEnv;
+}
+
+export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}) {
+  const engineEnv = opts.engineEnv ?? defaultEngineEnv();
+  const left = (file: StoredBackupFile, error: unknown) =>
+    kit.logger.warn("a backup file of a deleted data source was left in storage", { ...file, error });
+  const hooks: DeleteHooks = {
+    removeBackupFiles: removeWithStorage(kit.storage, left),
+    onFilesLeft: (files, error) => files.forEach((f) => left(f, error)),
+  };
+  return new Elysia({ name: "snapdb-data-sources" })
+    .use(kit.auth)
+    .post(
+      "/data-sources",
+      ({ body, principal, request, server, set }) => {
+        set.status = 201;
+        return createDataSource(serviceContext(kit.db, principal, request, server), body);
+      },
+      {
+        scope: "backup.write",
+        body: DataSourceCreate,
+        response: { 201: DataSource },
+        detail: { summary: "Create a data source", tags },
+      },
+    )
+    .get(
+      "/data-sources",
+      ({ query, principal, request, server }) => {
+        const ctx = serviceContext(kit.db, principal, request, server);
+        const page = listDataSources(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
+        return kit.cursors.answer(LIST, ctx.orgId, page);
+      },
+      {
+        scope: "backup.read",
+        query: DataSourceQuery,
+        response: { 200: DataSourcePage },
+        detail: { summary: "List data sources, newest first", tags },
+      },
+    )
+    .get("/data-sources/:id", ({ params, principal, request, server }) => getDataSource(serviceContext(kit.db, principal, request, server), params.id), {
+      scope: "backup.read",
+      params: IdParams,
+      response: { 200: DataSource },
+      detail: { summary: "Get a data source", tags },
+    })
+    .patch(
+      "/data-sources/:id",
+      ({ params, body, principal, request, server }) => updateDataSource(serviceContext(kit.db, principal, request, server), params.id, body),
+      {
+        scope: "backup.write",
+        params: IdParams,
+        body: DataSourceUpdate,
+        response: { 200: DataSource },
+        detail: { summary: "Update a data source (fields given replace the current ones; engine cannot change)", tags },
+      },
+    )
+    .delete(
+      "/data-sources/:id",
+      async ({ params, query, principal, request, server, set }) => {
+        await deleteDataSource(serviceContext(kit.db, principal, request, server), params.id, { cascade: query.cascade === "true" }, hooks);
+        set.status = 204;
+      },
+      {
+        scope: "backup.write",
+        params: IdParams,
+        query: DeleteQuery,
+        response: { 204: noContent },
+        detail: {
+          summary: "Delete a data source",
+          description: "409 while it has attachments or backup jobs, unless `?cascade=true`. Never while a job is queued or running.",
+          tags,
+        },
+      },
+    )
+    .put(
+      "/data-sources/:id/credentials",
+      ({ params, body, principal, request, server, set }) => {
+        setCredentials(serviceContext(kit.db, principal, request, server), kit.secrets, params.id, body);
+        set.status = 204;
+      },
+      {
+        scope: "backup.write",
+        params: IdParams,
+        body: CredentialsInput,
+        response: { 204: noContent },
+        detail: { summary: "Set the login (write-only; stored encrypted under the master key)", tags },
+      },
+    )
+    .delete(
+      "/data-sources/:id/credentials",
+      ({ params, principal, request, server, set }) => {
+        deleteCredentials(serviceContext(kit.db, principal, request, server), params.id);
+        set.status = 204;
+      },
+      {
+        scope: "backup.write",
+        params: IdParams,
+        response: { 204: noContent },
+        detail: { summary: "Forget the login", tags },
+      },
+    )
+    .post(
+      "/data-sources/:id/verify",
+      ({ params, principal, request, server }) =>
+        verifyDataSource(serviceContext(kit.db, principal, request, server), kit.secrets, engineEnv, params.id),
+      {
+        scope: "backup.operate",
+        params: IdParams,
+        response: { 200: VerifyOutcome },
+        detail: {
+          summary: "Connect for real and check the dump tool",
+          description: "Always 200 when the source exists: `ok: false` carries `error.code` (CONNECTION_REFUSED, TIMEOUT, AUTH_FAILED, DATABASE_NOT_FOUND, TLS_ERROR, DUMP_TOOL_MISSING, DUMP_TOOL_TOO_OLD). Stored as `lastVerify`.",
+          tags,
+        },
+      },
+    )
+    .get(
+      "/data-sources/:id/backup-jobs",
+      ({ params, query, principal, request, server }) => {
+        const ctx = serviceContext(kit.db, principal, request, server);
+        const list = `${JOBS}:${params.id}`;
+        const page = listDataSourceJobs(ctx, params.id, kit.cursors.request(list, ctx.orgId, query));
+        return kit.cursors.answer(list, ctx.orgId, page);
+      },
+      {
+        scope: "backup.read",
+        params: IdParams,
+        query: JobsQuery,
+        response: { 200: pageOf(BackupJob) },
+        detail: { summary: "The data source's backup jobs, newest first", tags },
+      },
+    );
+}

@@ -1,0 +1,213 @@
+import { and, count, desc, eq, inArray, isNotNull, isNull, lt, sql, type SQL } from "drizzle-orm";
+import { recordAudit } from "../../audit/record.ts";
+import type { Tx } from "../../db/client.ts";
+import { attachments, backupJobs, dataSources } from "../../db/schema.ts";
+import type { EngineName, EngineOptions } from "../../engines/types.ts";
+import type { ServiceContext } from "../../lib/context.ts";
+import { nowMs } from "../../lib/clock.ts";
+import { AppError, notFound } from "../../lib/errors.ts";
+import { newId } from "../../lib/ids.ts";
+import { takePage, type PageRequest } from "../../lib/page.ts";
+import { toBackupJob } from "../jobs/serialize.ts";
+import { toDataSource, type DataSourceRow } from "./serialize.ts";
+import { checkShape, withDefaults, type SourceShape } from "./validate.ts";
+
+export interface DataSourceInput {
+  name: string;
+  engine: EngineName;
+  host?: string;
+  port?: number;
+  database?: string;
+  path?: string;
+  options?: EngineOptions;
+  labels?: Record<string, string>;
+}
+
+export type DataSourcePatch = Partial<DataSourceInput>;
+
+const TARGET = "data_source";
+
+const nameTaken = (name: string) =>
+  new AppError("CONFLICT", `a data source named "${name}" already exists`, [{ path: "/name", message: "must be unique in the organisation" }]);
+
+/** The org's row or 404: another org's id looks exactly like a missing one. */
+export function findDataSource(db: ServiceContext["db"] | Tx, orgId: string, id: string): DataSourceRow {
+  const row = db.select().from(dataSources).where(and(eq(dataSources.id, id), eq(dataSources.orgId, orgId))).get();
+  if (!row) throw notFound("data source");
+  return row;
+}
+
+function assertNameFree(tx: Tx, orgId: string, name: string, exceptId?: string) {
+  const clash = tx.select({ id: dataSources.id }).from(dataSources).where(and(eq(dataSources.orgId, orgId), eq(dataSources.name, name))).get();
+  if (clash && clash.id !== exceptId) throw nameTaken(name);
+}
+
+/** A unique-index race lost between the check and the write is still a 409, not a 500. */
+function asConflict<T>(name: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (String((err as { code?: string }).code ?? "").startsWith("SQLITE_CONSTRAINT_UNIQUE")) throw nameTaken(name);
+    throw err;
+  }
+}
+
+export function createDataSource(ctx: ServiceContext, input: DataSourceInput) {
+  const shape = withDefaults({
+    engine: input.engine,
+    host: input.host ?? null,
+    port: input.port ?? null,
+    database: input.database ?? null,
+    path: input.path ?? null,
+    options: input.options ?? {},
+    labels: input.labels ?? {},
+  });
+  checkShape(shape);
+  const now = nowMs();
+  const row = asConflict(input.name, () =>
+    ctx.db.transaction((tx) => {
+      assertNameFree(tx, ctx.orgId, input.name);
+      const id = newId("ds");
+      const created = tx
+        .insert(dataSources)
+        .values({ id, orgId: ctx.orgId, name: input.name, ...shape, options: shape.options as Record<string, unknown>, createdAt: now, updatedAt: now })
+        .returning()
+        .get();
+      recordAudit(tx, ctx, { action: "data_source.created", targetType: TARGET, targetId: id, metadata: { name: input.name, engine: input.engine } });
+      return created;
+    }),
+  );
+  return toDataSource(row);
+}
+
+export function getDataSource(ctx: ServiceContext, id: string) {
+  return toDataSource(findDataSource(ctx.db, ctx.orgId, id));
+}
+
+export interface DataSourceFilters {
+  engine?: EngineName;
+  q?: string;
+}
+
+/** Newest first, one keyset page; `q` matches anywhere in the name, ignoring ASCII case. */
+export function listDataSources(ctx: ServiceContext, filters: DataSourceFilters, page: PageRequest) {
+  const where: (SQL | undefined)[] = [eq(dataSources.orgId, ctx.orgId)];
+  if (filters.engine) where.push(eq(dataSources.engine, filters.engine));
+  // instr, not LIKE: a `%` or `_` in the search text is literal.
+  if (filters.q) where.push(sql`instr(lower(${dataSources.name}), lower(${filters.q})) > 0`);
+  if (page.beforeId) where.push(lt(dataSources.id, page.beforeId));
+  const rows = ctx.db.select().from(dataSources).where(and(...where)).orderBy(desc(dataSources.id)).limit(page.limit + 1).all();
+  const { items, hasMore } = takePage(rows, page.limit);
+  return { items: items.map(toDataSource), hasMore };
+}
+
+export function updateDataSource(ctx: ServiceContext, id: string, patch: DataSourcePatch) {
+  const name = patch.name;
+  const row = asConflict(name ?? "", () =>
+    ctx.db.transaction((tx) => {
+      const current = findDataSource(tx, ctx.orgId, id);
+      if (patch.engine !== undefined && patch.engine !== current.engine) {
+        throw new AppError("INVALID_INPUT", "engine cannot be changed: create a new data source", [{ path: "/engine", message: "cannot be changed" }]);
+      }
+      const shape: SourceShape = withDefaults({
+        engine: current.engine,
+        host: patch.host ?? current.host,
+        port: patch.port ?? current.port,
+        database: patch.database ?? current.database,
+        path: patch.path ?? current.path,
+        options: (patch.options ?? current.options) as EngineOptions,
+        labels: patch.labels ?? current.labels,
+      });
+      checkShape(shape);
+      if (name !== undefined && name !== current.name) assertNameFree(tx, ctx.orgId, name, id);
+      const changed = Object.keys(patch).filter((k) => k !== "engine");
+      const updated = tx
+        .update(dataSources)
+        .set({ name: name ?? current.name, ...shape, options: shape.options as Record<string, unknown>, updatedAt: nowMs() })
+        .where(eq(dataSources.id, id))
+        .returning()
+        .get();
+      recordAudit(tx, ctx, { action: "data_source.updated", targetType: TARGET, targetId: id, metadata: { changed } });
+      return updated!;
+    }),
+  );
+  return toDataSource(row);
+}
+
+/** A stored backup file that goes with a job deleted by a cascade. */
+export interface StoredBackupFile {
+  jobId: string;
+  destinationId: string | null;
+  objectKey: string;
+}
+
+export interface DeleteHooks {
+  /**
+   * Removes the stored files of the jobs a cascade deleted, after the rows are gone
+   * (routes wire it to the storage registry, see files.ts). Without it a cascade deletes
+   * rows only and `onFilesLeft` is told which files stay behind.
+   */
+  removeBackupFiles?: (ctx: ServiceContext, files: StoredBackupFile[]) => Promise<void>;
+  onFilesLeft?: (files: StoredBackupFile[], error: unknown) => void;
+}
+
+/**
+ * Deletes a data source. With attachments or jobs it is a 409 unless `cascade`: then the
+ * attachments, the jobs and the source go in one transaction with the audit event, and the
+ * jobs' stored files are removed afterwards (a failure there leaves orphaned files, never
+ * rows pointing at missing files). A source with a queued or running job is never cascaded.
+ */
+export async function deleteDataSource(ctx: ServiceContext, id: string, opts: { cascade: boolean }, hooks: DeleteHooks = {}) {
+  const files = ctx.db.transaction((tx) => {
+    const row = findDataSource(tx, ctx.orgId, id);
+    const nAtt = tx.select({ n: count() }).from(attachments).where(eq(attachments.dataSourceId, id)).get()!.n;
+    const nJobs = tx.select({ n: count() }).from(backupJobs).where(eq(backupJobs.dataSourceId, id)).get()!.n;
+    if ((nAtt || nJobs) && !opts.cascade) {
+      throw new AppError(
+        "CONFLICT",
+        `data source has ${nAtt} attachment(s) and ${nJobs} backup job(s); detach them first or delete with ?cascade=true`,
+      );
+    }
+    const active = tx
+      .select({ n: count() })
+      .from(backupJobs)
+      .where(and(eq(backupJobs.dataSourceId, id), inArray(backupJobs.status, ["queued", "running"])))
+      .get()!.n;
+    if (active) throw new AppError("CONFLICT", `data source has ${active} queued or running backup job(s); cancel them first`);
+    const stored = tx
+      .select({ jobId: backupJobs.id, destinationId: backupJobs.destinationId, objectKey: backupJobs.objectKey })
+      .from(backupJobs)
+      .where(and(eq(backupJobs.dataSourceId, id), isNotNull(backupJobs.objectKey), isNull(backupJobs.fileDeletedAt)))
+      .all() as StoredBackupFile[];
+    tx.delete(attachments).where(eq(attachments.dataSourceId, id)).run();
+    tx.delete(backupJobs).where(eq(backupJobs.dataSourceId, id)).run();
+    tx.delete(dataSources).where(eq(dataSources.id, id)).run();
+    recordAudit(tx, ctx, {
+      action: "data_source.deleted",
+      targetType: TARGET,
+      targetId: id,
+      metadata: { name: row.name, engine: row.engine, cascade: opts.cascade, attachmentsDeleted: nAtt, jobsDeleted: nJobs, filesToDelete: stored.length },
+    });
+    return stored;
+  });
+  if (!files.length) return;
+  if (!hooks.removeBackupFiles) {
+    hooks.onFilesLeft?.(files, new Error("no storage is wired for cascade file deletion"));
+    return;
+  }
+  try {
+    await hooks.removeBackupFiles(ctx, files);
+  } catch (err) {
+    hooks.onFilesLeft?.(files, err);
+  }
+}
+
+/** One data source's backup jobs, newest first (the source must be the org's). */
+export function listDataSourceJobs(ctx: ServiceContext, id: string, page: PageRequest) {
+  findDataSource(ctx.db, ctx.orgId, id);
+  const where: (SQL | undefined)[] = [eq(backupJobs.orgId, ctx.orgId), eq(backupJobs.dataSourceId, id)];
+  if (page.beforeId) where.push(lt(backupJobs.id, page.beforeId));
+  const rows = ctx.db.select().from(backupJobs).where(and(...where)).orderBy(desc(backupJobs.id)).limit(page.limit + 1).all();
+  const { items, hasMore } = takePage(rows, page.limit);
+  return { items: items.map(toBackupJob), hasMore };
+}

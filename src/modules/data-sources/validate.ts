@@ -1,0 +1,49 @@
+import { isAbsolute } from "node:path";
+import { engineFor } from "../../engines/registry.ts";
+import type { EngineName, EngineOptions } from "../../engines/types.ts";
+import { AppError, type ErrorDetail } from "../../lib/errors.ts";
+
+/** The location fields of a data source after defaults and a PATCH are applied. */
+export interface SourceShape {
+  engine: EngineName;
+  host: string | null;
+  port: number | null;
+  database: string | null;
+  path: string | null;
+  options: EngineOptions;
+  labels: Record<string, string>;
+}
+
+const LABEL_KEY = /^[A-Za-z0-9._/-]{1,63}$/;
+const HOST = /^[A-Za-z0-9.:_\-[\]%]+$/;
+
+/**
+ * The rules the JSON schema cannot say: which fields each engine takes. Every problem is
+ * reported at once, each with its JSON pointer, so a client can fix a form in one go.
+ */
+export function checkShape(s: SourceShape): void {
+  const details: ErrorDetail[] = [];
+  const bad = (path: string, message: string) => details.push({ path, message });
+  if (s.engine === "sqlite") {
+    if (s.path === null) bad("/path", "is required for engine sqlite");
+    else if (!isAbsolute(s.path)) bad("/path", "must be an absolute path on the daemon's host");
+    else if (s.path.includes("\0")) bad("/path", "must not contain NUL");
+    for (const f of ["host", "port", "database"] as const) if (s[f] !== null) bad(`/${f}`, "is not used by engine sqlite (use path)");
+    if (Object.keys(s.options).length) bad("/options", "engine sqlite takes no options");
+  } else {
+    if (s.host === null) bad("/host", `is required for engine ${s.engine}`);
+    else if (!HOST.test(s.host)) bad("/host", "must be a host name or an IP address");
+    if (s.database === null) bad("/database", `is required for engine ${s.engine}`);
+    if (s.path !== null) bad("/path", `is only for engine sqlite (${s.engine} uses host, port, database)`);
+  }
+  const labelKeys = Object.keys(s.labels);
+  if (labelKeys.length > 64) bad("/labels", "at most 64 labels");
+  for (const k of labelKeys) if (!LABEL_KEY.test(k)) bad(`/labels/${k.replace(/~/g, "~0").replace(/\//g, "~1")}`, "label keys are 1–63 chars of A-Za-z0-9._/-");
+  if (details.length) throw new AppError("INVALID_INPUT", `${details[0]!.path}: ${details[0]!.message}`, details);
+}
+
+/** The engine's default port for a network source that leaves it out. */
+export function withDefaults(s: SourceShape): SourceShape {
+  if (s.engine !== "sqlite" && s.port === null) return { ...s, port: engineFor(s.engine).defaultPort };
+  return s;
+}

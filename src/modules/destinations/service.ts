@@ -1,0 +1,263 @@
+import { and, desc, eq, isNotNull, isNull, lt, type SQL } from "drizzle-orm";
+import type { Config } from "../../config/schema.ts";
+import type { SecretBox } from "../../crypto/secrets.ts";
+import { recordAudit } from "../../audit/record.ts";
+import { backupJobs, backupPolicies, storageDestinations } from "../../db/schema.ts";
+import type { Tx } from "../../db/client.ts";
+import type { ServiceContext } from "../../lib/context.ts";
+import { isoOf, nowMs } from "../../lib/clock.ts";
+import { AppError, notFound } from "../../lib/errors.ts";
+import { newId } from "../../lib/ids.ts";
+import { takePage, type PageRequest } from "../../lib/page.ts";
+import { secretAad, type DestinationRow, type DestinationSecret, type LocalSettings, type S3Settings } from "../../storage/registry.ts";
+import { isUniqueViolation } from "../policies/sqlite-errors.ts";
+import { checkAuth, checkLocalPath, checkName, checkS3, defaultName, rejectForeignFields, type FieldsInput } from "./validate.ts";
+
+export interface DestinationDeps {
+  config: Config;
+  secrets: SecretBox;
+}
+
+export interface CreateInput extends FieldsInput {
+  kind: "s3" | "local";
+}
+
+/** The API shape of a row: settings spread out, secrets left out. */
+export function toDestination(row: DestinationRow, config: Config) {
+  const base = { id: row.id, kind: row.kind, name: row.name };
+  const tail = {
+    lastVerify: (row.lastVerify ?? null) as { ok: boolean; latencyMs?: number; error?: { code: string; message: string }; at: string } | null,
+    createdAt: isoOf(row.createdAt),
+    updatedAt: isoOf(row.updatedAt),
+  };
+  if (row.kind === "managed") return { ...base, managed: { backend: config.managedStorage.type }, ...tail };
+  if (row.kind === "local") return { ...base, path: (row.settings as unknown as LocalSettings).path, ...tail };
+  const s = row.settings as unknown as S3Settings;
+  return {
+    ...base,
+    endpoint: s.endpoint,
+    ...(s.stsEndpoint ? { stsEndpoint: s.stsEndpoint } : {}),
+    region: s.region,
+    bucket: s.bucket,
+    prefix: s.prefix,
+    forcePathStyle: s.forcePathStyle,
+    auth: s.auth.type === "accessKey" ? { type: s.auth.type, accessKeyId: s.auth.accessKeyId } : { type: s.auth.type, roleArn: s.auth.roleArn },
+    ...tail,
+  };
+}
+
+export type Destination = ReturnType<typeof toDestination>;
+
+const nameTaken = (name: string) =>
+  new AppError("CONFLICT", `a storage destination named ${JSON.stringify(name)} already exists`, [
+    { path: "/name", message: "already taken in this organisation" },
+  ]);
+
+const NAME_COLUMNS = "storage_destinations.org_id, storage_destinations.name";
+
+function seal(deps: DestinationDeps, id: string, secret: DestinationSecret) {
+  const sealed = deps.secrets.seal(JSON.stringify(secret), secretAad(id));
+  return { secretCiphertext: sealed.ciphertext, secretKeyId: sealed.keyId };
+}
+
+/** Non-secret audit metadata of a destination. */
+function auditView(row: Pick<DestinationRow, "kind" | "name" | "settings">) {
+  return { kind: row.kind, name: row.name, settings: row.settings };
+}
+
+export function findDestination(tx: Tx | ServiceContext["db"], orgId: string, id: string): DestinationRow {
+  const row = tx
+    .select()
+    .from(storageDestinations)
+    .where(and(eq(storageDestinations.orgId, orgId), eq(storageDestinations.id, id)))
+    .get();
+  if (!row) throw notFound("storage destination");
+  return row;
+}
+
+export function createDestination(ctx: ServiceContext, input: CreateInput, deps: DestinationDeps): Destination {
+  rejectForeignFields(input.kind, input);
+  const id = newId("dst");
+  let settings: S3Settings | LocalSettings;
+  let secret: DestinationSecret | null = null;
+  if (input.kind === "s3") {
+    if (!input.auth) throw new AppError("INVALID_INPUT", "auth is required", [{ path: "/auth", message: "is required" }]);
+    const auth = checkAuth(input.auth);
+    settings = { ...checkS3(input), auth: auth.settings };
+    secret = auth.secret;
+  } else {
+    if (input.path === undefined) throw new AppError("INVALID_INPUT", "path is required", [{ path: "/path", message: "is required" }]);
+    settings = checkLocalPath(input.path, deps.config);
+  }
+  const name = checkName(input.name ?? defaultName(input.kind, settings));
+  const now = nowMs();
+  const row: DestinationRow = {
+    id,
+    orgId: ctx.orgId,
+    kind: input.kind,
+    name,
+    settings: settings as unknown as Record<string, unknown>,
+    secretCiphertext: null,
+    secretKeyId: null,
+    lastVerify: null,
+    createdAt: now,
+    updatedAt: now,
+    ...(secret ? seal(deps, id, secret) : {}),
+  };
+  try {
+    ctx.db.transaction((tx) => {
+      tx.insert(storageDestinations).values(row).run();
+      recordAudit(tx, ctx, { action: "storage_destination.created", targetType: "storage_destination", targetId: id, metadata: auditView(row) });
+    });
+  } catch (err) {
+    if (isUniqueViolation(err, NAME_COLUMNS)) throw nameTaken(name);
+    throw err;
+  }
+  return toDestination(row, deps.config);
+}
+
+export function getDestination(ctx: ServiceContext, id: string, config: Config): Destination {
+  return toDestination(findDestination(ctx.db, ctx.orgId, id), config);
+}
+
+export function listDestinations(ctx: ServiceContext, filters: { kind?: DestinationRow["kind"] }, page: PageRequest, config: Config) {
+  const where: (SQL | undefined)[] = [eq(storageDestinations.orgId, ctx.orgId)];
+  if (filters.kind) where.push(eq(storageDestinations.kind, filters.kind));
+  if (page.beforeId) where.push(lt(storageDestinations.id, page.beforeId));
+  const rows = ctx.db
+    .select()
+    .from(storageDestinations)
+    .where(and(...where))
+    .orderBy(desc(storageDestinations.id))
+    .limit(page.limit + 1)
+    .all();
+  const { items, hasMore } = takePage(rows, page.limit);
+  return { items: items.map((r) => toDestination(r, config)), hasMore };
+}
+
+const managedIsFixed = () =>
+  new AppError("CONFLICT", "the managed destination is run by the operator: it can't be changed or deleted");
+
+/** Whether backup files recorded on this destination still exist (their location must not move). */
+function holdsFiles(tx: Tx, id: string): boolean {
+  return !!tx
+    .select({ id: backupJobs.id })
+    .from(backupJobs)
+    .where(and(eq(backupJobs.destinationId, id), isNotNull(backupJobs.objectKey), isNull(backupJobs.fileDeletedAt)))
+    .limit(1)
+    .get();
+}
+
+export function updateDestination(ctx: ServiceContext, id: string, patch: FieldsInput, deps: DestinationDeps): Destination {
+  let updated!: DestinationRow;
+  try {
+    ctx.db.transaction((tx) => {
+      const before = findDestination(tx, ctx.orgId, id);
+      if (before.kind === "managed") throw managedIsFixed();
+      rejectForeignFields(before.kind, patch);
+      let settings = before.settings as unknown as S3Settings | LocalSettings;
+      let sealed: { secretCiphertext: string; secretKeyId: string } | null = null;
+      let moves = false;
+      if (before.kind === "s3") {
+        const prev = settings as S3Settings;
+        const next = checkS3(patch, prev);
+        if (patch.auth) {
+          const auth = checkAuth(patch.auth);
+          next.auth = auth.settings;
+          sealed = seal(deps, id, auth.secret);
+        }
+        moves = next.bucket !== prev.bucket || next.prefix !== prev.prefix;
+        settings = next;
+      } else if (patch.path !== undefined) {
+        const next = checkLocalPath(patch.path, deps.config);
+        moves = next.path !== (settings as LocalSettings).path;
+        settings = next;
+      }
+      // Jobs keep their object keys: moving the location would orphan every stored file.
+      if (moves && holdsFiles(tx, id)) {
+        throw new AppError("CONFLICT", "backup files are stored on this destination: its bucket, prefix or path can't change");
+      }
+      const name = patch.name !== undefined ? checkName(patch.name) : before.name;
+      updated = {
+        ...before,
+        name,
+        settings: settings as unknown as Record<string, unknown>,
+        ...(sealed ?? {}),
+        updatedAt: Math.max(nowMs(), before.updatedAt + 1),
+      };
+      tx.update(storageDestinations)
+        .set({ name, settings: updated.settings, secretCiphertext: updated.secretCiphertext, secretKeyId: updated.secretKeyId, updatedAt: updated.updatedAt })
+        .where(eq(storageDestinations.id, id))
+        .run();
+      const changed = Object.keys(patch).filter((k) => k !== "auth");
+      recordAudit(tx, ctx, {
+        action: "storage_destination.updated",
+        targetType: "storage_destination",
+        targetId: id,
+        metadata: { changed: patch.auth ? [...changed, "auth"] : changed, ...auditView(updated) },
+      });
+    });
+  } catch (err) {
+    if (patch.name !== undefined && isUniqueViolation(err, NAME_COLUMNS)) throw nameTaken(patch.name);
+    throw err;
+  }
+  return toDestination(updated, deps.config);
+}
+
+export function deleteDestination(ctx: ServiceContext, id: string): void {
+  ctx.db.transaction((tx) => {
+    const row = findDestination(tx, ctx.orgId, id);
+    if (row.kind === "managed") throw managedIsFixed();
+    const policy = tx.select({ id: backupPolicies.id, name: backupPolicies.name }).from(backupPolicies).where(eq(backupPolicies.destinationId, id)).limit(1).get();
+    if (policy) {
+      throw new AppError("CONFLICT", `the storage destination is used by backup policy ${JSON.stringify(policy.name)} (${policy.id})`);
+    }
+    tx.delete(storageDestinations).where(eq(storageDestinations.id, id)).run();
+    recordAudit(tx, ctx, { action: "storage_destination.deleted", targetType: "storage_destination", targetId: id, metadata: auditView(row) });
+  });
+}
+
+/**
+ * The org's managed destination, created on first call. Two racing calls can both miss it;
+ * the partial unique index (one managed row per org) makes the second insert fail, and
+ * that call then answers with the row the first one made.
+ */
+export function ensureManagedDestination(ctx: ServiceContext, config: Config): { created: boolean; destination: Destination } {
+  const find = () =>
+    ctx.db
+      .select()
+      .from(storageDestinations)
+      .where(and(eq(storageDestinations.orgId, ctx.orgId), eq(storageDestinations.kind, "managed")))
+      .get();
+  const existing = find();
+  if (existing) return { created: false, destination: toDestination(existing, config) };
+  const now = nowMs();
+  const row: DestinationRow = {
+    id: newId("dst"),
+    orgId: ctx.orgId,
+    kind: "managed",
+    name: "managed",
+    settings: {},
+    secretCiphertext: null,
+    secretKeyId: null,
+    lastVerify: null,
+    createdAt: now,
+    updatedAt: now,
+  };
+  try {
+    ctx.db.transaction((tx) => {
+      tx.insert(storageDestinations).values(row).run();
+      recordAudit(tx, ctx, {
+        action: "storage_destination.created",
+        targetType: "storage_destination",
+        targetId: row.id,
+        metadata: { kind: "managed", name: row.name, backend: config.managedStorage.type },
+      });
+    });
+  } catch (err) {
+    const winner = find();
+    if (winner) return { created: false, destination: toDestination(winner, config) };
+    throw err;
+  }
+  return { created: true, destination: toDestination(row, config) };
+}

@@ -1,0 +1,120 @@
+import { eq } from "drizzle-orm";
+import { recordAudit } from "../../audit/record.ts";
+import { decryptStream } from "../../crypto/age.ts";
+import { orgIdentity } from "../../crypto/org-keys.ts";
+import type { SecretBox } from "../../crypto/secrets.ts";
+import { backupJobs } from "../../db/schema.ts";
+import type { ServiceContext } from "../../lib/context.ts";
+import { isoOf, nowMs } from "../../lib/clock.ts";
+import { AppError } from "../../lib/errors.ts";
+import { countingTap, sha256Tap } from "../../lib/streams.ts";
+import { decompressStage, type CompressionAlgorithm } from "../../runner/compression.ts";
+import type { StorageRegistry } from "../../storage/registry.ts";
+import { destinationOf, findJob, storedFileOf } from "./service.ts";
+
+type VerifyFailureCode = "FILE_MISSING" | "SIZE_MISMATCH" | "CHECKSUM_MISMATCH" | "DECRYPT_FAILED" | "DECOMPRESS_FAILED" | "STORAGE_ERROR";
+
+export interface FileDeps {
+  storage: StorageRegistry;
+  secrets: SecretBox;
+}
+
+/**
+ * Re-reads the stored object once, streaming: its size and sha256 against the job's, and
+ * that it decrypts (with the org's identity) and decompresses to the dump's size.
+ */
+export async function verifyJobFile(ctx: ServiceContext, deps: FileDeps, id: string) {
+  const job = findJob(ctx.db, ctx.orgId, id);
+  const { destination, key } = storedFileOf(ctx, job);
+  const format = (job.format ?? {}) as { compression?: CompressionAlgorithm; encrypted?: boolean };
+  const fail = (code: VerifyFailureCode, message: string) => ({ ok: false as const, error: { code, message } });
+  const outcome = await (async () => {
+    const driver = deps.storage.driverFor(destination);
+    let body: ReadableStream<Uint8Array>;
+    try {
+      const head = await driver.head(key);
+      if (!head) return fail("FILE_MISSING", "the stored file is gone");
+      if (head.size !== job.storedBytes) return fail("SIZE_MISMATCH", `stored file has ${head.size} bytes, the job recorded ${job.storedBytes}`);
+      body = (await driver.get(key)).body;
+    } catch (err) {
+      return fail("STORAGE_ERROR", err instanceof Error ? err.message : String(err));
+    }
+    // Pass 1: the bytes as stored. Pass 2: that they decrypt and decompress. Two reads,
+    // so a tampered file is reported as the checksum mismatch it is, not as a decrypt error.
+    let storedBytes = 0;
+    const hash = sha256Tap();
+    try {
+      await body.pipeThrough(countingTap((n) => (storedBytes += n))).pipeThrough(hash.stream).pipeTo(new WritableStream());
+    } catch (err) {
+      return fail("STORAGE_ERROR", err instanceof Error ? err.message : String(err));
+    }
+    if (hash.digest() !== job.sha256) return fail("CHECKSUM_MISMATCH", "the stored file's sha256 differs from the one recorded at backup time");
+    let dumpBytes = 0;
+    let stage: "decrypt" | "decompress" = format.encrypted ? "decrypt" : "decompress";
+    try {
+      let stream = (await driver.get(key)).body;
+      if (format.encrypted) {
+        const identity = orgIdentity(ctx.db, deps.secrets, job.orgId);
+        if (!identity) return fail("DECRYPT_FAILED", "the organisation has no age identity");
+        stream = await decryptStream(stream, [identity]);
+      }
+      const decompress = decompressStage(format.compression ?? "none");
+      if (decompress) stream = stream.pipeThrough(decompress);
+      for await (const chunk of stream) {
+        dumpBytes += chunk.byteLength;
+        stage = "decompress";
+      }
+    } catch (err) {
+      return fail(stage === "decrypt" ? "DECRYPT_FAILED" : "DECOMPRESS_FAILED", err instanceof Error ? err.message : String(err));
+    }
+    if (dumpBytes !== job.sizeBytes) return fail("SIZE_MISMATCH", `the file restores to ${dumpBytes} bytes, the dump had ${job.sizeBytes}`);
+    return { ok: true as const, sizeBytes: dumpBytes, storedBytes, sha256: hash.digest() };
+  })();
+  ctx.db.transaction((tx) =>
+    recordAudit(tx, ctx, {
+      action: "backup_job.verified",
+      targetType: "backup_job",
+      targetId: id,
+      metadata: { ok: outcome.ok, ...(outcome.ok ? {} : { error: outcome.error }) },
+    }),
+  );
+  return outcome;
+}
+
+/** A short-lived link: presigned GET on S3, a signed `/downloads/{token}` for local disks. */
+export async function createDownloadLink(ctx: ServiceContext, deps: FileDeps, id: string, expiresInSeconds: number) {
+  const job = findJob(ctx.db, ctx.orgId, id);
+  const { destination, key } = storedFileOf(ctx, job);
+  const issuedAt = new Date();
+  const url = await deps.storage.driverFor(destination).downloadUrl(key, { expiresInSeconds, filename: key.split("/").at(-1) });
+  ctx.db.transaction((tx) =>
+    recordAudit(tx, ctx, {
+      action: "backup_job.download_link_created",
+      targetType: "backup_job",
+      targetId: id,
+      metadata: { expiresInSeconds },
+    }),
+  );
+  return { url, expiresAt: isoOf(issuedAt.getTime() + expiresInSeconds * 1000) };
+}
+
+/**
+ * Deletes the stored file (storage first, then the row), keeping the job as history with
+ * `fileDeletedAt`. Deleting again is a no-op; a job that never stored a file is a 409.
+ */
+export async function deleteJobFile(ctx: ServiceContext, deps: FileDeps, id: string): Promise<void> {
+  const job = findJob(ctx.db, ctx.orgId, id);
+  if (job.fileDeletedAt !== null) return;
+  if (job.status !== "succeeded" || !job.objectKey) throw new AppError("CONFLICT", `the job has no stored file (status ${job.status})`);
+  const destination = destinationOf(ctx, job);
+  await deps.storage.driverFor(destination).delete(job.objectKey);
+  ctx.db.transaction((tx) => {
+    tx.update(backupJobs).set({ fileDeletedAt: nowMs() }).where(eq(backupJobs.id, id)).run();
+    recordAudit(tx, ctx, {
+      action: "backup_job.file_deleted",
+      targetType: "backup_job",
+      targetId: id,
+      metadata: { reason: "manual", dataSourceId: job.dataSourceId, objectKey: job.objectKey },
+    });
+  });
+}

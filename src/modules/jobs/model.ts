@@ -1,0 +1,45 @@
+import { t } from "elysia";
+import { PageQuery, pageOf } from "../../http/pagination.ts";
+import { BackupJob } from "./serialize.ts";
+
+const Status = t.Union(["queued", "running", "succeeded", "failed", "canceled"].map((s) => t.Literal(s)));
+
+export const JobsListQuery = t.Object(
+  {
+    ...PageQuery,
+    dataSourceId: t.Optional(t.String({ maxLength: 64 })),
+    policyId: t.Optional(t.String({ maxLength: 64 })),
+    status: t.Optional(Status),
+    trigger: t.Optional(t.Union([t.Literal("schedule"), t.Literal("manual")])),
+    from: t.Optional(t.String({ maxLength: 40, description: "RFC 3339; jobs queued at or after it." })),
+    to: t.Optional(t.String({ maxLength: 40, description: "RFC 3339; jobs queued before it." })),
+  },
+  { additionalProperties: false },
+);
+
+export const RunNowBody = t.Object(
+  {
+    dataSourceId: t.String({ minLength: 1, maxLength: 64 }),
+    policyId: t.Optional(t.String({ minLength: 1, maxLength: 64, description: "Needed when the source has several attachments." })),
+  },
+  { additionalProperties: false },
+);
+
+export const DownloadLinkBody = t.Object(
+  { expiresInSeconds: t.Optional(t.Integer({ minimum: 60, maximum: 3600, default: 300 })) },
+  { additionalProperties: false },
+);
+
+export const DownloadLink = t.Object({ url: t.String(), expiresAt: t.String({ format: "date-time" }) });
+
+export const JobVerifyResult = t.Object({
+  ok: t.Boolean(),
+  sizeBytes: t.Optional(t.Integer({ description: "Bytes after decryption and decompression (the dump)." })),
+  storedBytes: t.Optional(t.Integer()),
+  sha256: t.Optional(t.String()),
+  error: t.Optional(t.Object({ code: t.String(), message: t.String() })),
+});
+
+export const JobIdParams = t.Object({ id: t.String({ maxLength: 64 }) });
+
+export const JobPage = pageOf(BackupJob);

@@ -1,0 +1,98 @@
+import { Elysia, t } from "elysia";
+import type { HttpKit } from "../../http/kit.ts";
+import { serviceContext } from "../../http/kit.ts";
+import type { JobControl } from "../../runner/control.ts";
+import { createDownloadLink, deleteJobFile, verifyJobFile } from "./files.ts";
+import { DownloadLink, DownloadLinkBody, JobIdParams, JobPage, JobsListQuery, JobVerifyResult, RunNowBody } from "./model.ts";
+import { BackupJob } from "./serialize.ts";
+import { cancelJob, findJob, listJobs, presentJob, runNow } from "./service.ts";
+
+const LIST = "backup-jobs";
+const tags = ["backup-jobs"];
+
+export function jobRoutes(kit: HttpKit, control: JobControl) {
+  const deps = { storage: kit.storage, secrets: kit.secrets };
+  return new Elysia({ name: "snapdb-jobs" })
+    .use(kit.auth)
+    .get(
+      "/backup-jobs",
+      ({ query, principal, request, server }) => {
+        const ctx = serviceContext(kit.db, principal, request, server);
+        const page = listJobs(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
+        return kit.cursors.answer(LIST, ctx.orgId, { items: page.items.map((j) => presentJob(j, control)), hasMore: page.hasMore });
+      },
+      { scope: "backup.read", query: JobsListQuery, response: { 200: JobPage }, detail: { summary: "List backup jobs across the organisation, newest first", tags } },
+    )
+    .post(
+      "/backup-jobs/run-now",
+      ({ body, principal, request, server, set }) => {
+        const job = runNow(serviceContext(kit.db, principal, request, server), body);
+        control.wake();
+        set.status = 202;
+        return presentJob(job, control);
+      },
+      {
+        scope: "backup.operate",
+        body: RunNowBody,
+        response: { 202: BackupJob },
+        detail: { summary: "Queue a backup now (409 while one of the source is queued or running)", tags },
+      },
+    )
+    .get(
+      "/backup-jobs/:id",
+      ({ params, principal, request, server }) => {
+        const ctx = serviceContext(kit.db, principal, request, server);
+        return presentJob(findJob(ctx.db, ctx.orgId, params.id), control);
+      },
+      { scope: "backup.read", params: JobIdParams, response: { 200: BackupJob }, detail: { summary: "One backup job, with live progress while it runs", tags } },
+    )
+    .post(
+      "/backup-jobs/:id/cancel",
+      ({ params, principal, request, server, set }) => {
+        const job = cancelJob(serviceContext(kit.db, principal, request, server), control, params.id);
+        set.status = 202;
+        return presentJob(job, control);
+      },
+      {
+        scope: "backup.operate",
+        params: JobIdParams,
+        response: { 202: BackupJob },
+        detail: { summary: "Cancel a queued or running job (its dump is stopped, its partial upload removed)", tags },
+      },
+    )
+    .post(
+      "/backup-jobs/:id/verify",
+      ({ params, principal, request, server }) => verifyJobFile(serviceContext(kit.db, principal, request, server), deps, params.id),
+      {
+        scope: "backup.operate",
+        params: JobIdParams,
+        response: { 200: JobVerifyResult },
+        detail: { summary: "Re-read the stored file: size, sha256, and that it decrypts and decompresses", tags },
+      },
+    )
+    .post(
+      "/backup-jobs/:id/download-link",
+      ({ params, body, principal, request, server }) =>
+        createDownloadLink(serviceContext(kit.db, principal, request, server), deps, params.id, body?.expiresInSeconds ?? 300),
+      {
+        scope: "backup.operate",
+        params: JobIdParams,
+        body: t.Optional(DownloadLinkBody),
+        response: { 200: DownloadLink },
+        detail: { summary: "A short-lived download URL for the stored file (60–3600 s, default 300)", tags },
+      },
+    )
+    .delete(
+      "/backup-jobs/:id/file",
+      async ({ params, principal, request, server, set }) => {
+        await deleteJobFile(serviceContext(kit.db, principal, request, server), deps, params.id);
+        set.status = 204;
+      },
+      {
+        scope: "backup.operate",
+        params: JobIdParams,
+        response: { 204: t.Void({ description: "No content" }) },
+        detail: { summary: "Delete the stored backup file; the job stays, with fileDeletedAt", tags },
+      },
+    );
+}

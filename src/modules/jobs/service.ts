@@ -1,0 +1,166 @@
+import { and, desc, eq, gte, inArray, lt, type SQL } from "drizzle-orm";
+import { recordAudit } from "../../audit/record.ts";
+import type { Tx } from "../../db/client.ts";
+import { attachments, backupJobs, backupPolicies, dataSources, storageDestinations } from "../../db/schema.ts";
+import type { ServiceContext } from "../../lib/context.ts";
+import { nowMs } from "../../lib/clock.ts";
+import { AppError, invalidInput, notFound } from "../../lib/errors.ts";
+import { newId } from "../../lib/ids.ts";
+import { takePage, type PageRequest } from "../../lib/page.ts";
+import { parseTimestamp } from "../../lib/time-input.ts";
+import type { JobControl } from "../../runner/control.ts";
+import { toBackupJob } from "./serialize.ts";
+
+export type JobRow = typeof backupJobs.$inferSelect;
+
+export interface JobFilters {
+  dataSourceId?: string;
+  policyId?: string;
+  status?: JobRow["status"];
+  trigger?: JobRow["trigger"];
+  from?: string;
+  to?: string;
+}
+
+export function findJob(db: ServiceContext["db"] | Tx, orgId: string, id: string): JobRow {
+  const row = db.select().from(backupJobs).where(and(eq(backupJobs.orgId, orgId), eq(backupJobs.id, id))).get();
+  if (!row) throw notFound("backup job");
+  return row;
+}
+
+/** The API shape, with live progress for a job the runner is working on. */
+export function presentJob(row: JobRow, control: JobControl) {
+  const job = toBackupJob(row);
+  const live = row.status === "running" ? control.progressOf(row.id) : null;
+  return live ? { ...job, progress: live } : job;
+}
+
+export function listJobs(ctx: ServiceContext, filters: JobFilters, page: PageRequest) {
+  const where: (SQL | undefined)[] = [eq(backupJobs.orgId, ctx.orgId)];
+  if (filters.dataSourceId) where.push(eq(backupJobs.dataSourceId, filters.dataSourceId));
+  if (filters.policyId) where.push(eq(backupJobs.policyId, filters.policyId));
+  if (filters.status) where.push(eq(backupJobs.status, filters.status));
+  if (filters.trigger) where.push(eq(backupJobs.trigger, filters.trigger));
+  if (filters.from) where.push(gte(backupJobs.queuedAt, parseTimestamp(filters.from, "/from")));
+  if (filters.to) where.push(lt(backupJobs.queuedAt, parseTimestamp(filters.to, "/to")));
+  if (page.beforeId) where.push(lt(backupJobs.id, page.beforeId));
+  const rows = ctx.db.select().from(backupJobs).where(and(...where)).orderBy(desc(backupJobs.id)).limit(page.limit + 1).all();
+  return takePage(rows, page.limit);
+}
+
+/** Which attachment a run-now uses: the named policy's, or the source's only one. */
+function pickPolicy(tx: Tx, ctx: ServiceContext, dataSourceId: string, policyId?: string) {
+  const attached = tx
+    .select({ attachmentId: attachments.id, policyId: attachments.policyId })
+    .from(attachments)
+    .where(and(eq(attachments.orgId, ctx.orgId), eq(attachments.dataSourceId, dataSourceId)))
+    .all();
+  if (policyId) {
+    const policy = tx.select().from(backupPolicies).where(and(eq(backupPolicies.orgId, ctx.orgId), eq(backupPolicies.id, policyId))).get();
+    if (!policy) throw invalidInput("/policyId", "policyId does not name a backup policy of this organisation");
+    return { policy, attachmentId: attached.find((a) => a.policyId === policyId)?.attachmentId ?? null };
+  }
+  if (attached.length !== 1) {
+    throw invalidInput(
+      "/policyId",
+      attached.length === 0
+        ? "the data source has no attached policy: attach one or name a policyId"
+        : "the data source has several attached policies: name the policyId to run",
+    );
+  }
+  const policy = tx.select().from(backupPolicies).where(eq(backupPolicies.id, attached[0]!.policyId)).get()!;
+  return { policy, attachmentId: attached[0]!.attachmentId };
+}
+
+/** Queues a manual backup. A source never has two backups queued or running: that is a 409. */
+export function runNow(ctx: ServiceContext, input: { dataSourceId: string; policyId?: string }): JobRow {
+  const now = nowMs();
+  return ctx.db.transaction((tx) => {
+    const source = tx.select({ id: dataSources.id }).from(dataSources).where(and(eq(dataSources.orgId, ctx.orgId), eq(dataSources.id, input.dataSourceId))).get();
+    if (!source) throw invalidInput("/dataSourceId", "dataSourceId does not name a data source of this organisation");
+    const { policy, attachmentId } = pickPolicy(tx, ctx, source.id, input.policyId);
+    const busy = tx
+      .select({ id: backupJobs.id })
+      .from(backupJobs)
+      .where(and(eq(backupJobs.dataSourceId, source.id), inArray(backupJobs.status, ["queued", "running"])))
+      .get();
+    if (busy) throw new AppError("CONFLICT", `a backup of this data source is already queued or running (${busy.id})`);
+    const row: JobRow = {
+      id: newId("job", now),
+      orgId: ctx.orgId,
+      dataSourceId: source.id,
+      policyId: policy.id,
+      attachmentId,
+      destinationId: policy.destinationId,
+      trigger: "manual",
+      status: "queued",
+      attempt: 1,
+      queuedAt: now,
+      notBefore: null,
+      startedAt: null,
+      finishedAt: null,
+      bytesIn: 0,
+      bytesStored: 0,
+      sizeBytes: null,
+      storedBytes: null,
+      sha256: null,
+      objectKey: null,
+      format: null,
+      error: null,
+      fileDeletedAt: null,
+    };
+    tx.insert(backupJobs).values(row).run();
+    recordAudit(tx, ctx, {
+      action: "backup_job.queued",
+      targetType: "backup_job",
+      targetId: row.id,
+      metadata: { dataSourceId: source.id, policyId: policy.id, trigger: "manual" },
+    });
+    return row;
+  });
+}
+
+/**
+ * A queued job is canceled at once; a running one is aborted (its dump killed, its upload
+ * removed) and turns `canceled` when its pipeline has stopped. A finished job is a 409.
+ */
+export function cancelJob(ctx: ServiceContext, control: JobControl, id: string): JobRow {
+  const job = findJob(ctx.db, ctx.orgId, id);
+  if (job.status === "queued") {
+    const canceled = ctx.db.transaction((tx) => {
+      const rows = tx
+        .update(backupJobs)
+        .set({ status: "canceled", finishedAt: nowMs(), error: { code: "CANCELED", message: "the job was canceled before it started" } })
+        .where(and(eq(backupJobs.id, id), eq(backupJobs.status, "queued")))
+        .returning()
+        .all();
+      if (rows.length) recordAudit(tx, ctx, { action: "backup_job.canceled", targetType: "backup_job", targetId: id, metadata: { dataSourceId: job.dataSourceId, was: "queued" } });
+      return rows[0];
+    });
+    if (canceled) return canceled;
+    return cancelJob(ctx, control, id); // it started meanwhile
+  }
+  if (job.status === "running") {
+    ctx.db.transaction((tx) =>
+      recordAudit(tx, ctx, { action: "backup_job.cancel_requested", targetType: "backup_job", targetId: id, metadata: { dataSourceId: job.dataSourceId } }),
+    );
+    control.abortRunning(id, "canceled");
+    return findJob(ctx.db, ctx.orgId, id);
+  }
+  throw new AppError("CONFLICT", `the job is already ${job.status}`);
+}
+
+export function destinationOf(ctx: ServiceContext, job: JobRow) {
+  const destination = job.destinationId
+    ? ctx.db.select().from(storageDestinations).where(eq(storageDestinations.id, job.destinationId)).get()
+    : undefined;
+  if (!destination) throw new AppError("CONFLICT", "the job's storage destination no longer exists");
+  return destination;
+}
+
+/** The stored file of a job, or a 409 saying why there is none. */
+export function storedFileOf(ctx: ServiceContext, job: JobRow) {
+  if (job.status !== "succeeded" || !job.objectKey) throw new AppError("CONFLICT", `the job has no stored file (status ${job.status})`);
+  if (job.fileDeletedAt !== null) throw new AppError("CONFLICT", "the job's file was deleted");
+  return { destination: destinationOf(ctx, job), key: job.objectKey };
+}

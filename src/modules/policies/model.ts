@@ -1,0 +1,122 @@
+import { t } from "elysia";
+import { PageQuery, pageOf } from "../../http/pagination.ts";
+
+const count = (description: string) =>
+  t.Optional(t.Union([t.Integer({ minimum: 0, maximum: 100_000 }), t.Null()], { description }));
+
+export const Retention = t.Object(
+  {
+    keepLast: count("Keep the n newest backups."),
+    keepDaily: count("Keep the newest backup of each of the n most recent days that have one (policy zone)."),
+    keepWeekly: count("Likewise for ISO weeks."),
+    keepMonthly: count("Likewise for calendar months."),
+    keepYearly: count("Likewise for calendar years."),
+    maxAgeDays: t.Optional(t.Union([t.Integer({ minimum: 1, maximum: 36_500 }), t.Null()], { description: "Keep every backup younger than d days; null: no age rule." })),
+  },
+  { additionalProperties: false, description: "The union of the rules is kept; at least one rule must keep something. The newest successful backup is always kept." },
+);
+
+const Algorithm = t.Union([t.Literal("zstd"), t.Literal("gzip"), t.Literal("none")]);
+
+export const Compression = t.Object(
+  {
+    algorithm: t.Optional(Algorithm),
+    level: t.Optional(t.Integer({ minimum: 0, maximum: 22, description: "zstd 1–19 (default 3), gzip 1–9 (default 6); ignored (stored as 0) for none." })),
+  },
+  { additionalProperties: false },
+);
+
+export const Encryption = t.Object(
+  {
+    enabled: t.Optional(t.Boolean({ default: true })),
+    recipients: t.Optional(
+      t.Array(t.String({ maxLength: 200, examples: ["age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"] }), {
+        maxItems: 20,
+        description: "Extra age X25519 public keys (age1…) that can also decrypt the backups.",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const Name = t.String({ minLength: 1, maxLength: 100, examples: ["nightly"] });
+const Cron = t.String({ examples: ["15 2 * * *"], description: "A 5-field cron expression (minute hour day-of-month month day-of-week)." });
+const Zone = t.String({ minLength: 1, maxLength: 64, examples: ["Europe/Berlin"], description: "IANA time zone the cron and retention periods are read in (default UTC)." });
+const Timeout = t.Integer({ minimum: 60, maximum: 7 * 86_400, description: "A run is stopped after this many seconds (default 86400)." });
+const Retries = t.Integer({ minimum: 0, maximum: 10, description: "Retries after a failed run (default 2)." });
+
+export const PolicyCreate = t.Object(
+  {
+    name: Name,
+    scheduleCron: Cron,
+    timezone: t.Optional(Zone),
+    destinationId: t.String({ minLength: 1, maxLength: 64, examples: ["dst_01JD8Z3K6Y6Q2W9V7T5R4E3W2Q"] }),
+    retention: Retention,
+    compression: t.Optional(Compression),
+    encryption: t.Optional(Encryption),
+    timeoutSeconds: t.Optional(Timeout),
+    retries: t.Optional(Retries),
+  },
+  { additionalProperties: false },
+);
+
+/** Partial update, JSON-merge-patch style: nested objects merge, `recipients` is replaced whole. */
+export const PolicyPatch = t.Object(
+  {
+    name: t.Optional(Name),
+    scheduleCron: t.Optional(Cron),
+    timezone: t.Optional(Zone),
+    destinationId: t.Optional(t.String({ minLength: 1, maxLength: 64 })),
+    retention: t.Optional(Retention),
+    compression: t.Optional(Compression),
+    encryption: t.Optional(Encryption),
+    timeoutSeconds: t.Optional(Timeout),
+    retries: t.Optional(Retries),
+  },
+  { additionalProperties: false },
+);
+
+const nullableCount = t.Union([t.Integer(), t.Null()]);
+
+export const Policy = t.Object(
+  {
+    id: t.String({ examples: ["pol_01JD8Z3K6Y6Q2W9V7T5R4E3W2Q"] }),
+    name: t.String(),
+    scheduleCron: t.String(),
+    timezone: t.String(),
+    destinationId: t.String(),
+    retention: t.Object({
+      keepLast: t.Integer(),
+      keepDaily: t.Integer(),
+      keepWeekly: t.Integer(),
+      keepMonthly: t.Integer(),
+      keepYearly: t.Integer(),
+      maxAgeDays: nullableCount,
+    }),
+    compression: t.Object({ algorithm: Algorithm, level: t.Integer() }),
+    encryption: t.Object({ enabled: t.Boolean(), recipients: t.Array(t.String()) }),
+    timeoutSeconds: t.Integer(),
+    retries: t.Integer(),
+    createdAt: t.String({ format: "date-time" }),
+    updatedAt: t.String({ format: "date-time" }),
+  },
+  { $id: "#/components/schemas/BackupPolicy", title: "BackupPolicy" },
+);
+
+export const PolicyParams = t.Object({ id: t.String({ maxLength: 64 }) });
+
+export const PolicyListQuery = t.Object(
+  {
+    ...PageQuery,
+    destinationId: t.Optional(t.String({ maxLength: 64 })),
+    q: t.Optional(t.String({ maxLength: 100, description: "Name contains (case-insensitive)." })),
+  },
+  { additionalProperties: false },
+);
+
+export const PolicyDeleteQuery = t.Object(
+  { cascade: t.Optional(t.Union([t.Literal("true"), t.Literal("false")], { description: "`true` detaches the policy from its data sources first; jobs stay." })) },
+  { additionalProperties: false },
+);
+
+export const PolicyPage = pageOf(Policy);

@@ -1,0 +1,207 @@
+import { and, desc, eq, lt, sql, type SQL } from "drizzle-orm";
+import { recordAudit } from "../../audit/record.ts";
+import type { Tx } from "../../db/client.ts";
+import { attachments, backupPolicies, storageDestinations } from "../../db/schema.ts";
+import { isoOf, nowMs } from "../../lib/clock.ts";
+import type { ServiceContext } from "../../lib/context.ts";
+import { AppError } from "../../lib/errors.ts";
+import { newId } from "../../lib/ids.ts";
+import { takePage, type PageRequest } from "../../lib/page.ts";
+import type { ScheduleSync } from "../../scheduler/types.ts";
+import { isUniqueViolation } from "./sqlite-errors.ts";
+import {
+  checkCompression,
+  checkCron,
+  checkEncryption,
+  checkRetention,
+  checkZone,
+  DEFAULTS,
+  type Algorithm,
+  type StoredCompression,
+  type StoredEncryption,
+  type StoredRetention,
+} from "./validate.ts";
+
+type PolicyRow = typeof backupPolicies.$inferSelect;
+type RetentionInput = Partial<Record<keyof StoredRetention, number | null>>;
+
+export interface PolicyInput {
+  name: string;
+  scheduleCron: string;
+  timezone?: string;
+  destinationId: string;
+  retention: RetentionInput;
+  compression?: { algorithm?: Algorithm; level?: number };
+  encryption?: { enabled?: boolean; recipients?: string[] };
+  timeoutSeconds?: number;
+  retries?: number;
+}
+export type PolicyPatchInput = Partial<PolicyInput>;
+
+export function toPolicy(row: PolicyRow) {
+  return {
+    id: row.id,
+    name: row.name,
+    scheduleCron: row.scheduleCron,
+    timezone: row.timezone,
+    destinationId: row.destinationId,
+    retention: row.retention as unknown as StoredRetention,
+    compression: row.compression as StoredCompression,
+    encryption: row.encryption as StoredEncryption,
+    timeoutSeconds: row.timeoutSeconds,
+    retries: row.retries,
+    createdAt: isoOf(row.createdAt),
+    updatedAt: isoOf(row.updatedAt),
+  };
+}
+
+const nameTaken = (name: string) =>
+  new AppError("CONFLICT", `a policy named ${JSON.stringify(name)} already exists`, [{ path: "/name", message: "already in use" }]);
+
+function requireDestination(tx: Tx, orgId: string, destinationId: string): void {
+  const found = tx
+    .select({ id: storageDestinations.id })
+    .from(storageDestinations)
+    .where(and(eq(storageDestinations.orgId, orgId), eq(storageDestinations.id, destinationId)))
+    .get();
+  if (!found) throw new AppError("NOT_FOUND", "storage destination not found", [{ path: "/destinationId", message: "no such storage destination" }]);
+}
+
+function requireNameFree(tx: Tx, orgId: string, name: string, exceptId?: string): void {
+  const other = tx
+    .select({ id: backupPolicies.id })
+    .from(backupPolicies)
+    .where(and(eq(backupPolicies.orgId, orgId), eq(backupPolicies.name, name)))
+    .get();
+  if (other && other.id !== exceptId) throw nameTaken(name);
+}
+
+function getRow(tx: Tx, orgId: string, id: string): PolicyRow {
+  const row = tx.select().from(backupPolicies).where(and(eq(backupPolicies.orgId, orgId), eq(backupPolicies.id, id))).get();
+  if (!row) throw new AppError("NOT_FOUND", "backup policy not found");
+  return row;
+}
+
+/** Runs a write and turns a lost race on the name index into the same 409 as the pre-check. */
+function withNameGuard<T>(name: string | undefined, write: () => T): T {
+  try {
+    return write();
+  } catch (error) {
+    if (name !== undefined && isUniqueViolation(error, "backup_policies.org_id, backup_policies.name")) throw nameTaken(name);
+    throw error;
+  }
+}
+
+export function createPolicy(ctx: ServiceContext, input: PolicyInput) {
+  const values = {
+    scheduleCron: checkCron(input.scheduleCron),
+    timezone: checkZone(input.timezone ?? DEFAULTS.timezone),
+    retention: checkRetention(input.retention),
+    compression: checkCompression(input.compression ?? {}),
+    encryption: checkEncryption(input.encryption ?? {}),
+  };
+  const now = nowMs();
+  const row: PolicyRow = {
+    id: newId("pol"),
+    orgId: ctx.orgId,
+    name: input.name,
+    destinationId: input.destinationId,
+    ...values,
+    retention: values.retention as unknown as Record<string, number | null>,
+    timeoutSeconds: input.timeoutSeconds ?? DEFAULTS.timeoutSeconds,
+    retries: input.retries ?? DEFAULTS.retries,
+    createdAt: now,
+    updatedAt: now,
+  };
+  withNameGuard(input.name, () =>
+    ctx.db.transaction((tx) => {
+      requireDestination(tx, ctx.orgId, input.destinationId);
+      requireNameFree(tx, ctx.orgId, input.name);
+      tx.insert(backupPolicies).values(row).run();
+      recordAudit(tx, ctx, {
+        action: "backup_policy.created",
+        targetType: "backup_policy",
+        targetId: row.id,
+        metadata: { name: row.name, scheduleCron: row.scheduleCron, timezone: row.timezone, destinationId: row.destinationId },
+      });
+    }),
+  );
+  return toPolicy(row);
+}
+
+export function getPolicy(ctx: ServiceContext, id: string) {
+  return toPolicy(ctx.db.transaction((tx) => getRow(tx, ctx.orgId, id)));
+}
+
+export function listPolicies(ctx: ServiceContext, filters: { destinationId?: string; q?: string }, page: PageRequest) {
+  const where: (SQL | undefined)[] = [eq(backupPolicies.orgId, ctx.orgId)];
+  if (filters.destinationId) where.push(eq(backupPolicies.destinationId, filters.destinationId));
+  // LIKE is case-insensitive for ASCII in SQLite; the pattern's own wildcards are escaped.
+  if (filters.q) {
+    const pattern = `%${filters.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    where.push(sql`${backupPolicies.name} LIKE ${pattern} ESCAPE '\\'`);
+  }
+  if (page.beforeId) where.push(lt(backupPolicies.id, page.beforeId));
+  const rows = ctx.db.select().from(backupPolicies).where(and(...where)).orderBy(desc(backupPolicies.id)).limit(page.limit + 1).all();
+  const { items, hasMore } = takePage(rows, page.limit);
+  return { items: items.map(toPolicy), hasMore };
+}
+
+export function updatePolicy(ctx: ServiceContext, scheduler: ScheduleSync, id: string, patch: PolicyPatchInput) {
+  const result = withNameGuard(patch.name, () =>
+    ctx.db.transaction((tx) => {
+      const before = getRow(tx, ctx.orgId, id);
+      const retention = before.retention as unknown as StoredRetention;
+      const next: PolicyRow = {
+        ...before,
+        name: patch.name ?? before.name,
+        scheduleCron: patch.scheduleCron !== undefined ? checkCron(patch.scheduleCron) : before.scheduleCron,
+        timezone: patch.timezone !== undefined ? checkZone(patch.timezone) : before.timezone,
+        destinationId: patch.destinationId ?? before.destinationId,
+        retention: (patch.retention ? checkRetention({ ...retention, ...patch.retention }) : retention) as unknown as Record<string, number | null>,
+        compression: patch.compression ? checkCompression(patch.compression, before.compression as StoredCompression) : before.compression,
+        encryption: patch.encryption ? checkEncryption(patch.encryption, before.encryption) : before.encryption,
+        timeoutSeconds: patch.timeoutSeconds ?? before.timeoutSeconds,
+        retries: patch.retries ?? before.retries,
+        updatedAt: nowMs(),
+      };
+      if (patch.destinationId !== undefined) requireDestination(tx, ctx.orgId, patch.destinationId);
+      if (patch.name !== undefined) requireNameFree(tx, ctx.orgId, patch.name, id);
+      const changed = (Object.keys(patch) as (keyof PolicyRow)[]).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(next[k]));
+      if (changed.length === 0) return { row: before, reschedule: false };
+      tx.update(backupPolicies).set(next).where(eq(backupPolicies.id, id)).run();
+      recordAudit(tx, ctx, { action: "backup_policy.updated", targetType: "backup_policy", targetId: id, metadata: { changed } });
+      return { row: next, reschedule: changed.includes("scheduleCron") || changed.includes("timezone") };
+    }),
+  );
+  if (result.reschedule) scheduler.syncPolicy(id);
+  return toPolicy(result.row);
+}
+
+/** 409 while attached; with `cascade` the attachments go first (jobs stay, they are history). */
+export function deletePolicy(ctx: ServiceContext, scheduler: ScheduleSync, id: string, cascade: boolean): void {
+  ctx.db.transaction((tx) => {
+    const row = getRow(tx, ctx.orgId, id);
+    const attached = tx.select({ id: attachments.id, dataSourceId: attachments.dataSourceId }).from(attachments).where(eq(attachments.policyId, id)).all();
+    if (attached.length && !cascade) {
+      throw new AppError("CONFLICT", `backup policy is attached to ${attached.length} data source(s); detach them first or pass ?cascade=true`);
+    }
+    for (const att of attached) {
+      tx.delete(attachments).where(eq(attachments.id, att.id)).run();
+      recordAudit(tx, ctx, {
+        action: "attachment.deleted",
+        targetType: "attachment",
+        targetId: att.id,
+        metadata: { policyId: id, dataSourceId: att.dataSourceId, cascade: true },
+      });
+    }
+    tx.delete(backupPolicies).where(eq(backupPolicies.id, id)).run();
+    recordAudit(tx, ctx, {
+      action: "backup_policy.deleted",
+      targetType: "backup_policy",
+      targetId: id,
+      metadata: { name: row.name, detachedAttachments: attached.map((a) => a.id) },
+    });
+  });
+  scheduler.syncPolicy(id);
+}

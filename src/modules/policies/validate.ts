@@ -1,0 +1,89 @@
+import { AppError, invalidInput } from "../../lib/errors.ts";
+import { canonicalZone, CRON_MESSAGE, isValidCron, normaliseCron } from "../../scheduler/cron.ts";
+import { isAgeRecipient } from "./age-recipient.ts";
+
+/** A policy's nested settings as stored: every field present. */
+export interface StoredRetention {
+  keepLast: number;
+  keepDaily: number;
+  keepWeekly: number;
+  keepMonthly: number;
+  keepYearly: number;
+  maxAgeDays: number | null;
+}
+export type Algorithm = "zstd" | "gzip" | "none";
+export interface StoredCompression {
+  algorithm: Algorithm;
+  level: number;
+}
+export interface StoredEncryption {
+  enabled: boolean;
+  recipients: string[];
+}
+
+export const DEFAULTS = {
+  timezone: "UTC",
+  compression: { algorithm: "zstd", level: 3 } as StoredCompression,
+  encryption: { enabled: true, recipients: [] } as StoredEncryption,
+  timeoutSeconds: 86_400,
+  retries: 2,
+};
+
+const LEVELS: Record<Algorithm, { min: number; max: number; default: number }> = {
+  zstd: { min: 1, max: 19, default: 3 },
+  gzip: { min: 1, max: 9, default: 6 },
+  none: { min: 0, max: 0, default: 0 },
+};
+
+export function checkCron(expression: string): string {
+  if (!isValidCron(expression)) throw new AppError("INVALID_INPUT", CRON_MESSAGE, [{ path: "/scheduleCron", message: CRON_MESSAGE }]);
+  return normaliseCron(expression);
+}
+
+export function checkZone(zone: string): string {
+  const canonical = canonicalZone(zone);
+  if (!canonical) throw invalidInput("/timezone", `timezone must be an IANA time zone name such as Europe/Berlin, not ${JSON.stringify(zone)}`);
+  return canonical;
+}
+
+type RetentionInput = Partial<Record<keyof StoredRetention, number | null>>;
+
+export function checkRetention(input: RetentionInput): StoredRetention {
+  const stored: StoredRetention = {
+    keepLast: input.keepLast ?? 0,
+    keepDaily: input.keepDaily ?? 0,
+    keepWeekly: input.keepWeekly ?? 0,
+    keepMonthly: input.keepMonthly ?? 0,
+    keepYearly: input.keepYearly ?? 0,
+    maxAgeDays: input.maxAgeDays ?? null,
+  };
+  const { maxAgeDays, ...counts } = stored;
+  if (Object.values(counts).every((n) => n === 0) && maxAgeDays === null) {
+    throw invalidInput("/retention", "retention needs at least one rule that keeps something (keepLast, keepDaily, keepWeekly, keepMonthly, keepYearly or maxAgeDays)");
+  }
+  return stored;
+}
+
+export function checkCompression(input: { algorithm?: Algorithm; level?: number }, base?: StoredCompression): StoredCompression {
+  const algorithm = input.algorithm ?? base?.algorithm ?? DEFAULTS.compression.algorithm;
+  const range = LEVELS[algorithm];
+  if (algorithm === "none") return { algorithm, level: 0 };
+  // A level only carries over when the algorithm does; switching algorithm resets to its default.
+  const level = input.level ?? (base && base.algorithm === algorithm ? base.level : range.default);
+  if (level < range.min || level > range.max) {
+    throw invalidInput("/compression/level", `${algorithm} level must be from ${range.min} to ${range.max}`);
+  }
+  return { algorithm, level };
+}
+
+export function checkEncryption(input: { enabled?: boolean; recipients?: string[] }, base?: StoredEncryption): StoredEncryption {
+  const enabled = input.enabled ?? base?.enabled ?? true;
+  const recipients = [...new Set(input.recipients ?? base?.recipients ?? [])];
+  recipients.forEach((r, i) => {
+    if (!isAgeRecipient(r)) throw invalidInput(`/encryption/recipients/${i}`, "recipients must be age X25519 public keys (age1…)");
+  });
+  if (!enabled && recipients.length) {
+    throw invalidInput("/encryption/recipients", "recipients need encryption.enabled = true");
+  }
+  return { enabled, recipients };
+}

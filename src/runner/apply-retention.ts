@@ -1,0 +1,65 @@
+import { and, desc, eq, isNull } from "drizzle-orm";
+import { recordAudit } from "../audit/record.ts";
+import type { Db } from "../db/client.ts";
+import { backupJobs, backupPolicies, storageDestinations } from "../db/schema.ts";
+import type { Logger } from "../lib/logger.ts";
+import { nowMs } from "../lib/clock.ts";
+import type { StorageRegistry } from "../storage/registry.ts";
+import type { JobRow } from "./backup.ts";
+import { RUNNER_ACTOR } from "./queue.ts";
+import { selectBackupsToKeep } from "./retention.ts";
+
+/**
+ * After a successful backup: the policy's retention over that data source's successful
+ * backups under that policy (files still present). Each file is deleted from storage first
+ * and only then marked `fileDeletedAt`, so a failure leaves a row that still points at a
+ * file, never a row that claims a file that is gone. The pure rule keeps the newest success.
+ */
+export async function applyRetention(db: Db, storage: StorageRegistry, logger: Logger, job: JobRow): Promise<string[]> {
+  if (!job.policyId) return [];
+  const policy = db.select().from(backupPolicies).where(eq(backupPolicies.id, job.policyId)).get();
+  if (!policy) return [];
+  const candidates = db
+    .select()
+    .from(backupJobs)
+    .where(
+      and(
+        eq(backupJobs.dataSourceId, job.dataSourceId),
+        eq(backupJobs.policyId, job.policyId),
+        eq(backupJobs.status, "succeeded"),
+        isNull(backupJobs.fileDeletedAt),
+      ),
+    )
+    .orderBy(desc(backupJobs.id))
+    .all();
+  const decision = selectBackupsToKeep(
+    candidates.map((c) => ({ id: c.id, status: c.status, at: c.startedAt ?? c.queuedAt })),
+    policy.retention,
+    nowMs(),
+    policy.timezone,
+  );
+  const removed: string[] = [];
+  for (const id of decision.remove) {
+    const row = candidates.find((c) => c.id === id)!;
+    const destination = row.destinationId
+      ? db.select().from(storageDestinations).where(eq(storageDestinations.id, row.destinationId)).get()
+      : undefined;
+    try {
+      if (destination && row.objectKey) await storage.driverFor(destination).delete(row.objectKey);
+    } catch (err) {
+      logger.warn("retention could not delete a backup file; it stays listed", { jobId: id, error: err });
+      continue;
+    }
+    db.transaction((tx) => {
+      tx.update(backupJobs).set({ fileDeletedAt: nowMs() }).where(eq(backupJobs.id, id)).run();
+      recordAudit(tx, { orgId: row.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null }, {
+        action: "backup_job.file_deleted",
+        targetType: "backup_job",
+        targetId: id,
+        metadata: { reason: "retention", policyId: job.policyId, dataSourceId: job.dataSourceId, objectKey: row.objectKey },
+      });
+    });
+    removed.push(id);
+  }
+  return removed;
+}

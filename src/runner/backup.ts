@@ -1,0 +1,122 @@
+import { eq } from "drizzle-orm";
+import { encryptStream } from "../crypto/age.ts";
+import { ensureOrgRecipient } from "../crypto/org-keys.ts";
+import type { SecretBox } from "../crypto/secrets.ts";
+import type { Db } from "../db/client.ts";
+import { backupJobs, backupPolicies, dataSources, storageDestinations } from "../db/schema.ts";
+import { DUMP_EXT, DUMP_FORMAT, startDump, type DumpEnv } from "../engines/dump.ts";
+import type { SourceTarget } from "../engines/types.ts";
+import { countingTap, sha256Tap } from "../lib/streams.ts";
+import type { StorageRegistry } from "../storage/registry.ts";
+import { COMPRESSION_EXT, compressStage, type Compression } from "./compression.ts";
+import { JobSetupError } from "./job-error.ts";
+
+export type JobRow = typeof backupJobs.$inferSelect;
+type DataSourceRow = typeof dataSources.$inferSelect;
+
+export interface BackupDeps {
+  db: Db;
+  secrets: SecretBox;
+  storage: StorageRegistry;
+  dumpEnv: DumpEnv;
+  /** Decrypts a data source's credentials into what an engine needs (the data source module's). */
+  targetOf(row: DataSourceRow): SourceTarget;
+}
+
+/** Live byte counters of a running job, flushed to its row by the queue. */
+export interface Progress {
+  bytesIn: number;
+  bytesStored: number;
+}
+
+export interface BackupFormat {
+  engine: string;
+  dump: string;
+  compression: string;
+  encrypted: boolean;
+  ext: string;
+}
+
+export interface BackupResult {
+  sizeBytes: number;
+  storedBytes: number;
+  sha256: string;
+  objectKey: string;
+  format: BackupFormat;
+}
+
+export interface BackupPlan {
+  source: DataSourceRow;
+  destination: typeof storageDestinations.$inferSelect;
+  compression: Compression;
+  encrypt: boolean;
+  extraRecipients: string[];
+  timeoutSeconds: number;
+  retries: number;
+}
+
+/** Everything a job needs, read once when it starts; a missing piece fails the job clearly. */
+export function planBackup(db: Db, job: JobRow): BackupPlan {
+  const source = db.select().from(dataSources).where(eq(dataSources.id, job.dataSourceId)).get();
+  if (!source) throw new JobSetupError("DATA_SOURCE_NOT_FOUND", "the data source was deleted");
+  const policy = job.policyId ? db.select().from(backupPolicies).where(eq(backupPolicies.id, job.policyId)).get() : undefined;
+  if (!policy) throw new JobSetupError("POLICY_NOT_FOUND", "the job's backup policy was deleted");
+  const destinationId = job.destinationId ?? policy.destinationId;
+  const destination = db.select().from(storageDestinations).where(eq(storageDestinations.id, destinationId)).get();
+  if (!destination) throw new JobSetupError("DESTINATION_NOT_FOUND", "the job's storage destination was deleted");
+  return {
+    source,
+    destination,
+    compression: policy.compression as Compression,
+    encrypt: policy.encryption.enabled,
+    extraRecipients: policy.encryption.recipients ?? [],
+    timeoutSeconds: policy.timeoutSeconds,
+    retries: policy.retries,
+  };
+}
+
+export function formatOf(engine: string, compression: Compression, encrypted: boolean): BackupFormat {
+  const dump = DUMP_FORMAT[engine as keyof typeof DUMP_FORMAT];
+  const ext = `${DUMP_EXT[dump]}${COMPRESSION_EXT[compression.algorithm]}${encrypted ? ".age" : ""}`;
+  return { engine, dump, compression: compression.algorithm, encrypted, ext };
+}
+
+/**
+ * One backup, streamed end to end: dump → count → compress → encrypt → count → sha256 →
+ * storage. Nothing is buffered whole; each stage pulls from the one before, so a slow
+ * destination slows the dump. The upload completes only if the dump tool exited 0 (its
+ * stream errors otherwise), and an error or abort anywhere makes the driver remove
+ * whatever it wrote. `onObjectKey` runs before any byte is stored, so a crash leaves the
+ * key on the job row for recovery to clean.
+ */
+export async function runBackup(
+  deps: BackupDeps,
+  job: JobRow,
+  plan: BackupPlan,
+  signal: AbortSignal,
+  progress: Progress,
+  onObjectKey: (key: string) => void,
+): Promise<BackupResult> {
+  const format = formatOf(plan.source.engine, plan.compression, plan.encrypt);
+  const driver = deps.storage.driverFor(plan.destination);
+  const objectKey = deps.storage.objectKeyFor(plan.destination, {
+    dataSourceId: job.dataSourceId,
+    jobId: job.id,
+    ext: format.ext,
+    at: new Date(job.startedAt ?? Date.now()),
+  });
+  const recipients = plan.encrypt
+    ? [await ensureOrgRecipient(deps.db, deps.secrets, job.orgId), ...plan.extraRecipients]
+    : [];
+  const target = deps.targetOf(plan.source);
+  onObjectKey(objectKey);
+
+  let stream = startDump(target, deps.dumpEnv, signal).pipeThrough(countingTap((n) => (progress.bytesIn += n)));
+  const compress = compressStage(plan.compression);
+  if (compress) stream = stream.pipeThrough(compress);
+  if (plan.encrypt) stream = await encryptStream(stream, recipients);
+  const hash = sha256Tap();
+  stream = stream.pipeThrough(countingTap((n) => (progress.bytesStored += n))).pipeThrough(hash.stream);
+  const put = await driver.put(objectKey, stream, { signal, contentType: "application/octet-stream" });
+  return { sizeBytes: progress.bytesIn, storedBytes: put.size, sha256: hash.digest(), objectKey, format };
+}

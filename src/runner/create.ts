@@ -1,0 +1,41 @@
+import { join } from "node:path";
+import type { Config } from "../config/schema.ts";
+import type { SecretBox } from "../crypto/secrets.ts";
+import type { Db } from "../db/client.ts";
+import type { MetricsRegistry } from "../http/metrics.ts";
+import type { Logger } from "../lib/logger.ts";
+import type { StorageRegistry } from "../storage/registry.ts";
+import { applyRetention } from "./apply-retention.ts";
+import type { BackupDeps } from "./backup.ts";
+import { RunnerMetrics } from "./metrics.ts";
+import { Runner } from "./queue.ts";
+
+export interface CreateRunnerInput {
+  db: Db;
+  config: Config;
+  secrets: SecretBox;
+  storage: StorageRegistry;
+  logger: Logger;
+  metrics?: MetricsRegistry;
+  targetOf: BackupDeps["targetOf"];
+  /** Where dump tools are looked up (the daemon's PATH by default). */
+  toolPath?: string;
+}
+
+/** The daemon's runner: config limits, retention after each success, metrics. */
+export function createRunner(input: CreateRunnerInput): Runner {
+  const logger = input.logger.child({ component: "runner" });
+  return new Runner(
+    {
+      db: input.db,
+      secrets: input.secrets,
+      storage: input.storage,
+      targetOf: input.targetOf,
+      dumpEnv: { toolPath: input.toolPath ?? process.env.PATH ?? "/usr/bin:/bin", scratchDir: join(input.config.dataDir, "tmp") },
+      logger,
+      metrics: input.metrics ? new RunnerMetrics(input.db, input.metrics) : undefined,
+      afterSuccess: async (job) => void (await applyRetention(input.db, input.storage, logger, job)),
+    },
+    { maxConcurrent: input.config.runner.maxConcurrent, retryBaseSeconds: input.config.runner.retryBaseSeconds },
+  );
+}

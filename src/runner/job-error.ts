@@ -1,0 +1,55 @@
+import { SecretDecryptError } from "../crypto/secrets.ts";
+import { DumpSetupError } from "../engines/dump.ts";
+import { ToolFailedError } from "../engines/tool-stream.ts";
+import { StorageError } from "../storage/errors.ts";
+
+/** Why a job's AbortController fired: decides the code whatever error the pipeline surfaced. */
+export type AbortReason = "canceled" | "timeout" | "shutdown";
+
+export interface JobFailure {
+  code: string;
+  message: string;
+  /** Worth another attempt (with backoff) when the policy has retries left. */
+  retryable: boolean;
+}
+
+/** A dump that failed because the server went away is worth retrying; a SQL error is not. */
+const TRANSIENT_DUMP = /could not connect|connection refused|connection reset|lost connection|server closed the connection|can't connect|gone away|timeout expired|too many connections/i;
+
+const STORAGE_RETRYABLE = new Set(["STORAGE_UNREACHABLE", "STORAGE_ERROR", "ABORTED"]);
+
+export class JobSetupError extends Error {
+  constructor(readonly code: string, message: string, readonly retryable = false) {
+    super(message);
+    this.name = "JobSetupError";
+  }
+}
+
+const clip = (text: string, max = 2000) => (text.length > max ? `${text.slice(0, max)}…` : text);
+
+/** Turns whatever ended a job into the `job.error` it reports. Messages carry no secrets. */
+export function classifyJobFailure(err: unknown, aborted: AbortReason | null, timeoutSeconds?: number): JobFailure {
+  if (aborted === "canceled") return { code: "CANCELED", message: "the job was canceled", retryable: false };
+  if (aborted === "timeout") {
+    return { code: "TIMEOUT", message: `the job ran longer than the policy's timeoutSeconds (${timeoutSeconds})`, retryable: true };
+  }
+  if (aborted === "shutdown") return { code: "INTERRUPTED", message: "the daemon shut down while the job ran", retryable: true };
+  if (err instanceof JobSetupError) return { code: err.code, message: clip(err.message), retryable: err.retryable };
+  if (err instanceof DumpSetupError) return { code: err.code, message: clip(err.message), retryable: false };
+  if (err instanceof ToolFailedError) {
+    return { code: err.code, message: clip(err.message), retryable: TRANSIENT_DUMP.test(err.stderr) };
+  }
+  if (err instanceof StorageError) {
+    const code = err.code === "ABORTED" || err.code === "NOT_FOUND" || err.code === "INVALID_KEY" || err.code === "INVALID_RANGE" ? "STORAGE_ERROR" : err.code;
+    return { code, message: clip(err.message), retryable: STORAGE_RETRYABLE.has(err.code) };
+  }
+  if (err instanceof SecretDecryptError) return { code: "SECRET_UNREADABLE", message: err.message, retryable: false };
+  const message = err instanceof Error ? err.message : String(err);
+  if (/ENOSPC|no space left/i.test(message)) return { code: "STORAGE_ERROR", message: "the destination is out of space", retryable: false };
+  return { code: "INTERNAL", message: "unexpected error in the backup pipeline (see the daemon log)", retryable: false };
+}
+
+/** Exponential backoff: base, 2·base, 4·base, … capped at one hour. */
+export function retryDelayMs(baseSeconds: number, attempt: number): number {
+  return Math.min(3600, baseSeconds * 2 ** Math.max(0, attempt - 1)) * 1000;
+}

@@ -1,0 +1,299 @@
+import { and, asc, eq, isNull, lte, or, sql } from "drizzle-orm";
+import { recordAudit } from "../audit/record.ts";
+import type { Db } from "../db/client.ts";
+import { backupJobs } from "../db/schema.ts";
+import type { Actor } from "../lib/context.ts";
+import type { Logger } from "../lib/logger.ts";
+import { nowMs } from "../lib/clock.ts";
+import { planBackup, runBackup, type BackupDeps, type BackupPlan, type JobRow, type Progress } from "./backup.ts";
+import { classifyJobFailure, retryDelayMs, type AbortReason } from "./job-error.ts";
+import type { RunnerMetrics } from "./metrics.ts";
+
+export const RUNNER_ACTOR: Actor = { type: "system", id: "runner" };
+
+export interface RunnerOptions {
+  maxConcurrent: number;
+  retryBaseSeconds: number;
+  /** How often live progress is written to the job row. */
+  progressIntervalMs?: number;
+  /** A safety net: the queue is also looked at this often, not only when woken. */
+  pollIntervalMs?: number;
+}
+
+export interface RunnerDeps extends BackupDeps {
+  logger: Logger;
+  metrics?: RunnerMetrics;
+  /** Called after a job succeeded (retention runs there); failures are logged, not fatal. */
+  afterSuccess?: (job: JobRow) => Promise<void>;
+}
+
+interface Running {
+  job: JobRow;
+  controller: AbortController;
+  reason: AbortReason | null;
+  progress: Progress;
+  done: Promise<void>;
+}
+
+/**
+ * The bounded job queue. Jobs live in the store (status `queued`), so they survive a
+ * restart; this class only decides which run now: at most `maxConcurrent` at once, at most
+ * one per data source, oldest first, none before its retry time. A job is claimed with a
+ * conditional UPDATE, so two runners (or a runner and a cancel) never both own it.
+ */
+export class Runner {
+  private readonly running = new Map<string, Running>();
+  private pumping = false;
+  private pumpAgain = false;
+  private stopped = true;
+  private poller: ReturnType<typeof setInterval> | null = null;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(private readonly deps: RunnerDeps, private readonly opts: RunnerOptions) {}
+
+  start(): void {
+    this.stopped = false;
+    this.poller = setInterval(() => this.wake(), this.opts.pollIntervalMs ?? 5000);
+    this.wake();
+  }
+
+  get isRunning(): boolean {
+    return !this.stopped;
+  }
+
+  /** Look at the queue now (a job was queued, or one finished). */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        this.pump();
+      } while (this.pumpAgain && !this.stopped);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Bytes moved so far by a running job (fresher than its row). */
+  progressOf(jobId: string): Progress | null {
+    const r = this.running.get(jobId);
+    return r ? { ...r.progress } : null;
+  }
+
+  runningCount(): number {
+    return this.running.size;
+  }
+
+  /**
+   * Cancels a job: a queued one is canceled at once (in the caller's view, by the service);
+   * a running one is aborted here and reported `canceled` when its pipeline has stopped.
+   */
+  abortRunning(jobId: string, reason: AbortReason): boolean {
+    const r = this.running.get(jobId);
+    if (!r) return false;
+    r.reason ??= reason;
+    r.controller.abort(reason);
+    return true;
+  }
+
+  /**
+   * Stops taking jobs, gives running ones `graceMs` to finish, then aborts them (they are
+   * re-queued as INTERRUPTED when retries are left, else failed) and waits for them to settle.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.stopped = true;
+    if (this.poller) clearInterval(this.poller);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const all = () => Promise.all([...this.running.values()].map((r) => r.done));
+    const timer = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), graceMs).unref?.());
+    if ((await Promise.race([all().then(() => "done" as const), timer])) === "timeout") {
+      for (const id of this.running.keys()) this.abortRunning(id, "shutdown");
+      await all();
+    }
+  }
+
+  private pump(): void {
+    const now = nowMs();
+    while (!this.stopped && this.running.size < this.opts.maxConcurrent) {
+      const busySources = [...this.running.values()].map((r) => r.job.dataSourceId);
+      const next = this.deps.db
+        .select()
+        .from(backupJobs)
+        .where(
+          and(
+            eq(backupJobs.status, "queued"),
+            or(isNull(backupJobs.notBefore), lte(backupJobs.notBefore, now)),
+            // One job per data source, also across a restart (a `running` row of this source).
+            sql`${backupJobs.dataSourceId} NOT IN (SELECT data_source_id FROM backup_jobs WHERE status = 'running')`,
+            busySources.length ? sql`${backupJobs.dataSourceId} NOT IN ${busySources}` : undefined,
+          ),
+        )
+        .orderBy(asc(backupJobs.queuedAt), asc(backupJobs.id))
+        .limit(1)
+        .get();
+      if (!next) break;
+      const claimed = this.claim(next, now);
+      if (claimed) this.launch(claimed);
+    }
+    this.scheduleRetryWake(now);
+    this.deps.metrics?.setRunning(this.running.size);
+  }
+
+  /** The queued job whose retry time is next: wake then, not only at the next poll. */
+  private scheduleRetryWake(now: number): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const next = this.deps.db
+      .select({ at: sql<number>`min(${backupJobs.notBefore})` })
+      .from(backupJobs)
+      .where(and(eq(backupJobs.status, "queued"), sql`${backupJobs.notBefore} > ${now}`))
+      .get();
+    if (next?.at) this.retryTimer = setTimeout(() => this.wake(), Math.max(0, next.at - now) + 5);
+  }
+
+  private claim(job: JobRow, now: number): JobRow | null {
+    return this.deps.db.transaction((tx) => {
+      const claimed = tx
+        .update(backupJobs)
+        .set({ status: "running", startedAt: now, bytesIn: 0, bytesStored: 0 })
+        .where(and(eq(backupJobs.id, job.id), eq(backupJobs.status, "queued")))
+        .returning({ id: backupJobs.id })
+        .all();
+      if (claimed.length !== 1) return null;
+      recordAudit(tx, { orgId: job.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null }, {
+        action: "backup_job.started",
+        targetType: "backup_job",
+        targetId: job.id,
+        metadata: { dataSourceId: job.dataSourceId, attempt: job.attempt, trigger: job.trigger },
+      });
+      return { ...job, status: "running" as const, startedAt: now };
+    });
+  }
+
+  private launch(job: JobRow): void {
+    const controller = new AbortController();
+    const entry: Running = { job, controller, reason: null, progress: { bytesIn: 0, bytesStored: 0 }, done: Promise.resolve() };
+    this.running.set(job.id, entry);
+    entry.done = this.execute(entry).finally(() => {
+      this.running.delete(job.id);
+      this.deps.metrics?.setRunning(this.running.size);
+      this.wake();
+    });
+  }
+
+  private async execute(entry: Running): Promise<void> {
+    const { job, controller, progress } = entry;
+    const log = this.deps.logger.child({ jobId: job.id, dataSourceId: job.dataSourceId });
+    let plan: BackupPlan | null = null;
+    let timeout: ReturnType<typeof setTimeout> | null = null;
+    const flush = setInterval(() => this.writeProgress(job.id, progress), this.opts.progressIntervalMs ?? 1000);
+    let objectKey: string | null = null;
+    try {
+      plan = planBackup(this.deps.db, job);
+      timeout = setTimeout(() => this.abortRunning(job.id, "timeout"), plan.timeoutSeconds * 1000);
+      log.info("backup started", { attempt: job.attempt });
+      const result = await runBackup(this.deps, job, plan, controller.signal, progress, (key) => {
+        objectKey = key;
+        this.deps.db.update(backupJobs).set({ objectKey: key, destinationId: plan!.destination.id }).where(eq(backupJobs.id, job.id)).run();
+      });
+      if (entry.reason) throw new Error(`aborted: ${entry.reason}`);
+      this.finishSucceeded(job, result);
+      this.deps.metrics?.recordSuccess(job, result.sizeBytes, result.storedBytes, nowMs() - job.startedAt!);
+      log.info("backup succeeded", { sizeBytes: result.sizeBytes, storedBytes: result.storedBytes, objectKey: result.objectKey });
+      await this.deps.afterSuccess?.({ ...job, status: "succeeded" }).catch((err) => log.error("after-success step failed", { error: err }));
+    } catch (err) {
+      const failure = classifyJobFailure(err, entry.reason, plan?.timeoutSeconds);
+      if (failure.code === "INTERNAL") log.error("backup failed unexpectedly", { error: err });
+      else log.warn("backup failed", { code: failure.code, message: failure.message });
+      if (objectKey && plan) await this.removeLeftovers(plan, objectKey, log);
+      this.finishFailed(job, failure, plan?.retries ?? 0);
+      this.deps.metrics?.recordFailure(job, failure.code);
+    } finally {
+      clearInterval(flush);
+      if (timeout) clearTimeout(timeout);
+    }
+  }
+
+  /** A failed put removes its own upload; this also covers a put that completed just before the failure. */
+  private async removeLeftovers(plan: BackupPlan, key: string, log: Logger): Promise<void> {
+    try {
+      const driver = this.deps.storage.driverFor(plan.destination);
+      await driver.delete(key);
+      await driver.cleanupUpload(key);
+    } catch (err) {
+      log.warn("could not remove a failed job's partial upload; recovery will retry", { error: err, objectKey: key });
+    }
+  }
+
+  private writeProgress(jobId: string, p: Progress): void {
+    this.deps.db
+      .update(backupJobs)
+      .set({ bytesIn: p.bytesIn, bytesStored: p.bytesStored })
+      .where(and(eq(backupJobs.id, jobId), eq(backupJobs.status, "running")))
+      .run();
+  }
+
+  private finishSucceeded(job: JobRow, r: { sizeBytes: number; storedBytes: number; sha256: string; objectKey: string; format: object }): void {
+    const now = nowMs();
+    this.deps.db.transaction((tx) => {
+      tx.update(backupJobs)
+        .set({
+          status: "succeeded",
+          finishedAt: now,
+          bytesIn: r.sizeBytes,
+          bytesStored: r.storedBytes,
+          sizeBytes: r.sizeBytes,
+          storedBytes: r.storedBytes,
+          sha256: r.sha256,
+          objectKey: r.objectKey,
+          format: r.format as Record<string, unknown>,
+          error: null,
+          notBefore: null,
+        })
+        .where(eq(backupJobs.id, job.id))
+        .run();
+      recordAudit(tx, { orgId: job.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null }, {
+        action: "backup_job.completed",
+        targetType: "backup_job",
+        targetId: job.id,
+        metadata: { dataSourceId: job.dataSourceId, sizeBytes: r.sizeBytes, storedBytes: r.storedBytes, sha256: r.sha256, durationMs: now - (job.startedAt ?? now) },
+      });
+    });
+  }
+
+  private finishFailed(job: JobRow, failure: { code: string; message: string; retryable: boolean }, retries: number): void {
+    const now = nowMs();
+    const error = { code: failure.code, message: failure.message };
+    const ctx = { orgId: job.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null };
+    this.deps.db.transaction((tx) => {
+      if (failure.retryable && job.attempt <= retries && failure.code !== "CANCELED") {
+        const notBefore = now + retryDelayMs(this.opts.retryBaseSeconds, job.attempt);
+        tx.update(backupJobs)
+          .set({ status: "queued", attempt: job.attempt + 1, notBefore, startedAt: null, error, objectKey: null })
+          .where(eq(backupJobs.id, job.id))
+          .run();
+        recordAudit(tx, ctx, {
+          action: "backup_job.retry_scheduled",
+          targetType: "backup_job",
+          targetId: job.id,
+          metadata: { dataSourceId: job.dataSourceId, attempt: job.attempt, nextAttempt: job.attempt + 1, error },
+        });
+        return;
+      }
+      const status = failure.code === "CANCELED" ? "canceled" : "failed";
+      tx.update(backupJobs).set({ status, finishedAt: now, error, notBefore: null }).where(eq(backupJobs.id, job.id)).run();
+      recordAudit(tx, ctx, {
+        action: status === "canceled" ? "backup_job.canceled" : "backup_job.failed",
+        targetType: "backup_job",
+        targetId: job.id,
+        metadata: { dataSourceId: job.dataSourceId, attempt: job.attempt, error },
+      });
+    });
+  }
+
+}

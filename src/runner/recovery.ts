@@ -1,0 +1,50 @@
+import { eq, inArray } from "drizzle-orm";
+import { recordAudit } from "../audit/record.ts";
+import type { Db } from "../db/client.ts";
+import { backupJobs, storageDestinations } from "../db/schema.ts";
+import type { Logger } from "../lib/logger.ts";
+import { nowMs } from "../lib/clock.ts";
+import type { StorageRegistry } from "../storage/registry.ts";
+import { RUNNER_ACTOR } from "./queue.ts";
+
+const INTERRUPTED = { code: "INTERRUPTED", message: "the daemon stopped (crash or kill) while the job ran" };
+
+/**
+ * At start, before the runner takes jobs: a job still `running` belongs to a process that
+ * died. It is marked failed (INTERRUPTED) in one transaction with its audit events, and
+ * whatever it may have stored is removed: a partial upload, or a complete object whose
+ * success was never recorded. Queued jobs are left alone and run as usual.
+ */
+export async function recoverInterruptedJobs(db: Db, storage: StorageRegistry, logger: Logger): Promise<string[]> {
+  const now = nowMs();
+  const interrupted = db.transaction((tx) => {
+    const rows = tx.select().from(backupJobs).where(eq(backupJobs.status, "running")).all();
+    for (const job of rows) {
+      tx.update(backupJobs).set({ status: "failed", finishedAt: now, error: INTERRUPTED }).where(eq(backupJobs.id, job.id)).run();
+      recordAudit(tx, { orgId: job.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null }, {
+        action: "backup_job.failed",
+        targetType: "backup_job",
+        targetId: job.id,
+        metadata: { dataSourceId: job.dataSourceId, attempt: job.attempt, error: INTERRUPTED },
+      });
+    }
+    return rows;
+  });
+  const withFiles = interrupted.filter((j) => j.objectKey && j.destinationId);
+  const destinations = withFiles.length
+    ? db.select().from(storageDestinations).where(inArray(storageDestinations.id, withFiles.map((j) => j.destinationId!))).all()
+    : [];
+  for (const job of withFiles) {
+    const destination = destinations.find((d) => d.id === job.destinationId);
+    if (!destination) continue;
+    try {
+      const driver = storage.driverFor(destination);
+      await driver.delete(job.objectKey!);
+      await driver.cleanupUpload(job.objectKey!);
+    } catch (err) {
+      logger.warn("could not remove an interrupted job's upload", { jobId: job.id, objectKey: job.objectKey, error: err });
+    }
+  }
+  if (interrupted.length) logger.warn("marked interrupted jobs failed", { jobs: interrupted.map((j) => j.id) });
+  return interrupted.map((j) => j.id);
+}

@@ -1,0 +1,67 @@
+import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@aws-sdk/types";
+import { StorageError } from "./errors.ts";
+
+export interface AssumeRoleOptions {
+  roleArn: string;
+  externalId: string;
+  region: string;
+  /** The STS endpoint: empty for AWS; MinIO serves STS on its S3 endpoint. */
+  endpoint?: string;
+  /** Who asks for the role: the daemon's own identity (the default provider chain) when left out. */
+  baseCredentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
+  sessionName?: string;
+  durationSeconds?: number;
+}
+
+/** Credentials are refreshed this long before they expire, so a request never carries a dying one. */
+export const REFRESH_MARGIN_MS = 5 * 60 * 1000;
+
+/**
+ * A credential provider that assumes a role with an ExternalId (the confused-deputy guard
+ * of cross-account access) and caches the temporary credentials until shortly before they
+ * expire; concurrent callers share one STS request.
+ */
+export function assumeRoleProvider(options: AssumeRoleOptions, now: () => number = Date.now): AwsCredentialIdentityProvider {
+  const sts = new STSClient({
+    region: options.region,
+    endpoint: options.endpoint || undefined,
+    credentials: options.baseCredentials,
+    maxAttempts: 2,
+  });
+  let cached: AwsCredentialIdentity | null = null;
+  let inFlight: Promise<AwsCredentialIdentity> | null = null;
+
+  const fetchCredentials = async (): Promise<AwsCredentialIdentity> => {
+    try {
+      const out = await sts.send(
+        new AssumeRoleCommand({
+          RoleArn: options.roleArn,
+          ExternalId: options.externalId,
+          RoleSessionName: options.sessionName ?? "snapdb",
+          DurationSeconds: options.durationSeconds ?? 3600,
+        }),
+      );
+      const c = out.Credentials;
+      if (!c?.AccessKeyId || !c.SecretAccessKey) throw new Error("STS answered without credentials");
+      return {
+        accessKeyId: c.AccessKeyId,
+        secretAccessKey: c.SecretAccessKey,
+        sessionToken: c.SessionToken,
+        expiration: c.Expiration,
+      };
+    } catch (err) {
+      const name = (err as { name?: string }).name ?? "error";
+      throw new StorageError("ASSUME_ROLE_FAILED", `could not assume role ${options.roleArn} (${name})`, { cause: err });
+    }
+  };
+
+  return async () => {
+    if (cached && (!cached.expiration || cached.expiration.getTime() - REFRESH_MARGIN_MS > now())) return cached;
+    inFlight ??= fetchCredentials().finally(() => {
+      inFlight = null;
+    });
+    cached = await inFlight;
+    return cached;
+  };
+}

@@ -1,0 +1,74 @@
+import { StorageError } from "./errors.ts";
+
+/**
+ * Object keys of backup files (ARCHITECTURE.md, "Backup file format"):
+ * `{prefix}/{orgId}/{dataSourceId}/{YYYY}/{MM}/{DD}/{jobId}.{ext}`; an empty prefix is
+ * left out. The date is UTC, so a key never depends on the daemon's time zone.
+ */
+export interface BackupKeyParts {
+  prefix: string;
+  orgId: string;
+  dataSourceId: string;
+  jobId: string;
+  /** The layers, without the leading dot: `dump.zst.age`, `sql.zst`, `sqlite.zst`. */
+  ext: string;
+  at: Date;
+}
+
+const SAFE_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+function segment(value: string, what: string): string {
+  if (!SAFE_SEGMENT.test(value) || value.includes("..")) {
+    throw new StorageError("INVALID_KEY", `${what} is not usable in an object key`);
+  }
+  return value;
+}
+
+/** The prefix without leading/trailing slashes; each of its segments checked. */
+export function normalizePrefix(prefix: string): string {
+  const trimmed = prefix.replace(/^\/+|\/+$/g, "");
+  if (trimmed === "") return "";
+  return trimmed
+    .split("/")
+    .map((s) => segment(s, "prefix"))
+    .join("/");
+}
+
+/**
+ * Org ids come from tokens and may hold any character; one that is not a safe key segment
+ * is written as `o-` + base64url, so it can neither escape its prefix nor collide.
+ */
+export function orgSegment(orgId: string): string {
+  if (SAFE_SEGMENT.test(orgId) && !orgId.includes("..") && !orgId.startsWith("o-")) return orgId;
+  return `o-${Buffer.from(orgId, "utf8").toString("base64url")}`;
+}
+
+export function joinKey(...parts: string[]): string {
+  return parts.filter((p) => p !== "").join("/");
+}
+
+export function backupObjectKey(p: BackupKeyParts): string {
+  const yyyy = String(p.at.getUTCFullYear()).padStart(4, "0");
+  const mm = String(p.at.getUTCMonth() + 1).padStart(2, "0");
+  const dd = String(p.at.getUTCDate()).padStart(2, "0");
+  const ext = p.ext.replace(/^\./, "");
+  return joinKey(
+    normalizePrefix(p.prefix),
+    orgSegment(p.orgId),
+    segment(p.dataSourceId, "dataSourceId"),
+    yyyy,
+    mm,
+    dd,
+    `${segment(p.jobId, "jobId")}.${segment(ext, "ext")}`,
+  );
+}
+
+/** Where one org's data source's backups live, for listing them (`{prefix}/{orgId}/{dataSourceId}/`). */
+export function dataSourceKeyPrefix(prefix: string, orgId: string, dataSourceId: string): string {
+  return `${joinKey(normalizePrefix(prefix), orgSegment(orgId), segment(dataSourceId, "dataSourceId"))}/`;
+}
+
+/** A key for the verify probe object of one org. */
+export function probeKey(prefix: string, orgId: string, nonce: string): string {
+  return joinKey(normalizePrefix(prefix), orgSegment(orgId), ".snapdb-verify", segment(nonce, "nonce"));
+}

@@ -1,0 +1,243 @@
+import { randomBytes } from "node:crypto";
+import { constants } from "node:fs";
+import { lstat, open, readdir, realpath, rename, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
+import { basename, dirname, join, relative, sep } from "node:path";
+import type { DownloadTokens } from "./download-token.ts";
+import { classifyFsError, StorageError } from "./errors.ts";
+import { ensureDirInside, fsyncDir, keyPath, prefixDir, realRoot, resolvesInside, TEMP_MARK } from "./local-paths.ts";
+import type { ByteRange, DownloadUrlOptions, GetResult, ObjectInfo, PutOptions, PutResult, StorageDriver } from "./types.ts";
+
+export interface LocalDriverOptions {
+  /** Absolute directory that holds every object of this destination. */
+  root: string;
+  /** How download links are made: the daemon serves `/downloads/{token}`. */
+  download?: { destinationId: string; tokens: DownloadTokens; baseUrl: string };
+}
+
+const aborted = () => new StorageError("ABORTED", "upload aborted");
+const escapes = () => new StorageError("INVALID_KEY", "object key refused: it resolves outside the destination directory");
+
+/**
+ * A directory as object storage. A put writes `.snapdb-part-<name>.<random>` beside the
+ * target, fsyncs it, renames it into place and fsyncs the directory: after a crash there is
+ * either the complete file or a temp name that list and get never show.
+ */
+export class LocalDriver implements StorageDriver {
+  readonly kind = "local" as const;
+
+  constructor(private readonly options: LocalDriverOptions) {}
+
+  get root(): string {
+    return this.options.root;
+  }
+
+  /** The path of an existing object, after checking that symlinks don't lead it out of the root. */
+  private async existingPath(key: string): Promise<string | null> {
+    const file = keyPath(this.root, key);
+    const rootReal = await realRoot(this.root);
+    if (!rootReal) return null;
+    try {
+      if (!(await resolvesInside(rootReal, file))) throw escapes();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw classifyFsError(err, "local storage");
+    }
+    return file;
+  }
+
+  async put(key: string, body: ReadableStream<Uint8Array>, options: PutOptions = {}): Promise<PutResult> {
+    const { signal } = options;
+    const file = keyPath(this.root, key);
+    const dir = dirname(file);
+    if (signal?.aborted) {
+      await body.cancel().catch(() => {});
+      throw aborted();
+    }
+    let fh: FileHandle;
+    const tmp = join(dir, `${TEMP_MARK}${basename(file)}.${randomBytes(6).toString("hex")}`);
+    try {
+      await ensureDirInside(this.root, dir);
+      fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    } catch (err) {
+      await body.cancel().catch(() => {});
+      throw classifyFsError(err, "local storage");
+    }
+    const reader = body.getReader();
+    const onAbort = () => void reader.cancel().catch(() => {});
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let size = 0;
+    let closed = false;
+    let stage: "read" | "write" = "read";
+    try {
+      for (;;) {
+        stage = "read";
+        const { done, value } = await reader.read();
+        if (signal?.aborted) throw aborted();
+        if (done) break;
+        stage = "write";
+        let offset = 0;
+        while (offset < value.byteLength) {
+          const { bytesWritten } = await fh.write(value, offset, value.byteLength - offset);
+          offset += bytesWritten;
+        }
+        size += value.byteLength;
+      }
+      stage = "write";
+      await fh.sync();
+      await fh.close();
+      closed = true;
+      if (signal?.aborted) throw aborted();
+      await rename(tmp, file);
+      await fsyncDir(dir);
+      if (signal?.aborted) {
+        // Too late to stop, but the caller gave up on it: leave nothing that looks whole.
+        await unlink(file).catch(() => {});
+        throw aborted();
+      }
+      return { size };
+    } catch (err) {
+      if (!closed) await fh.close().catch(() => {});
+      await unlink(tmp).catch(() => {});
+      if (stage === "write") await reader.cancel().catch(() => {});
+      if (err instanceof StorageError) throw err;
+      if (signal?.aborted) throw aborted();
+      // A failing source is the caller's error (e.g. the dump died): pass it on as is.
+      throw stage === "read" ? err : classifyFsError(err, "local storage write");
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      reader.releaseLock?.();
+    }
+  }
+
+  async get(key: string, options: { range?: ByteRange } = {}): Promise<GetResult> {
+    const file = await this.existingPath(key);
+    if (!file) throw new StorageError("NOT_FOUND", "no such object");
+    let real: string;
+    let totalSize: number;
+    try {
+      // The resolved path, checked inside the root by existingPath: what we open is what was checked.
+      real = await realpath(file);
+      const rootReal = await realpath(this.root);
+      const st = await stat(real);
+      // A symlink as the object itself is refused, even one that stays inside the root.
+      if (!st.isFile() || real !== join(rootReal, relative(this.root, file))) throw new StorageError("NOT_FOUND", "no such object");
+      totalSize = st.size;
+    } catch (err) {
+      throw classifyFsError(err, "local storage read");
+    }
+    let start = 0;
+    let endExclusive = totalSize;
+    if (options.range) {
+      start = options.range.start;
+      endExclusive = Math.min(totalSize, (options.range.end ?? totalSize - 1) + 1);
+      if (!Number.isInteger(start) || start < 0 || start >= totalSize || endExclusive <= start) {
+        throw new StorageError("INVALID_RANGE", "the byte range is outside the object");
+      }
+    }
+    // A lazily read file slice: Bun streams it in chunks (memory stays flat), and an HTTP
+    // response built from the Blob itself gets Content-Length and sendfile.
+    const blob = Bun.file(real).slice(start, endExclusive);
+    return { body: blob.stream() as ReadableStream<Uint8Array>, size: endExclusive - start, totalSize, blob };
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    const file = await this.existingPath(key);
+    if (!file) return null;
+    const st = await lstat(file).catch(() => null);
+    if (!st || !st.isFile()) return null;
+    return { key, size: st.size, lastModified: st.mtime };
+  }
+
+  async delete(key: string): Promise<void> {
+    const file = keyPath(this.root, key);
+    const rootReal = await realRoot(this.root);
+    if (!rootReal) return;
+    const dir = dirname(file);
+    try {
+      // The parent must resolve inside the root, or unlink could remove a file elsewhere.
+      if (!(await resolvesInside(rootReal, dir))) throw escapes();
+      await unlink(file);
+      await fsyncDir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw classifyFsError(err, "local storage delete");
+    }
+    // Prune the date directories it leaves empty; rmdir fails (harmlessly) on a non-empty one.
+    for (let d = dir; d.startsWith(this.root + sep); d = dirname(d)) {
+      try {
+        await rmdir(d);
+      } catch {
+        break;
+      }
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    const start = prefixDir(this.root, prefix);
+    const rootReal = await realRoot(this.root);
+    if (!rootReal) return;
+    try {
+      if (!(await resolvesInside(rootReal, start))) throw escapes();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw classifyFsError(err, "local storage list");
+    }
+    yield* this.walk(start, prefix);
+  }
+
+  private async *walk(dir: string, prefix: string): AsyncGenerator<ObjectInfo> {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw classifyFsError(err, "local storage list");
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      if (entry.name.startsWith(TEMP_MARK)) continue;
+      const path = join(dir, entry.name);
+      const key = relative(this.root, path).split(sep).join("/");
+      // Symlinks are never followed: they could lead out of the root.
+      if (entry.isDirectory()) {
+        if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) yield* this.walk(path, prefix);
+      } else if (entry.isFile() && key.startsWith(prefix)) {
+        const st = await stat(path).catch(() => null);
+        if (st) yield { key, size: st.size, lastModified: st.mtime };
+      }
+    }
+  }
+
+  async downloadUrl(key: string, options: DownloadUrlOptions): Promise<string> {
+    const download = this.options.download;
+    if (!download) throw new StorageError("STORAGE_ERROR", "this local destination has no download links configured");
+    keyPath(this.root, key);
+    const issuedAt = options.issuedAt?.getTime() ?? Date.now();
+    const token = download.tokens.sign({
+      destinationId: download.destinationId,
+      key,
+      expiresAt: issuedAt + options.expiresInSeconds * 1000,
+      filename: options.filename ?? key.slice(key.lastIndexOf("/") + 1),
+    });
+    return `${download.baseUrl.replace(/\/+$/, "")}/downloads/${token}`;
+  }
+
+  async cleanupUpload(key: string): Promise<void> {
+    const file = keyPath(this.root, key);
+    const dir = dirname(file);
+    const rootReal = await realRoot(this.root);
+    if (!rootReal) return;
+    try {
+      if (!(await resolvesInside(rootReal, dir))) throw escapes();
+      const mark = `${TEMP_MARK}${basename(file)}.`;
+      for (const name of await readdir(dir)) {
+        if (name.startsWith(mark)) await unlink(join(dir, name)).catch(() => {});
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw classifyFsError(err, "local storage cleanup");
+    }
+  }
+
+  close(): void {}
+}

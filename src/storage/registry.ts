@@ -1,0 +1,186 @@
+import type { Config } from "../config/schema.ts";
+import type { SecretBox } from "../crypto/secrets.ts";
+import type { storageDestinations } from "../db/schema.ts";
+import { underAllowedRoot } from "./allowed-roots.ts";
+import { assumeRoleProvider } from "./assume-role.ts";
+import { DownloadTokens } from "./download-token.ts";
+import { StorageError } from "./errors.ts";
+import { backupObjectKey, normalizePrefix, type BackupKeyParts } from "./keys.ts";
+import { LocalDriver } from "./local.ts";
+import { S3Driver, type S3DriverOptions } from "./s3.ts";
+import type { StorageDriver } from "./types.ts";
+
+export type DestinationRow = typeof storageDestinations.$inferSelect;
+
+/** Non-secret settings of an `s3` row (the secret half is sealed in `secret_ciphertext`). */
+export interface S3Settings {
+  endpoint: string;
+  /** Where AssumeRole goes: empty = `endpoint` when set (MinIO), else AWS STS. */
+  stsEndpoint?: string;
+  region: string;
+  bucket: string;
+  prefix: string;
+  forcePathStyle: boolean;
+  auth: { type: "accessKey"; accessKeyId: string } | { type: "assumeRole"; roleArn: string };
+}
+
+export interface LocalSettings {
+  path: string;
+}
+
+/** The sealed half: `secretAccessKey` (accessKey auth) or `externalId` (assumeRole auth). */
+export type DestinationSecret = { secretAccessKey: string } | { externalId: string };
+
+export const secretAad = (destinationId: string) => `storage_destination:${destinationId}:secret`;
+
+export interface StorageDeps {
+  config: Config;
+  secrets: SecretBox;
+  downloadTokens: DownloadTokens;
+  /** What download links of local destinations start with, e.g. `https://backup.example.com`. */
+  publicBaseUrl: string;
+  /** Multipart tuning (tests use S3's 5 MiB minimum). */
+  s3?: { partSize?: number; queueSize?: number };
+}
+
+/**
+ * Turns destination rows into drivers, for the API (verify), the runner (put/get) and
+ * cascade deletes. Drivers are cached per destination and rebuilt when the row changes
+ * (`updatedAt`), so assumed-role credentials are reused across jobs until near expiry.
+ */
+export class StorageRegistry {
+  private readonly cache = new Map<string, { version: string; driver: StorageDriver }>();
+
+  constructor(readonly deps: StorageDeps) {}
+
+  openSecret(row: DestinationRow): DestinationSecret | null {
+    if (!row.secretCiphertext || !row.secretKeyId) return null;
+    return JSON.parse(this.deps.secrets.open({ ciphertext: row.secretCiphertext, keyId: row.secretKeyId }, secretAad(row.id)));
+  }
+
+  driverFor(row: DestinationRow): StorageDriver {
+    const version = `${row.updatedAt}:${row.secretCiphertext ?? ""}`;
+    const hit = this.cache.get(row.id);
+    if (hit && hit.version === version) return hit.driver;
+    hit?.driver.close();
+    const driver = this.build(row);
+    this.cache.set(row.id, { version, driver });
+    return driver;
+  }
+
+  /** Forget a destination's driver (after delete). */
+  evict(destinationId: string): void {
+    this.cache.get(destinationId)?.driver.close();
+    this.cache.delete(destinationId);
+  }
+
+  /** The key prefix a destination's objects go under (before `{orgId}/…`). */
+  keyPrefixFor(row: DestinationRow): string {
+    if (row.kind === "s3") return normalizePrefix((row.settings as unknown as S3Settings).prefix ?? "");
+    if (row.kind === "managed" && this.deps.config.managedStorage.type === "s3") {
+      return normalizePrefix(this.deps.config.managedStorage.prefix);
+    }
+    return "";
+  }
+
+  /** The object key of a backup file on this destination (ARCHITECTURE.md, "Backup file format"). */
+  objectKeyFor(row: DestinationRow, parts: Omit<BackupKeyParts, "prefix" | "orgId">): string {
+    return backupObjectKey({ ...parts, prefix: this.keyPrefixFor(row), orgId: row.orgId });
+  }
+
+  private localDriver(row: DestinationRow, root: string): LocalDriver {
+    return new LocalDriver({
+      root,
+      download: { destinationId: row.id, tokens: this.deps.downloadTokens, baseUrl: this.deps.publicBaseUrl },
+    });
+  }
+
+  private build(row: DestinationRow): StorageDriver {
+    const { config } = this.deps;
+    if (row.kind === "managed") {
+      const m = config.managedStorage;
+      if (m.type === "local") return this.localDriver(row, m.path);
+      return new S3Driver({
+        bucket: m.bucket,
+        region: m.region,
+        endpoint: m.endpoint,
+        forcePathStyle: m.forcePathStyle,
+        // Empty keys: the daemon's own AWS identity (environment, instance profile, …).
+        credentials: m.accessKeyId ? { accessKeyId: m.accessKeyId, secretAccessKey: m.secretAccessKey } : undefined,
+        ...this.deps.s3,
+      });
+    }
+    if (row.kind === "local") {
+      const { path } = row.settings as unknown as LocalSettings;
+      // Re-checked on every build: an operator who removes a root cuts its destinations off.
+      if (!underAllowedRoot(path, config.storage.allowedLocalRoots)) {
+        throw new StorageError("ACCESS_DENIED", "the directory is no longer under an allowed local root");
+      }
+      return this.localDriver(row, path);
+    }
+    const s = row.settings as unknown as S3Settings;
+    const secret = this.openSecret(row);
+    let credentials: S3DriverOptions["credentials"];
+    if (s.auth.type === "accessKey") {
+      if (!secret || !("secretAccessKey" in secret)) throw new StorageError("ACCESS_DENIED", "the destination has no secret access key");
+      credentials = { accessKeyId: s.auth.accessKeyId, secretAccessKey: secret.secretAccessKey };
+    } else {
+      if (!secret || !("externalId" in secret)) throw new StorageError("ASSUME_ROLE_FAILED", "the destination has no external id");
+      credentials = assumeRoleProvider({
+        roleArn: s.auth.roleArn,
+        externalId: secret.externalId,
+        region: s.region,
+        endpoint: s.stsEndpoint || s.endpoint,
+      });
+    }
+    return new S3Driver({
+      bucket: s.bucket,
+      region: s.region,
+      endpoint: s.endpoint,
+      forcePathStyle: s.forcePathStyle,
+      credentials,
+      ...this.deps.s3,
+    });
+  }
+
+  close(): void {
+    for (const { driver } of this.cache.values()) driver.close();
+    this.cache.clear();
+  }
+}
+
+/**
+ * Deletes one stored object and swallows every failure (logged by the caller if it wants):
+ * for cascades (a data source deleted with its jobs) where a missing or unreachable file
+ * must not block the database change. Returns whether the delete went through.
+ */
+export async function deleteObjectQuietly(
+  registry: StorageRegistry,
+  row: DestinationRow,
+  key: string,
+  onError?: (err: unknown) => void,
+): Promise<boolean> {
+  try {
+    await registry.driverFor(row).delete(key);
+    return true;
+  } catch (err) {
+    onError?.(err);
+    return false;
+  }
+}
+
+/** The daemon's registry: download links point at the daemon's own listen address. */
+export function storageRegistryFor(
+  config: Config,
+  secrets: SecretBox,
+  downloadKey: Uint8Array,
+  extra: Partial<Pick<StorageDeps, "publicBaseUrl" | "s3">> = {},
+): StorageRegistry {
+  return new StorageRegistry({
+    config,
+    secrets,
+    downloadTokens: new DownloadTokens(downloadKey),
+    publicBaseUrl: extra.publicBaseUrl ?? `http://${config.listen}`,
+    s3: extra.s3,
+  });
+}

@@ -1,0 +1,224 @@
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@aws-sdk/types";
+import { classifyS3Error, StorageError } from "./errors.ts";
+import type { ByteRange, DownloadUrlOptions, GetResult, ObjectInfo, PutOptions, PutResult, StorageDriver } from "./types.ts";
+
+export interface S3DriverOptions {
+  bucket: string;
+  region: string;
+  /** Empty/undefined for AWS; `http(s)://host:port` for MinIO and other S3-compatible servers. */
+  endpoint?: string;
+  forcePathStyle?: boolean;
+  /** Left out: the SDK's default chain (environment, instance profile, …). */
+  credentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
+  /** Bytes per multipart part (S3's minimum is 5 MiB). */
+  partSize?: number;
+  /** Parts uploaded concurrently. */
+  queueSize?: number;
+}
+
+export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+export const DEFAULT_QUEUE_SIZE = 2;
+
+/**
+ * S3 (AWS, MinIO, any S3-compatible endpoint) through one @aws-sdk/client-s3 client.
+ * Uploads are multipart via lib-storage with a bounded part size and queue: at most about
+ * `(queueSize + 1) × partSize` bytes of an upload are in memory, whatever the object's size.
+ */
+export class S3Driver implements StorageDriver {
+  readonly kind = "s3" as const;
+  /** Exposed so tests can watch the requests sent (s3rver can't report an AbortMultipartUpload). */
+  readonly client: S3Client;
+  private readonly partSize: number;
+  private readonly queueSize: number;
+
+  constructor(private readonly options: S3DriverOptions) {
+    this.client = new S3Client({
+      region: options.region,
+      endpoint: options.endpoint || undefined,
+      forcePathStyle: options.forcePathStyle ?? false,
+      credentials: options.credentials,
+      // Flexible checksums by default break many S3-compatible servers; Content-MD5/ETag suffice.
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+      maxAttempts: 3,
+      requestHandler: { connectionTimeout: 10_000 },
+    });
+    this.partSize = options.partSize ?? DEFAULT_PART_SIZE;
+    this.queueSize = options.queueSize ?? DEFAULT_QUEUE_SIZE;
+  }
+
+  get bucket(): string {
+    return this.options.bucket;
+  }
+
+  async put(key: string, body: ReadableStream<Uint8Array>, options: PutOptions = {}): Promise<PutResult> {
+    const { signal } = options;
+    if (signal?.aborted) {
+      await body.cancel().catch(() => {});
+      throw new StorageError("ABORTED", "upload aborted");
+    }
+    // Our own stream in front of the source: it counts bytes, and an abort errors it, so
+    // lib-storage takes its failure path (AbortMultipartUpload) and `done()` settles only
+    // after that, instead of racing a background upload.
+    let size = 0;
+    const reader = body.getReader();
+    let sourceError: unknown = null;
+    const counted = new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          try {
+            if (signal?.aborted) throw new StorageError("ABORTED", "upload aborted");
+            const { done, value } = await reader.read();
+            if (signal?.aborted) throw new StorageError("ABORTED", "upload aborted");
+            if (done) return controller.close();
+            size += value.byteLength;
+            controller.enqueue(value);
+          } catch (err) {
+            sourceError = err;
+            controller.error(err);
+          }
+        },
+        cancel: (reason) => reader.cancel(reason),
+      },
+      { highWaterMark: 0 },
+    );
+    const onAbort = () => void reader.cancel().catch(() => {});
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.bucket, Key: key, Body: counted, ContentType: options.contentType ?? "application/octet-stream" },
+      partSize: this.partSize,
+      queueSize: this.queueSize,
+      leavePartsOnError: false,
+    });
+    try {
+      const result = await upload.done();
+      if (signal?.aborted) {
+        // Completed just as the caller gave up: remove it so nothing looks whole.
+        await this.delete(key).catch(() => {});
+        throw new StorageError("ABORTED", "upload aborted");
+      }
+      return { size, etag: result.ETag?.replaceAll('"', "") };
+    } catch (err) {
+      await reader.cancel().catch(() => {});
+      await this.abortUpload(key, (upload as unknown as { uploadId?: string }).uploadId);
+      if (signal?.aborted) throw new StorageError("ABORTED", "upload aborted");
+      if (sourceError) throw sourceError;
+      throw classifyS3Error(err, "S3 upload");
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** lib-storage aborts on failure too; this covers the case where its abort itself failed. */
+  private async abortUpload(key: string, uploadId: string | undefined): Promise<void> {
+    if (!uploadId) return;
+    await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId })).catch(() => {});
+  }
+
+  async get(key: string, options: { range?: ByteRange } = {}): Promise<GetResult> {
+    const { range } = options;
+    if (range && (!Number.isInteger(range.start) || range.start < 0 || (range.end !== undefined && range.end < range.start))) {
+      throw new StorageError("INVALID_RANGE", "the byte range is outside the object");
+    }
+    try {
+      const out = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Range: range ? `bytes=${range.start}-${range.end ?? ""}` : undefined,
+        }),
+      );
+      const size = out.ContentLength ?? 0;
+      const total = out.ContentRange ? Number(out.ContentRange.split("/")[1]) : size;
+      const body = out.Body ? (out.Body.transformToWebStream() as ReadableStream<Uint8Array>) : new ReadableStream({ start: (c) => c.close() });
+      return { body, size, totalSize: Number.isFinite(total) ? total : size };
+    } catch (err) {
+      if ((err as { name?: string }).name === "InvalidRange") throw new StorageError("INVALID_RANGE", "the byte range is outside the object");
+      throw classifyS3Error(err, "S3 get");
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { key, size: out.ContentLength ?? 0, lastModified: out.LastModified ?? new Date(0), etag: out.ETag?.replaceAll('"', "") };
+    } catch (err) {
+      const e = classifyS3Error(err, "S3 head");
+      if (e.code === "NOT_FOUND") return null;
+      throw e;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (err) {
+      const e = classifyS3Error(err, "S3 delete");
+      if (e.code !== "NOT_FOUND") throw e;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    let token: string | undefined;
+    do {
+      let out;
+      try {
+        out = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix || undefined, ContinuationToken: token }),
+        );
+      } catch (err) {
+        throw classifyS3Error(err, "S3 list");
+      }
+      for (const o of out.Contents ?? []) {
+        if (!o.Key) continue;
+        yield { key: o.Key, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0), etag: o.ETag?.replaceAll('"', "") };
+      }
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async downloadUrl(key: string, options: DownloadUrlOptions): Promise<string> {
+    const filename = (options.filename ?? key.slice(key.lastIndexOf("/") + 1)).replace(/["\\\r\n]/g, "_");
+    const command = new GetObjectCommand({
+      Bucket: this.bucket,
+      Key: key,
+      ResponseContentDisposition: `attachment; filename="${filename}"`,
+    });
+    try {
+      return await getSignedUrl(this.client, command, { expiresIn: options.expiresInSeconds, signingDate: options.issuedAt });
+    } catch (err) {
+      throw classifyS3Error(err, "S3 presign");
+    }
+  }
+
+  async cleanupUpload(key: string): Promise<void> {
+    let out;
+    try {
+      out = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: key }));
+    } catch (err) {
+      const e = classifyS3Error(err, "S3 list uploads");
+      // Some S3-compatible servers (s3rver) don't implement it: nothing we can clean there.
+      if ((err as { name?: string }).name === "NotImplemented") return;
+      throw e;
+    }
+    for (const u of out.Uploads ?? []) {
+      if (u.Key === key) await this.abortUpload(key, u.UploadId);
+    }
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+}

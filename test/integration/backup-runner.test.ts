@@ -1,0 +1,299 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Database } from "bun:sqlite";
+import { SQL } from "bun";
+import { eq } from "drizzle-orm";
+import { orgIdentity } from "../../src/crypto/org-keys.ts";
+import { SecretBox } from "../../src/crypto/secrets.ts";
+import { backupJobs, backupPolicies } from "../../src/db/schema.ts";
+import { recoverInterruptedJobs } from "../../src/runner/recovery.ts";
+import { attach, backupNow, createPolicy, createSource, managedDestination, must, waitForStatus } from "../helpers/api-flow.ts";
+import { createHarness, type Harness } from "../helpers/harness.ts";
+import { startMariaDb, type MariaDbServer } from "../helpers/mariadb.ts";
+import { startPostgres, type PgServer } from "../helpers/postgres.ts";
+import { startS3rver, type S3Server } from "../helpers/s3rver.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+let h: Harness;
+let pg: PgServer;
+let maria: MariaDbServer;
+let s3: S3Server;
+let token: string;
+let managedId: string;
+const scratch = tempDir("snapdb-runner");
+const ORG = "org_runner";
+
+const managedFile = (key: string) => join(h.config.managedStorage.type === "local" ? h.config.managedStorage.path : "", key);
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+function run(argv: string[], stdin?: Uint8Array): Buffer {
+  const r = Bun.spawnSync(argv, { stdin: stdin ?? "ignore", stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`${argv.join(" ")} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+beforeAll(async () => {
+  [pg, maria, s3] = await Promise.all([startPostgres(), startMariaDb(), startS3rver(["backups"])]);
+  h = await createHarness({ SNAPDB_RUNNER_RETRY_BASE_SECONDS: "1" });
+  h.runner.start();
+  token = await h.token(ORG);
+  managedId = (await managedDestination(h, token)).id;
+  pg.psql(`SET ROLE ${pg.user};
+    CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL, note text, born date, balance numeric(12,2), meta jsonb);
+    INSERT INTO customers (name, note, born, balance, meta)
+      SELECT 'name ' || g, CASE WHEN g % 7 = 0 THEN NULL ELSE 'ünïcødé ✓ ' || g END, date '2000-01-01' + g, g * 1.5, jsonb_build_object('g', g)
+      FROM generate_series(1, 3000) g;
+    CREATE INDEX customers_name ON customers (name);
+    CREATE VIEW rich AS SELECT * FROM customers WHERE balance > 1000;`, pg.database);
+  maria.sql(`CREATE TABLE items (id INT PRIMARY KEY AUTO_INCREMENT, label VARCHAR(100), body BLOB);
+    INSERT INTO items (label, body) VALUES ('a', UNHEX('00FF10')), ('b', NULL), ('ç', 'text');`, maria.database);
+}, 120_000);
+
+afterAll(async () => {
+  await h?.runner.stop(1000);
+  h?.close();
+  await Promise.all([pg?.stop(), maria?.stop(), s3?.close()]);
+  scratch.cleanup();
+});
+
+const pgSource = (password = pg.password) =>
+  createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: pg.database }, { username: pg.user, password });
+
+describe("backup runner", () => {
+  test("PostgreSQL → managed local disk: pg custom dump, zstd, age; restorable by hand", async () => {
+    const source = await pgSource();
+    const policy = await createPolicy(h, token, managedId);
+    await attach(h, token, source.id, policy.id);
+    const job = await backupNow(h, token, source.id);
+    expect(job.status).toBe("succeeded");
+    expect(job.error).toBeNull();
+    expect(job.format).toEqual({ engine: "postgres", dump: "pg_custom", compression: "zstd", encrypted: true, ext: "dump.zst.age" });
+    expect(job.objectKey).toMatch(new RegExp(`^${ORG}/${source.id}/\\d{4}/\\d{2}/\\d{2}/${job.id}\\.dump\\.zst\\.age$`));
+    expect(job.sizeBytes).toBeGreaterThan(50_000);
+    expect(job.storedBytes).toBeLessThan(job.sizeBytes);
+    expect(job.progress).toEqual({ bytesIn: job.sizeBytes, bytesStored: job.storedBytes });
+    const stored = readFileSync(managedFile(job.objectKey));
+    expect(stored.length).toBe(job.storedBytes);
+    expect(sha256(stored)).toBe(job.sha256);
+
+    // The README's manual restore: age -d -i key | zstd -d | pg_restore.
+    const keyFile = join(scratch.path, "org.key");
+    writeFileSync(keyFile, `${orgIdentity(h.store.db, new SecretBox(h.master), ORG)}\n`, { mode: 0o600 });
+    const dump = run(["zstd", "-d", "-c"], run(["age", "-d", "-i", keyFile], stored));
+    expect(dump.length).toBe(job.sizeBytes);
+    const listing = run([join(pg.binDir, "pg_restore"), "--list"], dump).toString();
+    expect(listing).toContain("TABLE public customers");
+    expect(listing).toContain("VIEW public rich");
+    expect(listing).toContain("INDEX public customers_name");
+
+    const verify = await must(h, token, "POST", `/backup-jobs/${job.id}/verify`);
+    expect(verify).toEqual({ ok: true, sizeBytes: job.sizeBytes, storedBytes: job.storedBytes, sha256: job.sha256 });
+
+    const link = await must(h, token, "POST", `/backup-jobs/${job.id}/download-link`, { expiresInSeconds: 120 });
+    const download = await h.app.handle(new Request(link.url));
+    expect(download.status).toBe(200);
+    expect(sha256(new Uint8Array(await download.arrayBuffer()))).toBe(job.sha256);
+
+    const actions = (await must(h, token, "GET", `/audit-log?targetId=${job.id}`)).items.map((e: any) => e.action);
+    expect(actions).toEqual(expect.arrayContaining(["backup_job.queued", "backup_job.started", "backup_job.completed", "backup_job.verified"]));
+  });
+
+  test("MariaDB → bring-your-own S3 (s3rver), gzip, unencrypted", async () => {
+    const dst = await must(h, token, "POST", "/storage-destinations", {
+      kind: "s3",
+      name: "byo",
+      endpoint: s3.endpoint,
+      region: s3.region,
+      bucket: "backups",
+      prefix: "team-a",
+      forcePathStyle: true,
+      auth: { type: "accessKey", accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    }, 201);
+    const source = await createSource(h, token, { engine: "mariadb", host: maria.host, port: maria.port, database: maria.database }, { username: maria.user, password: maria.password });
+    const policy = await createPolicy(h, token, dst.id, { compression: { algorithm: "gzip", level: 6 }, encryption: { enabled: false, recipients: [] } });
+    await attach(h, token, source.id, policy.id);
+    const job = await backupNow(h, token, source.id);
+    expect(job.status).toBe("succeeded");
+    expect(job.objectKey).toStartWith(`team-a/${ORG}/${source.id}/`);
+    expect(job.objectKey).toEndWith(".sql.gz");
+    const object = await h.storage.driverFor(h.store.db.query.storageDestinations.findFirst({ where: (d, { eq }) => eq(d.id, dst.id) }).sync()!).get(job.objectKey);
+    const bytes = new Uint8Array(await new Response(object.body).arrayBuffer());
+    expect(sha256(bytes)).toBe(job.sha256);
+    const sqlText = run(["gzip", "-d", "-c"], bytes).toString();
+    expect(sqlText).toContain("CREATE TABLE `items`");
+    expect(sqlText).toContain("INSERT INTO `items`");
+    expect(sqlText).not.toContain("CREATE DATABASE");
+    expect((await must(h, token, "POST", `/backup-jobs/${job.id}/verify`)).ok).toBe(true);
+  });
+
+  test("SQLite: a consistent snapshot while a writer keeps writing", async () => {
+    const file = join(scratch.path, "live.db");
+    const live = new Database(file);
+    live.run("PRAGMA journal_mode = WAL");
+    live.run("CREATE TABLE events (id INTEGER PRIMARY KEY, payload TEXT)");
+    live.transaction(() => {
+      for (let i = 0; i < 2000; i++) live.run("INSERT INTO events (payload) VALUES (?)", [`event ${i} ${"x".repeat(100)}`]);
+    })();
+    let writing = true;
+    const writer = (async () => {
+      while (writing) {
+        live.run("INSERT INTO events (payload) VALUES ('late')");
+        await Bun.sleep(1);
+      }
+    })();
+    const source = await createSource(h, token, { engine: "sqlite", path: file });
+    const policy = await createPolicy(h, token, managedId, { encryption: { enabled: false, recipients: [] } });
+    await attach(h, token, source.id, policy.id);
+    const job = await backupNow(h, token, source.id);
+    writing = false;
+    await writer;
+    live.close();
+    expect(job.status).toBe("succeeded");
+    const restored = join(scratch.path, "restored.db");
+    writeFileSync(restored, run(["zstd", "-d", "-c"], readFileSync(managedFile(job.objectKey))));
+    const copy = new Database(restored, { readonly: true });
+    expect((copy.query("PRAGMA integrity_check").get() as any).integrity_check).toBe("ok");
+    const count = (copy.query("SELECT count(*) AS n FROM events").get() as any).n;
+    expect(count).toBeGreaterThanOrEqual(2000);
+    copy.close();
+    expect(readdirTmp()).toEqual([]);
+  });
+
+  test("a dump that fails (wrong password) fails the job with DUMP_FAILED and leaves no file", async () => {
+    const source = await pgSource("wrong-password");
+    const policy = await createPolicy(h, token, managedId);
+    await attach(h, token, source.id, policy.id);
+    const job = await backupNow(h, token, source.id);
+    expect(job.status).toBe("failed");
+    expect(job.error.code).toBe("DUMP_FAILED");
+    expect(job.error.message).toContain("password authentication failed");
+    expect(job.error.message).not.toContain("wrong-password");
+    expect(job.sha256).toBeNull();
+    if (job.objectKey) expect(existsSync(managedFile(job.objectKey))).toBe(false);
+    const actions = (await must(h, token, "GET", `/audit-log?targetId=${job.id}`)).items.map((e: any) => e.action);
+    expect(actions).toContain("backup_job.failed");
+  });
+
+  test("cancel stops a running dump and removes its partial upload; timeout fails with TIMEOUT", async () => {
+    const locker = new SQL({ url: `postgres://${pg.user}:${encodeURIComponent(pg.password)}@${pg.host}:${pg.port}/${pg.database}` });
+    const release = Promise.withResolvers<void>();
+    const locked = Promise.withResolvers<void>();
+    const holding = locker.begin(async (tx) => {
+      await tx`LOCK TABLE customers IN ACCESS EXCLUSIVE MODE`;
+      locked.resolve();
+      await release.promise;
+    });
+    await locked.promise;
+    try {
+      const source = await pgSource();
+      const policy = await createPolicy(h, token, managedId);
+      await attach(h, token, source.id, policy.id);
+      const queued = await must(h, token, "POST", "/backup-jobs/run-now", { dataSourceId: source.id }, 202);
+      await waitForStatus(h, token, `/backup-jobs/${queued.id}`, ["running"]);
+      // A second run of the same source while one runs is refused.
+      expect((await h.call("POST", "/backup-jobs/run-now", { token, body: { dataSourceId: source.id } })).status).toBe(409);
+      expect((await h.call("POST", `/backup-jobs/${queued.id}/cancel`, { token })).status).toBe(202);
+      const canceled = await waitForStatus(h, token, `/backup-jobs/${queued.id}`);
+      expect(canceled.status).toBe("canceled");
+      expect(canceled.error.code).toBe("CANCELED");
+      expect(existsSync(managedFile(canceled.objectKey))).toBe(false);
+      expect((await h.call("POST", `/backup-jobs/${queued.id}/cancel`, { token })).status).toBe(409);
+
+      const slow = await createPolicy(h, token, managedId, { timeoutSeconds: 60 });
+      // The API's floor is 60 s; the runner honours whatever the row says, so shorten it here.
+      h.store.db.update(backupPolicies).set({ timeoutSeconds: 1 }).where(eq(backupPolicies.id, slow.id)).run();
+      const other = await pgSource();
+      await attach(h, token, other.id, slow.id);
+      const timedOut = await backupNow(h, token, other.id);
+      expect(timedOut.status).toBe("failed");
+      expect(timedOut.error.code).toBe("TIMEOUT");
+    } finally {
+      release.resolve();
+      await holding;
+      await locker.close();
+    }
+  });
+
+  test("a retryable storage failure is retried with backoff, then fails", async () => {
+    const dead = await must(h, token, "POST", "/storage-destinations", {
+      kind: "s3",
+      name: "dead",
+      endpoint: "http://127.0.0.1:9",
+      region: "us-east-1",
+      bucket: "nowhere",
+      forcePathStyle: true,
+      auth: { type: "accessKey", accessKeyId: "AKIA", secretAccessKey: "secret" },
+    }, 201);
+    const source = await createSource(h, token, { engine: "sqlite", path: join(scratch.path, "live.db") });
+    const policy = await createPolicy(h, token, dead.id, { retries: 1 });
+    await attach(h, token, source.id, policy.id);
+    const job = await backupNow(h, token, source.id);
+    expect(job.status).toBe("failed");
+    expect(job.error.code).toBe("STORAGE_UNREACHABLE");
+    expect(job.attempt).toBe(2);
+    const actions = (await must(h, token, "GET", `/audit-log?targetId=${job.id}`)).items.map((e: any) => e.action);
+    expect(actions.filter((a: string) => a === "backup_job.started").length).toBe(2);
+    expect(actions).toContain("backup_job.retry_scheduled");
+  });
+
+  test("retention keeps keepLast and deletes older files; delete-file keeps the job", async () => {
+    const source = await createSource(h, token, { engine: "sqlite", path: join(scratch.path, "live.db") });
+    const policy = await createPolicy(h, token, managedId, { retention: { keepLast: 1 } });
+    await attach(h, token, source.id, policy.id);
+    const first = await backupNow(h, token, source.id);
+    const second = await backupNow(h, token, source.id);
+    expect([first.status, second.status]).toEqual(["succeeded", "succeeded"]);
+    const old = await must(h, token, "GET", `/backup-jobs/${first.id}`);
+    expect(old.fileDeletedAt).not.toBeNull();
+    expect(existsSync(managedFile(first.objectKey))).toBe(false);
+    expect(existsSync(managedFile(second.objectKey))).toBe(true);
+    expect((await h.call("POST", `/backup-jobs/${first.id}/download-link`, { token, body: {} })).status).toBe(409);
+
+    expect((await h.call("DELETE", `/backup-jobs/${second.id}/file`, { token })).status).toBe(204);
+    expect(existsSync(managedFile(second.objectKey))).toBe(false);
+    const kept = await must(h, token, "GET", `/backup-jobs/${second.id}`);
+    expect(kept.status).toBe("succeeded");
+    expect(kept.fileDeletedAt).not.toBeNull();
+    expect((await h.call("DELETE", `/backup-jobs/${second.id}/file`, { token })).status).toBe(204);
+  });
+
+  test("list filters and validation", async () => {
+    const all = await must(h, token, "GET", "/backup-jobs?limit=200");
+    expect(all.items.length).toBeGreaterThan(5);
+    const failed = await must(h, token, "GET", "/backup-jobs?status=failed");
+    expect(failed.items.every((j: any) => j.status === "failed")).toBe(true);
+    expect((await h.call("GET", "/backup-jobs?status=weird", { token })).status).toBe(400);
+    const bad = await h.call("POST", "/backup-jobs/run-now", { token, body: { dataSourceId: "ds_nope" } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.details[0].path).toBe("/dataSourceId");
+    expect((await h.call("POST", "/backup-jobs/job_nope/download-link", { token, body: { expiresInSeconds: 5 } })).status).toBe(400);
+  });
+
+  test("recovery: a job left running by a crash is failed and its stored object removed", async () => {
+    const source = await createSource(h, token, { engine: "sqlite", path: join(scratch.path, "live.db") });
+    const key = `${ORG}/${source.id}/2026/01/01/job_crashed.sqlite.zst`;
+    const file = managedFile(key);
+    await Bun.write(file, "looks complete but was never recorded");
+    h.store.db
+      .insert(backupJobs)
+      .values({ id: "job_crashed", orgId: ORG, dataSourceId: source.id, destinationId: managedId, trigger: "manual", status: "running", queuedAt: Date.now(), startedAt: Date.now(), objectKey: key })
+      .run();
+    const ids = await recoverInterruptedJobs(h.store.db, h.storage, h.runner ? silent() : silent());
+    expect(ids).toEqual(["job_crashed"]);
+    const row = h.store.db.select().from(backupJobs).where(eq(backupJobs.id, "job_crashed")).get()!;
+    expect(row.status).toBe("failed");
+    expect(row.error?.code).toBe("INTERRUPTED");
+    expect(existsSync(file)).toBe(false);
+  });
+});
+
+function silent() {
+  return { debug() {}, info() {}, warn() {}, error() {}, child: () => silent() } as any;
+}
+
+function readdirTmp(): string[] {
+  const dir = join(h.config.dataDir, "tmp");
+  return existsSync(dir) ? require("node:fs").readdirSync(dir) : [];
+}
