@@ -151,6 +151,8 @@ listen = "127.0.0.1:8484"         # HOST:PORT of the API; keep it on loopback be
 # [http]
 # bodyLimitBytes = 1048576        # larger request bodies get 413
 # metricsPublic = true            # false: /metrics needs a token
+# publicUrl = ""                  # how clients reach snapdb, e.g. "https://backup.example.com"
+#                                 # (download links of local destinations); default http://{listen}
 
 # [managedStorage]                # the destination snapdb manages itself
 # type = "local"

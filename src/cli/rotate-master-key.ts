@@ -4,7 +4,8 @@ import { eq, isNotNull } from "drizzle-orm";
 import { readKeyFile } from "../crypto/key-files.ts";
 import { keyIdOf, SecretBox } from "../crypto/secrets.ts";
 import type { Store } from "../db/client.ts";
-import { dataSources, storageDestinations } from "../db/schema.ts";
+import { dataSources, orgKeys, storageDestinations } from "../db/schema.ts";
+import { ORG_KEY_AAD } from "../crypto/org-keys.ts";
 import { credentialsAad } from "../modules/data-sources/credentials.ts";
 import { secretAad } from "../storage/registry.ts";
 import { CONFIG_HELP, CONFIG_OPTIONS, type Command } from "./command.ts";
@@ -95,6 +96,7 @@ function openOrExplain(box: SecretBox, ciphertext: string, keyId: string | null,
 export interface ReencryptCounts {
   dataSources: number;
   destinations: number;
+  orgKeys: number;
 }
 
 /** Step 3: every secret re-sealed under `box`'s current key, in one durable transaction. */
@@ -102,7 +104,7 @@ export function reencryptAll(store: Store, box: SecretBox): ReencryptCounts {
   store.sqlite.run("PRAGMA synchronous = FULL");
   return store.db.transaction(
     (tx) => {
-      const counts = { dataSources: 0, destinations: 0 };
+      const counts = { dataSources: 0, destinations: 0, orgKeys: 0 };
       for (const row of tx.select().from(dataSources).where(isNotNull(dataSources.credentialsCiphertext)).all()) {
         if (row.credentialsKeyId === box.keyId) continue;
         const aad = credentialsAad(row.id);
@@ -116,6 +118,13 @@ export function reencryptAll(store: Store, box: SecretBox): ReencryptCounts {
         const sealed = box.seal(openOrExplain(box, row.secretCiphertext!, row.secretKeyId, aad, `storage destination ${row.id}`), aad);
         tx.update(storageDestinations).set({ secretCiphertext: sealed.ciphertext, secretKeyId: sealed.keyId }).where(eq(storageDestinations.id, row.id)).run();
         counts.destinations++;
+      }
+      for (const row of tx.select().from(orgKeys).all()) {
+        if (row.identityKeyId === box.keyId) continue;
+        const aad = ORG_KEY_AAD(row.orgId);
+        const sealed = box.seal(openOrExplain(box, row.identityCiphertext, row.identityKeyId, aad, `age identity of org ${row.orgId}`), aad);
+        tx.update(orgKeys).set({ identityCiphertext: sealed.ciphertext, identityKeyId: sealed.keyId }).where(eq(orgKeys.orgId, row.orgId)).run();
+        counts.orgKeys++;
       }
       return counts;
     },
@@ -178,7 +187,7 @@ ${CONFIG_HELP}`,
       const r = rotateMasterKey(config.masterKeyFile, store);
       process.stdout.write(
         `${r.resumed ? "finished an interrupted rotation" : "rotated the master key"} ${r.oldKeyId} → ${r.newKeyId}: ` +
-          `re-encrypted ${r.dataSources} data source credential(s) and ${r.destinations} destination secret(s).\n` +
+          `re-encrypted ${r.dataSources} data source credential(s), ${r.destinations} destination secret(s) and ${r.orgKeys} org age identit(ies).\n` +
           `old key kept at ${r.oldCopy}. Start (or restart) the daemon now.\n`,
       );
       return 0;

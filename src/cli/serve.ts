@@ -54,7 +54,9 @@ ${CONFIG_HELP}`,
     readiness.register("scheduler", () => scheduler.running);
     const metrics = new MetricsRegistry();
     const secrets = new SecretBox(master);
-    const storage = storageRegistryFor(config, secrets, derivedKey(master, "download"));
+    const storage = storageRegistryFor(config, secrets, derivedKey(master, "download"), {
+      publicBaseUrl: (config.http.publicUrl || `http://${config.listen}`).replace(/\/+$/, ""),
+    });
     const runner = createRunner({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
     readiness.register("runner", () => runner.isRunning);
     scheduler.onJobQueued(() => runner.wake());

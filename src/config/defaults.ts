@@ -20,7 +20,7 @@ export function defaultsFor(dataDir: string, managedType: unknown): Record<strin
       publicKeyFile: "",
       jwksUrl: "",
     },
-    http: { bodyLimitBytes: 1024 * 1024, metricsPublic: true },
+    http: { bodyLimitBytes: 1024 * 1024, metricsPublic: true, publicUrl: "" },
     managedStorage:
       managedType === "s3"
         ? {

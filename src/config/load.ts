@@ -100,6 +100,8 @@ function semanticProblems(c: Tree, origin: (path: string) => string): string[] {
   if (secret && secret.length < 32) {
     add("auth.jwtSecret", "must be at least 32 characters (an HS256 key shorter than its hash is guessable)");
   }
+  const publicUrl = str("http.publicUrl");
+  if (publicUrl && !/^https?:\/\/[^\s/]+(\/\S*)?$/.test(publicUrl)) add("http.publicUrl", "must be an http(s) URL, e.g. https://backup.example.com");
   const publicKeyFile = str("auth.publicKeyFile");
   const jwksUrl = str("auth.jwksUrl");
   if (publicKeyFile && jwksUrl) add("auth.jwksUrl", "set either auth.publicKeyFile or auth.jwksUrl, not both");

@@ -50,6 +50,8 @@ export const ConfigSchema = T.Object(
       {
         bodyLimitBytes: T.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024 }),
         metricsPublic: T.Boolean(),
+        /** How clients reach the daemon (download links of local destinations); `http://{listen}` when empty. */
+        publicUrl: T.String(),
       },
       { additionalProperties: false },
     ),

@@ -24,6 +24,7 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { env: "SNAPDB_JWT_JWKS_URL", path: "auth.jwksUrl", parse: "string" },
   { env: "SNAPDB_METRICS_PUBLIC", path: "http.metricsPublic", parse: "boolean" },
   { env: "SNAPDB_BODY_LIMIT_BYTES", path: "http.bodyLimitBytes", parse: "integer" },
+  { env: "SNAPDB_PUBLIC_URL", path: "http.publicUrl", parse: "string" },
   { env: "SNAPDB_ALLOWED_LOCAL_ROOTS", path: "storage.allowedLocalRoots", parse: "list" },
   { env: "SNAPDB_RUNNER_MAX_CONCURRENT", path: "runner.maxConcurrent", parse: "integer" },
   { env: "SNAPDB_RUNNER_RETRY_BASE_SECONDS", path: "runner.retryBaseSeconds", parse: "integer" },

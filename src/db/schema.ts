@@ -182,3 +182,38 @@ export const orgKeys = sqliteTable("org_keys", {
   identityKeyId: text("identity_key_id").notNull(),
   createdAt: createdAt(),
 });
+
+/**
+ * Restores (issue 7): a backup job's file streamed back into a data source. Ids are plain
+ * text, not foreign keys: a restore is history and stays when its job or sources are deleted.
+ */
+export const restores = sqliteTable(
+  "restores",
+  {
+    id: text("id").primaryKey(),
+    orgId: text("org_id").notNull(),
+    backupJobId: text("backup_job_id").notNull(),
+    /** The data source the backup was taken of. */
+    sourceDataSourceId: text("source_data_source_id").notNull(),
+    targetDataSourceId: text("target_data_source_id").notNull(),
+    /** The database written (network engines); null for SQLite (the target's path). */
+    targetDatabase: text("target_database"),
+    clean: integer("clean", { mode: "boolean" }).notNull().default(false),
+    status: text("status", { enum: ["queued", "running", "succeeded", "failed", "canceled"] }).notNull(),
+    queuedAt: integer("queued_at").notNull(),
+    startedAt: integer("started_at"),
+    finishedAt: integer("finished_at"),
+    /** Bytes of the stored object read so far. */
+    bytesRead: integer("bytes_read").notNull().default(0),
+    /** Bytes of the dump (decrypted, decompressed) handed to the restore tool or file. */
+    bytesWritten: integer("bytes_written").notNull().default(0),
+    error: text("error", { mode: "json" }).$type<{ code: string; message: string } | null>(),
+  },
+  (t) => [
+    index("restores_org_id_idx").on(t.orgId, t.id),
+    index("restores_org_target_idx").on(t.orgId, t.targetDataSourceId, t.id),
+    index("restores_org_source_idx").on(t.orgId, t.sourceDataSourceId, t.id),
+    index("restores_org_status_idx").on(t.orgId, t.status, t.id),
+    index("restores_status_idx").on(t.status, t.queuedAt),
+  ],
+);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { ensureBinary } from "../helpers/binary.ts";
+import { ensureCompiledBinary } from "../helpers/daemon.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 /**
@@ -31,7 +31,7 @@ const env = () => {
 };
 
 beforeAll(async () => {
-  binary = ensureBinary();
+  binary = await ensureCompiledBinary();
   daemon = Bun.spawn([binary, "serve", "--listen", "127.0.0.1:0"], { cwd: dir.path, env: env(), stdout: "pipe", stderr: "pipe" });
   void readLog(daemon.stdout as ReadableStream<Uint8Array>);
   const deadline = Date.now() + 15_000;

@@ -4,6 +4,8 @@ import { eq } from "drizzle-orm";
 import { prepareRotation, reencryptAll, rotateMasterKey, rotateMasterKeyCommand } from "../../src/cli/rotate-master-key.ts";
 import { readKeyFile } from "../../src/crypto/key-files.ts";
 import { keyIdOf, SecretBox } from "../../src/crypto/secrets.ts";
+import { recipientOf } from "../../src/crypto/age.ts";
+import { ensureOrgRecipient, orgIdentity } from "../../src/crypto/org-keys.ts";
 import { dataSources, storageDestinations } from "../../src/db/schema.ts";
 import { newId } from "../../src/lib/ids.ts";
 import { credentialsAad } from "../../src/modules/data-sources/credentials.ts";
@@ -52,11 +54,15 @@ describe("snapdb rotate-master-key", () => {
   test("round trip through the CLI command: secrets open with the new key, the old key is kept 0600", async () => {
     const { dsId, dstId } = await seed();
     const oldKey = readKeyFile(h.config.masterKeyFile);
+    const recipient = await ensureOrgRecipient(h.store.db, new SecretBox(oldKey), "org_r");
     const code = await rotateMasterKeyCommand.run({ "data-dir": h.dataDir }, []);
     expect(code).toBe(0);
     const newKey = readKeyFile(h.config.masterKeyFile);
     expect(keyIdOf(newKey)).not.toBe(keyIdOf(oldKey));
     expect(openWithKeyFile(dsId, dstId)).toEqual({ password: PASSWORD, s3: S3_SECRET });
+    // The org's age identity (what decrypts its backups) moves to the new key too.
+    const identity = orgIdentity(h.store.db, new SecretBox(newKey), "org_r")!;
+    expect(await recipientOf(identity)).toBe(recipient);
     const oldCopy = `${h.config.masterKeyFile}.old-${keyIdOf(oldKey)}`;
     expect(Buffer.from(readKeyFile(oldCopy)).equals(Buffer.from(oldKey))).toBe(true);
     expect(statSync(oldCopy).mode & 0o777).toBe(0o600);
@@ -76,7 +82,7 @@ describe("snapdb rotate-master-key", () => {
     expect(existsSync(p.pendingFile)).toBe(true);
     expect(Buffer.from(readKeyFile(keyFile)).equals(Buffer.from(before))).toBe(true);
     const again = rotateMasterKey(keyFile, h.store);
-    expect(again).toMatchObject({ resumed: true, newKeyId: keyIdOf(p.newKey), dataSources: 0, destinations: 0 });
+    expect(again).toMatchObject({ resumed: true, newKeyId: keyIdOf(p.newKey), dataSources: 0, destinations: 0, orgKeys: 0 });
     expect(keyIdOf(readKeyFile(keyFile))).toBe(keyIdOf(p.newKey));
     expect(openWithKeyFile(dsId, dstId)).toEqual({ password: PASSWORD, s3: S3_SECRET });
   });

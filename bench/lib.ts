@@ -1,0 +1,132 @@
+/**
+ * Shared pieces of the benchmarks: machine facts, statistics, the RESULTS.md appender, an
+ * RSS sampler for the daemon process, and small API helpers over a real listening daemon.
+ * Everything talks to 127.0.0.1 only.
+ */
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, totalmem, loadavg } from "node:os";
+import { join } from "node:path";
+import { REPO_ROOT, startDaemon, type Daemon, type DaemonOptions } from "../test/helpers/daemon.ts";
+
+export { REPO_ROOT, startDaemon, type Daemon };
+export const RESULTS = join(REPO_ROOT, "bench/RESULTS.md");
+
+export function sh(cmd: string, opts: { env?: Record<string, string> } = {}): string {
+  const res = Bun.spawnSync(["bash", "-c", cmd], { env: { ...process.env, ...opts.env }, stdout: "pipe", stderr: "pipe" });
+  if (res.exitCode !== 0) throw new Error(`${cmd} failed (${res.exitCode}): ${res.stderr.toString().slice(-2000)}`);
+  return res.stdout.toString();
+}
+
+export function machine(): string {
+  let commit = "unknown";
+  let dirty = "";
+  try {
+    commit = sh("git -C " + REPO_ROOT + " rev-parse --short HEAD").trim();
+    dirty = sh("git -C " + REPO_ROOT + " status --porcelain -- src").trim() ? " (src/ has uncommitted changes)" : "";
+  } catch {}
+  const cpu = cpus()[0]?.model ?? "unknown";
+  const gib = (totalmem() / 2 ** 30).toFixed(1);
+  return `${cpus().length} × ${cpu}, ${gib} GiB RAM, Bun ${Bun.version}, commit ${commit}${dirty}`;
+}
+
+export const load = () => loadavg().map((l) => l.toFixed(2)).join(" / ");
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+/** `median (min–max)` with a formatter. */
+export function mmm(xs: number[], fmt: (n: number) => string = (n) => n.toFixed(1)): string {
+  return `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`;
+}
+
+/** Appends one dated section to bench/RESULTS.md (created with a header if missing). */
+export function appendResults(title: string, body: string): void {
+  if (!existsSync(RESULTS)) writeFileSync(RESULTS, "# snapdb benchmark results\n\nAppended by the scripts in bench/ (see bench/README.md); newest at the bottom.\n");
+  const section = `\n## ${title} — ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC\n\nMachine: ${machine()}. Load average at the end (1/5/15 min): ${load()}.\n\n${body.trim()}\n`;
+  appendFileSync(RESULTS, section);
+  process.stdout.write(section);
+}
+
+/** VmRSS / VmHWM of a process in MiB (null once it is gone). */
+export function memOf(pid: number): { rss: number; hwm: number } | null {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+    return { rss: kb("VmRSS") / 1024, hwm: kb("VmHWM") / 1024 };
+  } catch {
+    return null;
+  }
+}
+
+/** Resets VmHWM (the kernel's peak RSS) so the next reading is the peak of what follows. */
+export function resetPeak(pid: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, "5");
+  } catch {}
+}
+
+/** Samples VmRSS every `ms` until stopped; returns the max seen and VmHWM at the end. */
+export function rssSampler(pid: number, ms = 100) {
+  let max = 0;
+  const tick = () => {
+    const m = memOf(pid);
+    if (m) max = Math.max(max, m.rss);
+  };
+  tick();
+  const timer = setInterval(tick, ms);
+  return {
+    stop(): { maxRss: number; hwm: number } {
+      clearInterval(timer);
+      tick();
+      return { maxRss: max, hwm: memOf(pid)?.hwm ?? max };
+    },
+  };
+}
+
+/** A small fetch-based client of the daemon's API that checks statuses. */
+export function apiOf(d: Daemon, token: string) {
+  return async function api(method: string, path: string, body?: unknown, want: number[] = [200, 201, 202, 204]): Promise<any> {
+    const res = await fetch(d.baseUrl + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!want.includes(res.status)) throw new Error(`${method} ${path} → ${res.status}: ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
+}
+
+/** Starts the daemon from source with a quiet log. */
+export function daemon(opts: DaemonOptions = {}): Promise<Daemon> {
+  return startDaemon({ readyTimeoutMs: 60_000, ...opts, env: { SNAPDB_LOG_LEVEL: "warn", ...opts.env } });
+}
+
+/** Stops everything registered, in reverse order, on normal end, error and SIGINT/SIGTERM. */
+export function cleanupStack() {
+  const stack: (() => unknown)[] = [];
+  let done = false;
+  const run = async () => {
+    if (done) return;
+    done = true;
+    for (const f of stack.reverse()) {
+      try {
+        await f();
+      } catch (err) {
+        console.error("cleanup:", err);
+      }
+    }
+  };
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => void run().then(() => process.exit(130)));
+  return { push: (f: () => unknown) => stack.push(f), run };
+}
+
+export const fmtMs = (n: number) => (n < 10 ? n.toFixed(2) : n.toFixed(0));
