@@ -1,8 +1,10 @@
 import { createHmac } from "node:crypto";
-import { join } from "node:path";
+import { readdirSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
-import { ensureKeyFile } from "../crypto/key-files.ts";
+import { ensureKeyFile, readKeyFile } from "../crypto/key-files.ts";
+import { SecretBox } from "../crypto/secrets.ts";
 import { openStore, type Store } from "../db/client.ts";
 import { migrate, type MigrateResult } from "../db/migrate.ts";
 import { configFlags } from "./command.ts";
@@ -22,6 +24,32 @@ export function hsSecret(config: Config): Uint8Array | null {
 
 export function masterKey(config: Config): Uint8Array {
   return ensureKeyFile(config.masterKeyFile);
+}
+
+/**
+ * Keys left beside the master key by `snapdb rotate-master-key`: the previous ones
+ * (`.old-<id>`) and one pending after an interrupted rotation (`.new-<id>`). Loading them
+ * lets the daemon read every secret at any point of a rotation, even one cut short.
+ */
+export function rotatedKeys(config: Config): Uint8Array[] {
+  const dir = dirname(config.masterKeyFile);
+  const base = basename(config.masterKeyFile);
+  const keys: Uint8Array[] = [];
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith(`${base}.old-`) && !name.startsWith(`${base}.new-`)) continue;
+    try {
+      keys.push(readKeyFile(join(dir, name)));
+    } catch {
+      // not a key file of ours: ignore it rather than refuse to start
+    }
+  }
+  return keys;
+}
+
+/** The master key and every rotated key beside it. */
+export function secretBoxFor(config: Config): { master: Uint8Array; secrets: SecretBox } {
+  const master = masterKey(config);
+  return { master, secrets: new SecretBox(master, rotatedKeys(config)) };
 }
 
 /** A purpose-bound key derived from the master key (cursors, download tokens, …). */

@@ -5,7 +5,6 @@ import { createTokenVerifier } from "../http/auth.ts";
 import { Readiness } from "../http/health.ts";
 import { MetricsRegistry } from "../http/metrics.ts";
 import { Cursors } from "../http/pagination.ts";
-import { SecretBox } from "../crypto/secrets.ts";
 import { createLogger } from "../lib/logger.ts";
 import { storageRegistryFor } from "../storage/registry.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
@@ -14,7 +13,7 @@ import { recoverInterruptedJobs } from "../runner/recovery.ts";
 import { targetOf } from "../modules/data-sources/credentials.ts";
 import { VERSION } from "../version.ts";
 import { CONFIG_HELP, CONFIG_OPTIONS, type Command } from "./command.ts";
-import { derivedKey, hsSecret, loadFromArgs, masterKey, openMigratedStore, storeFile } from "./runtime.ts";
+import { derivedKey, hsSecret, loadFromArgs, openMigratedStore, secretBoxFor, storeFile } from "./runtime.ts";
 
 function splitListen(listen: string): { hostname: string; port: number } {
   const i = listen.lastIndexOf(":");
@@ -40,7 +39,7 @@ ${CONFIG_HELP}`,
       return 0;
     }
     const logger = createLogger(config.log.level, { service: "snapdb" });
-    const master = masterKey(config);
+    const { master, secrets } = secretBoxFor(config);
     const verifyToken = createTokenVerifier(config.auth, hsSecret(config));
     const { store, migration } = openMigratedStore(config);
     if (migration.applied.length) logger.info("store migrated", { from: migration.from, to: migration.to, applied: migration.applied });
@@ -53,7 +52,6 @@ ${CONFIG_HELP}`,
     const scheduler = new Scheduler({ db: store.db, logger: logger.child({ component: "scheduler" }), catchUp: config.scheduler.catchUp });
     readiness.register("scheduler", () => scheduler.running);
     const metrics = new MetricsRegistry();
-    const secrets = new SecretBox(master);
     const storage = storageRegistryFor(config, secrets, derivedKey(master, "download"), {
       publicBaseUrl: (config.http.publicUrl || `http://${config.listen}`).replace(/\/+$/, ""),
     });

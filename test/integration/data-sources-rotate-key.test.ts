@@ -116,3 +116,19 @@ describe("snapdb rotate-master-key", () => {
     h.store.db.delete(dataSources).where(eq(dataSources.id, bad)).run();
   });
 });
+
+describe("a daemon across a rotation", () => {
+  test("loads the rotated keys beside the master key, so every secret opens mid-rotation", async () => {
+    const { secretBoxFor } = await import("../../src/cli/runtime.ts");
+    const { dsId } = await seed();
+    const before = readKeyFile(h.config.masterKeyFile);
+    const p = prepareRotation(h.config.masterKeyFile);
+    // Crash between the commit and the key swap: secrets are under the pending key only.
+    reencryptAll(h.store, new SecretBox(p.newKey, [before, h.master]));
+    const { secrets } = secretBoxFor(h.config);
+    const row = h.store.db.select().from(dataSources).where(eq(dataSources.id, dsId)).get()!;
+    expect(row.credentialsKeyId).toBe(keyIdOf(p.newKey));
+    expect(secrets.open({ ciphertext: row.credentialsCiphertext!, keyId: row.credentialsKeyId! }, credentialsAad(dsId))).toBe(PASSWORD);
+    rotateMasterKey(h.config.masterKeyFile, h.store); // the re-run finishes it
+  });
+});
