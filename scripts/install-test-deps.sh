@@ -12,6 +12,10 @@ PACKAGES=(
   chromium      # test/e2e/swagger-ui.test.ts drives the Swagger UI headless
   shellcheck    # test/e2e/install.test.ts lints install.sh
   systemd       # systemd-analyze verify/security on systemd/snapdb.service
+  zstd          # tests read backups with the standard zstd tool (restore by hand)
+  age           # tests decrypt backups with the age tool, and age decrypts ours
+  jq            # the README journey (test/e2e/readme-journey.test.ts) uses jq
+  curl          # … and curl
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
