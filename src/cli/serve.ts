@@ -8,7 +8,7 @@ import { Cursors } from "../http/pagination.ts";
 import { createLogger } from "../lib/logger.ts";
 import { storageRegistryFor } from "../storage/registry.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
-import { createRunner } from "../runner/create.ts";
+import { createRunner, startRetentionSweep } from "../runner/create.ts";
 import { recoverInterruptedJobs } from "../runner/recovery.ts";
 import { targetOf } from "../modules/data-sources/credentials.ts";
 import { VERSION } from "../version.ts";
@@ -74,6 +74,7 @@ ${CONFIG_HELP}`,
     // Jobs a crash left `running` are failed and their uploads removed before any new job starts.
     await recoverInterruptedJobs(store.db, storage, logger);
     runner.start();
+    const stopSweep = startRetentionSweep({ db: store.db, storage, logger });
     // After the store is migrated: timers for every enabled attachment, then any catch-up runs.
     scheduler.start();
     const { hostname, port } = splitListen(config.listen);
@@ -89,6 +90,7 @@ ${CONFIG_HELP}`,
       logger.info("shutting down", { signal });
       // No new scheduled runs; stop accepting, let requests in flight finish, then close the store cleanly.
       scheduler.stop();
+      stopSweep();
       await app.server?.stop(false);
       // Running backups get a grace period, then are aborted and re-queued (or failed) as INTERRUPTED.
       await runner.stop(config.runner.shutdownGraceSeconds * 1000);

@@ -15,7 +15,12 @@ import { selectBackupsToKeep } from "./retention.ts";
  * and only then marked `fileDeletedAt`, so a failure leaves a row that still points at a
  * file, never a row that claims a file that is gone. The pure rule keeps the newest success.
  */
-export async function applyRetention(db: Db, storage: StorageRegistry, logger: Logger, job: JobRow): Promise<string[]> {
+export async function applyRetention(
+  db: Db,
+  storage: StorageRegistry,
+  logger: Logger,
+  job: Pick<JobRow, "dataSourceId" | "policyId">,
+): Promise<string[]> {
   if (!job.policyId) return [];
   const policy = db.select().from(backupPolicies).where(eq(backupPolicies.id, job.policyId)).get();
   if (!policy) return [];
@@ -53,13 +58,34 @@ export async function applyRetention(db: Db, storage: StorageRegistry, logger: L
     db.transaction((tx) => {
       tx.update(backupJobs).set({ fileDeletedAt: nowMs() }).where(eq(backupJobs.id, id)).run();
       recordAudit(tx, { orgId: row.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null }, {
-        action: "backup_job.file_deleted",
+        action: "backup_file.deleted",
         targetType: "backup_job",
         targetId: id,
         metadata: { reason: "retention", policyId: job.policyId, dataSourceId: job.dataSourceId, objectKey: row.objectKey },
       });
     });
     removed.push(id);
+  }
+  return removed;
+}
+
+/**
+ * The hourly sweep: retention for every (data source, policy) that has stored backups, so
+ * `maxAgeDays` and the period rules also act on sources that stopped getting new backups.
+ */
+export async function sweepRetention(db: Db, storage: StorageRegistry, logger: Logger): Promise<number> {
+  const pairs = db
+    .selectDistinct({ dataSourceId: backupJobs.dataSourceId, policyId: backupJobs.policyId })
+    .from(backupJobs)
+    .where(and(eq(backupJobs.status, "succeeded"), isNull(backupJobs.fileDeletedAt)))
+    .all();
+  let removed = 0;
+  for (const pair of pairs) {
+    try {
+      removed += (await applyRetention(db, storage, logger, pair)).length;
+    } catch (err) {
+      logger.warn("retention sweep failed for a data source", { ...pair, error: err });
+    }
   }
   return removed;
 }

@@ -5,7 +5,7 @@ import type { Db } from "../db/client.ts";
 import type { MetricsRegistry } from "../http/metrics.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
-import { applyRetention } from "./apply-retention.ts";
+import { applyRetention, sweepRetention } from "./apply-retention.ts";
 import type { BackupDeps } from "./backup.ts";
 import { RunnerMetrics } from "./metrics.ts";
 import { Runner } from "./queue.ts";
@@ -38,4 +38,21 @@ export function createRunner(input: CreateRunnerInput): Runner {
     },
     { maxConcurrent: input.config.runner.maxConcurrent, retryBaseSeconds: input.config.runner.retryBaseSeconds },
   );
+}
+
+/** Runs the retention sweep every `intervalMs` (hourly by default); returns a stop function. */
+export function startRetentionSweep(input: Pick<CreateRunnerInput, "db" | "storage" | "logger">, intervalMs = 3_600_000): () => void {
+  const logger = input.logger.child({ component: "retention" });
+  let running = false;
+  const timer = setInterval(async () => {
+    if (running) return;
+    running = true;
+    try {
+      const removed = await sweepRetention(input.db, input.storage, logger);
+      if (removed) logger.info("retention sweep deleted backup files", { removed });
+    } finally {
+      running = false;
+    }
+  }, intervalMs);
+  return () => clearInterval(timer);
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Database } from "bun:sqlite";
 import { SQL } from "bun";
@@ -9,6 +9,7 @@ import { orgIdentity } from "../../src/crypto/org-keys.ts";
 import { SecretBox } from "../../src/crypto/secrets.ts";
 import { backupJobs, backupPolicies } from "../../src/db/schema.ts";
 import { recoverInterruptedJobs } from "../../src/runner/recovery.ts";
+import { sweepRetention } from "../../src/runner/apply-retention.ts";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must, waitForStatus } from "../helpers/api-flow.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { startMariaDb, type MariaDbServer } from "../helpers/mariadb.ts";
@@ -87,6 +88,17 @@ describe("backup runner", () => {
     expect(listing).toContain("TABLE public customers");
     expect(listing).toContain("VIEW public rich");
     expect(listing).toContain("INDEX public customers_name");
+    // …and into a fresh database, with no snapdb code in the path: the data is all there.
+    pg.psql(`CREATE DATABASE by_hand OWNER ${pg.user}`);
+    const restore = Bun.spawnSync(
+      [join(pg.binDir, "pg_restore"), "--no-owner", "--exit-on-error", `--host=${pg.host}`, `--port=${pg.port}`, `--username=${pg.user}`, "--dbname=by_hand"],
+      { stdin: dump, env: { PATH: process.env.PATH!, PGPASSWORD: pg.password }, stderr: "pipe" },
+    );
+    expect(restore.stderr.toString()).toBe("");
+    expect(restore.exitCode).toBe(0);
+    const digest = (db: string) =>
+      pg.psql(`SELECT count(*), sum(balance), md5(string_agg(name || coalesce(note, '∅') || born || meta::text, ',' ORDER BY id)) FROM customers; SELECT count(*) FROM rich;`, db);
+    expect(digest("by_hand")).toBe(digest(pg.database));
 
     const verify = await must(h, token, "POST", `/backup-jobs/${job.id}/verify`);
     expect(verify).toEqual({ ok: true, sizeBytes: job.sizeBytes, storedBytes: job.storedBytes, sha256: job.sha256 });
@@ -216,6 +228,41 @@ describe("backup runner", () => {
     }
   });
 
+  test("a dump tool killed mid-way fails the job with DUMP_FAILED and leaves no file", async () => {
+    const locker = new SQL({ url: `postgres://${pg.user}:${encodeURIComponent(pg.password)}@${pg.host}:${pg.port}/${pg.database}` });
+    const release = Promise.withResolvers<void>();
+    const locked = Promise.withResolvers<void>();
+    const holding = locker.begin(async (tx) => {
+      await tx`LOCK TABLE customers IN ACCESS EXCLUSIVE MODE`;
+      locked.resolve();
+      await release.promise;
+    });
+    await locked.promise;
+    try {
+      const source = await pgSource();
+      const policy = await createPolicy(h, token, managedId);
+      await attach(h, token, source.id, policy.id);
+      const job = await must(h, token, "POST", "/backup-jobs/run-now", { dataSourceId: source.id }, 202);
+      await waitForStatus(h, token, `/backup-jobs/${job.id}`, ["running"]);
+      let pid: number | null = null;
+      for (let i = 0; i < 100 && pid === null; i++) {
+        pid = pgDumpPid(pg.port);
+        if (pid === null) await Bun.sleep(50);
+      }
+      expect(pid).not.toBeNull();
+      process.kill(pid!, "SIGKILL");
+      const failed = await waitForStatus(h, token, `/backup-jobs/${job.id}`);
+      expect(failed.status).toBe("failed");
+      expect(failed.error.code).toBe("DUMP_FAILED");
+      expect(failed.error.message).toContain("SIGKILL");
+      expect(existsSync(managedFile(failed.objectKey))).toBe(false);
+    } finally {
+      release.resolve();
+      await holding;
+      await locker.close();
+    }
+  });
+
   test("a retryable storage failure is retried with backoff, then fails", async () => {
     const dead = await must(h, token, "POST", "/storage-destinations", {
       kind: "s3",
@@ -226,7 +273,7 @@ describe("backup runner", () => {
       forcePathStyle: true,
       auth: { type: "accessKey", accessKeyId: "AKIA", secretAccessKey: "secret" },
     }, 201);
-    const source = await createSource(h, token, { engine: "sqlite", path: join(scratch.path, "live.db") });
+    const source = await createSource(h, token, { engine: "sqlite", path: smallSqlite() });
     const policy = await createPolicy(h, token, dead.id, { retries: 1 });
     await attach(h, token, source.id, policy.id);
     const job = await backupNow(h, token, source.id);
@@ -239,13 +286,18 @@ describe("backup runner", () => {
   });
 
   test("retention keeps keepLast and deletes older files; delete-file keeps the job", async () => {
-    const source = await createSource(h, token, { engine: "sqlite", path: join(scratch.path, "live.db") });
+    const source = await createSource(h, token, { engine: "sqlite", path: smallSqlite() });
     const policy = await createPolicy(h, token, managedId, { retention: { keepLast: 1 } });
     await attach(h, token, source.id, policy.id);
     const first = await backupNow(h, token, source.id);
     const second = await backupNow(h, token, source.id);
     expect([first.status, second.status]).toEqual(["succeeded", "succeeded"]);
-    const old = await must(h, token, "GET", `/backup-jobs/${first.id}`);
+    // Retention runs right after the job is marked succeeded: give it a moment.
+    let old = await must(h, token, "GET", `/backup-jobs/${first.id}`);
+    for (let i = 0; i < 100 && old.fileDeletedAt === null; i++) {
+      await Bun.sleep(20);
+      old = await must(h, token, "GET", `/backup-jobs/${first.id}`);
+    }
     expect(old.fileDeletedAt).not.toBeNull();
     expect(existsSync(managedFile(first.objectKey))).toBe(false);
     expect(existsSync(managedFile(second.objectKey))).toBe(true);
@@ -257,6 +309,24 @@ describe("backup runner", () => {
     expect(kept.status).toBe("succeeded");
     expect(kept.fileDeletedAt).not.toBeNull();
     expect((await h.call("DELETE", `/backup-jobs/${second.id}/file`, { token })).status).toBe(204);
+  });
+
+  test("the retention sweep acts on sources that get no new backups; the newest always stays", async () => {
+    const source = await createSource(h, token, { engine: "sqlite", path: smallSqlite() });
+    const policy = await createPolicy(h, token, managedId, { retention: { keepLast: 3 } });
+    await attach(h, token, source.id, policy.id);
+    const jobs = [await backupNow(h, token, source.id), await backupNow(h, token, source.id)];
+    expect(jobs.map((j) => j.status)).toEqual(["succeeded", "succeeded"]);
+    await must(h, token, "PATCH", `/backup-policies/${policy.id}`, { retention: { keepLast: 0, maxAgeDays: 1 } });
+    // Both backups are now "older than a day": the sweep may delete all but the newest.
+    h.store.db.update(backupJobs).set({ startedAt: Date.now() - 3 * 86_400_000 }).where(eq(backupJobs.dataSourceId, source.id)).run();
+    await sweepRetention(h.store.db, h.storage, silent());
+    const [older, newer] = await Promise.all(jobs.map((j) => must(h, token, "GET", `/backup-jobs/${j.id}`)));
+    expect(older.fileDeletedAt).not.toBeNull();
+    expect(newer.fileDeletedAt).toBeNull();
+    expect(existsSync(managedFile(newer.objectKey))).toBe(true);
+    const actions = (await must(h, token, "GET", `/audit-log?targetId=${older.id}`)).items.map((e: any) => e.action);
+    expect(actions).toContain("backup_file.deleted");
   });
 
   test("list filters and validation", async () => {
@@ -272,7 +342,7 @@ describe("backup runner", () => {
   });
 
   test("recovery: a job left running by a crash is failed and its stored object removed", async () => {
-    const source = await createSource(h, token, { engine: "sqlite", path: join(scratch.path, "live.db") });
+    const source = await createSource(h, token, { engine: "sqlite", path: smallSqlite() });
     const key = `${ORG}/${source.id}/2026/01/01/job_crashed.sqlite.zst`;
     const file = managedFile(key);
     await Bun.write(file, "looks complete but was never recorded");
@@ -289,11 +359,33 @@ describe("backup runner", () => {
   });
 });
 
+/** A small SQLite database of its own, so a test does not depend on another's files. */
+function smallSqlite(): string {
+  const file = join(scratch.path, `small-${crypto.randomUUID()}.db`);
+  const db = new Database(file);
+  db.run("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+  db.run("INSERT INTO t (v) VALUES ('a'), ('b')");
+  db.close();
+  return file;
+}
+
+/** The pid of the pg_dump our runner started against this server (its argv names the port). */
+function pgDumpPid(port: number): number | null {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+      if (argv[0]?.endsWith("pg_dump") && argv.includes(`--port=${port}`)) return Number(entry);
+    } catch {}
+  }
+  return null;
+}
+
 function silent() {
   return { debug() {}, info() {}, warn() {}, error() {}, child: () => silent() } as any;
 }
 
 function readdirTmp(): string[] {
   const dir = join(h.config.dataDir, "tmp");
-  return existsSync(dir) ? require("node:fs").readdirSync(dir) : [];
+  return existsSync(dir) ? readdirSync(dir) : [];
 }

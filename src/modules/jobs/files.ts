@@ -111,7 +111,7 @@ export async function deleteJobFile(ctx: ServiceContext, deps: FileDeps, id: str
   ctx.db.transaction((tx) => {
     tx.update(backupJobs).set({ fileDeletedAt: nowMs() }).where(eq(backupJobs.id, id)).run();
     recordAudit(tx, ctx, {
-      action: "backup_job.file_deleted",
+      action: "backup_file.deleted",
       targetType: "backup_job",
       targetId: id,
       metadata: { reason: "manual", dataSourceId: job.dataSourceId, objectKey: job.objectKey },
