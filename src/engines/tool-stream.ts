@@ -36,6 +36,23 @@ function killOnAbort(proc: { kill(signal?: number | NodeJS.Signals): void; exite
 }
 
 /**
+ * Starts a tool with a minimal environment (secrets only through `secretEnv`), keeps the
+ * tail of its stderr, and kills it when `signal` aborts.
+ */
+function spawnTool<In extends "ignore" | "pipe">(argv: string[], opts: ToolOptions, stdin: In) {
+  const tail = new StderrTail();
+  const proc = Bun.spawn(argv, { env: childEnv(opts.toolPath, opts.secretEnv), cwd: opts.cwd, stdin, stdout: "pipe", stderr: "pipe" });
+  const detach = killOnAbort(proc, opts.signal);
+  const stderrDone = (async () => {
+    for await (const chunk of proc.stderr) tail.push(chunk);
+  })();
+  const secrets = Object.values(opts.secretEnv ?? {});
+  const failure = (code: "DUMP_FAILED" | "RESTORE_FAILED") =>
+    new ToolFailedError(code, argv[0]!, proc.exitCode, tail.text(secrets), proc.signalCode ?? null);
+  return { proc, detach, stderrDone, failure };
+}
+
+/**
  * A tool's stdout as a stream that only ends cleanly if the tool exits 0: when stdout
  * closes, the stream waits for the exit status and errors with the stderr tail otherwise.
  * So a consumer that finishes an upload on end never completes a dump that failed. Reading
@@ -43,19 +60,7 @@ function killOnAbort(proc: { kill(signal?: number | NodeJS.Signals): void; exite
  * the stream, or aborting `signal`, kills the tool.
  */
 export function toolOutput(argv: string[], opts: ToolOptions & { errorCode?: "DUMP_FAILED" | "RESTORE_FAILED" }): ReadableStream<Uint8Array> {
-  const tail = new StderrTail();
-  const secrets = Object.values(opts.secretEnv ?? {});
-  const proc = Bun.spawn(argv, {
-    env: childEnv(opts.toolPath, opts.secretEnv),
-    cwd: opts.cwd,
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const detach = killOnAbort(proc, opts.signal);
-  const stderrDone = (async () => {
-    for await (const chunk of proc.stderr) tail.push(chunk);
-  })();
+  const { proc, detach, stderrDone, failure } = spawnTool(argv, opts, "ignore");
   const reader = proc.stdout.getReader();
   return new ReadableStream<Uint8Array>(
     {
@@ -66,9 +71,7 @@ export function toolOutput(argv: string[], opts: ToolOptions & { errorCode?: "DU
           await Promise.all([proc.exited, stderrDone]);
           detach();
           if (proc.exitCode === 0 && !opts.signal?.aborted) return controller.close();
-          controller.error(
-            new ToolFailedError(opts.errorCode ?? "DUMP_FAILED", argv[0]!, proc.exitCode, tail.text(secrets), proc.signalCode ?? null),
-          );
+          controller.error(failure(opts.errorCode ?? "DUMP_FAILED"));
         } catch (err) {
           detach();
           controller.error(err);
@@ -90,19 +93,7 @@ export function toolOutput(argv: string[], opts: ToolOptions & { errorCode?: "DU
  * stderr tail. Writes wait for the pipe to drain, so a slow tool slows the download.
  */
 export async function toolInput(argv: string[], input: ReadableStream<Uint8Array>, opts: ToolOptions): Promise<{ stdout: string }> {
-  const tail = new StderrTail();
-  const secrets = Object.values(opts.secretEnv ?? {});
-  const proc = Bun.spawn(argv, {
-    env: childEnv(opts.toolPath, opts.secretEnv),
-    cwd: opts.cwd,
-    stdin: "pipe",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const detach = killOnAbort(proc, opts.signal);
-  const stderrDone = (async () => {
-    for await (const chunk of proc.stderr) tail.push(chunk);
-  })();
+  const { proc, detach, stderrDone, failure } = spawnTool(argv, opts, "pipe");
   const stdoutText = new Response(proc.stdout).text().then((t) => t.slice(0, 64 * 1024));
   let feedError: unknown = null;
   try {
@@ -122,7 +113,7 @@ export async function toolInput(argv: string[], input: ReadableStream<Uint8Array
   detach();
   if (feedError) throw feedError;
   if (proc.exitCode !== 0 || opts.signal?.aborted) {
-    throw new ToolFailedError("RESTORE_FAILED", argv[0]!, proc.exitCode, tail.text(secrets), proc.signalCode ?? null);
+    throw failure("RESTORE_FAILED");
   }
   return { stdout: await stdoutText };
 }

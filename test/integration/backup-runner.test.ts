@@ -189,16 +189,7 @@ describe("backup runner", () => {
   });
 
   test("cancel stops a running dump and removes its partial upload; timeout fails with TIMEOUT", async () => {
-    const locker = new SQL({ url: `postgres://${pg.user}:${encodeURIComponent(pg.password)}@${pg.host}:${pg.port}/${pg.database}` });
-    const release = Promise.withResolvers<void>();
-    const locked = Promise.withResolvers<void>();
-    const holding = locker.begin(async (tx) => {
-      await tx`LOCK TABLE customers IN ACCESS EXCLUSIVE MODE`;
-      locked.resolve();
-      await release.promise;
-    });
-    await locked.promise;
-    try {
+    await whileCustomersLocked(async () => {
       const source = await pgSource();
       const policy = await createPolicy(h, token, managedId);
       await attach(h, token, source.id, policy.id);
@@ -221,24 +212,11 @@ describe("backup runner", () => {
       const timedOut = await backupNow(h, token, other.id);
       expect(timedOut.status).toBe("failed");
       expect(timedOut.error.code).toBe("TIMEOUT");
-    } finally {
-      release.resolve();
-      await holding;
-      await locker.close();
-    }
+    });
   });
 
   test("a dump tool killed mid-way fails the job with DUMP_FAILED and leaves no file", async () => {
-    const locker = new SQL({ url: `postgres://${pg.user}:${encodeURIComponent(pg.password)}@${pg.host}:${pg.port}/${pg.database}` });
-    const release = Promise.withResolvers<void>();
-    const locked = Promise.withResolvers<void>();
-    const holding = locker.begin(async (tx) => {
-      await tx`LOCK TABLE customers IN ACCESS EXCLUSIVE MODE`;
-      locked.resolve();
-      await release.promise;
-    });
-    await locked.promise;
-    try {
+    await whileCustomersLocked(async () => {
       const source = await pgSource();
       const policy = await createPolicy(h, token, managedId);
       await attach(h, token, source.id, policy.id);
@@ -256,11 +234,7 @@ describe("backup runner", () => {
       expect(failed.error.code).toBe("DUMP_FAILED");
       expect(failed.error.message).toContain("SIGKILL");
       expect(existsSync(managedFile(failed.objectKey))).toBe(false);
-    } finally {
-      release.resolve();
-      await holding;
-      await locker.close();
-    }
+    });
   });
 
   test("a retryable storage failure is retried with backoff, then fails", async () => {
@@ -358,6 +332,29 @@ describe("backup runner", () => {
     expect(existsSync(file)).toBe(false);
   });
 });
+
+/**
+ * Runs `fn` while another session holds an exclusive lock on `customers`: a pg_dump started
+ * meanwhile waits on the lock, so a test can act on a backup that is reliably `running`.
+ */
+async function whileCustomersLocked(fn: () => Promise<void>): Promise<void> {
+  const locker = new SQL({ url: `postgres://${pg.user}:${encodeURIComponent(pg.password)}@${pg.host}:${pg.port}/${pg.database}` });
+  const release = Promise.withResolvers<void>();
+  const locked = Promise.withResolvers<void>();
+  const holding = locker.begin(async (tx) => {
+    await tx`LOCK TABLE customers IN ACCESS EXCLUSIVE MODE`;
+    locked.resolve();
+    await release.promise;
+  });
+  await locked.promise;
+  try {
+    await fn();
+  } finally {
+    release.resolve();
+    await holding;
+    await locker.close();
+  }
+}
 
 /** A small SQLite database of its own, so a test does not depend on another's files. */
 function smallSqlite(): string {
