@@ -315,6 +315,24 @@ describe("backup runner", () => {
     expect((await h.call("POST", "/backup-jobs/job_nope/download-link", { token, body: { expiresInSeconds: 5 } })).status).toBe(400);
   });
 
+  test("shutdown: a running backup is interrupted after the grace period and re-queued for a retry", async () => {
+    await whileCustomersLocked(async () => {
+      const source = await pgSource();
+      const policy = await createPolicy(h, token, managedId, { retries: 1 });
+      await attach(h, token, source.id, policy.id);
+      const job = await must(h, token, "POST", "/backup-jobs/run-now", { dataSourceId: source.id }, 202);
+      const running = await waitForStatus(h, token, `/backup-jobs/${job.id}`, ["running"]);
+      await h.runner.stop(100);
+      const after = await must(h, token, "GET", `/backup-jobs/${job.id}`);
+      expect(after.status).toBe("queued");
+      expect(after.attempt).toBe(2);
+      expect(after.error.code).toBe("INTERRUPTED");
+      if (running.objectKey) expect(existsSync(managedFile(running.objectKey))).toBe(false);
+      await must(h, token, "POST", `/backup-jobs/${job.id}/cancel`, undefined, 202);
+      h.runner.start();
+    });
+  });
+
   test("recovery: a job left running by a crash is failed and its stored object removed", async () => {
     const source = await createSource(h, token, { engine: "sqlite", path: smallSqlite() });
     const key = `${ORG}/${source.id}/2026/01/01/job_crashed.sqlite.zst`;
