@@ -303,6 +303,18 @@ describe("backup runner", () => {
     expect(actions).toContain("backup_file.deleted");
   });
 
+  test("metrics: jobs by status, bytes, durations, last success per source, queue depth", async () => {
+    const text = (await h.call("GET", "/metrics")).text;
+    const succeeded = Number(text.match(/^snapdb_backup_jobs\{status="succeeded"\} (\d+)$/m)?.[1]);
+    expect(succeeded).toBeGreaterThan(3);
+    expect(text).toMatch(/^snapdb_backup_jobs\{status="failed"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^snapdb_runner_queue_depth \d+$/m);
+    expect(text).toMatch(/^snapdb_backup_bytes_total\{kind="dump"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^snapdb_backup_duration_seconds_count [1-9]\d*$/m);
+    expect(text).toMatch(/^snapdb_backup_last_success_timestamp_seconds\{data_source_id="ds_[0-9A-Z]{26}"\} \d{10}$/m);
+    expect(text).toMatch(/^snapdb_backup_jobs_finished_total\{code="DUMP_FAILED",status="failed"\} [1-9]\d*$/m);
+  });
+
   test("list filters and validation", async () => {
     const all = await must(h, token, "GET", "/backup-jobs?limit=200");
     expect(all.items.length).toBeGreaterThan(5);
