@@ -23,6 +23,7 @@ import { attachmentRoutes } from "./modules/attachments/routes.ts";
 import type { ScheduleSync } from "./scheduler/types.ts";
 import type { JobControl } from "./runner/control.ts";
 import { jobRoutes } from "./modules/jobs/routes.ts";
+import { restoreRoutes } from "./modules/restores/routes.ts";
 
 export interface AppDeps {
   config: Config;
@@ -80,6 +81,7 @@ export function buildApp(deps: AppDeps) {
     .use(policyRoutes(kit))
     .use(attachmentRoutes(kit))
     .use(dataSourceRoutes(kit))
-    .use(jobRoutes(kit, deps.jobs));
+    .use(jobRoutes(kit, deps.jobs))
+    .use(restoreRoutes(kit, deps.jobs));
   return app;
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { findTool } from "./process.ts";
 import { toolOutput, ToolFailedError } from "./tool-stream.ts";
@@ -79,10 +79,28 @@ function mysqlDump(name: "mysql" | "mariadb", target: SourceTarget, env: DumpEnv
   return toolOutput(argv, { toolPath: env.toolPath, secretEnv: { MYSQL_PWD: creds.password }, signal });
 }
 
+const SNAPSHOT_PREFIX = "sqlite-snapshot-";
+
+/**
+ * Removes SQLite snapshots a killed daemon left in the scratch dir: each is a whole,
+ * unencrypted copy of a user's database that nothing else would ever delete. Call it at
+ * start, before the runner takes jobs (no snapshot can be in use then). Returns the count.
+ */
+export function removeStaleSqliteSnapshots(scratchDir: string): number {
+  if (!existsSync(scratchDir)) return 0;
+  let removed = 0;
+  for (const name of readdirSync(scratchDir)) {
+    if (!name.startsWith(SNAPSHOT_PREFIX)) continue;
+    rmSync(join(scratchDir, name), { force: true });
+    removed++;
+  }
+  return removed;
+}
+
 /** A consistent snapshot via VACUUM INTO in a worker, streamed, then removed. */
 function sqliteDump(target: SourceTarget, env: DumpEnv, signal: AbortSignal): ReadableStream<Uint8Array> {
   mkdirSync(env.scratchDir, { recursive: true, mode: 0o700 });
-  const snapshot = join(env.scratchDir, `sqlite-snapshot-${crypto.randomUUID()}.db`);
+  const snapshot = join(env.scratchDir, `${SNAPSHOT_PREFIX}${crypto.randomUUID()}.db`);
   const cleanup = () => rmSync(snapshot, { force: true });
   let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   const made = new Promise<void>((resolve, reject) => {

@@ -42,8 +42,15 @@ export class Cursors {
     const given = Buffer.from(mac, "base64url");
     const expected = this.mac(payload);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw badCursor();
-    const parsed = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as { l?: string; o?: string; k?: unknown };
-    if (parsed.l !== list || parsed.o !== orgId || typeof parsed.k !== "string") throw badCursor();
+    // The MAC only proves we signed these bytes once (e.g. under an older format): a payload
+    // that is not a JSON object is a malformed cursor (400), never a TypeError (500).
+    let parsed: { l?: string; o?: string; k?: unknown } | null;
+    try {
+      parsed = JSON.parse(Buffer.from(payload, "base64url").toString("utf8"));
+    } catch {
+      throw badCursor();
+    }
+    if (!parsed || typeof parsed !== "object" || parsed.l !== list || parsed.o !== orgId || typeof parsed.k !== "string") throw badCursor();
     return parsed.k;
   }
 

@@ -7,6 +7,8 @@ import type { Logger } from "../lib/logger.ts";
 import { nowMs } from "../lib/clock.ts";
 import { planBackup, runBackup, type BackupDeps, type BackupPlan, type JobRow, type Progress } from "./backup.ts";
 import { classifyJobFailure, retryDelayMs, type AbortReason } from "./job-error.ts";
+import { claimRestore, executeRestore, nextQueuedRestore, type RunningRestore } from "./restore-run.ts";
+import type { RestoreProgress, RestoreRow } from "./restore.ts";
 import type { RunnerMetrics } from "./metrics.ts";
 
 export const RUNNER_ACTOR: Actor = { type: "system", id: "runner" };
@@ -43,6 +45,8 @@ interface Running {
  */
 export class Runner {
   private readonly running = new Map<string, Running>();
+  /** Restores share the queue's slots and its one-job-per-data-source rule (their target). */
+  private readonly restoring = new Map<string, RunningRestore>();
   private pumping = false;
   private pumpAgain = false;
   private stopped = true;
@@ -85,8 +89,14 @@ export class Runner {
     return r ? { ...r.progress } : null;
   }
 
+  /** Bytes moved so far by a running restore (fresher than its row). */
+  restoreProgressOf(restoreId: string): RestoreProgress | null {
+    const r = this.restoring.get(restoreId);
+    return r ? { ...r.progress } : null;
+  }
+
   runningCount(): number {
-    return this.running.size;
+    return this.running.size + this.restoring.size;
   }
 
   /**
@@ -94,7 +104,7 @@ export class Runner {
    * a running one is aborted here and reported `canceled` when its pipeline has stopped.
    */
   abortRunning(jobId: string, reason: AbortReason): boolean {
-    const r = this.running.get(jobId);
+    const r = this.running.get(jobId) ?? this.restoring.get(jobId);
     if (!r) return false;
     r.reason ??= reason;
     r.controller.abort(reason);
@@ -109,18 +119,21 @@ export class Runner {
     this.stopped = true;
     if (this.poller) clearInterval(this.poller);
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    const all = () => Promise.all([...this.running.values()].map((r) => r.done));
+    const all = () => Promise.all([...this.running.values(), ...this.restoring.values()].map((r) => r.done));
     const timer = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), graceMs).unref?.());
     if ((await Promise.race([all().then(() => "done" as const), timer])) === "timeout") {
-      for (const id of this.running.keys()) this.abortRunning(id, "shutdown");
+      for (const id of [...this.running.keys(), ...this.restoring.keys()]) this.abortRunning(id, "shutdown");
       await all();
     }
   }
 
   private pump(): void {
     const now = nowMs();
-    while (!this.stopped && this.running.size < this.opts.maxConcurrent) {
-      const busySources = [...this.running.values()].map((r) => r.job.dataSourceId);
+    while (!this.stopped && this.runningCount() < this.opts.maxConcurrent) {
+      const busySources = [
+        ...[...this.running.values()].map((r) => r.job.dataSourceId),
+        ...[...this.restoring.values()].map((r) => r.row.targetDataSourceId),
+      ];
       const next = this.deps.db
         .select()
         .from(backupJobs)
@@ -130,12 +143,20 @@ export class Runner {
             or(isNull(backupJobs.notBefore), lte(backupJobs.notBefore, now)),
             // One job per data source, also across a restart (a `running` row of this source).
             sql`${backupJobs.dataSourceId} NOT IN (SELECT data_source_id FROM backup_jobs WHERE status = 'running')`,
+            sql`${backupJobs.dataSourceId} NOT IN (SELECT target_data_source_id FROM restores WHERE status = 'running')`,
             busySources.length ? sql`${backupJobs.dataSourceId} NOT IN ${busySources}` : undefined,
           ),
         )
         .orderBy(asc(backupJobs.queuedAt), asc(backupJobs.id))
         .limit(1)
         .get();
+      // Backups and restores take turns by age: whichever was queued first runs first.
+      const restore = nextQueuedRestore(this.deps.db, busySources);
+      if (restore && (!next || restore.queuedAt < next.queuedAt)) {
+        const claimedRestore = claimRestore(this.deps.db, restore, now);
+        if (claimedRestore) this.launchRestore(claimedRestore);
+        continue;
+      }
       if (!next) break;
       const claimed = this.claim(next, now);
       if (claimed) this.launch(claimed);
@@ -182,6 +203,15 @@ export class Runner {
     entry.done = this.execute(entry).finally(() => {
       this.running.delete(job.id);
       this.deps.metrics?.setRunning(this.running.size);
+      this.wake();
+    });
+  }
+
+  private launchRestore(row: RestoreRow): void {
+    const entry: RunningRestore = { row, controller: new AbortController(), reason: null, progress: { bytesRead: 0, bytesWritten: 0 }, done: Promise.resolve() };
+    this.restoring.set(row.id, entry);
+    entry.done = executeRestore(this.deps, entry, this.opts.progressIntervalMs ?? 1000).finally(() => {
+      this.restoring.delete(row.id);
       this.wake();
     });
   }

@@ -1,7 +1,8 @@
 import { eq, inArray } from "drizzle-orm";
 import { recordAudit } from "../audit/record.ts";
 import type { Db } from "../db/client.ts";
-import { backupJobs, storageDestinations } from "../db/schema.ts";
+import { backupJobs, dataSources, restores, storageDestinations } from "../db/schema.ts";
+import { removeSqliteTemp, sqliteTempPath } from "../engines/sqlite-restore.ts";
 import type { Logger } from "../lib/logger.ts";
 import { nowMs } from "../lib/clock.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
@@ -16,6 +17,7 @@ const INTERRUPTED = { code: "INTERRUPTED", message: "the daemon stopped (crash o
  * success was never recorded. Queued jobs are left alone and run as usual.
  */
 export async function recoverInterruptedJobs(db: Db, storage: StorageRegistry, logger: Logger): Promise<string[]> {
+  recoverInterruptedRestores(db, logger);
   const now = nowMs();
   const interrupted = db.transaction((tx) => {
     const rows = tx.select().from(backupJobs).where(eq(backupJobs.status, "running")).all();
@@ -47,4 +49,40 @@ export async function recoverInterruptedJobs(db: Db, storage: StorageRegistry, l
   }
   if (interrupted.length) logger.warn("marked interrupted jobs failed", { jobs: interrupted.map((j) => j.id) });
   return interrupted.map((j) => j.id);
+}
+
+const RESTORE_INTERRUPTED = {
+  code: "INTERRUPTED",
+  message:
+    "the daemon stopped (crash or kill) while the restore ran: a SQLite target is unchanged (its temp file was removed), " +
+    "a PostgreSQL target is unchanged (pg_restore's single transaction was never committed), " +
+    "a MySQL/MariaDB target may be partially restored; run the restore again",
+};
+
+/**
+ * Restores left `running` by a process that died: failed INTERRUPTED (never re-run: the
+ * target's state is unknown), and the SQLite temp file they may have left beside the target
+ * removed. Returns their ids.
+ */
+export function recoverInterruptedRestores(db: Db, logger: Logger): string[] {
+  const now = nowMs();
+  const rows = db.transaction((tx) => {
+    const found = tx.select().from(restores).where(eq(restores.status, "running")).all();
+    for (const r of found) {
+      tx.update(restores).set({ status: "failed", finishedAt: now, error: RESTORE_INTERRUPTED }).where(eq(restores.id, r.id)).run();
+      recordAudit(tx, { orgId: r.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null }, {
+        action: "restore.failed",
+        targetType: "restore",
+        targetId: r.id,
+        metadata: { backupJobId: r.backupJobId, targetDataSourceId: r.targetDataSourceId, error: RESTORE_INTERRUPTED },
+      });
+    }
+    return found;
+  });
+  for (const r of rows) {
+    const target = db.select({ engine: dataSources.engine, path: dataSources.path }).from(dataSources).where(eq(dataSources.id, r.targetDataSourceId)).get();
+    if (target?.engine === "sqlite" && target.path) removeSqliteTemp(sqliteTempPath(target.path, r.id));
+  }
+  if (rows.length) logger.warn("marked interrupted restores failed", { restores: rows.map((r) => r.id) });
+  return rows.map((r) => r.id);
 }

@@ -72,5 +72,11 @@ export function classifyFsError(err: unknown, what: string): StorageError {
   if (code === "EACCES" || code === "EPERM" || code === "EROFS") {
     return new StorageError("ACCESS_DENIED", `${what}: permission denied`, { cause: err });
   }
+  // A full disk reached the job as a bare "ENOSPC" (this wrapper ran before job-error.ts's
+  // out-of-space rule could see it): say what the operator must fix. Still STORAGE_ERROR and
+  // retryable, since retention or the operator may free space before the retry.
+  if (code === "ENOSPC" || code === "EDQUOT") {
+    return new StorageError("STORAGE_ERROR", `${what}: the destination is out of space (${code})`, { cause: err });
+  }
   return new StorageError("STORAGE_ERROR", `${what}: ${code ?? "I/O error"}`, { cause: err });
 }

@@ -1,0 +1,75 @@
+import { Elysia } from "elysia";
+import type { HttpKit } from "../../http/kit.ts";
+import { serviceContext } from "../../http/kit.ts";
+import type { JobControl } from "../../runner/control.ts";
+import { CreateRestoreBody, RestoreIdParams, RestorePage, RestoresListQuery } from "./model.ts";
+import { Restore } from "./serialize.ts";
+import { cancelRestore, createRestore, findRestore, listRestores, presentRestore } from "./service.ts";
+
+const LIST = "restores";
+const tags = ["restores"];
+
+export function restoreRoutes(kit: HttpKit, control: JobControl) {
+  const deps = { storage: kit.storage, secrets: kit.secrets };
+  return new Elysia({ name: "snapdb-restores" })
+    .use(kit.auth)
+    .post(
+      "/restores",
+      async ({ body, principal, request, server, set }) => {
+        const row = await createRestore(serviceContext(kit.db, principal, request, server), deps, body);
+        control.wake();
+        set.status = 202;
+        return presentRestore(row, control);
+      },
+      {
+        scope: "backup.restore",
+        body: CreateRestoreBody,
+        response: { 202: Restore },
+        detail: {
+          summary: "Restore a backup into a data source (queued; 409 when the target is not empty and clean is not set)",
+          description:
+            "Streams the stored file back: storage → sha256 check → age decrypt → decompress → pg_restore (one transaction), the mysql/mariadb client, or a SQLite file renamed into place. " +
+            "The target defaults to the backup's data source; another data source must be of the same engine family (400 otherwise). Failure codes in `error.code`: " +
+            "CHECKSUM_MISMATCH, DECRYPT_FAILED, DECOMPRESS_FAILED, RESTORE_FAILED, RESTORE_TOOL_MISSING, TARGET_NOT_EMPTY, DATABASE_CREATE_FAILED, BACKUP_FILE_MISSING, " +
+            "AUTH_FAILED, CONNECTION_REFUSED, CANCELED, INTERRUPTED, …; the message says what state the target was left in.",
+          tags,
+        },
+      },
+    )
+    .get(
+      "/restores",
+      ({ query, principal, request, server }) => {
+        const ctx = serviceContext(kit.db, principal, request, server);
+        const page = listRestores(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
+        return kit.cursors.answer(LIST, ctx.orgId, { items: page.items.map((r) => presentRestore(r, control)), hasMore: page.hasMore });
+      },
+      { scope: "backup.read", query: RestoresListQuery, response: { 200: RestorePage }, detail: { summary: "List restores, newest first", tags } },
+    )
+    .get(
+      "/restores/:id",
+      ({ params, principal, request, server }) => {
+        const ctx = serviceContext(kit.db, principal, request, server);
+        return presentRestore(findRestore(ctx.db, ctx.orgId, params.id), control);
+      },
+      { scope: "backup.read", params: RestoreIdParams, response: { 200: Restore }, detail: { summary: "One restore, with live progress while it runs", tags } },
+    )
+    .post(
+      "/restores/:id/cancel",
+      ({ params, principal, request, server, set }) => {
+        const row = cancelRestore(serviceContext(kit.db, principal, request, server), control, params.id);
+        set.status = 202;
+        return presentRestore(row, control);
+      },
+      {
+        scope: "backup.restore",
+        params: RestoreIdParams,
+        response: { 202: Restore },
+        detail: {
+          summary: "Cancel a queued or running restore (an addition to API.md)",
+          description:
+            "A queued restore is canceled at once. A running one is stopped: a SQLite target stays as it was (the temp file is removed), a PostgreSQL target too (pg_restore's single transaction is rolled back); a MySQL/MariaDB target may be partially restored, which the restore's error message then says.",
+          tags,
+        },
+      },
+    );
+}

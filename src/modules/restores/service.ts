@@ -1,0 +1,180 @@
+import { and, desc, eq, inArray, lt, or, type SQL } from "drizzle-orm";
+import { recordAudit } from "../../audit/record.ts";
+import type { SecretBox } from "../../crypto/secrets.ts";
+import type { Tx } from "../../db/client.ts";
+import { backupJobs, dataSources, restores } from "../../db/schema.ts";
+import { ProbeError } from "../../engines/network.ts";
+import { DATABASE_NAME, engineFamily, inspectDatabase, RestoreSetupError } from "../../engines/restore.ts";
+import { sqliteUserObjects } from "../../engines/sqlite-restore.ts";
+import type { EngineName, SourceTarget } from "../../engines/types.ts";
+import type { ServiceContext } from "../../lib/context.ts";
+import { nowMs } from "../../lib/clock.ts";
+import { AppError, invalidInput, notFound } from "../../lib/errors.ts";
+import { newId } from "../../lib/ids.ts";
+import { takePage, type PageRequest } from "../../lib/page.ts";
+import type { JobControl } from "../../runner/control.ts";
+import type { StorageRegistry } from "../../storage/registry.ts";
+import { targetOf } from "../data-sources/credentials.ts";
+import { storedFileOf } from "../jobs/service.ts";
+import { toRestore } from "./serialize.ts";
+
+export type RestoreRow = typeof restores.$inferSelect;
+
+export interface RestoreServiceDeps {
+  storage: StorageRegistry;
+  secrets: SecretBox;
+}
+
+export interface CreateRestoreInput {
+  backupJobId: string;
+  targetDataSourceId?: string;
+  targetDatabase?: string;
+  clean?: boolean;
+}
+
+export function findRestore(db: ServiceContext["db"] | Tx, orgId: string, id: string): RestoreRow {
+  const row = db.select().from(restores).where(and(eq(restores.orgId, orgId), eq(restores.id, id))).get();
+  if (!row) throw notFound("restore");
+  return row;
+}
+
+/** The API shape, with live progress for a restore the runner is working on. */
+export function presentRestore(row: RestoreRow, control: JobControl) {
+  const restore = toRestore(row);
+  const live = row.status === "running" ? control.restoreProgressOf(row.id) : null;
+  return live ? { ...restore, progress: live } : restore;
+}
+
+export function listRestores(ctx: ServiceContext, filters: { dataSourceId?: string; status?: RestoreRow["status"] }, page: PageRequest) {
+  const where: (SQL | undefined)[] = [eq(restores.orgId, ctx.orgId)];
+  if (filters.dataSourceId) where.push(or(eq(restores.targetDataSourceId, filters.dataSourceId), eq(restores.sourceDataSourceId, filters.dataSourceId)));
+  if (filters.status) where.push(eq(restores.status, filters.status));
+  if (page.beforeId) where.push(lt(restores.id, page.beforeId));
+  const rows = ctx.db.select().from(restores).where(and(...where)).orderBy(desc(restores.id)).limit(page.limit + 1).all();
+  return takePage(rows, page.limit);
+}
+
+/**
+ * Looks at the target before anything is queued: a target that holds tables is refused
+ * (409) unless `clean`, and so is one that cannot be reached to look (the restore would
+ * fail the same way). The runner looks again when the restore starts.
+ */
+async function checkTarget(target: SourceTarget, database: string | null, clean: boolean): Promise<void> {
+  if (target.engine === "sqlite") {
+    const objects = sqliteUserObjects(target.path ?? "");
+    if (objects === -1 && !clean) throw new AppError("CONFLICT", `the target file ${target.path} exists and is not a SQLite database; set clean: true to replace it`);
+    if (objects && objects > 0 && !clean) {
+      throw new AppError("CONFLICT", `the target ${target.path} is not empty (${objects} tables or views); set clean: true to replace it`);
+    }
+    return;
+  }
+  let relations: number;
+  try {
+    relations = (await inspectDatabase(target, database!)).relations;
+  } catch (err) {
+    if (err instanceof ProbeError) throw new AppError("CONFLICT", `the target could not be checked: ${err.verifyError.code}: ${err.verifyError.message}`);
+    if (err instanceof RestoreSetupError) throw new AppError("CONFLICT", `the target could not be checked: ${err.code}: ${err.message}`);
+    throw err;
+  }
+  if (relations > 0 && !clean) {
+    throw new AppError("CONFLICT", `the target database ${database} is not empty (${relations} tables, views or sequences); set clean: true to replace its contents`);
+  }
+}
+
+/** Validates the request, checks the target, and queues the restore (202). */
+export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDeps, input: CreateRestoreInput): Promise<RestoreRow> {
+  const clean = input.clean ?? false;
+  const job = ctx.db.select().from(backupJobs).where(and(eq(backupJobs.orgId, ctx.orgId), eq(backupJobs.id, input.backupJobId))).get();
+  if (!job) throw invalidInput("/backupJobId", "backupJobId does not name a backup job of this organisation");
+  const { destination, key } = storedFileOf(ctx, job);
+  const head = await deps.storage
+    .driverFor(destination)
+    .head(key)
+    .catch((err: Error) => {
+      throw new AppError("CONFLICT", `the backup's storage could not be reached: ${err.message}`);
+    });
+  if (!head) throw new AppError("CONFLICT", "the backup's file is missing from its storage destination");
+  if (head.size !== job.storedBytes) throw new AppError("CONFLICT", `the stored file has ${head.size} bytes, the backup recorded ${job.storedBytes}`);
+
+  const targetId = input.targetDataSourceId ?? job.dataSourceId;
+  const target = ctx.db.select().from(dataSources).where(and(eq(dataSources.orgId, ctx.orgId), eq(dataSources.id, targetId))).get();
+  if (!target) throw invalidInput("/targetDataSourceId", "targetDataSourceId does not name a data source of this organisation");
+  const backupEngine = ((job.format as { engine?: string } | null)?.engine ?? target.engine) as EngineName;
+  if (engineFamily(backupEngine) !== engineFamily(target.engine)) {
+    throw invalidInput("/targetDataSourceId", `a ${backupEngine} backup cannot be restored into a ${target.engine} data source`);
+  }
+  let database: string | null = null;
+  if (target.engine === "sqlite") {
+    if (input.targetDatabase !== undefined) throw invalidInput("/targetDatabase", "targetDatabase applies to network engines only; a SQLite target is its data source's path");
+  } else {
+    if (input.targetDatabase !== undefined && !DATABASE_NAME.test(input.targetDatabase)) {
+      throw invalidInput("/targetDatabase", "targetDatabase must start with a letter or _ and hold only letters, digits, _, $ and - (at most 63)");
+    }
+    database = input.targetDatabase ?? target.database;
+    if (!database) throw invalidInput("/targetDatabase", "the target data source names no database: give targetDatabase");
+  }
+  await checkTarget(targetOf(target, deps.secrets), database, clean);
+
+  const now = nowMs();
+  return ctx.db.transaction((tx) => {
+    const busy = tx
+      .select({ id: restores.id })
+      .from(restores)
+      .where(and(eq(restores.targetDataSourceId, target.id), inArray(restores.status, ["queued", "running"])))
+      .get();
+    if (busy) throw new AppError("CONFLICT", `a restore into this data source is already queued or running (${busy.id})`);
+    const row: RestoreRow = {
+      id: newId("rst", now),
+      orgId: ctx.orgId,
+      backupJobId: job.id,
+      sourceDataSourceId: job.dataSourceId,
+      targetDataSourceId: target.id,
+      targetDatabase: database,
+      clean,
+      status: "queued",
+      queuedAt: now,
+      startedAt: null,
+      finishedAt: null,
+      bytesRead: 0,
+      bytesWritten: 0,
+      error: null,
+    };
+    tx.insert(restores).values(row).run();
+    recordAudit(tx, ctx, {
+      action: "restore.queued",
+      targetType: "restore",
+      targetId: row.id,
+      metadata: { backupJobId: job.id, sourceDataSourceId: job.dataSourceId, targetDataSourceId: target.id, targetDatabase: database, clean },
+    });
+    return row;
+  });
+}
+
+/**
+ * Like a job's cancel: a queued restore is canceled at once; a running one is aborted and
+ * turns `canceled` when its pipeline has stopped (its error says what state the target is
+ * in). A finished restore is a 409.
+ */
+export function cancelRestore(ctx: ServiceContext, control: JobControl, id: string): RestoreRow {
+  const row = findRestore(ctx.db, ctx.orgId, id);
+  if (row.status === "queued") {
+    const canceled = ctx.db.transaction((tx) => {
+      const rows = tx
+        .update(restores)
+        .set({ status: "canceled", finishedAt: nowMs(), error: { code: "CANCELED", message: "the restore was canceled before it started; the target was not touched" } })
+        .where(and(eq(restores.id, id), eq(restores.status, "queued")))
+        .returning()
+        .all();
+      if (rows.length) recordAudit(tx, ctx, { action: "restore.canceled", targetType: "restore", targetId: id, metadata: { was: "queued" } });
+      return rows[0];
+    });
+    if (canceled) return canceled;
+    return cancelRestore(ctx, control, id); // it started meanwhile
+  }
+  if (row.status === "running") {
+    ctx.db.transaction((tx) => recordAudit(tx, ctx, { action: "restore.cancel_requested", targetType: "restore", targetId: id }));
+    control.abortRunning(id, "canceled");
+    return findRestore(ctx.db, ctx.orgId, id);
+  }
+  throw new AppError("CONFLICT", `the restore is already ${row.status}`);
+}

@@ -1,0 +1,166 @@
+import { and, asc, eq, sql } from "drizzle-orm";
+import { recordAudit } from "../audit/record.ts";
+import { SecretDecryptError } from "../crypto/secrets.ts";
+import type { Db } from "../db/client.ts";
+import { restores } from "../db/schema.ts";
+import { ProbeError } from "../engines/network.ts";
+import { RestoreSetupError } from "../engines/restore.ts";
+import { ToolFailedError } from "../engines/tool-stream.ts";
+import type { EngineName } from "../engines/types.ts";
+import type { Actor } from "../lib/context.ts";
+import { AppError } from "../lib/errors.ts";
+import type { Logger } from "../lib/logger.ts";
+import { nowMs } from "../lib/clock.ts";
+import { StorageError } from "../storage/errors.ts";
+import type { AbortReason } from "./job-error.ts";
+import { planRestore, runRestore, type RestoreDeps, type RestoreProgress, type RestoreRow, type RestoreState } from "./restore.ts";
+
+const RUNNER: Actor = { type: "system", id: "runner" };
+const ctxOf = (orgId: string) => ({ orgId, actor: RUNNER, requestId: null, ip: null });
+
+export interface RunningRestore {
+  row: RestoreRow;
+  controller: AbortController;
+  reason: AbortReason | null;
+  progress: RestoreProgress;
+  done: Promise<void>;
+}
+
+/**
+ * The oldest queued restore whose target is free: no backup of it and no other restore into
+ * it running (in this process: `busy`; or as a `running` row, which covers a restart).
+ */
+export function nextQueuedRestore(db: Db, busy: string[]): RestoreRow | undefined {
+  return db
+    .select()
+    .from(restores)
+    .where(
+      and(
+        eq(restores.status, "queued"),
+        sql`${restores.targetDataSourceId} NOT IN (SELECT data_source_id FROM backup_jobs WHERE status = 'running')`,
+        sql`${restores.targetDataSourceId} NOT IN (SELECT target_data_source_id FROM restores WHERE status = 'running')`,
+        busy.length ? sql`${restores.targetDataSourceId} NOT IN ${busy}` : undefined,
+      ),
+    )
+    .orderBy(asc(restores.queuedAt), asc(restores.id))
+    .limit(1)
+    .get();
+}
+
+/** Conditional UPDATE queued → running: a cancel that got there first wins. */
+export function claimRestore(db: Db, row: RestoreRow, now: number): RestoreRow | null {
+  return db.transaction((tx) => {
+    const claimed = tx
+      .update(restores)
+      .set({ status: "running", startedAt: now, bytesRead: 0, bytesWritten: 0 })
+      .where(and(eq(restores.id, row.id), eq(restores.status, "queued")))
+      .returning({ id: restores.id })
+      .all();
+    if (claimed.length !== 1) return null;
+    recordAudit(tx, ctxOf(row.orgId), {
+      action: "restore.started",
+      targetType: "restore",
+      targetId: row.id,
+      metadata: { backupJobId: row.backupJobId, targetDataSourceId: row.targetDataSourceId, targetDatabase: row.targetDatabase, clean: row.clean },
+    });
+    return { ...row, status: "running" as const, startedAt: now };
+  });
+}
+
+const clip = (text: string, max = 2000) => (text.length > max ? `${text.slice(0, max)}…` : text);
+
+/** What the target looks like after a failure: said in every failed or canceled restore's message. */
+export function targetStateNote(engine: EngineName | null, state: RestoreState, database: string | null): string {
+  const created = state.createdDatabase ? `; the database ${database} created for this restore stays` : "";
+  switch (state.touched) {
+    case "no":
+      return engine === "sqlite" ? "the target file is unchanged" : `the target database was not changed${created}`;
+    case "transaction":
+      return `pg_restore ran in a single transaction that was not committed, so PostgreSQL rolled it back: the target database is unchanged${created}`;
+    case "dropped":
+      return "clean had started dropping the target's tables: the target database may be partly emptied; run the restore again";
+    case "partial":
+      return "the mysql client had started applying the dump and MySQL/MariaDB cannot roll back DDL: the target database may be partially restored; run the restore again with clean: true";
+    case "replaced":
+      return "the target file had already been replaced by the restored database";
+  }
+}
+
+/** Turns whatever ended a restore into its `error`. Messages carry no secrets. */
+export function classifyRestoreFailure(err: unknown, reason: AbortReason | null): { code: string; message: string } {
+  if (reason === "canceled") return { code: "CANCELED", message: "the restore was canceled" };
+  if (reason === "shutdown") return { code: "INTERRUPTED", message: "the daemon shut down while the restore ran" };
+  if (reason === "timeout") return { code: "TIMEOUT", message: "the restore ran too long" };
+  if (err instanceof RestoreSetupError) return { code: err.code, message: clip(err.message) };
+  if (err instanceof ToolFailedError) return { code: "RESTORE_FAILED", message: clip(err.message) };
+  if (err instanceof ProbeError) return { code: err.verifyError.code, message: clip(err.verifyError.message) };
+  if (err instanceof StorageError) {
+    if (err.code === "NOT_FOUND") return { code: "BACKUP_FILE_MISSING", message: "the backup's file is gone from its storage destination" };
+    const code = err.code === "ABORTED" || err.code === "INVALID_KEY" || err.code === "INVALID_RANGE" ? "STORAGE_ERROR" : err.code;
+    return { code, message: clip(err.message) };
+  }
+  if (err instanceof SecretDecryptError) return { code: "SECRET_UNREADABLE", message: err.message };
+  if (err instanceof AppError) return { code: "SECRET_UNREADABLE", message: clip(err.message) };
+  return { code: "INTERNAL", message: "unexpected error in the restore pipeline (see the daemon log)" };
+}
+
+function writeProgress(db: Db, id: string, p: RestoreProgress): void {
+  db.update(restores)
+    .set({ bytesRead: p.bytesRead, bytesWritten: p.bytesWritten })
+    .where(and(eq(restores.id, id), eq(restores.status, "running")))
+    .run();
+}
+
+/**
+ * Runs one claimed restore to its end and records it: succeeded, or failed/canceled with
+ * an error whose message says what state the target is in. Restores are never retried: a
+ * second attempt over a half-restored MySQL target is not the same operation.
+ */
+export async function executeRestore(deps: RestoreDeps & { logger: Logger }, entry: RunningRestore, progressIntervalMs: number): Promise<void> {
+  const { row, controller, progress } = entry;
+  const log = deps.logger.child({ restoreId: row.id, targetDataSourceId: row.targetDataSourceId });
+  const flush = setInterval(() => writeProgress(deps.db, row.id, progress), progressIntervalMs);
+  const state: RestoreState = { touched: "no", createdDatabase: false };
+  let engine: EngineName | null = null;
+  try {
+    const plan = planRestore(deps, row);
+    engine = plan.target.engine;
+    log.info("restore started", { backupJobId: row.backupJobId, clean: row.clean });
+    await runRestore(deps, row, plan, controller.signal, progress, state);
+    if (entry.reason) throw new Error(`aborted: ${entry.reason}`);
+    finish(deps.db, row, "succeeded", progress, null);
+    log.info("restore succeeded", { ...progress });
+  } catch (err) {
+    const failure = classifyRestoreFailure(err, entry.reason);
+    if (failure.code === "INTERNAL") log.error("restore failed unexpectedly", { error: err });
+    else log.warn("restore failed", { code: failure.code, message: failure.message });
+    const error = { code: failure.code, message: `${failure.message}; ${targetStateNote(engine, state, row.targetDatabase)}` };
+    finish(deps.db, row, failure.code === "CANCELED" ? "canceled" : "failed", progress, error);
+  } finally {
+    clearInterval(flush);
+  }
+}
+
+function finish(db: Db, row: RestoreRow, status: "succeeded" | "failed" | "canceled", p: RestoreProgress, error: { code: string; message: string } | null): void {
+  const now = nowMs();
+  db.transaction((tx) => {
+    tx.update(restores)
+      .set({ status, finishedAt: now, bytesRead: p.bytesRead, bytesWritten: p.bytesWritten, error })
+      .where(eq(restores.id, row.id))
+      .run();
+    const action = status === "succeeded" ? "restore.completed" : status === "canceled" ? "restore.canceled" : "restore.failed";
+    recordAudit(tx, ctxOf(row.orgId), {
+      action,
+      targetType: "restore",
+      targetId: row.id,
+      metadata: {
+        backupJobId: row.backupJobId,
+        targetDataSourceId: row.targetDataSourceId,
+        bytesRead: p.bytesRead,
+        bytesWritten: p.bytesWritten,
+        durationMs: now - (row.startedAt ?? now),
+        ...(error ? { error } : {}),
+      },
+    });
+  });
+}

@@ -1,0 +1,232 @@
+import { createHash } from "node:crypto";
+import { eq } from "drizzle-orm";
+import { decryptStream } from "../crypto/age.ts";
+import { orgIdentity } from "../crypto/org-keys.ts";
+import { backupJobs, dataSources, restores, storageDestinations } from "../db/schema.ts";
+import { dropMysqlTables, engineFamily, ensureDatabase, inspectDatabase, mysqlRestoreCommand, pgRestoreCommand, RestoreSetupError, runRestoreTool } from "../engines/restore.ts";
+import { sqliteTempPath, sqliteUserObjects, writeSqliteAtomically } from "../engines/sqlite-restore.ts";
+import type { SourceTarget } from "../engines/types.ts";
+import { countingTap } from "../lib/streams.ts";
+import { StorageError } from "../storage/errors.ts";
+import type { BackupDeps, JobRow } from "./backup.ts";
+import { decompressStage, type CompressionAlgorithm } from "./compression.ts";
+
+export type RestoreRow = typeof restores.$inferSelect;
+export type RestoreDeps = Pick<BackupDeps, "db" | "secrets" | "storage" | "dumpEnv" | "targetOf">;
+
+/** Live byte counters of a running restore, flushed to its row by the queue. */
+export interface RestoreProgress {
+  bytesRead: number;
+  bytesWritten: number;
+}
+
+/**
+ * How far a restore got into its target, so a failure can say honestly what state the
+ * target is in: `no` (not touched), `transaction` (pg_restore inside one uncommitted
+ * transaction), `dropped` (clean dropped MySQL tables), `partial` (the mysql client ran part
+ * of the dump), `replaced` (the SQLite file was renamed into place).
+ */
+export interface RestoreState {
+  touched: "no" | "transaction" | "dropped" | "partial" | "replaced";
+  createdDatabase: boolean;
+}
+
+export interface RestorePlan {
+  job: JobRow;
+  destination: typeof storageDestinations.$inferSelect;
+  target: SourceTarget;
+  format: { compression: CompressionAlgorithm; encrypted: boolean };
+}
+
+/** Everything a restore needs, read when it starts; what went missing since the POST fails it clearly. */
+export function planRestore(deps: RestoreDeps, row: RestoreRow): RestorePlan {
+  const job = deps.db.select().from(backupJobs).where(eq(backupJobs.id, row.backupJobId)).get();
+  if (!job) throw new RestoreSetupError("BACKUP_NOT_FOUND", "the backup job was deleted");
+  if (job.status !== "succeeded" || !job.objectKey || job.fileDeletedAt !== null || !job.destinationId) {
+    throw new RestoreSetupError("BACKUP_FILE_MISSING", "the backup's file was deleted");
+  }
+  const destination = deps.db.select().from(storageDestinations).where(eq(storageDestinations.id, job.destinationId)).get();
+  if (!destination) throw new RestoreSetupError("BACKUP_FILE_MISSING", "the backup's storage destination was deleted");
+  const targetRow = deps.db.select().from(dataSources).where(eq(dataSources.id, row.targetDataSourceId)).get();
+  if (!targetRow) throw new RestoreSetupError("DATA_SOURCE_NOT_FOUND", "the target data source was deleted");
+  const format = (job.format ?? {}) as { compression?: CompressionAlgorithm; encrypted?: boolean };
+  return {
+    job,
+    destination,
+    target: deps.targetOf(targetRow),
+    format: { compression: format.compression ?? "none", encrypted: format.encrypted ?? false },
+  };
+}
+
+/**
+ * The stored object as read, hashed on the way. The last chunk is held back until the
+ * stream has ended and size and sha256 matched: a tampered file errors with
+ * CHECKSUM_MISMATCH before its final bytes reach the restore tool, so pg_restore (one
+ * transaction) never commits and a SQLite temp file is never renamed. `settle()` reads the
+ * rest after a failure downstream, to tell a corrupt file from another failure.
+ */
+function verifiedSource(body: ReadableStream<Uint8Array>, sha256: string | null, size: number | null, onBytes: (n: number) => void) {
+  const reader = body.getReader();
+  const hash = createHash("sha256");
+  let read = 0;
+  let held: Uint8Array | null = null;
+  let verdict: boolean | null = null;
+  const take = (chunk: Uint8Array) => {
+    hash.update(chunk);
+    read += chunk.byteLength;
+    onBytes(chunk.byteLength);
+  };
+  const finish = () => (verdict = hash.digest("hex") === sha256 && (size === null || read === size));
+  const mismatch = () =>
+    new RestoreSetupError("CHECKSUM_MISMATCH", `the stored file's sha256 (or size: ${read} bytes read, ${size} recorded) differs from the one recorded at backup time`);
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) {
+            if (verdict === null) finish();
+            if (!verdict) return controller.error(mismatch());
+            if (held) controller.enqueue(held);
+            return controller.close();
+          }
+          take(value);
+          const previous = held;
+          held = value;
+          if (previous) return controller.enqueue(previous);
+        }
+      },
+      // Downstream gave up: keep the reader, settle() may still drain it.
+      cancel() {},
+    },
+    { highWaterMark: 0 },
+  );
+  return {
+    stream,
+    mismatch,
+    async settle(signal: AbortSignal): Promise<boolean | null> {
+      if (verdict !== null) return verdict;
+      try {
+        for (;;) {
+          if (signal.aborted) return null;
+          const { done, value } = await reader.read();
+          if (done) return finish();
+          take(value);
+        }
+      } catch {
+        return null;
+      }
+    },
+    release: () => reader.cancel().catch(() => {}),
+  };
+}
+
+/** Errors of one stage carry that stage's code (DECRYPT_FAILED, …) unless they are ours already. */
+function tagged(inner: ReadableStream<Uint8Array>, code: string): ReadableStream<Uint8Array> {
+  const reader = inner.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        } catch (err) {
+          const ours = err instanceof RestoreSetupError || err instanceof StorageError;
+          controller.error(ours ? err : new RestoreSetupError(code, err instanceof Error ? err.message : String(err)));
+        }
+      },
+      cancel: (reason) => reader.cancel(reason).catch(() => {}),
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+function refuseNonEmptySqlite(path: string): void {
+  const objects = sqliteUserObjects(path);
+  if (objects === -1) throw new RestoreSetupError("TARGET_NOT_EMPTY", `${path} exists and is not a SQLite database; restore with clean: true to replace it`);
+  if (objects) throw new RestoreSetupError("TARGET_NOT_EMPTY", `${path} already holds ${objects} tables or views; restore with clean: true to replace it`);
+}
+
+/**
+ * One restore, streamed end to end: storage → size + sha256 check → age decrypt (the org's
+ * identity) → decompress → pg_restore / mysql client (stdin) or a SQLite temp file renamed
+ * into place. No copy of the backup is kept anywhere. The target is checked again first
+ * (it may have changed since the API accepted the restore) and a missing database created.
+ */
+export async function runRestore(
+  deps: RestoreDeps,
+  row: RestoreRow,
+  plan: RestorePlan,
+  signal: AbortSignal,
+  progress: RestoreProgress,
+  state: RestoreState,
+): Promise<void> {
+  const { target, job } = plan;
+  const family = engineFamily(target.engine);
+  const database = row.targetDatabase ?? target.database ?? "";
+  let relations = 0;
+  if (family === "sqlite") {
+    if (!target.path) throw new RestoreSetupError("INVALID_TARGET", "the target data source has no path");
+    if (!row.clean) refuseNonEmptySqlite(target.path);
+  } else {
+    const found = await inspectDatabase(target, database, signal);
+    relations = found.relations;
+    if (relations > 0 && !row.clean) {
+      throw new RestoreSetupError("TARGET_NOT_EMPTY", `database ${database} now holds ${relations} tables or views; restore with clean: true to replace them`);
+    }
+    if (!found.exists) state.createdDatabase = await ensureDatabase(target, database, signal);
+  }
+  if (signal.aborted) throw new RestoreSetupError("CANCELED", "aborted");
+
+  const { body } = await deps.storage.driverFor(plan.destination).get(job.objectKey!);
+  const source = verifiedSource(body, job.sha256, job.storedBytes, (n) => (progress.bytesRead += n));
+  try {
+    let stream = source.stream;
+    if (plan.format.encrypted) {
+      const identity = orgIdentity(deps.db, deps.secrets, job.orgId);
+      if (!identity) throw new RestoreSetupError("DECRYPT_FAILED", "the organisation has no age identity to decrypt the backup with");
+      // The header (which recipient, is it age at all) is read here: its failure is a decrypt failure too.
+      const decrypted = await decryptStream(stream, [identity]).catch((err: unknown) => {
+        if (err instanceof RestoreSetupError || err instanceof StorageError) throw err;
+        throw new RestoreSetupError("DECRYPT_FAILED", `the backup does not decrypt with the organisation's age identity: ${err instanceof Error ? err.message : String(err)}`);
+      });
+      stream = tagged(decrypted, "DECRYPT_FAILED");
+    }
+    const decompress = decompressStage(plan.format.compression);
+    if (decompress) stream = tagged(stream.pipeThrough(decompress), "DECOMPRESS_FAILED");
+    stream = stream.pipeThrough(countingTap((n) => (progress.bytesWritten += n)));
+    const toolPath = deps.dumpEnv.toolPath;
+    if (family === "postgres") {
+      const cmd = pgRestoreCommand(target, database, row.clean, toolPath);
+      state.touched = "transaction";
+      await runRestoreTool(cmd, stream, toolPath, signal);
+    } else if (family === "mysql") {
+      const cmd = mysqlRestoreCommand(target, database, toolPath);
+      if (row.clean && relations > 0) {
+        state.touched = "dropped";
+        await dropMysqlTables(target, database, signal);
+      }
+      state.touched = "partial";
+      await runRestoreTool(cmd, stream, toolPath, signal);
+    } else {
+      const path = target.path!;
+      await writeSqliteAtomically(stream, path, sqliteTempPath(path, row.id), signal, {
+        beforeRename: () => (row.clean ? undefined : refuseNonEmptySqlite(path)),
+        renamed: () => (state.touched = "replaced"),
+      });
+    }
+    // Every byte went through the check above; this only guards a consumer that stopped early.
+    if ((await source.settle(signal)) === false) throw source.mismatch();
+  } catch (err) {
+    // A corrupt file usually shows first as a decrypt or decompress error (or, unencrypted, as
+    // a tool error): read on to name the cause. Age authenticates every chunk, so with
+    // encryption a tool error means the bytes were the ones written and need no re-read.
+    const stageError = err instanceof RestoreSetupError && (err.code === "DECRYPT_FAILED" || err.code === "DECOMPRESS_FAILED");
+    const worth = !signal.aborted && !(err instanceof StorageError) && (stageError || !plan.format.encrypted);
+    if (worth && (await source.settle(signal)) === false) throw source.mismatch();
+    throw err;
+  } finally {
+    await source.release();
+  }
+}
