@@ -1,8 +1,7 @@
 import { SQL } from "bun";
-import { basename } from "node:path";
-import { childEnv, findTool, StderrTail } from "./process.ts";
+import { findTool } from "./process.ts";
 import { classifyConnectError, ProbeError } from "./network.ts";
-import { ToolFailedError } from "./tool-stream.ts";
+import { toolInput } from "./tool-stream.ts";
 import type { EngineName, SourceTarget } from "./types.ts";
 
 /**
@@ -221,43 +220,5 @@ export function mysqlRestoreCommand(target: SourceTarget, database: string, tool
  * pipe) is reported with its own exit code and stderr tail, not as a write error.
  */
 export async function runRestoreTool(cmd: ToolCommand, input: ReadableStream<Uint8Array>, toolPath: string, signal: AbortSignal): Promise<void> {
-  const tail = new StderrTail();
-  const proc = Bun.spawn(cmd.argv, { env: childEnv(toolPath, cmd.secretEnv), stdin: "pipe", stdout: "ignore", stderr: "pipe" });
-  const reader = input.getReader();
-  const onAbort = () => {
-    proc.kill("SIGKILL");
-    void reader.cancel().catch(() => {});
-  };
-  signal.addEventListener("abort", onAbort, { once: true });
-  if (signal.aborted) onAbort();
-  const stderrDone = (async () => {
-    for await (const chunk of proc.stderr) tail.push(chunk);
-  })();
-  let inputError: unknown = null;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done || signal.aborted) break;
-      try {
-        proc.stdin.write(value);
-        await proc.stdin.flush();
-      } catch {
-        break; // the tool closed its stdin: its exit status says why
-      }
-    }
-  } catch (err) {
-    inputError = err;
-    proc.kill("SIGKILL");
-  }
-  await reader.cancel().catch(() => {});
-  if (inputError) await proc.exited;
-  try {
-    await proc.stdin.end();
-  } catch {}
-  await Promise.all([proc.exited, stderrDone]);
-  signal.removeEventListener("abort", onAbort);
-  if (inputError) throw inputError;
-  if (proc.exitCode !== 0 || signal.aborted) {
-    throw new ToolFailedError("RESTORE_FAILED", basename(cmd.argv[0]!), proc.exitCode, tail.text(Object.values(cmd.secretEnv)), proc.signalCode ?? null);
-  }
+  await toolInput(cmd.argv, input, { toolPath, secretEnv: cmd.secretEnv, signal });
 }

@@ -95,25 +95,35 @@ export function toolOutput(argv: string[], opts: ToolOptions & { errorCode?: "DU
 export async function toolInput(argv: string[], input: ReadableStream<Uint8Array>, opts: ToolOptions): Promise<{ stdout: string }> {
   const { proc, detach, stderrDone, failure } = spawnTool(argv, opts, "pipe");
   const stdoutText = new Response(proc.stdout).text().then((t) => t.slice(0, 64 * 1024));
-  let feedError: unknown = null;
+  const reader = input.getReader();
+  let inputError: unknown = null;
   try {
-    for await (const chunk of input) {
-      proc.stdin.write(chunk);
-      await proc.stdin.flush();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done || opts.signal?.aborted) break;
+      try {
+        proc.stdin.write(value);
+        await proc.stdin.flush();
+      } catch {
+        // The tool closed its stdin (it failed, or was killed): its exit status and stderr
+        // say why, which a bare EPIPE would hide.
+        break;
+      }
     }
   } catch (err) {
-    feedError = err;
+    inputError = err;
     proc.kill("SIGKILL");
-  } finally {
-    try {
-      await proc.stdin.end();
-    } catch {}
   }
+  // Failed input or an abort: the tool dies BEFORE its stdin closes, so it never sees a
+  // clean end of input (pg_restore --single-transaction then cannot commit).
+  if (opts.signal?.aborted) proc.kill("SIGKILL");
+  await reader.cancel().catch(() => {});
+  try {
+    await proc.stdin.end();
+  } catch {}
   await Promise.all([proc.exited, stderrDone]);
   detach();
-  if (feedError) throw feedError;
-  if (proc.exitCode !== 0 || opts.signal?.aborted) {
-    throw failure("RESTORE_FAILED");
-  }
+  if (inputError) throw inputError;
+  if (proc.exitCode !== 0 || opts.signal?.aborted) throw failure("RESTORE_FAILED");
   return { stdout: await stdoutText };
 }

@@ -1,6 +1,5 @@
 import { and, asc, eq, isNull, lte, or, sql } from "drizzle-orm";
 import { recordAudit } from "../audit/record.ts";
-import type { Db } from "../db/client.ts";
 import { backupJobs } from "../db/schema.ts";
 import type { Actor } from "../lib/context.ts";
 import type { Logger } from "../lib/logger.ts";
