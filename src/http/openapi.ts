@@ -92,6 +92,23 @@ function finishSpec(spec: Json, version: string): Json {
   return spec;
 }
 
+/**
+ * The generator describes a request body only for parsers it knows by name; our one global
+ * parser (src/http/body.ts, a function) made it emit `requestBody.content: {}`, so the
+ * served document had no body schema at all. Bodies are JSON only: show it the routes with
+ * the named "json" parser instead (the app itself is untouched).
+ */
+function jsonBodiesView(app: Elysia<any, any, any, any, any, any, any>) {
+  const root = app as any; // the two getters are `protected`; the generator calls them too
+  return {
+    getGlobalDefinitions: () => root.getGlobalDefinitions?.(),
+    getGlobalRoutes: () =>
+      root.getGlobalRoutes().map((route: any) =>
+        route.hooks?.body ? { ...route, hooks: { ...route.hooks, parse: [{ fn: "json" }] } } : route,
+      ),
+  } as unknown as Elysia<any, any, any, any, any, any, any>;
+}
+
 /** `/swagger/json` (OpenAPI 3 of every route of `root`) and the offline UI at `/swagger/`. */
 export function openapiRoutes(getRoot: () => Elysia<any, any, any, any, any, any, any>, version: string) {
   let cached: { routes: number; spec: Json } | null = null;
@@ -101,7 +118,7 @@ export function openapiRoutes(getRoot: () => Elysia<any, any, any, any, any, any
       () => {
         const root = getRoot();
         if (!cached || cached.routes !== root.routes.length) {
-          const generated = toOpenAPISchema(root, { paths: [/^\/swagger/, "/downloads/*"] }, undefined, undefined, "3.1.0");
+          const generated = toOpenAPISchema(jsonBodiesView(root), { paths: [/^\/swagger/, "/downloads/*"] }, undefined, undefined, "3.1.0");
           cached = { routes: root.routes.length, spec: finishSpec({ openapi: "3.1.0", ...generated }, version) };
         }
         return cached.spec;
