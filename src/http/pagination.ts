@@ -39,8 +39,10 @@ export class Cursors {
   decode(list: string, orgId: string, cursor: string): string {
     const [payload, mac, extra] = cursor.split(".");
     if (!payload || !mac || extra !== undefined) throw badCursor();
-    const given = Buffer.from(mac, "base64url");
-    const expected = this.mac(payload);
+    // Compared as text: base64url's last character has spare bits, so comparing decoded
+    // bytes would accept several spellings of one MAC.
+    const given = Buffer.from(mac);
+    const expected = Buffer.from(this.mac(payload).toString("base64url"));
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw badCursor();
     // The MAC only proves we signed these bytes once (e.g. under an older format): a payload
     // that is not a JSON object is a malformed cursor (400), never a TypeError (500).

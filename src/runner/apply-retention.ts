@@ -1,19 +1,18 @@
 import { and, desc, eq, isNull } from "drizzle-orm";
-import { recordAudit } from "../audit/record.ts";
 import type { Db } from "../db/client.ts";
 import { backupJobs, backupPolicies, storageDestinations } from "../db/schema.ts";
 import type { Logger } from "../lib/logger.ts";
 import { nowMs } from "../lib/clock.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
 import type { JobRow } from "./backup.ts";
+import { deleteBackupFile } from "./delete-file.ts";
 import { RUNNER_ACTOR } from "./queue.ts";
 import { selectBackupsToKeep } from "./retention.ts";
 
 /**
  * After a successful backup: the policy's retention over that data source's successful
- * backups under that policy (files still present). Each file is deleted from storage first
- * and only then marked `fileDeletedAt`, so a failure leaves a row that still points at a
- * file, never a row that claims a file that is gone. The pure rule keeps the newest success.
+ * backups under that policy (files still present), each removal through deleteBackupFile
+ * (marked first, then deleted). The pure rule keeps the newest success.
  */
 export async function applyRetention(
   db: Db,
@@ -49,21 +48,16 @@ export async function applyRetention(
     const destination = row.destinationId
       ? db.select().from(storageDestinations).where(eq(storageDestinations.id, row.destinationId)).get()
       : undefined;
+    if (!destination || !row.objectKey) continue;
     try {
-      if (destination && row.objectKey) await storage.driverFor(destination).delete(row.objectKey);
+      await deleteBackupFile(db, storage, destination, row, { orgId: row.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null }, {
+        reason: "retention",
+        policyId: job.policyId,
+      });
     } catch (err) {
-      logger.warn("retention could not delete a backup file; it stays listed", { jobId: id, error: err });
+      logger.warn("retention could not delete a backup file; it stays listed and is retried", { jobId: id, error: err });
       continue;
     }
-    db.transaction((tx) => {
-      tx.update(backupJobs).set({ fileDeletedAt: nowMs() }).where(eq(backupJobs.id, id)).run();
-      recordAudit(tx, { orgId: row.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null }, {
-        action: "backup_file.deleted",
-        targetType: "backup_job",
-        targetId: id,
-        metadata: { reason: "retention", policyId: job.policyId, dataSourceId: job.dataSourceId, objectKey: row.objectKey },
-      });
-    });
     removed.push(id);
   }
   return removed;

@@ -42,8 +42,10 @@ export class DownloadTokens {
     const parts = token.split(".");
     if (parts.length !== 2 || !parts[0] || !parts[1]) return { ok: false, reason: "invalid" };
     const [encoded, mac] = parts as [string, string];
-    const given = Buffer.from(mac, "base64url");
-    const expected = this.mac(encoded);
+    // Compared as text: base64url's last character has spare bits, so comparing decoded
+    // bytes would accept several spellings of one MAC. A token has exactly one.
+    const given = Buffer.from(mac);
+    const expected = Buffer.from(this.mac(encoded).toString("base64url"));
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: "invalid" };
     let p: Partial<Payload>;
     try {

@@ -216,3 +216,28 @@ describe("download links of a local-disk destination", () => {
     }
   });
 });
+
+describe("token spellings", () => {
+  test("a MAC is accepted in its one canonical spelling only (base64url's spare bits)", async () => {
+    const { DownloadTokens } = await import("../../src/storage/download-token.ts");
+    const { Cursors } = await import("../../src/http/pagination.ts");
+    const key = new Uint8Array(32).fill(7);
+    const tokens = new DownloadTokens(key);
+    const cursors = new Cursors(key);
+    // A 32-byte MAC is 43 characters; the last one carries 4 bits and 2 spare ones. Flipping
+    // a spare bit leaves the bytes the same: such a spelling must still be refused.
+    const respell = (t: string) => {
+      const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+      const last = alphabet.indexOf(t.at(-1)!);
+      return t.slice(0, -1) + alphabet[last ^ 1];
+    };
+    for (let i = 0; i < 20; i++) {
+      const t = tokens.sign({ destinationId: "dst_x", key: `k${i}`, filename: "f", expiresAt: Date.now() + 60_000 });
+      expect(tokens.verify(t).ok).toBe(true);
+      expect(tokens.verify(respell(t)).ok).toBe(false);
+      const c = cursors.encode("list", "org", `id_${i}`);
+      expect(cursors.decode("list", "org", c)).toBe(`id_${i}`);
+      expect(() => cursors.decode("list", "org", respell(c))).toThrow();
+    }
+  });
+});

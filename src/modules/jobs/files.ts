@@ -1,14 +1,13 @@
-import { eq } from "drizzle-orm";
 import { recordAudit } from "../../audit/record.ts";
 import { decryptStream } from "../../crypto/age.ts";
 import { orgIdentity } from "../../crypto/org-keys.ts";
 import type { SecretBox } from "../../crypto/secrets.ts";
-import { backupJobs } from "../../db/schema.ts";
 import type { ServiceContext } from "../../lib/context.ts";
-import { isoOf, nowMs } from "../../lib/clock.ts";
+import { isoOf } from "../../lib/clock.ts";
 import { AppError } from "../../lib/errors.ts";
 import { countingTap, sha256Tap } from "../../lib/streams.ts";
 import { decompressStage, type CompressionAlgorithm } from "../../runner/compression.ts";
+import { deleteBackupFile } from "../../runner/delete-file.ts";
 import type { StorageRegistry } from "../../storage/registry.ts";
 import { destinationOf, findJob, storedFileOf } from "./service.ts";
 
@@ -106,15 +105,5 @@ export async function deleteJobFile(ctx: ServiceContext, deps: FileDeps, id: str
   const job = findJob(ctx.db, ctx.orgId, id);
   if (job.fileDeletedAt !== null) return;
   if (job.status !== "succeeded" || !job.objectKey) throw new AppError("CONFLICT", `the job has no stored file (status ${job.status})`);
-  const destination = destinationOf(ctx, job);
-  await deps.storage.driverFor(destination).delete(job.objectKey);
-  ctx.db.transaction((tx) => {
-    tx.update(backupJobs).set({ fileDeletedAt: nowMs() }).where(eq(backupJobs.id, id)).run();
-    recordAudit(tx, ctx, {
-      action: "backup_file.deleted",
-      targetType: "backup_job",
-      targetId: id,
-      metadata: { reason: "manual", dataSourceId: job.dataSourceId, objectKey: job.objectKey },
-    });
-  });
+  await deleteBackupFile(ctx.db, deps.storage, destinationOf(ctx, job), job, ctx, { reason: "manual" });
 }
