@@ -3,7 +3,7 @@ import { childEnv, StderrTail } from "./process.ts";
 /** A dump or restore tool that failed: its exit code and what it said last (secrets masked). */
 export class ToolFailedError extends Error {
   constructor(
-    readonly code: "DUMP_FAILED" | "RESTORE_FAILED",
+    readonly code: "DUMP_FAILED" | "RESTORE_FAILED" | "COMPRESSION_FAILED",
     readonly tool: string,
     readonly exitCode: number | null,
     readonly stderr: string,
@@ -47,7 +47,7 @@ function spawnTool<In extends "ignore" | "pipe">(argv: string[], opts: ToolOptio
     for await (const chunk of proc.stderr) tail.push(chunk);
   })();
   const secrets = Object.values(opts.secretEnv ?? {});
-  const failure = (code: "DUMP_FAILED" | "RESTORE_FAILED") =>
+  const failure = (code: ToolFailedError["code"]) =>
     new ToolFailedError(code, argv[0]!, proc.exitCode, tail.text(secrets), proc.signalCode ?? null);
   return { proc, detach, stderrDone, failure };
 }
@@ -102,7 +102,7 @@ export async function toolInput(argv: string[], input: ReadableStream<Uint8Array
       const { done, value } = await reader.read();
       if (done || opts.signal?.aborted) break;
       try {
-        proc.stdin.write(value);
+        await proc.stdin.write(value);
         await proc.stdin.flush();
       } catch {
         // The tool closed its stdin (it failed, or was killed): its exit status and stderr
@@ -126,4 +126,61 @@ export async function toolInput(argv: string[], input: ReadableStream<Uint8Array
   if (inputError) throw inputError;
   if (proc.exitCode !== 0 || opts.signal?.aborted) throw failure("RESTORE_FAILED");
   return { stdout: await stdoutText };
+}
+
+/**
+ * A tool as a stream stage (`zstd -c`): what is written goes to its stdin, its stdout is
+ * the readable side. Writes wait for the pipe to drain and reads are pulled, so the stage
+ * holds no more than the pipes do. If the upstream fails, the tool is killed and the
+ * readable side fails with the upstream's own error (not "zstd was killed"), so the job
+ * reports the real cause. A tool that exits non-zero fails the readable side.
+ */
+export function toolTransform(argv: string[], opts: ToolOptions & { errorCode: ToolFailedError["code"] }): ReadableWritablePair<Uint8Array, Uint8Array> {
+  const { proc, detach, stderrDone, failure } = spawnTool(argv, opts, "pipe");
+  let upstreamError: unknown = null;
+  const writable = new WritableStream<Uint8Array>({
+    async write(chunk) {
+      try {
+        await proc.stdin.write(chunk);
+        await proc.stdin.flush();
+      } catch {
+        // The tool went away: its exit status (read on the readable side) says why.
+        await proc.exited;
+        throw failure(opts.errorCode);
+      }
+    },
+    async close() {
+      await proc.stdin.end();
+    },
+    abort(reason) {
+      upstreamError = reason ?? new Error("upstream aborted");
+      proc.kill("SIGKILL");
+    },
+  });
+  const reader = proc.stdout.getReader();
+  const readable = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (!done) return controller.enqueue(value);
+          await Promise.all([proc.exited, stderrDone]);
+          detach();
+          if (upstreamError) return controller.error(upstreamError);
+          if (proc.exitCode === 0 && !opts.signal?.aborted) return controller.close();
+          controller.error(failure(opts.errorCode));
+        } catch (err) {
+          detach();
+          controller.error(upstreamError ?? err);
+        }
+      },
+      async cancel() {
+        proc.kill("SIGKILL");
+        detach();
+        await reader.cancel().catch(() => {});
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return { writable, readable };
 }

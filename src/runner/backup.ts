@@ -112,7 +112,7 @@ export async function runBackup(
   onObjectKey(objectKey);
 
   let stream = startDump(target, deps.dumpEnv, signal).pipeThrough(countingTap((n) => (progress.bytesIn += n)));
-  const compress = compressStage(plan.compression);
+  const compress = compressStage(plan.compression, deps.dumpEnv.toolPath, signal);
   if (compress) stream = stream.pipeThrough(compress);
   if (plan.encrypt) stream = await encryptStream(stream, recipients);
   const hash = sha256Tap();

@@ -193,7 +193,7 @@ export async function runRestore(
       });
       stream = tagged(decrypted, "DECRYPT_FAILED");
     }
-    const decompress = decompressStage(plan.format.compression);
+    const decompress = decompressStage(plan.format.compression, deps.dumpEnv.toolPath, signal);
     if (decompress) stream = tagged(stream.pipeThrough(decompress), "DECOMPRESS_FAILED");
     stream = stream.pipeThrough(countingTap((n) => (progress.bytesWritten += n)));
     const toolPath = deps.dumpEnv.toolPath;

@@ -137,3 +137,36 @@ describe("pipeline stages", () => {
     await reader.cancel();
   });
 });
+
+describe("zstd through the zstd tool", () => {
+  const PATH = process.env.PATH!;
+
+  test("round trip with the tool both ways, and across tool/in-process", async () => {
+    const src = source(2 * 1024 * 1024 + 3);
+    const packed = await readAll(src.stream.pipeThrough(compressStage({ algorithm: "zstd", level: 3 }, PATH)!));
+    expect(createHash("sha256").update(await readAll(new Blob([packed]).stream().pipeThrough(decompressStage("zstd")!))).digest("hex")).toBe(src.sha256);
+    expect(createHash("sha256").update(await readAll(new Blob([packed]).stream().pipeThrough(decompressStage("zstd", PATH)!))).digest("hex")).toBe(src.sha256);
+  });
+
+  test("an upstream failure surfaces as itself, and the tool is gone", async () => {
+    const failing = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new Uint8Array(1000));
+        c.error(new Error("pg_dump exited with code 1: boom"));
+      },
+    });
+    await expect(readAll(failing.pipeThrough(compressStage({ algorithm: "zstd", level: 3 }, PATH)!))).rejects.toThrow("pg_dump exited with code 1: boom");
+  });
+
+  test("corrupt input fails decompression with the tool's message", async () => {
+    const packed = await readAll(source(256 * 1024).stream.pipeThrough(compressStage({ algorithm: "zstd", level: 3 }, PATH)!));
+    packed[Math.floor(packed.length / 2)]! ^= 0xff;
+    await expect(readAll(new Blob([packed]).stream().pipeThrough(decompressStage("zstd", PATH)!))).rejects.toThrow(/zstd/);
+  });
+
+  test("without zstd on the PATH, compression stays in-process", async () => {
+    const src = source(100_000);
+    const packed = await readAll(src.stream.pipeThrough(compressStage({ algorithm: "zstd", level: 3 }, "/nonexistent")!));
+    expect(run(["zstd", "-d", "-c"], packed).length).toBe(100_000);
+  });
+});
