@@ -218,7 +218,10 @@ export class Scheduler implements ScheduleSync {
       catch: (error) => this.opts.logger.error("scheduler timer failed", { attachmentId, error }),
       unref: true,
     }, (self) => {
-      this.fire(attachmentId, self.currentRun()?.getTime() ?? this.now());
+      // croner's currentRun() is when the callback ran, which lags the scheduled minute
+      // when many timers fire at once: a 5-field schedule is always on a whole minute.
+      const ran = self.currentRun()?.getTime() ?? this.now();
+      this.fire(attachmentId, this.opts.timerPattern ? ran : Math.floor(ran / 60_000) * 60_000);
     });
     this.timers.set(attachmentId, { cron, key });
   }
