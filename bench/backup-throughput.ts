@@ -6,7 +6,7 @@
  *
  * Everything runs on 127.0.0.1 in temp dirs that are removed at the end.
  */
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -14,7 +14,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { startPostgres } from "../test/helpers/postgres.ts";
 import { startS3rver } from "../test/helpers/s3rver.ts";
-import { apiOf, appendResults, cleanupStack, daemon, load, median, memOf, mmm, resetPeak, rssSampler, sh } from "./lib.ts";
+import { apiOf, appendResults, cleanupStack, cpuOf, daemon, load, median, memOf, mmm, resetPeak, rssSampler, sh } from "./lib.ts";
 import { dbBytes, growTo } from "./pg-data.ts";
 import { stageTimings } from "./stages.ts";
 
@@ -68,9 +68,12 @@ try {
     s3: await policy("s3-zstd", s3dst.id, "zstd", 3, false),
   };
 
+  /** CPU seconds of the last run: `self` is snapdb's process (or the bench's, for the SDK upload), `children` the tools (pg_dump, zstd, age). */
+  let lastCpu = { self: 0, children: 0 };
   /** One snapdb backup: wall seconds from run-now to a terminal status, the job, and the daemon's peak RSS. */
   async function snapdb(policyId: string) {
     resetPeak(d.pid);
+    const cpu0 = cpuOf(d.pid);
     const sampler = rssSampler(d.pid, 100);
     const t0 = performance.now();
     const job = await api("POST", "/backup-jobs/run-now", { dataSourceId: source.id, policyId });
@@ -82,8 +85,11 @@ try {
     }
     const seconds = (performance.now() - t0) / 1000;
     const mem = sampler.stop();
+    const cpu1 = cpuOf(d.pid);
+    lastCpu = { self: cpu1.self - cpu0.self, children: cpu1.children - cpu0.children };
     if (row.status !== "succeeded") throw new Error(`job ${job.id} ${row.status}: ${JSON.stringify(row.error)}`);
-    return { seconds, sizeBytes: row.sizeBytes as number, storedBytes: row.storedBytes as number, peakMiB: Math.max(mem.hwm, mem.maxRss) };
+    const jobSeconds = (Date.parse(row.finishedAt) - Date.parse(row.startedAt)) / 1000;
+    return { seconds, jobSeconds, sizeBytes: row.sizeBytes as number, storedBytes: row.storedBytes as number, peakMiB: Math.max(mem.hwm, mem.maxRss) };
   }
 
   const pgEnv = { PGPASSWORD: pg.password };
@@ -94,18 +100,26 @@ try {
   const out = join(scratch, "out");
   /** A shell pipeline with pipefail (a failing stage fails the run); returns wall seconds. */
   const shell = (pipeline: string) => {
+    const c0 = cpuOf("self");
     const t0 = performance.now();
     sh(`set -o pipefail; ${pipeline}`, { env: pgEnv });
-    return (performance.now() - t0) / 1000;
+    const seconds = (performance.now() - t0) / 1000;
+    const c1 = cpuOf("self");
+    lastCpu = { self: 0, children: c1.children - c0.children };
+    return seconds;
   };
   const s3client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
   cleanup.push(() => s3client.destroy());
   /** The same pipeline to a file, then an upload of the file (same part size and queue as snapdb). */
   async function shellThenUpload() {
     const t0 = performance.now();
+    const c0 = cpuOf("self");
     shell(`${dumpCmd} | zstd -3 -q > ${out}`);
+    const shellCpu = lastCpu;
     const body = Bun.file(out).stream();
     await new Upload({ client: s3client, params: { Bucket: "bench", Key: `baseline-${Date.now()}.dump.zst`, Body: body as any }, partSize: 8 * 1024 * 1024, queueSize: 2 }).done();
+    // The bench process's own CPU also counts s3rver (in-process here); it is the same for snapdb's S3 runs but not counted there.
+    lastCpu = { self: cpuOf("self").self - c0.self, children: shellCpu.children };
     return (performance.now() - t0) / 1000;
   }
 
@@ -119,10 +133,14 @@ try {
     const onDisk = dbBytes(pg);
     const dumpBytes = Number(sh(`set -o pipefail; ${dumpCmd} | wc -c`, { env: pgEnv }).trim());
     const peaks: number[] = [];
+    const peakBy: Record<string, number[]> = {};
+    const jobSecs: Record<string, number[]> = {};
     let stored: Record<string, number> = {};
     const snap = (policyId: string, label: string) => async () => {
       const r = await snapdb(policyId);
       peaks.push(r.peakMiB);
+      (peakBy[label] ??= []).push(r.peakMiB);
+      (jobSecs[label] ??= []).push(r.jobSeconds);
       stored[label] = r.storedBytes;
       if (r.sizeBytes !== dumpBytes) console.warn(`note: job dumped ${r.sizeBytes} bytes, pg_dump | wc -c gave ${dumpBytes}`);
       return r.seconds;
@@ -139,31 +157,42 @@ try {
       { name: "snapdb S3 (s3rver), zstd 3", kind: "snapdb", run: snap(policies.s3, "s3") },
     ];
     const times = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+    const cpus = new Map<string, { self: number; children: number }[]>(variants.map((v) => [v.name, []]));
     // Round-robin, so a burst of load from the rest of the machine hits every variant alike.
     for (let r = 0; r < RUNS; r++) {
       for (const v of variants) {
         const s = await v.run();
         times.get(v.name)!.push(s);
+        cpus.get(v.name)!.push(lastCpu);
         console.log(`[${sizeGb} GB run ${r + 1}/${RUNS}] ${v.name}: ${s.toFixed(2)} s (load ${load()})`);
       }
     }
     const mbps = (xs: number[]) => xs.map((s) => dumpBytes / MB / s);
     const med = (name: string) => median(times.get(name)!);
     const ratio = (snap: string, base: string) => (med(snap) / med(base)).toFixed(2);
-    const rows = variants.map((v) => `| ${v.name} | ${mmm(times.get(v.name)!, (n) => n.toFixed(2))} | ${mmm(mbps(times.get(v.name)!), (n) => n.toFixed(0))} |`);
+    const cpuCell = (xs: { self: number; children: number }[]) =>
+      `${median(xs.map((x) => x.self)).toFixed(2)} + ${median(xs.map((x) => x.children)).toFixed(2)} = ${median(xs.map((x) => x.self + x.children)).toFixed(2)}`;
+    const cpuRatio = (a: string, b: string) => {
+      const tot = (n: string) => median(cpus.get(n)!.map((x) => x.self + x.children));
+      return (tot(a) / tot(b)).toFixed(2);
+    };
+    const esc = (s: string) => s.replaceAll("|", "\\|");
+    const rows = variants.map((v) => `| ${esc(v.name)} | ${mmm(times.get(v.name)!, (n) => n.toFixed(2))} | ${mmm(mbps(times.get(v.name)!), (n) => n.toFixed(0))} | ${cpuCell(cpus.get(v.name)!)} |`);
     memBySize[String(sizeGb)] = peaks;
     const idle = memOf(d.pid);
     sections.push(`### ${sizeGb} GB target: database ${(onDisk / GB).toFixed(2)} GB on disk, dump ${(dumpBytes / MB).toFixed(0)} MB (pg_dump -Fc -Z0), generated in ${genSeconds.toFixed(0)} s
 
 Stored sizes: zstd 3 ${(stored.local! / MB).toFixed(0)} MB (${(dumpBytes / stored.local!).toFixed(2)}×), zstd 3 + age ${(stored.localAge! / MB).toFixed(0)} MB.
 
-| what | seconds, median (min–max) of ${RUNS} | MB/s of dump bytes |
-|---|---|---|
+| what | seconds, median (min–max) of ${RUNS} | MB/s of dump bytes | CPU s: snapdb process + tools (median) |
+|---|---|---|---|
 ${rows.join("\n")}
 
-Ratios snapdb / baseline (median seconds): local zstd **${ratio(variants[3]!.name, variants[2]!.name)}** (target ≤ 1.10), local zstd + age **${ratio(variants[5]!.name, variants[4]!.name)}**, S3 **${ratio(variants[8]!.name, variants[7]!.name)}**.
+Ratios snapdb / baseline (median seconds): local zstd **${ratio(variants[3]!.name, variants[2]!.name)}** (target ≤ 1.10), local zstd + age **${ratio(variants[5]!.name, variants[4]!.name)}**, S3 **${ratio(variants[8]!.name, variants[7]!.name)}**. CPU seconds snapdb / baseline (less sensitive to the machine's other load): local zstd ${cpuRatio(variants[3]!.name, variants[2]!.name)}, local zstd + age ${cpuRatio(variants[5]!.name, variants[4]!.name)}. The CPU column leaves out the PostgreSQL server; "tools" are the child processes (pg_dump, and zstd/age for the baseline); for the S3 baseline the first figure is the benchmark process (AWS SDK upload plus the in-process s3rver).
 
-Daemon peak RSS during these backups (VmHWM reset before each job, VmRSS sampled every 100 ms): ${mmm(peaks, (n) => n.toFixed(0))} MiB over ${peaks.length} jobs; RSS when idle after them: ${idle?.rss.toFixed(0)} MiB.
+Seconds above are wall time from \`POST /backup-jobs/run-now\` to the poll (every 50 ms) that sees the job done; the job's own startedAt→finishedAt: ${Object.entries(jobSecs).map(([k, v]) => `${k} ${mmm(v, (n) => n.toFixed(2))} s`).join(", ")}.
+
+Daemon peak RSS during these backups (VmHWM reset before each job, VmRSS sampled every 100 ms), MiB: ${Object.entries(peakBy).map(([k, v]) => `${k} ${mmm(v, (n) => n.toFixed(0))}`).join(", ")}; all ${peaks.length} jobs ${mmm(peaks, (n) => n.toFixed(0))}; RSS when idle after them: ${idle?.rss.toFixed(0)} MiB.
 `);
     // Stage timings on a dump file of this size, in-process (what the daemon does per stage).
     shell(`${dumpCmd} > ${out}`);

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { REPO_ROOT, startDaemon, type Daemon, type DaemonOptions } from "../test/helpers/daemon.ts";
 
 export { REPO_ROOT, startDaemon, type Daemon };
-export const RESULTS = join(REPO_ROOT, "bench/RESULTS.md");
+/** Where results are appended; SNAPDB_BENCH_RESULTS redirects a trial run elsewhere. */
+export const RESULTS = process.env.SNAPDB_BENCH_RESULTS ?? join(REPO_ROOT, "bench/RESULTS.md");
 
 export function sh(cmd: string, opts: { env?: Record<string, string> } = {}): string {
   const res = Bun.spawnSync(["bash", "-c", cmd], { env: { ...process.env, ...opts.env }, stdout: "pipe", stderr: "pipe" });
@@ -130,3 +131,11 @@ export function cleanupStack() {
 }
 
 export const fmtMs = (n: number) => (n < 10 ? n.toFixed(2) : n.toFixed(0));
+
+/** CPU seconds of a process: its own (user + sys) and its reaped children's (cutime + cstime). */
+export function cpuOf(pid: number | "self"): { self: number; children: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+  // Fields 14–17 of proc(5), counted from field 3 here; clock ticks are 100 per second on Linux.
+  return { self: (f[11]! + f[12]!) / 100, children: (f[13]! + f[14]!) / 100 };
+}

@@ -51,7 +51,7 @@ export function dbBytes(pg: PgServer): number {
 export function growTo(pg: PgServer, targetBytes: number, state: { rows: number }): number {
   const t0 = performance.now();
   if (state.rows === 0) pg.psql(SCHEMA, "appdb");
-  const BATCH = 500_000;
+  const BATCH = 250_000;
   for (let i = 0; i < 200 && dbBytes(pg) < targetBytes; i++) {
     pg.psql(batchSql(state.rows, state.rows + BATCH), "appdb");
     state.rows += BATCH;

@@ -58,7 +58,7 @@ export async function stageTimings(dumpFile: string, recipient: string, runs = 3
   for (const [name, bytes, f] of cases) {
     const secs: number[] = [];
     for (let i = 0; i < runs; i++) secs.push(await timed(f));
-    rows.push(`| ${name} | ${(bytes / 1e6).toFixed(0)} | ${mmm(secs, (n) => n.toFixed(2))} | ${mmm(secs.map((s) => bytes / 1e6 / s), (n) => n.toFixed(0))} |`);
+    rows.push(`| ${name.replaceAll("|", "\\|")} | ${(bytes / 1e6).toFixed(0)} | ${mmm(secs, (n) => n.toFixed(2))} | ${mmm(secs.map((s) => bytes / 1e6 / s), (n) => n.toFixed(0))} |`);
   }
   sh(`rm -f ${zst}`);
   return `Stages alone, in the benchmark process (one core each; the daemon runs them all on its one JS thread), over a ${(size / 1e6).toFixed(0)} MB dump file read through a pipe (${chunkInfo}):

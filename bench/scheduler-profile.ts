@@ -1,0 +1,67 @@
+/**
+ * Profile for scheduler-scale.ts: the cost of one scheduled firing inside snapdb, without
+ * timers. Seeds N attachments (each on its own missing SQLite source) in a real store, then
+ * calls `scheduler.fire(id, minute)` — the very code a timer runs — for F of them in a row,
+ * with the runner stopped and then started (its wake() runs on every queued job); then, as a
+ * prototype of a fix, F more queued by the same function inside ONE outer transaction (savepoints).
+ *
+ *   node_modules/.bin/bun bench/scheduler-profile.ts [N=5000] [F=1000]
+ */
+import type { Db } from "../src/db/client.ts";
+import { newId } from "../src/lib/ids.ts";
+import { queueScheduledRun } from "../src/scheduler/fire.ts";
+import { createHarness } from "../test/helpers/harness.ts";
+import { median, percentile } from "./lib.ts";
+
+const N = Math.min(50_000, Number(process.argv[2] ?? 5000));
+const F = Math.min(N / 3, Number(process.argv[3] ?? 1000));
+const ORG = "org_bench";
+const h = await createHarness({ SNAPDB_RUNNER_MAX_CONCURRENT: "1" });
+try {
+  const token = await h.token(ORG);
+  const dst = (await h.call("POST", "/storage-destinations/managed/ensure", { token })).body;
+  const pol = (await h.call("POST", "/backup-policies", { token, body: {
+    name: "every-minute", scheduleCron: "* * * * *", timezone: "UTC", destinationId: dst.id, retention: { keepLast: 7 },
+    compression: { algorithm: "zstd", level: 3 }, encryption: { enabled: false, recipients: [] }, timeoutSeconds: 600, retries: 0,
+  } })).body;
+  const now = Date.now();
+  const ids: string[] = [];
+  const s = h.store.sqlite;
+  const insSource = s.prepare("INSERT INTO data_sources (id, org_id, name, engine, path, options, labels, created_at, updated_at) VALUES (?, ?, ?, 'sqlite', ?, '{}', '{}', ?, ?)");
+  const insAtt = s.prepare("INSERT INTO attachments (id, org_id, data_source_id, policy_id, enabled, last_scheduled_at, created_at, updated_at) VALUES (?, ?, ?, ?, 1, NULL, ?, ?)");
+  s.transaction(() => {
+    for (let i = 0; i < N; i++) {
+      const ds = newId("ds");
+      const att = newId("att");
+      insSource.run(ds, ORG, `db-${i}`, `/nonexistent/db-${i}.sqlite`, now, now);
+      insAtt.run(att, ORG, ds, pol.id, now, now);
+      ids.push(att);
+    }
+  })();
+  const round = (label: string, from: number, minute: number) => {
+    const xs: number[] = [];
+    const t0 = performance.now();
+    for (const id of ids.slice(from, from + F)) {
+      const t = performance.now();
+      const r = h.scheduler.fire(id, minute);
+      if (r.outcome !== "queued") throw new Error(`${id}: ${r.outcome}`);
+      xs.push(performance.now() - t);
+    }
+    console.log(`${label}: ${F} firings in ${(performance.now() - t0).toFixed(0)} ms; each p50 ${median(xs).toFixed(2)} ms, p99 ${percentile(xs, 99).toFixed(2)} ms, max ${Math.max(...xs).toFixed(1)} ms`);
+  };
+  const minute = Math.floor(now / 60_000) * 60_000;
+  round("runner stopped (queueScheduledRun only)", 0, minute);
+  h.runner.start();
+  round("runner started (plus wake() per queued job)", F, minute);
+  const t0 = performance.now();
+  h.store.db.transaction((tx) => {
+    for (const id of ids.slice(2 * F, 3 * F)) {
+      if (queueScheduledRun(tx as unknown as Db, id, minute, Date.now()).outcome !== "queued") throw new Error("not queued");
+    }
+  });
+  h.runner.wake();
+  console.log(`prototype, one transaction for all ${F} (then one wake): ${(performance.now() - t0).toFixed(0)} ms`);
+} finally {
+  h.close();
+}
+process.exit(0);
