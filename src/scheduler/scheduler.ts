@@ -39,10 +39,24 @@ export interface ScheduledAttachment {
 const RECONCILE_MS = 60_000;
 
 interface Timer {
-  cron: Cron;
   /** What the timer was built from: unchanged attachments keep their timer. */
   key: string;
+  /** The shared timer it belongs to: one per distinct (pattern, time zone). */
+  group: string;
 }
+
+/**
+ * One croner timer serves every attachment with the same pattern and zone: croner's Cron
+ * objects are large (~90 KiB each, bench/RESULTS.md), so one per attachment made 5,000
+ * attachments cost ~450 MiB and seconds to start.
+ */
+interface TimerGroup {
+  cron: Cron;
+  members: Set<string>;
+}
+
+/** Firings of one group are queued in batches, yielding in between so the API stays responsive. */
+const FIRE_BATCH = 50;
 
 const selection = {
   id: attachments.id,
@@ -59,12 +73,14 @@ const selection = {
 };
 
 /**
- * One croner timer per enabled attachment, in its policy's zone. Services call `sync` /
+ * Timers for every enabled attachment, in its policy's zone (one croner timer per distinct
+ * pattern and zone, shared by its attachments). Services call `sync` /
  * `syncPolicy` after their transaction commits, so changes apply without a restart; a
  * firing goes through `queueScheduledRun`, which never queues a second job for a busy source.
  */
 export class Scheduler implements ScheduleSync {
   private readonly timers = new Map<string, Timer>();
+  private readonly groups = new Map<string, TimerGroup>();
   private readonly listeners = new Set<(job: QueuedJob) => void>();
   private readonly now: () => number;
   private started = false;
@@ -88,7 +104,8 @@ export class Scheduler implements ScheduleSync {
 
   /** The next time the live timer of an attachment fires (ms), or null without a timer. */
   nextFireOf(attachmentId: string): number | null {
-    return this.timers.get(attachmentId)?.cron.nextRun()?.getTime() ?? null;
+    const timer = this.timers.get(attachmentId);
+    return (timer && this.groups.get(timer.group)?.cron.nextRun()?.getTime()) ?? null;
   }
 
   /** The runner subscribes here to be woken when a job is queued; returns the unsubscribe. */
@@ -134,7 +151,8 @@ export class Scheduler implements ScheduleSync {
   stop(): void {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
-    for (const timer of this.timers.values()) timer.cron.stop();
+    for (const group of this.groups.values()) group.cron.stop();
+    this.groups.clear();
     this.timers.clear();
     this.started = false;
   }
@@ -209,25 +227,60 @@ export class Scheduler implements ScheduleSync {
     const key = `${row.policyId}|${pattern}|${row.timezone}`;
     const existing = this.timers.get(attachmentId);
     if (existing?.key === key) return;
-    existing?.cron.stop();
-    const cron = new Cron(pattern, {
-      // The test hook may use seconds; real patterns are 5-field only.
-      mode: this.opts.timerPattern ? "auto" : "5-part",
-      timezone: row.timezone,
-      protect: (job) => this.opts.logger.warn("scheduler timer still busy, firing skipped", { attachmentId, at: job.currentRun()?.toISOString() }),
-      catch: (error) => this.opts.logger.error("scheduler timer failed", { attachmentId, error }),
-      unref: true,
-    }, (self) => {
-      // croner's currentRun() is when the callback ran, which lags the scheduled minute
-      // when many timers fire at once: a 5-field schedule is always on a whole minute.
-      const ran = self.currentRun()?.getTime() ?? this.now();
-      this.fire(attachmentId, this.opts.timerPattern ? ran : Math.floor(ran / 60_000) * 60_000);
-    });
-    this.timers.set(attachmentId, { cron, key });
+    this.drop(attachmentId);
+    const groupKey = `${pattern}|${row.timezone}`;
+    let group = this.groups.get(groupKey);
+    if (!group) {
+      group = { cron: this.buildCron(pattern, row.timezone, groupKey), members: new Set() };
+      this.groups.set(groupKey, group);
+    }
+    group.members.add(attachmentId);
+    this.timers.set(attachmentId, { key, group: groupKey });
+  }
+
+  private buildCron(pattern: string, timezone: string, groupKey: string): Cron {
+    return new Cron(
+      pattern,
+      {
+        // The test hook may use seconds; real patterns are 5-field only.
+        mode: this.opts.timerPattern ? "auto" : "5-part",
+        timezone,
+        protect: (job) => this.opts.logger.warn("scheduler timer still busy, firing skipped", { pattern, timezone, at: job.currentRun()?.toISOString() }),
+        catch: (error) => this.opts.logger.error("scheduler timer failed", { pattern, timezone, error }),
+        unref: true,
+      },
+      async (self) => {
+        // croner's currentRun() is when the callback ran, which lags the scheduled minute
+        // when the machine is busy: a 5-field schedule is always on a whole minute.
+        const ran = self.currentRun()?.getTime() ?? this.now();
+        const scheduledAt = this.opts.timerPattern ? ran : Math.floor(ran / 60_000) * 60_000;
+        const members = [...(this.groups.get(groupKey)?.members ?? [])];
+        for (let i = 0; i < members.length; i++) {
+          if (i > 0 && i % FIRE_BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
+          // A member dropped meanwhile (detached, disabled) is skipped; fire() logs failures.
+          if (!this.groups.get(groupKey)?.members.has(members[i]!)) continue;
+          try {
+            this.fire(members[i]!, scheduledAt);
+          } catch {}
+        }
+      },
+    );
   }
 
   private drop(attachmentId: string): void {
-    this.timers.get(attachmentId)?.cron.stop();
+    const timer = this.timers.get(attachmentId);
+    if (!timer) return;
     this.timers.delete(attachmentId);
+    const group = this.groups.get(timer.group);
+    group?.members.delete(attachmentId);
+    if (group && group.members.size === 0) {
+      group.cron.stop();
+      this.groups.delete(timer.group);
+    }
+  }
+
+  /** Distinct timers running (one per pattern and zone in use). */
+  get groupCount(): number {
+    return this.groups.size;
   }
 }
