@@ -2,39 +2,52 @@
 import { ConfigError } from "./config/load.ts";
 import { SchemaTooNewError } from "./db/migrate.ts";
 import { UsageError, parseCommandArgs, type Command } from "./cli/command.ts";
-import { doctorCommand } from "./cli/doctor.ts";
-import { keyCommand } from "./cli/key.ts";
-import { migrateCommand } from "./cli/migrate.ts";
-import { readyCommand } from "./cli/ready.ts";
-import { rotateMasterKeyCommand } from "./cli/rotate-master-key.ts";
-import { serveCommand } from "./cli/serve.ts";
-import { tokenCommand } from "./cli/token.ts";
-import { versionCommand } from "./cli/version.ts";
 
-const COMMANDS: Command[] = [serveCommand, tokenCommand, migrateCommand, keyCommand, doctorCommand, readyCommand, rotateMasterKeyCommand, versionCommand];
+/**
+ * Each command's module is imported only when it runs: `serve` pulls in the web framework,
+ * the AWS SDK and the rest, which `token`, `ready` or `version` have no use for.
+ */
+interface CommandEntry {
+  name: string;
+  load: () => Promise<Command>;
+}
 
-const HELP = `snapdb: database backups, one binary.
+const COMMANDS: CommandEntry[] = [
+  { name: "serve", load: async () => (await import("./cli/serve.ts")).serveCommand },
+  { name: "token", load: async () => (await import("./cli/token.ts")).tokenCommand },
+  { name: "migrate", load: async () => (await import("./cli/migrate.ts")).migrateCommand },
+  { name: "key", load: async () => (await import("./cli/key.ts")).keyCommand },
+  { name: "doctor", load: async () => (await import("./cli/doctor.ts")).doctorCommand },
+  { name: "ready", load: async () => (await import("./cli/ready.ts")).readyCommand },
+  { name: "rotate-master-key", load: async () => (await import("./cli/rotate-master-key.ts")).rotateMasterKeyCommand },
+  { name: "version", load: async () => (await import("./cli/version.ts")).versionCommand },
+];
+
+async function help(): Promise<string> {
+  const commands = await Promise.all(COMMANDS.map((c) => c.load()));
+  return `snapdb: database backups, one binary.
 
 Usage: snapdb <command> [flags]
 
 Commands:
-${COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`).join("\n")}
+${commands.map((c) => `  ${c.name.padEnd(18)} ${c.summary}`).join("\n")}
 
 Run 'snapdb <command> --help' for a command's flags.
 `;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === "--help" || name === "-h" || name === "help") {
-    process.stdout.write(HELP);
+    process.stdout.write(await help());
     return 0;
   }
-  if (name === "--version") return versionCommand.run({}, []);
-  const command = COMMANDS.find((c) => c.name === name);
-  if (!command) {
-    process.stderr.write(`snapdb: unknown command "${name}"\n\n${HELP}`);
+  const entry = COMMANDS.find((c) => c.name === (name === "--version" ? "version" : name));
+  if (!entry) {
+    process.stderr.write(`snapdb: unknown command "${name}"\n\n${await help()}`);
     return 2;
   }
+  const command = await entry.load();
   try {
     const { values, positionals } = parseCommandArgs(command, rest);
     if (values.help) {
