@@ -1,3 +1,4 @@
+import { SQL } from "bun";
 import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -100,4 +101,36 @@ export async function startPostgres(opts: { password?: string } = {}): Promise<P
     cleanup();
     throw err;
   }
+}
+
+/**
+ * Holds a lock on `table` in a session of its own until the returned `release` is called: a
+ * pg_dump or pg_restore that needs the table waits meanwhile, so a test can act on a backup
+ * or restore that is reliably in progress.
+ */
+export async function holdTableLock(
+  pg: Pick<PgServer, "host" | "port" | "user" | "password">,
+  database: string,
+  table: string,
+  mode: "ACCESS SHARE" | "ACCESS EXCLUSIVE",
+): Promise<() => Promise<void>> {
+  const locker = new SQL({ url: `postgres://${pg.user}:${encodeURIComponent(pg.password)}@${pg.host}:${pg.port}/${database}` });
+  const release = Promise.withResolvers<void>();
+  const locked = Promise.withResolvers<void>();
+  const holding = locker
+    .begin(async (tx) => {
+      await tx.unsafe(`LOCK TABLE "${table}" IN ${mode} MODE`);
+      locked.resolve();
+      await release.promise;
+    })
+    .catch((err) => locked.reject(err));
+  await locked.promise;
+  let released: Promise<void> | null = null;
+  // Idempotent: a test may release in its body and again in `finally`.
+  return () =>
+    (released ??= (async () => {
+      release.resolve();
+      await holding;
+      await locker.close();
+    })());
 }

@@ -3,7 +3,6 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Database } from "bun:sqlite";
-import { SQL } from "bun";
 import { eq } from "drizzle-orm";
 import { orgIdentity } from "../../src/crypto/org-keys.ts";
 import { SecretBox } from "../../src/crypto/secrets.ts";
@@ -13,7 +12,7 @@ import { sweepRetention } from "../../src/runner/apply-retention.ts";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must, waitForStatus } from "../helpers/api-flow.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { startMariaDb, type MariaDbServer } from "../helpers/mariadb.ts";
-import { startPostgres, type PgServer } from "../helpers/postgres.ts";
+import { holdTableLock, startPostgres, type PgServer } from "../helpers/postgres.ts";
 import { startS3rver, type S3Server } from "../helpers/s3rver.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -368,21 +367,11 @@ describe("backup runner", () => {
  * meanwhile waits on the lock, so a test can act on a backup that is reliably `running`.
  */
 async function whileCustomersLocked(fn: () => Promise<void>): Promise<void> {
-  const locker = new SQL({ url: `postgres://${pg.user}:${encodeURIComponent(pg.password)}@${pg.host}:${pg.port}/${pg.database}` });
-  const release = Promise.withResolvers<void>();
-  const locked = Promise.withResolvers<void>();
-  const holding = locker.begin(async (tx) => {
-    await tx`LOCK TABLE customers IN ACCESS EXCLUSIVE MODE`;
-    locked.resolve();
-    await release.promise;
-  });
-  await locked.promise;
+  const release = await holdTableLock(pg, pg.database, "customers", "ACCESS EXCLUSIVE");
   try {
     await fn();
   } finally {
-    release.resolve();
-    await holding;
-    await locker.close();
+    await release();
   }
 }
 

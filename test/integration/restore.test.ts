@@ -3,7 +3,6 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Database } from "bun:sqlite";
-import { SQL } from "bun";
 import { eq } from "drizzle-orm";
 import { newAgeIdentity } from "../../src/crypto/age.ts";
 import { ORG_KEY_AAD } from "../../src/crypto/org-keys.ts";
@@ -14,7 +13,7 @@ import { recoverInterruptedRestores } from "../../src/runner/recovery.ts";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must, waitForStatus } from "../helpers/api-flow.ts";
 import { createHarness, silentLogger, type Harness } from "../helpers/harness.ts";
 import { startMariaDb, type MariaDbServer } from "../helpers/mariadb.ts";
-import { startPostgres, type PgServer } from "../helpers/postgres.ts";
+import { holdTableLock, startPostgres, type PgServer } from "../helpers/postgres.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 let h: Harness;
@@ -178,23 +177,13 @@ describe("restores: PostgreSQL", () => {
     pg.psql("UPDATE people SET note = 'before cancel' WHERE id = 1;", "pg_copy");
     const before = pgDumpOf("pg_copy");
     // A reader holding a lock makes pg_restore --clean wait at its first DROP: a restore caught mid-way.
-    const locker = new SQL({ url: `postgres://${pg.user}:${encodeURIComponent(pg.password)}@${pg.host}:${pg.port}/pg_copy` });
-    const release = Promise.withResolvers<void>();
-    const locked = Promise.withResolvers<void>();
-    const holding = locker.begin(async (tx) => {
-      await tx`LOCK TABLE notes IN ACCESS SHARE MODE`;
-      locked.resolve();
-      await release.promise;
-    });
-    await locked.promise;
+    const release = await holdTableLock(pg, "pg_copy", "notes", "ACCESS SHARE");
     const queued = await restore({ backupJobId: job.id, targetDataSourceId: copy.id, clean: true });
     await waitForStatus(h, token, `/restores/${queued.id}`, ["running"]);
     await Bun.sleep(300);
     expect((await h.call("POST", `/restores/${queued.id}/cancel`, { token })).status).toBe(202);
     const canceled = await waitForStatus(h, token, `/restores/${queued.id}`);
-    release.resolve();
-    await holding;
-    await locker.close();
+    await release();
     expect(canceled.status).toBe("canceled");
     expect(canceled.error.code).toBe("CANCELED");
     expect(canceled.error.message).toContain("rolled it back");
@@ -205,15 +194,7 @@ describe("restores: PostgreSQL", () => {
   });
 
   test("a restore into a source waits while a backup of it runs (one job per data source, both tables)", async () => {
-    const locker = new SQL({ url: `postgres://${pg.user}:${encodeURIComponent(pg.password)}@${pg.host}:${pg.port}/pg_copy` });
-    const release = Promise.withResolvers<void>();
-    const locked = Promise.withResolvers<void>();
-    const holding = locker.begin(async (tx) => {
-      await tx`LOCK TABLE notes IN ACCESS EXCLUSIVE MODE`;
-      locked.resolve();
-      await release.promise;
-    });
-    await locked.promise;
+    const release = await holdTableLock(pg, "pg_copy", "notes", "ACCESS EXCLUSIVE");
     let backup: any;
     try {
       await attach(h, token, copy.id, policyId).catch(() => {});
@@ -222,8 +203,7 @@ describe("restores: PostgreSQL", () => {
       const queued = await restore({ backupJobId: job.id, targetDataSourceId: copy.id, clean: true });
       await Bun.sleep(700);
       expect((await must(h, token, "GET", `/restores/${queued.id}`)).status).toBe("queued");
-      release.resolve();
-      await holding;
+      await release();
       const done = await waitForStatus(h, token, `/restores/${queued.id}`);
       expect(done.status).toBe("succeeded");
       const finished = await must(h, token, "GET", `/backup-jobs/${backup.id}`);
@@ -231,9 +211,7 @@ describe("restores: PostgreSQL", () => {
       expect(Date.parse(done.startedAt)).toBeGreaterThanOrEqual(Date.parse(finished.finishedAt));
       expect(pgDumpOf("pg_copy")).toBe(original);
     } finally {
-      release.resolve();
-      await holding.catch(() => {});
-      await locker.close();
+      await release();
     }
   });
 

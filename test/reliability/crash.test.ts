@@ -9,14 +9,13 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { SQL } from "bun";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { DaemonApi, seededRandom } from "../helpers/daemon-api.ts";
 import { startDaemon, type Daemon } from "../helpers/daemon.ts";
 import { startFaultProxy, type FaultProxy } from "../helpers/fault-proxy.ts";
-import { startPostgres, type PgServer } from "../helpers/postgres.ts";
+import { holdTableLock, startPostgres, type PgServer } from "../helpers/postgres.ts";
 import { startS3rver, type S3Server } from "../helpers/s3rver.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { auditGaps, localObjects, readLocal, readStore, s3Objects, sha256, storageProblems } from "./invariants.ts";
@@ -126,20 +125,7 @@ async function crashOnce(seed: number): Promise<{ sourceId: string; policyId: st
     await api.attach(source.id, policy.id);
     if (scenario === "dump") {
       // A held lock keeps pg_dump waiting mid-dump (the temp file is already open) for as long as we like.
-      const locker = new SQL({ url: `postgres://${pg.user}:${encodeURIComponent(pg.password)}@${pg.host}:${pg.port}/${pg.database}` });
-      const release = Promise.withResolvers<void>();
-      const locked = Promise.withResolvers<void>();
-      const holding = locker.begin(async (tx) => {
-        await tx`LOCK TABLE events IN ACCESS EXCLUSIVE MODE`;
-        locked.resolve();
-        await release.promise;
-      });
-      await locked.promise;
-      cleanup = async () => {
-        release.resolve();
-        await holding.catch(() => {});
-        await locker.close();
-      };
+      cleanup = await holdTableLock(pg, pg.database, "events", "ACCESS EXCLUSIVE");
       try {
         const job = await api.runNow(source.id);
         // Wait for the upload's temp file (the put has begun, pg_dump is blocked), then kill at a seeded point.
