@@ -43,18 +43,24 @@ function needCredentials(target: SourceTarget) {
   return target.credentials;
 }
 
+/** A dump tool's command line and its secret variables (passwords go there, never in argv). */
+export interface DumpCommand {
+  argv: string[];
+  secretEnv: Record<string, string>;
+}
+
 /** pg_dump in custom format without its own compression (ours follows), password via env. */
-function pgDump(target: SourceTarget, env: DumpEnv, signal: AbortSignal): ReadableStream<Uint8Array> {
+function pgDumpCommand(target: SourceTarget, env: DumpEnv): DumpCommand {
   const creds = needCredentials(target);
   const tool = firstTool(engineFor("postgres").dumpTools, env.toolPath);
   const argv = [tool, "--format=custom", "--compress=0", "--no-password", `--host=${target.host}`, `--port=${target.port ?? 5432}`, `--username=${creds.username}`, `--dbname=${target.database}`];
   const secretEnv: Record<string, string> = { PGPASSWORD: creds.password, PGCONNECT_TIMEOUT: "15" };
   if (target.options.sslMode) secretEnv.PGSSLMODE = target.options.sslMode;
-  return toolOutput(argv, { toolPath: env.toolPath, secretEnv, signal });
+  return { argv, secretEnv };
 }
 
 /** mysqldump / mariadb-dump: one consistent transaction, with routines, triggers and events. */
-function mysqlDump(name: "mysql" | "mariadb", target: SourceTarget, env: DumpEnv, signal: AbortSignal): ReadableStream<Uint8Array> {
+function mysqlDumpCommand(name: "mysql" | "mariadb", target: SourceTarget, env: DumpEnv): DumpCommand {
   const creds = needCredentials(target);
   const tool = firstTool(engineFor(name).dumpTools, env.toolPath);
   const argv = [
@@ -76,7 +82,7 @@ function mysqlDump(name: "mysql" | "mariadb", target: SourceTarget, env: DumpEnv
   // The database as a plain argument (not --databases): no CREATE DATABASE/USE in the dump,
   // so it restores into any database name.
   argv.push("--", target.database!);
-  return toolOutput(argv, { toolPath: env.toolPath, secretEnv: { MYSQL_PWD: creds.password }, signal });
+  return { argv, secretEnv: { MYSQL_PWD: creds.password } };
 }
 
 const SNAPSHOT_PREFIX = "sqlite-snapshot-";
@@ -151,18 +157,25 @@ function sqliteDump(target: SourceTarget, env: DumpEnv, signal: AbortSignal): Re
   );
 }
 
+/** The dump tool to run for a data source; null for SQLite (a snapshot in-process, no tool). */
+export function dumpCommand(target: SourceTarget, env: DumpEnv): DumpCommand | null {
+  switch (target.engine) {
+    case "postgres":
+      return pgDumpCommand(target, env);
+    case "mysql":
+    case "mariadb":
+      return mysqlDumpCommand(target.engine, target, env);
+    case "sqlite":
+      return null;
+  }
+}
+
 /**
  * Starts the dump of a data source. The stream ends only if the dump succeeded; it errors
  * with ToolFailedError (and the tool's stderr tail) otherwise, and aborting kills the tool.
  */
 export function startDump(target: SourceTarget, env: DumpEnv, signal: AbortSignal): ReadableStream<Uint8Array> {
-  switch (target.engine) {
-    case "postgres":
-      return pgDump(target, env, signal);
-    case "mysql":
-    case "mariadb":
-      return mysqlDump(target.engine, target, env, signal);
-    case "sqlite":
-      return sqliteDump(target, env, signal);
-  }
+  const command = dumpCommand(target, env);
+  if (!command) return sqliteDump(target, env, signal);
+  return toolOutput(command.argv, { toolPath: env.toolPath, secretEnv: command.secretEnv, signal });
 }

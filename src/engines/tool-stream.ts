@@ -3,7 +3,7 @@ import { childEnv, StderrTail } from "./process.ts";
 /** A dump or restore tool that failed: its exit code and what it said last (secrets masked). */
 export class ToolFailedError extends Error {
   constructor(
-    readonly code: "DUMP_FAILED" | "RESTORE_FAILED" | "COMPRESSION_FAILED",
+    readonly code: "DUMP_FAILED" | "RESTORE_FAILED" | "COMPRESSION_FAILED" | "ENCRYPTION_FAILED",
     readonly tool: string,
     readonly exitCode: number | null,
     readonly stderr: string,
@@ -35,16 +35,31 @@ function killOnAbort(proc: { kill(signal?: number | NodeJS.Signals): void; exite
   return () => signal?.removeEventListener("abort", onAbort);
 }
 
+/** Where a tool's stdin/stdout go: a pipe to the daemon, nowhere, or an fd (one end of an OS pipe). */
+export type ToolStdio = "ignore" | "pipe" | number;
+
 /**
  * Starts a tool with a minimal environment (secrets only through `secretEnv`), keeps the
- * tail of its stderr, and kills it when `signal` aborts.
+ * tail of its stderr, and kills it when `signal` aborts. `onStderr` sees the stderr text
+ * first and returns what is worth keeping for an error (zstd's progress lines are read,
+ * not kept).
  */
-function spawnTool<In extends "ignore" | "pipe">(argv: string[], opts: ToolOptions, stdin: In) {
+export function spawnTool<In extends ToolStdio, Out extends ToolStdio>(
+  argv: string[],
+  opts: ToolOptions,
+  stdin: In,
+  stdout: Out,
+  onStderr?: (text: string) => string,
+) {
   const tail = new StderrTail();
-  const proc = Bun.spawn(argv, { env: childEnv(opts.toolPath, opts.secretEnv), cwd: opts.cwd, stdin, stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(argv, { env: childEnv(opts.toolPath, opts.secretEnv), cwd: opts.cwd, stdin, stdout, stderr: "pipe" });
   const detach = killOnAbort(proc, opts.signal);
   const stderrDone = (async () => {
-    for await (const chunk of proc.stderr) tail.push(chunk);
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stderr) {
+      if (!onStderr) tail.push(chunk);
+      else tail.push(new TextEncoder().encode(onStderr(decoder.decode(chunk, { stream: true }))));
+    }
   })();
   const secrets = Object.values(opts.secretEnv ?? {});
   const failure = (code: ToolFailedError["code"]) =>
@@ -60,7 +75,7 @@ function spawnTool<In extends "ignore" | "pipe">(argv: string[], opts: ToolOptio
  * the stream, or aborting `signal`, kills the tool.
  */
 export function toolOutput(argv: string[], opts: ToolOptions & { errorCode?: "DUMP_FAILED" | "RESTORE_FAILED" }): ReadableStream<Uint8Array> {
-  const { proc, detach, stderrDone, failure } = spawnTool(argv, opts, "ignore");
+  const { proc, detach, stderrDone, failure } = spawnTool(argv, opts, "ignore", "pipe");
   const reader = proc.stdout.getReader();
   return new ReadableStream<Uint8Array>(
     {
@@ -93,7 +108,7 @@ export function toolOutput(argv: string[], opts: ToolOptions & { errorCode?: "DU
  * stderr tail. Writes wait for the pipe to drain, so a slow tool slows the download.
  */
 export async function toolInput(argv: string[], input: ReadableStream<Uint8Array>, opts: ToolOptions): Promise<{ stdout: string }> {
-  const { proc, detach, stderrDone, failure } = spawnTool(argv, opts, "pipe");
+  const { proc, detach, stderrDone, failure } = spawnTool(argv, opts, "pipe", "pipe");
   const stdoutText = new Response(proc.stdout).text().then((t) => t.slice(0, 64 * 1024));
   const reader = input.getReader();
   let inputError: unknown = null;
@@ -136,7 +151,7 @@ export async function toolInput(argv: string[], input: ReadableStream<Uint8Array
  * reports the real cause. A tool that exits non-zero fails the readable side.
  */
 export function toolTransform(argv: string[], opts: ToolOptions & { errorCode: ToolFailedError["code"] }): ReadableWritablePair<Uint8Array, Uint8Array> {
-  const { proc, detach, stderrDone, failure } = spawnTool(argv, opts, "pipe");
+  const { proc, detach, stderrDone, failure } = spawnTool(argv, opts, "pipe", "pipe");
   let upstreamError: unknown = null;
   const writable = new WritableStream<Uint8Array>({
     async write(chunk) {

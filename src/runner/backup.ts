@@ -4,10 +4,11 @@ import { ensureOrgRecipient } from "../crypto/org-keys.ts";
 import type { SecretBox } from "../crypto/secrets.ts";
 import type { Db } from "../db/client.ts";
 import { backupJobs, backupPolicies, dataSources, storageDestinations } from "../db/schema.ts";
-import { DUMP_EXT, DUMP_FORMAT, startDump, type DumpEnv } from "../engines/dump.ts";
+import { DUMP_EXT, DUMP_FORMAT, dumpCommand, startDump, type DumpEnv } from "../engines/dump.ts";
 import type { SourceTarget } from "../engines/types.ts";
 import { countingTap, sha256Tap } from "../lib/streams.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
+import { startBackupChain } from "./backup-chain.ts";
 import { COMPRESSION_EXT, compressStage, type Compression } from "./compression.ts";
 import { JobSetupError } from "./job-error.ts";
 
@@ -83,7 +84,8 @@ export function formatOf(engine: string, compression: Compression, encrypted: bo
 
 /**
  * One backup, streamed end to end: dump → count → compress → encrypt → count → sha256 →
- * storage. Nothing is buffered whole; each stage pulls from the one before, so a slow
+ * storage. Dump, zstd and age run as one chain of tools joined by OS pipes when they can
+ * (backup-chain.ts); otherwise each stage passes through the daemon. Nothing is buffered whole; each stage pulls from the one before, so a slow
  * destination slows the dump. The upload completes only if the dump tool exited 0 (its
  * stream errors otherwise), and an error or abort anywhere makes the driver remove
  * whatever it wrote. `onObjectKey` runs before any byte is stored, so a crash leaves the
@@ -111,10 +113,18 @@ export async function runBackup(
   const target = deps.targetOf(plan.source);
   onObjectKey(objectKey);
 
-  let stream = startDump(target, deps.dumpEnv, signal).pipeThrough(countingTap((n) => (progress.bytesIn += n)));
-  const compress = compressStage(plan.compression, deps.dumpEnv.toolPath, signal);
-  if (compress) stream = stream.pipeThrough(compress);
-  if (plan.encrypt) stream = await encryptStream(stream, recipients);
+  const command = dumpCommand(target, deps.dumpEnv);
+  const chain = command ? await startBackupChain(command, plan.compression, recipients, deps.dumpEnv, signal, progress) : null;
+  let stream: ReadableStream<Uint8Array>;
+  if (chain) {
+    stream = chain.stream;
+    if (plan.encrypt && !chain.encrypted) stream = await encryptStream(stream, recipients);
+  } else {
+    stream = startDump(target, deps.dumpEnv, signal).pipeThrough(countingTap((n) => (progress.bytesIn += n)));
+    const compress = compressStage(plan.compression, deps.dumpEnv.toolPath, signal);
+    if (compress) stream = stream.pipeThrough(compress);
+    if (plan.encrypt) stream = await encryptStream(stream, recipients);
+  }
   const hash = sha256Tap();
   stream = stream.pipeThrough(countingTap((n) => (progress.bytesStored += n))).pipeThrough(hash.stream);
   const put = await driver.put(objectKey, stream, { signal, contentType: "application/octet-stream" });

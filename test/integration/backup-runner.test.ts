@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Database } from "bun:sqlite";
 import { eq } from "drizzle-orm";
@@ -227,6 +227,10 @@ describe("backup runner", () => {
         if (pid === null) await Bun.sleep(50);
       }
       expect(pid).not.toBeNull();
+      // The dump goes tool to tool, as in `pg_dump | zstd | age`: not through the daemon.
+      const zstd = pipedAfter(pid!);
+      expect(zstd?.name).toBe("zstd");
+      expect(pipedAfter(zstd!.pid)?.name).toBe("age");
       process.kill(pid!, "SIGKILL");
       const failed = await waitForStatus(h, token, `/backup-jobs/${job.id}`);
       expect(failed.status).toBe("failed");
@@ -234,6 +238,33 @@ describe("backup runner", () => {
       expect(failed.error.message).toContain("SIGKILL");
       expect(existsSync(managedFile(failed.objectKey))).toBe(false);
     });
+  });
+
+  test("zstd killed mid-way fails the job with COMPRESSION_FAILED (not the dump's broken pipe) and leaves no file", async () => {
+    const release = await holdTableLock(pg, pg.database, "customers", "ACCESS EXCLUSIVE");
+    try {
+      const source = await pgSource();
+      const policy = await createPolicy(h, token, managedId);
+      await attach(h, token, source.id, policy.id);
+      const job = await must(h, token, "POST", "/backup-jobs/run-now", { dataSourceId: source.id }, 202);
+      let zstd: { pid: number; name: string } | null = null;
+      for (let i = 0; i < 100 && zstd === null; i++) {
+        const dumpPid = pgDumpPid(pg.port);
+        zstd = dumpPid === null ? null : pipedAfter(dumpPid);
+        if (zstd === null) await Bun.sleep(50);
+      }
+      expect(zstd?.name).toBe("zstd");
+      process.kill(zstd!.pid, "SIGKILL");
+      // pg_dump, once unblocked, writes into a pipe nobody reads and dies of it too.
+      await release();
+      const failed = await waitForStatus(h, token, `/backup-jobs/${job.id}`);
+      expect(failed.status).toBe("failed");
+      expect(failed.error.code).toBe("COMPRESSION_FAILED");
+      expect(failed.error.message).toContain("zstd was killed by SIGKILL");
+      expect(existsSync(managedFile(failed.objectKey))).toBe(false);
+    } finally {
+      await release();
+    }
   });
 
   test("a retryable storage failure is retried with backoff, then fails", async () => {
@@ -392,6 +423,20 @@ function pgDumpPid(port: number): number | null {
     try {
       const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
       if (argv[0]?.endsWith("pg_dump") && argv.includes(`--port=${port}`)) return Number(entry);
+    } catch {}
+  }
+  return null;
+}
+
+/** The child of this process (the harness runs the runner in-process) whose stdin is `pid`'s stdout. */
+function pipedAfter(pid: number): { pid: number; name: string } | null {
+  const out = readlinkSync(`/proc/${pid}/fd/1`);
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = /^\d+ \((.*)\) \S+ (\d+)/.exec(readFileSync(`/proc/${entry}/stat`, "utf8"));
+      if (Number(stat?.[2]) !== process.pid) continue;
+      if (readlinkSync(`/proc/${entry}/fd/0`) === out) return { pid: Number(entry), name: stat![1]! };
     } catch {}
   }
   return null;

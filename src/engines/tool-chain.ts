@@ -1,0 +1,97 @@
+import { closeOsPipe, openOsPipe, type OsPipe } from "./os-pipe.ts";
+import { spawnTool, type ToolFailedError, type ToolOptions } from "./tool-stream.ts";
+
+/** One tool of a chain: its argv, its secret variables, the code its failure reports. */
+export interface ChainLink {
+  argv: string[];
+  secretEnv?: Record<string, string>;
+  errorCode: ToolFailedError["code"];
+  /** Sees the tool's stderr text, returns what to keep for an error message. */
+  onStderr?: (text: string) => string;
+}
+
+export interface ChainOptions extends Omit<ToolOptions, "secretEnv"> {
+  /** Where the FIFOs behind the OS pipes are made (and unlinked at once): a private directory. */
+  pipeDir: string;
+}
+
+/**
+ * Tools joined like a shell pipeline (`pg_dump | zstd | age`) by OS pipes, so the bytes
+ * between them never enter the daemon; the last tool's stdout is the returned stream. It
+ * ends cleanly only once every tool exited 0. Otherwise it fails with the failure of the
+ * last tool in the chain that failed: a tool that dies makes the ones before it fail too
+ * (broken pipe) but never the ones after it (they see an end of input and exit 0), so the
+ * downstream-most failure is the cause (and the tools before a failed one are killed at
+ * once). Aborting `signal` or canceling the stream kills
+ * them all; reading is pulled, so a slow consumer slows the whole chain (pipes fill).
+ * Null when no OS pipe can be made (no `mkfifo`): the caller relays through the daemon.
+ */
+export async function toolChain(links: ChainLink[], opts: ChainOptions): Promise<ReadableStream<Uint8Array> | null> {
+  const pipes: OsPipe[] = [];
+  for (let i = 1; i < links.length; i++) {
+    const pipe = await openOsPipe(opts.toolPath, opts.pipeDir);
+    if (!pipe) {
+      pipes.forEach(closeOsPipe);
+      return null;
+    }
+    pipes.push(pipe);
+  }
+  const tools: ReturnType<typeof spawnTool<ToolStdioIn, ToolStdioOut>>[] = [];
+  try {
+    links.forEach((link, i) => {
+      const stdin = i === 0 ? "ignore" : pipes[i - 1]!.read;
+      const stdout = i === links.length - 1 ? "pipe" : pipes[i]!.write;
+      tools.push(spawnTool(link.argv, { ...opts, secretEnv: link.secretEnv }, stdin, stdout, link.onStderr));
+    });
+  } catch (err) {
+    for (const t of tools) t.proc.kill("SIGKILL");
+    throw err;
+  } finally {
+    // The children hold their own copies now; the daemon's must go, or no tool ever sees
+    // the end of its input.
+    pipes.forEach(closeOsPipe);
+  }
+  // A tool that fails takes the tools before it down at once: they would die of a broken
+  // pipe at their next write anyway, but one waiting on the database (a lock) may not write
+  // for hours. The tools after it see an end of input and finish by themselves.
+  tools.forEach((t, i) =>
+    void t.proc.exited.then((code) => {
+      if (code !== 0) for (const before of tools.slice(0, i)) before.proc.kill("SIGKILL");
+    }),
+  );
+  const last = tools[tools.length - 1]!;
+  const reader = (last.proc.stdout as ReadableStream<Uint8Array>).getReader();
+  const killAll = () => tools.forEach((t) => t.proc.kill("SIGKILL"));
+  const settle = async () => {
+    await Promise.all(tools.flatMap((t) => [t.proc.exited, t.stderrDone]));
+    tools.forEach((t) => t.detach());
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (!done) return controller.enqueue(value);
+          await settle();
+          const failedAt = tools.findLastIndex((t) => t.proc.exitCode !== 0);
+          if (failedAt === -1 && !opts.signal?.aborted) return controller.close();
+          const cause = tools[Math.max(failedAt, 0)]!;
+          controller.error(cause.failure(links[Math.max(failedAt, 0)]!.errorCode));
+        } catch (err) {
+          killAll();
+          tools.forEach((t) => t.detach());
+          controller.error(err);
+        }
+      },
+      async cancel() {
+        killAll();
+        tools.forEach((t) => t.detach());
+        await reader.cancel().catch(() => {});
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+type ToolStdioIn = "ignore" | number;
+type ToolStdioOut = "pipe" | number;

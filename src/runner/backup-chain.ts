@@ -1,0 +1,77 @@
+import type { DumpCommand, DumpEnv } from "../engines/dump.ts";
+import { findTool } from "../engines/process.ts";
+import { toolChain, type ChainLink } from "../engines/tool-chain.ts";
+import { ToolFailedError } from "../engines/tool-stream.ts";
+import type { Progress } from "./backup.ts";
+import { zstdTool, type Compression } from "./compression.ts";
+import { ZstdReport, zstdReportsTotals } from "./zstd-report.ts";
+
+export interface BackupChain {
+  /** The stored bytes: compressed, and encrypted when `encrypted`. */
+  stream: ReadableStream<Uint8Array>;
+  /** Whether age ran in the chain; if not, the caller encrypts in-process. */
+  encrypted: boolean;
+}
+
+/**
+ * The fast path of a backup: `pg_dump | zstd [| age]` as one chain of processes joined by
+ * OS pipes, exactly the shell pipeline, so the dump's bytes never pass through the daemon's
+ * one JS thread; only the stored bytes do (counted, hashed, uploaded). The dump's size
+ * comes from zstd's own exact report, and the stream fails if that report is missing.
+ *
+ * Taken when the dump is a tool (not SQLite), the compression is zstd, the `zstd` tool is
+ * on the PATH and reports exact totals, and an OS pipe can be made; age joins the chain
+ * when the `age` tool is on the PATH. Otherwise null: the caller relays every stage
+ * through the daemon, which writes the same standard format.
+ */
+export async function startBackupChain(
+  dump: DumpCommand,
+  compression: Compression,
+  recipients: string[],
+  env: DumpEnv,
+  signal: AbortSignal,
+  progress: Progress,
+): Promise<BackupChain | null> {
+  if (compression.algorithm !== "zstd") return null;
+  const zstd = zstdTool(env.toolPath);
+  if (!zstd || !(await zstdReportsTotals(zstd, env.toolPath))) return null;
+  const age = recipients.length > 0 ? findTool("age", env.toolPath) : null;
+
+  const report = new ZstdReport();
+  const links: ChainLink[] = [
+    { argv: dump.argv, secretEnv: dump.secretEnv, errorCode: "DUMP_FAILED" },
+    {
+      argv: [zstd, `-${compression.level}`, "--check", "-vv", "--progress", "-c"],
+      errorCode: "COMPRESSION_FAILED",
+      onStderr: (text) => {
+        const keep = report.feed(text);
+        progress.bytesIn = report.consumed;
+        return keep;
+      },
+    },
+  ];
+  // Recipients are public keys, validated as age1… (so never read as an option).
+  if (age) links.push({ argv: [age, "--encrypt", ...recipients.flatMap((r) => ["-r", r])], errorCode: "ENCRYPTION_FAILED" });
+
+  const chain = await toolChain(links, { toolPath: env.toolPath, signal, pipeDir: env.scratchDir });
+  if (!chain) return null;
+  let seen = 0;
+  const stream = chain.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        seen += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+      // The chain ended with every tool at exit 0, and zstd's stderr is read to its end.
+      flush() {
+        const totals = report.totals;
+        if (!totals) throw new ToolFailedError("COMPRESSION_FAILED", zstd, 0, "zstd did not report how many bytes it read");
+        if (!age && totals.written !== seen) {
+          throw new ToolFailedError("COMPRESSION_FAILED", zstd, 0, `zstd reported ${totals.written} bytes written, ${seen} arrived`);
+        }
+        progress.bytesIn = totals.read;
+      },
+    }),
+  );
+  return { stream, encrypted: age !== null };
+}

@@ -1,0 +1,69 @@
+/**
+ * What `zstd -vv --progress` writes on stderr, read back: the live count of bytes it has
+ * read (its progress line, `Consumed:N B`) and, at the end, the exact totals
+ * (`(N B => M B, …)`; zstd 1.4 wrote `(N => M bytes, …)`). When the dump is piped straight
+ * into zstd, this is how the job learns the dump's size without the bytes passing through
+ * the daemon. zstd 1.4 has no byte-exact progress line: the live count then stays 0 until
+ * the totals arrive.
+ */
+export class ZstdReport {
+  /** Bytes zstd has read so far. */
+  consumed = 0;
+  /** Set once zstd printed its summary line: bytes read and bytes written, exact. */
+  totals: { read: number; written: number } | null = null;
+  private partial = "";
+
+  /** Takes stderr text; returns zstd's error lines (kept for an error message), not its chatter. */
+  feed(text: string): string {
+    const lines = (this.partial + text).split(/[\r\n]/);
+    this.partial = lines.pop() ?? "";
+    const keep: string[] = [];
+    for (const raw of lines) {
+      const line = raw.trim();
+      if (!line) continue;
+      const live = CONSUMED.exec(line);
+      if (live) {
+        this.consumed = Number(live[1]);
+        continue;
+      }
+      const done = TOTALS.exec(line);
+      if (done) {
+        this.totals = { read: Number(done[1]), written: Number(done[2]) };
+        this.consumed = this.totals.read;
+        continue;
+      }
+      if (WORTH_KEEPING.test(line)) keep.push(line);
+    }
+    return keep.length ? `${keep.join("\n")}\n` : "";
+  }
+}
+
+const CONSUMED = /Consumed:\s*(\d+) B\b/;
+const TOTALS = /\(\s*(\d+)(?: B)? => +(\d+)(?: B| bytes)?,/;
+/** zstd's own errors start with `zstd:`; the rest at -vv is chatter (parameters, timings). */
+const WORTH_KEEPING = /^zstd:|error/i;
+
+const probes = new Map<string, Promise<boolean>>();
+
+/**
+ * Whether this `zstd` prints exact byte totals at -vv (every version since at least 1.4
+ * does; a build that does not is not trusted with the dump's size). Asked once per binary:
+ * it compresses a few known bytes and reads the report back.
+ */
+export function zstdReportsTotals(zstd: string, toolPath: string): Promise<boolean> {
+  let probe = probes.get(zstd);
+  if (!probe) {
+    probe = (async () => {
+      const input = new Uint8Array(4321).fill(7);
+      const proc = Bun.spawn([zstd, "-vv", "-1", "-c"], { env: { PATH: toolPath }, stdin: new Blob([input]), stdout: "pipe", stderr: "pipe" });
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+      const [written, stderr] = await Promise.all([new Response(proc.stdout).arrayBuffer(), new Response(proc.stderr).text()]);
+      clearTimeout(timer);
+      const report = new ZstdReport();
+      report.feed(`${stderr}\n`);
+      return (await proc.exited) === 0 && report.totals?.read === input.length && report.totals.written === written.byteLength;
+    })().catch(() => false);
+    probes.set(zstd, probe);
+  }
+  return probe;
+}

@@ -1,0 +1,144 @@
+import { describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, symlinkSync } from "node:fs";
+import { join } from "node:path";
+import { toolChain, type ChainLink } from "../../src/engines/tool-chain.ts";
+import { ToolFailedError } from "../../src/engines/tool-stream.ts";
+import { readAll } from "../../src/lib/streams.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+const PATH = process.env.PATH!;
+const sh = (script: string, errorCode: ChainLink["errorCode"] = "DUMP_FAILED", secretEnv?: Record<string, string>): ChainLink => ({
+  argv: ["sh", "-c", script],
+  errorCode,
+  secretEnv,
+});
+const openFds = () => readdirSync("/proc/self/fd").length;
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function chain(links: ChainLink[], signal?: AbortSignal) {
+  const dir = tempDir("chain");
+  const stream = await toolChain(links, { toolPath: PATH, pipeDir: dir.path, signal });
+  return { stream: stream!, dir };
+}
+
+async function failureOf(stream: ReadableStream<Uint8Array>): Promise<ToolFailedError> {
+  const err = await readAll(stream).then(
+    () => null,
+    (e) => e,
+  );
+  expect(err).toBeInstanceOf(ToolFailedError);
+  return err as ToolFailedError;
+}
+
+describe("tool chains", () => {
+  test("tools are joined by one OS pipe each, like a shell pipeline; no FIFO or fd is left behind", async () => {
+    const fdsBefore = openFds();
+    const { stream, dir } = await chain([
+      sh("readlink /proc/self/fd/1 >&2; head -c 3000000 /dev/zero"),
+      sh("readlink /proc/self/fd/0 >&2; wc -c", "COMPRESSION_FAILED"),
+      sh("cat; readlink /proc/self/fd/0", "ENCRYPTION_FAILED"),
+    ]);
+    expect(readdirSync(dir.path)).toEqual([]);
+    const out = (await readAll(stream)).toString().trim().split("\n");
+    expect(out[0]).toBe("3000000");
+    // The last tool's stdin is not the daemon's: it is the pipe from the tool before.
+    expect(out[1]).not.toMatch(/^socket:/);
+    expect(openFds()).toBe(fdsBefore);
+    dir.cleanup();
+  });
+
+  test("the first tool's stdout is the second tool's stdin", async () => {
+    const { stream, dir } = await chain([sh("readlink /proc/self/fd/1"), sh("cat; readlink /proc/self/fd/0", "COMPRESSION_FAILED")]);
+    const [written, read] = (await readAll(stream)).toString().trim().split("\n");
+    expect(written).toBe(read!);
+    dir.cleanup();
+  });
+
+  test("an upstream tool that fails is the cause, though the tools after it exit 0", async () => {
+    const { stream, dir } = await chain([
+      sh('echo partial; echo "login failed for $PGPASSWORD" >&2; exit 3', "DUMP_FAILED", { PGPASSWORD: "s3cret" }),
+      sh("cat", "COMPRESSION_FAILED"),
+    ]);
+    const err = await failureOf(stream);
+    expect(err.code).toBe("DUMP_FAILED");
+    expect(err.exitCode).toBe(3);
+    expect(err.message).toContain("login failed for ***");
+    expect(err.message).not.toContain("s3cret");
+    dir.cleanup();
+  });
+
+  test("a downstream tool that dies is the cause, not the broken pipe it leaves upstream", async () => {
+    const { stream, dir } = await chain([
+      sh("exec cat /dev/zero"),
+      sh("head -c 100000 >/dev/null; echo 'zstd: error 11 : out of memory' >&2; kill -9 $$", "COMPRESSION_FAILED"),
+      sh("cat", "ENCRYPTION_FAILED"),
+    ]);
+    const err = await failureOf(stream);
+    expect(err.code).toBe("COMPRESSION_FAILED");
+    expect(err.signalCode).toBe("SIGKILL");
+    expect(err.message).toContain("out of memory");
+    dir.cleanup();
+  });
+
+  test("a failed tool takes down the tools before it, even one that is not writing", async () => {
+    const dir = tempDir("chain-waiting");
+    const { stream, dir: pipes } = await chain([
+      sh(`echo $$ > ${dir.path}/a; exec sleep 600`),
+      sh(`while [ ! -s ${dir.path}/a ]; do sleep 0.01; done; echo 'zstd: error 70 : Write error' >&2; exit 1`, "COMPRESSION_FAILED"),
+    ]);
+    const err = await failureOf(stream);
+    expect(err.code).toBe("COMPRESSION_FAILED");
+    const sleeper = Number(readFileSync(join(dir.path, "a"), "utf8"));
+    for (let i = 0; i < 100 && alive(sleeper); i++) await Bun.sleep(20);
+    expect(alive(sleeper)).toBe(false);
+    dir.cleanup();
+    pipes.cleanup();
+  });
+
+  test("abort kills every tool of the chain and fails the stream", async () => {
+    const dir = tempDir("chain-pids");
+    const ac = new AbortController();
+    const { stream, dir: pipes } = await chain(
+      [sh(`echo $$ > ${dir.path}/a; while :; do head -c 65536 /dev/zero; done`), sh(`echo $$ > ${dir.path}/b; exec cat`, "COMPRESSION_FAILED")],
+      ac.signal,
+    );
+    const reader = stream.getReader();
+    await reader.read();
+    for (let i = 0; i < 100 && !existsSync(join(dir.path, "b")); i++) await Bun.sleep(20);
+    const pids = ["a", "b"].map((n) => Number(readFileSync(join(dir.path, n), "utf8")));
+    ac.abort();
+    const failed = await (async () => {
+      for (;;) if ((await reader.read()).done) return false;
+    })().catch(() => true);
+    expect(failed).toBe(true);
+    for (let i = 0; i < 100 && pids.some(alive); i++) await Bun.sleep(20);
+    expect(pids.filter(alive)).toEqual([]);
+    dir.cleanup();
+    pipes.cleanup();
+  });
+
+  test("a chain nobody reads waits (the pipes fill) instead of filling memory; cancel kills it", async () => {
+    const dir = tempDir("chain-slow");
+    const marker = join(dir.path, "done");
+    const { stream, dir: pipes } = await chain([sh(`head -c 200000000 /dev/zero; touch ${marker}`), sh("cat", "COMPRESSION_FAILED")]);
+    await Bun.sleep(500);
+    expect(existsSync(marker)).toBe(false);
+    await stream.cancel();
+    dir.cleanup();
+    pipes.cleanup();
+  });
+
+  test("without mkfifo on the tools' PATH there is no chain (the caller relays through the daemon)", async () => {
+    const bin = tempDir("no-mkfifo");
+    symlinkSync(Bun.which("sh")!, join(bin.path, "sh"));
+    expect(await toolChain([sh("true"), sh("cat")], { toolPath: bin.path, pipeDir: bin.path })).toBeNull();
+    bin.cleanup();
+  });
+});
