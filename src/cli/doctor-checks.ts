@@ -120,8 +120,8 @@ const TOOLS: ToolSpec[] = [
   { names: ["psql"], needed: "warn", why: "PostgreSQL restores of plain SQL", fix: "apt-get install postgresql-client" },
   { names: ["mariadb-dump", "mysqldump"], needed: "warn", why: "MySQL/MariaDB backups", fix: "apt-get install mariadb-client" },
   { names: ["mariadb", "mysql"], needed: "warn", why: "MySQL/MariaDB restores", fix: "apt-get install mariadb-client" },
-  { names: ["zstd"], needed: "warn", why: "compressing backups", fix: "apt-get install zstd" },
-  { names: ["age"], needed: "ok", why: "optional: decrypting a backup by hand", fix: "apt-get install age" },
+  { names: ["zstd"], needed: "warn", why: "fast zstd backups (dump | zstd through OS pipes; without it, slower in-process)", fix: "apt-get install zstd" },
+  { names: ["age"], needed: "ok", why: "optional: encryption in the tool chain (else in-process), decrypting by hand", fix: "apt-get install age" },
 ];
 
 /** `tool --version`, spawned with an argv array (never a shell), first line of its output. */

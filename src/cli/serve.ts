@@ -6,7 +6,7 @@ import { createTokenVerifier } from "../http/auth.ts";
 import { Readiness } from "../http/health.ts";
 import { MetricsRegistry } from "../http/metrics.ts";
 import { Cursors } from "../http/pagination.ts";
-import { removeStaleSqliteSnapshots } from "../engines/dump.ts";
+import { removeStaleScratch } from "../engines/dump.ts";
 import { createLogger } from "../lib/logger.ts";
 import { storageRegistryFor } from "../storage/registry.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
@@ -76,7 +76,7 @@ ${CONFIG_HELP}`,
     // Jobs a crash left `running` are failed and their uploads removed before any new job starts.
     await recoverInterruptedJobs(store.db, storage, logger);
     // A kill -9 mid-backup of a SQLite source leaves its snapshot (a plain copy of the user's data) in tmp/.
-    const staleSnapshots = removeStaleSqliteSnapshots(join(config.dataDir, "tmp"));
+    const staleSnapshots = removeStaleScratch(join(config.dataDir, "tmp"));
     if (staleSnapshots) logger.warn("removed SQLite snapshots left by an interrupted run", { count: staleSnapshots });
     runner.start();
     const stopSweep = startRetentionSweep({ db: store.db, storage, logger });

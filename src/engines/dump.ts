@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { PIPE_DIR_PREFIX } from "./os-pipe.ts";
 import { findTool } from "./process.ts";
 import { toolOutput, ToolFailedError } from "./tool-stream.ts";
 import { engineFor } from "./registry.ts";
@@ -88,14 +89,16 @@ function mysqlDumpCommand(name: "mysql" | "mariadb", target: SourceTarget, env: 
 const SNAPSHOT_PREFIX = "sqlite-snapshot-";
 
 /**
- * Removes SQLite snapshots a killed daemon left in the scratch dir: each is a whole,
- * unencrypted copy of a user's database that nothing else would ever delete. Call it at
- * start, before the runner takes jobs (no snapshot can be in use then). Returns the count.
+ * Removes what a killed daemon left in the scratch dir: SQLite snapshots (each a whole,
+ * unencrypted copy of a user's database that nothing else would ever delete) and the
+ * private directories of OS pipes (a FIFO each). Call it at start, before the runner takes
+ * jobs (nothing can be in use then). Returns the number of snapshots removed.
  */
-export function removeStaleSqliteSnapshots(scratchDir: string): number {
+export function removeStaleScratch(scratchDir: string): number {
   if (!existsSync(scratchDir)) return 0;
   let removed = 0;
   for (const name of readdirSync(scratchDir)) {
+    if (name.startsWith(PIPE_DIR_PREFIX)) rmSync(join(scratchDir, name), { recursive: true, force: true });
     if (!name.startsWith(SNAPSHOT_PREFIX)) continue;
     rmSync(join(scratchDir, name), { force: true });
     removed++;

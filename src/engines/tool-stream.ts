@@ -57,8 +57,7 @@ export function spawnTool<In extends ToolStdio, Out extends ToolStdio>(
   const stderrDone = (async () => {
     const decoder = new TextDecoder();
     for await (const chunk of proc.stderr) {
-      if (!onStderr) tail.push(chunk);
-      else tail.push(new TextEncoder().encode(onStderr(decoder.decode(chunk, { stream: true }))));
+      tail.push(onStderr ? Buffer.from(onStderr(decoder.decode(chunk, { stream: true }))) : chunk);
     }
   })();
   const secrets = Object.values(opts.secretEnv ?? {});

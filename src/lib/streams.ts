@@ -48,13 +48,17 @@ export function countingTap(onBytes: (n: number) => void): TransformStream<Uint8
   });
 }
 
-/** Passes bytes through while hashing them; `digest()` is valid once the stream has ended. */
-export function sha256Tap(): { stream: TransformStream<Uint8Array, Uint8Array>; digest(): string } {
+/**
+ * Passes bytes through while hashing them (and counting them, with `onBytes`: one stage,
+ * not two, on the daemon's busiest path); `digest()` is valid once the stream has ended.
+ */
+export function sha256Tap(onBytes?: (n: number) => void): { stream: TransformStream<Uint8Array, Uint8Array>; digest(): string } {
   const hash = createHash("sha256");
   let hex: string | null = null;
   const stream = new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
       hash.update(chunk);
+      onBytes?.(chunk.byteLength);
       controller.enqueue(chunk);
     },
     flush() {

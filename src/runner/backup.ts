@@ -125,8 +125,8 @@ export async function runBackup(
     if (compress) stream = stream.pipeThrough(compress);
     if (plan.encrypt) stream = await encryptStream(stream, recipients);
   }
-  const hash = sha256Tap();
-  stream = stream.pipeThrough(countingTap((n) => (progress.bytesStored += n))).pipeThrough(hash.stream);
+  const hash = sha256Tap((n) => (progress.bytesStored += n));
+  stream = stream.pipeThrough(hash.stream);
   const put = await driver.put(objectKey, stream, { signal, contentType: "application/octet-stream" });
   return { sizeBytes: progress.bytesIn, storedBytes: put.size, sha256: hash.digest(), objectKey, format };
 }

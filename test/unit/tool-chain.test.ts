@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, symlinkSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { removeStaleScratch } from "../../src/engines/dump.ts";
 import { toolChain, type ChainLink } from "../../src/engines/tool-chain.ts";
 import { ToolFailedError } from "../../src/engines/tool-stream.ts";
 import { readAll } from "../../src/lib/streams.ts";
@@ -133,6 +135,17 @@ describe("tool chains", () => {
     await stream.cancel();
     dir.cleanup();
     pipes.cleanup();
+  });
+
+  test("at start, the pipe directories and SQLite snapshots a killed daemon left are removed, nothing else", () => {
+    const scratch = tempDir("scratch");
+    mkdirSync(join(scratch.path, "pipe-abc123"));
+    execFileSync("mkfifo", [join(scratch.path, "pipe-abc123", "fifo")]);
+    writeFileSync(join(scratch.path, "sqlite-snapshot-1.db"), "data");
+    writeFileSync(join(scratch.path, "other"), "keep");
+    expect(removeStaleScratch(scratch.path)).toBe(1);
+    expect(readdirSync(scratch.path)).toEqual(["other"]);
+    scratch.cleanup();
   });
 
   test("without mkfifo on the tools' PATH there is no chain (the caller relays through the daemon)", async () => {

@@ -5,7 +5,7 @@ import type { SecretBox } from "../../crypto/secrets.ts";
 import type { ServiceContext } from "../../lib/context.ts";
 import { isoOf } from "../../lib/clock.ts";
 import { AppError } from "../../lib/errors.ts";
-import { countingTap, sha256Tap } from "../../lib/streams.ts";
+import { sha256Tap } from "../../lib/streams.ts";
 import { decompressStage, type CompressionAlgorithm } from "../../runner/compression.ts";
 import { deleteBackupFile } from "../../runner/delete-file.ts";
 import type { StorageRegistry } from "../../storage/registry.ts";
@@ -41,9 +41,9 @@ export async function verifyJobFile(ctx: ServiceContext, deps: FileDeps, id: str
     // Pass 1: the bytes as stored. Pass 2: that they decrypt and decompress. Two reads,
     // so a tampered file is reported as the checksum mismatch it is, not as a decrypt error.
     let storedBytes = 0;
-    const hash = sha256Tap();
+    const hash = sha256Tap((n) => (storedBytes += n));
     try {
-      await body.pipeThrough(countingTap((n) => (storedBytes += n))).pipeThrough(hash.stream).pipeTo(new WritableStream());
+      await body.pipeThrough(hash.stream).pipeTo(new WritableStream());
     } catch (err) {
       return fail("STORAGE_ERROR", err instanceof Error ? err.message : String(err));
     }
