@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { toolChain } from "../src/engines/tool-chain.ts";
 import { countingTap, sha256Tap } from "../src/lib/streams.ts";
+import { ZstdReport } from "../src/runner/zstd-report.ts";
 import { LocalDriver } from "../src/storage/local.ts";
 
 const [file, runsArg] = process.argv.slice(2);
@@ -17,7 +18,8 @@ if (!file) throw new Error("usage: bun bench/chain-proto.ts FILE.dump [runs]");
 const runs = Number(runsArg ?? 3);
 const dir = mkdtempSync(join(tmpdir(), "chain-proto-"));
 const PATH = process.env.PATH!;
-const chain = async () => (await toolChain([{ argv: ["cat", file], errorCode: "DUMP_FAILED" }, { argv: ["zstd", "-3", "--check", "-c"], errorCode: "COMPRESSION_FAILED" }], { toolPath: PATH, pipeDir: dir }))!;
+const chain = async (zstdFlags: string[] = [], onStderr?: (t: string) => string) =>
+  (await toolChain([{ argv: ["cat", file], errorCode: "DUMP_FAILED" }, { argv: ["zstd", "-3", "--check", ...zstdFlags, "-c"], errorCode: "COMPRESSION_FAILED", onStderr }], { toolPath: PATH, pipeDir: dir }))!;
 
 const variants: Record<string, () => Promise<unknown>> = {
   "shell: cat | zstd -3 > out; sync": async () => {
@@ -30,6 +32,11 @@ const variants: Record<string, () => Promise<unknown>> = {
   "chain + count + sha256": async () => {
     const h = sha256Tap();
     for await (const _ of (await chain()).pipeThrough(countingTap(() => {})).pipeThrough(h.stream)) void _;
+  },
+  "chain (zstd -vv, report read) + local driver": async () => {
+    const report = new ZstdReport();
+    const h = sha256Tap();
+    await new LocalDriver({ root: dir }).put(`k${Math.random()}`, (await chain(["-vv"], (t) => report.feed(t))).pipeThrough(h.stream));
   },
   "chain + count + sha256 + local driver": async () => {
     const h = sha256Tap();

@@ -4,6 +4,8 @@
  * child gets a minimal environment, not the daemon's (which may hold other secrets).
  */
 
+import { readFileSync } from "node:fs";
+
 /** Keeps the last `max` bytes of a stream of chunks: what a failing tool said last. */
 export class StderrTail {
   private chunks: Buffer[] = [];
@@ -25,6 +27,20 @@ export class StderrTail {
     let out = all.subarray(Math.max(0, all.length - this.max)).toString("utf8").trim();
     for (const s of secrets) if (s) out = out.split(s).join("***");
     return out;
+  }
+}
+
+/**
+ * How many bytes a running process has read so far (Linux `/proc/<pid>/io`, `rchar`: every
+ * read(2), so a few KiB of its own start-up too): live progress for a tool whose input the
+ * daemon does not see. Null when the process is gone or /proc does not tell.
+ */
+export function bytesReadBy(pid: number): number | null {
+  try {
+    const match = /^rchar:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"));
+    return match ? Number(match[1]) : null;
+  } catch {
+    return null;
   }
 }
 

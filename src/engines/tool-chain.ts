@@ -8,6 +8,8 @@ export interface ChainLink {
   errorCode: ToolFailedError["code"];
   /** Sees the tool's stderr text, returns what to keep for an error message. */
   onStderr?: (text: string) => string;
+  /** Called once the tool runs, with its process id and exit. */
+  onSpawn?: (pid: number, exited: Promise<number>) => void;
 }
 
 export interface ChainOptions extends Omit<ToolOptions, "secretEnv"> {
@@ -41,7 +43,9 @@ export async function toolChain(links: ChainLink[], opts: ChainOptions): Promise
     links.forEach((link, i) => {
       const stdin = i === 0 ? "ignore" : pipes[i - 1]!.read;
       const stdout = i === links.length - 1 ? "pipe" : pipes[i]!.write;
-      tools.push(spawnTool(link.argv, { ...opts, secretEnv: link.secretEnv }, stdin, stdout, link.onStderr));
+      const tool = spawnTool(link.argv, { ...opts, secretEnv: link.secretEnv }, stdin, stdout, link.onStderr);
+      tools.push(tool);
+      link.onSpawn?.(tool.proc.pid, tool.proc.exited);
     });
   } catch (err) {
     for (const t of tools) t.proc.kill("SIGKILL");

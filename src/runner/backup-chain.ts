@@ -1,10 +1,13 @@
 import type { DumpCommand, DumpEnv } from "../engines/dump.ts";
-import { findTool } from "../engines/process.ts";
+import { bytesReadBy, findTool } from "../engines/process.ts";
 import { toolChain, type ChainLink } from "../engines/tool-chain.ts";
 import { ToolFailedError } from "../engines/tool-stream.ts";
 import type { Progress } from "./backup.ts";
 import { zstdTool, type Compression } from "./compression.ts";
 import { ZstdReport, zstdReportsTotals } from "./zstd-report.ts";
+
+/** How often the live dump count is read from zstd's /proc entry (the queue flushes it every second). */
+const LIVE_PROGRESS_MS = 500;
 
 export interface BackupChain {
   /** The stored bytes: compressed, and encrypted when `encrypted`. */
@@ -17,7 +20,8 @@ export interface BackupChain {
  * The fast path of a backup: `pg_dump | zstd [| age]` as one chain of processes joined by
  * OS pipes, exactly the shell pipeline, so the dump's bytes never pass through the daemon's
  * one JS thread; only the stored bytes do (counted, hashed, uploaded). The dump's size
- * comes from zstd's own exact report, and the stream fails if that report is missing.
+ * comes from zstd's own exact report, and the stream fails if that report is missing;
+ * while it runs, the live count is what zstd has read (from /proc).
  *
  * Taken when the dump is a tool (not SQLite), the compression is zstd, the `zstd` tool is
  * on the PATH and reports exact totals, and an OS pipe can be made; age joins the chain
@@ -41,12 +45,18 @@ export async function startBackupChain(
   const links: ChainLink[] = [
     { argv: dump.argv, secretEnv: dump.secretEnv, errorCode: "DUMP_FAILED" },
     {
-      argv: [zstd, `-${compression.level}`, "--check", "-vv", "--progress", "-c"],
+      // -vv for the exact totals at the end. Not --progress: at -vv it writes a line per
+      // block (8,400 for 418 MB), which cost the daemon 0.2 s of CPU to read; the live
+      // count comes from /proc instead.
+      argv: [zstd, `-${compression.level}`, "--check", "-vv", "-c"],
       errorCode: "COMPRESSION_FAILED",
-      onStderr: (text) => {
-        const keep = report.feed(text);
-        progress.bytesIn = report.consumed;
-        return keep;
+      onStderr: (text) => report.feed(text),
+      onSpawn: (pid, exited) => {
+        const live = setInterval(() => {
+          const read = bytesReadBy(pid);
+          if (read !== null && report.totals === null) progress.bytesIn = read;
+        }, LIVE_PROGRESS_MS);
+        void exited.finally(() => clearInterval(live));
       },
     },
   ];

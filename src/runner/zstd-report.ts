@@ -1,14 +1,10 @@
 /**
- * What `zstd -vv --progress` writes on stderr, read back: the live count of bytes it has
- * read (its progress line, `Consumed:N B`) and, at the end, the exact totals
- * (`(N B => M B, …)`; zstd 1.4 wrote `(N => M bytes, …)`). When the dump is piped straight
- * into zstd, this is how the job learns the dump's size without the bytes passing through
- * the daemon. zstd 1.4 has no byte-exact progress line: the live count then stays 0 until
- * the totals arrive.
+ * What `zstd -vv` writes on stderr, read back: at the end, the exact totals of bytes read
+ * and written (`(N B => M B, …)`; zstd 1.4 wrote `(N => M bytes, …)`). When the dump is
+ * piped straight into zstd, this is how the job learns the dump's size without the bytes
+ * passing through the daemon.
  */
 export class ZstdReport {
-  /** Bytes zstd has read so far. */
-  consumed = 0;
   /** Set once zstd printed its summary line: bytes read and bytes written, exact. */
   totals: { read: number; written: number } | null = null;
   private partial = "";
@@ -20,25 +16,14 @@ export class ZstdReport {
     const keep: string[] = [];
     for (const raw of lines) {
       const line = raw.trim();
-      if (!line) continue;
-      const live = CONSUMED.exec(line);
-      if (live) {
-        this.consumed = Number(live[1]);
-        continue;
-      }
       const done = TOTALS.exec(line);
-      if (done) {
-        this.totals = { read: Number(done[1]), written: Number(done[2]) };
-        this.consumed = this.totals.read;
-        continue;
-      }
-      if (WORTH_KEEPING.test(line)) keep.push(line);
+      if (done) this.totals = { read: Number(done[1]), written: Number(done[2]) };
+      else if (WORTH_KEEPING.test(line)) keep.push(line);
     }
     return keep.length ? `${keep.join("\n")}\n` : "";
   }
 }
 
-const CONSUMED = /Consumed:\s*(\d+) B\b/;
 const TOTALS = /\(\s*(\d+)(?: B)? => +(\d+)(?: B| bytes)?,/;
 /** zstd's own errors start with `zstd:`; the rest at -vv is chatter (parameters, timings). */
 const WORTH_KEEPING = /^zstd:|error/i;

@@ -7,9 +7,9 @@ import { tempDir } from "../helpers/tmp.ts";
 const PATH = process.env.PATH!;
 
 describe("zstd's report", () => {
-  test("reads the live count and the exact totals of the real zstd, and keeps only what is not chatter", async () => {
+  test("reads the exact totals of the real zstd, and keeps none of its chatter", async () => {
     const input = new Uint8Array(3_000_000).map((_, i) => (i * 31) % 251);
-    const proc = Bun.spawn(["zstd", "-3", "--check", "-vv", "--progress", "-c"], { stdin: new Blob([input]), stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn(["zstd", "-3", "--check", "-vv", "-c"], { stdin: new Blob([input]), stdout: "pipe", stderr: "pipe" });
     const [out, err] = await Promise.all([new Response(proc.stdout).arrayBuffer(), new Response(proc.stderr).text()]);
     expect(await proc.exited).toBe(0);
     const report = new ZstdReport();
@@ -17,7 +17,6 @@ describe("zstd's report", () => {
     let kept = "";
     for (let i = 0; i < err.length; i += 7) kept += report.feed(err.slice(i, i + 7));
     expect(report.totals).toEqual({ read: input.length, written: out.byteLength });
-    expect(report.consumed).toBe(input.length);
     expect(kept).toBe("");
   });
 
@@ -27,11 +26,7 @@ describe("zstd's report", () => {
     expect(r14.totals).toEqual({ read: 418123456, written: 88012345 });
 
     const r15 = new ZstdReport();
-    expect(r15.feed("\r(L3) Buffered:    0 B - Consumed:4096 B - Compressed:100 B => 2.44% ")).toBe("");
-    r15.feed("\r(L3) Buffered: 131072 B - Consumed:9000000 B - Compressed:3000 B => 0.03% ");
-    expect(r15.consumed).toBe(4096);
-    expect(r15.feed("\r")).toBe("");
-    expect(r15.consumed).toBe(9_000_000);
+    expect(r15.feed("\r(L3) Buffered:    0 B - Consumed:4096 B - Compressed:100 B => 2.44% \r")).toBe("");
     expect(r15.totals).toBeNull();
     // Human-readable sizes (zstd -v) are not exact and must not be taken for totals.
     r15.feed("/*stdin*\\            : 21.05%   (   418 MiB =>   88.0 MiB, /*stdout*\\) \n");
