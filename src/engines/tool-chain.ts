@@ -24,9 +24,9 @@ export interface ChainOptions extends Omit<ToolOptions, "secretEnv"> {
  * last tool in the chain that failed: a tool that dies makes the ones before it fail too
  * (broken pipe) but never the ones after it (they see an end of input and exit 0), so the
  * downstream-most failure is the cause (and the tools before a failed one are killed at
- * once). Aborting `signal` or canceling the stream kills
- * them all; reading is pulled, so a slow consumer slows the whole chain (pipes fill).
- * Null when no OS pipe can be made (no `mkfifo`): the caller relays through the daemon.
+ * once). Aborting `signal` or canceling the stream kills them all; reading is pulled, so
+ * a slow consumer slows the whole chain (the pipes fill). Null when no OS pipe can be
+ * made (no `mkfifo`): the caller then relays through the daemon.
  */
 export async function toolChain(links: ChainLink[], opts: ChainOptions): Promise<ReadableStream<Uint8Array> | null> {
   const pipes: OsPipe[] = [];
@@ -48,7 +48,10 @@ export async function toolChain(links: ChainLink[], opts: ChainOptions): Promise
       link.onSpawn?.(tool.proc.pid, tool.proc.exited);
     });
   } catch (err) {
-    for (const t of tools) t.proc.kill("SIGKILL");
+    for (const t of tools) {
+      t.proc.kill("SIGKILL");
+      t.detach();
+    }
     throw err;
   } finally {
     // The children hold their own copies now; the daemon's must go, or no tool ever sees

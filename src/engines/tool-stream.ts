@@ -9,8 +9,9 @@ export class ToolFailedError extends Error {
     readonly stderr: string,
     readonly signalCode: string | number | null = null,
   ) {
-    const how = signalCode ? `was killed by ${signalCode}` : `exited with code ${exitCode}`;
-    super(`${tool} ${how}${stderr ? `: ${stderr}` : ""}`);
+    // exitCode 0: the tool ended well but what it produced failed a check (stderr says which).
+    const how = signalCode ? ` was killed by ${signalCode}` : exitCode === 0 ? "" : ` exited with code ${exitCode}`;
+    super(`${tool}${how}${stderr ? `: ${stderr}` : ""}`);
     this.name = "ToolFailedError";
   }
 }

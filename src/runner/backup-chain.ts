@@ -1,7 +1,9 @@
+import { decryptStream, newAgeIdentity } from "../crypto/age.ts";
 import type { DumpCommand, DumpEnv } from "../engines/dump.ts";
 import { bytesReadBy, findTool } from "../engines/process.ts";
 import { toolChain, type ChainLink } from "../engines/tool-chain.ts";
 import { ToolFailedError } from "../engines/tool-stream.ts";
+import { readAll } from "../lib/streams.ts";
 import type { Progress } from "./backup.ts";
 import { zstdTool, type Compression } from "./compression.ts";
 import { ZstdReport, zstdReportsTotals } from "./zstd-report.ts";
@@ -25,8 +27,8 @@ export interface BackupChain {
  *
  * Taken when the dump is a tool (not SQLite), the compression is zstd, the `zstd` tool is
  * on the PATH and reports exact totals, and an OS pipe can be made; age joins the chain
- * when the `age` tool is on the PATH. Otherwise null: the caller relays every stage
- * through the daemon, which writes the same standard format.
+ * when the `age` tool is on the PATH and its output decrypts. Otherwise null: the caller
+ * relays every stage through the daemon, which writes the same standard format.
  */
 export async function startBackupChain(
   dump: DumpCommand,
@@ -39,7 +41,8 @@ export async function startBackupChain(
   if (compression.algorithm !== "zstd") return null;
   const zstd = zstdTool(env.toolPath);
   if (!zstd || !(await zstdReportsTotals(zstd, env.toolPath))) return null;
-  const age = recipients.length > 0 ? findTool("age", env.toolPath) : null;
+  const ageTool = recipients.length > 0 ? findTool("age", env.toolPath) : null;
+  const age = ageTool && (await ageToolWorks(ageTool, env.toolPath)) ? ageTool : null;
 
   const report = new ZstdReport();
   const links: ChainLink[] = [
@@ -85,3 +88,31 @@ export async function startBackupChain(
   );
   return { stream, encrypted: age !== null };
 }
+
+const PROBE = new TextEncoder().encode("snapdb: is this age?");
+const trustedAge = new Set<string>();
+
+/**
+ * Whether this `age` writes what the daemon's own decrypter (typage, the reference) reads
+ * back: a few bytes encrypted by the tool to a throwaway identity, decrypted in-process. A
+ * tool that exits 0 but writes something else would otherwise store unreadable backups as
+ * successes. Only a success is remembered.
+ */
+async function ageToolWorks(age: string, toolPath: string): Promise<boolean> {
+  if (trustedAge.has(age)) return true;
+  try {
+    const { identity, recipient } = await newAgeIdentity();
+    const proc = Bun.spawn([age, "--encrypt", "-r", recipient], { env: { PATH: toolPath }, stdin: new Blob([PROBE]), stdout: "pipe", stderr: "ignore" });
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+    const encrypted = await new Response(proc.stdout).arrayBuffer();
+    clearTimeout(timer);
+    if ((await proc.exited) !== 0) return false;
+    const plain = await readAll(await decryptStream(new Blob([encrypted]).stream(), [identity]));
+    if (!plain.equals(PROBE)) return false;
+    trustedAge.add(age);
+    return true;
+  } catch {
+    return false;
+  }
+}
+

@@ -113,17 +113,26 @@ export async function runBackup(
   const target = deps.targetOf(plan.source);
   onObjectKey(objectKey);
 
-  const command = dumpCommand(target, deps.dumpEnv);
-  const chain = command ? await startBackupChain(command, plan.compression, recipients, deps.dumpEnv, signal, progress) : null;
+  // Until the stream reaches the driver (which cancels it on failure), a setup error must
+  // stop the tools it already started: they share this signal.
+  const setup = new AbortController();
+  const stagesSignal = AbortSignal.any([signal, setup.signal]);
   let stream: ReadableStream<Uint8Array>;
-  if (chain) {
-    stream = chain.stream;
-    if (plan.encrypt && !chain.encrypted) stream = await encryptStream(stream, recipients);
-  } else {
-    stream = startDump(target, deps.dumpEnv, signal).pipeThrough(countingTap((n) => (progress.bytesIn += n)));
-    const compress = compressStage(plan.compression, deps.dumpEnv.toolPath, signal);
-    if (compress) stream = stream.pipeThrough(compress);
-    if (plan.encrypt) stream = await encryptStream(stream, recipients);
+  try {
+    const command = dumpCommand(target, deps.dumpEnv);
+    const chain = command ? await startBackupChain(command, plan.compression, recipients, deps.dumpEnv, stagesSignal, progress) : null;
+    if (chain) {
+      stream = chain.stream;
+      if (plan.encrypt && !chain.encrypted) stream = await encryptStream(stream, recipients);
+    } else {
+      stream = startDump(target, deps.dumpEnv, stagesSignal).pipeThrough(countingTap((n) => (progress.bytesIn += n)));
+      const compress = compressStage(plan.compression, deps.dumpEnv.toolPath, stagesSignal);
+      if (compress) stream = stream.pipeThrough(compress);
+      if (plan.encrypt) stream = await encryptStream(stream, recipients);
+    }
+  } catch (err) {
+    setup.abort();
+    throw err;
   }
   const hash = sha256Tap((n) => (progress.bytesStored += n));
   stream = stream.pipeThrough(hash.stream);

@@ -28,27 +28,28 @@ const TOTALS = /\(\s*(\d+)(?: B)? => +(\d+)(?: B| bytes)?,/;
 /** zstd's own errors start with `zstd:`; the rest at -vv is chatter (parameters, timings). */
 const WORTH_KEEPING = /^zstd:|error/i;
 
-const probes = new Map<string, Promise<boolean>>();
+const trusted = new Set<string>();
 
 /**
  * Whether this `zstd` prints exact byte totals at -vv (every version since at least 1.4
- * does; a build that does not is not trusted with the dump's size). Asked once per binary:
- * it compresses a few known bytes and reads the report back.
+ * does; a build that does not is not trusted with the dump's size). It compresses a few
+ * known bytes and reads the report back. Only a success is remembered, so a probe that
+ * failed for a passing reason (a busy machine) is asked again at the next backup.
  */
-export function zstdReportsTotals(zstd: string, toolPath: string): Promise<boolean> {
-  let probe = probes.get(zstd);
-  if (!probe) {
-    probe = (async () => {
-      const input = new Uint8Array(4321).fill(7);
-      const proc = Bun.spawn([zstd, "-vv", "-1", "-c"], { env: { PATH: toolPath }, stdin: new Blob([input]), stdout: "pipe", stderr: "pipe" });
-      const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
-      const [written, stderr] = await Promise.all([new Response(proc.stdout).arrayBuffer(), new Response(proc.stderr).text()]);
-      clearTimeout(timer);
-      const report = new ZstdReport();
-      report.feed(`${stderr}\n`);
-      return (await proc.exited) === 0 && report.totals?.read === input.length && report.totals.written === written.byteLength;
-    })().catch(() => false);
-    probes.set(zstd, probe);
+export async function zstdReportsTotals(zstd: string, toolPath: string): Promise<boolean> {
+  if (trusted.has(zstd)) return true;
+  try {
+    const input = new Uint8Array(4321).fill(7);
+    const proc = Bun.spawn([zstd, "-vv", "-1", "-c"], { env: { PATH: toolPath }, stdin: new Blob([input]), stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+    const [written, stderr] = await Promise.all([new Response(proc.stdout).arrayBuffer(), new Response(proc.stderr).text()]);
+    clearTimeout(timer);
+    const report = new ZstdReport();
+    report.feed(`${stderr}\n`);
+    const ok = (await proc.exited) === 0 && report.totals?.read === input.length && report.totals.written === written.byteLength;
+    if (ok) trusted.add(zstd);
+    return ok;
+  } catch {
+    return false;
   }
-  return probe;
 }

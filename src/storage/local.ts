@@ -31,7 +31,11 @@ async function writeAll(fh: FileHandle, chunks: Uint8Array[], total: number): Pr
   if (bytesWritten === total) return;
   const rest = Buffer.concat(chunks).subarray(bytesWritten);
   let offset = 0;
-  while (offset < rest.length) offset += (await fh.write(rest, offset, rest.length - offset)).bytesWritten;
+  while (offset < rest.length) {
+    const { bytesWritten } = await fh.write(rest, offset, rest.length - offset);
+    if (bytesWritten === 0) throw Object.assign(new Error("the disk took no more bytes"), { code: "ENOSPC" });
+    offset += bytesWritten;
+  }
 }
 
 export class LocalDriver implements StorageDriver {

@@ -74,7 +74,7 @@ export class S3Driver implements StorageDriver {
     let size = 0;
     let sinceCollect = 0;
     const partSize = this.partSize;
-    const rssAtStart = process.memoryUsage.rss();
+    let rssAfterCollect = process.memoryUsage.rss();
     const allowance = (this.queueSize + 2) * partSize;
     const reader = body.getReader();
     let sourceError: unknown = null;
@@ -91,12 +91,15 @@ export class S3Driver implements StorageDriver {
             if (sinceCollect >= partSize) {
               // lib-storage and Bun's HTTP client leave copies of every part behind as
               // garbage that JavaScriptCore does not count towards its next collection:
-              // measured +110–160 MiB of RSS for an 88 MB upload, whatever the part size.
-              // A full collection when the process grew by more than the upload's own
-              // buffers keeps it near that bound, at ~50 ms of CPU per collection
+              // measured +120–160 MiB of RSS for an 88 MB upload, whatever the part size.
+              // A full collection (~40 ms) whenever the process grew by more than the
+              // upload's own buffers since the last one keeps it near that bound
               // (bench/RESULTS.md, "S3 upload memory").
               sinceCollect = 0;
-              if (process.memoryUsage.rss() - rssAtStart > allowance) Bun.gc(true);
+              if (process.memoryUsage.rss() - rssAfterCollect > allowance) {
+                Bun.gc(true);
+                rssAfterCollect = process.memoryUsage.rss();
+              }
             }
             controller.enqueue(value);
           } catch (err) {

@@ -255,7 +255,7 @@ describe("backup runner", () => {
       }
       expect(zstd?.name).toBe("zstd");
       process.kill(zstd!.pid, "SIGKILL");
-      // pg_dump, once unblocked, writes into a pipe nobody reads and dies of it too.
+      // The daemon kills pg_dump (still waiting on the lock) as soon as zstd is gone.
       await release();
       const failed = await waitForStatus(h, token, `/backup-jobs/${job.id}`);
       expect(failed.status).toBe("failed");

@@ -137,10 +137,17 @@ describe("tool chains", () => {
   test("a chain nobody reads waits (the pipes fill) instead of filling memory; cancel kills it", async () => {
     const dir = tempDir("chain-slow");
     const marker = join(dir.path, "done");
-    const { stream, dir: pipes } = await chain([sh(`head -c 200000000 /dev/zero; touch ${marker}`), sh("cat", "COMPRESSION_FAILED")]);
+    const { stream, dir: pipes } = await chain([
+      sh(`echo $$ > ${dir.path}/a; head -c 200000000 /dev/zero; touch ${marker}`),
+      sh(`echo $$ > ${dir.path}/b; exec cat`, "COMPRESSION_FAILED"),
+    ]);
     await Bun.sleep(500);
     expect(existsSync(marker)).toBe(false);
+    const pids = ["a", "b"].map((n) => Number(readFileSync(join(dir.path, n), "utf8")));
+    expect(pids.filter(alive)).toEqual(pids);
     await stream.cancel();
+    for (let i = 0; i < 100 && pids.some(alive); i++) await Bun.sleep(20);
+    expect(pids.filter(alive)).toEqual([]);
     dir.cleanup();
     pipes.cleanup();
   });
