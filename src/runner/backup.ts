@@ -39,6 +39,8 @@ export interface BackupFormat {
 }
 
 export interface BackupResult {
+  /** Where the dump's bytes went: tool to tool through OS pipes, or through the daemon (relay). */
+  pipeline: "tools" | "daemon";
   sizeBytes: number;
   storedBytes: number;
   sha256: string;
@@ -118,9 +120,10 @@ export async function runBackup(
   const setup = new AbortController();
   const stagesSignal = AbortSignal.any([signal, setup.signal]);
   let stream: ReadableStream<Uint8Array>;
+  let chain: Awaited<ReturnType<typeof startBackupChain>> = null;
   try {
     const command = dumpCommand(target, deps.dumpEnv);
-    const chain = command ? await startBackupChain(command, plan.compression, recipients, deps.dumpEnv, stagesSignal, progress) : null;
+    chain = command ? await startBackupChain(command, plan.compression, recipients, deps.dumpEnv, stagesSignal, progress) : null;
     if (chain) {
       stream = chain.stream;
       if (plan.encrypt && !chain.encrypted) stream = await encryptStream(stream, recipients);
@@ -137,5 +140,5 @@ export async function runBackup(
   const hash = sha256Tap((n) => (progress.bytesStored += n));
   stream = stream.pipeThrough(hash.stream);
   const put = await driver.put(objectKey, stream, { signal, contentType: "application/octet-stream" });
-  return { sizeBytes: progress.bytesIn, storedBytes: put.size, sha256: hash.digest(), objectKey, format };
+  return { pipeline: chain ? "tools" : "daemon", sizeBytes: progress.bytesIn, storedBytes: put.size, sha256: hash.digest(), objectKey, format };
 }

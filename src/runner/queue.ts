@@ -233,7 +233,7 @@ export class Runner {
       if (entry.reason) throw new Error(`aborted: ${entry.reason}`);
       this.finishSucceeded(job, result);
       this.deps.metrics?.recordSuccess(job, result.sizeBytes, result.storedBytes, nowMs() - job.startedAt!);
-      log.info("backup succeeded", { sizeBytes: result.sizeBytes, storedBytes: result.storedBytes, objectKey: result.objectKey });
+      log.info("backup succeeded", { sizeBytes: result.sizeBytes, storedBytes: result.storedBytes, objectKey: result.objectKey, pipeline: result.pipeline });
       await this.deps.afterSuccess?.({ ...job, status: "succeeded" }).catch((err) => log.error("after-success step failed", { error: err }));
     } catch (err) {
       const failure = classifyJobFailure(err, entry.reason, plan?.timeoutSeconds);
