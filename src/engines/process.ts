@@ -57,19 +57,24 @@ export function childEnv(toolPath: string, secretEnv: Record<string, string> = {
 export interface ToolRun {
   exitCode: number | null;
   stdout: string;
+  /** The same bytes as `stdout` (up to `maxStdout`), undecoded. */
+  stdoutBytes: Buffer;
   stderrTail: string;
   timedOut: boolean;
 }
 
-/** Runs a short tool to completion (e.g. `pg_dump --version`), bounded by `timeoutMs` and `signal`. */
+/**
+ * Runs a short tool to completion (e.g. `pg_dump --version`, or a probe fed a few bytes on
+ * `stdin`), bounded by `timeoutMs` and `signal`.
+ */
 export async function runTool(
   argv: string[],
-  opts: { toolPath: string; secretEnv?: Record<string, string>; timeoutMs: number; signal?: AbortSignal; maxStdout?: number },
+  opts: { toolPath: string; secretEnv?: Record<string, string>; timeoutMs: number; signal?: AbortSignal; maxStdout?: number; stdin?: Uint8Array },
 ): Promise<ToolRun> {
   const tail = new StderrTail();
   const proc = Bun.spawn(argv, {
     env: childEnv(opts.toolPath, opts.secretEnv),
-    stdin: "ignore",
+    stdin: opts.stdin ? new Blob([opts.stdin]) : "ignore",
     stdout: "pipe",
     stderr: "pipe",
   });
@@ -88,15 +93,15 @@ export async function runTool(
       if (size < max) parts.push(Buffer.from(chunk));
       size += chunk.length;
     }
-    return Buffer.concat(parts).subarray(0, max).toString("utf8");
+    return Buffer.concat(parts).subarray(0, max);
   };
   const readStderr = async () => {
     for await (const chunk of proc.stderr) tail.push(chunk);
   };
   try {
-    const [stdout] = await Promise.all([readStdout(), readStderr(), proc.exited]);
+    const [stdoutBytes] = await Promise.all([readStdout(), readStderr(), proc.exited]);
     const secrets = Object.values(opts.secretEnv ?? {});
-    return { exitCode: proc.exitCode, stdout, stderrTail: tail.text(secrets), timedOut };
+    return { exitCode: proc.exitCode, stdout: stdoutBytes.toString("utf8"), stdoutBytes, stderrTail: tail.text(secrets), timedOut };
   } finally {
     clearTimeout(timer);
     opts.signal?.removeEventListener("abort", onAbort);

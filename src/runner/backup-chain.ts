@@ -1,6 +1,6 @@
 import { decryptStream, newAgeIdentity } from "../crypto/age.ts";
 import type { DumpCommand, DumpEnv } from "../engines/dump.ts";
-import { bytesReadBy, findTool } from "../engines/process.ts";
+import { bytesReadBy, findTool, runTool } from "../engines/process.ts";
 import { toolChain, type ChainLink } from "../engines/tool-chain.ts";
 import { ToolFailedError } from "../engines/tool-stream.ts";
 import { readAll } from "../lib/streams.ts";
@@ -102,12 +102,9 @@ async function ageToolWorks(age: string, toolPath: string): Promise<boolean> {
   if (trustedAge.has(age)) return true;
   try {
     const { identity, recipient } = await newAgeIdentity();
-    const proc = Bun.spawn([age, "--encrypt", "-r", recipient], { env: { PATH: toolPath }, stdin: new Blob([PROBE]), stdout: "pipe", stderr: "ignore" });
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
-    const encrypted = await new Response(proc.stdout).arrayBuffer();
-    clearTimeout(timer);
-    if ((await proc.exited) !== 0) return false;
-    const plain = await readAll(await decryptStream(new Blob([encrypted]).stream(), [identity]));
+    const run = await runTool([age, "--encrypt", "-r", recipient], { toolPath, timeoutMs: 10_000, stdin: PROBE });
+    if (run.exitCode !== 0) return false;
+    const plain = await readAll(await decryptStream(new Blob([run.stdoutBytes]).stream(), [identity]));
     if (!plain.equals(PROBE)) return false;
     trustedAge.add(age);
     return true;
@@ -115,4 +112,3 @@ async function ageToolWorks(age: string, toolPath: string): Promise<boolean> {
     return false;
   }
 }
-

@@ -1,3 +1,5 @@
+import { runTool } from "../engines/process.ts";
+
 /**
  * What `zstd -vv` writes on stderr, read back: at the end, the exact totals of bytes read
  * and written (`(N B => M B, …)`; zstd 1.4 wrote `(N => M bytes, …)`). When the dump is
@@ -38,18 +40,11 @@ const trusted = new Set<string>();
  */
 export async function zstdReportsTotals(zstd: string, toolPath: string): Promise<boolean> {
   if (trusted.has(zstd)) return true;
-  try {
-    const input = new Uint8Array(4321).fill(7);
-    const proc = Bun.spawn([zstd, "-vv", "-1", "-c"], { env: { PATH: toolPath }, stdin: new Blob([input]), stdout: "pipe", stderr: "pipe" });
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
-    const [written, stderr] = await Promise.all([new Response(proc.stdout).arrayBuffer(), new Response(proc.stderr).text()]);
-    clearTimeout(timer);
-    const report = new ZstdReport();
-    report.feed(`${stderr}\n`);
-    const ok = (await proc.exited) === 0 && report.totals?.read === input.length && report.totals.written === written.byteLength;
-    if (ok) trusted.add(zstd);
-    return ok;
-  } catch {
-    return false;
-  }
+  const input = new Uint8Array(4321).fill(7);
+  const run = await runTool([zstd, "-vv", "-1", "-c"], { toolPath, timeoutMs: 10_000, stdin: input }).catch(() => null);
+  const report = new ZstdReport();
+  report.feed(`${run?.stderrTail ?? ""}\n`);
+  const ok = run?.exitCode === 0 && report.totals?.read === input.length && report.totals.written === run.stdoutBytes.length;
+  if (ok) trusted.add(zstd);
+  return ok;
 }
