@@ -203,7 +203,8 @@ Daemon peak RSS during these backups (VmHWM reset before each job, VmRSS sampled
     rmSync(out, { force: true });
   }
 
-  const sizes = Object.keys(memBySize);
+  // Numeric order (object keys put "2" before "0.5"): growth is read from small to large.
+  const sizes = Object.keys(memBySize).sort((a, b) => Number(a) - Number(b));
   const maxes = sizes.map((s) => Math.max(...memBySize[s]!));
   const spread = (Math.max(...maxes) / Math.min(...maxes) - 1) * 100;
   // Sizes in the order given (smallest first by default): does the peak grow with the data?
