@@ -5,10 +5,11 @@
  *
  *   node_modules/.bin/bun bench/chain-proto.ts FILE.dump [runs=3]
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { toolChain } from "../src/engines/tool-chain.ts";
+import { toolChain, toolChainInto } from "../src/engines/tool-chain.ts";
+import { hashGrowingFile } from "../src/lib/growing-file-hash.ts";
 import { countingTap, sha256Tap } from "../src/lib/streams.ts";
 import { ZstdReport } from "../src/runner/zstd-report.ts";
 import { LocalDriver } from "../src/storage/local.ts";
@@ -37,6 +38,13 @@ const variants: Record<string, () => Promise<unknown>> = {
     const report = new ZstdReport();
     const h = sha256Tap();
     await new LocalDriver({ root: dir }).put(`k${Math.random()}`, (await chain(["-vv"], (t) => report.feed(t))).pipeThrough(h.stream));
+  },
+  "chain into a file + growing-file sha256 + fsync": async () => {
+    const fd = openSync(`${dir}/direct.${Math.random()}`, "w+", 0o600);
+    const into = (await toolChainInto([{ argv: ["cat", file], errorCode: "DUMP_FAILED" }, { argv: ["zstd", "-3", "--check", "-c"], errorCode: "COMPRESSION_FAILED" }], { toolPath: PATH, pipeDir: dir }, fd))!;
+    await hashGrowingFile(fd, into.finished);
+    fsyncSync(fd);
+    closeSync(fd);
   },
   "chain + count + sha256 + local driver": async () => {
     const h = sha256Tap();

@@ -29,6 +29,51 @@ export interface ChainOptions extends Omit<ToolOptions, "secretEnv"> {
  * made (no `mkfifo`): the caller then relays through the daemon.
  */
 export async function toolChain(links: ChainLink[], opts: ChainOptions): Promise<ReadableStream<Uint8Array> | null> {
+  const chain = await startChain(links, opts, "pipe");
+  if (!chain) return null;
+  const reader = (chain.last.proc.stdout as ReadableStream<Uint8Array>).getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (!done) return controller.enqueue(value);
+          const failure = await chain.outcome();
+          if (failure) controller.error(failure);
+          else controller.close();
+        } catch (err) {
+          chain.stop();
+          controller.error(err);
+        }
+      },
+      async cancel() {
+        chain.stop();
+        await reader.cancel().catch(() => {});
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/**
+ * The same chain with the last tool writing straight into `fd` (a file the caller opened):
+ * no byte of it passes through the daemon at all. Resolves once every tool exited 0;
+ * rejects with the downstream-most failure as above. Aborting `signal` kills them all.
+ * Null when no OS pipe can be made.
+ */
+export async function toolChainInto(links: ChainLink[], opts: ChainOptions, fd: number): Promise<{ finished: Promise<void> } | null> {
+  const chain = await startChain(links, opts, fd);
+  if (!chain) return null;
+  const finished = chain.outcome().then((failure) => {
+    if (failure) throw failure;
+  });
+  return { finished };
+}
+
+type ToolStdioIn = "ignore" | number;
+type ToolStdioOut = "pipe" | number;
+
+async function startChain(links: ChainLink[], opts: ChainOptions, lastStdout: ToolStdioOut) {
   const pipes: OsPipe[] = [];
   for (let i = 1; i < links.length; i++) {
     const pipe = await openOsPipe(opts.toolPath, opts.pipeDir);
@@ -42,7 +87,7 @@ export async function toolChain(links: ChainLink[], opts: ChainOptions): Promise
   try {
     links.forEach((link, i) => {
       const stdin = i === 0 ? "ignore" : pipes[i - 1]!.read;
-      const stdout = i === links.length - 1 ? "pipe" : pipes[i]!.write;
+      const stdout = i === links.length - 1 ? lastStdout : pipes[i]!.write;
       const tool = spawnTool(link.argv, { ...opts, secretEnv: link.secretEnv }, stdin, stdout, link.onStderr);
       tools.push(tool);
       link.onSpawn?.(tool.proc.pid, tool.proc.exited);
@@ -66,39 +111,23 @@ export async function toolChain(links: ChainLink[], opts: ChainOptions): Promise
       if (code !== 0) for (const before of tools.slice(0, i)) before.proc.kill("SIGKILL");
     }),
   );
-  const last = tools[tools.length - 1]!;
-  const reader = (last.proc.stdout as ReadableStream<Uint8Array>).getReader();
-  const killAll = () => tools.forEach((t) => t.proc.kill("SIGKILL"));
-  const settle = async () => {
-    await Promise.all(tools.flatMap((t) => [t.proc.exited, t.stderrDone]));
-    tools.forEach((t) => t.detach());
-  };
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        try {
-          const { done, value } = await reader.read();
-          if (!done) return controller.enqueue(value);
-          await settle();
-          const failedAt = tools.findLastIndex((t) => t.proc.exitCode !== 0);
-          if (failedAt === -1 && !opts.signal?.aborted) return controller.close();
-          const cause = tools[Math.max(failedAt, 0)]!;
-          controller.error(cause.failure(links[Math.max(failedAt, 0)]!.errorCode));
-        } catch (err) {
-          killAll();
-          tools.forEach((t) => t.detach());
-          controller.error(err);
-        }
-      },
-      async cancel() {
-        killAll();
-        tools.forEach((t) => t.detach());
-        await reader.cancel().catch(() => {});
-      },
+  return {
+    last: tools[tools.length - 1]!,
+    /** Kills every tool (an error on the daemon's side, or a cancel). */
+    stop() {
+      tools.forEach((t) => {
+        t.proc.kill("SIGKILL");
+        t.detach();
+      });
     },
-    { highWaterMark: 0 },
-  );
+    /** Once every tool exited and its stderr was read: null if all exited 0, else the cause. */
+    async outcome(): Promise<ToolFailedError | null> {
+      await Promise.all(tools.flatMap((t) => [t.proc.exited, t.stderrDone]));
+      tools.forEach((t) => t.detach());
+      const failedAt = tools.findLastIndex((t) => t.proc.exitCode !== 0);
+      if (failedAt === -1 && !opts.signal?.aborted) return null;
+      const cause = Math.max(failedAt, 0);
+      return tools[cause]!.failure(links[cause]!.errorCode);
+    },
+  };
 }
-
-type ToolStdioIn = "ignore" | number;
-type ToolStdioOut = "pipe" | number;

@@ -1,4 +1,4 @@
-import { childEnv, StderrTail } from "./process.ts";
+import { childEnv, findTool, StderrTail } from "./process.ts";
 
 /** A dump or restore tool that failed: its exit code and what it said last (secrets masked). */
 export class ToolFailedError extends Error {
@@ -36,6 +36,19 @@ function killOnAbort(proc: { kill(signal?: number | NodeJS.Signals): void; exite
   return () => signal?.removeEventListener("abort", onAbort);
 }
 
+/**
+ * The prefix that makes a tool die with the daemon: `setpriv --pdeathsig KILL` (util-linux,
+ * essential on Debian) sets the parent-death signal and then execs the tool, keeping its
+ * pid. Without it a tool that writes a file itself (a backup straight into local storage)
+ * would run on after a kill -9 of the daemon, loading the database for a file nobody keeps;
+ * a tool that writes to the daemon would only die at its next write. Null when `setpriv`
+ * is not on the tools' PATH.
+ */
+export function diesWithDaemon(toolPath: string): string[] | null {
+  const setpriv = findTool("setpriv", toolPath);
+  return setpriv ? [setpriv, "--pdeathsig", "KILL", "--"] : null;
+}
+
 /** Where a tool's stdin/stdout go: a pipe to the daemon, nowhere, or an fd (one end of an OS pipe). */
 export type ToolStdio = "ignore" | "pipe" | number;
 
@@ -53,7 +66,9 @@ export function spawnTool<In extends ToolStdio, Out extends ToolStdio>(
   onStderr?: (text: string) => string,
 ) {
   const tail = new StderrTail();
-  const proc = Bun.spawn(argv, { env: childEnv(opts.toolPath, opts.secretEnv), cwd: opts.cwd, stdin, stdout, stderr: "pipe" });
+  const guard = diesWithDaemon(opts.toolPath);
+  const spawned = guard ? [...guard, ...argv] : argv;
+  const proc = Bun.spawn(spawned, { env: childEnv(opts.toolPath, opts.secretEnv), cwd: opts.cwd, stdin, stdout, stderr: "pipe" });
   const detach = killOnAbort(proc, opts.signal);
   const stderrDone = (async () => {
     const decoder = new TextDecoder();

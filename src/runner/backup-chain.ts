@@ -1,9 +1,11 @@
 import { decryptStream, newAgeIdentity } from "../crypto/age.ts";
 import type { DumpCommand, DumpEnv } from "../engines/dump.ts";
 import { bytesReadBy, findTool, runTool } from "../engines/process.ts";
-import { toolChain, type ChainLink } from "../engines/tool-chain.ts";
+import { toolChain, toolChainInto, type ChainLink } from "../engines/tool-chain.ts";
 import { ToolFailedError } from "../engines/tool-stream.ts";
+import { hashGrowingFile } from "../lib/growing-file-hash.ts";
 import { readAll } from "../lib/streams.ts";
+import type { DirectWrite } from "../storage/types.ts";
 import type { Progress } from "./backup.ts";
 import { zstdTool, type Compression } from "./compression.ts";
 import { ZstdReport, zstdReportsTotals } from "./zstd-report.ts";
@@ -11,33 +13,34 @@ import { ZstdReport, zstdReportsTotals } from "./zstd-report.ts";
 /** How often the live dump count is read from zstd's /proc entry (the queue flushes it every second). */
 const LIVE_PROGRESS_MS = 500;
 
-export interface BackupChain {
-  /** The stored bytes: compressed, and encrypted when `encrypted`. */
-  stream: ReadableStream<Uint8Array>;
-  /** Whether age ran in the chain; if not, the caller encrypts in-process. */
-  encrypted: boolean;
-}
-
 /**
  * The fast path of a backup: `pg_dump | zstd [| age]` as one chain of processes joined by
  * OS pipes, exactly the shell pipeline, so the dump's bytes never pass through the daemon's
- * one JS thread; only the stored bytes do (counted, hashed, uploaded). The dump's size
- * comes from zstd's own exact report, and the stream fails if that report is missing;
- * while it runs, the live count is what zstd has read (from /proc).
+ * one JS thread. The dump's size comes from zstd's own exact report, and the backup fails
+ * if that report is missing; while it runs, the live count is what zstd has read (/proc).
  *
- * Taken when the dump is a tool (not SQLite), the compression is zstd, the `zstd` tool is
- * on the PATH and reports exact totals, and an OS pipe can be made; age joins the chain
- * when the `age` tool is on the PATH and its output decrypts. Otherwise null: the caller
- * relays every stage through the daemon, which writes the same standard format.
+ * Planned when the dump is a tool (not SQLite), the compression is zstd, the `zstd` tool
+ * is on the PATH and reports exact totals; age joins the chain when the `age` tool is on
+ * the PATH and its output decrypts. The chain then runs either into a file the tools
+ * write themselves (`chainIntoFile`, local destinations: the daemon touches no byte) or
+ * into the daemon (`chainStream`, which uploads the stored bytes). Null from any of them:
+ * the caller relays every stage through the daemon, which writes the same standard format.
  */
-export async function startBackupChain(
+export interface BackupChainPlan {
+  links: ChainLink[];
+  /** Whether age runs in the chain; if not, the caller encrypts in-process (stream only). */
+  encrypted: boolean;
+  /** After every tool exited 0: checks zstd's report against the `stored` bytes, sets bytesIn. */
+  check(stored: number): void;
+}
+
+export async function planBackupChain(
   dump: DumpCommand,
   compression: Compression,
   recipients: string[],
   env: DumpEnv,
-  signal: AbortSignal,
   progress: Progress,
-): Promise<BackupChain | null> {
+): Promise<BackupChainPlan | null> {
   if (compression.algorithm !== "zstd") return null;
   const zstd = zstdTool(env.toolPath);
   if (!zstd || !(await zstdReportsTotals(zstd, env.toolPath))) return null;
@@ -66,27 +69,58 @@ export async function startBackupChain(
   // Recipients are public keys, validated as age1… (so never read as an option).
   if (age) links.push({ argv: [age, "--encrypt", ...recipients.flatMap((r) => ["-r", r])], errorCode: "ENCRYPTION_FAILED" });
 
-  const chain = await toolChain(links, { toolPath: env.toolPath, signal, pipeDir: env.scratchDir });
+  return {
+    links,
+    encrypted: age !== null,
+    // zstd's stderr is read to its end by then (the chain waits for it).
+    check(stored) {
+      const totals = report.totals;
+      if (!totals) throw new ToolFailedError("COMPRESSION_FAILED", zstd, 0, "zstd did not report how many bytes it read");
+      if (!age && totals.written !== stored) {
+        throw new ToolFailedError("COMPRESSION_FAILED", zstd, 0, `zstd reported ${totals.written} bytes written, ${stored} were stored`);
+      }
+      progress.bytesIn = totals.read;
+    },
+  };
+}
+
+/** The chain's output as a stream into the daemon (which counts, hashes and uploads it). */
+export async function chainStream(plan: BackupChainPlan, env: DumpEnv, signal: AbortSignal): Promise<ReadableStream<Uint8Array> | null> {
+  const chain = await toolChain(plan.links, { toolPath: env.toolPath, signal, pipeDir: env.scratchDir });
   if (!chain) return null;
   let seen = 0;
-  const stream = chain.pipeThrough(
+  return chain.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
         seen += chunk.byteLength;
         controller.enqueue(chunk);
       },
-      // The chain ended with every tool at exit 0, and zstd's stderr is read to its end.
       flush() {
-        const totals = report.totals;
-        if (!totals) throw new ToolFailedError("COMPRESSION_FAILED", zstd, 0, "zstd did not report how many bytes it read");
-        if (!age && totals.written !== seen) {
-          throw new ToolFailedError("COMPRESSION_FAILED", zstd, 0, `zstd reported ${totals.written} bytes written, ${seen} arrived`);
-        }
-        progress.bytesIn = totals.read;
+        plan.check(seen);
       },
     }),
   );
-  return { stream, encrypted: age !== null };
+}
+
+/**
+ * The chain's last tool writes the stored bytes straight into `target` (a file the storage
+ * driver opened), while the daemon hashes the file as it grows (positional reads of the
+ * page cache, a few percent of the CPU of receiving the bytes through a pipe). Resolves
+ * once every tool exited 0, the whole file is hashed and zstd's report matches it; the
+ * caller then commits the file. Null when no OS pipe can be made (nothing was started).
+ */
+export async function chainIntoFile(
+  plan: BackupChainPlan,
+  env: DumpEnv,
+  signal: AbortSignal,
+  target: DirectWrite,
+  onStored: (n: number) => void,
+): Promise<{ sha256: string; size: number } | null> {
+  const chain = await toolChainInto(plan.links, { toolPath: env.toolPath, signal, pipeDir: env.scratchDir }, target.fd);
+  if (!chain) return null;
+  const hashed = await hashGrowingFile(target.fd, chain.finished, onStored);
+  plan.check(hashed.size);
+  return hashed;
 }
 
 const PROBE = new TextEncoder().encode("snapdb: is this age?");

@@ -5,10 +5,12 @@ import type { SecretBox } from "../crypto/secrets.ts";
 import type { Db } from "../db/client.ts";
 import { backupJobs, backupPolicies, dataSources, storageDestinations } from "../db/schema.ts";
 import { DUMP_EXT, DUMP_FORMAT, dumpCommand, startDump, type DumpEnv } from "../engines/dump.ts";
+import { diesWithDaemon } from "../engines/tool-stream.ts";
 import type { SourceTarget } from "../engines/types.ts";
 import { countingTap, sha256Tap } from "../lib/streams.ts";
+import { StorageError } from "../storage/errors.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
-import { startBackupChain } from "./backup-chain.ts";
+import { chainIntoFile, chainStream, planBackupChain } from "./backup-chain.ts";
 import { COMPRESSION_EXT, compressStage, type Compression } from "./compression.ts";
 import { JobSetupError } from "./job-error.ts";
 
@@ -39,8 +41,12 @@ export interface BackupFormat {
 }
 
 export interface BackupResult {
-  /** Where the dump's bytes went: tool to tool through OS pipes, or through the daemon (relay). */
-  pipeline: "tools" | "daemon";
+  /**
+   * Where the dump's bytes went: tool to tool through OS pipes and by the last tool into
+   * the file ("tools-to-file"), tool to tool and then through the daemon to storage
+   * ("tools"), or every stage through the daemon ("daemon").
+   */
+  pipeline: "tools-to-file" | "tools" | "daemon";
   sizeBytes: number;
   storedBytes: number;
   sha256: string;
@@ -119,15 +125,39 @@ export async function runBackup(
   // stop the tools it already started: they share this signal.
   const setup = new AbortController();
   const stagesSignal = AbortSignal.any([signal, setup.signal]);
-  let stream: ReadableStream<Uint8Array>;
-  let chain: Awaited<ReturnType<typeof startBackupChain>> = null;
+  const result = (pipeline: BackupResult["pipeline"], r: { sha256: string; storedBytes: number }): BackupResult => ({
+    pipeline,
+    sizeBytes: progress.bytesIn,
+    objectKey,
+    format,
+    ...r,
+  });
+  let stream: ReadableStream<Uint8Array> | null = null;
+  let pipeline: BackupResult["pipeline"] = "daemon";
   try {
     const command = dumpCommand(target, deps.dumpEnv);
-    chain = command ? await startBackupChain(command, plan.compression, recipients, deps.dumpEnv, stagesSignal, progress) : null;
+    const chain = command ? await planBackupChain(command, plan.compression, recipients, deps.dumpEnv, progress) : null;
+    if (chain && driver.openDirectWrite && (chain.encrypted || !plan.encrypt) && diesWithDaemon(deps.dumpEnv.toolPath)) {
+      const file = await driver.openDirectWrite(objectKey, { signal });
+      try {
+        const written = await chainIntoFile(chain, deps.dumpEnv, stagesSignal, file, (n) => (progress.bytesStored += n));
+        if (written) {
+          const put = await file.commit();
+          if (put.size !== written.size) throw new StorageError("STORAGE_ERROR", `${put.size} bytes on disk, ${written.size} hashed`);
+          return result("tools-to-file", { sha256: written.sha256, storedBytes: put.size });
+        }
+      } finally {
+        await file.discard();
+      }
+    }
     if (chain) {
-      stream = chain.stream;
-      if (plan.encrypt && !chain.encrypted) stream = await encryptStream(stream, recipients);
-    } else {
+      stream = await chainStream(chain, deps.dumpEnv, stagesSignal);
+      if (stream) {
+        pipeline = "tools";
+        if (plan.encrypt && !chain.encrypted) stream = await encryptStream(stream, recipients);
+      }
+    }
+    if (!stream) {
       stream = startDump(target, deps.dumpEnv, stagesSignal).pipeThrough(countingTap((n) => (progress.bytesIn += n)));
       const compress = compressStage(plan.compression, deps.dumpEnv.toolPath, stagesSignal);
       if (compress) stream = stream.pipeThrough(compress);
@@ -140,5 +170,5 @@ export async function runBackup(
   const hash = sha256Tap((n) => (progress.bytesStored += n));
   stream = stream.pipeThrough(hash.stream);
   const put = await driver.put(objectKey, stream, { signal, contentType: "application/octet-stream" });
-  return { pipeline: chain ? "tools" : "daemon", sizeBytes: progress.bytesIn, storedBytes: put.size, sha256: hash.digest(), objectKey, format };
+  return result(pipeline, { sha256: hash.digest(), storedBytes: put.size });
 }

@@ -5,7 +5,7 @@ import { basename, dirname, join, relative, sep } from "node:path";
 import type { DownloadTokens } from "./download-token.ts";
 import { classifyFsError, StorageError } from "./errors.ts";
 import { ensureDirInside, fsyncDir, keyPath, prefixDir, realRoot, resolvesInside, TEMP_MARK } from "./local-paths.ts";
-import type { ByteRange, DownloadUrlOptions, GetResult, ObjectInfo, PutOptions, PutResult, StorageDriver } from "./types.ts";
+import type { ByteRange, DirectWrite, DownloadUrlOptions, GetResult, ObjectInfo, PutOptions, PutResult, StorageDriver } from "./types.ts";
 
 export interface LocalDriverOptions {
   /** Absolute directory that holds every object of this destination. */
@@ -61,23 +61,46 @@ export class LocalDriver implements StorageDriver {
     return file;
   }
 
-  async put(key: string, body: ReadableStream<Uint8Array>, options: PutOptions = {}): Promise<PutResult> {
-    const { signal } = options;
+  /** Creates `.snapdb-part-<name>.<random>` beside the object's path: 0600, new, never through a symlink. */
+  private async createTemp(key: string, access: number): Promise<{ file: string; dir: string; tmp: string; fh: FileHandle }> {
     const file = keyPath(this.root, key);
     const dir = dirname(file);
+    const tmp = join(dir, `${TEMP_MARK}${basename(file)}.${randomBytes(6).toString("hex")}`);
+    try {
+      await ensureDirInside(this.root, dir);
+      const fh = await open(tmp, access | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      return { file, dir, tmp, fh };
+    } catch (err) {
+      throw classifyFsError(err, "local storage");
+    }
+  }
+
+  /** A complete temp file (fsynced and closed) becomes the object; if the caller gave up meanwhile, nothing is left. */
+  private async commitTemp(tmp: string, file: string, dir: string, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) throw aborted();
+    await rename(tmp, file);
+    await fsyncDir(dir);
+    if (signal?.aborted) {
+      // Too late to stop, but the caller gave up on it: leave nothing that looks whole.
+      await unlink(file).catch(() => {});
+      throw aborted();
+    }
+  }
+
+  async put(key: string, body: ReadableStream<Uint8Array>, options: PutOptions = {}): Promise<PutResult> {
+    const { signal } = options;
     if (signal?.aborted) {
       await body.cancel().catch(() => {});
       throw aborted();
     }
-    let fh: FileHandle;
-    const tmp = join(dir, `${TEMP_MARK}${basename(file)}.${randomBytes(6).toString("hex")}`);
+    let temp: Awaited<ReturnType<LocalDriver["createTemp"]>>;
     try {
-      await ensureDirInside(this.root, dir);
-      fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      temp = await this.createTemp(key, constants.O_WRONLY);
     } catch (err) {
       await body.cancel().catch(() => {});
-      throw classifyFsError(err, "local storage");
+      throw err;
     }
+    const { file, dir, tmp, fh } = temp;
     const reader = body.getReader();
     const onAbort = () => void reader.cancel().catch(() => {});
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -110,14 +133,7 @@ export class LocalDriver implements StorageDriver {
       await fh.sync();
       await fh.close();
       closed = true;
-      if (signal?.aborted) throw aborted();
-      await rename(tmp, file);
-      await fsyncDir(dir);
-      if (signal?.aborted) {
-        // Too late to stop, but the caller gave up on it: leave nothing that looks whole.
-        await unlink(file).catch(() => {});
-        throw aborted();
-      }
+      await this.commitTemp(tmp, file, dir, signal);
       return { size };
     } catch (err) {
       if (!closed) await fh.close().catch(() => {});
@@ -131,6 +147,39 @@ export class LocalDriver implements StorageDriver {
       signal?.removeEventListener("abort", onAbort);
       reader.releaseLock?.();
     }
+  }
+
+  async openDirectWrite(key: string, options: { signal?: AbortSignal } = {}): Promise<DirectWrite> {
+    if (options.signal?.aborted) throw aborted();
+    const { file, dir, tmp, fh } = await this.createTemp(key, constants.O_RDWR);
+    let state: "open" | "committed" | "discarded" = "open";
+    const discard = async () => {
+      if (state !== "open") return;
+      state = "discarded";
+      await fh.close().catch(() => {});
+      await unlink(tmp).catch(() => {});
+    };
+    const commitTemp = () => this.commitTemp(tmp, file, dir, options.signal);
+    return {
+      fd: fh.fd,
+      async commit() {
+        if (state !== "open") throw new StorageError("STORAGE_ERROR", "the direct write was already finished");
+        try {
+          await fh.sync();
+          const { size } = await fh.stat();
+          state = "committed";
+          await fh.close();
+          await commitTemp();
+          return { size };
+        } catch (err) {
+          state = "open";
+          await discard();
+          if (err instanceof StorageError) throw err;
+          throw classifyFsError(err, "local storage write");
+        }
+      },
+      discard,
+    };
   }
 
   async get(key: string, options: { range?: ByteRange } = {}): Promise<GetResult> {

@@ -50,10 +50,26 @@ export interface DownloadUrlOptions {
   issuedAt?: Date;
 }
 
+/**
+ * A new object written by the caller's own child processes, not through the daemon: a temp
+ * file beside the object's path (local destinations only), named as `put`'s are, so recovery
+ * after a crash removes it the same way.
+ */
+export interface DirectWrite {
+  /** The temp file, open for reading and writing: a tool's stdout, read back with positional reads. */
+  fd: number;
+  /** fsync, close, rename into place, fsync the directory: the object then exists whole. */
+  commit(): Promise<PutResult>;
+  /** Closes and removes the temp file; a no-op once committed or discarded. */
+  discard(): Promise<void>;
+}
+
 export interface StorageDriver {
   readonly kind: "local" | "s3";
   /** Streams `body` (of unknown length) to `key`. Either the whole object exists afterwards or nothing does. */
   put(key: string, body: ReadableStream<Uint8Array>, options?: PutOptions): Promise<PutResult>;
+  /** A file for tools to write `key` into themselves (local only); aborting `signal` before commit makes it fail. */
+  openDirectWrite?(key: string, options?: { signal?: AbortSignal }): Promise<DirectWrite>;
   /** Throws StorageError NOT_FOUND when there is no such object. */
   get(key: string, options?: { range?: ByteRange }): Promise<GetResult>;
   /** null when there is no such object. */

@@ -70,10 +70,10 @@ describe("the README journey", () => {
     const backup = await get(`/backup-jobs/${job}`);
     expect({ status: backup.status, error: backup.error }).toEqual({ status: "succeeded", error: null });
     expect(backup.format).toMatchObject({ dump: "pg_custom", compression: "zstd", encrypted: true });
-    // The compiled binary ran pg_dump | zstd | age as a chain of tools, not through itself.
+    // The compiled binary ran pg_dump | zstd | age > file as a chain of tools, not through itself.
     const succeeded = daemon.logs().split("\n").filter((l) => l.includes('"backup succeeded"'));
     expect(succeeded.length).toBeGreaterThan(0);
-    expect(succeeded.every((l) => JSON.parse(l).pipeline === "tools")).toBe(true);
+    expect(succeeded.every((l) => JSON.parse(l).pipeline === "tools-to-file")).toBe(true);
     expect((await get(`/attachments?dataSourceId=${ds}`)).items.length).toBe(1);
     const restore = await get(`/restores/${rst}`);
     expect({ status: restore.status, error: restore.error }).toEqual({ status: "succeeded", error: null });

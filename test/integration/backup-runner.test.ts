@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Database } from "bun:sqlite";
 import { eq } from "drizzle-orm";
 import { orgIdentity } from "../../src/crypto/org-keys.ts";
@@ -227,10 +227,14 @@ describe("backup runner", () => {
         if (pid === null) await Bun.sleep(50);
       }
       expect(pid).not.toBeNull();
-      // The dump goes tool to tool, as in `pg_dump | zstd | age`: not through the daemon.
+      // The dump goes tool to tool, as in `pg_dump | zstd | age > file`: not through the daemon.
       const zstd = pipedAfter(pid!);
       expect(zstd?.name).toBe("zstd");
-      expect(pipedAfter(zstd!.pid)?.name).toBe("age");
+      const age = pipedAfter(zstd!.pid);
+      expect(age?.name).toBe("age");
+      const running = await must(h, token, "GET", `/backup-jobs/${job.id}`);
+      const tempFile = readlinkSync(`/proc/${age!.pid}/fd/1`);
+      expect(tempFile.startsWith(join(dirname(managedFile(running.objectKey)), ".snapdb-part-"))).toBe(true);
       process.kill(pid!, "SIGKILL");
       const failed = await waitForStatus(h, token, `/backup-jobs/${job.id}`);
       expect(failed.status).toBe("failed");

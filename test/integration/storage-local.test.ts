@@ -38,6 +38,7 @@ describe("local driver: every key stays under its root", () => {
       await refused(driver.put(key, one()));
       await refused(driver.get(key));
       await refused(driver.delete(key));
+      await refused(driver.openDirectWrite(key));
     }
     expect(readdirSync(dir.path).sort()).toEqual(["outside", "root"]);
   });
@@ -45,7 +46,8 @@ describe("local driver: every key stays under its root", () => {
   test("a symlinked directory inside the root can't be used to write, read or delete outside", async () => {
     symlinkSync(outside, join(root, "link"));
     await refused(driver.put("link/new.txt", one()));
-    expect(existsSync(join(outside, "new.txt"))).toBe(false);
+    await refused(driver.openDirectWrite("link/new.txt"));
+    expect(readdirSync(outside)).toEqual(["secret.txt"]);
     await refused(driver.get("link/secret.txt"));
     await refused(driver.delete("link/secret.txt"));
     expect(existsSync(join(outside, "secret.txt"))).toBe(true);
@@ -81,6 +83,50 @@ describe("local driver: crash safety", () => {
     expect(files).toEqual(["job_1.sql.zst"]);
     expect(statSync(join(root, "org/ds/2026/11/26/job_1.sql.zst")).mode & 0o777).toBe(0o600);
     expect((await sha256Of((await driver.get("org/ds/2026/11/26/job_1.sql.zst")).body)).size).toBe(8);
+  });
+
+  test("a direct write (a tool's stdout): 0600, invisible until committed, gone when discarded or after a crash", async () => {
+    const key = "direct/ds/2026/11/27/job_2.dump.zst";
+    const file = await driver.openDirectWrite(key);
+    expect(statSync(`/proc/self/fd/${file.fd}`).mode & 0o777).toBe(0o600);
+    // A child process writes into it, as the backup chain's last tool does.
+    const child = Bun.spawn(["sh", "-c", "printf 'written by a tool'"], { stdout: file.fd });
+    expect(await child.exited).toBe(0);
+    expect(await driver.head(key)).toBeNull();
+    const listed = [];
+    for await (const o of driver.list("direct/")) listed.push(o.key);
+    expect(listed).toEqual([]);
+    expect(await file.commit()).toEqual({ size: 17 });
+    expect(await new Response((await driver.get(key)).body).text()).toBe("written by a tool");
+    expect(statSync(join(root, key)).mode & 0o777).toBe(0o600);
+    await file.discard(); // a no-op once committed
+    expect(existsSync(join(root, key))).toBe(true);
+    await driver.delete(key);
+
+    const dropped = await driver.openDirectWrite(key);
+    Bun.spawnSync(["sh", "-c", "printf half"], { stdout: dropped.fd });
+    await dropped.discard();
+    expect(existsSync(join(root, "direct/ds/2026/11/27")) ? readdirSync(join(root, "direct/ds/2026/11/27")) : []).toEqual([]);
+
+    // A crash leaves the temp file of a direct write: recovery removes it like a put's.
+    const crashed = await driver.openDirectWrite(key);
+    expect(readdirSync(join(root, "direct/ds/2026/11/27")).filter((n) => n.startsWith(TEMP_MARK))).toHaveLength(1);
+    await driver.cleanupUpload(key);
+    expect(readdirSync(join(root, "direct/ds/2026/11/27"))).toEqual([]);
+    await crashed.discard(); // only closes the fd: the file is gone
+  });
+
+  test("a direct write whose caller gave up (aborted) is refused at commit and leaves nothing", async () => {
+    const abort = new AbortController();
+    const key = "direct/ds/2026/11/28/job_3.dump.zst";
+    const file = await driver.openDirectWrite(key, { signal: abort.signal });
+    Bun.spawnSync(["sh", "-c", "printf whole"], { stdout: file.fd });
+    abort.abort();
+    const err = await file.commit().catch((e) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err.code).toBe("ABORTED");
+    expect(readdirSync(join(root, "direct/ds/2026/11/28"))).toEqual([]);
+    expect(await driver.openDirectWrite(key, { signal: abort.signal }).catch((e) => e.code)).toBe("ABORTED");
   });
 
   test("delete prunes the date directories it empties", async () => {

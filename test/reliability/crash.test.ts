@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { DaemonApi, seededRandom } from "../helpers/daemon-api.ts";
 import { startDaemon, type Daemon } from "../helpers/daemon.ts";
@@ -60,6 +60,46 @@ function sqliteFile(bytes: number): string {
   for (let done = 0; done < bytes; done += 1 << 20) db.run("INSERT INTO blobs (b) VALUES (?)", [randomBytes(Math.min(1 << 20, bytes - done))]);
   db.close();
   return file;
+}
+
+/**
+ * The backup tools of a dump of the server on `port` still running: its pg_dump, and the
+ * processes downstream of it (zstd, age: whatever reads the pg_dump's stdout pipe, or the
+ * pipe after it).
+ */
+function toolsOf(port: number): string[] {
+  const procs = readdirSync("/proc").filter((e) => /^\d+$/.test(e));
+  const found: string[] = [];
+  const fd = (pid: string, n: number) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${n}`);
+    } catch {
+      return null;
+    }
+  };
+  let outs = new Set<string>();
+  for (const pid of procs) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      if (!argv[0]?.endsWith("pg_dump") || !argv.includes(`--port=${port}`)) continue;
+      found.push(`pg_dump ${pid}`);
+      const out = fd(pid, 1);
+      if (out?.startsWith("pipe:")) outs.add(out);
+    } catch {}
+  }
+  // Follow the pipes downstream (pg_dump | zstd | age).
+  while (outs.size > 0) {
+    const next = new Set<string>();
+    for (const pid of procs) {
+      const input = fd(pid, 0);
+      if (!input || !outs.has(input)) continue;
+      found.push(`downstream ${pid}`);
+      const out = fd(pid, 1);
+      if (out?.startsWith("pipe:")) next.add(out);
+    }
+    outs = next;
+  }
+  return found;
 }
 
 /** Every invariant, checked right after a kill (store) and after the restart (API, storage). */
@@ -132,9 +172,14 @@ async function crashOnce(seed: number): Promise<{ sourceId: string; policyId: st
         const tempOf = () => localObjects(managedRoot).some((o) => o.key.includes(job.id) && o.key.includes(".snapdb-part-"));
         for (let i = 0; i < 400 && !tempOf(); i++) await Bun.sleep(25);
         await delay(400);
+        expect(toolsOf(pg.port)).not.toEqual([]);
         await kill9();
         // Evidence the kill hit the window: the temp file is there for recovery to remove.
         expect(tempOf()).toBe(true);
+        // The tools die with the daemon, though pg_dump is still waiting on the lock and
+        // nothing it writes to has closed: none runs on for a backup nobody will keep.
+        for (let i = 0; i < 40 && toolsOf(pg.port).length > 0; i++) await Bun.sleep(50);
+        expect(toolsOf(pg.port)).toEqual([]);
         return { sourceId: source.id, policyId: policy.id, jobId: job.id, cleanup };
       } catch (err) {
         await cleanup();

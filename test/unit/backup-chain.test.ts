@@ -1,10 +1,13 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, readdirSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { decryptStream, newAgeIdentity } from "../../src/crypto/age.ts";
 import { ToolFailedError } from "../../src/engines/tool-stream.ts";
 import { readAll } from "../../src/lib/streams.ts";
-import { startBackupChain } from "../../src/runner/backup-chain.ts";
+import { chainIntoFile, chainStream, planBackupChain } from "../../src/runner/backup-chain.ts";
+import { LocalDriver } from "../../src/storage/local.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 // The chain with real tools, and with fakes put first on the tools' PATH: a zstd that
@@ -27,18 +30,47 @@ function binWith(fakes: Record<string, string>): string {
   return `${dir.path}:${process.env.PATH}`;
 }
 
-async function backup(toolPath: string, recipients: string[] = []) {
+const storage = new LocalDriver({ root: join(scratch.path, "storage") });
+
+/**
+ * The chain run the way the runner runs it: its output read by the daemon ("stream"), or
+ * written by its last tool into a local driver's file that the daemon hashes as it grows
+ * ("file"). `stored()` gives the stored bytes, or rejects as the backup would.
+ */
+async function backup(toolPath: string, recipients: string[], mode: "stream" | "file") {
   const progress = { bytesIn: 0, bytesStored: 0 };
-  const chain = await startBackupChain(DUMP, { algorithm: "zstd", level: 3 }, recipients, { toolPath, scratchDir: scratch.path }, new AbortController().signal, progress);
-  return { chain, progress };
+  const env = { toolPath, scratchDir: scratch.path };
+  const chain = await planBackupChain(DUMP, { algorithm: "zstd", level: 3 }, recipients, env, progress);
+  const signal = new AbortController().signal;
+  const stored = async (): Promise<Buffer> => {
+    if (mode === "stream") return readAll((await chainStream(chain!, env, signal))!);
+    const name = crypto.randomUUID();
+    const key = `k/${name}`;
+    const file = await storage.openDirectWrite(key);
+    // Whatever happens, the temp file goes: a failed backup leaves no file at all.
+    const leftovers = () => readdirSync(join(storage.root, "k")).filter((n) => n.includes(name) && n !== name);
+    try {
+      const written = (await chainIntoFile(chain!, env, signal, file, (n) => (progress.bytesStored += n)))!;
+      const put = await file.commit();
+      const bytes = await readFile(join(storage.root, key));
+      expect(put.size).toBe(bytes.length);
+      expect(written).toEqual({ size: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") });
+      expect(progress.bytesStored).toBe(bytes.length);
+      return bytes;
+    } finally {
+      await file.discard();
+      expect(leftovers()).toEqual([]);
+    }
+  };
+  return { chain, progress, stored };
 }
 
-describe("the backup chain", () => {
+describe.each(["stream", "file"] as const)("the backup chain into %s", (mode) => {
   test("real tools: pg_dump-like | zstd | age; the output decrypts and decompresses to the dump, whose size is exact", async () => {
     const { identity, recipient } = await newAgeIdentity();
-    const { chain, progress } = await backup(process.env.PATH!, [recipient]);
+    const { chain, progress, stored: run } = await backup(process.env.PATH!, [recipient], mode);
     expect(chain?.encrypted).toBe(true);
-    const stored = await readAll(chain!.stream);
+    const stored = await run();
     const compressed = await readAll(await decryptStream(new Blob([stored]).stream(), [identity]));
     const dump = Bun.spawnSync([REAL_ZSTD, "-d", "-c"], { stdin: compressed }).stdout;
     expect(Buffer.from(dump).equals(DUMP_BYTES)).toBe(true);
@@ -47,8 +79,8 @@ describe("the backup chain", () => {
 
   test("a zstd that hides its totals fails the backup (COMPRESSION_FAILED), never a guessed size", async () => {
     const path = binWith({ zstd: `case " $* " in *" -1 "*) exec ${REAL_ZSTD} "$@";; esac\nexec ${REAL_ZSTD} -q -c -3` });
-    const { chain } = await backup(path);
-    const err = await readAll(chain!.stream).catch((e) => e);
+    const { stored } = await backup(path, [], mode);
+    const err = await stored().catch((e) => e);
     expect(err).toBeInstanceOf(ToolFailedError);
     expect(err.code).toBe("COMPRESSION_FAILED");
     expect(err.message).toContain("did not report how many bytes it read");
@@ -58,21 +90,20 @@ describe("the backup chain", () => {
     const path = binWith({
       zstd: `case " $* " in *" -1 "*) exec ${REAL_ZSTD} "$@";; esac\n${REAL_ZSTD} -q -c -3\necho '/*stdin*\\ : 1.00%   (500 B => 7 B, /*stdout*\\)' >&2`,
     });
-    const { chain } = await backup(path);
-    const err = await readAll(chain!.stream).catch((e) => e);
+    const { stored } = await backup(path, [], mode);
+    const err = await stored().catch((e) => e);
     expect(err).toBeInstanceOf(ToolFailedError);
-    expect(err.message).toMatch(/zstd reported 7 bytes written, \d+ arrived/);
+    expect(err.message).toMatch(/zstd reported 7 bytes written, \d+ were stored/);
   });
 
   test("a zstd that never reports totals is not used: no chain, the daemon relays", async () => {
-    const { chain } = await backup(binWith({ zstd: "exec cat" }));
+    const { chain } = await backup(binWith({ zstd: "exec cat" }), [], mode);
     expect(chain).toBeNull();
   });
 
   test("an age that exits 0 without encrypting is not used: encryption stays in-process", async () => {
     const { recipient } = await newAgeIdentity();
-    const { chain } = await backup(binWith({ age: "exec cat" }), [recipient]);
+    const { chain } = await backup(binWith({ age: "exec cat" }), [recipient], mode);
     expect(chain?.encrypted).toBe(false);
-    await chain!.stream.cancel();
   });
 });

@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { removeStaleScratch } from "../../src/engines/dump.ts";
 import { bytesReadBy } from "../../src/engines/process.ts";
-import { toolChain, type ChainLink } from "../../src/engines/tool-chain.ts";
+import { toolChain, toolChainInto, type ChainLink } from "../../src/engines/tool-chain.ts";
 import { ToolFailedError } from "../../src/engines/tool-stream.ts";
 import { readAll } from "../../src/lib/streams.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -175,6 +175,34 @@ describe("tool chains", () => {
     proc.stdin.end();
     await proc.exited;
     expect(bytesReadBy(proc.pid)).toBeNull();
+  });
+
+  test("into a file: the last tool writes the caller's fd itself; done only when every tool exited 0", async () => {
+    const dir = tempDir("chain-into");
+    const file = join(dir.path, "out");
+    const fd = openSync(file, "w+", 0o600);
+    const chained = await toolChainInto([sh("head -c 3000000 /dev/zero"), sh("wc -c; readlink /proc/self/fd/1", "COMPRESSION_FAILED")], { toolPath: PATH, pipeDir: dir.path }, fd);
+    await chained!.finished;
+    closeSync(fd);
+    expect(readFileSync(file, "utf8").trim().split("\n")).toEqual(["3000000", file]);
+    expect(fdsInto(join(dir.path, "pipe-"))).toEqual([]);
+    dir.cleanup();
+  });
+
+  test("into a file: a failure rejects with the downstream-most failing tool", async () => {
+    const dir = tempDir("chain-into-fail");
+    const fd = openSync(join(dir.path, "out"), "w+", 0o600);
+    const chained = await toolChainInto(
+      [sh("exec cat /dev/zero"), sh("head -c 100000 >/dev/null; echo 'zstd: error 11' >&2; exit 11", "COMPRESSION_FAILED"), sh("cat", "ENCRYPTION_FAILED")],
+      { toolPath: PATH, pipeDir: dir.path },
+      fd,
+    );
+    const err = await chained!.finished.catch((e) => e);
+    closeSync(fd);
+    expect(err).toBeInstanceOf(ToolFailedError);
+    expect(err.code).toBe("COMPRESSION_FAILED");
+    expect(err.exitCode).toBe(11);
+    dir.cleanup();
   });
 
   test("without mkfifo on the tools' PATH there is no chain (the caller relays through the daemon)", async () => {
