@@ -121,6 +121,7 @@ const TOOLS: ToolSpec[] = [
   { names: ["mariadb-dump", "mysqldump"], needed: "warn", why: "MySQL/MariaDB backups", fix: "apt-get install mariadb-client" },
   { names: ["mariadb", "mysql"], needed: "warn", why: "MySQL/MariaDB restores", fix: "apt-get install mariadb-client" },
   { names: ["zstd"], needed: "warn", why: "fast zstd backups (dump | zstd through OS pipes; without it, slower in-process)", fix: "apt-get install zstd" },
+  { names: ["setpriv"], needed: "ok", why: "optional: dump tools die with a killed daemon outside systemd (under it, the unit's cgroup does)", fix: "apt-get install util-linux" },
   { names: ["age"], needed: "ok", why: "optional: encryption in the tool chain (else in-process), decrypting by hand", fix: "apt-get install age" },
 ];
 

@@ -7,6 +7,7 @@ import { Readiness } from "../http/health.ts";
 import { MetricsRegistry } from "../http/metrics.ts";
 import { Cursors } from "../http/pagination.ts";
 import { removeStaleScratch } from "../engines/dump.ts";
+import { guardToolsWithDaemon } from "../engines/tool-stream.ts";
 import { createLogger } from "../lib/logger.ts";
 import { storageRegistryFor } from "../storage/registry.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
@@ -78,6 +79,8 @@ ${CONFIG_HELP}`,
     // A kill -9 mid-backup of a SQLite source leaves its snapshot (a plain copy of the user's data) in tmp/.
     const staleSnapshots = removeStaleScratch(join(config.dataDir, "tmp"));
     if (staleSnapshots) logger.warn("removed SQLite snapshots left by an interrupted run", { count: staleSnapshots });
+    // From now on every dump and restore tool dies with the daemon, where setpriv allows it.
+    await guardToolsWithDaemon(process.env.PATH ?? "/usr/bin:/bin");
     runner.start();
     const stopSweep = startRetentionSweep({ db: store.db, storage, logger });
     // After the store is migrated: timers for every enabled attachment, then any catch-up runs.

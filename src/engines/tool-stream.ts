@@ -1,4 +1,4 @@
-import { childEnv, findTool, StderrTail } from "./process.ts";
+import { childEnv, findTool, runTool, StderrTail } from "./process.ts";
 
 /** A dump or restore tool that failed: its exit code and what it said last (secrets masked). */
 export class ToolFailedError extends Error {
@@ -36,17 +36,37 @@ function killOnAbort(proc: { kill(signal?: number | NodeJS.Signals): void; exite
   return () => signal?.removeEventListener("abort", onAbort);
 }
 
+/** `setpriv` paths that proved to work here, with the prefix that runs a tool under them. */
+const deathGuards = new Map<string, string[]>();
+
 /**
- * The prefix that makes a tool die with the daemon: `setpriv --pdeathsig KILL` (util-linux,
- * essential on Debian) sets the parent-death signal and then execs the tool, keeping its
- * pid. Without it a tool that writes a file itself (a backup straight into local storage)
- * would run on after a kill -9 of the daemon, loading the database for a file nobody keeps;
- * a tool that writes to the daemon would only die at its next write. Null when `setpriv`
- * is not on the tools' PATH.
+ * Makes the tools started from now on die with the daemon, when this machine allows it:
+ * `setpriv --pdeathsig KILL` (util-linux, essential on Debian) sets the parent-death signal
+ * and then execs the tool, which keeps its pid. Without it, a tool that writes a file
+ * itself (a backup straight into local storage) runs on after a kill -9 of the daemon,
+ * loading the database for a file nobody keeps (recovery removes it at the next start).
+ * Probed once by running `setpriv --version` under it: under the systemd unit the seccomp
+ * filter (~@privileged: setpriv calls capset) kills it, and the probe fails; there the
+ * unit's cgroup kills whatever a dead daemon left. Only a success is remembered.
  */
-export function diesWithDaemon(toolPath: string): string[] | null {
+export async function guardToolsWithDaemon(toolPath: string): Promise<boolean> {
   const setpriv = findTool("setpriv", toolPath);
-  return setpriv ? [setpriv, "--pdeathsig", "KILL", "--"] : null;
+  if (!setpriv) return false;
+  if (deathGuards.has(setpriv)) return true;
+  const prefix = [setpriv, "--pdeathsig", "KILL", "--"];
+  try {
+    const run = await runTool([...prefix, setpriv, "--version"], { toolPath, timeoutMs: 5000 });
+    if (run.exitCode !== 0) return false;
+  } catch {
+    return false;
+  }
+  deathGuards.set(setpriv, prefix);
+  return true;
+}
+
+function deathGuardFor(toolPath: string): string[] | null {
+  const setpriv = findTool("setpriv", toolPath);
+  return (setpriv && deathGuards.get(setpriv)) || null;
 }
 
 /** Where a tool's stdin/stdout go: a pipe to the daemon, nowhere, or an fd (one end of an OS pipe). */
@@ -66,7 +86,7 @@ export function spawnTool<In extends ToolStdio, Out extends ToolStdio>(
   onStderr?: (text: string) => string,
 ) {
   const tail = new StderrTail();
-  const guard = diesWithDaemon(opts.toolPath);
+  const guard = deathGuardFor(opts.toolPath);
   const spawned = guard ? [...guard, ...argv] : argv;
   const proc = Bun.spawn(spawned, { env: childEnv(opts.toolPath, opts.secretEnv), cwd: opts.cwd, stdin, stdout, stderr: "pipe" });
   const detach = killOnAbort(proc, opts.signal);

@@ -2,7 +2,7 @@ import { decryptStream, newAgeIdentity } from "../crypto/age.ts";
 import type { DumpCommand, DumpEnv } from "../engines/dump.ts";
 import { bytesReadBy, findTool, runTool } from "../engines/process.ts";
 import { toolChain, toolChainInto, type ChainLink } from "../engines/tool-chain.ts";
-import { ToolFailedError } from "../engines/tool-stream.ts";
+import { guardToolsWithDaemon, ToolFailedError } from "../engines/tool-stream.ts";
 import { hashGrowingFile } from "../lib/growing-file-hash.ts";
 import { readAll } from "../lib/streams.ts";
 import type { DirectWrite } from "../storage/types.ts";
@@ -44,6 +44,7 @@ export async function planBackupChain(
   if (compression.algorithm !== "zstd") return null;
   const zstd = zstdTool(env.toolPath);
   if (!zstd || !(await zstdReportsTotals(zstd, env.toolPath))) return null;
+  await guardToolsWithDaemon(env.toolPath);
   const ageTool = recipients.length > 0 ? findTool("age", env.toolPath) : null;
   const age = ageTool && (await ageToolWorks(ageTool, env.toolPath)) ? ageTool : null;
 

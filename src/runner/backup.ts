@@ -5,7 +5,6 @@ import type { SecretBox } from "../crypto/secrets.ts";
 import type { Db } from "../db/client.ts";
 import { backupJobs, backupPolicies, dataSources, storageDestinations } from "../db/schema.ts";
 import { DUMP_EXT, DUMP_FORMAT, dumpCommand, startDump, type DumpEnv } from "../engines/dump.ts";
-import { diesWithDaemon } from "../engines/tool-stream.ts";
 import type { SourceTarget } from "../engines/types.ts";
 import { countingTap, sha256Tap } from "../lib/streams.ts";
 import { StorageError } from "../storage/errors.ts";
@@ -91,13 +90,18 @@ export function formatOf(engine: string, compression: Compression, encrypted: bo
 }
 
 /**
- * One backup, streamed end to end: dump → count → compress → encrypt → count → sha256 →
- * storage. Dump, zstd and age run as one chain of tools joined by OS pipes when they can
- * (backup-chain.ts); otherwise each stage passes through the daemon. Nothing is buffered whole; each stage pulls from the one before, so a slow
- * destination slows the dump. The upload completes only if the dump tool exited 0 (its
- * stream errors otherwise), and an error or abort anywhere makes the driver remove
- * whatever it wrote. `onObjectKey` runs before any byte is stored, so a crash leaves the
- * key on the job row for recovery to clean.
+ * One backup, streamed end to end: dump → compress → encrypt → sha256 → storage, by the
+ * fastest of three paths that write the same standard file (backup-chain.ts):
+ * - to local storage, the chain of tools `pg_dump | zstd | age` writes the temp file
+ *   itself and the daemon hashes it as it grows, then fsyncs and renames it: no byte of the
+ *   backup passes through the daemon;
+ * - to S3, the same chain, with the daemon counting, hashing and uploading its output;
+ * - otherwise (SQLite, gzip or no compression, no `zstd`), every stage through the daemon.
+ * Nothing is buffered whole; each stage pulls from the one before (or a tool writes at the
+ * disk's pace), so a slow destination slows the dump. The file is stored only if every
+ * tool exited 0, and an error or abort anywhere removes whatever was written.
+ * `onObjectKey` runs before any byte is stored, so a crash leaves the key on the job row
+ * for recovery to clean (the temp file included).
  */
 export async function runBackup(
   deps: BackupDeps,
@@ -137,7 +141,7 @@ export async function runBackup(
   try {
     const command = dumpCommand(target, deps.dumpEnv);
     const chain = command ? await planBackupChain(command, plan.compression, recipients, deps.dumpEnv, progress) : null;
-    if (chain && driver.openDirectWrite && (chain.encrypted || !plan.encrypt) && diesWithDaemon(deps.dumpEnv.toolPath)) {
+    if (chain && driver.openDirectWrite && (chain.encrypted || !plan.encrypt)) {
       const file = await driver.openDirectWrite(objectKey, { signal });
       try {
         const written = await chainIntoFile(chain, deps.dumpEnv, stagesSignal, file, (n) => (progress.bytesStored += n));

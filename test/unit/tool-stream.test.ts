@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { readAll } from "../../src/lib/streams.ts";
 import { toolInput, toolOutput, ToolFailedError } from "../../src/engines/tool-stream.ts";
 
@@ -83,5 +84,57 @@ describe("tool streams", () => {
       },
     });
     await expect(toolInput(["sh", "-c", "cat >/dev/null"], input, { toolPath: PATH })).rejects.toThrow("download broke");
+  });
+});
+
+describe("tools and the daemon's life", () => {
+  /** A stand-in daemon: starts `sleep` as a tool, prints its pid, and is then killed with SIGKILL. */
+  async function orphanAfterKill9(toolPath: string): Promise<{ guarded: boolean; pid: number }> {
+    const dir = mkdtempSync(join(tmpdir(), "death-guard-"));
+    const script = join(dir, "daemon.ts");
+    const module = join(import.meta.dir, "../../src/engines/tool-stream.ts");
+    writeFileSync(
+      script,
+      `import { guardToolsWithDaemon, toolOutput } from ${JSON.stringify(module)};
+       const guarded = await guardToolsWithDaemon(${JSON.stringify(toolPath)});
+       const reader = toolOutput(["sh", "-c", "echo $$; exec sleep 600"], { toolPath: ${JSON.stringify(toolPath)} }).getReader();
+       const { value } = await reader.read();
+       console.log(JSON.stringify({ guarded, pid: Number(new TextDecoder().decode(value).trim()) }));
+       await Bun.sleep(600_000);`,
+    );
+    const daemon = Bun.spawn([process.execPath, script], { stdout: "pipe" });
+    const line = (await daemon.stdout.getReader().read()).value!;
+    const started = JSON.parse(new TextDecoder().decode(line));
+    daemon.kill("SIGKILL");
+    await daemon.exited;
+    rmSync(dir, { recursive: true, force: true });
+    return started;
+  }
+  /** Running: a killed orphan may stay a zombie for a while if nothing reaps it. */
+  const alive = (pid: number) => {
+    try {
+      return !/^\d+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+    } catch {
+      return false;
+    }
+  };
+
+  test("with setpriv, a tool dies with the daemon even while it does nothing", async () => {
+    const { guarded, pid } = await orphanAfterKill9(PATH);
+    expect(guarded).toBe(true);
+    for (let i = 0; i < 50 && alive(pid); i++) await Bun.sleep(20);
+    expect(alive(pid)).toBe(false);
+  });
+
+  test("a setpriv that cannot run here (a seccomp filter) is not used: tools still run, unguarded", async () => {
+    const bin = mkdtempSync(join(tmpdir(), "bad-setpriv-"));
+    // What the systemd unit's filter does to setpriv's capset: the process dies of SIGSYS.
+    writeFileSync(join(bin, "setpriv"), "#!/bin/sh\nkill -SYS $$\n", { mode: 0o755 });
+    const { guarded, pid } = await orphanAfterKill9(`${bin}:${PATH}`);
+    expect(guarded).toBe(false);
+    await Bun.sleep(200);
+    expect(alive(pid)).toBe(true);
+    process.kill(pid, "SIGKILL");
+    rmSync(bin, { recursive: true, force: true });
   });
 });
