@@ -14,7 +14,8 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { startPostgres } from "../test/helpers/postgres.ts";
 import { startS3rver } from "../test/helpers/s3rver.ts";
-import { apiOf, appendResults, cleanupStack, cpuOf, daemon, load, median, memOf, mmm, resetPeak, rssSampler, sh } from "./lib.ts";
+import { apiOf, appendResults, cleanupStack, cpuOf, daemon, load, median, memOf, mmm, sh } from "./lib.ts";
+import { runJob } from "./run-job.ts";
 import { dbBytes, growTo } from "./pg-data.ts";
 import { stageTimings } from "./stages.ts";
 
@@ -70,29 +71,11 @@ try {
 
   /** CPU seconds of the last run: `self` is snapdb's process (or the bench's, for the SDK upload), `children` the tools (pg_dump, zstd, age). */
   let lastCpu = { self: 0, children: 0 };
-  /** One snapdb backup: wall seconds from run-now to a terminal status, the job, and the daemon's peak RSS. */
+  /** One snapdb backup (bench/run-job.ts); its CPU becomes the last run's. */
   async function snapdb(policyId: string) {
-    resetPeak(d.pid);
-    const cpu0 = cpuOf(d.pid);
-    const sampler = rssSampler(d.pid, 100);
-    // Wall time runs from the request to the job's finishedAt (the daemon's clock is this
-    // machine's): polling every 50 ms to see the end cost the daemon ~0.3 s of CPU per
-    // backup, a load the baseline does not carry, and coarser polling would add its delay.
-    const t0 = Date.now();
-    const job = await api("POST", "/backup-jobs/run-now", { dataSourceId: source.id, policyId });
-    let row: any = job;
-    const deadline = Date.now() + 3_600_000;
-    while (!["succeeded", "failed", "canceled"].includes(row.status) && Date.now() < deadline) {
-      await Bun.sleep(250);
-      row = await api("GET", `/backup-jobs/${job.id}`);
-    }
-    const seconds = (Date.parse(row.finishedAt) - t0) / 1000;
-    const mem = sampler.stop();
-    const cpu1 = cpuOf(d.pid);
-    lastCpu = { self: cpu1.self - cpu0.self, children: cpu1.children - cpu0.children };
-    if (row.status !== "succeeded") throw new Error(`job ${job.id} ${row.status}: ${JSON.stringify(row.error)}`);
-    const jobSeconds = (Date.parse(row.finishedAt) - Date.parse(row.startedAt)) / 1000;
-    return { seconds, jobSeconds, sizeBytes: row.sizeBytes as number, storedBytes: row.storedBytes as number, peakMiB: Math.max(mem.hwm, mem.maxRss) };
+    const r = await runJob(d, api, source.id, policyId);
+    lastCpu = r.cpu;
+    return r;
   }
 
   const pgEnv = { PGPASSWORD: pg.password };

@@ -5,6 +5,7 @@ import { toolChain, toolChainInto, type ChainLink } from "../engines/tool-chain.
 import { guardToolsWithDaemon, ToolFailedError } from "../engines/tool-stream.ts";
 import { hashGrowingFile } from "../lib/growing-file-hash.ts";
 import { readAll } from "../lib/streams.ts";
+import { StorageError } from "../storage/errors.ts";
 import type { DirectWrite } from "../storage/types.ts";
 import type { Progress } from "./backup.ts";
 import { zstdTool, type Compression } from "./compression.ts";
@@ -119,9 +120,29 @@ export async function chainIntoFile(
 ): Promise<{ sha256: string; size: number } | null> {
   const chain = await toolChainInto(plan.links, { toolPath: env.toolPath, signal, pipeDir: env.scratchDir }, target.fd);
   if (!chain) return null;
-  const hashed = await hashGrowingFile(target.fd, chain.finished, onStored);
+  const writer = plan.links[plan.links.length - 1]!;
+  const finished = chain.finished.catch((err) => {
+    throw storageFailureOf(err, writer) ?? err;
+  });
+  const hashed = await hashGrowingFile(target.fd, finished, onStored);
   plan.check(hashed.size);
   return hashed;
+}
+
+/** What zstd and age say when writing their output failed (zstd: "Write error : … No space left on device"). */
+const WRITE_FAILED = /write error|failed to write|no space left on device|disk quota exceeded|file too large|input\/output error/i;
+const OUT_OF_SPACE = /no space left on device|disk quota exceeded/i;
+
+/**
+ * The tool that writes the file failed to write it: that is the storage's failure (a full
+ * disk), reported as the local driver reports its own (STORAGE_ERROR, retryable), not as
+ * a compression or encryption error.
+ */
+function storageFailureOf(err: unknown, writer: ChainLink): StorageError | null {
+  if (!(err instanceof ToolFailedError) || err.tool !== writer.argv[0] || err.code !== writer.errorCode) return null;
+  if (!WRITE_FAILED.test(err.stderr)) return null;
+  const why = OUT_OF_SPACE.test(err.stderr) ? "the destination is out of space (ENOSPC)" : err.message;
+  return new StorageError("STORAGE_ERROR", `local storage write: ${why}`, { cause: err });
 }
 
 const PROBE = new TextEncoder().encode("snapdb: is this age?");

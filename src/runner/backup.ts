@@ -7,7 +7,6 @@ import { backupJobs, backupPolicies, dataSources, storageDestinations } from "..
 import { DUMP_EXT, DUMP_FORMAT, dumpCommand, startDump, type DumpEnv } from "../engines/dump.ts";
 import type { SourceTarget } from "../engines/types.ts";
 import { countingTap, sha256Tap } from "../lib/streams.ts";
-import { StorageError } from "../storage/errors.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
 import { chainIntoFile, chainStream, planBackupChain } from "./backup-chain.ts";
 import { COMPRESSION_EXT, compressStage, type Compression } from "./compression.ts";
@@ -146,8 +145,8 @@ export async function runBackup(
       try {
         const written = await chainIntoFile(chain, deps.dumpEnv, stagesSignal, file, (n) => (progress.bytesStored += n));
         if (written) {
-          const put = await file.commit();
-          if (put.size !== written.size) throw new StorageError("STORAGE_ERROR", `${put.size} bytes on disk, ${written.size} hashed`);
+          // Only the bytes that were hashed may become the object.
+          const put = await file.commit(written.size);
           return result("tools-to-file", { sha256: written.sha256, storedBytes: put.size });
         }
       } finally {

@@ -162,11 +162,14 @@ export class LocalDriver implements StorageDriver {
     const commitTemp = () => this.commitTemp(tmp, file, dir, options.signal);
     return {
       fd: fh.fd,
-      async commit() {
+      async commit(expectedSize?: number) {
         if (state !== "open") throw new StorageError("STORAGE_ERROR", "the direct write was already finished");
         try {
           await fh.sync();
           const { size } = await fh.stat();
+          if (expectedSize !== undefined && size !== expectedSize) {
+            throw new StorageError("STORAGE_ERROR", `local storage write: ${size} bytes on disk, ${expectedSize} expected`);
+          }
           state = "committed";
           await fh.close();
           await commitTemp();

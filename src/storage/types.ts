@@ -58,8 +58,11 @@ export interface DownloadUrlOptions {
 export interface DirectWrite {
   /** The temp file, open for reading and writing: a tool's stdout, read back with positional reads. */
   fd: number;
-  /** fsync, close, rename into place, fsync the directory: the object then exists whole. */
-  commit(): Promise<PutResult>;
+  /**
+   * fsync, close, rename into place, fsync the directory: the object then exists whole.
+   * With `expectedSize`, a file of another size is discarded instead (STORAGE_ERROR).
+   */
+  commit(expectedSize?: number): Promise<PutResult>;
   /** Closes and removes the temp file; a no-op once committed or discarded. */
   discard(): Promise<void>;
 }

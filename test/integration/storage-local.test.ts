@@ -116,6 +116,16 @@ describe("local driver: crash safety", () => {
     await crashed.discard(); // only closes the fd: the file is gone
   });
 
+  test("a direct write holding other than the bytes the caller counted is discarded, not stored", async () => {
+    const key = "direct/ds/2026/11/29/job_4.dump.zst";
+    const file = await driver.openDirectWrite(key);
+    Bun.spawnSync(["sh", "-c", "printf 12345"], { stdout: file.fd });
+    const err = await file.commit(4).catch((e) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err.message).toContain("5 bytes on disk, 4 expected");
+    expect(readdirSync(join(root, "direct/ds/2026/11/29"))).toEqual([]);
+  });
+
   test("a direct write whose caller gave up (aborted) is refused at commit and leaves nothing", async () => {
     const abort = new AbortController();
     const key = "direct/ds/2026/11/28/job_3.dump.zst";
