@@ -58,16 +58,20 @@ export async function toolChain(links: ChainLink[], opts: ChainOptions): Promise
 /**
  * The same chain with the last tool writing straight into `fd` (a file the caller opened):
  * no byte of it passes through the daemon at all. Resolves once every tool exited 0;
- * rejects with the downstream-most failure as above. Aborting `signal` kills them all.
- * Null when no OS pipe can be made.
+ * rejects with the downstream-most failure as above. Aborting `signal` or `stop()` (an
+ * error on the daemon's side) kills them all. Null when no OS pipe can be made.
  */
-export async function toolChainInto(links: ChainLink[], opts: ChainOptions, fd: number): Promise<{ finished: Promise<void> } | null> {
+export async function toolChainInto(
+  links: ChainLink[],
+  opts: ChainOptions,
+  fd: number,
+): Promise<{ finished: Promise<void>; stop(): void } | null> {
   const chain = await startChain(links, opts, fd);
   if (!chain) return null;
   const finished = chain.outcome().then((failure) => {
     if (failure) throw failure;
   });
-  return { finished };
+  return { finished, stop: () => chain.stop() };
 }
 
 type ToolStdioIn = "ignore" | number;

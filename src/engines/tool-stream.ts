@@ -36,8 +36,8 @@ function killOnAbort(proc: { kill(signal?: number | NodeJS.Signals): void; exite
   return () => signal?.removeEventListener("abort", onAbort);
 }
 
-/** `setpriv` paths that proved to work here, with the prefix that runs a tool under them. */
-const deathGuards = new Map<string, string[]>();
+/** `setpriv` paths probed here: the prefix that runs a tool under them, or null if it failed. */
+const deathGuards = new Map<string, string[] | null>();
 
 /**
  * Makes the tools started from now on die with the daemon, when this machine allows it:
@@ -45,28 +45,25 @@ const deathGuards = new Map<string, string[]>();
  * and then execs the tool, which keeps its pid. Without it, a tool that writes a file
  * itself (a backup straight into local storage) runs on after a kill -9 of the daemon,
  * loading the database for a file nobody keeps (recovery removes it at the next start).
- * Probed once by running `setpriv --version` under it: under the systemd unit the seccomp
- * filter (~@privileged: setpriv calls capset) kills it, and the probe fails; there the
- * unit's cgroup kills whatever a dead daemon left. Only a success is remembered.
+ * Probed once per process by running `setpriv --version` under it: under the systemd unit
+ * the seccomp filter (~@privileged) refuses the capset setpriv always makes (EPERM), so the
+ * probe fails and tools run as they are; there the unit's cgroup stops whatever a dead
+ * daemon left.
  */
 export async function guardToolsWithDaemon(toolPath: string): Promise<boolean> {
   const setpriv = findTool("setpriv", toolPath);
   if (!setpriv) return false;
-  if (deathGuards.has(setpriv)) return true;
-  const prefix = [setpriv, "--pdeathsig", "KILL", "--"];
-  try {
-    const run = await runTool([...prefix, setpriv, "--version"], { toolPath, timeoutMs: 5000 });
-    if (run.exitCode !== 0) return false;
-  } catch {
-    return false;
+  if (!deathGuards.has(setpriv)) {
+    const prefix = [setpriv, "--pdeathsig", "KILL", "--"];
+    const run = await runTool([...prefix, setpriv, "--version"], { toolPath, timeoutMs: 5000 }).catch(() => null);
+    deathGuards.set(setpriv, run?.exitCode === 0 ? prefix : null);
   }
-  deathGuards.set(setpriv, prefix);
-  return true;
+  return deathGuards.get(setpriv) !== null;
 }
 
 function deathGuardFor(toolPath: string): string[] | null {
   const setpriv = findTool("setpriv", toolPath);
-  return (setpriv && deathGuards.get(setpriv)) || null;
+  return setpriv ? (deathGuards.get(setpriv) ?? null) : null;
 }
 
 /** Where a tool's stdin/stdout go: a pipe to the daemon, nowhere, or an fd (one end of an OS pipe). */

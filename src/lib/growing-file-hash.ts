@@ -1,12 +1,20 @@
-import { read } from "node:fs";
+import { fstat, read } from "node:fs";
 import { promisify } from "node:util";
 
 const readAt = promisify(read);
+const statOf = promisify(fstat);
 
 /** Big reads: each is one round trip to the thread pool, and the bytes are in the page cache. */
 const READ_SIZE = 4 * 1024 * 1024;
 /** How long to wait when the reader has caught up with the writer. */
 const CATCH_UP_WAIT_MS = 50;
+/**
+ * While the writer runs, only bytes below a size the file had at least this long ago are
+ * read. On weakly ordered CPUs some kernels let a read during an append see the new size
+ * before the data behind it (and return zeros); the bytes a size seen 50 ms ago covers
+ * are long in place. The reader trails by ~50 ms of output, read at the end.
+ */
+const SETTLED_MS = 50;
 
 /**
  * The sha256 and size of a file that another process is still appending to (a tool
@@ -28,20 +36,33 @@ export async function hashGrowingFile(
     () => void (writer.state = "done"),
     () => void (writer.state = "failed"),
   );
+  /** Sizes seen while the writer ran, newest last; the oldest is dropped once a newer one has settled. */
+  const seen: { at: number; size: number }[] = [];
+  let settledSize = 0;
   let size = 0;
+  let stalled = false;
   for (;;) {
     // Read the writer's state before reading the file: a short read after "done" is the end.
     const before = writer.state;
     if (before === "failed") break;
-    const { bytesRead } = await readAt(fd, buffer, 0, READ_SIZE, size);
-    if (bytesRead > 0) {
-      hasher.update(buffer.subarray(0, bytesRead));
-      size += bytesRead;
-      onBytes?.(bytesRead);
-      continue;
+    const limit = before === "done" ? Number.POSITIVE_INFINITY : settledSize;
+    if (size < limit) {
+      const { bytesRead } = await readAt(fd, buffer, 0, Math.min(READ_SIZE, limit - size), size);
+      if (bytesRead > 0) {
+        hasher.update(buffer.subarray(0, bytesRead));
+        size += bytesRead;
+        onBytes?.(bytesRead);
+        continue;
+      }
+      if (before === "done") return { sha256: hasher.digest("hex"), size };
+      stalled = true; // the file shrank under us: do not spin
     }
-    if (before === "done") return { sha256: hasher.digest("hex"), size };
-    await Promise.race([settled, Bun.sleep(CATCH_UP_WAIT_MS)]);
+    // Caught up with what has settled: look at the file's size again, then wait a little.
+    const now = Date.now();
+    seen.push({ at: now, size: (await statOf(fd)).size });
+    while (seen.length > 0 && now - seen[0]!.at >= SETTLED_MS) settledSize = Math.max(settledSize, seen.shift()!.size);
+    if (settledSize <= size || stalled) await Promise.race([settled, Bun.sleep(CATCH_UP_WAIT_MS)]);
+    stalled = false;
   }
   await writerDone;
   throw new Error("unreachable: the writer failed");

@@ -5,7 +5,7 @@ import { toolChain, toolChainInto, type ChainLink } from "../engines/tool-chain.
 import { guardToolsWithDaemon, ToolFailedError } from "../engines/tool-stream.ts";
 import { hashGrowingFile } from "../lib/growing-file-hash.ts";
 import { readAll } from "../lib/streams.ts";
-import { StorageError } from "../storage/errors.ts";
+import { classifyFsError, StorageError } from "../storage/errors.ts";
 import type { DirectWrite } from "../storage/types.ts";
 import type { Progress } from "./backup.ts";
 import { zstdTool, type Compression } from "./compression.ts";
@@ -121,10 +121,22 @@ export async function chainIntoFile(
   const chain = await toolChainInto(plan.links, { toolPath: env.toolPath, signal, pipeDir: env.scratchDir }, target.fd);
   if (!chain) return null;
   const writer = plan.links[plan.links.length - 1]!;
+  let toolsFailure: unknown = null;
   const finished = chain.finished.catch((err) => {
-    throw storageFailureOf(err, writer) ?? err;
+    toolsFailure = storageFailureOf(err, writer) ?? err;
+    throw toolsFailure;
   });
-  const hashed = await hashGrowingFile(target.fd, finished, onStored);
+  let hashed: { sha256: string; size: number };
+  try {
+    hashed = await hashGrowingFile(target.fd, finished, onStored);
+  } catch (err) {
+    if (err === toolsFailure) throw err;
+    // Reading the file back failed (an I/O error): the tools must be gone before the
+    // caller removes the file they write.
+    chain.stop();
+    await finished.catch(() => {});
+    throw classifyFsError(err, "local storage read");
+  }
   plan.check(hashed.size);
   return hashed;
 }
@@ -140,6 +152,8 @@ const OUT_OF_SPACE = /no space left on device|disk quota exceeded/i;
  */
 function storageFailureOf(err: unknown, writer: ChainLink): StorageError | null {
   if (!(err instanceof ToolFailedError) || err.tool !== writer.argv[0] || err.code !== writer.errorCode) return null;
+  // A file-size limit (ulimit -f, systemd's LimitFSIZE=) kills the writer: put would have seen EFBIG.
+  if (err.signalCode === "SIGXFSZ") return new StorageError("STORAGE_ERROR", "local storage write: the file exceeds the size limit (SIGXFSZ)", { cause: err });
   if (!WRITE_FAILED.test(err.stderr)) return null;
   const why = OUT_OF_SPACE.test(err.stderr) ? "the destination is out of space (ENOSPC)" : err.message;
   return new StorageError("STORAGE_ERROR", `local storage write: ${why}`, { cause: err });

@@ -140,8 +140,10 @@ export async function runBackup(
   try {
     const command = dumpCommand(target, deps.dumpEnv);
     const chain = command ? await planBackupChain(command, plan.compression, recipients, deps.dumpEnv, progress) : null;
-    if (chain && driver.openDirectWrite && (chain.encrypted || !plan.encrypt)) {
-      const file = await driver.openDirectWrite(objectKey, { signal });
+    // A directory the tools cannot write into directly (a FUSE mount refusing read-write
+    // opens, say) still takes a put: the stream path below says what is wrong, if anything.
+    const file = chain && (chain.encrypted || !plan.encrypt) ? await driver.openDirectWrite?.(objectKey, { signal }).catch(() => null) : null;
+    if (chain && file) {
       try {
         const written = await chainIntoFile(chain, deps.dumpEnv, stagesSignal, file, (n) => (progress.bytesStored += n));
         if (written) {

@@ -1,12 +1,13 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { chmodSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { decryptStream, newAgeIdentity } from "../../src/crypto/age.ts";
 import { ToolFailedError } from "../../src/engines/tool-stream.ts";
 import { readAll } from "../../src/lib/streams.ts";
 import { chainIntoFile, chainStream, planBackupChain } from "../../src/runner/backup-chain.ts";
+import { StorageError } from "../../src/storage/errors.ts";
 import { LocalDriver } from "../../src/storage/local.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -107,3 +108,32 @@ describe.each(["stream", "file"] as const)("the backup chain into %s", (mode) =>
     expect(chain?.encrypted).toBe(false);
   });
 });
+
+describe("the backup chain into a file the daemon cannot read back", () => {
+  test("an I/O error while hashing stops the tools before it returns, as STORAGE_ERROR", async () => {
+    const pidFile = join(scratch.path, "dump.pid");
+    const dump = { argv: ["sh", "-c", `echo $$ > ${pidFile}; exec cat /dev/zero`], secretEnv: {} };
+    const env = { toolPath: process.env.PATH!, scratchDir: scratch.path };
+    const chain = (await planBackupChain(dump, { algorithm: "zstd", level: 1 }, [], env, { bytesIn: 0, bytesStored: 0 }))!;
+    // A write-only fd: the tools write it, every read of the daemon's fails (EBADF).
+    const path = join(scratch.path, "write-only");
+    const fd = openSync(path, "w", 0o600);
+    const target = { fd, commit: async () => ({ size: 0 }), discard: async () => {} };
+    const err = await chainIntoFile(chain, env, new AbortController().signal, target, () => {}).catch((e) => e);
+    closeSync(fd);
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err.code).toBe("STORAGE_ERROR");
+    expect(err.message).toContain("local storage read");
+    // Already dead (or a zombie awaiting its reaper) when the call returned: no tool writes on.
+    const dumpPid = readFileSync(pidFile, "utf8").trim();
+    const state = (() => {
+      try {
+        return /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${dumpPid}/stat`, "utf8"))![1]!;
+      } catch {
+        return "gone";
+      }
+    })();
+    expect(["gone", "Z", "X"]).toContain(state);
+  });
+});
+
