@@ -22,7 +22,8 @@ const LIVE_PROGRESS_MS = 500;
  *
  * Planned when the dump is a tool (not SQLite), the compression is zstd, the `zstd` tool
  * is on the PATH and reports exact totals; age joins the chain when the `age` tool is on
- * the PATH and its output decrypts. The chain then runs either into a file the tools
+ * the PATH and its output decrypts. Without compression or encryption, the chain is the
+ * dump tool alone. The chain then runs either into a file the tools
  * write themselves (`chainIntoFile`, local destinations: the daemon touches no byte) or
  * into the daemon (`chainStream`, which uploads the stored bytes). Null from any of them:
  * the caller relays every stage through the daemon, which writes the same standard format.
@@ -31,6 +32,8 @@ export interface BackupChainPlan {
   links: ChainLink[];
   /** Whether age runs in the chain; if not, the caller encrypts in-process (stream only). */
   encrypted: boolean;
+  /** Live count of the stored bytes as they are hashed (progress, where it is also the dump's). */
+  onStored(n: number): void;
   /** After every tool exited 0: checks zstd's report against the `stored` bytes, sets bytesIn. */
   check(stored: number): void;
 }
@@ -42,6 +45,18 @@ export async function planBackupChain(
   env: DumpEnv,
   progress: Progress,
 ): Promise<BackupChainPlan | null> {
+  const dumpLink: ChainLink = { argv: dump.argv, secretEnv: dump.secretEnv, errorCode: "DUMP_FAILED" };
+  if (compression.algorithm === "none" && recipients.length === 0) {
+    // The dump tool alone: what it writes is stored as is, so its size is the dump's.
+    // (Under age the dump's exact size would be unknown: that case is relayed.)
+    await guardToolsWithDaemon(env.toolPath);
+    return {
+      links: [dumpLink],
+      encrypted: false,
+      onStored: (n) => void (progress.bytesIn += n),
+      check: (stored) => void (progress.bytesIn = stored),
+    };
+  }
   if (compression.algorithm !== "zstd") return null;
   const zstd = zstdTool(env.toolPath);
   if (!zstd || !(await zstdReportsTotals(zstd, env.toolPath))) return null;
@@ -51,7 +66,7 @@ export async function planBackupChain(
 
   const report = new ZstdReport();
   const links: ChainLink[] = [
-    { argv: dump.argv, secretEnv: dump.secretEnv, errorCode: "DUMP_FAILED" },
+    dumpLink,
     {
       // -vv for the exact totals at the end. Not --progress: at -vv it writes a line per
       // block (8,400 for 418 MB), which cost the daemon 0.2 s of CPU to read; the live
@@ -74,6 +89,7 @@ export async function planBackupChain(
   return {
     links,
     encrypted: age !== null,
+    onStored: () => {}, // the live dump count comes from zstd's /proc entry
     // zstd's stderr is read to its end by then (the chain waits for it).
     check(stored) {
       const totals = report.totals;
@@ -95,6 +111,7 @@ export async function chainStream(plan: BackupChainPlan, env: DumpEnv, signal: A
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
         seen += chunk.byteLength;
+        plan.onStored(chunk.byteLength);
         controller.enqueue(chunk);
       },
       flush() {
@@ -128,7 +145,10 @@ export async function chainIntoFile(
   });
   let hashed: { sha256: string; size: number };
   try {
-    hashed = await hashGrowingFile(target.fd, finished, onStored);
+    hashed = await hashGrowingFile(target.fd, finished, (n) => {
+      plan.onStored(n);
+      onStored(n);
+    });
   } catch (err) {
     if (err === toolsFailure) throw err;
     // Reading the file back failed (an I/O error): the tools must be gone before the

@@ -95,7 +95,8 @@ export function formatOf(engine: string, compression: Compression, encrypted: bo
  *   itself and the daemon hashes it as it grows, then fsyncs and renames it: no byte of the
  *   backup passes through the daemon;
  * - to S3, the same chain, with the daemon counting, hashing and uploading its output;
- * - otherwise (SQLite, gzip or no compression, no `zstd`), every stage through the daemon.
+ * - otherwise (SQLite, gzip, encryption without compression, no `zstd`), every stage
+ *   through the daemon.
  * Nothing is buffered whole; each stage pulls from the one before (or a tool writes at the
  * disk's pace), so a slow destination slows the dump. The file is stored only if every
  * tool exited 0, and an error or abort anywhere removes whatever was written.

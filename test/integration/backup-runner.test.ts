@@ -111,6 +111,23 @@ describe("backup runner", () => {
     expect(actions).toEqual(expect.arrayContaining(["backup_job.queued", "backup_job.started", "backup_job.completed", "backup_job.verified"]));
   });
 
+  test("PostgreSQL → local, no compression, no encryption: the dump tool writes the file itself", async () => {
+    const source = await pgSource();
+    const policy = await createPolicy(h, token, managedId, { compression: { algorithm: "none", level: 0 }, encryption: { enabled: false, recipients: [] } });
+    await attach(h, token, source.id, policy.id);
+    const job = await backupNow(h, token, source.id);
+    expect(job.status).toBe("succeeded");
+    expect(job.format.ext).toBe("dump");
+    const stored = readFileSync(managedFile(job.objectKey));
+    expect(job.sizeBytes).toBe(stored.length);
+    expect(job.storedBytes).toBe(stored.length);
+    expect(job.progress).toEqual({ bytesIn: stored.length, bytesStored: stored.length });
+    expect(sha256(stored)).toBe(job.sha256);
+    expect(run([join(pg.binDir, "pg_restore"), "--list"], stored).toString()).toContain("TABLE public customers");
+    const succeeded = h.logLines.map((l) => JSON.parse(l)).find((l) => l.msg === "backup succeeded" && l.jobId === job.id);
+    expect(succeeded?.pipeline).toBe("tools-to-file");
+  });
+
   test("MariaDB → bring-your-own S3 (s3rver), gzip, unencrypted", async () => {
     const dst = await must(h, token, "POST", "/storage-destinations", {
       kind: "s3",

@@ -7,6 +7,7 @@ import { decryptStream, newAgeIdentity } from "../../src/crypto/age.ts";
 import { ToolFailedError } from "../../src/engines/tool-stream.ts";
 import { readAll } from "../../src/lib/streams.ts";
 import { chainIntoFile, chainStream, planBackupChain } from "../../src/runner/backup-chain.ts";
+import type { Compression } from "../../src/runner/compression.ts";
 import { StorageError } from "../../src/storage/errors.ts";
 import { LocalDriver } from "../../src/storage/local.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -38,10 +39,10 @@ const storage = new LocalDriver({ root: join(scratch.path, "storage") });
  * written by its last tool into a local driver's file that the daemon hashes as it grows
  * ("file"). `stored()` gives the stored bytes, or rejects as the backup would.
  */
-async function backup(toolPath: string, recipients: string[], mode: "stream" | "file") {
+async function backup(toolPath: string, recipients: string[], mode: "stream" | "file", compression: Compression = { algorithm: "zstd", level: 3 }) {
   const progress = { bytesIn: 0, bytesStored: 0 };
   const env = { toolPath, scratchDir: scratch.path };
-  const chain = await planBackupChain(DUMP, { algorithm: "zstd", level: 3 }, recipients, env, progress);
+  const chain = await planBackupChain(DUMP, compression, recipients, env, progress);
   const signal = new AbortController().signal;
   const stored = async (): Promise<Buffer> => {
     if (mode === "stream") return readAll((await chainStream(chain!, env, signal))!);
@@ -76,6 +77,19 @@ describe.each(["stream", "file"] as const)("the backup chain into %s", (mode) =>
     const dump = Bun.spawnSync([REAL_ZSTD, "-d", "-c"], { stdin: compressed }).stdout;
     expect(Buffer.from(dump).equals(DUMP_BYTES)).toBe(true);
     expect(progress.bytesIn).toBe(DUMP_BYTES.length);
+  });
+
+  test("no compression, no encryption: the dump tool alone, its output stored as is and counted as the dump", async () => {
+    const { chain, progress, stored } = await backup(process.env.PATH!, [], mode, { algorithm: "none", level: 0 });
+    expect(chain?.links.length).toBe(1);
+    expect((await stored()).equals(DUMP_BYTES)).toBe(true);
+    expect(progress.bytesIn).toBe(DUMP_BYTES.length);
+  });
+
+  test("no compression but encryption: no chain (the dump's exact size would be unknown under age)", async () => {
+    const { recipient } = await newAgeIdentity();
+    const { chain } = await backup(process.env.PATH!, [recipient], mode, { algorithm: "none", level: 0 });
+    expect(chain).toBeNull();
   });
 
   test("a zstd that hides its totals fails the backup (COMPRESSION_FAILED), never a guessed size", async () => {
