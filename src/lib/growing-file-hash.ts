@@ -36,7 +36,7 @@ export async function hashGrowingFile(
     () => void (writer.state = "done"),
     () => void (writer.state = "failed"),
   );
-  /** Sizes seen while the writer ran, newest last; the oldest is dropped once a newer one has settled. */
+  /** Sizes seen while the writer ran, oldest first; each becomes the settled size once SETTLED_MS old. */
   const seen: { at: number; size: number }[] = [];
   let settledSize = 0;
   let size = 0;
