@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startPostgres } from "../test/helpers/postgres.ts";
-import { apiOf, appendResults, cleanupStack, cpuOf, daemon, load, median, mmm, sh } from "./lib.ts";
+import { appendResults, cleanupStack, cpuOf, daemonWithPgSource, load, median, mmm, sh } from "./lib.ts";
 import { dbBytes, growTo } from "./pg-data.ts";
 import { runJob, type JobRun } from "./run-job.ts";
 
@@ -30,12 +30,7 @@ cleanup.push(() => rmSync(scratch, { recursive: true, force: true }));
 try {
   const pg = await startPostgres();
   cleanup.push(() => pg.stop());
-  const d = await daemon({ env: { SNAPDB_RUNNER_MAX_CONCURRENT: "1" } });
-  cleanup.push(() => d.stop());
-  const api = apiOf(d, await d.token("org_bench"));
-  const managed = await api("POST", "/storage-destinations/managed/ensure");
-  const source = await api("POST", "/data-sources", { name: "bench-pg", engine: "postgres", host: pg.host, port: pg.port, database: pg.database });
-  await api("PUT", `/data-sources/${source.id}/credentials`, { username: pg.user, password: pg.password });
+  const { d, api, managed, source } = await daemonWithPgSource(pg, cleanup);
   const policy = await api("POST", "/backup-policies", {
     name: "local-zstd",
     scheduleCron: "0 3 1 1 *",

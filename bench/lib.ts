@@ -111,6 +111,24 @@ export function daemon(opts: DaemonOptions = {}): Promise<Daemon> {
   return startDaemon({ readyTimeoutMs: 60_000, ...opts, env: { SNAPDB_LOG_LEVEL: "warn", ...opts.env } });
 }
 
+/**
+ * The setting most benchmarks share: a daemon running one job at a time (stopped by
+ * `cleanup`), an org's API client, its managed (local) destination and a data source for
+ * the PostgreSQL server `pg`, credentials set.
+ */
+export async function daemonWithPgSource(
+  pg: { host: string; port: number; database: string; user: string; password: string },
+  cleanup: ReturnType<typeof cleanupStack>,
+) {
+  const d = await daemon({ env: { SNAPDB_RUNNER_MAX_CONCURRENT: "1" } });
+  cleanup.push(() => d.stop());
+  const api = apiOf(d, await d.token("org_bench"));
+  const managed = await api("POST", "/storage-destinations/managed/ensure");
+  const source = await api("POST", "/data-sources", { name: "bench-pg", engine: "postgres", host: pg.host, port: pg.port, database: pg.database });
+  await api("PUT", `/data-sources/${source.id}/credentials`, { username: pg.user, password: pg.password });
+  return { d, api, managed, source };
+}
+
 /** Stops everything registered, in reverse order, on normal end, error and SIGINT/SIGTERM. */
 export function cleanupStack() {
   const stack: (() => unknown)[] = [];

@@ -7,7 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { startPostgres } from "../test/helpers/postgres.ts";
-import { apiOf, appendResults, cleanupStack, cpuOf, daemon, load, median, mmm, resetPeak, rssSampler, sh } from "./lib.ts";
+import { appendResults, cleanupStack, cpuOf, daemonWithPgSource, load, median, mmm, resetPeak, rssSampler, sh } from "./lib.ts";
 import { dbBytes, growTo } from "./pg-data.ts";
 
 const { values } = parseArgs({ options: { sizes: { type: "string", default: "0.5" }, runs: { type: "string", default: "3" } } });
@@ -20,12 +20,7 @@ try {
   const pg = await startPostgres();
   cleanup.push(() => pg.stop());
   pg.psql("ALTER ROLE snapdb_test CREATEDB;");
-  const d = await daemon({ env: { SNAPDB_RUNNER_MAX_CONCURRENT: "1" } });
-  cleanup.push(() => d.stop());
-  const api = apiOf(d, await d.token("org_bench"));
-  const managed = await api("POST", "/storage-destinations/managed/ensure");
-  const source = await api("POST", "/data-sources", { name: "bench-pg", engine: "postgres", host: pg.host, port: pg.port, database: pg.database });
-  await api("PUT", `/data-sources/${source.id}/credentials`, { username: pg.user, password: pg.password });
+  const { d, api, managed, source } = await daemonWithPgSource(pg, cleanup);
   const policy = async (name: string, encrypt: boolean) =>
     (
       await api("POST", "/backup-policies", {

@@ -69,6 +69,22 @@ async function auditOf(jobId: string): Promise<string[]> {
   return (await api.must("GET", `/audit-log?targetId=${jobId}&limit=200`)).items.map((e: any) => e.action);
 }
 
+/** Runs `body` on a fresh 2 MiB tmpfs under the allowed root; skipped where mounting is not allowed. */
+async function onSmallDisk(name: string, body: (mountPoint: string) => Promise<void>): Promise<void> {
+  const mountPoint = join(allowedRoot, name);
+  mkdirSync(mountPoint);
+  const mount = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mountPoint], { stderr: "pipe" });
+  if (mount.exitCode !== 0) {
+    console.warn(`skipped: cannot mount a tmpfs here (${mount.stderr.toString().trim()})`);
+    return;
+  }
+  try {
+    await body(mountPoint);
+  } finally {
+    Bun.spawnSync(["umount", "-l", mountPoint]);
+  }
+}
+
 /** A failed job that was tried twice (retryable) or once (not), with nothing stored under its key. */
 async function expectFailed(job: any, code: string, attempts: number): Promise<void> {
   expect({ status: job.status, code: job.error?.code, attempt: job.attempt }).toEqual({ status: "failed", code, attempt: attempts });
@@ -153,14 +169,7 @@ describe("storage faults", () => {
   }, 60_000);
 
   test("a full local disk (2 MiB tmpfs): STORAGE_ERROR naming the lack of space, retried, no temp file left", async () => {
-    const mountPoint = join(allowedRoot, "small-disk");
-    mkdirSync(mountPoint);
-    const mount = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mountPoint], { stderr: "pipe" });
-    if (mount.exitCode !== 0) {
-      console.warn(`skipped: cannot mount a tmpfs here (${mount.stderr.toString().trim()})`);
-      return;
-    }
-    try {
+    await onSmallDisk("small-disk", async (mountPoint) => {
       const dst = await api.must("POST", "/storage-destinations", { kind: "local", name: "small-disk", path: mountPoint }, 201);
       const source = await api.createSource({ engine: "sqlite", path: sqliteFile(4 << 20) });
       const policy = await api.createPolicy(dst.id, PLAIN);
@@ -171,41 +180,30 @@ describe("storage faults", () => {
       expect(localObjects(mountPoint)).toEqual([]);
       // A small backup fits: the destination works again once there is room.
       await expectHealthy(daemon, api, dst.id);
-    } finally {
-      Bun.spawnSync(["umount", "-l", mountPoint]);
-    }
+    });
   }, 60_000);
-});
 
-test("a full local disk under the tool chain (pg_dump | zstd [| age] > file): the same STORAGE_ERROR, retried, no temp file left", async () => {
-  const mountPoint = join(allowedRoot, "small-disk-chain");
-  mkdirSync(mountPoint);
-  const mount = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mountPoint], { stderr: "pipe" });
-  if (mount.exitCode !== 0) {
-    console.warn(`skipped: cannot mount a tmpfs here (${mount.stderr.toString().trim()})`);
-    return;
-  }
-  try {
-    // ~8 MB of hex text: about 4 MB once compressed, twice the disk.
-    pg.psql(`SET ROLE ${pg.user}; CREATE TABLE IF NOT EXISTS bulky (id serial PRIMARY KEY, body text);
-      INSERT INTO bulky (body) SELECT (SELECT string_agg(md5(random()::text || g || h), '') FROM generate_series(1, 250) h) FROM generate_series(1, 1000) g;`, pg.database);
-    const dst = await api.must("POST", "/storage-destinations", { kind: "local", name: "small-disk-chain", path: mountPoint }, 201);
-    const source = await api.createSource({ engine: "postgres", host: pg.host, port: pg.port, database: pg.database }, { username: pg.user, password: pg.password });
-    // zstd writes the file (unencrypted), then age does (encrypted): each says "no space left" its own way.
-    for (const encryption of [{ enabled: false, recipients: [] }, { enabled: true, recipients: [] }]) {
-      const policy = await api.createPolicy(dst.id, { encryption, retries: 1 });
-      const attachment = await api.attach(source.id, policy.id);
-      const job = await api.backupNow(source.id);
-      await expectFailed(job, "STORAGE_ERROR", 2);
-      expect(job.error.message).toContain("out of space");
-      expect(localObjects(mountPoint)).toEqual([]);
-      await api.must("DELETE", `/attachments/${attachment.id}`, undefined, 204);
-    }
-    await expectHealthy(daemon, api, dst.id);
-  } finally {
-    Bun.spawnSync(["umount", "-l", mountPoint]);
-  }
-}, 90_000);
+  test("a full local disk under the tool chain (pg_dump | zstd [| age] > file): the same STORAGE_ERROR, retried, no temp file left", async () => {
+    await onSmallDisk("small-disk-chain", async (mountPoint) => {
+      // ~8 MB of hex text: about 4 MB once compressed, twice the disk.
+      pg.psql(`SET ROLE ${pg.user}; CREATE TABLE IF NOT EXISTS bulky (id serial PRIMARY KEY, body text);
+        INSERT INTO bulky (body) SELECT (SELECT string_agg(md5(random()::text || g || h), '') FROM generate_series(1, 250) h) FROM generate_series(1, 1000) g;`, pg.database);
+      const dst = await api.must("POST", "/storage-destinations", { kind: "local", name: "small-disk-chain", path: mountPoint }, 201);
+      const source = await api.createSource({ engine: "postgres", host: pg.host, port: pg.port, database: pg.database }, { username: pg.user, password: pg.password });
+      // zstd writes the file (unencrypted), then age does (encrypted): each says "no space left" its own way.
+      for (const encryption of [{ enabled: false, recipients: [] }, { enabled: true, recipients: [] }]) {
+        const policy = await api.createPolicy(dst.id, { encryption, retries: 1 });
+        const attachment = await api.attach(source.id, policy.id);
+        const job = await api.backupNow(source.id);
+        await expectFailed(job, "STORAGE_ERROR", 2);
+        expect(job.error.message).toContain("out of space");
+        expect(localObjects(mountPoint)).toEqual([]);
+        await api.must("DELETE", `/attachments/${attachment.id}`, undefined, 204);
+      }
+      await expectHealthy(daemon, api, dst.id);
+    });
+  }, 90_000);
+});
 
 describe("database and tool faults", () => {
   test("the PostgreSQL server stopped mid-dump: DUMP_FAILED, retried, no file left", async () => {
