@@ -19,6 +19,7 @@ export function defaultsFor(dataDir: string, managedType: unknown): Record<strin
       jwtSecretFile: join(dataDir, "jwt-secret"),
       publicKeyFile: "",
       jwksUrl: "",
+      maxTokenLifetimeSeconds: 30 * 86400,
     },
     http: { bodyLimitBytes: 1024 * 1024, metricsPublic: true, publicUrl: "" },
     managedStorage:
@@ -32,8 +33,18 @@ export function defaultsFor(dataDir: string, managedType: unknown): Record<strin
             secretAccessKey: "",
           }
         : { type: "local", path: join(dataDir, "managed") },
-    storage: { allowedLocalRoots: [] },
-    runner: { maxConcurrent: 2, retryBaseSeconds: 30, shutdownGraceSeconds: 60 },
+    storage: { allowedLocalRoots: [], stsEndpoint: "", allowedRoleArns: [] },
+    sources: { allowedSqliteRoots: [] },
+    // Link-local addresses hold the cloud metadata services (instance credentials).
+    network: { denyCidrs: ["169.254.0.0/16", "fd00:ec2::254/128"], allowCidrs: [] },
+    runner: {
+      maxConcurrent: 2,
+      retryBaseSeconds: 30,
+      shutdownGraceSeconds: 60,
+      maxConcurrentPerOrg: 1,
+      maxTimeoutSeconds: 86400,
+      restoreTimeoutSeconds: 86400,
+    },
     scheduler: { catchUp: "one" },
   };
 }

@@ -43,6 +43,8 @@ export const ConfigSchema = T.Object(
         jwtSecretFile: Str(),
         publicKeyFile: T.String(),
         jwksUrl: T.String(),
+        /** A token whose lifetime (exp - iat, or exp - now without iat) is longer is refused. */
+        maxTokenLifetimeSeconds: T.Integer({ minimum: 60, maximum: 10 * 365 * 86400 }),
       },
       { additionalProperties: false },
     ),
@@ -56,12 +58,31 @@ export const ConfigSchema = T.Object(
       { additionalProperties: false },
     ),
     managedStorage: T.Union([LocalManagedStorage, S3ManagedStorage]),
-    storage: T.Object({ allowedLocalRoots: T.Array(Str()) }, { additionalProperties: false }),
+    storage: T.Object(
+      {
+        allowedLocalRoots: T.Array(Str()),
+        /** The only STS endpoint that ever receives a request signed with the daemon's own identity; empty = AWS STS. */
+        stsEndpoint: T.String(),
+        /** Globs a tenant's assumeRole `roleArn` must match; empty = any role. */
+        allowedRoleArns: T.Array(Str()),
+      },
+      { additionalProperties: false },
+    ),
+    /** The host boundary for tenant data sources: which files they may name. */
+    sources: T.Object({ allowedSqliteRoots: T.Array(Str()) }, { additionalProperties: false }),
+    /** Outbound policy for every tenant-given host (data sources, S3 endpoints, webhook URLs), checked on the resolved address. */
+    network: T.Object({ denyCidrs: T.Array(Str()), allowCidrs: T.Array(Str()) }, { additionalProperties: false }),
     runner: T.Object(
       {
         maxConcurrent: T.Integer({ minimum: 1, maximum: 64 }),
         retryBaseSeconds: T.Integer({ minimum: 1, maximum: 3600 }),
         shutdownGraceSeconds: T.Integer({ minimum: 0, maximum: 3600 }),
+        /** Jobs of one organisation running at once; orgs with queued work take turns. */
+        maxConcurrentPerOrg: T.Integer({ minimum: 1, maximum: 64 }),
+        /** Ceiling for a policy's timeoutSeconds. */
+        maxTimeoutSeconds: T.Integer({ minimum: 60, maximum: 30 * 86400 }),
+        /** How long one restore may run. */
+        restoreTimeoutSeconds: T.Integer({ minimum: 60, maximum: 30 * 86400 }),
       },
       { additionalProperties: false },
     ),

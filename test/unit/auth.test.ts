@@ -20,6 +20,7 @@ const baseAuth: Config["auth"] = {
   jwtSecretFile: "/unused",
   publicKeyFile: "",
   jwksUrl: "",
+  maxTokenLifetimeSeconds: 30 * 86400,
 };
 const secret = new TextEncoder().encode("x".repeat(40));
 const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;
