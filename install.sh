@@ -147,6 +147,7 @@ listen = "127.0.0.1:8484"         # HOST:PORT of the API; keep it on loopback be
 # jwtSecretFile = "/var/lib/snapdb/jwt-secret"   # generated at first start (0600)
 # publicKeyFile = ""              # verify RS/ES/EdDSA tokens with this PEM public key instead
 # jwksUrl = ""                    # or with the keys of this JWKS URL (not both)
+# maxTokenLifetimeSeconds = 2592000   # tokens valid longer than this (exp - iat) are refused
 
 # [http]
 # bodyLimitBytes = 1048576        # larger request bodies get 413
@@ -170,12 +171,24 @@ listen = "127.0.0.1:8484"         # HOST:PORT of the API; keep it on loopback be
 # [storage]
 # allowedLocalRoots = []          # absolute dirs local destinations may use, e.g. ["/srv/backups"]
 #                                 # (also add them to ReadWritePaths: systemctl edit snapdb)
+# stsEndpoint = ""                # the only STS that sees the daemon's own AWS identity (empty: AWS STS)
+# allowedRoleArns = []            # globs a tenant's assumeRole roleArn must match; empty: any
+
+# [sources]
+# allowedSqliteRoots = []         # absolute dirs SQLite data sources may live in; empty: no SQLite sources
+
+# [network]                       # tenant-given hosts (databases, S3 endpoints, webhooks), checked after DNS
+# denyCidrs = ["169.254.0.0/16", "fd00:ec2::254/128"]   # never connect there (cloud metadata)
+# allowCidrs = []                 # if set, connect only there
 
 # [runner]
 # maxConcurrent = 2               # jobs running at once
 # retryBaseSeconds = 30           # first retry delay of a failed job (then backs off)
 # shutdownGraceSeconds = 60       # on stop, how long running jobs get to checkpoint
 #                                 # (keep it below the unit's TimeoutStopSec=120)
+# maxConcurrentPerOrg = 1         # jobs of one organisation at once; orgs take turns
+# maxTimeoutSeconds = 86400       # ceiling for a policy's timeoutSeconds
+# restoreTimeoutSeconds = 86400   # a restore running longer is stopped (TIMEOUT)
 
 # [scheduler]
 # catchUp = "one"                 # after downtime: "one" missed run, or "none"
