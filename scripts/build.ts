@@ -8,7 +8,8 @@ const target = process.argv.find((a) => a.startsWith("--target="))?.slice("--tar
 const outfile = process.argv.find((a) => a.startsWith("--outfile="))?.slice("--outfile=".length) ?? "dist/snapdb";
 mkdirSync("dist", { recursive: true });
 const result = await Bun.build({
-  // The SQLite snapshot worker is a second entrypoint: `new Worker(new URL(…))` finds it inside the binary.
+  // The SQLite snapshot worker is a second entrypoint: inside the binary it is `./engines/sqlite-snapshot-worker.ts`
+  // (relative to src/, the entrypoints' common root; see snapshotWorkerSpecifier).
   entrypoints: ["src/main.ts", "src/engines/sqlite-snapshot-worker.ts"],
   compile: { outfile, ...(target ? { target: target as Bun.Build.CompileTarget } : {}) },
   minify: true,

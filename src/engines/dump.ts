@@ -106,6 +106,16 @@ export function removeStaleScratch(scratchDir: string): number {
   return removed;
 }
 
+/**
+ * Where the snapshot worker is. From source, beside this file. In the compiled binary the
+ * worker is a second entrypoint of the build (scripts/build.ts), stored under the entrypoints'
+ * common root (src/) and found by that relative name, not by this module's URL (which points
+ * at the bundled main file's directory, where no worker file is).
+ */
+export function snapshotWorkerSpecifier(moduleUrl = import.meta.url): string {
+  return moduleUrl.startsWith("file:///$bunfs/") ? "./engines/sqlite-snapshot-worker.ts" : new URL("./sqlite-snapshot-worker.ts", moduleUrl).href;
+}
+
 /** A consistent snapshot via VACUUM INTO in a worker, streamed, then removed. */
 function sqliteDump(target: SourceTarget, env: DumpEnv, signal: AbortSignal): ReadableStream<Uint8Array> {
   mkdirSync(env.scratchDir, { recursive: true, mode: 0o700 });
@@ -113,7 +123,7 @@ function sqliteDump(target: SourceTarget, env: DumpEnv, signal: AbortSignal): Re
   const cleanup = () => rmSync(snapshot, { force: true });
   let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   const made = new Promise<void>((resolve, reject) => {
-    const worker = new Worker(new URL("./sqlite-snapshot-worker.ts", import.meta.url).href);
+    const worker = new Worker(snapshotWorkerSpecifier());
     const stop = () => {
       worker.terminate();
       reject(new ToolFailedError("DUMP_FAILED", "sqlite snapshot", null, "canceled"));
