@@ -14,16 +14,34 @@ export function cronOptions(timezone: string): CronOptions {
   return { mode: "5-part", timezone, paused: true };
 }
 
-export function isValidCron(expression: string): boolean {
+/**
+ * What is wrong with a schedule, in words a user can act on, or null when it is a valid
+ * 5-field expression that fires. A pattern that can never match (`0 3 31 2 *`, February
+ * 31st) is refused too: accepted, it would give an attachment that silently never runs.
+ */
+export function cronProblem(expression: string): string | null {
   const trimmed = expression.trim();
-  if (!FIVE_FIELDS.test(trimmed) || trimmed.startsWith("@")) return false;
-  try {
-    const probe = new Cron(trimmed, cronOptions("UTC"));
-    probe.stop();
-    return true;
-  } catch {
-    return false;
+  if (trimmed.startsWith("@")) return "nicknames such as @daily are not accepted; write the 5 fields (e.g. 0 0 * * *)";
+  if (!FIVE_FIELDS.test(trimmed)) {
+    const n = trimmed ? trimmed.split(/\s+/).length : 0;
+    return `it has ${n} field${n === 1 ? "" : "s"}; write minute hour day-of-month month day-of-week (e.g. 15 2 * * *)`;
   }
+  let probe: Cron;
+  try {
+    probe = new Cron(trimmed, cronOptions("UTC"));
+  } catch (err) {
+    return (err instanceof Error ? err.message : String(err)).replace(/^CronPattern:\s*/i, "");
+  }
+  try {
+    if (probe.nextRun() === null) return "it never fires (no date matches it, e.g. February 31st)";
+  } finally {
+    probe.stop();
+  }
+  return null;
+}
+
+export function isValidCron(expression: string): boolean {
+  return cronProblem(expression) === null;
 }
 
 /** Normalises spacing: `" 15  2 * * *"` is stored as `"15 2 * * *"`. */

@@ -86,4 +86,40 @@ describe("the README journey", () => {
     expect(file.status).toBe(200);
     expect(new Bun.CryptoHasher("sha256").update(new Uint8Array(await file.arrayBuffer())).digest("hex")).toBe(backup.sha256);
   });
+
+  test("its wait loop stops on a missing id, an unknown job and a failed run instead of spinning", async () => {
+    // Everything the block defines before step 1: API, SNAPDB, TOKEN, auth, wait_for.
+    const prelude = journeyScript().split("# 1.")[0]!;
+    const token = await daemon.token("acme");
+    const source = await (await fetch(`${daemon.baseUrl}/data-sources`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "unreachable", engine: "postgres", host: "127.0.0.1", port: 1, database: "x" }),
+    })).json() as { id: string };
+    const dst = await (await fetch(`${daemon.baseUrl}/storage-destinations/managed/ensure`, { method: "POST", headers: { authorization: `Bearer ${token}` } })).json() as { id: string };
+    const call = (path: string, body: unknown) =>
+      fetch(`${daemon.baseUrl}${path}`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(body) }).then((r) => r.json() as Promise<{ id: string }>);
+    const policy = await call("/backup-policies", { name: "fails", scheduleCron: "0 3 1 1 *", destinationId: dst.id, retention: { keepLast: 1 }, retries: 0 });
+    await call("/attachments", { dataSourceId: source.id, policyId: policy.id });
+    const failing = await call("/backup-jobs/run-now", { dataSourceId: source.id, policyId: policy.id });
+    for (const [args, said] of [
+      [`""`, /no id/],
+      ["null", /no id/],
+      ["job_00000000000000000000000000", /GET \/backup-jobs\/job_0+ failed/],
+      [failing.id, /"status":"failed"/],
+    ] as const) {
+      const started = Date.now();
+      const bash = Bun.spawn(["bash", "-c", `set -uo pipefail\n${prelude}\nwait_for backup-jobs ${args}`], {
+        cwd: daemon.dataDir,
+        env: { PATH: process.env.PATH!, HOME: daemon.dataDir, API: daemon.baseUrl, SNAPDB: daemon.cli.join(" "), SNAPDB_CONFIG: daemon.configFile, SNAPDB_DATA_DIR: daemon.dataDir },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      const timer = setTimeout(() => bash.kill("SIGKILL"), 60_000);
+      const err = await new Response(bash.stderr).text();
+      clearTimeout(timer);
+      expect({ args, code: await bash.exited, said: said.test(err) }).toEqual({ args, code: 1, said: true });
+      expect(Date.now() - started).toBeLessThan(30_000);
+    }
+  }, 90_000);
 });

@@ -1,5 +1,5 @@
 import { AppError, invalidInput } from "../../lib/errors.ts";
-import { canonicalZone, CRON_MESSAGE, isValidCron, normaliseCron } from "../../scheduler/cron.ts";
+import { canonicalZone, CRON_MESSAGE, cronProblem, normaliseCron } from "../../scheduler/cron.ts";
 import { isAgeRecipient } from "./age-recipient.ts";
 
 /** A policy's nested settings as stored: every field present. */
@@ -36,7 +36,12 @@ const LEVELS: Record<Algorithm, { min: number; max: number; default: number }> =
 };
 
 export function checkCron(expression: string): string {
-  if (!isValidCron(expression)) throw new AppError("INVALID_INPUT", CRON_MESSAGE, [{ path: "/scheduleCron", message: CRON_MESSAGE }]);
+  const problem = cronProblem(expression);
+  if (problem) {
+    // The fixed sentence first (clients match on it), then what exactly is wrong.
+    const message = `${CRON_MESSAGE}: ${problem}`;
+    throw new AppError("INVALID_INPUT", message, [{ path: "/scheduleCron", message }]);
+  }
   return normaliseCron(expression);
 }
 
