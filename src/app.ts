@@ -73,7 +73,7 @@ export function buildApp(deps: AppDeps) {
       metrics.httpDuration.observe(labels, seconds);
       logger.debug("request", { requestId: meta.id, ...labels, status, ms: Math.round(seconds * 1000) });
     })
-    .use(openapiRoutes(() => app, VERSION))
+    .use(openapiRoutes(() => app, VERSION, config.http.publicUrl))
     .use(healthRoutes(deps.readiness, metrics, metricsGuard))
     .use(auditRoutes(kit))
     .use(downloadRoutes(kit))

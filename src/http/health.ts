@@ -1,3 +1,4 @@
+import { TAGS } from "./openapi-tags.ts";
 import { Elysia, t } from "elysia";
 import type { MetricsRegistry } from "./metrics.ts";
 
@@ -24,10 +25,10 @@ export class Readiness {
 const Status = t.Object({ status: t.String(), checks: t.Optional(t.Record(t.String(), t.String())) });
 
 export function healthRoutes(readiness: Readiness, metrics: MetricsRegistry, metricsGuard?: (request: Request) => Promise<void>) {
-  return new Elysia({ name: "snapdb-health", detail: { tags: ["operations"] } })
+  return new Elysia({ name: "snapdb-health", detail: { tags: [TAGS.operations.name] } })
     .get("/healthz", () => ({ status: "ok" }), {
       response: { 200: Status },
-      detail: { summary: "The process is up", tags: ["operations"] },
+      detail: { summary: "The process is up", tags: [TAGS.operations.name] },
     })
     .get(
       "/readyz",
@@ -40,7 +41,7 @@ export function healthRoutes(readiness: Readiness, metrics: MetricsRegistry, met
       {
         detail: {
           summary: "Ready to serve: store open, migrations applied, scheduler running",
-          tags: ["operations"],
+          tags: [TAGS.operations.name],
           responses: { 200: { description: "ready" }, 503: { description: "not ready" } },
         },
       },
@@ -55,7 +56,7 @@ export function healthRoutes(readiness: Readiness, metrics: MetricsRegistry, met
       {
         detail: {
           summary: "Prometheus metrics",
-          tags: ["operations"],
+          tags: [TAGS.operations.name],
           responses: { 200: { description: "Prometheus text format", content: { "text/plain": { schema: { type: "string" } } } } },
         },
       },

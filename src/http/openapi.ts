@@ -3,6 +3,7 @@ import { toOpenAPISchema } from "@elysiajs/openapi";
 import { SWAGGER_ASSETS } from "./swagger/assets.ts";
 import { SWAGGER_INIT, SWAGGER_PAGE } from "./swagger/page.ts";
 import { REQUIRED_SCOPE, SCOPES } from "./auth.ts";
+import { TAG_ORDER } from "./openapi-tags.ts";
 
 type Json = Record<string, any>;
 
@@ -71,7 +72,9 @@ function finishSpec(spec: Json, version: string): Json {
       "Self-hosted database backups. Authenticate with `Authorization: Bearer <JWT>`; " +
       `scopes: ${SCOPES.map((s) => `\`${s}\``).join(", ")}. Errors are \`{ code, message, details? }\`; ` +
       "lists are newest first with opaque `cursors.next`.",
+    license: { name: "MIT", identifier: "MIT" },
   };
+  spec.tags = TAG_ORDER;
   spec.components ??= {};
   spec.components.securitySchemes = {
     bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
@@ -109,19 +112,24 @@ function jsonBodiesView(app: Elysia<any, any, any, any, any, any, any>) {
   } as unknown as Elysia<any, any, any, any, any, any, any>;
 }
 
-/** `/swagger/json` (OpenAPI 3 of every route of `root`) and the offline UI at `/swagger/`. */
-export function openapiRoutes(getRoot: () => Elysia<any, any, any, any, any, any, any>, version: string) {
+/**
+ * `/swagger/json` (OpenAPI 3 of every route of `root`) and the offline UI at `/swagger/`.
+ * The document's one server is `publicUrl` when the operator set it, else the origin the
+ * request came to, so "Try it out" and generated clients call the daemon they read it from.
+ */
+export function openapiRoutes(getRoot: () => Elysia<any, any, any, any, any, any, any>, version: string, publicUrl = "") {
   let cached: { routes: number; spec: Json } | null = null;
   return new Elysia({ name: "snapdb-openapi" })
     .get(
       "/swagger/json",
-      () => {
+      ({ request }) => {
         const root = getRoot();
         if (!cached || cached.routes !== root.routes.length) {
           const generated = toOpenAPISchema(jsonBodiesView(root), { paths: [/^\/swagger/, "/downloads/*"] }, undefined, undefined, "3.1.0");
           cached = { routes: root.routes.length, spec: finishSpec({ openapi: "3.1.0", ...generated }, version) };
         }
-        return cached.spec;
+        const url = publicUrl.replace(/\/+$/, "") || new URL(request.url).origin;
+        return { ...cached.spec, servers: [{ url, description: "this snapdb daemon" }] };
       },
       { detail: { hide: true } },
     )

@@ -11,7 +11,11 @@ import { startDaemon, type Daemon } from "../helpers/daemon.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
+// snapdb.test resolves to loopback inside the browser only: a non-loopback name, as a user
+// behind a proxy would have, which is where Swagger UI would otherwise add its validator badge.
+const ALIAS = "snapdb.test";
 const ARGS = [
+  `--host-resolver-rules=MAP ${ALIAS} 127.0.0.1`,
   "--headless",
   "--no-sandbox",
   "--disable-gpu",
@@ -107,5 +111,19 @@ test("authorize with a token and execute GET /audit-log through the UI", async (
   expect(response.request().headers().authorization).toBe(`Bearer ${token}`);
   expect(await op.locator(".live-responses-table tbody .response-col_status").first().innerText()).toContain("200");
   onlyDaemonOrigin();
+  await page.close();
+}, 60_000);
+
+test("under a non-loopback name: no validator badge, nothing fetched from outside, servers names that origin", async () => {
+  const aliasUrl = daemon.baseUrl.replace("127.0.0.1", ALIAS);
+  requested.length = 0;
+  const page = await context.newPage();
+  await page.goto(`${aliasUrl}/swagger/`, { waitUntil: "networkidle" });
+  await page.waitForSelector(".opblock", { timeout: 20_000 });
+  const foreign = requested.filter((u) => !u.startsWith("data:") && !u.startsWith("blob:") && new URL(u).origin !== new URL(aliasUrl).origin);
+  expect(foreign).toEqual([]);
+  expect(await page.locator(".validator-badge, img[src*='validator']").count()).toBe(0);
+  // The spec's one server is the origin the page was read from (no http.publicUrl set).
+  expect(await page.locator(".servers select option").allInnerTexts()).toEqual([expect.stringContaining(aliasUrl)]);
   await page.close();
 }, 60_000);

@@ -1,3 +1,4 @@
+import { TAGS } from "../../http/openapi-tags.ts";
 import { Elysia, t } from "elysia";
 import type { HttpKit } from "../../http/kit.ts";
 import { serviceContext } from "../../http/kit.ts";
@@ -5,7 +6,7 @@ import { Attachment, AttachmentCreate, AttachmentListQuery, AttachmentPage, Atta
 import { createAttachment, deleteAttachment, getAttachment, listAttachments, updateAttachment } from "./service.ts";
 
 const LIST = "attachments";
-const tags = ["attachments"];
+const tags = [TAGS.attachments.name];
 
 export function attachmentRoutes(kit: HttpKit) {
   const ctxOf = (p: Parameters<typeof serviceContext>[1], r: Request, s: Parameters<typeof serviceContext>[3]) => serviceContext(kit.db, p, r, s);

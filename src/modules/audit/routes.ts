@@ -1,3 +1,4 @@
+import { TAGS } from "../../http/openapi-tags.ts";
 import { Elysia } from "elysia";
 import type { HttpKit } from "../../http/kit.ts";
 import { serviceContext } from "../../http/kit.ts";
@@ -19,7 +20,7 @@ export function auditRoutes(kit: HttpKit) {
       scope: "audit.read",
       query: AuditQuery,
       response: { 200: AuditPage },
-      detail: { summary: "List audit events, newest first", tags: ["audit"] },
+      detail: { summary: "List audit events, newest first", tags: [TAGS.audit.name] },
     },
   );
 }

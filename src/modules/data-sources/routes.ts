@@ -1,3 +1,4 @@
+import { TAGS } from "../../http/openapi-tags.ts";
 import { Elysia, t } from "elysia";
 import { defaultEngineEnv } from "../../engines/registry.ts";
 import type { EngineEnv } from "../../engines/types.ts";
@@ -24,7 +25,7 @@ import { verifyDataSource } from "./verify.ts";
 
 const LIST = "data-sources";
 const JOBS = "data-source-jobs";
-const tags = ["data-sources"];
+const tags = [TAGS.dataSources.name];
 const noContent = t.Void({ description: "No content" });
 
 export interface DataSourceRouteOptions {

@@ -1,3 +1,4 @@
+import { TAGS } from "../../http/openapi-tags.ts";
 import { Elysia, t } from "elysia";
 import type { HttpKit } from "../../http/kit.ts";
 import { serviceContext } from "../../http/kit.ts";
@@ -13,7 +14,7 @@ import {
 import { verifyDestination } from "./verify.ts";
 
 const LIST = "storage-destinations";
-const tags = ["storage-destinations"];
+const tags = [TAGS.destinations.name];
 
 export function destinationRoutes(kit: HttpKit) {
   const deps = { config: kit.config, secrets: kit.secrets };

@@ -1,3 +1,4 @@
+import { TAGS } from "../../http/openapi-tags.ts";
 import { Elysia, t } from "elysia";
 import { eq } from "drizzle-orm";
 import { storageDestinations } from "../../db/schema.ts";
@@ -57,7 +58,7 @@ export function downloadRoutes(kit: HttpKit) {
         description:
           "The link comes from `POST /backup-jobs/{id}/download-link`. No bearer token: the signed token is the " +
           "credential. An expired or tampered link is `403 FORBIDDEN`; a file deleted since is `404`.",
-        tags: ["downloads"],
+        tags: [TAGS.downloads.name],
         responses: { 200: { description: "The file, streamed, with Content-Length and Content-Disposition" } },
       },
     },

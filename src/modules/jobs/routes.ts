@@ -1,3 +1,4 @@
+import { TAGS } from "../../http/openapi-tags.ts";
 import { Elysia, t } from "elysia";
 import type { HttpKit } from "../../http/kit.ts";
 import { serviceContext } from "../../http/kit.ts";
@@ -8,7 +9,7 @@ import { BackupJob } from "./serialize.ts";
 import { cancelJob, findJob, listJobs, presentJob, runNow } from "./service.ts";
 
 const LIST = "backup-jobs";
-const tags = ["backup-jobs"];
+const tags = [TAGS.jobs.name];
 
 export function jobRoutes(kit: HttpKit, control: JobControl) {
   const deps = { storage: kit.storage, secrets: kit.secrets };

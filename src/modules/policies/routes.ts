@@ -1,3 +1,4 @@
+import { TAGS } from "../../http/openapi-tags.ts";
 import { Elysia, t } from "elysia";
 import type { HttpKit } from "../../http/kit.ts";
 import { serviceContext } from "../../http/kit.ts";
@@ -5,7 +6,7 @@ import { Policy, PolicyCreate, PolicyDeleteQuery, PolicyListQuery, PolicyPage, P
 import { createPolicy, deletePolicy, getPolicy, listPolicies, updatePolicy } from "./service.ts";
 
 const LIST = "backup-policies";
-const tags = ["backup policies"];
+const tags = [TAGS.policies.name];
 
 export function policyRoutes(kit: HttpKit) {
   const ctxOf = (p: Parameters<typeof serviceContext>[1], r: Request, s: Parameters<typeof serviceContext>[3]) => serviceContext(kit.db, p, r, s);

@@ -1,3 +1,4 @@
+import { TAGS } from "../../http/openapi-tags.ts";
 import { Elysia } from "elysia";
 import type { HttpKit } from "../../http/kit.ts";
 import { serviceContext } from "../../http/kit.ts";
@@ -7,7 +8,7 @@ import { Restore } from "./serialize.ts";
 import { cancelRestore, createRestore, findRestore, listRestores, presentRestore } from "./service.ts";
 
 const LIST = "restores";
-const tags = ["restores"];
+const tags = [TAGS.restores.name];
 
 export function restoreRoutes(kit: HttpKit, control: JobControl) {
   const deps = { storage: kit.storage, secrets: kit.secrets };

@@ -1,0 +1,50 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { join } from "node:path";
+import { REPO_ROOT } from "../helpers/daemon.ts";
+import { createHarness, type Harness } from "../helpers/harness.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+/**
+ * The served document passes `redocly lint` with its recommended rules: no error and no
+ * warning. The daemon is given a public URL, as an operator behind a proxy would, so the
+ * document's server is that URL.
+ */
+let h: Harness;
+const dir = tempDir("snapdb-lint");
+beforeAll(async () => {
+  h = await createHarness({ SNAPDB_PUBLIC_URL: "https://backups.acme.internal/" });
+});
+afterAll(() => {
+  h.close();
+  dir.cleanup();
+});
+
+test("redocly lint (recommended rules) finds nothing", async () => {
+  const spec = (await h.call("GET", "/swagger/json")).body;
+  expect(spec.servers).toEqual([{ url: "https://backups.acme.internal", description: "this snapdb daemon" }]);
+  expect(spec.info.license).toEqual({ name: "MIT", identifier: "MIT" });
+  const file = join(dir.path, "openapi.json");
+  await Bun.write(file, JSON.stringify(spec));
+  const lint = Bun.spawn([join(REPO_ROOT, "node_modules/.bin/redocly"), "lint", file, "--extends=recommended", "--format=json"], {
+    cwd: dir.path,
+    env: { ...process.env, REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true" },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [out, err] = await Promise.all([new Response(lint.stdout).text(), new Response(lint.stderr).text()]);
+  const code = await lint.exited;
+  const report = JSON.parse(out.slice(out.indexOf("{"))) as { totals: { errors: number; warnings: number }; problems: { ruleId: string; message: string }[] };
+  expect(report.problems.map((p) => `${p.ruleId}: ${p.message}`)).toEqual([]);
+  expect(report.totals).toMatchObject({ errors: 0, warnings: 0 });
+  expect({ code, err: code === 0 ? "" : err }).toEqual({ code: 0, err: "" });
+}, 60_000);
+
+test("tags come in the order a user needs them, each described, and every operation uses one of them", async () => {
+  const spec = (await h.call("GET", "/swagger/json")).body;
+  const names = spec.tags.map((t: { name: string }) => t.name);
+  expect(names).toEqual(["data sources", "backup policies", "attachments", "backup jobs", "downloads", "storage destinations", "restores", "audit log", "operations"]);
+  for (const t of spec.tags) expect(t.description.length).toBeGreaterThan(10);
+  for (const [path, item] of Object.entries(spec.paths as Record<string, Record<string, { tags?: string[] }>>)) {
+    for (const [method, op] of Object.entries(item)) expect({ op: `${method} ${path}`, tags: op.tags?.every((t) => names.includes(t)) && op.tags.length === 1 }).toEqual({ op: `${method} ${path}`, tags: true });
+  }
+});
