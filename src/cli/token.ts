@@ -14,7 +14,7 @@ Signs with SNAPDB_JWT_SECRET, or the secret generated in the data dir.
   --org ORG       organisation (the org_id claim)
   --sub ID        actor id (the sub claim)
   --scope SCOPE   repeatable or space-separated; default all: ${SCOPES.join(" ")}
-  --ttl DURATION  lifetime: 90s, 15m, 1h, 7d (default 1h)
+  --ttl DURATION  lifetime: 90s, 15m, 1h, 7d (default 1h; at most auth.maxTokenLifetimeSeconds)
 
 ${CONFIG_HELP}`,
   options: {
@@ -35,6 +35,8 @@ ${CONFIG_HELP}`,
     const unknown = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
     if (unknown.length) throw new UsageError(`unknown scope ${unknown.join(", ")}; known: ${SCOPES.join(" ")}`);
     const config = loadFromArgs(values);
+    const max = config.auth.maxTokenLifetimeSeconds;
+    if (ttl > max) throw new UsageError(`--ttl is longer than auth.maxTokenLifetimeSeconds (${max} s): the daemon would refuse the token`);
     const secret = hsSecret(config);
     if (!secret) throw new UsageError("this daemon verifies tokens with a public key or JWKS: mint them with your identity provider");
     const token = await mintToken({

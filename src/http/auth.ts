@@ -68,6 +68,13 @@ export function createTokenVerifier(auth: Config["auth"], hsSecret: Uint8Array |
     } catch (err) {
       throw unauthenticated(explainJoseError(err));
     }
+    // A long-lived token outlives every rotation of the secret it leaked with: refuse one made
+    // to last longer than the limit. Without iat, or with one in the future, what is left counts.
+    const now = Math.floor(Date.now() / 1000);
+    const issuedAt = typeof payload.iat === "number" ? Math.min(payload.iat, now) : now;
+    if (payload.exp! - issuedAt > auth.maxTokenLifetimeSeconds) {
+      throw unauthenticated(`token lifetime exceeds auth.maxTokenLifetimeSeconds (${auth.maxTokenLifetimeSeconds} s)`);
+    }
     const orgId = payload[auth.orgClaim];
     if (typeof orgId !== "string" || orgId === "") throw unauthenticated(`token has no ${auth.orgClaim} claim`);
     if (typeof payload.sub !== "string" || payload.sub === "") throw unauthenticated("token has no sub claim");
