@@ -8,6 +8,12 @@ import { AppError } from "../lib/errors.ts";
 export const SCOPES = ["backup.read", "backup.write", "backup.operate", "backup.restore", "audit.read"] as const;
 export type Scope = (typeof SCOPES)[number];
 
+/**
+ * The operator's scope for `/metrics` when `http.metricsPublic` is false. Not a tenant scope
+ * (never in a default token): the metrics name every organisation's data sources.
+ */
+export const METRICS_SCOPE = "metrics.read";
+
 /** The caller as a verified token describes it. */
 export interface Principal {
   sub: string;
