@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import type { Config } from "./config/schema.ts";
 import type { Store } from "./db/client.ts";
-import { authPlugin, bearerToken, type TokenVerifier } from "./http/auth.ts";
+import { authPlugin, bearerToken, METRICS_SCOPE, type TokenVerifier } from "./http/auth.ts";
 import { jsonBody } from "./http/body.ts";
 import { errorHandler } from "./http/errors.ts";
 import { healthRoutes, type Readiness } from "./http/health.ts";
@@ -12,6 +12,7 @@ import { requestMeta } from "./http/request-meta.ts";
 import type { HttpKit } from "./http/kit.ts";
 import type { Logger } from "./lib/logger.ts";
 import type { SecretBox } from "./crypto/secrets.ts";
+import { AppError } from "./lib/errors.ts";
 import { VERSION } from "./version.ts";
 import { auditRoutes } from "./modules/audit/routes.ts";
 import { dataSourceRoutes } from "./modules/data-sources/routes.ts";
@@ -53,9 +54,13 @@ export function buildApp(deps: AppDeps) {
     storage: deps.storage,
     scheduler: deps.scheduler,
   };
+  // Any org's token verifies, but only the operator scope opens the metrics (they span orgs).
   const metricsGuard = config.http.metricsPublic
     ? undefined
-    : async (request: Request) => void (await deps.verifyToken(bearerToken(request.headers.get("authorization"))));
+    : async (request: Request) => {
+        const principal = await deps.verifyToken(bearerToken(request.headers.get("authorization")));
+        if (!principal.scopes.has(METRICS_SCOPE)) throw new AppError("FORBIDDEN", `token lacks the ${METRICS_SCOPE} scope`);
+      };
 
   // `normalize: false`: unknown body fields are rejected, never silently dropped.
   const app: Elysia<any, any, any, any, any, any, any> = new Elysia({ normalize: false })

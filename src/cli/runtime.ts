@@ -1,7 +1,7 @@
 import { createHmac } from "node:crypto";
-import { readdirSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { loadConfig } from "../config/load.ts";
+import { ConfigError, loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { ensureKeyFile, readKeyFile } from "../crypto/key-files.ts";
 import { SecretBox } from "../crypto/secrets.ts";
@@ -57,7 +57,31 @@ export function derivedKey(master: Uint8Array, purpose: string): Uint8Array {
   return new Uint8Array(createHmac("sha256", master).update(`snapdb/${purpose}/v1`).digest());
 }
 
+/**
+ * The data dir holds the keys and the store. Ours and open to others: tightened to 0700.
+ * Someone else's and writable by group or others: refused, since whoever can write it can
+ * swap the store or the keys under the daemon.
+ */
+export function secureDataDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = statSync(dir);
+  const mode = st.mode & 0o777;
+  const uid = process.getuid?.();
+  if (uid === undefined || st.uid === uid) {
+    if (mode & 0o077) chmodSync(dir, 0o700);
+    return;
+  }
+  if (mode & 0o022) {
+    const octal = `0${mode.toString(8).padStart(3, "0")}`;
+    throw new ConfigError([
+      `dataDir ${dir}: mode ${octal} lets other users write it and it belongs to uid ${st.uid}, not to this process (uid ${uid}); ` +
+        `fix it: chown <daemon user> ${dir} && chmod 700 ${dir}`,
+    ]);
+  }
+}
+
 export function openMigratedStore(config: Config): { store: Store; migration: MigrateResult } {
+  secureDataDir(config.dataDir);
   const store = openStore(storeFile(config));
   try {
     return { store, migration: migrate(store.sqlite) };

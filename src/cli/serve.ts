@@ -16,7 +16,7 @@ import { recoverInterruptedJobs } from "../runner/recovery.ts";
 import { targetOf } from "../modules/data-sources/credentials.ts";
 import { VERSION } from "../version.ts";
 import { CONFIG_HELP, CONFIG_OPTIONS, type Command } from "./command.ts";
-import { derivedKey, hsSecret, loadFromArgs, openMigratedStore, secretBoxFor, storeFile } from "./runtime.ts";
+import { derivedKey, hsSecret, loadFromArgs, openMigratedStore, secretBoxFor, secureDataDir, storeFile } from "./runtime.ts";
 
 function splitListen(listen: string): { hostname: string; port: number } {
   const i = listen.lastIndexOf(":");
@@ -42,6 +42,7 @@ ${CONFIG_HELP}`,
       return 0;
     }
     const logger = createLogger(config.log.level, { service: "snapdb" });
+    secureDataDir(config.dataDir); // before any key is written into it
     const { master, secrets } = secretBoxFor(config);
     const verifyToken = createTokenVerifier(config.auth, hsSecret(config));
     const { store, migration } = openMigratedStore(config);

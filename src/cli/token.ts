@@ -1,5 +1,5 @@
 import { mintToken, parseTtl } from "../crypto/jwt-mint.ts";
-import { SCOPES } from "../http/auth.ts";
+import { METRICS_SCOPE, SCOPES } from "../http/auth.ts";
 import { CONFIG_HELP, CONFIG_OPTIONS, UsageError, type Command } from "./command.ts";
 import { hsSecret, loadFromArgs } from "./runtime.ts";
 
@@ -14,7 +14,8 @@ Signs with SNAPDB_JWT_SECRET, or the secret generated in the data dir.
   --org ORG       organisation (the org_id claim)
   --sub ID        actor id (the sub claim)
   --scope SCOPE   repeatable or space-separated; default all: ${SCOPES.join(" ")}
-  --ttl DURATION  lifetime: 90s, 15m, 1h, 7d (default 1h)
+                  (${METRICS_SCOPE}, for /metrics when http.metricsPublic = false, only when asked)
+  --ttl DURATION  lifetime: 90s, 15m, 1h, 7d (default 1h; at most auth.maxTokenLifetimeSeconds)
 
 ${CONFIG_HELP}`,
   options: {
@@ -32,9 +33,12 @@ ${CONFIG_HELP}`,
     const ttl = parseTtl(typeof values.ttl === "string" ? values.ttl : "1h");
     if (ttl === null) throw new UsageError("--ttl must look like 90s, 15m, 1h or 7d");
     const scopes = (values.scope as string[] | undefined)?.flatMap((s) => s.split(/\s+/)).filter(Boolean) ?? [...SCOPES];
-    const unknown = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
-    if (unknown.length) throw new UsageError(`unknown scope ${unknown.join(", ")}; known: ${SCOPES.join(" ")}`);
+    const known: readonly string[] = [...SCOPES, METRICS_SCOPE];
+    const unknown = scopes.filter((s) => !known.includes(s));
+    if (unknown.length) throw new UsageError(`unknown scope ${unknown.join(", ")}; known: ${known.join(" ")}`);
     const config = loadFromArgs(values);
+    const max = config.auth.maxTokenLifetimeSeconds;
+    if (ttl > max) throw new UsageError(`--ttl is longer than auth.maxTokenLifetimeSeconds (${max} s): the daemon would refuse the token`);
     const secret = hsSecret(config);
     if (!secret) throw new UsageError("this daemon verifies tokens with a public key or JWKS: mint them with your identity provider");
     const token = await mintToken({

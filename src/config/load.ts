@@ -5,7 +5,7 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import { DEFAULT_CONFIG_FILE, DEFAULT_DATA_DIR, defaultsFor } from "./defaults.ts";
 import { ConfigSchema, LocalManagedStorage, S3ManagedStorage, type Config } from "./schema.ts";
 import { ENV_BINDINGS, FLAG_BINDINGS, parseText } from "./sources.ts";
-import { deepMerge, getPath, isPlainObject, leafPaths, setPath, type Tree } from "./tree.ts";
+import { deepMerge, getPath, isPlainObject, leafPaths, setPath, unsafeKeyPaths, type Tree } from "./tree.ts";
 
 /** Every problem found, each with the dotted path and where the value came from. */
 export class ConfigError extends Error {
@@ -147,7 +147,12 @@ export function loadConfig(input: LoadInput = {}): LoadedConfig {
   const dataDir = typeof dataDirRaw === "string" && dataDirRaw ? resolve(dataDirRaw) : resolve(DEFAULT_DATA_DIR);
   const candidate = deepMerge(defaultsFor(dataDir, getPath(layered, "managedStorage.type")), layered);
   // Report everything at once: the semantic checks look only at values of the right type.
-  const problems = [...schemaProblems(candidate, origin), ...semanticProblems(candidate, origin)];
+  // deepMerge drops `__proto__` & co. (they would reach the prototype): name them here.
+  const problems = [
+    ...unsafeKeyPaths(layered).map((p) => `${p}${origin(p)}: unknown key`),
+    ...schemaProblems(candidate, origin),
+    ...semanticProblems(candidate, origin),
+  ];
   if (problems.length) throw new ConfigError(problems);
 
   const config = candidate as unknown as Config;

@@ -13,12 +13,14 @@ export interface MintInput {
 
 /** An HS256 token the daemon accepts, for operators and tests (`snapdb token`). */
 export async function mintToken(input: MintInput): Promise<string> {
+  // One clock reading for both claims, so exp - iat is exactly the ttl the verifier checks.
+  const now = Math.floor(Date.now() / 1000);
   const jwt = new SignJWT({ [input.orgClaim]: input.orgId, scope: input.scopes.join(" ") })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(input.sub)
     .setAudience(input.audience)
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + input.ttlSeconds);
+    .setIssuedAt(now)
+    .setExpirationTime(now + input.ttlSeconds);
   if (input.issuer) jwt.setIssuer(input.issuer);
   return jwt.sign(input.secret);
 }

@@ -8,6 +8,12 @@ import { AppError } from "../lib/errors.ts";
 export const SCOPES = ["backup.read", "backup.write", "backup.operate", "backup.restore", "audit.read"] as const;
 export type Scope = (typeof SCOPES)[number];
 
+/**
+ * The operator's scope for `/metrics` when `http.metricsPublic` is false. Not a tenant scope
+ * (never in a default token): the metrics name every organisation's data sources.
+ */
+export const METRICS_SCOPE = "metrics.read";
+
 /** The caller as a verified token describes it. */
 export interface Principal {
   sub: string;
@@ -67,6 +73,13 @@ export function createTokenVerifier(auth: Config["auth"], hsSecret: Uint8Array |
           : (await jwtVerify(token, source.key, options)).payload;
     } catch (err) {
       throw unauthenticated(explainJoseError(err));
+    }
+    // A long-lived token outlives every rotation of the secret it leaked with: refuse one made
+    // to last longer than the limit. Without iat, or with one in the future, what is left counts.
+    const now = Math.floor(Date.now() / 1000);
+    const issuedAt = typeof payload.iat === "number" ? Math.min(payload.iat, now) : now;
+    if (payload.exp! - issuedAt > auth.maxTokenLifetimeSeconds) {
+      throw unauthenticated(`token lifetime exceeds auth.maxTokenLifetimeSeconds (${auth.maxTokenLifetimeSeconds} s)`);
     }
     const orgId = payload[auth.orgClaim];
     if (typeof orgId !== "string" || orgId === "") throw unauthenticated(`token has no ${auth.orgClaim} claim`);

@@ -56,8 +56,18 @@ export function healthRoutes(readiness: Readiness, metrics: MetricsRegistry, met
       {
         detail: {
           summary: "Prometheus metrics",
+          description:
+            "Prometheus text: HTTP requests and latency by method, route template and status; backup jobs by status; " +
+            "finished jobs by status and error code; dump and stored bytes; backup durations; queue depth and running jobs; " +
+            "the last successful backup per data source (label `data_source_id`, every organisation's sources, no org ids). " +
+            "Public when `http.metricsPublic` is true (the default; the daemon listens on loopback by default). " +
+            "When false, a bearer token whose scope includes `metrics.read` (an operator scope, never in a default token) is required.",
           tags: [TAGS.operations.name],
-          responses: { 200: { description: "Prometheus text format", content: { "text/plain": { schema: { type: "string" } } } } },
+          responses: {
+            200: { description: "Prometheus text format", content: { "text/plain": { schema: { type: "string" } } } },
+            401: { description: "http.metricsPublic is false and the token is missing or invalid" },
+            403: { description: "http.metricsPublic is false and the token lacks the metrics.read scope" },
+          },
         },
       },
     );

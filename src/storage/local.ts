@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { lstat, open, readdir, realpath, rename, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
+import { underAllowedRoot } from "./allowed-roots.ts";
 import type { DownloadTokens } from "./download-token.ts";
 import { classifyFsError, StorageError } from "./errors.ts";
 import { ensureDirInside, fsyncDir, keyPath, prefixDir, realRoot, resolvesInside, TEMP_MARK } from "./local-paths.ts";
@@ -12,6 +13,12 @@ export interface LocalDriverOptions {
   root: string;
   /** How download links are made: the daemon serves `/downloads/{token}`. */
   download?: { destinationId: string; tokens: DownloadTokens; baseUrl: string };
+  /**
+   * The operator's allowed roots (tenant destinations; not the managed one). Checked on every
+   * operation, not only when the driver is built: the driver outlives jobs, and the directory
+   * (or a parent) may be swapped for a symlink that leads elsewhere in the meantime.
+   */
+  allowedRoots?: readonly string[];
 }
 
 const aborted = () => new StorageError("ABORTED", "upload aborted");
@@ -47,9 +54,17 @@ export class LocalDriver implements StorageDriver {
     return this.options.root;
   }
 
+  private checkRoot(): void {
+    const roots = this.options.allowedRoots;
+    if (roots && !underAllowedRoot(this.root, roots)) {
+      throw new StorageError("ACCESS_DENIED", "the directory is no longer under an allowed local root");
+    }
+  }
+
   /** The path of an existing object, after checking that symlinks don't lead it out of the root. */
   private async existingPath(key: string): Promise<string | null> {
     const file = keyPath(this.root, key);
+    this.checkRoot();
     const rootReal = await realRoot(this.root);
     if (!rootReal) return null;
     try {
@@ -66,6 +81,7 @@ export class LocalDriver implements StorageDriver {
     const file = keyPath(this.root, key);
     const dir = dirname(file);
     const tmp = join(dir, `${TEMP_MARK}${basename(file)}.${randomBytes(6).toString("hex")}`);
+    this.checkRoot();
     try {
       await ensureDirInside(this.root, dir);
       const fh = await open(tmp, access | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
@@ -226,6 +242,7 @@ export class LocalDriver implements StorageDriver {
 
   async delete(key: string): Promise<void> {
     const file = keyPath(this.root, key);
+    this.checkRoot();
     const rootReal = await realRoot(this.root);
     if (!rootReal) return;
     const dir = dirname(file);
@@ -250,6 +267,7 @@ export class LocalDriver implements StorageDriver {
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     const start = prefixDir(this.root, prefix);
+    this.checkRoot();
     const rootReal = await realRoot(this.root);
     if (!rootReal) return;
     try {
@@ -288,6 +306,7 @@ export class LocalDriver implements StorageDriver {
     const download = this.options.download;
     if (!download) throw new StorageError("STORAGE_ERROR", "this local destination has no download links configured");
     keyPath(this.root, key);
+    this.checkRoot();
     const issuedAt = options.issuedAt?.getTime() ?? Date.now();
     const token = download.tokens.sign({
       destinationId: download.destinationId,
@@ -301,6 +320,7 @@ export class LocalDriver implements StorageDriver {
   async cleanupUpload(key: string): Promise<void> {
     const file = keyPath(this.root, key);
     const dir = dirname(file);
+    this.checkRoot();
     const rootReal = await realRoot(this.root);
     if (!rootReal) return;
     try {

@@ -88,9 +88,10 @@ export class StorageRegistry {
     return backupObjectKey({ ...parts, prefix: this.keyPrefixFor(row), orgId: row.orgId });
   }
 
-  private localDriver(row: DestinationRow, root: string): LocalDriver {
+  private localDriver(row: DestinationRow, root: string, allowedRoots?: readonly string[]): LocalDriver {
     return new LocalDriver({
       root,
+      allowedRoots,
       download: { destinationId: row.id, tokens: this.deps.downloadTokens, baseUrl: this.deps.publicBaseUrl },
     });
   }
@@ -112,11 +113,12 @@ export class StorageRegistry {
     }
     if (row.kind === "local") {
       const { path } = row.settings as unknown as LocalSettings;
-      // Re-checked on every build: an operator who removes a root cuts its destinations off.
+      // Checked here (an operator who removes a root cuts its destinations off) and again by
+      // the driver on every operation (the directory may be swapped for a symlink later).
       if (!underAllowedRoot(path, config.storage.allowedLocalRoots)) {
         throw new StorageError("ACCESS_DENIED", "the directory is no longer under an allowed local root");
       }
-      return this.localDriver(row, path);
+      return this.localDriver(row, path, config.storage.allowedLocalRoots);
     }
     const s = row.settings as unknown as S3Settings;
     const secret = this.openSecret(row);

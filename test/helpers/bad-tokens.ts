@@ -22,6 +22,7 @@ export async function badTokens(h: Harness, org = "org_a"): Promise<Record<strin
     expired: await signed((j) => j.setAudience(h.config.auth.audience).setExpirationTime(now() - 60)),
     "not yet valid": await signed((j) => valid(j).setNotBefore(now() + 600)),
     "no exp": await signed((j) => j.setAudience(h.config.auth.audience)),
+    "lifetime of a century": await signed((j) => j.setAudience(h.config.auth.audience).setIssuedAt().setExpirationTime(now() + 100 * 365 * 86400)),
     "no org": await valid(new SignJWT({ scope: SCOPES.join(" ") }).setProtectedHeader({ alg: "HS256" }).setSubject("mallory")).sign(h.secret),
     "no sub": await valid(new SignJWT(claims).setProtectedHeader({ alg: "HS256" })).sign(h.secret),
   };

@@ -135,11 +135,12 @@ describe("http kit", () => {
 });
 
 describe("metrics behind auth", () => {
-  test("SNAPDB_METRICS_PUBLIC=false requires a token", async () => {
+  test("SNAPDB_METRICS_PUBLIC=false requires a token with the metrics.read scope", async () => {
     const private_ = await createHarness({ SNAPDB_METRICS_PUBLIC: "false" });
     try {
       expect((await private_.call("GET", "/metrics")).status).toBe(401);
-      const ok = await private_.call("GET", "/metrics", { token: await private_.token("org_a") });
+      expect((await private_.call("GET", "/metrics", { token: await private_.token("org_a") })).status).toBe(403);
+      const ok = await private_.call("GET", "/metrics", { token: await private_.token("org_a", { scopes: ["metrics.read"] }) });
       expect(ok.status).toBe(200);
     } finally {
       private_.close();

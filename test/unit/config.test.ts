@@ -107,6 +107,21 @@ describe("config", () => {
     expect(text).toContain("storage.allowedLocalRoots.0 (from env SNAPDB_ALLOWED_LOCAL_ROOTS): must be an absolute path");
   });
 
+  test("__proto__, constructor and prototype keys are refused as unknown, never merged", () => {
+    const file = writeToml(
+      "proto.toml",
+      `[__proto__]\npolluted = true\n[auth.__proto__]\npolluted = true\nmaxTokenLifetimeSeconds = 3153600000\n[runner.constructor]\nprototype = 1\n[storage]\nprototype = ["/"]\n`,
+    );
+    const problems = problemsOf(() => loadConfig({ flags: { "--config": file }, env: {} }));
+    const text = problems.join("\n");
+    expect(text).toContain(`__proto__ (from file ${file}): unknown key`);
+    expect(text).toContain(`auth.__proto__ (from file ${file}): unknown key`);
+    expect(text).toContain(`runner.constructor (from file ${file}): unknown key`);
+    expect(text).toContain(`storage.prototype (from file ${file}): unknown key`);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.prototype).not.toHaveProperty("polluted");
+  });
+
   test("a short HS256 secret is refused", () => {
     const problems = problemsOf(() => loadConfig({ env: { SNAPDB_JWT_SECRET: "short" }, ...NO_FILE }));
     expect(problems.join("\n")).toContain("auth.jwtSecret (from env SNAPDB_JWT_SECRET): must be at least 32 characters");

@@ -8,10 +8,21 @@ import { AppError } from "../../lib/errors.ts";
 import { sha256Tap } from "../../lib/streams.ts";
 import { decompressStage, type CompressionAlgorithm } from "../../runner/compression.ts";
 import { deleteBackupFile } from "../../runner/delete-file.ts";
+import { StorageError } from "../../storage/errors.ts";
 import type { StorageRegistry } from "../../storage/registry.ts";
 import { destinationOf, findJob, storedFileOf } from "./service.ts";
 
 type VerifyFailureCode = "FILE_MISSING" | "SIZE_MISMATCH" | "CHECKSUM_MISMATCH" | "DECRYPT_FAILED" | "DECOMPRESS_FAILED" | "STORAGE_ERROR";
+
+/** A storage that refuses or can't be reached is the server's trouble (503), not a bug (500). */
+async function orUnavailable<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof StorageError) throw new AppError("UNAVAILABLE", `the storage holding this file is not available: ${err.message}`);
+    throw err;
+  }
+}
 
 export interface FileDeps {
   storage: StorageRegistry;
@@ -85,7 +96,9 @@ export async function createDownloadLink(ctx: ServiceContext, deps: FileDeps, id
   const job = findJob(ctx.db, ctx.orgId, id);
   const { destination, key } = storedFileOf(ctx, job);
   const issuedAt = new Date();
-  const url = await deps.storage.driverFor(destination).downloadUrl(key, { expiresInSeconds, filename: key.split("/").at(-1) });
+  const url = await orUnavailable(() =>
+    deps.storage.driverFor(destination).downloadUrl(key, { expiresInSeconds, filename: key.split("/").at(-1) }),
+  );
   ctx.db.transaction((tx) =>
     recordAudit(tx, ctx, {
       action: "backup_job.download_link_created",
@@ -105,5 +118,5 @@ export async function deleteJobFile(ctx: ServiceContext, deps: FileDeps, id: str
   const job = findJob(ctx.db, ctx.orgId, id);
   if (job.fileDeletedAt !== null) return;
   if (job.status !== "succeeded" || !job.objectKey) throw new AppError("CONFLICT", `the job has no stored file (status ${job.status})`);
-  await deleteBackupFile(ctx.db, deps.storage, destinationOf(ctx, job), job, ctx, { reason: "manual" });
+  await orUnavailable(() => deleteBackupFile(ctx.db, deps.storage, destinationOf(ctx, job), job, ctx, { reason: "manual" }));
 }
