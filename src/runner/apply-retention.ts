@@ -64,8 +64,10 @@ export async function applyRetention(
 }
 
 /**
- * The hourly sweep: retention for every (data source, policy) that has stored backups, so
- * `maxAgeDays` and the period rules also act on sources that stopped getting new backups.
+ * The hourly sweep: retention for every (data source, policy) that has stored backups, so a
+ * policy whose retention was edited, and deletions that failed before, also reach sources
+ * that get no new backups. It never eats those sources away: every rule counts from their
+ * newest backup, not from now.
  */
 export async function sweepRetention(db: Db, storage: StorageRegistry, logger: Logger): Promise<number> {
   const pairs = db

@@ -1,10 +1,23 @@
 /**
  * Which backups retention keeps: a pure function with the semantics of restic's `forget`
- * (see API.md, Backup policies). The caller passes the backup jobs of one data source under
- * one policy; only `succeeded` ones count. Nothing here touches storage or the clock.
+ * (restic 0.16+), checked against restic's own test vectors (test/fixtures/restic-forget).
+ * The caller passes the backup jobs of one data source under one policy; only `succeeded`
+ * ones count. Nothing here touches storage; `now` only tells which backups are in the future.
+ *
+ * - keepLast/Hourly/Daily/Weekly/Monthly/Yearly n: walking newest first, a rule keeps a
+ *   backup whose period differs from that of the last backup the rule kept, until it has
+ *   kept n; -1 means no limit. A rule that still has count left when it reaches the oldest
+ *   backup keeps that one too, even in a period it already has (the longest history).
+ * - Periods are wall-clock periods in the policy's time zone (ISO weeks); like restic with a
+ *   local zone, the hour repeated when clocks go back is one hour.
+ * - maxAgeDays d (restic's `--keep-within dd`): every backup strictly after the newest
+ *   backup's wall-clock time moved back d calendar days in the zone. The newest backup is
+ *   the newest one not in the future, so a clock that ran ahead cannot drag the window.
+ * - Whatever the rules, the newest successful backup is kept (restic has no such floor).
  */
 export interface RetentionRules {
   keepLast?: number | null;
+  keepHourly?: number | null;
   keepDaily?: number | null;
   keepWeekly?: number | null;
   keepMonthly?: number | null;
@@ -15,38 +28,84 @@ export interface RetentionRules {
 export interface RetentionCandidate {
   id: string;
   status: string;
-  /** When the backup was taken (ms): its start time, which names its day/week/month/year. */
+  /** When the backup was taken (ms): its start time, which names its hour/day/week/month/year. */
   at: number;
 }
 
-export type RetentionReason = "newest" | "last" | "daily" | "weekly" | "monthly" | "yearly" | "maxAge";
+export type RetentionReason = "newest" | "maxAge" | "last" | "hourly" | "daily" | "weekly" | "monthly" | "yearly";
 
 export interface RetentionDecision {
   /** Successful backups to keep, newest first. */
   keep: string[];
   /** Successful backups retention may delete, newest first. Other statuses are in neither list. */
   remove: string[];
-  /** Why each kept backup is kept (a backup can be kept by several rules). */
+  /** Why each kept backup is kept (a backup can be kept by several rules), in restic's order. */
   reasons: Record<string, RetentionReason[]>;
 }
 
 const DAY_MS = 86_400_000;
 
+/** A wall-clock reading in some zone. */
+export interface WallClock {
+  year: number;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+}
+
 const formatters = new Map<string, Intl.DateTimeFormat>();
 function formatter(timezone: string): Intl.DateTimeFormat {
   let f = formatters.get(timezone);
   if (!f) {
-    f = new Intl.DateTimeFormat("en-US", { timeZone: timezone, year: "numeric", month: "numeric", day: "numeric", hourCycle: "h23" });
+    f = new Intl.DateTimeFormat("en-US", {
+      timeZone: timezone,
+      year: "numeric",
+      month: "numeric",
+      day: "numeric",
+      hour: "numeric",
+      minute: "numeric",
+      second: "numeric",
+      hourCycle: "h23",
+    });
     formatters.set(timezone, f);
   }
   return f;
 }
 
-/** The calendar date of an instant in a zone. */
-export function localDate(ms: number, timezone: string): { year: number; month: number; day: number } {
+/** The wall clock of an instant in a zone (whole seconds). */
+export function wallClock(ms: number, timezone: string): WallClock {
   const parts = formatter(timezone).formatToParts(new Date(ms));
   const get = (type: string) => Number(parts.find((p) => p.type === type)!.value);
-  return { year: get("year"), month: get("month"), day: get("day") };
+  return { year: get("year"), month: get("month"), day: get("day"), hour: get("hour"), minute: get("minute"), second: get("second") };
+}
+
+/** The calendar date of an instant in a zone. */
+export function localDate(ms: number, timezone: string): { year: number; month: number; day: number } {
+  const { year, month, day } = wallClock(ms, timezone);
+  return { year, month, day };
+}
+
+/** How far the zone's clocks are ahead of UTC at an instant (ms). */
+function offsetAt(ms: number, timezone: string): number {
+  const whole = Math.floor(ms / 1000) * 1000;
+  const w = wallClock(whole, timezone);
+  return Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second) - whole;
+}
+
+/**
+ * The instant of `ms` moved back `days` calendar days on the zone's wall clock, resolved
+ * the way Go's time.Date (so restic's AddDate) resolves it: read the wall time as if UTC,
+ * take the offset in force there; if the instant that offset gives lies in another offset
+ * period, use that period's offset. So a time skipped by spring-forward lands after the
+ * gap, and a repeated time at fall-back takes the later (standard-time) instant.
+ */
+export function minusCalendarDays(ms: number, days: number, timezone: string): number {
+  const w = wallClock(ms, timezone);
+  const subSecond = ms - Math.floor(ms / 1000) * 1000;
+  const asUtc = Date.UTC(w.year, w.month - 1, w.day - days, w.hour, w.minute, w.second, subSecond);
+  return asUtc - offsetAt(asUtc - offsetAt(asUtc, timezone), timezone);
 }
 
 /** ISO 8601 week-year and week of a calendar date (weeks start on Monday; week 1 holds Jan 4). */
@@ -59,26 +118,23 @@ export function isoWeek(year: number, month: number, day: number): { year: numbe
   return { year: weekYear, week };
 }
 
-type Bucket = (ms: number, timezone: string) => string;
+type CountRule = "last" | "hourly" | "daily" | "weekly" | "monthly" | "yearly";
 const pad = (n: number) => String(n).padStart(2, "0");
-const BUCKETS: Record<"daily" | "weekly" | "monthly" | "yearly", Bucket> = {
-  daily: (ms, tz) => {
-    const d = localDate(ms, tz);
-    return `${d.year}-${pad(d.month)}-${pad(d.day)}`;
+/** Each rule's period key; `last` gives every backup a period of its own. */
+const PERIOD: Record<CountRule, (w: WallClock, index: number) => string> = {
+  last: (_w, index) => String(index),
+  hourly: (w) => `${w.year}-${pad(w.month)}-${pad(w.day)}T${pad(w.hour)}`,
+  daily: (w) => `${w.year}-${pad(w.month)}-${pad(w.day)}`,
+  weekly: (w) => {
+    const iso = isoWeek(w.year, w.month, w.day);
+    return `${iso.year}-W${pad(iso.week)}`;
   },
-  weekly: (ms, tz) => {
-    const d = localDate(ms, tz);
-    const w = isoWeek(d.year, d.month, d.day);
-    return `${w.year}-W${pad(w.week)}`;
-  },
-  monthly: (ms, tz) => {
-    const d = localDate(ms, tz);
-    return `${d.year}-${pad(d.month)}`;
-  },
-  yearly: (ms, tz) => String(localDate(ms, tz).year),
+  monthly: (w) => `${w.year}-${pad(w.month)}`,
+  yearly: (w) => String(w.year),
 };
 
-const count = (n: number | null | undefined) => (n && n > 0 ? Math.floor(n) : 0);
+/** -1: no limit; a positive count as is; anything else (0, null, other negatives): the rule is off. */
+const limit = (n: number | null | undefined): number => (n === -1 ? Infinity : n && n > 0 ? Math.floor(n) : 0);
 
 /** Newest first; equal times fall back to the (time-sortable) id so the order is total. */
 const newestFirst = (a: RetentionCandidate, b: RetentionCandidate) => b.at - a.at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
@@ -92,32 +148,37 @@ export function selectBackupsToKeep(
   const successes = backups.filter((b) => b.status === "succeeded").sort(newestFirst);
   const reasons: Record<string, RetentionReason[]> = {};
   const mark = (id: string, reason: RetentionReason) => (reasons[id] ??= []).push(reason);
+  const oldest = successes.length - 1;
 
   if (successes[0]) mark(successes[0].id, "newest");
-  successes.slice(0, count(rules.keepLast)).forEach((b) => mark(b.id, "last"));
 
-  const periodic: [RetentionReason & keyof typeof BUCKETS, number][] = [
-    ["daily", count(rules.keepDaily)],
-    ["weekly", count(rules.keepWeekly)],
-    ["monthly", count(rules.keepMonthly)],
-    ["yearly", count(rules.keepYearly)],
-  ];
-  for (const [rule, n] of periodic) {
-    if (n === 0) continue;
-    // Newest first, so the first backup seen in a period is that period's newest.
-    const seen = new Set<string>();
-    for (const b of successes) {
-      if (seen.size >= n) break;
-      const key = BUCKETS[rule](b.at, timezone);
-      if (seen.has(key)) continue;
-      seen.add(key);
-      mark(b.id, rule);
-    }
+  const days = rules.maxAgeDays && rules.maxAgeDays > 0 ? Math.floor(rules.maxAgeDays) : 0;
+  if (days > 0 && successes.length > 0) {
+    const anchor = successes.find((b) => b.at < now);
+    // With every backup in the future there is no anchor: restic then keeps them all.
+    const after = anchor ? minusCalendarDays(anchor.at, days, timezone) : -Infinity;
+    for (const b of successes) if (b.at > after) mark(b.id, "maxAge");
   }
 
-  const maxAge = count(rules.maxAgeDays);
-  if (maxAge > 0) {
-    for (const b of successes) if (now - b.at < maxAge * DAY_MS) mark(b.id, "maxAge");
+  const counts: [CountRule, number][] = [
+    ["last", limit(rules.keepLast)],
+    ["hourly", limit(rules.keepHourly)],
+    ["daily", limit(rules.keepDaily)],
+    ["weekly", limit(rules.keepWeekly)],
+    ["monthly", limit(rules.keepMonthly)],
+    ["yearly", limit(rules.keepYearly)],
+  ];
+  const walls = counts.some(([, n]) => n > 0) ? successes.map((b) => wallClock(b.at, timezone)) : [];
+  for (const [rule, n] of counts) {
+    let left = n;
+    let lastKept: string | undefined;
+    for (let i = 0; i < successes.length && left > 0; i++) {
+      const period = PERIOD[rule](walls[i]!, i);
+      if (period === lastKept && i !== oldest) continue;
+      mark(successes[i]!.id, rule);
+      lastKept = period;
+      left--;
+    }
   }
 
   const keep: string[] = [];

@@ -8,7 +8,6 @@ import { orgIdentity } from "../../src/crypto/org-keys.ts";
 import { SecretBox } from "../../src/crypto/secrets.ts";
 import { backupJobs, backupPolicies } from "../../src/db/schema.ts";
 import { recoverInterruptedJobs } from "../../src/runner/recovery.ts";
-import { sweepRetention } from "../../src/runner/apply-retention.ts";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must, waitForStatus } from "../helpers/api-flow.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { startMariaDb, type MariaDbServer } from "../helpers/mariadb.ts";
@@ -334,24 +333,6 @@ describe("backup runner", () => {
     expect(kept.status).toBe("succeeded");
     expect(kept.fileDeletedAt).not.toBeNull();
     expect((await h.call("DELETE", `/backup-jobs/${second.id}/file`, { token })).status).toBe(204);
-  });
-
-  test("the retention sweep acts on sources that get no new backups; the newest always stays", async () => {
-    const source = await createSource(h, token, { engine: "sqlite", path: smallSqlite() });
-    const policy = await createPolicy(h, token, managedId, { retention: { keepLast: 3 } });
-    await attach(h, token, source.id, policy.id);
-    const jobs = [await backupNow(h, token, source.id), await backupNow(h, token, source.id)];
-    expect(jobs.map((j) => j.status)).toEqual(["succeeded", "succeeded"]);
-    await must(h, token, "PATCH", `/backup-policies/${policy.id}`, { retention: { keepLast: 0, maxAgeDays: 1 } });
-    // Both backups are now "older than a day": the sweep may delete all but the newest.
-    h.store.db.update(backupJobs).set({ startedAt: Date.now() - 3 * 86_400_000 }).where(eq(backupJobs.dataSourceId, source.id)).run();
-    await sweepRetention(h.store.db, h.storage, silent());
-    const [older, newer] = await Promise.all(jobs.map((j) => must(h, token, "GET", `/backup-jobs/${j.id}`)));
-    expect(older.fileDeletedAt).not.toBeNull();
-    expect(newer.fileDeletedAt).toBeNull();
-    expect(existsSync(managedFile(newer.objectKey))).toBe(true);
-    const actions = (await must(h, token, "GET", `/audit-log?targetId=${older.id}`)).items.map((e: any) => e.action);
-    expect(actions).toContain("backup_file.deleted");
   });
 
   test("metrics: jobs by status, bytes, durations, last success per source, queue depth", async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
-import { auditEvents, backupJobs } from "../../src/db/schema.ts";
+import { auditEvents, backupJobs, backupPolicies } from "../../src/db/schema.ts";
 import { CRON_MESSAGE } from "../../src/scheduler/cron.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { createAttachmentVia, policyBody, seedDestination } from "../helpers/policies-seed.ts";
@@ -30,7 +30,7 @@ describe("backup policies", () => {
       scheduleCron: "15 2 * * *",
       timezone: "UTC",
       destinationId: dst,
-      retention: { keepLast: 7, keepDaily: 0, keepWeekly: 0, keepMonthly: 0, keepYearly: 0, maxAgeDays: null },
+      retention: { keepLast: 7, keepHourly: 0, keepDaily: 0, keepWeekly: 0, keepMonthly: 0, keepYearly: 0, maxAgeDays: null },
       compression: { algorithm: "zstd", level: 3 },
       encryption: { enabled: true, recipients: [] },
       timeoutSeconds: 86400,
@@ -42,13 +42,13 @@ describe("backup policies", () => {
     expect(got.body).toEqual(res.body);
   });
 
-  test("the full example body of API.md round-trips", async () => {
+  test("the full documented example body round-trips", async () => {
     const body = {
       name: "full",
       scheduleCron: "15 2 * * *",
       timezone: "Europe/Berlin",
       destinationId: dst,
-      retention: { keepLast: 7, keepDaily: 7, keepWeekly: 4, keepMonthly: 12, keepYearly: 0, maxAgeDays: null },
+      retention: { keepLast: 7, keepHourly: 0, keepDaily: 7, keepWeekly: 4, keepMonthly: 12, keepYearly: 0, maxAgeDays: null },
       compression: { algorithm: "gzip", level: 9 },
       encryption: { enabled: true, recipients: [RECIPIENT] },
       timeoutSeconds: 3600,
@@ -117,9 +117,56 @@ describe("backup policies", () => {
       expect(res.body.details[0].path).toBe("/retention");
     }
     expect((await create(policyBody(dst, { retention: { maxAgeDays: 30 } }))).status).toBe(201);
-    expect((await create(policyBody(dst, { retention: { keepHourly: 3 } }))).status).toBe(400);
-    expect((await create(policyBody(dst, { retention: { keepLast: -1 } }))).status).toBe(400);
+    expect((await create(policyBody(dst, { retention: { keepMinutely: 3 } }))).status).toBe(400);
     expect((await create(policyBody(dst, { color: "red" }))).status).toBe(400);
+  });
+
+  test("keepHourly and -1 (no limit) are accepted; counts below -1 and non-integers are 400 on the field, nothing written", async () => {
+    const all = { keepLast: -1, keepHourly: 24, keepDaily: -1, keepWeekly: -1, keepMonthly: -1, keepYearly: -1, maxAgeDays: 90 };
+    const ok = await create(policyBody(dst, { name: "unlimited", retention: all }));
+    expect(ok.status).toBe(201);
+    expect(ok.body.retention).toEqual(all);
+    expect((await h.call("GET", `/backup-policies/${ok.body.id}`, { token })).body.retention).toEqual(all);
+    // -1 alone is a rule that keeps something.
+    const hourly = await create(policyBody(dst, { name: "hourly-only", retention: { keepHourly: -1 } }));
+    expect(hourly.status).toBe(201);
+    expect(hourly.body.retention).toMatchObject({ keepHourly: -1, keepLast: 0 });
+
+    const policiesBefore = (await h.call("GET", "/backup-policies?limit=200", { token })).body.items.length;
+    for (const field of ["keepLast", "keepHourly", "keepDaily", "keepWeekly", "keepMonthly", "keepYearly"]) {
+      for (const value of [-2, -100, 1.5, -0.5, 100_001]) {
+        const res = await create(policyBody(dst, { name: `bad-${field}`, retention: { keepLast: 1, [field]: value } }));
+        expect({ field, value, status: res.status, code: res.body.code }).toEqual({ field, value, status: 400, code: "INVALID_INPUT" });
+        expect(res.body.details.map((d: any) => d.path)).toContain(`/retention/${field}`);
+      }
+    }
+    for (const value of [-1, 0, 1.5]) {
+      const res = await create(policyBody(dst, { name: "bad-age", retention: { keepLast: 1, maxAgeDays: value } }));
+      expect(res.status).toBe(400);
+      expect(res.body.details.map((d: any) => d.path)).toContain("/retention/maxAgeDays");
+    }
+    expect((await h.call("GET", "/backup-policies?limit=200", { token })).body.items.length).toBe(policiesBefore);
+
+    // PATCH: the same rules; a refused patch leaves the stored retention as it was.
+    const patched = await h.call("PATCH", `/backup-policies/${hourly.body.id}`, { token, body: { retention: { keepHourly: 48, keepDaily: -1 } } });
+    expect(patched.status).toBe(200);
+    expect(patched.body.retention).toMatchObject({ keepHourly: 48, keepDaily: -1 });
+    for (const value of [-2, 2.5]) {
+      const bad = await h.call("PATCH", `/backup-policies/${hourly.body.id}`, { token, body: { retention: { keepHourly: value } } });
+      expect(bad.status).toBe(400);
+      expect(bad.body.details.map((d: any) => d.path)).toContain("/retention/keepHourly");
+    }
+    expect((await h.call("GET", `/backup-policies/${hourly.body.id}`, { token })).body.retention).toEqual(patched.body.retention);
+  });
+
+  test("a policy stored before keepHourly existed reads, and patches, with keepHourly 0", async () => {
+    const created = (await create(policyBody(dst, { name: "old-shape", retention: { keepLast: 3, keepDaily: 7 } }))).body;
+    const oldShape = { keepLast: 3, keepDaily: 7, keepWeekly: 0, keepMonthly: 0, keepYearly: 0, maxAgeDays: null };
+    h.store.db.update(backupPolicies).set({ retention: oldShape }).where(eq(backupPolicies.id, created.id)).run();
+    const got = await h.call("GET", `/backup-policies/${created.id}`, { token });
+    expect(got.body.retention).toEqual({ ...oldShape, keepHourly: 0 });
+    const patched = await h.call("PATCH", `/backup-policies/${created.id}`, { token, body: { retention: { keepHourly: 6 } } });
+    expect(patched.body.retention).toEqual({ ...oldShape, keepHourly: 6 });
   });
 
   test("compression level is checked per algorithm", async () => {
@@ -165,7 +212,7 @@ describe("backup policies", () => {
       body: { retention: { keepDaily: 0, keepWeekly: 4 }, compression: { level: 5 }, retries: 4 },
     });
     expect(res.status).toBe(200);
-    expect(res.body.retention).toEqual({ keepLast: 3, keepDaily: 0, keepWeekly: 4, keepMonthly: 0, keepYearly: 0, maxAgeDays: null });
+    expect(res.body.retention).toEqual({ keepLast: 3, keepHourly: 0, keepDaily: 0, keepWeekly: 4, keepMonthly: 0, keepYearly: 0, maxAgeDays: null });
     expect(res.body.compression).toEqual({ algorithm: "zstd", level: 5 });
     expect(res.body.retries).toBe(4);
     expect(res.body.updatedAt >= created.updatedAt).toBe(true);

@@ -1,19 +1,35 @@
 import { t } from "elysia";
 import { PageQuery, pageOf } from "../../http/pagination.ts";
+import { MAX_AGE_DAYS, MAX_KEEP } from "./validate.ts";
 
 const count = (description: string) =>
-  t.Optional(t.Union([t.Integer({ minimum: 0, maximum: 100_000 }), t.Null()], { description }));
+  t.Optional(t.Union([t.Integer({ minimum: -1, maximum: MAX_KEEP }), t.Null()], { description: `${description} -1: no limit; 0, null or left out: the rule is off.` }));
 
 export const Retention = t.Object(
   {
     keepLast: count("Keep the n newest backups."),
-    keepDaily: count("Keep the newest backup of each of the n most recent days that have one (policy zone)."),
-    keepWeekly: count("Likewise for ISO weeks."),
-    keepMonthly: count("Likewise for calendar months."),
-    keepYearly: count("Likewise for calendar years."),
-    maxAgeDays: t.Optional(t.Union([t.Integer({ minimum: 1, maximum: 36_500 }), t.Null()], { description: "Keep every backup younger than d days; null: no age rule." })),
+    keepHourly: count("Keep the newest backup of each of the n most recent hours that have one (the policy zone's clock; the hour repeated when clocks go back counts once)."),
+    keepDaily: count("Likewise for calendar days in the policy zone."),
+    keepWeekly: count("Likewise for ISO weeks (Monday to Sunday) in the policy zone."),
+    keepMonthly: count("Likewise for calendar months in the policy zone."),
+    keepYearly: count("Likewise for calendar years in the policy zone."),
+    maxAgeDays: t.Optional(
+      t.Union([t.Integer({ minimum: 1, maximum: MAX_AGE_DAYS }), t.Null()], {
+        description:
+          "restic's --keep-within Nd: keep every backup taken after the newest successful backup's time moved back d calendar days on the policy zone's clock " +
+          "(so across a DST change a day can be 23 or 25 hours). Measured from the newest backup, not from now: backups that stop coming are not eaten away. " +
+          "A backup stamped in the future does not count as the newest here. null: no age rule.",
+      }),
+    ),
   },
-  { additionalProperties: false, description: "The union of the rules is kept; at least one rule must keep something. The newest successful backup is always kept." },
+  {
+    additionalProperties: false,
+    description:
+      "The semantics of restic's forget (0.16+): over the successful backups of one data source under this policy, newest first, the union of what each rule keeps is kept. " +
+      "A count rule keeps a backup when its period differs from that of the last backup the rule kept, until it has kept n; " +
+      "a rule that still has count left when it reaches the oldest backup keeps that one too. " +
+      "At least one rule must keep something. Whatever the rules, the newest successful backup is never deleted.",
+  },
 );
 
 const Algorithm = t.Union([t.Literal("zstd"), t.Literal("gzip"), t.Literal("none")]);
@@ -87,6 +103,7 @@ export const Policy = t.Object(
     destinationId: t.String(),
     retention: t.Object({
       keepLast: t.Integer(),
+      keepHourly: t.Integer(),
       keepDaily: t.Integer(),
       keepWeekly: t.Integer(),
       keepMonthly: t.Integer(),

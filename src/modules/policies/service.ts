@@ -15,6 +15,7 @@ import {
   checkEncryption,
   checkRetention,
   checkZone,
+  storedRetention,
   DEFAULTS,
   type Algorithm,
   type StoredCompression,
@@ -45,7 +46,7 @@ export function toPolicy(row: PolicyRow) {
     scheduleCron: row.scheduleCron,
     timezone: row.timezone,
     destinationId: row.destinationId,
-    retention: row.retention as unknown as StoredRetention,
+    retention: storedRetention(row.retention),
     compression: row.compression as StoredCompression,
     encryption: row.encryption as StoredEncryption,
     timeoutSeconds: row.timeoutSeconds,
@@ -151,7 +152,7 @@ export function updatePolicy(ctx: ServiceContext, scheduler: ScheduleSync, id: s
   const result = withNameGuard(patch.name, () =>
     ctx.db.transaction((tx) => {
       const before = getRow(tx, ctx.orgId, id);
-      const retention = before.retention as unknown as StoredRetention;
+      const retention = storedRetention(before.retention);
       const next: PolicyRow = {
         ...before,
         name: patch.name ?? before.name,

@@ -5,6 +5,7 @@ import { isAgeRecipient } from "./age-recipient.ts";
 /** A policy's nested settings as stored: every field present. */
 export interface StoredRetention {
   keepLast: number;
+  keepHourly: number;
   keepDaily: number;
   keepWeekly: number;
   keepMonthly: number;
@@ -53,18 +54,45 @@ export function checkZone(zone: string): string {
 
 type RetentionInput = Partial<Record<keyof StoredRetention, number | null>>;
 
-export function checkRetention(input: RetentionInput): StoredRetention {
-  const stored: StoredRetention = {
-    keepLast: input.keepLast ?? 0,
-    keepDaily: input.keepDaily ?? 0,
-    keepWeekly: input.keepWeekly ?? 0,
-    keepMonthly: input.keepMonthly ?? 0,
-    keepYearly: input.keepYearly ?? 0,
-    maxAgeDays: input.maxAgeDays ?? null,
+const COUNT_FIELDS = ["keepLast", "keepHourly", "keepDaily", "keepWeekly", "keepMonthly", "keepYearly"] as const;
+export const MAX_KEEP = 100_000;
+export const MAX_AGE_DAYS = 36_500;
+
+/**
+ * A stored retention as the API shows it. Policies written before `keepHourly` existed lack
+ * it; absent means 0 (the rule is off), which is what they meant.
+ */
+export function storedRetention(raw: unknown): StoredRetention {
+  const r = (raw ?? {}) as Partial<StoredRetention>;
+  return {
+    keepLast: r.keepLast ?? 0,
+    keepHourly: r.keepHourly ?? 0,
+    keepDaily: r.keepDaily ?? 0,
+    keepWeekly: r.keepWeekly ?? 0,
+    keepMonthly: r.keepMonthly ?? 0,
+    keepYearly: r.keepYearly ?? 0,
+    maxAgeDays: r.maxAgeDays ?? null,
   };
-  const { maxAgeDays, ...counts } = stored;
-  if (Object.values(counts).every((n) => n === 0) && maxAgeDays === null) {
-    throw invalidInput("/retention", "retention needs at least one rule that keeps something (keepLast, keepDaily, keepWeekly, keepMonthly, keepYearly or maxAgeDays)");
+}
+
+export function checkRetention(input: RetentionInput): StoredRetention {
+  const stored = storedRetention(input);
+  // The route schema checks these too; this keeps the rule where the service can't be bypassed.
+  for (const field of COUNT_FIELDS) {
+    const n = stored[field];
+    if (!Number.isInteger(n) || n < -1 || n > MAX_KEEP) {
+      throw invalidInput(`/retention/${field}`, `${field} must be an integer from -1 (no limit) to ${MAX_KEEP}`);
+    }
+  }
+  const { maxAgeDays } = stored;
+  if (maxAgeDays !== null && (!Number.isInteger(maxAgeDays) || maxAgeDays < 1 || maxAgeDays > MAX_AGE_DAYS)) {
+    throw invalidInput("/retention/maxAgeDays", `maxAgeDays must be an integer from 1 to ${MAX_AGE_DAYS}, or null`);
+  }
+  if (COUNT_FIELDS.every((f) => stored[f] === 0) && maxAgeDays === null) {
+    throw invalidInput(
+      "/retention",
+      "retention needs at least one rule that keeps something (keepLast, keepHourly, keepDaily, keepWeekly, keepMonthly, keepYearly or maxAgeDays)",
+    );
   }
   return stored;
 }
