@@ -56,7 +56,7 @@ ${CONFIG_HELP}`,
     const scheduler = new Scheduler({ db: store.db, logger: logger.child({ component: "scheduler" }), catchUp: config.scheduler.catchUp });
     readiness.register("scheduler", () => scheduler.running);
     const metrics = new MetricsRegistry();
-    const storage = storageRegistryFor(config, secrets, derivedKey(master, "download"), {
+    const storage = storageRegistryFor(config, store.db, secrets, derivedKey(master, "download"), {
       publicBaseUrl: (config.http.publicUrl || `http://${config.listen}`).replace(/\/+$/, ""),
     });
     const runner = createRunner({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });

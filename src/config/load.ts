@@ -107,6 +107,16 @@ function semanticProblems(c: Tree, origin: (path: string) => string): string[] {
   if (publicKeyFile && jwksUrl) add("auth.jwksUrl", "set either auth.publicKeyFile or auth.jwksUrl, not both");
   if (jwksUrl && !/^https?:\/\/\S+$/.test(jwksUrl)) add("auth.jwksUrl", "must be an http(s) URL");
   if (publicKeyFile && !existsSync(publicKeyFile)) add("auth.publicKeyFile", `file ${publicKeyFile} does not exist`);
+  const stsEndpoint = str("storage.stsEndpoint");
+  if (stsEndpoint && !/^https?:\/\/[^\s/?#@]+(\/[^\s?#]*)?$/.test(stsEndpoint)) {
+    add("storage.stsEndpoint", "must be an http(s) URL, e.g. https://sts.eu-west-1.amazonaws.com (empty = AWS STS)");
+  }
+  const roleGlobs = getPath(c, "storage.allowedRoleArns");
+  if (Array.isArray(roleGlobs)) {
+    roleGlobs.forEach((glob, i) => {
+      if (typeof glob === "string" && !glob.startsWith("arn:")) add(`storage.allowedRoleArns.${i}`, "must be a role ARN glob, e.g. arn:aws:iam::123456789012:role/snapdb-*");
+    });
+  }
   const roots = getPath(c, "storage.allowedLocalRoots");
   if (Array.isArray(roots)) {
     roots.forEach((root, i) => {

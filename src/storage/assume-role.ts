@@ -4,9 +4,14 @@ import { StorageError } from "./errors.ts";
 
 export interface AssumeRoleOptions {
   roleArn: string;
-  externalId: string;
+  /** snapdb's ExternalId of the org (see external-id.ts), or how to look it up when STS is asked. */
+  externalId: string | (() => Promise<string>);
   region: string;
-  /** The STS endpoint: empty for AWS; MinIO serves STS on its S3 endpoint. */
+  /**
+   * The STS endpoint: the operator's `storage.stsEndpoint`, empty for AWS STS. Never a
+   * tenant's endpoint: the request is signed with `baseCredentials`, by default the daemon's
+   * own identity, which must reach no host a tenant picked.
+   */
   endpoint?: string;
   /** Who asks for the role: the daemon's own identity (the default provider chain) when left out. */
   baseCredentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
@@ -34,10 +39,11 @@ export function assumeRoleProvider(options: AssumeRoleOptions, now: () => number
 
   const fetchCredentials = async (): Promise<AwsCredentialIdentity> => {
     try {
+      const externalId = typeof options.externalId === "string" ? options.externalId : await options.externalId();
       const out = await sts.send(
         new AssumeRoleCommand({
           RoleArn: options.roleArn,
-          ExternalId: options.externalId,
+          ExternalId: externalId,
           RoleSessionName: options.sessionName ?? "snapdb",
           DurationSeconds: options.durationSeconds ?? 3600,
         }),

@@ -1,10 +1,12 @@
 import type { Config } from "../config/schema.ts";
 import type { SecretBox } from "../crypto/secrets.ts";
+import type { Db } from "../db/client.ts";
 import type { storageDestinations } from "../db/schema.ts";
 import { underAllowedRoot } from "./allowed-roots.ts";
 import { assumeRoleProvider } from "./assume-role.ts";
 import { DownloadTokens } from "./download-token.ts";
 import { StorageError } from "./errors.ts";
+import { externalIdFor } from "./external-id.ts";
 import { backupObjectKey, normalizePrefix, type BackupKeyParts } from "./keys.ts";
 import { LocalDriver } from "./local.ts";
 import { S3Driver, type S3DriverOptions } from "./s3.ts";
@@ -14,9 +16,8 @@ export type DestinationRow = typeof storageDestinations.$inferSelect;
 
 /** Non-secret settings of an `s3` row (the secret half is sealed in `secret_ciphertext`). */
 export interface S3Settings {
+  /** The tenant's S3 endpoint: gets requests signed with the tenant's keys or the assumed role only. */
   endpoint: string;
-  /** Where AssumeRole goes: empty = `endpoint` when set (MinIO), else AWS STS. */
-  stsEndpoint?: string;
   region: string;
   bucket: string;
   prefix: string;
@@ -28,13 +29,18 @@ export interface LocalSettings {
   path: string;
 }
 
-/** The sealed half: `secretAccessKey` (accessKey auth) or `externalId` (assumeRole auth). */
+/**
+ * The sealed half: `secretAccessKey` (accessKey auth). assumeRole has none: its ExternalId is
+ * snapdb's (external-id.ts); rows written before that may still hold a tenant's, never used.
+ */
 export type DestinationSecret = { secretAccessKey: string } | { externalId: string };
 
 export const secretAad = (destinationId: string) => `storage_destination:${destinationId}:secret`;
 
 export interface StorageDeps {
   config: Config;
+  /** For the org's ExternalId (assumeRole). */
+  db: Db;
   secrets: SecretBox;
   downloadTokens: DownloadTokens;
   /** What download links of local destinations start with, e.g. `https://backup.example.com`. */
@@ -121,18 +127,20 @@ export class StorageRegistry {
       return this.localDriver(row, path, config.storage.allowedLocalRoots);
     }
     const s = row.settings as unknown as S3Settings;
-    const secret = this.openSecret(row);
     let credentials: S3DriverOptions["credentials"];
     if (s.auth.type === "accessKey") {
+      const secret = this.openSecret(row);
       if (!secret || !("secretAccessKey" in secret)) throw new StorageError("ACCESS_DENIED", "the destination has no secret access key");
       credentials = { accessKeyId: s.auth.accessKeyId, secretAccessKey: secret.secretAccessKey };
     } else {
-      if (!secret || !("externalId" in secret)) throw new StorageError("ASSUME_ROLE_FAILED", "the destination has no external id");
+      // The daemon's own identity asks for the role, so only the operator's STS may hear it:
+      // never `s.endpoint`, nor a `stsEndpoint` or ExternalId that rows of older versions hold.
+      const { db, secrets } = this.deps;
       credentials = assumeRoleProvider({
         roleArn: s.auth.roleArn,
-        externalId: secret.externalId,
+        externalId: () => externalIdFor(db, secrets, row.orgId),
         region: s.region,
-        endpoint: s.stsEndpoint || s.endpoint,
+        endpoint: config.storage.stsEndpoint,
       });
     }
     return new S3Driver({
@@ -174,12 +182,14 @@ export async function deleteObjectQuietly(
 /** The daemon's registry: download links point at the daemon's own listen address. */
 export function storageRegistryFor(
   config: Config,
+  db: Db,
   secrets: SecretBox,
   downloadKey: Uint8Array,
   extra: Partial<Pick<StorageDeps, "publicBaseUrl" | "s3">> = {},
 ): StorageRegistry {
   return new StorageRegistry({
     config,
+    db,
     secrets,
     downloadTokens: new DownloadTokens(downloadKey),
     publicBaseUrl: extra.publicBaseUrl ?? `http://${config.listen}`,

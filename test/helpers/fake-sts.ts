@@ -6,6 +6,8 @@
 export interface FakeSts {
   endpoint: string;
   calls: URLSearchParams[];
+  /** The `Authorization` header of each call (SigV4: `Credential=<key id>/…`), in order. */
+  authorizations: string[];
   /** Seconds the issued credentials live. */
   lifetimeSeconds: number;
   refuse: boolean;
@@ -13,13 +15,14 @@ export interface FakeSts {
 }
 
 export function startFakeSts(accessKeyId: string, secretAccessKey: string): FakeSts {
-  const state: FakeSts = { endpoint: "", calls: [], lifetimeSeconds: 3600, refuse: false, close: () => server.stop(true) };
+  const state: FakeSts = { endpoint: "", calls: [], authorizations: [], lifetimeSeconds: 3600, refuse: false, close: () => server.stop(true) };
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
     async fetch(request) {
       const params = new URLSearchParams(await request.text());
       state.calls.push(params);
+      state.authorizations.push(request.headers.get("authorization") ?? "");
       if (state.refuse) {
         return new Response(
           `<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not allowed</Message></Error><RequestId>1</RequestId></ErrorResponse>`,

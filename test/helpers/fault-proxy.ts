@@ -11,6 +11,8 @@ export interface ProxiedRequest {
   method: string;
   /** Path and query, e.g. `/bucket/key?partNumber=2&uploadId=…`. */
   url: string;
+  /** The request's headers (e.g. `authorization`, to see which credentials signed it). */
+  headers?: IncomingMessage["headers"];
 }
 
 export interface Fault {
@@ -54,7 +56,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const seen = { method: req.method ?? "GET", url: req.url ?? "/" };
+    const seen = { method: req.method ?? "GET", url: req.url ?? "/", headers: req.headers };
     proxy.seen.push(seen);
     const fault = proxy.rule(seen);
     if (fault?.delayMs) await Bun.sleep(fault.delayMs);

@@ -63,7 +63,7 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
   const { store } = openMigratedStore(config);
   const logLines: string[] = [];
   const logger: Logger = createLogger("debug", {}, (line) => logLines.push(line));
-  const storage = storageRegistryFor(config, new SecretBox(master), derivedKey(master, "download"), {
+  const storage = storageRegistryFor(config, store.db, new SecretBox(master), derivedKey(master, "download"), {
     publicBaseUrl: "http://localhost",
     s3: { partSize: 5 * 1024 * 1024, queueSize: 2 },
   });

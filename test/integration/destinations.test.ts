@@ -23,7 +23,7 @@ beforeAll(async () => {
   // The daemon's own identity, which asks STS for the role (the default provider chain reads it).
   process.env.AWS_ACCESS_KEY_ID = "DAEMONKEY";
   process.env.AWS_SECRET_ACCESS_KEY = "daemon-secret";
-  h = await createHarness({ SNAPDB_ALLOWED_LOCAL_ROOTS: roots.path });
+  h = await createHarness({ SNAPDB_ALLOWED_LOCAL_ROOTS: roots.path, SNAPDB_STS_ENDPOINT: sts.endpoint });
   token = await h.token("org_d");
 });
 afterAll(async () => {
@@ -71,7 +71,9 @@ describe("storage destinations API", () => {
     await bad({ kind: "s3", bucket: "backups" }, "/auth");
     await bad(s3Body({ prefix: "../up" }), "/prefix");
     await bad(s3Body({ name: "managed" }), "/name");
-    await bad(s3Body({ auth: { type: "assumeRole", roleArn: "nope", externalId: "abc" } }), "/auth/roleArn");
+    await bad(s3Body({ auth: { type: "assumeRole", roleArn: "nope" } }), "/auth/roleArn");
+    await bad(s3Body({ auth: { type: "assumeRole", roleArn: "arn:aws:iam::123456789012:role/snapdb", externalId: "abc" } }), "/auth/externalId");
+    await bad(s3Body({ stsEndpoint: "http://127.0.0.1:9" }), "/stsEndpoint");
     await bad(s3Body({ endpoint: "http://user:pw@host" }), "/endpoint");
     const dup = await h.call("POST", "/storage-destinations", { token, body: s3Body({ name: "byo" }) });
     expect(dup.status).toBe(409);
@@ -178,17 +180,19 @@ describe("storage destinations API", () => {
     expect(JSON.stringify(unreachable)).not.toContain(SECRET);
   }, 60_000);
 
-  test("assumeRole: STS is asked with the role and ExternalId; failures are ASSUME_ROLE_FAILED", async () => {
-    const role = { type: "assumeRole", roleArn: "arn:aws:iam::123456789012:role/snapdb", externalId: "ext-id-42" };
-    const created = await h.call("POST", "/storage-destinations", { token, body: s3Body({ name: "role", stsEndpoint: sts.endpoint, auth: role }) });
+  test("assumeRole: the operator's STS is asked with the role and snapdb's ExternalId; failures are ASSUME_ROLE_FAILED", async () => {
+    const role = { type: "assumeRole", roleArn: "arn:aws:iam::123456789012:role/snapdb" };
+    const created = await h.call("POST", "/storage-destinations", { token, body: s3Body({ name: "role", auth: role }) });
     expect(created.status).toBe(201);
-    expect(created.body.auth).toEqual({ type: "assumeRole", roleArn: role.roleArn });
-    expect(created.text).not.toContain("ext-id-42");
+    const { externalId } = (await h.call("GET", "/storage-destinations/assume-role-info", { token })).body;
+    expect(created.body.auth).toEqual({ type: "assumeRole", roleArn: role.roleArn, externalId });
+    // Nothing to seal: the ExternalId is derived, not stored with the row.
+    expect(h.store.sqlite.query("SELECT secret_ciphertext AS c FROM storage_destinations WHERE id = ?").get(created.body.id)).toEqual({ c: null });
     const ok = await h.call("POST", `/storage-destinations/${created.body.id}/verify`, { token });
     expect(ok.body).toMatchObject({ ok: true });
     expect(sts.calls.at(-1)?.get("Action")).toBe("AssumeRole");
     expect(sts.calls.at(-1)?.get("RoleArn")).toBe(role.roleArn);
-    expect(sts.calls.at(-1)?.get("ExternalId")).toBe("ext-id-42");
+    expect(sts.calls.at(-1)?.get("ExternalId")).toBe(externalId);
     const calls = sts.calls.length;
     await h.call("POST", `/storage-destinations/${created.body.id}/verify`, { token });
     expect(sts.calls.length).toBe(calls); // cached credentials reused
@@ -196,7 +200,7 @@ describe("storage destinations API", () => {
     sts.refuse = true;
     const refused = await h.call("POST", "/storage-destinations", {
       token,
-      body: s3Body({ name: "role-refused", stsEndpoint: sts.endpoint, auth: role }),
+      body: s3Body({ name: "role-refused", auth: role }),
     });
     const res = await h.call("POST", `/storage-destinations/${refused.body.id}/verify`, { token });
     expect(res.body.error.code).toBe("ASSUME_ROLE_FAILED");

@@ -122,6 +122,17 @@ describe("config", () => {
     expect(Object.prototype).not.toHaveProperty("polluted");
   });
 
+  test("storage.stsEndpoint is an http(s) URL; storage.allowedRoleArns are ARN globs", () => {
+    const text = problemsOf(() =>
+      loadConfig({ env: { SNAPDB_STS_ENDPOINT: "sts.example.com", SNAPDB_ALLOWED_ROLE_ARNS: "arn:aws:iam::123456789012:role/*,*" }, ...NO_FILE }),
+    ).join("\n");
+    expect(text).toContain("storage.stsEndpoint (from env SNAPDB_STS_ENDPOINT): must be an http(s) URL");
+    expect(text).toContain("storage.allowedRoleArns.1 (from env SNAPDB_ALLOWED_ROLE_ARNS): must be a role ARN glob");
+    expect(text).not.toContain("storage.allowedRoleArns.0");
+    const { config } = loadConfig({ env: { SNAPDB_STS_ENDPOINT: "http://127.0.0.1:9000" }, ...NO_FILE });
+    expect(config.storage.stsEndpoint).toBe("http://127.0.0.1:9000");
+  });
+
   test("a short HS256 secret is refused", () => {
     const problems = problemsOf(() => loadConfig({ env: { SNAPDB_JWT_SECRET: "short" }, ...NO_FILE }));
     expect(problems.join("\n")).toContain("auth.jwtSecret (from env SNAPDB_JWT_SECRET): must be at least 32 characters");

@@ -9,6 +9,7 @@ import { isoOf, nowMs } from "../../lib/clock.ts";
 import { AppError, notFound } from "../../lib/errors.ts";
 import { newId } from "../../lib/ids.ts";
 import { takePage, type PageRequest } from "../../lib/page.ts";
+import { externalIdFor } from "../../storage/external-id.ts";
 import { secretAad, type DestinationRow, type DestinationSecret, type LocalSettings, type S3Settings } from "../../storage/registry.ts";
 import { isUniqueViolation } from "../policies/sqlite-errors.ts";
 import { checkAuth, checkLocalPath, checkName, checkS3, defaultName, rejectForeignFields, type FieldsInput } from "./validate.ts";
@@ -22,8 +23,12 @@ export interface CreateInput extends FieldsInput {
   kind: "s3" | "local";
 }
 
-/** The API shape of a row: settings spread out, secrets left out. */
-export function toDestination(row: DestinationRow, config: Config) {
+/**
+ * The API shape of a row: settings spread out, secrets left out. `externalId` is the org's
+ * (external-id.ts), shown on assumeRole destinations; a `stsEndpoint` or sealed ExternalId
+ * that rows of older versions hold is neither shown nor used.
+ */
+export function toDestination(row: DestinationRow, config: Config, externalId?: string) {
   const base = { id: row.id, kind: row.kind, name: row.name };
   const tail = {
     lastVerify: (row.lastVerify ?? null) as { ok: boolean; latencyMs?: number; error?: { code: string; message: string }; at: string } | null,
@@ -36,17 +41,36 @@ export function toDestination(row: DestinationRow, config: Config) {
   return {
     ...base,
     endpoint: s.endpoint,
-    ...(s.stsEndpoint ? { stsEndpoint: s.stsEndpoint } : {}),
     region: s.region,
     bucket: s.bucket,
     prefix: s.prefix,
     forcePathStyle: s.forcePathStyle,
-    auth: s.auth.type === "accessKey" ? { type: s.auth.type, accessKeyId: s.auth.accessKeyId } : { type: s.auth.type, roleArn: s.auth.roleArn },
+    auth:
+      s.auth.type === "accessKey"
+        ? { type: s.auth.type, accessKeyId: s.auth.accessKeyId }
+        : { type: s.auth.type, roleArn: s.auth.roleArn, ...(externalId ? { externalId } : {}) },
     ...tail,
   };
 }
 
 export type Destination = ReturnType<typeof toDestination>;
+
+const assumesRole = (row: DestinationRow) => row.kind === "s3" && (row.settings as unknown as S3Settings).auth?.type === "assumeRole";
+
+/** Rows as answers; the org's ExternalId is looked up (and its key made) only when one assumes a role. */
+async function present(ctx: ServiceContext, rows: DestinationRow[], deps: DestinationDeps): Promise<Destination[]> {
+  const externalId = rows.some(assumesRole) ? await externalIdFor(ctx.db, deps.secrets, ctx.orgId) : undefined;
+  return rows.map((row) => toDestination(row, deps.config, externalId));
+}
+
+const presentOne = async (ctx: ServiceContext, row: DestinationRow, deps: DestinationDeps) => (await present(ctx, [row], deps))[0]!;
+
+/** `GET /storage-destinations/assume-role-info`: what a tenant writes into its role's trust policy. */
+export async function assumeRoleInfo(ctx: ServiceContext, deps: DestinationDeps): Promise<{ externalId: string; stsEndpoint?: string }> {
+  const externalId = await externalIdFor(ctx.db, deps.secrets, ctx.orgId);
+  const { stsEndpoint } = deps.config.storage;
+  return stsEndpoint ? { externalId, stsEndpoint } : { externalId };
+}
 
 const nameTaken = (name: string) =>
   new AppError("CONFLICT", `a storage destination named ${JSON.stringify(name)} already exists`, [
@@ -75,14 +99,14 @@ export function findDestination(tx: Tx | ServiceContext["db"], orgId: string, id
   return row;
 }
 
-export function createDestination(ctx: ServiceContext, input: CreateInput, deps: DestinationDeps): Destination {
+export async function createDestination(ctx: ServiceContext, input: CreateInput, deps: DestinationDeps): Promise<Destination> {
   rejectForeignFields(input.kind, input);
   const id = newId("dst");
   let settings: S3Settings | LocalSettings;
   let secret: DestinationSecret | null = null;
   if (input.kind === "s3") {
     if (!input.auth) throw new AppError("INVALID_INPUT", "auth is required", [{ path: "/auth", message: "is required" }]);
-    const auth = checkAuth(input.auth);
+    const auth = checkAuth(input.auth, deps.config);
     settings = { ...checkS3(input), auth: auth.settings };
     secret = auth.secret;
   } else {
@@ -113,14 +137,14 @@ export function createDestination(ctx: ServiceContext, input: CreateInput, deps:
     if (isUniqueViolation(err, NAME_COLUMNS)) throw nameTaken(name);
     throw err;
   }
-  return toDestination(row, deps.config);
+  return presentOne(ctx, row, deps);
 }
 
-export function getDestination(ctx: ServiceContext, id: string, config: Config): Destination {
-  return toDestination(findDestination(ctx.db, ctx.orgId, id), config);
+export function getDestination(ctx: ServiceContext, id: string, deps: DestinationDeps): Promise<Destination> {
+  return presentOne(ctx, findDestination(ctx.db, ctx.orgId, id), deps);
 }
 
-export function listDestinations(ctx: ServiceContext, filters: { kind?: DestinationRow["kind"] }, page: PageRequest, config: Config) {
+export async function listDestinations(ctx: ServiceContext, filters: { kind?: DestinationRow["kind"] }, page: PageRequest, deps: DestinationDeps) {
   const where: (SQL | undefined)[] = [eq(storageDestinations.orgId, ctx.orgId)];
   if (filters.kind) where.push(eq(storageDestinations.kind, filters.kind));
   if (page.beforeId) where.push(lt(storageDestinations.id, page.beforeId));
@@ -132,7 +156,7 @@ export function listDestinations(ctx: ServiceContext, filters: { kind?: Destinat
     .limit(page.limit + 1)
     .all();
   const { items, hasMore } = takePage(rows, page.limit);
-  return { items: items.map((r) => toDestination(r, config)), hasMore };
+  return { items: await present(ctx, items, deps), hasMore };
 }
 
 const managedIsFixed = () =>
@@ -148,7 +172,7 @@ function holdsFiles(tx: Tx, id: string): boolean {
     .get();
 }
 
-export function updateDestination(ctx: ServiceContext, id: string, patch: FieldsInput, deps: DestinationDeps): Destination {
+export async function updateDestination(ctx: ServiceContext, id: string, patch: FieldsInput, deps: DestinationDeps): Promise<Destination> {
   let updated!: DestinationRow;
   try {
     ctx.db.transaction((tx) => {
@@ -156,15 +180,16 @@ export function updateDestination(ctx: ServiceContext, id: string, patch: Fields
       if (before.kind === "managed") throw managedIsFixed();
       rejectForeignFields(before.kind, patch);
       let settings = before.settings as unknown as S3Settings | LocalSettings;
-      let sealed: { secretCiphertext: string; secretKeyId: string } | null = null;
+      let sealed: { secretCiphertext: string | null; secretKeyId: string | null } | null = null;
       let moves = false;
       if (before.kind === "s3") {
         const prev = settings as S3Settings;
         const next = checkS3(patch, prev);
         if (patch.auth) {
-          const auth = checkAuth(patch.auth);
+          const auth = checkAuth(patch.auth, deps.config);
           next.auth = auth.settings;
-          sealed = seal(deps, id, auth.secret);
+          // A new auth replaces the old secret; assumeRole has none to keep.
+          sealed = auth.secret ? seal(deps, id, auth.secret) : { secretCiphertext: null, secretKeyId: null };
         }
         moves = next.bucket !== prev.bucket || next.prefix !== prev.prefix;
         settings = next;
@@ -201,7 +226,7 @@ export function updateDestination(ctx: ServiceContext, id: string, patch: Fields
     if (patch.name !== undefined && isUniqueViolation(err, NAME_COLUMNS)) throw nameTaken(patch.name);
     throw err;
   }
-  return toDestination(updated, deps.config);
+  return presentOne(ctx, updated, deps);
 }
 
 export function deleteDestination(ctx: ServiceContext, id: string): void {

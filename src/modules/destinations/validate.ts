@@ -9,13 +9,13 @@ export interface AuthInput {
   accessKeyId?: string;
   secretAccessKey?: string;
   roleArn?: string;
+  /** Read-only (snapdb generates it): only here to be refused with a message that says so. */
   externalId?: string;
 }
 
 export interface FieldsInput {
   name?: string;
   endpoint?: string;
-  stsEndpoint?: string;
   region?: string;
   bucket?: string;
   prefix?: string;
@@ -24,7 +24,7 @@ export interface FieldsInput {
   path?: string;
 }
 
-const S3_FIELDS = ["endpoint", "stsEndpoint", "region", "bucket", "prefix", "forcePathStyle", "auth"] as const;
+const S3_FIELDS = ["endpoint", "region", "bucket", "prefix", "forcePathStyle", "auth"] as const;
 const LOCAL_FIELDS = ["path"] as const;
 
 export const RESERVED_NAME = "managed";
@@ -58,7 +58,28 @@ function checkEndpoint(endpoint: string, field = "endpoint"): string {
   return endpoint.replace(/\/+$/, "");
 }
 
-export function checkAuth(auth: AuthInput): { settings: S3Settings["auth"]; secret: DestinationSecret } {
+/** An IAM role ARN in any AWS partition: `arn:aws…:iam::<12-digit account>:role/<path/>name`. */
+const ROLE_ARN = /^arn:aws(?:-[a-z]+)*:iam::\d{12}:role\/(?:[\x21-\x7e]{0,510}\/)?[\w+=,.@-]{1,64}$/;
+
+/** `*` matches any run of characters (none included); everything else is literal. */
+export function matchesArnGlob(arn: string, glob: string): boolean {
+  const pattern = glob.split("*").map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(".*");
+  return new RegExp(`^${pattern}$`, "s").test(arn);
+}
+
+function checkRoleArn(roleArn: string | undefined, config: Config): string {
+  if (!roleArn || !ROLE_ARN.test(roleArn)) {
+    throw invalidInput("/auth/roleArn", "roleArn must be an IAM role ARN, e.g. arn:aws:iam::123456789012:role/snapdb");
+  }
+  const allowed = config.storage.allowedRoleArns;
+  if (allowed.length && !allowed.some((glob) => matchesArnGlob(roleArn, glob))) {
+    throw invalidInput("/auth/roleArn", `roleArn ${roleArn} is not one the operator allows (storage.allowedRoleArns)`);
+  }
+  return roleArn;
+}
+
+/** `secret` is null for assumeRole: it has nothing to seal (the ExternalId is snapdb's). */
+export function checkAuth(auth: AuthInput, config: Config): { settings: S3Settings["auth"]; secret: DestinationSecret | null } {
   if (auth.type === "accessKey") {
     if (auth.roleArn !== undefined || auth.externalId !== undefined) {
       throw invalidInput("/auth", "accessKey auth takes accessKeyId and secretAccessKey only");
@@ -68,15 +89,15 @@ export function checkAuth(auth: AuthInput): { settings: S3Settings["auth"]; secr
     return { settings: { type: "accessKey", accessKeyId: auth.accessKeyId }, secret: { secretAccessKey: auth.secretAccessKey } };
   }
   if (auth.accessKeyId !== undefined || auth.secretAccessKey !== undefined) {
-    throw invalidInput("/auth", "assumeRole auth takes roleArn and externalId only");
+    throw invalidInput("/auth", "assumeRole auth takes roleArn only");
   }
-  if (!auth.roleArn || !/^arn:[a-z0-9-]+:(iam|sts)?:[^\s]*:[^\s]*:role\/\S+$/.test(auth.roleArn)) {
-    throw invalidInput("/auth/roleArn", "roleArn must be a role ARN, e.g. arn:aws:iam::123456789012:role/snapdb");
+  if (auth.externalId !== undefined) {
+    throw invalidInput(
+      "/auth/externalId",
+      "externalId is read-only: snapdb generates it for the organisation (GET /storage-destinations/assume-role-info); leave it out",
+    );
   }
-  if (!auth.externalId || !/^[\w+=,.@:\/-]+$/.test(auth.externalId)) {
-    throw invalidInput("/auth/externalId", "externalId is required (2–1224 of A-Z a-z 0-9 + = , . @ : / - _)");
-  }
-  return { settings: { type: "assumeRole", roleArn: auth.roleArn }, secret: { externalId: auth.externalId } };
+  return { settings: { type: "assumeRole", roleArn: checkRoleArn(auth.roleArn, config) }, secret: null };
 }
 
 /** The non-secret settings of an s3 destination from a full input (create) or a merged one (patch). */
@@ -85,7 +106,6 @@ export function checkS3(input: FieldsInput, previous?: S3Settings): S3Settings {
   if (!bucket) throw invalidInput("/bucket", "bucket is required");
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/.test(bucket)) throw invalidInput("/bucket", "bucket is not a valid bucket name");
   const endpoint = checkEndpoint(input.endpoint ?? previous?.endpoint ?? "");
-  const stsEndpoint = checkEndpoint(input.stsEndpoint ?? previous?.stsEndpoint ?? "", "stsEndpoint");
   const region = input.region ?? previous?.region ?? "us-east-1";
   if (!/^[a-z0-9-]{1,64}$/.test(region)) throw invalidInput("/region", "region must look like us-east-1");
   let prefix: string;
@@ -96,7 +116,8 @@ export function checkS3(input: FieldsInput, previous?: S3Settings): S3Settings {
   }
   const forcePathStyle = input.forcePathStyle ?? previous?.forcePathStyle ?? endpoint !== "";
   const auth = previous?.auth ?? { type: "accessKey", accessKeyId: "" };
-  return { endpoint, stsEndpoint, region, bucket, prefix, forcePathStyle, auth };
+  // Only the fields named: a `stsEndpoint` that rows of older versions hold is dropped here.
+  return { endpoint, region, bucket, prefix, forcePathStyle, auth };
 }
 
 export function checkLocalPath(path: string, config: Config): LocalSettings {
