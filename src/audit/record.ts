@@ -4,7 +4,7 @@ import type { ServiceContext } from "../lib/context.ts";
 import { newId } from "../lib/ids.ts";
 import { nowMs } from "../lib/clock.ts";
 
-/** `data_source.created`, `backup_job.failed`, … (see API.md, Audit log). */
+/** `data_source.created`, `backup_job.failed`, … (docs/api.md, "Audit log"). */
 export type AuditAction = `${string}.${string}`;
 
 export interface AuditInput {

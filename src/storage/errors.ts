@@ -1,6 +1,6 @@
 /**
  * Storage failures carry their own codes into `job.error` and the verify answer
- * (API.md: BUCKET_NOT_FOUND, ACCESS_DENIED, STORAGE_UNREACHABLE, ASSUME_ROLE_FAILED).
+ * (BUCKET_NOT_FOUND, ACCESS_DENIED, STORAGE_UNREACHABLE, ASSUME_ROLE_FAILED).
  */
 export type StorageErrorCode =
   | "NOT_FOUND"

@@ -1,7 +1,7 @@
 import { StorageError } from "./errors.ts";
 
 /**
- * Object keys of backup files (ARCHITECTURE.md, "Backup file format"):
+ * Object keys of backup files (docs/architecture.md, "Backup file format"):
  * `{prefix}/{orgId}/{dataSourceId}/{YYYY}/{MM}/{DD}/{jobId}.{ext}`; an empty prefix is
  * left out. The date is UTC, so a key never depends on the daemon's time zone.
  */

@@ -89,7 +89,7 @@ export class StorageRegistry {
     return "";
   }
 
-  /** The object key of a backup file on this destination (ARCHITECTURE.md, "Backup file format"). */
+  /** The object key of a backup file on this destination (docs/architecture.md, "Backup file format"). */
   objectKeyFor(row: DestinationRow, parts: Omit<BackupKeyParts, "prefix" | "orgId">): string {
     return backupObjectKey({ ...parts, prefix: this.keyPrefixFor(row), orgId: row.orgId });
   }

@@ -2,7 +2,7 @@ import { t } from "elysia";
 import type { backupJobs } from "../../db/schema.ts";
 import { isoOf } from "../../lib/clock.ts";
 
-/** A backup job as API.md describes it; shared by every route that answers with jobs. */
+/** A backup job as the API shows it (docs/api.md); shared by every route that answers with jobs. */
 export const BackupJob = t.Object(
   {
     id: t.String({ examples: ["job_01JD8Z3K6Y6Q2W9V7T5R4E3W2Q"] }),

@@ -66,7 +66,7 @@ export function restoreRoutes(kit: HttpKit, control: JobControl) {
         params: RestoreIdParams,
         response: { 202: Restore },
         detail: {
-          summary: "Cancel a queued or running restore (an addition to API.md)",
+          summary: "Cancel a queued or running restore (its tool is stopped; the target is left as the failure message says)",
           description:
             "A queued restore is canceled at once. A running one is stopped: a SQLite target stays as it was (the temp file is removed), a PostgreSQL target too (pg_restore's single transaction is rolled back); a MySQL/MariaDB target may be partially restored, which the restore's error message then says.",
           tags,

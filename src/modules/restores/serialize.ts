@@ -4,7 +4,7 @@ import { isoOf } from "../../lib/clock.ts";
 
 const Status = t.Union([t.Literal("queued"), t.Literal("running"), t.Literal("succeeded"), t.Literal("failed"), t.Literal("canceled")]);
 
-/** A restore as API.md describes it: the lifecycle, progress and error shape of a backup job. */
+/** A restore as the API shows it (docs/api.md): the lifecycle, progress and error shape of a backup job. */
 export const Restore = t.Object(
   {
     id: t.String({ examples: ["rst_01JD8Z3K6Y6Q2W9V7T5R4E3W2Q"] }),
