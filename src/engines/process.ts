@@ -5,6 +5,7 @@
  */
 
 import { readFileSync } from "node:fs";
+import { redactSecrets } from "../lib/redact.ts";
 
 /** Keeps the last `max` bytes of a stream of chunks: what a failing tool said last. */
 export class StderrTail {
@@ -24,9 +25,7 @@ export class StderrTail {
   /** The tail as text, with every secret replaced, so it can go into job.error or a log. */
   text(secrets: readonly string[] = []): string {
     const all = Buffer.concat(this.chunks);
-    let out = all.subarray(Math.max(0, all.length - this.max)).toString("utf8").trim();
-    for (const s of secrets) if (s) out = out.split(s).join("***");
-    return out;
+    return redactSecrets(all.subarray(Math.max(0, all.length - this.max)).toString("utf8").trim(), secrets);
   }
 }
 
