@@ -107,10 +107,11 @@ function semanticProblems(c: Tree, origin: (path: string) => string): string[] {
   if (publicKeyFile && jwksUrl) add("auth.jwksUrl", "set either auth.publicKeyFile or auth.jwksUrl, not both");
   if (jwksUrl && !/^https?:\/\/\S+$/.test(jwksUrl)) add("auth.jwksUrl", "must be an http(s) URL");
   if (publicKeyFile && !existsSync(publicKeyFile)) add("auth.publicKeyFile", `file ${publicKeyFile} does not exist`);
-  const roots = getPath(c, "storage.allowedLocalRoots");
-  if (Array.isArray(roots)) {
+  for (const key of ["storage.allowedLocalRoots", "sources.allowedSqliteRoots"]) {
+    const roots = getPath(c, key);
+    if (!Array.isArray(roots)) continue;
     roots.forEach((root, i) => {
-      if (typeof root === "string" && !isAbsolute(root)) add(`storage.allowedLocalRoots.${i}`, "must be an absolute path");
+      if (typeof root === "string" && !isAbsolute(root)) add(`${key}.${i}`, "must be an absolute path");
     });
   }
   return problems;
