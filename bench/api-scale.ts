@@ -56,7 +56,8 @@ function wrk(url: string, token: string): WrkResult {
 
 try {
   // 1. A daemon makes the store, keys and the rows jobs point at, then stops for the bulk load.
-  const setup = await daemon({ dataDir: dir.path });
+  // The sources' files are never read: their paths only have to be allowed.
+  const setup = await daemon({ dataDir: dir.path, env: { SNAPDB_ALLOWED_SQLITE_ROOTS: "/var/lib/app" } });
   cleanup.push(() => setup.stop());
   let api = apiOf(setup, await setup.token(ORG));
   const managed = await api("POST", "/storage-destinations/managed/ensure");
@@ -79,7 +80,7 @@ try {
   store.close();
 
   // 2. The real daemon over the loaded store.
-  const d = await daemon({ dataDir: dir.path, env: { SNAPDB_RUNNER_MAX_CONCURRENT: "1" } });
+  const d = await daemon({ dataDir: dir.path, env: { SNAPDB_RUNNER_MAX_CONCURRENT: "1", SNAPDB_ALLOWED_SQLITE_ROOTS: "/var/lib/app" } });
   cleanup.push(() => d.stop());
   const token = await d.token(ORG, { scopes: ["backup.read"] });
   api = apiOf(d, token);

@@ -117,10 +117,11 @@ function semanticProblems(c: Tree, origin: (path: string) => string): string[] {
       if (typeof glob === "string" && !glob.startsWith("arn:")) add(`storage.allowedRoleArns.${i}`, "must be a role ARN glob, e.g. arn:aws:iam::123456789012:role/snapdb-*");
     });
   }
-  const roots = getPath(c, "storage.allowedLocalRoots");
-  if (Array.isArray(roots)) {
+  for (const key of ["storage.allowedLocalRoots", "sources.allowedSqliteRoots"]) {
+    const roots = getPath(c, key);
+    if (!Array.isArray(roots)) continue;
     roots.forEach((root, i) => {
-      if (typeof root === "string" && !isAbsolute(root)) add(`storage.allowedLocalRoots.${i}`, "must be an absolute path");
+      if (typeof root === "string" && !isAbsolute(root)) add(`${key}.${i}`, "must be an absolute path");
     });
   }
   return problems;

@@ -1,5 +1,5 @@
 import { Database } from "bun:sqlite";
-import { existsSync, rmSync, statSync } from "node:fs";
+import { closeSync, constants, existsSync, lstatSync, openSync, readSync, rmSync, statSync } from "node:fs";
 import { open, rename } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { RestoreSetupError } from "./restore.ts";
@@ -17,6 +17,43 @@ export const sqliteTempPath = (target: string, restoreId: string) => join(dirnam
 
 export function removeSqliteTemp(tmp: string): void {
   for (const suffix of ["", "-wal", "-shm", "-journal"]) rmSync(tmp + suffix, { force: true });
+}
+
+/** The first 16 bytes of every SQLite database file. */
+const SQLITE_HEADER = Buffer.from("SQLite format 3\0", "latin1");
+
+/**
+ * Why a restore must not put a database at `real` (a resolved path), or null when it may:
+ * nothing is there yet and its directory exists, an empty file, or a file that starts with
+ * SQLite's header. Anything else (a key, a config, a log) is never replaced, clean or not.
+ */
+export function notReplaceable(real: string): string | null {
+  let stat;
+  try {
+    stat = lstatSync(real);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT") return `cannot be inspected (${code ?? "error"})`;
+    try {
+      return statSync(dirname(real)).isDirectory() ? null : "is in a path whose parent is not a directory";
+    } catch {
+      return "is in a directory that does not exist";
+    }
+  }
+  if (!stat.isFile()) return "is not a regular file";
+  if (stat.size === 0) return null;
+  const head = Buffer.alloc(SQLITE_HEADER.length);
+  let fd: number | null = null;
+  try {
+    // O_NOFOLLOW: a symlink swapped in since `real` was resolved is not read through.
+    fd = openSync(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+    readSync(fd, head, 0, head.length, 0);
+  } catch (err) {
+    return `cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`;
+  } finally {
+    if (fd !== null) closeSync(fd);
+  }
+  return head.equals(SQLITE_HEADER) ? null : "exists and is not a SQLite database (a restore never replaces another kind of file)";
 }
 
 /** Tables and views of a SQLite file; null when the file is missing, -1 when it is not a database. */
@@ -74,6 +111,11 @@ export async function writeSqliteAtomically(
       await fh.close();
     }
     if (signal.aborted) throw new RestoreSetupError("CANCELED", "aborted");
+    // Nothing has opened the temp file yet, so a -wal or -journal beside it is someone else's
+    // (a link to another database's pages): SQLite would read it into the restored file.
+    for (const suffix of ["-wal", "-shm", "-journal"]) {
+      if (lexists(tmp + suffix)) throw new RestoreSetupError("RESTORE_FAILED", `a file the restore did not make lies beside its temp file (${basename(tmp)}${suffix})`);
+    }
     const integrity = integrityOf(tmp);
     if (integrity !== "ok") throw new RestoreSetupError("RESTORE_FAILED", `the restored file is not a sound SQLite database: ${integrity.slice(0, 500)}`);
     // Opening it may have left -wal/-shm beside the temp file; they must not follow it.
@@ -90,6 +132,15 @@ export async function writeSqliteAtomically(
     await fsyncDir(dirname(target));
   } finally {
     if (!renamed) removeSqliteTemp(tmp);
+  }
+}
+
+function lexists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 

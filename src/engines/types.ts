@@ -42,7 +42,8 @@ export type VerifyErrorCode =
   | "DATABASE_NOT_FOUND"
   | "TLS_ERROR"
   | "DUMP_TOOL_MISSING"
-  | "DUMP_TOOL_TOO_OLD";
+  | "DUMP_TOOL_TOO_OLD"
+  | "PATH_NOT_ALLOWED";
 
 export interface VerifyError {
   code: VerifyErrorCode;

@@ -5,6 +5,7 @@ import type { SecretBox } from "../crypto/secrets.ts";
 import type { Db } from "../db/client.ts";
 import { backupJobs, backupPolicies, dataSources, storageDestinations } from "../db/schema.ts";
 import { DUMP_EXT, DUMP_FORMAT, dumpCommand, startDump, type DumpEnv } from "../engines/dump.ts";
+import { checkSqlitePath, type SqlitePathPolicy } from "../engines/sqlite-path.ts";
 import type { SourceTarget } from "../engines/types.ts";
 import { countingTap, sha256Tap } from "../lib/streams.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
@@ -22,6 +23,20 @@ export interface BackupDeps {
   dumpEnv: DumpEnv;
   /** Decrypts a data source's credentials into what an engine needs (the data source module's). */
   targetOf(row: DataSourceRow): SourceTarget;
+  /** Where SQLite sources may be: checked again at every run (a file may have become a symlink). */
+  sqlitePaths: SqlitePathPolicy;
+}
+
+/**
+ * The data source as the engines see it; for SQLite its path checked against the host
+ * boundary now and replaced by the real path that was checked (what the dump opens).
+ */
+function backupTargetOf(deps: BackupDeps, row: DataSourceRow): SourceTarget {
+  const target = deps.targetOf(row);
+  if (target.engine !== "sqlite") return target;
+  const check = checkSqlitePath(target.path ?? "", deps.sqlitePaths);
+  if (!check.ok) throw new JobSetupError("PATH_NOT_ALLOWED", check.reason);
+  return { ...target, path: check.real };
 }
 
 /** Live byte counters of a running job, flushed to its row by the queue. */
@@ -122,7 +137,8 @@ export async function runBackup(
   const recipients = plan.encrypt
     ? [await ensureOrgRecipient(deps.db, deps.secrets, job.orgId), ...plan.extraRecipients]
     : [];
-  const target = deps.targetOf(plan.source);
+  // Before the object key is recorded: a refused source leaves nothing to clean up.
+  const target = backupTargetOf(deps, plan.source);
   onObjectKey(objectKey);
 
   // Until the stream reaches the driver (which cancels it on failure), a setup error must

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import type { Config } from "../config/schema.ts";
+import { sqlitePathPolicy } from "../engines/sqlite-path.ts";
 import type { SecretBox } from "../crypto/secrets.ts";
 import type { Db } from "../db/client.ts";
 import type { MetricsRegistry } from "../http/metrics.ts";
@@ -31,6 +32,7 @@ export function createRunner(input: CreateRunnerInput): Runner {
       secrets: input.secrets,
       storage: input.storage,
       targetOf: input.targetOf,
+      sqlitePaths: sqlitePathPolicy(input.config),
       dumpEnv: { toolPath: input.toolPath ?? process.env.PATH ?? "/usr/bin:/bin", scratchDir: join(input.config.dataDir, "tmp") },
       logger,
       metrics: input.metrics ? new RunnerMetrics(input.db, input.metrics) : undefined,

@@ -3,6 +3,7 @@ import { recordAudit } from "../audit/record.ts";
 import type { Db } from "../db/client.ts";
 import { backupJobs, dataSources, restores, storageDestinations } from "../db/schema.ts";
 import { removeSqliteTemp, sqliteTempPath } from "../engines/sqlite-restore.ts";
+import { realPathOf } from "../lib/host-paths.ts";
 import type { Logger } from "../lib/logger.ts";
 import { nowMs } from "../lib/clock.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
@@ -81,7 +82,9 @@ export function recoverInterruptedRestores(db: Db, logger: Logger): string[] {
   });
   for (const r of rows) {
     const target = db.select({ engine: dataSources.engine, path: dataSources.path }).from(dataSources).where(eq(dataSources.id, r.targetDataSourceId)).get();
-    if (target?.engine === "sqlite" && target.path) removeSqliteTemp(sqliteTempPath(target.path, r.id));
+    if (target?.engine !== "sqlite" || !target.path) continue;
+    // The temp file was made beside the path's real file (what the restore wrote to).
+    for (const path of new Set([target.path, realPathOf(target.path) ?? target.path])) removeSqliteTemp(sqliteTempPath(path, r.id));
   }
   if (rows.length) logger.warn("marked interrupted restores failed", { restores: rows.map((r) => r.id) });
   return rows.map((r) => r.id);

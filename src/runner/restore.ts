@@ -4,7 +4,8 @@ import { decryptStream } from "../crypto/age.ts";
 import { orgIdentity } from "../crypto/org-keys.ts";
 import { backupJobs, dataSources, restores, storageDestinations } from "../db/schema.ts";
 import { dropMysqlTables, engineFamily, ensureDatabase, inspectDatabase, mysqlRestoreCommand, pgRestoreCommand, RestoreSetupError, runRestoreTool } from "../engines/restore.ts";
-import { sqliteTempPath, sqliteUserObjects, writeSqliteAtomically } from "../engines/sqlite-restore.ts";
+import { checkSqlitePath } from "../engines/sqlite-path.ts";
+import { notReplaceable, sqliteTempPath, sqliteUserObjects, writeSqliteAtomically } from "../engines/sqlite-restore.ts";
 import type { SourceTarget } from "../engines/types.ts";
 import { countingTap } from "../lib/streams.ts";
 import { StorageError } from "../storage/errors.ts";
@@ -12,7 +13,7 @@ import type { BackupDeps, JobRow } from "./backup.ts";
 import { decompressStage, type CompressionAlgorithm } from "./compression.ts";
 
 export type RestoreRow = typeof restores.$inferSelect;
-export type RestoreDeps = Pick<BackupDeps, "db" | "secrets" | "storage" | "dumpEnv" | "targetOf">;
+export type RestoreDeps = Pick<BackupDeps, "db" | "secrets" | "storage" | "dumpEnv" | "targetOf" | "sqlitePaths">;
 
 /** Live byte counters of a running restore, flushed to its row by the queue. */
 export interface RestoreProgress {
@@ -142,6 +143,18 @@ function tagged(inner: ReadableStream<Uint8Array>, code: string): ReadableStream
   );
 }
 
+/**
+ * The real path a SQLite restore writes to: `path` still within the host boundary (checked
+ * now, not only when the source was saved) and holding nothing but a SQLite database.
+ */
+function sqliteTargetPath(deps: RestoreDeps, path: string): string {
+  const check = checkSqlitePath(path, deps.sqlitePaths);
+  if (!check.ok) throw new RestoreSetupError("PATH_NOT_ALLOWED", check.reason);
+  const problem = notReplaceable(check.real);
+  if (problem) throw new RestoreSetupError("INVALID_TARGET", `${path} ${problem}`);
+  return check.real;
+}
+
 function refuseNonEmptySqlite(path: string): void {
   const objects = sqliteUserObjects(path);
   if (objects === -1) throw new RestoreSetupError("TARGET_NOT_EMPTY", `${path} exists and is not a SQLite database; restore with clean: true to replace it`);
@@ -166,9 +179,11 @@ export async function runRestore(
   const family = engineFamily(target.engine);
   const database = row.targetDatabase ?? target.database ?? "";
   let relations = 0;
+  let sqlitePath = "";
   if (family === "sqlite") {
     if (!target.path) throw new RestoreSetupError("INVALID_TARGET", "the target data source has no path");
-    if (!row.clean) refuseNonEmptySqlite(target.path);
+    sqlitePath = sqliteTargetPath(deps, target.path);
+    if (!row.clean) refuseNonEmptySqlite(sqlitePath);
   } else {
     const found = await inspectDatabase(target, database, signal);
     relations = found.relations;
@@ -210,9 +225,13 @@ export async function runRestore(
       state.touched = "partial";
       await runRestoreTool(cmd, stream, toolPath, signal);
     } else {
-      const path = target.path!;
+      const path = sqlitePath;
       await writeSqliteAtomically(stream, path, sqliteTempPath(path, row.id), signal, {
-        beforeRename: () => (row.clean ? undefined : refuseNonEmptySqlite(path)),
+        beforeRename: () => {
+          // The last look: the path may have been swapped for a symlink while the bytes came in.
+          if (sqliteTargetPath(deps, target.path!) !== path) throw new RestoreSetupError("PATH_NOT_ALLOWED", `${target.path} now resolves elsewhere than when the restore started`);
+          if (!row.clean) refuseNonEmptySqlite(path);
+        },
         renamed: () => (state.touched = "replaced"),
       });
     }

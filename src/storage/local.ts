@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { lstat, open, readdir, realpath, rename, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
-import { underAllowedRoot } from "./allowed-roots.ts";
+import { underAllowedRoot } from "../lib/host-paths.ts";
 import type { DownloadTokens } from "./download-token.ts";
 import { classifyFsError, StorageError } from "./errors.ts";
 import { ensureDirInside, fsyncDir, keyPath, prefixDir, realRoot, resolvesInside, TEMP_MARK } from "./local-paths.ts";

@@ -2,7 +2,7 @@ import type { Config } from "../config/schema.ts";
 import type { SecretBox } from "../crypto/secrets.ts";
 import type { Db } from "../db/client.ts";
 import type { storageDestinations } from "../db/schema.ts";
-import { underAllowedRoot } from "./allowed-roots.ts";
+import { underAllowedRoot } from "../lib/host-paths.ts";
 import { assumeRoleProvider } from "./assume-role.ts";
 import { DownloadTokens } from "./download-token.ts";
 import { StorageError } from "./errors.ts";

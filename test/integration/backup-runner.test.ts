@@ -35,7 +35,7 @@ function run(argv: string[], stdin?: Uint8Array): Buffer {
 
 beforeAll(async () => {
   [pg, maria, s3] = await Promise.all([startPostgres(), startMariaDb(), startS3rver(["backups"])]);
-  h = await createHarness({ SNAPDB_RUNNER_RETRY_BASE_SECONDS: "1" });
+  h = await createHarness({ SNAPDB_RUNNER_RETRY_BASE_SECONDS: "1", SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path });
   h.runner.start();
   token = await h.token(ORG);
   managedId = (await managedDestination(h, token)).id;

@@ -14,12 +14,17 @@ import { tempDir } from "../helpers/tmp.ts";
 let h: Harness;
 let token: string;
 const PASSWORD = "S3cret-Pa55word-never-shown";
+/** Real SQLite files for verify; /var/lib/app holds paths that are only ever stored. */
+const files = tempDir("snapdb-ds-sqlite");
 
 beforeAll(async () => {
-  h = await createHarness();
+  h = await createHarness({ SNAPDB_ALLOWED_SQLITE_ROOTS: `/var/lib/app,${files.path}` });
   token = await h.token("org_ds");
 });
-afterAll(() => h.close());
+afterAll(() => {
+  h.close();
+  files.cleanup();
+});
 
 const create = (body: unknown) => h.call("POST", "/data-sources", { token, body });
 const pg = (extra: Record<string, unknown> = {}) => ({ name: `pg-${crypto.randomUUID().slice(0, 8)}`, engine: "postgres", host: "db.internal", database: "app", ...extra });
@@ -110,7 +115,7 @@ describe("data sources: read, list, update", () => {
     for (const name of ["Alpha-1", "beta-2", "alpha-3", "gamma_%"]) {
       await h.call("POST", "/data-sources", { token: t2, body: pg({ name }) });
     }
-    await h.call("POST", "/data-sources", { token: t2, body: { name: "alpha-file", engine: "sqlite", path: "/a.db" } });
+    await h.call("POST", "/data-sources", { token: t2, body: { name: "alpha-file", engine: "sqlite", path: "/var/lib/app/a.db" } });
     const all = await h.call("GET", "/data-sources?limit=2", { token: t2 });
     expect(all.body.items.map((i: any) => i.name)).toEqual(["alpha-file", "gamma_%"]);
     const next = await h.call("GET", `/data-sources?limit=2&cursor=${all.body.cursors.next}`, { token: t2 });
@@ -279,32 +284,27 @@ describe("data sources: backup jobs list", () => {
 
 describe("data sources: verify sqlite", () => {
   test("a real file verifies; a missing one and a non-database are DATABASE_NOT_FOUND; lastVerify is stored and audited", async () => {
-    const dir = tempDir("snapdb-ds-sqlite");
-    try {
-      const file = join(dir.path, "app.db");
-      const db = new Database(file);
-      db.run("CREATE TABLE t (x)");
-      db.close();
-      const ds = (await create({ name: "file-db", engine: "sqlite", path: file })).body;
-      const ok = await h.call("POST", `/data-sources/${ds.id}/verify`, { token });
-      expect(ok.status).toBe(200);
-      expect(ok.body).toMatchObject({ ok: true, serverVersion: expect.stringMatching(/^3\.\d+/), verifiedAt: expect.any(String) });
-      expect((await h.call("GET", `/data-sources/${ds.id}`, { token })).body.lastVerify).toEqual(ok.body);
-      const verified = auditRows(ds.id).find((e) => e.action === "data_source.verified")!;
-      expect(verified.metadata).toMatchObject({ ok: true });
+    const file = join(files.path, "app.db");
+    const db = new Database(file);
+    db.run("CREATE TABLE t (x)");
+    db.close();
+    const ds = (await create({ name: "file-db", engine: "sqlite", path: file })).body;
+    const ok = await h.call("POST", `/data-sources/${ds.id}/verify`, { token });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ ok: true, serverVersion: expect.stringMatching(/^3\.\d+/), verifiedAt: expect.any(String) });
+    expect((await h.call("GET", `/data-sources/${ds.id}`, { token })).body.lastVerify).toEqual(ok.body);
+    const verified = auditRows(ds.id).find((e) => e.action === "data_source.verified")!;
+    expect(verified.metadata).toMatchObject({ ok: true });
 
-      const missing = (await create({ name: "missing-db", engine: "sqlite", path: join(dir.path, "nope.db") })).body;
-      const res = await h.call("POST", `/data-sources/${missing.id}/verify`, { token });
-      expect(res.body).toMatchObject({ ok: false, error: { code: "DATABASE_NOT_FOUND" } });
-      expect(readdirSync(dir.path)).not.toContain("nope.db"); // verify never creates the file
+    const missing = (await create({ name: "missing-db", engine: "sqlite", path: join(files.path, "nope.db") })).body;
+    const res = await h.call("POST", `/data-sources/${missing.id}/verify`, { token });
+    expect(res.body).toMatchObject({ ok: false, error: { code: "DATABASE_NOT_FOUND" } });
+    expect(readdirSync(files.path)).not.toContain("nope.db"); // verify never creates the file
 
-      const junk = join(dir.path, "junk.db");
-      await Bun.write(junk, "this is not a database file at all, just text ".repeat(20));
-      const notDb = (await create({ name: "junk-db", engine: "sqlite", path: junk })).body;
-      expect((await h.call("POST", `/data-sources/${notDb.id}/verify`, { token })).body).toMatchObject({ ok: false, error: { code: "DATABASE_NOT_FOUND" } });
-    } finally {
-      dir.cleanup();
-    }
+    const junk = join(files.path, "junk.db");
+    await Bun.write(junk, "this is not a database file at all, just text ".repeat(20));
+    const notDb = (await create({ name: "junk-db", engine: "sqlite", path: junk })).body;
+    expect((await h.call("POST", `/data-sources/${notDb.id}/verify`, { token })).body).toMatchObject({ ok: false, error: { code: "DATABASE_NOT_FOUND" } });
   });
 
   test("the verify route is 404 for a missing source", async () => {

@@ -9,6 +9,7 @@ import { hostileBody, hostileQuery, hostileSegment, type BodyCase, type FuzzLimi
 import { storeConsistency, storeFingerprint, writeCounter } from "../helpers/fuzz-store.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { fixtureFor, type Fixtures, type SpecRoute } from "../helpers/security-suite.ts";
+import { FIXTURE_SQLITE_ROOT } from "../security-fixtures/data-sources.ts";
 
 /**
  * Property-based fuzzing of every route of the served OpenAPI document: hostile path
@@ -59,7 +60,7 @@ function forgedCursors(valid: string): string[] {
 }
 
 beforeAll(async () => {
-  h = await createHarness({ SNAPDB_BODY_LIMIT_BYTES: String(LIMITS.bodyLimit) });
+  h = await createHarness({ SNAPDB_BODY_LIMIT_BYTES: String(LIMITS.bodyLimit), SNAPDB_ALLOWED_SQLITE_ROOTS: FIXTURE_SQLITE_ROOT });
   spec = (await h.call("GET", "/swagger/json")).body;
   token = await h.token("org_a");
   // A few data sources so that a list has a next page and a real cursor.

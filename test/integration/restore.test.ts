@@ -75,7 +75,7 @@ const restoreAndWait = async (body: Record<string, unknown>) => waitForStatus(h,
 
 beforeAll(async () => {
   [pg, maria] = await Promise.all([startPostgres(), startMariaDb()]);
-  h = await createHarness();
+  h = await createHarness({ SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path });
   h.runner.start();
   token = await h.token(ORG);
   const managed = await managedDestination(h, token);

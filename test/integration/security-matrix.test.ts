@@ -121,7 +121,7 @@ describe("download links of a local-disk destination", () => {
   }
 
   beforeAll(async () => {
-    h = await createHarness();
+    h = await createHarness({ SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path });
     h.runner.start();
     token = await h.token(ORG);
     const managed = await managedDestination(h, token);

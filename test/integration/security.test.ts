@@ -3,6 +3,7 @@ import { Glob } from "bun";
 import { SCOPES } from "../../src/http/auth.ts";
 import { badTokens } from "../helpers/bad-tokens.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
+import { FIXTURE_SQLITE_ROOT } from "../security-fixtures/data-sources.ts";
 import { fillPath, fixtureFor, securedRoutes, type Fixtures, type SpecRoute } from "../helpers/security-suite.ts";
 
 /**
@@ -21,7 +22,7 @@ let routes: SpecRoute[];
 let tokens: Record<string, string>;
 
 beforeAll(async () => {
-  h = await createHarness();
+  h = await createHarness({ SNAPDB_ALLOWED_SQLITE_ROOTS: FIXTURE_SQLITE_ROOT });
   routes = await securedRoutes(h);
   tokens = await badTokens(h);
 });

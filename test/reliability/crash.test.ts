@@ -26,7 +26,7 @@ const dataDir = tempDir("snapdb-crash");
 const scratch = tempDir("snapdb-crash-src");
 const dbFile = join(dataDir.path, "snapdb.db");
 const managedRoot = join(dataDir.path, "managed");
-const ENV = { SNAPDB_RUNNER_RETRY_BASE_SECONDS: "1", SNAPDB_LOG_LEVEL: "warn", SNAPDB_RUNNER_SHUTDOWN_GRACE_SECONDS: "1" };
+const ENV = { SNAPDB_RUNNER_RETRY_BASE_SECONDS: "1", SNAPDB_LOG_LEVEL: "warn", SNAPDB_RUNNER_SHUTDOWN_GRACE_SECONDS: "1", SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path };
 
 let pg: PgServer;
 let s3: S3Server;

@@ -98,7 +98,7 @@ async function expectFailed(job: any, code: string, attempts: number): Promise<v
 beforeAll(async () => {
   [pg, s3] = await Promise.all([startPostgres(), startS3()]);
   proxy = await startFaultProxy(s3.endpoint);
-  daemon = await startDaemon({ env: { SNAPDB_RUNNER_RETRY_BASE_SECONDS: "1", SNAPDB_ALLOWED_LOCAL_ROOTS: allowedRoot, SNAPDB_LOG_LEVEL: "warn" } });
+  daemon = await startDaemon({ env: { SNAPDB_RUNNER_RETRY_BASE_SECONDS: "1", SNAPDB_ALLOWED_LOCAL_ROOTS: allowedRoot, SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path, SNAPDB_LOG_LEVEL: "warn" } });
   api = new DaemonApi(daemon.baseUrl, await daemon.token(ORG));
   managedId = (await api.managedDestination()).id;
   s3DstId = (await api.s3Destination(s3Creds(), "faults")).id;
@@ -242,7 +242,7 @@ describe("database and tool faults", () => {
   test("pg_dump missing from the daemon's PATH: DUMP_TOOL_MISSING, not retried; SQLite backups still work", async () => {
     const emptyBin = join(scratch.path, "empty-bin");
     mkdirSync(emptyBin);
-    const bare = await startDaemon({ env: { PATH: emptyBin, SNAPDB_RUNNER_RETRY_BASE_SECONDS: "1", SNAPDB_LOG_LEVEL: "warn" } });
+    const bare = await startDaemon({ env: { PATH: emptyBin, SNAPDB_RUNNER_RETRY_BASE_SECONDS: "1", SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path, SNAPDB_LOG_LEVEL: "warn" } });
     try {
       const client = new DaemonApi(bare.baseUrl, await bare.token(ORG));
       const managed = (await client.managedDestination()).id;

@@ -33,7 +33,7 @@ function sqliteFile(): string {
 }
 
 beforeAll(async () => {
-  daemon = await startDaemon({ env: { SNAPDB_RUNNER_RETRY_BASE_SECONDS: "1", SNAPDB_LOG_LEVEL: "warn" } });
+  daemon = await startDaemon({ env: { SNAPDB_RUNNER_RETRY_BASE_SECONDS: "1", SNAPDB_LOG_LEVEL: "warn", SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path } });
   token = await daemon.token(ORG);
   const api = new DaemonApi(daemon.baseUrl, token);
   managedId = (await api.managedDestination()).id;

@@ -95,6 +95,7 @@ describe("config", () => {
           SNAPDB_JWT_PUBLIC_KEY_FILE: join(dir.path, "missing.pem"),
           SNAPDB_JWT_JWKS_URL: "ftp://x",
           SNAPDB_ALLOWED_LOCAL_ROOTS: "relative/dir",
+          SNAPDB_ALLOWED_SQLITE_ROOTS: "/srv/sqlite,../apps",
         },
         ...NO_FILE,
       }),
@@ -105,6 +106,8 @@ describe("config", () => {
     expect(text).toContain("auth.jwksUrl (from env SNAPDB_JWT_JWKS_URL): must be an http(s) URL");
     expect(text).toContain("does not exist");
     expect(text).toContain("storage.allowedLocalRoots.0 (from env SNAPDB_ALLOWED_LOCAL_ROOTS): must be an absolute path");
+    expect(text).toContain("sources.allowedSqliteRoots.1 (from env SNAPDB_ALLOWED_SQLITE_ROOTS): must be an absolute path");
+    expect(text).not.toContain("sources.allowedSqliteRoots.0");
   });
 
   test("__proto__, constructor and prototype keys are refused as unknown, never merged", () => {

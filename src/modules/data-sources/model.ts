@@ -27,7 +27,14 @@ const fields = {
   host: t.String({ minLength: 1, maxLength: 255, description: "Network engines: host name or IP." }),
   port: t.Integer({ minimum: 1, maximum: 65535, description: "Network engines; default 5432 (postgres) or 3306 (mysql, mariadb)." }),
   database: t.String({ minLength: 1, maxLength: 255, description: "Network engines: the database to back up." }),
-  path: t.String({ minLength: 1, maxLength: 4096, description: "`sqlite`: absolute path of the database file on the daemon's host." }),
+  path: t.String({
+    minLength: 1,
+    maxLength: 4096,
+    description:
+      "`sqlite`: absolute, normalized path of the database file on the daemon's host. It must resolve (symlinks followed) under a directory the operator allows " +
+      "(`sources.allowedSqliteRoots`; with none, SQLite sources are refused) and never onto the daemon's own files (its data dir, keys, backup directories). " +
+      "Checked when saved (400 on `/path`) and again at every verify, backup and restore.",
+  }),
   options: Options,
   labels: Labels,
 };
@@ -83,6 +90,7 @@ export const VerifyOutcome = t.Object(
           t.Literal("TLS_ERROR"),
           t.Literal("DUMP_TOOL_MISSING"),
           t.Literal("DUMP_TOOL_TOO_OLD"),
+          t.Literal("PATH_NOT_ALLOWED"),
         ]),
         message: t.String(),
       }),

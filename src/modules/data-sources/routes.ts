@@ -1,6 +1,7 @@
 import { TAGS } from "../../http/openapi-tags.ts";
 import { Elysia, t } from "elysia";
 import { defaultEngineEnv } from "../../engines/registry.ts";
+import { sqlitePathPolicy } from "../../engines/sqlite-path.ts";
 import type { EngineEnv } from "../../engines/types.ts";
 import type { HttpKit } from "../../http/kit.ts";
 import { serviceContext } from "../../http/kit.ts";
@@ -35,6 +36,7 @@ export interface DataSourceRouteOptions {
 
 export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}) {
   const engineEnv = opts.engineEnv ?? defaultEngineEnv();
+  const sqlitePaths = sqlitePathPolicy(kit.config);
   const left = (file: StoredBackupFile, error: unknown) =>
     kit.logger.warn("a backup file of a deleted data source was left in storage", { ...file, error });
   const hooks: DeleteHooks = {
@@ -47,7 +49,7 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
       "/data-sources",
       ({ body, principal, request, server, set }) => {
         set.status = 201;
-        return createDataSource(serviceContext(kit.db, principal, request, server), body);
+        return createDataSource(serviceContext(kit.db, principal, request, server), sqlitePaths, body);
       },
       {
         scope: "backup.write",
@@ -78,7 +80,7 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     })
     .patch(
       "/data-sources/:id",
-      ({ params, body, principal, request, server }) => updateDataSource(serviceContext(kit.db, principal, request, server), params.id, body),
+      ({ params, body, principal, request, server }) => updateDataSource(serviceContext(kit.db, principal, request, server), sqlitePaths, params.id, body),
       {
         scope: "backup.write",
         params: IdParams,
@@ -135,14 +137,14 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     .post(
       "/data-sources/:id/verify",
       ({ params, principal, request, server }) =>
-        verifyDataSource(serviceContext(kit.db, principal, request, server), kit.secrets, engineEnv, params.id),
+        verifyDataSource(serviceContext(kit.db, principal, request, server), kit.secrets, engineEnv, sqlitePaths, params.id),
       {
         scope: "backup.operate",
         params: IdParams,
         response: { 200: VerifyOutcome },
         detail: {
           summary: "Connect for real and check the dump tool",
-          description: "Always 200 when the source exists: `ok: false` carries `error.code` (CONNECTION_REFUSED, TIMEOUT, AUTH_FAILED, DATABASE_NOT_FOUND, TLS_ERROR, DUMP_TOOL_MISSING, DUMP_TOOL_TOO_OLD). Stored as `lastVerify`.",
+          description: "Always 200 when the source exists: `ok: false` carries `error.code` (CONNECTION_REFUSED, TIMEOUT, AUTH_FAILED, DATABASE_NOT_FOUND, TLS_ERROR, DUMP_TOOL_MISSING, DUMP_TOOL_TOO_OLD, PATH_NOT_ALLOWED: a SQLite path outside the operator's allowed roots). Stored as `lastVerify`.",
           tags,
         },
       },

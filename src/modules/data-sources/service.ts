@@ -2,6 +2,7 @@ import { and, count, desc, eq, inArray, isNotNull, isNull, lt, sql, type SQL } f
 import { recordAudit } from "../../audit/record.ts";
 import type { Tx } from "../../db/client.ts";
 import { attachments, backupJobs, dataSources } from "../../db/schema.ts";
+import { checkSqlitePath, type SqlitePathPolicy } from "../../engines/sqlite-path.ts";
 import type { EngineName, EngineOptions } from "../../engines/types.ts";
 import type { ServiceContext } from "../../lib/context.ts";
 import { nowMs } from "../../lib/clock.ts";
@@ -52,7 +53,13 @@ function asConflict<T>(name: string, fn: () => T): T {
   }
 }
 
-export function createDataSource(ctx: ServiceContext, input: DataSourceInput) {
+/** The host boundary's objection to a SQLite path, or null. */
+const pathProblemUnder = (policy: SqlitePathPolicy) => (path: string) => {
+  const check = checkSqlitePath(path, policy);
+  return check.ok ? null : check.reason;
+};
+
+export function createDataSource(ctx: ServiceContext, sqlitePaths: SqlitePathPolicy, input: DataSourceInput) {
   const shape = withDefaults({
     engine: input.engine,
     host: input.host ?? null,
@@ -62,7 +69,7 @@ export function createDataSource(ctx: ServiceContext, input: DataSourceInput) {
     options: input.options ?? {},
     labels: input.labels ?? {},
   });
-  checkShape(shape);
+  checkShape(shape, pathProblemUnder(sqlitePaths));
   const now = nowMs();
   const row = asConflict(input.name, () =>
     ctx.db.transaction((tx) => {
@@ -101,7 +108,12 @@ export function listDataSources(ctx: ServiceContext, filters: DataSourceFilters,
   return { items: items.map(toDataSource), hasMore };
 }
 
-export function updateDataSource(ctx: ServiceContext, id: string, patch: DataSourcePatch) {
+/**
+ * A new SQLite path is checked against the host boundary; an unchanged one is not (it is
+ * checked before every use anyway, and a label change should not fail because the operator
+ * has since narrowed the roots).
+ */
+export function updateDataSource(ctx: ServiceContext, sqlitePaths: SqlitePathPolicy, id: string, patch: DataSourcePatch) {
   const name = patch.name;
   const row = asConflict(name ?? "", () =>
     ctx.db.transaction((tx) => {
@@ -118,7 +130,7 @@ export function updateDataSource(ctx: ServiceContext, id: string, patch: DataSou
         options: (patch.options ?? current.options) as EngineOptions,
         labels: patch.labels ?? current.labels,
       });
-      checkShape(shape);
+      checkShape(shape, patch.path !== undefined ? pathProblemUnder(sqlitePaths) : undefined);
       if (name !== undefined && name !== current.name) assertNameFree(tx, ctx.orgId, name, id);
       const changed = Object.keys(patch).filter((k) => k !== "engine");
       const updated = tx

@@ -18,16 +18,21 @@ const LABEL_KEY = /^[A-Za-z0-9._/-]{1,63}$/;
 const HOST = /^[A-Za-z0-9.:_\-[\]%]+$/;
 
 /**
- * The rules the JSON schema cannot say: which fields each engine takes. Every problem is
- * reported at once, each with its JSON pointer, so a client can fix a form in one go.
+ * The rules the JSON schema cannot say: which fields each engine takes, and (given
+ * `pathProblem`, the host boundary's verdict) whether a SQLite path may be used. Every
+ * problem is reported at once, each with its JSON pointer, so a client can fix a form in one go.
  */
-export function checkShape(s: SourceShape): void {
+export function checkShape(s: SourceShape, pathProblem?: (path: string) => string | null): void {
   const details: ErrorDetail[] = [];
   const bad = (path: string, message: string) => details.push({ path, message });
   if (s.engine === "sqlite") {
     if (s.path === null) bad("/path", "is required for engine sqlite");
     else if (!isAbsolute(s.path)) bad("/path", "must be an absolute path on the daemon's host");
     else if (s.path.includes("\0")) bad("/path", "must not contain NUL");
+    else {
+      const problem = pathProblem?.(s.path);
+      if (problem) bad("/path", problem);
+    }
     for (const f of ["host", "port", "database"] as const) if (s[f] !== null) bad(`/${f}`, "is not used by engine sqlite (use path)");
     if (Object.keys(s.options).length) bad("/options", "engine sqlite takes no options");
   } else {

@@ -3,22 +3,32 @@ import { recordAudit } from "../../audit/record.ts";
 import type { SecretBox } from "../../crypto/secrets.ts";
 import { dataSources } from "../../db/schema.ts";
 import { engineFor } from "../../engines/registry.ts";
-import type { EngineEnv } from "../../engines/types.ts";
+import { checkSqlitePath, type SqlitePathPolicy } from "../../engines/sqlite-path.ts";
+import { verifyFailure, type EngineEnv, type SourceTarget, type VerifyResult } from "../../engines/types.ts";
 import type { ServiceContext } from "../../lib/context.ts";
 import { nowIso } from "../../lib/clock.ts";
 import { notFound } from "../../lib/errors.ts";
 import { targetOf } from "./credentials.ts";
 import { findDataSource } from "./service.ts";
 
+/** A SQLite file is opened only at the real path the host boundary allows, now. */
+async function probe(target: SourceTarget, env: EngineEnv, sqlitePaths: SqlitePathPolicy): Promise<VerifyResult> {
+  if (target.engine === "sqlite") {
+    const check = checkSqlitePath(target.path ?? "", sqlitePaths);
+    if (!check.ok) return verifyFailure("PATH_NOT_ALLOWED", check.reason);
+    target = { ...target, path: check.real };
+  }
+  const timeoutMs = target.options.connectTimeoutSeconds ? target.options.connectTimeoutSeconds * 1000 : env.timeoutMs;
+  return engineFor(target.engine).verify(target, { ...env, timeoutMs });
+}
+
 /**
  * Connects to the source for real, checks its dump tool, stores the outcome as `lastVerify`
  * and audits it. A failed check is a 200 with `ok: false`: the request itself worked.
  */
-export async function verifyDataSource(ctx: ServiceContext, secrets: SecretBox, env: EngineEnv, id: string) {
+export async function verifyDataSource(ctx: ServiceContext, secrets: SecretBox, env: EngineEnv, sqlitePaths: SqlitePathPolicy, id: string) {
   const row = findDataSource(ctx.db, ctx.orgId, id);
-  const target = targetOf(row, secrets);
-  const timeoutMs = target.options.connectTimeoutSeconds ? target.options.connectTimeoutSeconds * 1000 : env.timeoutMs;
-  const result = await engineFor(row.engine).verify(target, { ...env, timeoutMs });
+  const result = await probe(targetOf(row, secrets), env, sqlitePaths);
   const outcome = { ...result, verifiedAt: nowIso() };
   ctx.db.transaction((tx) => {
     const changed = tx

@@ -1,6 +1,6 @@
 import type { Config } from "../../config/schema.ts";
 import { invalidInput } from "../../lib/errors.ts";
-import { underAllowedRoot } from "../../storage/allowed-roots.ts";
+import { underAllowedRoot } from "../../lib/host-paths.ts";
 import { normalizePrefix } from "../../storage/keys.ts";
 import type { DestinationSecret, LocalSettings, S3Settings } from "../../storage/registry.ts";
 

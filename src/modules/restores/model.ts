@@ -19,7 +19,7 @@ export const CreateRestoreBody = t.Object(
       t.Boolean({
         default: false,
         description:
-          "Replace what the target holds. Without it a non-empty target is refused (409). PostgreSQL: pg_restore --clean --if-exists; MySQL/MariaDB: the target database's tables and views are dropped first; SQLite: the file is replaced atomically.",
+          "Replace what the target holds. Without it a non-empty target is refused (409). PostgreSQL: pg_restore --clean --if-exists; MySQL/MariaDB: the target database's tables and views are dropped first; SQLite: the file is replaced atomically (only ever a SQLite database or an empty file; any other file at the path is refused, clean or not).",
       }),
     ),
   },

@@ -1,5 +1,6 @@
 import { TAGS } from "../../http/openapi-tags.ts";
 import { Elysia } from "elysia";
+import { sqlitePathPolicy } from "../../engines/sqlite-path.ts";
 import type { HttpKit } from "../../http/kit.ts";
 import { serviceContext } from "../../http/kit.ts";
 import type { JobControl } from "../../runner/control.ts";
@@ -11,7 +12,7 @@ const LIST = "restores";
 const tags = [TAGS.restores.name];
 
 export function restoreRoutes(kit: HttpKit, control: JobControl) {
-  const deps = { storage: kit.storage, secrets: kit.secrets };
+  const deps = { storage: kit.storage, secrets: kit.secrets, sqlitePaths: sqlitePathPolicy(kit.config) };
   return new Elysia({ name: "snapdb-restores" })
     .use(kit.auth)
     .post(
@@ -32,6 +33,7 @@ export function restoreRoutes(kit: HttpKit, control: JobControl) {
             "Streams the stored file back: storage → sha256 check → age decrypt → decompress → pg_restore (one transaction), the mysql/mariadb client, or a SQLite file renamed into place. " +
             "The target defaults to the backup's data source; another data source must be of the same engine family (400 otherwise). Failure codes in `error.code`: " +
             "CHECKSUM_MISMATCH, DECRYPT_FAILED, DECOMPRESS_FAILED, RESTORE_FAILED, RESTORE_TOOL_MISSING, TARGET_NOT_EMPTY, DATABASE_CREATE_FAILED, BACKUP_FILE_MISSING, " +
+            "PATH_NOT_ALLOWED (a SQLite path outside the operator's allowed roots, checked again when the restore runs), INVALID_TARGET (e.g. a SQLite path holding a file that is not a SQLite database: never replaced), " +
             "AUTH_FAILED, CONNECTION_REFUSED, CANCELED, INTERRUPTED, …; the message says what state the target was left in.",
           tags,
         },

@@ -5,7 +5,8 @@ import type { Tx } from "../../db/client.ts";
 import { backupJobs, dataSources, restores } from "../../db/schema.ts";
 import { ProbeError } from "../../engines/network.ts";
 import { DATABASE_NAME, engineFamily, inspectDatabase, RestoreSetupError } from "../../engines/restore.ts";
-import { sqliteUserObjects } from "../../engines/sqlite-restore.ts";
+import { checkSqlitePath, type SqlitePathPolicy } from "../../engines/sqlite-path.ts";
+import { notReplaceable, sqliteUserObjects } from "../../engines/sqlite-restore.ts";
 import type { EngineName, SourceTarget } from "../../engines/types.ts";
 import type { ServiceContext } from "../../lib/context.ts";
 import { nowMs } from "../../lib/clock.ts";
@@ -23,6 +24,7 @@ export type RestoreRow = typeof restores.$inferSelect;
 export interface RestoreServiceDeps {
   storage: StorageRegistry;
   secrets: SecretBox;
+  sqlitePaths: SqlitePathPolicy;
 }
 
 export interface CreateRestoreInput {
@@ -59,9 +61,13 @@ export function listRestores(ctx: ServiceContext, filters: { dataSourceId?: stri
  * (409) unless `clean`, and so is one that cannot be reached to look (the restore would
  * fail the same way). The runner looks again when the restore starts.
  */
-async function checkTarget(target: SourceTarget, database: string | null, clean: boolean): Promise<void> {
+async function checkTarget(target: SourceTarget, database: string | null, clean: boolean, sqlitePaths: SqlitePathPolicy): Promise<void> {
   if (target.engine === "sqlite") {
-    const objects = sqliteUserObjects(target.path ?? "");
+    const check = checkSqlitePath(target.path ?? "", sqlitePaths);
+    if (!check.ok) throw new AppError("CONFLICT", `the target data source's path is refused: ${check.reason}`);
+    const problem = notReplaceable(check.real);
+    if (problem) throw new AppError("CONFLICT", `the target ${target.path} ${problem}`);
+    const objects = sqliteUserObjects(check.real);
     if (objects === -1 && !clean) throw new AppError("CONFLICT", `the target file ${target.path} exists and is not a SQLite database; set clean: true to replace it`);
     if (objects && objects > 0 && !clean) {
       throw new AppError("CONFLICT", `the target ${target.path} is not empty (${objects} tables or views); set clean: true to replace it`);
@@ -113,7 +119,7 @@ export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDep
     database = input.targetDatabase ?? target.database;
     if (!database) throw invalidInput("/targetDatabase", "the target data source names no database: give targetDatabase");
   }
-  await checkTarget(targetOf(target, deps.secrets), database, clean);
+  await checkTarget(targetOf(target, deps.secrets), database, clean, deps.sqlitePaths);
 
   const now = nowMs();
   return ctx.db.transaction((tx) => {
