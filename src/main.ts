@@ -2,6 +2,7 @@
 import { ConfigError } from "./config/load.ts";
 import { SchemaTooNewError } from "./db/migrate.ts";
 import { UsageError, parseCommandArgs, type Command } from "./cli/command.ts";
+import { DataDirLockedError, StoreInUseError } from "./cli/data-dir-lock.ts";
 
 /**
  * Each command's module is imported only when it runs: `serve` pulls in the web framework,
@@ -60,6 +61,12 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof UsageError) {
       process.stderr.write(`snapdb ${command.name}: ${err.message}\nRun 'snapdb ${command.name} --help'.\n`);
       return 2;
+    }
+    if (err instanceof DataDirLockedError || err instanceof StoreInUseError) {
+      // serve: a second daemon would fail the first one's running jobs as interrupted.
+      const hint = command.name === "serve" ? "" : "\nStop the daemon first (e.g. systemctl stop snapdb), then run the command again.";
+      process.stderr.write(`snapdb ${command.name}: ${err.message}${hint}\n`);
+      return 1;
     }
     if (err instanceof ConfigError || err instanceof SchemaTooNewError) {
       process.stderr.write(`snapdb: ${err.message}\n`);

@@ -2,7 +2,7 @@ import { readKeyFile } from "../crypto/key-files.ts";
 import { orgIdentity } from "../crypto/org-keys.ts";
 import { SecretBox } from "../crypto/secrets.ts";
 import { CONFIG_HELP, CONFIG_OPTIONS, UsageError, type Command } from "./command.ts";
-import { loadFromArgs, openMigratedStore } from "./runtime.ts";
+import { loadFromArgs, withStoreForReading } from "./runtime.ts";
 
 export const keyCommand: Command = {
   name: "key",
@@ -36,8 +36,8 @@ ${CONFIG_HELP}`,
       process.stderr.write(`snapdb key export: cannot read the master key ${config.masterKeyFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); run as the daemon's user\n`);
       return 1;
     }
-    const { store } = openMigratedStore(config);
-    try {
+    // Works beside a running daemon (read only); alone, it holds the data dir while it reads.
+    return withStoreForReading(config, "key", (store) => {
       const identity = orgIdentity(store.db, new SecretBox(master), org);
       if (!identity) {
         process.stderr.write(`snapdb key export: org "${org}" has no key yet (it is created with the org's first encrypted backup)\n`);
@@ -46,8 +46,6 @@ ${CONFIG_HELP}`,
       process.stdout.write(`${identity}\n`);
       process.stderr.write(`snapdb: this is org "${org}"'s private key: it decrypts all of its backups; keep it secret\n`);
       return 0;
-    } finally {
-      store.close();
-    }
+    });
   },
 };

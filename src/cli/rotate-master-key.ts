@@ -9,7 +9,7 @@ import { ORG_KEY_AAD } from "../crypto/org-keys.ts";
 import { credentialsAad } from "../modules/data-sources/credentials.ts";
 import { secretAad } from "../storage/registry.ts";
 import { CONFIG_HELP, CONFIG_OPTIONS, type Command } from "./command.ts";
-import { loadFromArgs, openMigratedStore } from "./runtime.ts";
+import { loadFromArgs, openMigratedStore, withDataDirLock } from "./runtime.ts";
 
 /*
  * Order of a rotation, chosen so that at every instant each secret's key is on disk under
@@ -174,29 +174,34 @@ credentials, storage destination keys) in one transaction, then replaces the key
 atomically. The old key is kept as <key file>.old-<keyId> (0600): delete it once you
 no longer need backups of the store made before the rotation.
 
-Stop the daemon first (systemctl stop snapdb) and start it afterwards: a running daemon
-keeps using the key it loaded. If the command is interrupted, run it again: it finishes
-the interrupted rotation instead of starting a new one.
+Stop the daemon first (systemctl stop snapdb) and start it afterwards: the command
+refuses to run while a daemon uses the data dir. If the command is interrupted, run
+it again: it finishes the interrupted rotation instead of starting a new one.
 
 ${CONFIG_HELP}`,
   options: { ...CONFIG_OPTIONS },
   async run(values) {
     const config = loadFromArgs(values);
-    const { store } = openMigratedStore(config);
-    try {
-      const r = rotateMasterKey(config.masterKeyFile, store);
-      process.stdout.write(
-        `${r.resumed ? "finished an interrupted rotation" : "rotated the master key"} ${r.oldKeyId} → ${r.newKeyId}: ` +
-          `re-encrypted ${r.dataSources} data source credential(s), ${r.destinations} destination secret(s) and ${r.orgKeys} org age identit(ies).\n` +
-          `old key kept at ${r.oldCopy}. Start (or restart) the daemon now.\n`,
-      );
-      return 0;
-    } catch (err) {
-      const unchanged = err instanceof RotationIncompleteError ? "" : "The store and the key file were not changed.\n";
-      process.stderr.write(`snapdb rotate-master-key: ${(err as Error).message}\n${unchanged}`);
-      return 1;
-    } finally {
-      store.close();
-    }
+    // A running daemon keeps the old key and would seal new secrets under it: refused.
+    return withDataDirLock(config, "rotate-master-key", () => rotateLocked(config.masterKeyFile, openMigratedStore(config).store));
   },
 };
+
+/** The command's rotation, with the data dir locked: prints what it did; 0 or 1. */
+function rotateLocked(keyFile: string, store: Store): number {
+  try {
+    const r = rotateMasterKey(keyFile, store);
+    process.stdout.write(
+      `${r.resumed ? "finished an interrupted rotation" : "rotated the master key"} ${r.oldKeyId} → ${r.newKeyId}: ` +
+        `re-encrypted ${r.dataSources} data source credential(s), ${r.destinations} destination secret(s) and ${r.orgKeys} org age identit(ies).\n` +
+        `old key kept at ${r.oldCopy}. Start (or restart) the daemon now.\n`,
+    );
+    return 0;
+  } catch (err) {
+    const unchanged = err instanceof RotationIncompleteError ? "" : "The store and the key file were not changed.\n";
+    process.stderr.write(`snapdb rotate-master-key: ${(err as Error).message}\n${unchanged}`);
+    return 1;
+  } finally {
+    store.close();
+  }
+}

@@ -6,8 +6,9 @@ import type { Config } from "../config/schema.ts";
 import { ensureKeyFile, readKeyFile } from "../crypto/key-files.ts";
 import { SecretBox } from "../crypto/secrets.ts";
 import { openStore, type Store } from "../db/client.ts";
-import { migrate, type MigrateResult } from "../db/migrate.ts";
+import { LATEST_SCHEMA_VERSION, migrate, schemaVersion, type MigrateResult } from "../db/migrate.ts";
 import { configFlags } from "./command.ts";
+import { DataDirLockedError, lockDataDir, StoreInUseError, type DataDirLock } from "./data-dir-lock.ts";
 
 export const storeFile = (config: Config) => join(config.dataDir, "snapdb.db");
 
@@ -88,5 +89,43 @@ export function openMigratedStore(config: Config): { store: Store; migration: Mi
   } catch (err) {
     store.sqlite.close();
     throw err;
+  }
+}
+
+/** For a command that changes the store: runs `fn` holding the data dir's lock (refused while a daemon runs). */
+export async function withDataDirLock<T>(config: Config, command: string, fn: () => Promise<T> | T): Promise<T> {
+  const lock = lockDataDir(config.dataDir, command);
+  try {
+    return await fn();
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * For a command that only reads the store (key export), also while the daemon runs: then the
+ * store is opened as the daemon left it, never migrated under it, and must be at this
+ * binary's schema; otherwise the lock is held while the store is migrated and read.
+ */
+export async function withStoreForReading<T>(config: Config, command: string, fn: (store: Store) => Promise<T> | T): Promise<T> {
+  let lock: DataDirLock | null = null;
+  try {
+    lock = lockDataDir(config.dataDir, command);
+  } catch (err) {
+    if (!(err instanceof DataDirLockedError)) throw err;
+  }
+  try {
+    const store = lock ? openMigratedStore(config).store : openStore(storeFile(config));
+    try {
+      const version = schemaVersion(store.sqlite);
+      if (version !== LATEST_SCHEMA_VERSION) {
+        throw new StoreInUseError(`the store is at schema ${version} and this snapdb expects ${LATEST_SCHEMA_VERSION}: run the daemon's own snapdb binary, or stop the daemon first`);
+      }
+      return await fn(store);
+    } finally {
+      store.close();
+    }
+  } finally {
+    lock?.release();
   }
 }

@@ -16,6 +16,7 @@ import { recoverInterruptedJobs } from "../runner/recovery.ts";
 import { targetOf } from "../modules/data-sources/credentials.ts";
 import { VERSION } from "../version.ts";
 import { CONFIG_HELP, CONFIG_OPTIONS, type Command } from "./command.ts";
+import { lockDataDir } from "./data-dir-lock.ts";
 import { derivedKey, hsSecret, loadFromArgs, openMigratedStore, secretBoxFor, secureDataDir, storeFile } from "./runtime.ts";
 
 function splitListen(listen: string): { hostname: string; port: number } {
@@ -41,6 +42,9 @@ ${CONFIG_HELP}`,
       process.stdout.write(printableConfig(config));
       return 0;
     }
+    // Before anything touches the data dir: a second daemon here would fail the first one's
+    // running jobs as interrupted and delete their temp files. Held until the process exits.
+    const lock = lockDataDir(config.dataDir, "serve");
     const logger = createLogger(config.log.level, { service: "snapdb" });
     secureDataDir(config.dataDir); // before any key is written into it
     const { master, secrets } = secretBoxFor(config);
@@ -82,13 +86,28 @@ ${CONFIG_HELP}`,
     if (staleSnapshots) logger.warn("removed SQLite snapshots left by an interrupted run", { count: staleSnapshots });
     // From now on every dump and restore tool dies with the daemon, where setpriv allows it.
     await guardToolsWithDaemon(process.env.PATH ?? "/usr/bin:/bin");
+    // Listening before any job can start: a daemon that cannot have its port stops here, having
+    // run nothing. /readyz says 503 until the runner and the scheduler run.
+    const { hostname, port } = splitListen(config.listen);
+    try {
+      // The body limit is enforced by the app with a clear 413; Bun's own cap is a backstop.
+      // reusePort off (Elysia turns it on): a second daemon on this port fails here instead
+      // of silently sharing the requests with us.
+      app.listen({ hostname, port, reusePort: false, maxRequestBodySize: config.http.bodyLimitBytes + 64 * 1024 });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === "EADDRINUSE" ? "the address is in use (another snapdb, or another program)" : (err as Error).message;
+      logger.error("cannot listen", { listen: config.listen, error: why });
+      process.stderr.write(`snapdb serve: cannot listen on ${config.listen}: ${why}\n`);
+      storage.close();
+      store.close();
+      lock.release();
+      return 1;
+    }
     runner.start();
     const stopSweep = startRetentionSweep({ db: store.db, storage, logger });
     // After the store is migrated: timers for every enabled attachment, then any catch-up runs.
     scheduler.start();
-    const { hostname, port } = splitListen(config.listen);
-    // The body limit is enforced by the app with a clear 413; Bun's own cap is a backstop.
-    app.listen({ hostname, port, maxRequestBodySize: config.http.bodyLimitBytes + 64 * 1024 });
     const url = `http://${app.server!.hostname}:${app.server!.port}`;
     logger.info("snapdb listening", { url, version: VERSION, dataDir: config.dataDir, store: storeFile(config) });
 
@@ -105,6 +124,7 @@ ${CONFIG_HELP}`,
       await runner.stop(config.runner.shutdownGraceSeconds * 1000);
       storage.close();
       store.close();
+      lock.release();
       logger.info("stopped");
       done.resolve(0);
     };

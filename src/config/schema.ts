@@ -79,10 +79,10 @@ export const ConfigSchema = T.Object(
         shutdownGraceSeconds: T.Integer({ minimum: 0, maximum: 3600 }),
         /** Jobs of one organisation running at once; orgs with queued work take turns. */
         maxConcurrentPerOrg: T.Integer({ minimum: 1, maximum: 64 }),
-        /** Ceiling for a policy's timeoutSeconds. */
-        maxTimeoutSeconds: T.Integer({ minimum: 60, maximum: 30 * 86400 }),
-        /** How long one restore may run. */
-        restoreTimeoutSeconds: T.Integer({ minimum: 60, maximum: 30 * 86400 }),
+        /** Ceiling for a policy's timeoutSeconds: refused above it at create/update, cut to it at run time. */
+        maxTimeoutSeconds: T.Integer({ minimum: 1, maximum: 30 * 86400 }),
+        /** How long one restore may run before it is stopped and fails TIMEOUT. */
+        restoreTimeoutSeconds: T.Integer({ minimum: 1, maximum: 30 * 86400 }),
       },
       { additionalProperties: false },
     ),

@@ -38,7 +38,13 @@ export function createRunner(input: CreateRunnerInput): Runner {
       metrics: input.metrics ? new RunnerMetrics(input.db, input.metrics) : undefined,
       afterSuccess: async (job) => void (await applyRetention(input.db, input.storage, logger, job)),
     },
-    { maxConcurrent: input.config.runner.maxConcurrent, retryBaseSeconds: input.config.runner.retryBaseSeconds },
+    {
+      maxConcurrent: input.config.runner.maxConcurrent,
+      maxConcurrentPerOrg: input.config.runner.maxConcurrentPerOrg,
+      maxTimeoutSeconds: input.config.runner.maxTimeoutSeconds,
+      restoreTimeoutSeconds: input.config.runner.restoreTimeoutSeconds,
+      retryBaseSeconds: input.config.runner.retryBaseSeconds,
+    },
   );
 }
 

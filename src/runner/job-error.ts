@@ -27,11 +27,26 @@ export class JobSetupError extends Error {
 
 const clip = (text: string, max = 2000) => (text.length > max ? `${text.slice(0, max)}…` : text);
 
+/** How long a backup may run, and which setting said so. */
+export interface JobTimeout {
+  seconds: number;
+  /** The operator's runner.maxTimeoutSeconds cut the policy's timeoutSeconds. */
+  capped: boolean;
+}
+
+/** A policy's timeoutSeconds under the operator's ceiling (policies written before it was lowered may exceed it). */
+export function effectiveTimeout(policySeconds: number, ceilingSeconds: number): JobTimeout {
+  return policySeconds > ceilingSeconds ? { seconds: ceilingSeconds, capped: true } : { seconds: policySeconds, capped: false };
+}
+
 /** Turns whatever ended a job into the `job.error` it reports. Messages carry no secrets. */
-export function classifyJobFailure(err: unknown, aborted: AbortReason | null, timeoutSeconds?: number): JobFailure {
+export function classifyJobFailure(err: unknown, aborted: AbortReason | null, timeout?: JobTimeout): JobFailure {
   if (aborted === "canceled") return { code: "CANCELED", message: "the job was canceled", retryable: false };
   if (aborted === "timeout") {
-    return { code: "TIMEOUT", message: `the job ran longer than the policy's timeoutSeconds (${timeoutSeconds})`, retryable: true };
+    const limit = timeout?.capped
+      ? `runner.maxTimeoutSeconds (${timeout.seconds}), the daemon's ceiling on the policy's timeoutSeconds`
+      : `the policy's timeoutSeconds (${timeout?.seconds})`;
+    return { code: "TIMEOUT", message: `the job ran longer than ${limit}`, retryable: true };
   }
   if (aborted === "shutdown") return { code: "INTERRUPTED", message: "the daemon shut down while the job ran", retryable: true };
   if (err instanceof JobSetupError) return { code: err.code, message: clip(err.message), retryable: err.retryable };

@@ -1,12 +1,13 @@
-import { and, asc, eq, isNull, lte, or, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { recordAudit } from "../audit/record.ts";
 import { backupJobs } from "../db/schema.ts";
 import type { Actor } from "../lib/context.ts";
 import type { Logger } from "../lib/logger.ts";
 import { nowMs } from "../lib/clock.ts";
 import { planBackup, runBackup, type BackupDeps, type BackupPlan, type JobRow, type Progress } from "./backup.ts";
-import { classifyJobFailure, retryDelayMs, type AbortReason } from "./job-error.ts";
-import { claimRestore, executeRestore, nextQueuedRestore, type RunningRestore } from "./restore-run.ts";
+import { classifyJobFailure, effectiveTimeout, retryDelayMs, type AbortReason, type JobTimeout } from "./job-error.ts";
+import { nextQueuedBackup, nextQueuedRestore, OrgTurns, orgsWithRunnableWork } from "./pick-next.ts";
+import { claimRestore, executeRestore, type RunningRestore } from "./restore-run.ts";
 import type { RestoreProgress, RestoreRow } from "./restore.ts";
 import type { RunnerMetrics } from "./metrics.ts";
 
@@ -14,6 +15,12 @@ export const RUNNER_ACTOR: Actor = { type: "system", id: "runner" };
 
 export interface RunnerOptions {
   maxConcurrent: number;
+  /** Jobs (backups and restores) of one org running at once. */
+  maxConcurrentPerOrg: number;
+  /** Ceiling on a policy's timeoutSeconds, applied when a backup starts. */
+  maxTimeoutSeconds: number;
+  /** A restore running longer is stopped and fails TIMEOUT. */
+  restoreTimeoutSeconds: number;
   retryBaseSeconds: number;
   /** How often live progress is written to the job row. */
   progressIntervalMs?: number;
@@ -39,13 +46,16 @@ interface Running {
 /**
  * The bounded job queue. Jobs live in the store (status `queued`), so they survive a
  * restart; this class only decides which run now: at most `maxConcurrent` at once, at most
- * one per data source, oldest first, none before its retry time. A job is claimed with a
- * conditional UPDATE, so two runners (or a runner and a cancel) never both own it.
+ * `maxConcurrentPerOrg` of one org, at most one per data source, none before its retry
+ * time; orgs with queued work take turns, oldest job first within an org (so one org's
+ * long backups cannot hold every slot). A job is claimed with a conditional UPDATE, so two
+ * runners (or a runner and a cancel) never both own it.
  */
 export class Runner {
   private readonly running = new Map<string, Running>();
-  /** Restores share the queue's slots and its one-job-per-data-source rule (their target). */
+  /** Restores share the queue's slots, its per-org limit and its one-job-per-data-source rule (their target). */
   private readonly restoring = new Map<string, RunningRestore>();
+  private readonly turns = new OrgTurns();
   private pumping = false;
   private pumpAgain = false;
   private stopped = true;
@@ -133,24 +143,11 @@ export class Runner {
         ...[...this.running.values()].map((r) => r.job.dataSourceId),
         ...[...this.restoring.values()].map((r) => r.row.targetDataSourceId),
       ];
-      const next = this.deps.db
-        .select()
-        .from(backupJobs)
-        .where(
-          and(
-            eq(backupJobs.status, "queued"),
-            or(isNull(backupJobs.notBefore), lte(backupJobs.notBefore, now)),
-            // One job per data source, also across a restart (a `running` row of this source).
-            sql`${backupJobs.dataSourceId} NOT IN (SELECT data_source_id FROM backup_jobs WHERE status = 'running')`,
-            sql`${backupJobs.dataSourceId} NOT IN (SELECT target_data_source_id FROM restores WHERE status = 'running')`,
-            busySources.length ? sql`${backupJobs.dataSourceId} NOT IN ${busySources}` : undefined,
-          ),
-        )
-        .orderBy(asc(backupJobs.queuedAt), asc(backupJobs.id))
-        .limit(1)
-        .get();
-      // Backups and restores take turns by age: whichever was queued first runs first.
-      const restore = nextQueuedRestore(this.deps.db, busySources);
+      const orgId = this.turns.pick(orgsWithRunnableWork(this.deps.db, now, busySources, this.orgsAtLimit()));
+      if (orgId === undefined) break;
+      const next = nextQueuedBackup(this.deps.db, now, busySources, orgId);
+      // Within the org, backups and restores take turns by age: whichever was queued first runs first.
+      const restore = nextQueuedRestore(this.deps.db, busySources, orgId);
       if (restore && (!next || restore.queuedAt < next.queuedAt)) {
         const claimedRestore = claimRestore(this.deps.db, restore, now);
         if (claimedRestore) this.launchRestore(claimedRestore);
@@ -162,6 +159,14 @@ export class Runner {
     }
     this.scheduleRetryWake(now);
     this.deps.metrics?.setRunning(this.running.size);
+  }
+
+  /** Orgs running as many jobs as `maxConcurrentPerOrg` allows. */
+  private orgsAtLimit(): string[] {
+    const perOrg = new Map<string, number>();
+    for (const r of this.running.values()) perOrg.set(r.job.orgId, (perOrg.get(r.job.orgId) ?? 0) + 1);
+    for (const r of this.restoring.values()) perOrg.set(r.row.orgId, (perOrg.get(r.row.orgId) ?? 0) + 1);
+    return [...perOrg].filter(([, n]) => n >= this.opts.maxConcurrentPerOrg).map(([orgId]) => orgId);
   }
 
   /** The queued job whose retry time is next: wake then, not only at the next poll. */
@@ -199,6 +204,7 @@ export class Runner {
     const controller = new AbortController();
     const entry: Running = { job, controller, reason: null, progress: { bytesIn: 0, bytesStored: 0 }, done: Promise.resolve() };
     this.running.set(job.id, entry);
+    this.turns.started(job.orgId);
     entry.done = this.execute(entry).finally(() => {
       this.running.delete(job.id);
       this.deps.metrics?.setRunning(this.running.size);
@@ -209,7 +215,8 @@ export class Runner {
   private launchRestore(row: RestoreRow): void {
     const entry: RunningRestore = { row, controller: new AbortController(), reason: null, progress: { bytesRead: 0, bytesWritten: 0 }, done: Promise.resolve() };
     this.restoring.set(row.id, entry);
-    entry.done = executeRestore(this.deps, entry, this.opts.progressIntervalMs ?? 1000).finally(() => {
+    this.turns.started(row.orgId);
+    entry.done = executeRestore(this.deps, entry, { progressIntervalMs: this.opts.progressIntervalMs ?? 1000, timeoutSeconds: this.opts.restoreTimeoutSeconds }).finally(() => {
       this.restoring.delete(row.id);
       this.wake();
     });
@@ -220,11 +227,13 @@ export class Runner {
     const log = this.deps.logger.child({ jobId: job.id, dataSourceId: job.dataSourceId });
     let plan: BackupPlan | null = null;
     let timeout: ReturnType<typeof setTimeout> | null = null;
+    let limit: JobTimeout | undefined;
     const flush = setInterval(() => this.writeProgress(job.id, progress), this.opts.progressIntervalMs ?? 1000);
     let objectKey: string | null = null;
     try {
       plan = planBackup(this.deps.db, job);
-      timeout = setTimeout(() => this.abortRunning(job.id, "timeout"), plan.timeoutSeconds * 1000);
+      limit = effectiveTimeout(plan.timeoutSeconds, this.opts.maxTimeoutSeconds);
+      timeout = setTimeout(() => this.abortRunning(job.id, "timeout"), limit.seconds * 1000);
       log.info("backup started", { attempt: job.attempt });
       const result = await runBackup(this.deps, job, plan, controller.signal, progress, (key) => {
         objectKey = key;
@@ -236,7 +245,7 @@ export class Runner {
       log.info("backup succeeded", { sizeBytes: result.sizeBytes, storedBytes: result.storedBytes, objectKey: result.objectKey, pipeline: result.pipeline });
       await this.deps.afterSuccess?.({ ...job, status: "succeeded" }).catch((err) => log.error("after-success step failed", { error: err }));
     } catch (err) {
-      const failure = classifyJobFailure(err, entry.reason, plan?.timeoutSeconds);
+      const failure = classifyJobFailure(err, entry.reason, limit);
       if (failure.code === "INTERNAL") log.error("backup failed unexpectedly", { error: err });
       else log.warn("backup failed", { code: failure.code, message: failure.message });
       if (objectKey && plan) await this.removeLeftovers(plan, objectKey, log);

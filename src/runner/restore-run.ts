@@ -1,4 +1,4 @@
-import { and, asc, eq, sql } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { recordAudit } from "../audit/record.ts";
 import { SecretDecryptError } from "../crypto/secrets.ts";
 import type { Db } from "../db/client.ts";
@@ -24,27 +24,6 @@ export interface RunningRestore {
   reason: AbortReason | null;
   progress: RestoreProgress;
   done: Promise<void>;
-}
-
-/**
- * The oldest queued restore whose target is free: no backup of it and no other restore into
- * it running (in this process: `busy`; or as a `running` row, which covers a restart).
- */
-export function nextQueuedRestore(db: Db, busy: string[]): RestoreRow | undefined {
-  return db
-    .select()
-    .from(restores)
-    .where(
-      and(
-        eq(restores.status, "queued"),
-        sql`${restores.targetDataSourceId} NOT IN (SELECT data_source_id FROM backup_jobs WHERE status = 'running')`,
-        sql`${restores.targetDataSourceId} NOT IN (SELECT target_data_source_id FROM restores WHERE status = 'running')`,
-        busy.length ? sql`${restores.targetDataSourceId} NOT IN ${busy}` : undefined,
-      ),
-    )
-    .orderBy(asc(restores.queuedAt), asc(restores.id))
-    .limit(1)
-    .get();
 }
 
 /** Conditional UPDATE queued → running: a cancel that got there first wins. */
@@ -87,10 +66,10 @@ export function targetStateNote(engine: EngineName | null, state: RestoreState, 
 }
 
 /** Turns whatever ended a restore into its `error`. Messages carry no secrets. */
-export function classifyRestoreFailure(err: unknown, reason: AbortReason | null): { code: string; message: string } {
+export function classifyRestoreFailure(err: unknown, reason: AbortReason | null, timeoutSeconds?: number): { code: string; message: string } {
   if (reason === "canceled") return { code: "CANCELED", message: "the restore was canceled" };
   if (reason === "shutdown") return { code: "INTERRUPTED", message: "the daemon shut down while the restore ran" };
-  if (reason === "timeout") return { code: "TIMEOUT", message: "the restore ran too long" };
+  if (reason === "timeout") return { code: "TIMEOUT", message: `the restore ran longer than runner.restoreTimeoutSeconds (${timeoutSeconds})` };
   if (err instanceof RestoreSetupError) return { code: err.code, message: clip(err.message) };
   if (err instanceof ToolFailedError) return { code: "RESTORE_FAILED", message: clip(err.message) };
   if (err instanceof ProbeError) return { code: err.verifyError.code, message: clip(err.verifyError.message) };
@@ -116,10 +95,19 @@ function writeProgress(db: Db, id: string, p: RestoreProgress): void {
  * an error whose message says what state the target is in. Restores are never retried: a
  * second attempt over a half-restored MySQL target is not the same operation.
  */
-export async function executeRestore(deps: RestoreDeps & { logger: Logger }, entry: RunningRestore, progressIntervalMs: number): Promise<void> {
+export async function executeRestore(
+  deps: RestoreDeps & { logger: Logger },
+  entry: RunningRestore,
+  opts: { progressIntervalMs: number; timeoutSeconds: number },
+): Promise<void> {
   const { row, controller, progress } = entry;
   const log = deps.logger.child({ restoreId: row.id, targetDataSourceId: row.targetDataSourceId });
-  const flush = setInterval(() => writeProgress(deps.db, row.id, progress), progressIntervalMs);
+  const flush = setInterval(() => writeProgress(deps.db, row.id, progress), opts.progressIntervalMs);
+  // Stopped like a cancel (the tool is killed, its transaction rolled back), but failed as TIMEOUT.
+  const timeout = setTimeout(() => {
+    entry.reason ??= "timeout";
+    controller.abort("timeout");
+  }, opts.timeoutSeconds * 1000);
   const state: RestoreState = { touched: "no", createdDatabase: false };
   let engine: EngineName | null = null;
   try {
@@ -131,13 +119,14 @@ export async function executeRestore(deps: RestoreDeps & { logger: Logger }, ent
     finish(deps.db, row, "succeeded", progress, null);
     log.info("restore succeeded", { ...progress });
   } catch (err) {
-    const failure = classifyRestoreFailure(err, entry.reason);
+    const failure = classifyRestoreFailure(err, entry.reason, opts.timeoutSeconds);
     if (failure.code === "INTERNAL") log.error("restore failed unexpectedly", { error: err });
     else log.warn("restore failed", { code: failure.code, message: failure.message });
     const error = { code: failure.code, message: `${failure.message}; ${targetStateNote(engine, state, row.targetDatabase)}` };
     finish(deps.db, row, failure.code === "CANCELED" ? "canceled" : "failed", progress, error);
   } finally {
     clearInterval(flush);
+    clearTimeout(timeout);
   }
 }
 

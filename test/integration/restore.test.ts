@@ -75,7 +75,8 @@ const restoreAndWait = async (body: Record<string, unknown>) => waitForStatus(h,
 
 beforeAll(async () => {
   [pg, maria] = await Promise.all([startPostgres(), startMariaDb()]);
-  h = await createHarness({ SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path });
+  // Two of the org's jobs may run at once, so a restore that waits does so for its target, not for the org's limit.
+  h = await createHarness({ SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path, SNAPDB_RUNNER_MAX_CONCURRENT_PER_ORG: "2" });
   h.runner.start();
   token = await h.token(ORG);
   const managed = await managedDestination(h, token);

@@ -33,7 +33,8 @@ function sqliteFile(): string {
 }
 
 beforeAll(async () => {
-  daemon = await startDaemon({ env: { SNAPDB_RUNNER_RETRY_BASE_SECONDS: "1", SNAPDB_LOG_LEVEL: "warn", SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path } });
+  // One org here: let it use both of the runner's slots, as the load is about the API under running backups.
+  daemon = await startDaemon({ env: { SNAPDB_RUNNER_RETRY_BASE_SECONDS: "1", SNAPDB_LOG_LEVEL: "warn", SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path, SNAPDB_RUNNER_MAX_CONCURRENT_PER_ORG: "2" } });
   token = await daemon.token(ORG);
   const api = new DaemonApi(daemon.baseUrl, token);
   managedId = (await api.managedDestination()).id;

@@ -36,7 +36,13 @@ export function jobRoutes(kit: HttpKit, control: JobControl) {
         scope: "backup.operate",
         body: RunNowBody,
         response: { 202: BackupJob },
-        detail: { summary: "Queue a backup now (409 while one of the source is queued or running)", tags },
+        detail: {
+          summary: "Queue a backup now (409 while one of the source is queued or running)",
+          description:
+            "The job starts when the runner has a slot: at most runner.maxConcurrent jobs at once, at most runner.maxConcurrentPerOrg (default 1) of one org, one per data source; " +
+            "orgs with queued work take turns, the oldest job of an org first. It is stopped and fails TIMEOUT after the policy's timeoutSeconds, cut to the daemon's runner.maxTimeoutSeconds.",
+          tags,
+        },
       },
     )
     .get(

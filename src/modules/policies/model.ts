@@ -58,7 +58,13 @@ export const Encryption = t.Object(
 const Name = t.String({ minLength: 1, maxLength: 100, examples: ["nightly"] });
 const Cron = t.String({ examples: ["15 2 * * *"], description: "A 5-field cron expression (minute hour day-of-month month day-of-week)." });
 const Zone = t.String({ minLength: 1, maxLength: 64, examples: ["Europe/Berlin"], description: "IANA time zone the cron and retention periods are read in (default UTC)." });
-const Timeout = t.Integer({ minimum: 60, maximum: 7 * 86_400, description: "A run is stopped after this many seconds (default 86400)." });
+const Timeout = t.Integer({
+  minimum: 60,
+  maximum: 7 * 86_400,
+  description:
+    "A run is stopped after this many seconds and fails TIMEOUT (default 86400, or the daemon's ceiling when lower). " +
+    "The daemon's runner.maxTimeoutSeconds (default 86400) is a ceiling: a larger value is refused (400), and a policy written before the ceiling was lowered runs with the ceiling.",
+});
 const Retries = t.Integer({ minimum: 0, maximum: 10, description: "Retries after a failed run (default 2)." });
 
 export const PolicyCreate = t.Object(

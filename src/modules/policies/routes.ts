@@ -10,12 +10,13 @@ const tags = [TAGS.policies.name];
 
 export function policyRoutes(kit: HttpKit) {
   const ctxOf = (p: Parameters<typeof serviceContext>[1], r: Request, s: Parameters<typeof serviceContext>[3]) => serviceContext(kit.db, p, r, s);
+  const limits = { maxTimeoutSeconds: kit.config.runner.maxTimeoutSeconds };
   return new Elysia({ name: "snapdb-policies" })
     .use(kit.auth)
     .post(
       "/backup-policies",
       ({ body, principal, request, server, set }) => {
-        const policy = createPolicy(ctxOf(principal, request, server), body);
+        const policy = createPolicy(ctxOf(principal, request, server), limits, body);
         set.status = 201;
         return policy;
       },
@@ -48,7 +49,7 @@ export function policyRoutes(kit: HttpKit) {
     })
     .patch(
       "/backup-policies/:id",
-      ({ params, body, principal, request, server }) => updatePolicy(ctxOf(principal, request, server), kit.scheduler, params.id, body),
+      ({ params, body, principal, request, server }) => updatePolicy(ctxOf(principal, request, server), kit.scheduler, limits, params.id, body),
       {
         scope: "backup.write",
         params: PolicyParams,

@@ -14,6 +14,7 @@ import {
   checkCron,
   checkEncryption,
   checkRetention,
+  checkTimeout,
   checkZone,
   storedRetention,
   DEFAULTS,
@@ -38,6 +39,12 @@ export interface PolicyInput {
   retries?: number;
 }
 export type PolicyPatchInput = Partial<PolicyInput>;
+
+/** The operator's limits a policy must respect. */
+export interface PolicyLimits {
+  /** runner.maxTimeoutSeconds */
+  maxTimeoutSeconds: number;
+}
 
 export function toPolicy(row: PolicyRow) {
   return {
@@ -93,8 +100,9 @@ function withNameGuard<T>(name: string | undefined, write: () => T): T {
   }
 }
 
-export function createPolicy(ctx: ServiceContext, input: PolicyInput) {
+export function createPolicy(ctx: ServiceContext, limits: PolicyLimits, input: PolicyInput) {
   const values = {
+    timeoutSeconds: checkTimeout(input.timeoutSeconds, limits.maxTimeoutSeconds),
     scheduleCron: checkCron(input.scheduleCron),
     timezone: checkZone(input.timezone ?? DEFAULTS.timezone),
     retention: checkRetention(input.retention),
@@ -109,7 +117,6 @@ export function createPolicy(ctx: ServiceContext, input: PolicyInput) {
     destinationId: input.destinationId,
     ...values,
     retention: values.retention as unknown as Record<string, number | null>,
-    timeoutSeconds: input.timeoutSeconds ?? DEFAULTS.timeoutSeconds,
     retries: input.retries ?? DEFAULTS.retries,
     createdAt: now,
     updatedAt: now,
@@ -148,7 +155,7 @@ export function listPolicies(ctx: ServiceContext, filters: { destinationId?: str
   return { items: items.map(toPolicy), hasMore };
 }
 
-export function updatePolicy(ctx: ServiceContext, scheduler: ScheduleSync, id: string, patch: PolicyPatchInput) {
+export function updatePolicy(ctx: ServiceContext, scheduler: ScheduleSync, limits: PolicyLimits, id: string, patch: PolicyPatchInput) {
   const result = withNameGuard(patch.name, () =>
     ctx.db.transaction((tx) => {
       const before = getRow(tx, ctx.orgId, id);
@@ -162,7 +169,8 @@ export function updatePolicy(ctx: ServiceContext, scheduler: ScheduleSync, id: s
         retention: (patch.retention ? checkRetention({ ...retention, ...patch.retention }) : retention) as unknown as Record<string, number | null>,
         compression: patch.compression ? checkCompression(patch.compression, before.compression as StoredCompression) : before.compression,
         encryption: patch.encryption ? checkEncryption(patch.encryption, before.encryption) : before.encryption,
-        timeoutSeconds: patch.timeoutSeconds ?? before.timeoutSeconds,
+        // Checked only when given: a policy above a since-lowered ceiling stays editable (the runner cuts it).
+        timeoutSeconds: patch.timeoutSeconds !== undefined ? checkTimeout(patch.timeoutSeconds, limits.maxTimeoutSeconds) : before.timeoutSeconds,
         retries: patch.retries ?? before.retries,
         updatedAt: nowMs(),
       };

@@ -36,6 +36,18 @@ const LEVELS: Record<Algorithm, { min: number; max: number; default: number }> =
   none: { min: 0, max: 0, default: 0 },
 };
 
+/**
+ * A policy's timeout under the operator's ceiling (runner.maxTimeoutSeconds): above it is
+ * refused; left out, the default is cut to the ceiling.
+ */
+export function checkTimeout(seconds: number | undefined, ceiling: number): number {
+  const value = seconds ?? Math.min(DEFAULTS.timeoutSeconds, ceiling);
+  if (value > ceiling) {
+    throw invalidInput("/timeoutSeconds", `timeoutSeconds must be at most ${ceiling}: this daemon's runner.maxTimeoutSeconds (${ceiling}) is the ceiling for backup timeouts`);
+  }
+  return value;
+}
+
 export function checkCron(expression: string): string {
   const problem = cronProblem(expression);
   if (problem) {

@@ -34,7 +34,8 @@ export function restoreRoutes(kit: HttpKit, control: JobControl) {
             "The target defaults to the backup's data source; another data source must be of the same engine family (400 otherwise). Failure codes in `error.code`: " +
             "CHECKSUM_MISMATCH, DECRYPT_FAILED, DECOMPRESS_FAILED, RESTORE_FAILED, RESTORE_TOOL_MISSING, TARGET_NOT_EMPTY, DATABASE_CREATE_FAILED, BACKUP_FILE_MISSING, " +
             "PATH_NOT_ALLOWED (a SQLite path outside the operator's allowed roots, checked again when the restore runs), INVALID_TARGET (e.g. a SQLite path holding a file that is not a SQLite database: never replaced), " +
-            "AUTH_FAILED, CONNECTION_REFUSED, CANCELED, INTERRUPTED, …; the message says what state the target was left in.",
+            "AUTH_FAILED, CONNECTION_REFUSED, CANCELED, INTERRUPTED, TIMEOUT (ran longer than the daemon's runner.restoreTimeoutSeconds, default 86400), …; the message says what state the target was left in. " +
+            "Restores share the runner's slots with backups: one job per data source, at most runner.maxConcurrentPerOrg (default 1) of one org at once, orgs taking turns.",
           tags,
         },
       },
