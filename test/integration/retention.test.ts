@@ -18,7 +18,7 @@ const scratch = tempDir("snapdb-retention");
 const DAY = 86_400_000;
 
 beforeAll(async () => {
-  h = await createHarness();
+  h = await createHarness({ SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path });
   h.runner.start();
   token = await h.token("org_retention");
   managedId = (await managedDestination(h, token)).id;
