@@ -4,6 +4,7 @@ import { SWAGGER_ASSETS } from "./swagger/assets.ts";
 import { SWAGGER_INIT, SWAGGER_PAGE } from "./swagger/page.ts";
 import { REQUIRED_SCOPE, SCOPES } from "./auth.ts";
 import { TAG_ORDER } from "./openapi-tags.ts";
+import { collapseIntegerUnions } from "./openapi-integers.ts";
 import { OPERATION_IDS } from "./operation-ids.ts";
 
 type Json = Record<string, any>;
@@ -45,6 +46,8 @@ function hoistComponents(spec: Json): void {
 /** Adds what Elysia cannot infer: security per route, its scope, and the error answers. */
 function finishSpec(spec: Json, version: string): Json {
   hoistComponents(spec);
+  spec.paths = collapseIntegerUnions(spec.paths);
+  spec.components.schemas = collapseIntegerUnions(spec.components.schemas);
   for (const [path, item] of Object.entries(spec.paths ?? {}) as [string, Json][]) {
     for (const [method, op] of Object.entries(item) as [string, Json][]) {
       // Ours, not the generator's (`getData-sourcesByIdBackup-jobs`); a route without one keeps

@@ -48,3 +48,11 @@ test("tags come in the order a user needs them, each described, and every operat
     for (const [method, op] of Object.entries(item)) expect({ op: `${method} ${path}`, tags: op.tags?.every((t) => names.includes(t)) && op.tags.length === 1 }).toEqual({ op: `${method} ${path}`, tags: true });
   }
 });
+
+test("integers are typed integer, never the string-or-integer union of the validator's coercion", async () => {
+  const spec = (await h.call("GET", "/swagger/json")).body;
+  const text = JSON.stringify(spec);
+  expect(text).not.toContain('"format":"integer"');
+  expect(spec.components.schemas.BackupJob.properties.attempt).toEqual({ type: "integer" });
+  expect(spec.components.schemas.BackupJob.properties.progress.properties.bytesIn.type).toBe("integer");
+});
