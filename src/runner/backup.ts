@@ -5,8 +5,10 @@ import type { SecretBox } from "../crypto/secrets.ts";
 import type { Db } from "../db/client.ts";
 import { backupJobs, backupPolicies, dataSources, storageDestinations } from "../db/schema.ts";
 import { DUMP_EXT, DUMP_FORMAT, dumpCommand, startDump, type DumpEnv } from "../engines/dump.ts";
+import { pinTarget } from "../engines/network.ts";
 import type { SourceTarget } from "../engines/types.ts";
 import { countingTap, sha256Tap } from "../lib/streams.ts";
+import type { OutboundPolicy } from "../net/outbound-policy.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
 import { chainIntoFile, chainStream, planBackupChain } from "./backup-chain.ts";
 import { COMPRESSION_EXT, compressStage, type Compression } from "./compression.ts";
@@ -22,6 +24,8 @@ export interface BackupDeps {
   dumpEnv: DumpEnv;
   /** Decrypts a data source's credentials into what an engine needs (the data source module's). */
   targetOf(row: DataSourceRow): SourceTarget;
+  /** Where a data source's host may resolve to (config `network`). */
+  outbound: OutboundPolicy;
 }
 
 /** Live byte counters of a running job, flushed to its row by the queue. */
@@ -122,7 +126,8 @@ export async function runBackup(
   const recipients = plan.encrypt
     ? [await ensureOrgRecipient(deps.db, deps.secrets, job.orgId), ...plan.extraRecipients]
     : [];
-  const target = deps.targetOf(plan.source);
+  // Resolved and checked once, before anything runs; the tools connect to that address.
+  const target = await pinTarget(deps.targetOf(plan.source), deps.outbound);
   onObjectKey(objectKey);
 
   // Until the stream reaches the driver (which cancels it on failure), a setup error must

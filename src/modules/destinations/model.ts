@@ -18,7 +18,13 @@ const auth = t.Object(
 );
 
 const s3Fields = {
-  endpoint: t.Optional(t.String({ maxLength: 500, description: "Empty for AWS; `https://minio.example.com:9000` otherwise." })),
+  endpoint: t.Optional(
+    t.String({
+      maxLength: 500,
+      description:
+        "Empty for AWS; `https://minio.example.com:9000` otherwise. Every connection to it (verify, backups, restores, deletes) goes only to addresses the daemon's outbound network policy allows (`network.denyCidrs`, by default the cloud metadata service 169.254.0.0/16 and fd00:ec2::254/128; `network.allowCidrs` when set): its host name is resolved and each address checked at connect time. A refused endpoint fails like an unreachable one (`STORAGE_UNREACHABLE`).",
+    }),
+  ),
   stsEndpoint: t.Optional(
     t.String({ maxLength: 500, description: "STS endpoint for `assumeRole`; default: `endpoint` when set (MinIO), else AWS STS." }),
   ),

@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import type { HttpKit } from "../../http/kit.ts";
 import { serviceContext } from "../../http/kit.ts";
+import { OutboundPolicy } from "../../net/outbound-policy.ts";
 import type { JobControl } from "../../runner/control.ts";
 import { CreateRestoreBody, RestoreIdParams, RestorePage, RestoresListQuery } from "./model.ts";
 import { Restore } from "./serialize.ts";
@@ -10,7 +11,7 @@ const LIST = "restores";
 const tags = ["restores"];
 
 export function restoreRoutes(kit: HttpKit, control: JobControl) {
-  const deps = { storage: kit.storage, secrets: kit.secrets };
+  const deps = { storage: kit.storage, secrets: kit.secrets, outbound: OutboundPolicy.fromConfig(kit.config.network) };
   return new Elysia({ name: "snapdb-restores" })
     .use(kit.auth)
     .post(

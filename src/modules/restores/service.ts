@@ -3,7 +3,7 @@ import { recordAudit } from "../../audit/record.ts";
 import type { SecretBox } from "../../crypto/secrets.ts";
 import type { Tx } from "../../db/client.ts";
 import { backupJobs, dataSources, restores } from "../../db/schema.ts";
-import { ProbeError } from "../../engines/network.ts";
+import { pinTarget, ProbeError } from "../../engines/network.ts";
 import { DATABASE_NAME, engineFamily, inspectDatabase, RestoreSetupError } from "../../engines/restore.ts";
 import { sqliteUserObjects } from "../../engines/sqlite-restore.ts";
 import type { EngineName, SourceTarget } from "../../engines/types.ts";
@@ -12,6 +12,7 @@ import { nowMs } from "../../lib/clock.ts";
 import { AppError, invalidInput, notFound } from "../../lib/errors.ts";
 import { newId } from "../../lib/ids.ts";
 import { takePage, type PageRequest } from "../../lib/page.ts";
+import type { OutboundPolicy } from "../../net/outbound-policy.ts";
 import type { JobControl } from "../../runner/control.ts";
 import type { StorageRegistry } from "../../storage/registry.ts";
 import { targetOf } from "../data-sources/credentials.ts";
@@ -23,6 +24,8 @@ export type RestoreRow = typeof restores.$inferSelect;
 export interface RestoreServiceDeps {
   storage: StorageRegistry;
   secrets: SecretBox;
+  /** Where a target's host may resolve to (config `network`). */
+  outbound: OutboundPolicy;
 }
 
 export interface CreateRestoreInput {
@@ -59,7 +62,7 @@ export function listRestores(ctx: ServiceContext, filters: { dataSourceId?: stri
  * (409) unless `clean`, and so is one that cannot be reached to look (the restore would
  * fail the same way). The runner looks again when the restore starts.
  */
-async function checkTarget(target: SourceTarget, database: string | null, clean: boolean): Promise<void> {
+async function checkTarget(target: SourceTarget, database: string | null, clean: boolean, outbound: OutboundPolicy): Promise<void> {
   if (target.engine === "sqlite") {
     const objects = sqliteUserObjects(target.path ?? "");
     if (objects === -1 && !clean) throw new AppError("CONFLICT", `the target file ${target.path} exists and is not a SQLite database; set clean: true to replace it`);
@@ -70,7 +73,7 @@ async function checkTarget(target: SourceTarget, database: string | null, clean:
   }
   let relations: number;
   try {
-    relations = (await inspectDatabase(target, database!)).relations;
+    relations = (await inspectDatabase(await pinTarget(target, outbound), database!)).relations;
   } catch (err) {
     if (err instanceof ProbeError) throw new AppError("CONFLICT", `the target could not be checked: ${err.verifyError.code}: ${err.verifyError.message}`);
     if (err instanceof RestoreSetupError) throw new AppError("CONFLICT", `the target could not be checked: ${err.code}: ${err.message}`);
@@ -113,7 +116,7 @@ export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDep
     database = input.targetDatabase ?? target.database;
     if (!database) throw invalidInput("/targetDatabase", "the target data source names no database: give targetDatabase");
   }
-  await checkTarget(targetOf(target, deps.secrets), database, clean);
+  await checkTarget(targetOf(target, deps.secrets), database, clean, deps.outbound);
 
   const now = nowMs();
   return ctx.db.transaction((tx) => {
