@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { Value } from "@sinclair/typebox/value";
 import { parse as parseToml, TomlError } from "smol-toml";
+import { parseCidr } from "../net/cidr.ts";
 import { DEFAULT_CONFIG_FILE, DEFAULT_DATA_DIR, defaultsFor } from "./defaults.ts";
 import { ConfigSchema, LocalManagedStorage, S3ManagedStorage, type Config } from "./schema.ts";
 import { ENV_BINDINGS, FLAG_BINDINGS, parseText } from "./sources.ts";
@@ -122,6 +123,13 @@ function semanticProblems(c: Tree, origin: (path: string) => string): string[] {
     if (!Array.isArray(roots)) continue;
     roots.forEach((root, i) => {
       if (typeof root === "string" && !isAbsolute(root)) add(`${key}.${i}`, "must be an absolute path");
+    });
+  }
+  for (const key of ["network.denyCidrs", "network.allowCidrs"]) {
+    const list = getPath(c, key);
+    if (!Array.isArray(list)) continue;
+    list.forEach((cidr, i) => {
+      if (typeof cidr === "string" && !parseCidr(cidr)) add(`${key}.${i}`, `${JSON.stringify(cidr)} is not a CIDR range (e.g. 10.0.0.0/8, fd00::/8) or an IP address`);
     });
   }
   return problems;

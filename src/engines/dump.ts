@@ -1,6 +1,8 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { PIPE_DIR_PREFIX } from "./os-pipe.ts";
+import { addressOf } from "./network.ts";
+import { pgConninfo } from "./pg-conninfo.ts";
 import { findTool } from "./process.ts";
 import { toolOutput, ToolFailedError } from "./tool-stream.ts";
 import { engineFor } from "./registry.ts";
@@ -50,11 +52,15 @@ export interface DumpCommand {
   secretEnv: Record<string, string>;
 }
 
-/** pg_dump in custom format without its own compression (ours follows), password via env. */
+/**
+ * pg_dump in custom format without its own compression (ours follows), password via env;
+ * where to connect is one conninfo string of quoted values (pg-conninfo.ts), to the checked
+ * address of a pinned target.
+ */
 function pgDumpCommand(target: SourceTarget, env: DumpEnv): DumpCommand {
   const creds = needCredentials(target);
   const tool = firstTool(engineFor("postgres").dumpTools, env.toolPath);
-  const argv = [tool, "--format=custom", "--compress=0", "--no-password", `--host=${target.host}`, `--port=${target.port ?? 5432}`, `--username=${creds.username}`, `--dbname=${target.database}`];
+  const argv = [tool, "--format=custom", "--compress=0", "--no-password", `--port=${target.port ?? 5432}`, `--dbname=${pgConninfo(target, target.database ?? "")}`];
   const secretEnv: Record<string, string> = { PGPASSWORD: creds.password, PGCONNECT_TIMEOUT: "15" };
   if (target.options.sslMode) secretEnv.PGSSLMODE = target.options.sslMode;
   return { argv, secretEnv };
@@ -74,14 +80,16 @@ function mysqlDumpCommand(name: "mysql" | "mariadb", target: SourceTarget, env: 
     "--quick",
     "--default-character-set=utf8mb4",
     "--protocol=TCP",
-    `--host=${target.host}`,
+    // The checked address, not the name: DNS is not asked again (see network.ts pinTarget).
+    `--host=${addressOf(target)}`,
     `--port=${target.port ?? 3306}`,
+    // `--opt=value` forms: a value starting with `-` stays a value.
     `--user=${creds.username}`,
   ];
   const ssl = target.options.sslMode;
   if (ssl && ssl !== "disable" && ssl !== "prefer") argv.push(name === "mysql" ? "--ssl-mode=REQUIRED" : "--ssl");
   // The database as a plain argument (not --databases): no CREATE DATABASE/USE in the dump,
-  // so it restores into any database name.
+  // so it restores into any database name. After `--`, a name starting with `-` is a name.
   argv.push("--", target.database!);
   return { argv, secretEnv: { MYSQL_PWD: creds.password } };
 }
@@ -170,7 +178,10 @@ function sqliteDump(target: SourceTarget, env: DumpEnv, signal: AbortSignal): Re
   );
 }
 
-/** The dump tool to run for a data source; null for SQLite (a snapshot in-process, no tool). */
+/**
+ * The dump tool to run for a data source; null for SQLite (a snapshot in-process, no tool).
+ * A network target must be pinned (network.ts pinTarget): the tool connects to its address.
+ */
 export function dumpCommand(target: SourceTarget, env: DumpEnv): DumpCommand | null {
   switch (target.engine) {
     case "postgres":

@@ -26,7 +26,7 @@ function mysqlFamily(name: Extract<EngineName, "mysql" | "mariadb">, dumpTools: 
     async verify(target: SourceTarget, env: EngineEnv): Promise<VerifyResult> {
       if (!target.credentials) return verifyFailure("AUTH_FAILED", "no credentials are set: PUT /data-sources/{id}/credentials first");
       try {
-        const probe = await probeServer("mysql", target, "SELECT VERSION() AS version", env.timeoutMs);
+        const probe = await probeServer(target, "SELECT VERSION() AS version", env.timeoutMs, env.outbound);
         const serverVersion = leadingVersion(String(probe.rows[0]?.version ?? ""));
         const tool = await checkDumpTool(dumpTools, env);
         if (tool) return verifyFailure(tool.code, tool.message, { latencyMs: probe.latencyMs, serverVersion });

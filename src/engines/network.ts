@@ -1,4 +1,6 @@
 import { SQL } from "bun";
+import { isIP } from "node:net";
+import { OutboundError, type OutboundPolicy } from "../net/outbound-policy.ts";
 import type { SourceTarget, VerifyError, VerifyErrorCode } from "./types.ts";
 
 /**
@@ -13,14 +15,75 @@ export interface ServerProbe {
 }
 
 export class ProbeError extends Error {
-  constructor(readonly verifyError: VerifyError) {
-    super(verifyError.message);
+  constructor(
+    readonly verifyError: VerifyError,
+    options?: { cause?: unknown },
+  ) {
+    super(verifyError.message, options);
   }
 }
 
-/** Bun SQL's `tls` option from our sslMode: the same libpq mode names. */
+/** The host as a name: an IPv6 literal without its brackets (libpq and TLS want it bare). */
+export function bareHost(host: string | null): string {
+  const h = host ?? "";
+  return h.startsWith("[") && h.endsWith("]") ? h.slice(1, -1) : h;
+}
+
+/**
+ * The target with `address` set: its host resolved and every address checked against the
+ * outbound policy. Dumps and restores connect to that address only (resolved once, so a
+ * DNS answer changing meanwhile cannot redirect them). A refusal is CONNECTION_REFUSED and,
+ * in job and restore errors, says why. Verify (`wording: "verify"`) answers a refused
+ * address exactly like an unreachable host: it does not tell a tenant which addresses the
+ * operator fenced off.
+ */
+export async function pinTarget(target: SourceTarget, policy: OutboundPolicy, wording: "plain" | "verify" = "plain"): Promise<SourceTarget> {
+  if (target.engine === "sqlite") return target;
+  const where = `${target.host}:${target.port}`;
+  try {
+    return { ...target, address: await policy.resolve(bareHost(target.host)) };
+  } catch (err) {
+    if (!(err instanceof OutboundError)) throw err;
+    const message = wording === "verify" && err.kind === "denied" ? `could not connect to ${where}` : `could not connect to ${where}: ${err.message}`;
+    throw new ProbeError({ code: "CONNECTION_REFUSED", message }, { cause: err });
+  }
+}
+
+/** The checked address a connection must use; a target that skipped `pinTarget` is a bug, never a fallback to `host`. */
+export function addressOf(target: SourceTarget): string {
+  if (!target.address) throw new Error(`internal: no checked address for ${target.host} (pinTarget was not called)`);
+  return target.address;
+}
+
+/**
+ * Bun SQL's `tls` option from our sslMode (the same libpq mode names). The connection goes
+ * to the checked IP address, so verify-full names the host the certificate must match.
+ */
 function tlsOption(target: SourceTarget) {
-  return target.options.sslMode ?? "prefer";
+  const mode = target.options.sslMode ?? "prefer";
+  const host = bareHost(target.host);
+  if (mode === "verify-full" && isIP(host) === 0) return { serverName: host, rejectUnauthorized: true };
+  return mode;
+}
+
+/** Bun SQL options for one short-lived connection to a pinned target. */
+export function connectionOptions(
+  target: SourceTarget,
+  database: string | undefined,
+  connectTimeoutSeconds: number,
+): ConstructorParameters<typeof SQL>[0] {
+  return {
+    adapter: target.engine === "postgres" ? "postgres" : "mysql",
+    hostname: addressOf(target),
+    port: target.port ?? undefined,
+    database,
+    username: target.credentials?.username ?? "",
+    password: target.credentials?.password ?? "",
+    tls: tlsOption(target),
+    max: 1,
+    connectionTimeout: connectTimeoutSeconds,
+    idleTimeout: 1,
+  } as ConstructorParameters<typeof SQL>[0];
 }
 
 /** The error as the API tells it: a code of API.md and a message free of the password. */
@@ -55,28 +118,12 @@ export function classifyConnectError(err: unknown, target: SourceTarget): Verify
 }
 
 /**
- * Opens one connection, runs `query`, closes. Bounded twice: Bun's connection timeout
- * (connect + login), and an overall deadline for a server that logs in and then stalls.
+ * Resolves and checks the host (pinTarget), opens one connection to the checked
+ * address, runs `query`, closes. Bounded twice: Bun's connection timeout (connect + login),
+ * and an overall deadline (from before the lookup) for a server that logs in and then stalls.
  */
-export async function probeServer(
-  adapter: "postgres" | "mysql",
-  target: SourceTarget,
-  query: string,
-  timeoutMs: number,
-): Promise<ServerProbe> {
+export async function probeServer(target: SourceTarget, query: string, timeoutMs: number, policy: OutboundPolicy): Promise<ServerProbe> {
   const started = performance.now();
-  const sql = new SQL({
-    adapter,
-    hostname: target.host ?? "",
-    port: target.port ?? undefined,
-    database: target.database ?? undefined,
-    username: target.credentials?.username ?? "",
-    password: target.credentials?.password ?? "",
-    tls: tlsOption(target),
-    max: 1,
-    connectionTimeout: Math.max(1, Math.ceil(timeoutMs / 1000)),
-    idleTimeout: 1,
-  } as ConstructorParameters<typeof SQL>[0]);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -84,7 +131,10 @@ export async function probeServer(
       timeoutMs,
     );
   });
+  let sql: SQL | null = null;
   try {
+    const pinned = await Promise.race([pinTarget(target, policy, "verify"), deadline]);
+    sql = new SQL(connectionOptions(pinned, target.database ?? undefined, Math.max(1, Math.ceil(timeoutMs / 1000))));
     const rows = (await Promise.race([sql.unsafe(query), deadline])) as Record<string, unknown>[];
     return { rows: [...rows], latencyMs: Math.max(0, Math.round(performance.now() - started)) };
   } catch (err) {
@@ -92,7 +142,7 @@ export async function probeServer(
     throw new ProbeError(classifyConnectError(err, target));
   } finally {
     clearTimeout(timer);
-    sql.close({ timeout: 0 }).catch(() => {});
+    sql?.close({ timeout: 0 }).catch(() => {});
   }
 }
 

@@ -32,10 +32,10 @@ export const postgresEngine: Engine = {
     if (!target.credentials) return verifyFailure("AUTH_FAILED", "no credentials are set: PUT /data-sources/{id}/credentials first");
     try {
       const probe = await probeServer(
-        "postgres",
         target,
         "SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num",
         env.timeoutMs,
+        env.outbound,
       );
       const row = probe.rows[0] ?? {};
       const serverVersion = leadingVersion(String(row.version ?? ""));

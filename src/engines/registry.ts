@@ -14,7 +14,7 @@ export function engineFor(name: EngineName): Engine {
   return ENGINES[name];
 }
 
-/** The daemon's defaults: its own PATH, 10 s per verify. */
-export function defaultEngineEnv(overrides: Partial<EngineEnv> = {}): EngineEnv {
+/** The daemon's defaults: its own PATH, 10 s per verify; the outbound policy is the caller's. */
+export function defaultEngineEnv(overrides: Partial<EngineEnv> & Pick<EngineEnv, "outbound">): EngineEnv {
   return { toolPath: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin", timeoutMs: 10_000, ...overrides };
 }

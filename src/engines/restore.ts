@@ -1,6 +1,7 @@
 import { SQL } from "bun";
 import { findTool } from "./process.ts";
-import { classifyConnectError, ProbeError } from "./network.ts";
+import { addressOf, classifyConnectError, connectionOptions, ProbeError } from "./network.ts";
+import { pgConninfo } from "./pg-conninfo.ts";
 import { toolInput } from "./tool-stream.ts";
 import type { EngineName, SourceTarget } from "./types.ts";
 
@@ -32,21 +33,13 @@ function credentialsOf(target: SourceTarget) {
   return target.credentials;
 }
 
-/** One short-lived connection: run `work`, close. Connection failures become ProbeError codes. */
+/**
+ * One short-lived connection to the target's checked address (see network.ts pinTarget):
+ * run `work`, close. Connection failures become ProbeError codes.
+ */
 async function withConnection<T>(target: SourceTarget, database: string | undefined, signal: AbortSignal | undefined, work: (sql: SQL) => Promise<T>): Promise<T> {
-  const creds = credentialsOf(target);
-  const sql = new SQL({
-    adapter: target.engine === "postgres" ? "postgres" : "mysql",
-    hostname: target.host ?? "",
-    port: target.port ?? undefined,
-    database,
-    username: creds.username,
-    password: creds.password,
-    tls: target.options.sslMode ?? "prefer",
-    max: 1,
-    connectionTimeout: target.options.connectTimeoutSeconds ?? 15,
-    idleTimeout: 1,
-  } as ConstructorParameters<typeof SQL>[0]);
+  credentialsOf(target); // none set: AUTH_FAILED before any connection
+  const sql = new SQL(connectionOptions(target, database, target.options.connectTimeoutSeconds ?? 15));
   // A cancel closes the connection: a statement waiting on a lock fails instead of hanging on.
   const onAbort = () => void sql.close({ timeout: 0 }).catch(() => {});
   signal?.addEventListener("abort", onAbort, { once: true });
@@ -173,18 +166,9 @@ export interface ToolCommand {
 export function pgRestoreCommand(target: SourceTarget, database: string, clean: boolean, toolPath: string): ToolCommand {
   const creds = credentialsOf(target);
   const tool = firstTool(["pg_restore"], toolPath);
-  const argv = [
-    tool,
-    "--no-owner",
-    "--no-privileges",
-    "--exit-on-error",
-    "--single-transaction",
-    "--no-password",
-    `--host=${target.host}`,
-    `--port=${target.port ?? 5432}`,
-    `--username=${creds.username}`,
-    `--dbname=${database}`,
-  ];
+  // Where and as whom in one conninfo string of quoted values: a database or user name is
+  // never read as a connection string, a URI or an option.
+  const argv = [tool, "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction", "--no-password", `--port=${target.port ?? 5432}`, `--dbname=${pgConninfo(target, database)}`];
   if (clean) argv.push("--clean", "--if-exists");
   const secretEnv: Record<string, string> = { PGPASSWORD: creds.password, PGCONNECT_TIMEOUT: "15" };
   if (target.options.sslMode) secretEnv.PGSSLMODE = target.options.sslMode;
@@ -198,8 +182,10 @@ export function mysqlRestoreCommand(target: SourceTarget, database: string, tool
   const argv = [
     tool,
     "--protocol=TCP",
-    `--host=${target.host}`,
+    // The checked address, not the name: DNS is not asked again (see network.ts pinTarget).
+    `--host=${addressOf(target)}`,
     `--port=${target.port ?? 3306}`,
+    // `--opt=value` forms throughout: a value starting with `-` stays a value.
     `--user=${creds.username}`,
     "--default-character-set=utf8mb4",
     // No client-command parsing or \0 / \r\n mangling of the dump's bytes.

@@ -1,3 +1,5 @@
+import type { OutboundPolicy } from "../net/outbound-policy.ts";
+
 /**
  * What snapdb needs from a database engine. The data source module uses `verify`; the
  * backup runner adds `dump` (→ stream) and `restore` (← stream) to these same objects, so
@@ -22,6 +24,11 @@ export interface SourceTarget {
   path: string | null;
   options: EngineOptions;
   credentials: { username: string; password: string } | null;
+  /**
+   * Network engines: the IP address to connect to, `host` resolved and checked against the
+   * outbound policy (network.ts `pinTarget`). Every connection uses it, never `host` again.
+   */
+  address?: string;
 }
 
 /**
@@ -33,6 +40,8 @@ export interface EngineEnv {
   toolPath: string;
   /** Upper bound for one verify (connect + version query + tool checks), ms. */
   timeoutMs: number;
+  /** Which addresses a tenant's host may resolve to. */
+  outbound: OutboundPolicy;
 }
 
 export type VerifyErrorCode =

@@ -6,8 +6,10 @@ import type { Db } from "../db/client.ts";
 import { backupJobs, backupPolicies, dataSources, storageDestinations } from "../db/schema.ts";
 import { DUMP_EXT, DUMP_FORMAT, dumpCommand, startDump, type DumpEnv } from "../engines/dump.ts";
 import { checkSqlitePath, type SqlitePathPolicy } from "../engines/sqlite-path.ts";
+import { pinTarget } from "../engines/network.ts";
 import type { SourceTarget } from "../engines/types.ts";
 import { countingTap, sha256Tap } from "../lib/streams.ts";
+import type { OutboundPolicy } from "../net/outbound-policy.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
 import { chainIntoFile, chainStream, planBackupChain } from "./backup-chain.ts";
 import { COMPRESSION_EXT, compressStage, type Compression } from "./compression.ts";
@@ -23,6 +25,8 @@ export interface BackupDeps {
   dumpEnv: DumpEnv;
   /** Decrypts a data source's credentials into what an engine needs (the data source module's). */
   targetOf(row: DataSourceRow): SourceTarget;
+  /** Where a data source's host may resolve to (config `network`). */
+  outbound: OutboundPolicy;
   /** Where SQLite sources may be: checked again at every run (a file may have become a symlink). */
   sqlitePaths: SqlitePathPolicy;
 }
@@ -137,8 +141,9 @@ export async function runBackup(
   const recipients = plan.encrypt
     ? [await ensureOrgRecipient(deps.db, deps.secrets, job.orgId), ...plan.extraRecipients]
     : [];
-  // Before the object key is recorded: a refused source leaves nothing to clean up.
-  const target = backupTargetOf(deps, plan.source);
+  // Before the object key is recorded: a refused source leaves nothing to clean up. Resolved
+  // and checked once, before anything runs; the tools connect to that address.
+  const target = await pinTarget(backupTargetOf(deps, plan.source), deps.outbound);
   onObjectKey(objectKey);
 
   // Until the stream reaches the driver (which cancels it on failure), a setup error must

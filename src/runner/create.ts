@@ -5,6 +5,7 @@ import type { SecretBox } from "../crypto/secrets.ts";
 import type { Db } from "../db/client.ts";
 import type { MetricsRegistry } from "../http/metrics.ts";
 import type { Logger } from "../lib/logger.ts";
+import { OutboundPolicy } from "../net/outbound-policy.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
 import { applyRetention, sweepRetention } from "./apply-retention.ts";
 import type { BackupDeps } from "./backup.ts";
@@ -33,6 +34,7 @@ export function createRunner(input: CreateRunnerInput): Runner {
       storage: input.storage,
       targetOf: input.targetOf,
       sqlitePaths: sqlitePathPolicy(input.config),
+      outbound: OutboundPolicy.fromConfig(input.config.network),
       dumpEnv: { toolPath: input.toolPath ?? process.env.PATH ?? "/usr/bin:/bin", scratchDir: join(input.config.dataDir, "tmp") },
       logger,
       metrics: input.metrics ? new RunnerMetrics(input.db, input.metrics) : undefined,

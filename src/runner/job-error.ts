@@ -1,6 +1,8 @@
 import { SecretDecryptError } from "../crypto/secrets.ts";
 import { DumpSetupError } from "../engines/dump.ts";
+import { ProbeError } from "../engines/network.ts";
 import { ToolFailedError } from "../engines/tool-stream.ts";
+import { outboundErrorOf } from "../net/outbound-policy.ts";
 import { StorageError } from "../storage/errors.ts";
 
 /** Why a job's AbortController fired: decides the code whatever error the pipeline surfaced. */
@@ -54,7 +56,13 @@ export function classifyJobFailure(err: unknown, aborted: AbortReason | null, ti
   if (err instanceof ToolFailedError) {
     return { code: err.code, message: clip(err.message), retryable: TRANSIENT_DUMP.test(err.stderr) };
   }
+  // The source's host is unreachable as configured: a name that did not resolve may next
+  // time; an address the outbound policy refuses will not.
+  if (err instanceof ProbeError) {
+    return { code: err.verifyError.code, message: clip(err.verifyError.message), retryable: outboundErrorOf(err)?.kind !== "denied" };
+  }
   if (err instanceof StorageError) {
+    if (outboundErrorOf(err)?.kind === "denied") return { code: err.code, message: clip(err.message), retryable: false };
     const code = err.code === "ABORTED" || err.code === "NOT_FOUND" || err.code === "INVALID_KEY" || err.code === "INVALID_RANGE" ? "STORAGE_ERROR" : err.code;
     return { code, message: clip(err.message), retryable: STORAGE_RETRYABLE.has(err.code) };
   }

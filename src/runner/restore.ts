@@ -4,6 +4,7 @@ import { decryptStream } from "../crypto/age.ts";
 import { orgIdentity } from "../crypto/org-keys.ts";
 import { backupJobs, dataSources, restores, storageDestinations } from "../db/schema.ts";
 import { dropMysqlTables, engineFamily, ensureDatabase, inspectDatabase, mysqlRestoreCommand, pgRestoreCommand, RestoreSetupError, runRestoreTool } from "../engines/restore.ts";
+import { pinTarget } from "../engines/network.ts";
 import { checkSqlitePath } from "../engines/sqlite-path.ts";
 import { notReplaceable, sqliteTempPath, sqliteUserObjects, writeSqliteAtomically } from "../engines/sqlite-restore.ts";
 import type { SourceTarget } from "../engines/types.ts";
@@ -13,7 +14,7 @@ import type { BackupDeps, JobRow } from "./backup.ts";
 import { decompressStage, type CompressionAlgorithm } from "./compression.ts";
 
 export type RestoreRow = typeof restores.$inferSelect;
-export type RestoreDeps = Pick<BackupDeps, "db" | "secrets" | "storage" | "dumpEnv" | "targetOf" | "sqlitePaths">;
+export type RestoreDeps = Pick<BackupDeps, "db" | "secrets" | "storage" | "dumpEnv" | "targetOf" | "sqlitePaths" | "outbound">;
 
 /** Live byte counters of a running restore, flushed to its row by the queue. */
 export interface RestoreProgress {
@@ -175,7 +176,9 @@ export async function runRestore(
   progress: RestoreProgress,
   state: RestoreState,
 ): Promise<void> {
-  const { target, job } = plan;
+  const { job } = plan;
+  // Resolved and checked once: every connection of this restore goes to that address.
+  const target = await pinTarget(plan.target, deps.outbound);
   const family = engineFamily(target.engine);
   const database = row.targetDatabase ?? target.database ?? "";
   let relations = 0;

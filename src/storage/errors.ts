@@ -1,3 +1,5 @@
+import { outboundErrorOf } from "../net/outbound-policy.ts";
+
 /**
  * Storage failures carry their own codes into `job.error` and the verify answer
  * (BUCKET_NOT_FOUND, ACCESS_DENIED, STORAGE_UNREACHABLE, ASSUME_ROLE_FAILED).
@@ -39,6 +41,9 @@ const NETWORK_CODES = new Set([
 /** Maps an AWS SDK (or network) error to a storage code. Messages never carry credentials. */
 export function classifyS3Error(err: unknown, what: string): StorageError {
   if (err instanceof StorageError) return err;
+  // The endpoint's address is refused by the outbound policy, or its name does not resolve.
+  const outbound = outboundErrorOf(err);
+  if (outbound) return new StorageError("STORAGE_UNREACHABLE", `${what}: the storage endpoint is unreachable: ${outbound.message}`, { cause: err });
   const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const name = e?.name ?? "";
   const status = e?.$metadata?.httpStatusCode;

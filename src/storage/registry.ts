@@ -9,6 +9,7 @@ import { StorageError } from "./errors.ts";
 import { externalIdFor } from "./external-id.ts";
 import { backupObjectKey, normalizePrefix, type BackupKeyParts } from "./keys.ts";
 import { LocalDriver } from "./local.ts";
+import { OutboundError, OutboundPolicy } from "../net/outbound-policy.ts";
 import { S3Driver, type S3DriverOptions } from "./s3.ts";
 import type { StorageDriver } from "./types.ts";
 
@@ -56,8 +57,12 @@ export interface StorageDeps {
  */
 export class StorageRegistry {
   private readonly cache = new Map<string, { version: string; driver: StorageDriver }>();
+  /** Tenant S3 endpoints only: the operator's managed storage is trusted config. */
+  private readonly outbound: OutboundPolicy;
 
-  constructor(readonly deps: StorageDeps) {}
+  constructor(readonly deps: StorageDeps) {
+    this.outbound = OutboundPolicy.fromConfig(deps.config.network);
+  }
 
   openSecret(row: DestinationRow): DestinationSecret | null {
     if (!row.secretCiphertext || !row.secretKeyId) return null;
@@ -127,6 +132,8 @@ export class StorageRegistry {
       return this.localDriver(row, path, config.storage.allowedLocalRoots);
     }
     const s = row.settings as unknown as S3Settings;
+    // A tenant endpoint that is a refused IP literal gets no client at all.
+    if (s.endpoint) this.refuseDeniedAddress(s.endpoint);
     let credentials: S3DriverOptions["credentials"];
     if (s.auth.type === "accessKey") {
       const secret = this.openSecret(row);
@@ -149,8 +156,18 @@ export class StorageRegistry {
       endpoint: s.endpoint,
       forcePathStyle: s.forcePathStyle,
       credentials,
+      outbound: this.outbound,
       ...this.deps.s3,
     });
+  }
+
+  private refuseDeniedAddress(url: string): void {
+    try {
+      this.outbound.checkUrl(url);
+    } catch (err) {
+      if (err instanceof OutboundError) throw new StorageError("STORAGE_UNREACHABLE", `S3: the storage endpoint is unreachable: ${err.message}`, { cause: err });
+      throw err;
+    }
   }
 
   close(): void {

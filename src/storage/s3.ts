@@ -10,6 +10,7 @@ import {
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@aws-sdk/types";
+import type { OutboundPolicy } from "../net/outbound-policy.ts";
 import { classifyS3Error, StorageError } from "./errors.ts";
 import type { ByteRange, DownloadUrlOptions, GetResult, ObjectInfo, PutOptions, PutResult, StorageDriver } from "./types.ts";
 
@@ -25,6 +26,12 @@ export interface S3DriverOptions {
   partSize?: number;
   /** Parts uploaded concurrently. */
   queueSize?: number;
+  /**
+   * Tenant endpoints: every connection goes to an address this policy allows (host names
+   * are resolved and checked by the agents' lookup; an IP literal is checked here, at
+   * construction, and throws OutboundError). Left out for the operator's managed storage.
+   */
+  outbound?: OutboundPolicy;
 }
 
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
@@ -43,6 +50,7 @@ export class S3Driver implements StorageDriver {
   private readonly queueSize: number;
 
   constructor(private readonly options: S3DriverOptions) {
+    if (options.outbound && options.endpoint) options.outbound.checkUrl(options.endpoint);
     this.client = new S3Client({
       region: options.region,
       endpoint: options.endpoint || undefined,
@@ -52,7 +60,7 @@ export class S3Driver implements StorageDriver {
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
       maxAttempts: 3,
-      requestHandler: { connectionTimeout: 10_000 },
+      requestHandler: { connectionTimeout: 10_000, ...options.outbound?.agents() },
     });
     this.partSize = options.partSize ?? DEFAULT_PART_SIZE;
     this.queueSize = options.queueSize ?? DEFAULT_QUEUE_SIZE;

@@ -4,6 +4,7 @@ import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { engineFor } from "../../src/engines/registry.ts";
 import type { EngineEnv, SourceTarget } from "../../src/engines/types.ts";
+import { OutboundPolicy } from "../../src/net/outbound-policy.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { startMariaDb, type MariaDbServer } from "../helpers/mariadb.ts";
 import { startPostgres, type PgServer } from "../helpers/postgres.ts";
@@ -21,7 +22,7 @@ let maria: MariaDbServer;
 let silent: Server;
 let silentPort: number;
 const tools = tempDir("snapdb-tools");
-const env: EngineEnv = { toolPath: process.env.PATH ?? "/usr/bin:/bin", timeoutMs: 5000 };
+const env: EngineEnv = { toolPath: process.env.PATH ?? "/usr/bin:/bin", timeoutMs: 5000, outbound: OutboundPolicy.fromConfig({ denyCidrs: [], allowCidrs: [] }) };
 
 beforeAll(async () => {
   [pg, maria, h] = await Promise.all([startPostgres(), startMariaDb(), createHarness()]);

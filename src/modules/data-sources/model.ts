@@ -24,9 +24,19 @@ const Labels = t.Record(t.String({ minLength: 1, maxLength: 63 }), t.String({ ma
 
 const fields = {
   name: t.String({ minLength: 1, maxLength: 200, description: "Unique within the organisation." }),
-  host: t.String({ minLength: 1, maxLength: 255, description: "Network engines: host name or IP." }),
+  host: t.String({
+    minLength: 1,
+    maxLength: 255,
+    description:
+      "Network engines: a host name or an IP address (IPv6 may be in brackets); never a unix socket path. Before every connection (verify, backup, restore) the daemon resolves it and checks every address against its outbound network policy (`network.denyCidrs`, by default 169.254.0.0/16 and fd00:ec2::254/128, the cloud metadata service; `network.allowCidrs` when set), then connects to that checked address. A refused address fails like an unreachable host: verify answers `CONNECTION_REFUSED`.",
+  }),
   port: t.Integer({ minimum: 1, maximum: 65535, description: "Network engines; default 5432 (postgres) or 3306 (mysql, mariadb)." }),
-  database: t.String({ minLength: 1, maxLength: 255, description: "Network engines: the database to back up." }),
+  database: t.String({
+    minLength: 1,
+    maxLength: 255,
+    description:
+      "Network engines: the database to back up, taken literally (spaces, quotes and unicode are fine; control characters are not). A value like `dbname=x host=y` or `postgresql://…` is a database of that name, never a connection string.",
+  }),
   path: t.String({
     minLength: 1,
     maxLength: 4096,
@@ -69,7 +79,12 @@ export const DataSourceUpdate = t.Object(
 
 export const CredentialsInput = t.Object(
   {
-    username: t.String({ minLength: 1, maxLength: 255 }),
+    username: t.String({
+      minLength: 1,
+      maxLength: 255,
+      pattern: "^[^\\x00-\\x1f\\x7f]+$",
+      description: "Who snapdb logs in as. Any characters but control characters: it reaches the tools as a quoted value, never as an option.",
+    }),
     password: t.String({ maxLength: 4096, description: "Write-only: stored encrypted, never returned." }),
   },
   { additionalProperties: false },

@@ -4,6 +4,7 @@ import { defaultEngineEnv } from "../../engines/registry.ts";
 import { sqlitePathPolicy } from "../../engines/sqlite-path.ts";
 import type { EngineEnv } from "../../engines/types.ts";
 import type { HttpKit } from "../../http/kit.ts";
+import { OutboundPolicy } from "../../net/outbound-policy.ts";
 import { serviceContext } from "../../http/kit.ts";
 import { BackupJob } from "../jobs/serialize.ts";
 import { pageOf } from "../../http/pagination.ts";
@@ -35,7 +36,7 @@ export interface DataSourceRouteOptions {
 }
 
 export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}) {
-  const engineEnv = opts.engineEnv ?? defaultEngineEnv();
+  const engineEnv = opts.engineEnv ?? defaultEngineEnv({ outbound: OutboundPolicy.fromConfig(kit.config.network) });
   const sqlitePaths = sqlitePathPolicy(kit.config);
   const left = (file: StoredBackupFile, error: unknown) =>
     kit.logger.warn("a backup file of a deleted data source was left in storage", { ...file, error });

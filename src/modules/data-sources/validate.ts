@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { isAbsolute } from "node:path";
 import { engineFor } from "../../engines/registry.ts";
 import type { EngineName, EngineOptions } from "../../engines/types.ts";
@@ -15,7 +16,21 @@ export interface SourceShape {
 }
 
 const LABEL_KEY = /^[A-Za-z0-9._/-]{1,63}$/;
-const HOST = /^[A-Za-z0-9.:_\-[\]%]+$/;
+const LABEL = "[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?";
+const HOST_NAME = new RegExp(`^(?=.{1,253}\\.?$)${LABEL}(?:\\.${LABEL})*\\.?$`);
+const CONTROL = /[\x00-\x1f\x7f]/;
+
+/**
+ * A host name or an IP address (IPv6 optionally in brackets, with a zone id), nothing a
+ * client could read as something else: not a unix socket directory (`/run/postgresql`),
+ * not `@abstract`, not an option (`-h…`), no spaces or `=`.
+ */
+export function isNetworkHost(host: string): boolean {
+  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  const [address, zone, ...rest] = bare.split("%");
+  if (isIP(address!) === 6) return rest.length === 0 && (zone === undefined || /^[A-Za-z0-9_.-]{1,32}$/.test(zone));
+  return bare === host && HOST_NAME.test(host);
+}
 
 /**
  * The rules the JSON schema cannot say: which fields each engine takes, and (given
@@ -37,8 +52,11 @@ export function checkShape(s: SourceShape, pathProblem?: (path: string) => strin
     if (Object.keys(s.options).length) bad("/options", "engine sqlite takes no options");
   } else {
     if (s.host === null) bad("/host", `is required for engine ${s.engine}`);
-    else if (!HOST.test(s.host)) bad("/host", "must be a host name or an IP address");
+    else if (!isNetworkHost(s.host)) bad("/host", "must be a host name or an IP address (not a socket path)");
     if (s.database === null) bad("/database", `is required for engine ${s.engine}`);
+    // Any other character is fine: the name reaches every tool as a quoted value, never as
+    // a connection string or an option.
+    else if (CONTROL.test(s.database)) bad("/database", "must not contain control characters");
     if (s.path !== null) bad("/path", `is only for engine sqlite (${s.engine} uses host, port, database)`);
   }
   const labelKeys = Object.keys(s.labels);

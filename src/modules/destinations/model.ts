@@ -41,7 +41,8 @@ const s3Fields = {
       maxLength: 500,
       description:
         "Empty for AWS; `https://minio.example.com:9000` otherwise. Receives requests signed with `auth`'s keys or the " +
-        "assumed role's temporary credentials only. (There is no tenant STS endpoint: `stsEndpoint` is refused, 400.)",
+        "assumed role's temporary credentials only (there is no tenant STS endpoint: `stsEndpoint` is refused, 400). " +
+        "Every connection to it goes only to addresses the daemon's outbound network policy allows (`network.denyCidrs`, by default the cloud metadata service 169.254.0.0/16 and fd00:ec2::254/128; `network.allowCidrs` when set): its host name is resolved and each address checked at connect time. A refused endpoint fails like an unreachable one (`STORAGE_UNREACHABLE`).",
     }),
   ),
   region: t.Optional(t.String({ minLength: 1, maxLength: 64, description: "Default `us-east-1`." })),

@@ -5,6 +5,7 @@ import { storageDestinations } from "../../db/schema.ts";
 import type { ServiceContext } from "../../lib/context.ts";
 import { nowIso } from "../../lib/clock.ts";
 import { ulid } from "../../lib/ids.ts";
+import { outboundErrorOf } from "../../net/outbound-policy.ts";
 import { StorageError } from "../../storage/errors.ts";
 import { probeKey } from "../../storage/keys.ts";
 import type { StorageRegistry } from "../../storage/registry.ts";
@@ -48,6 +49,9 @@ async function probe(registry: StorageRegistry, row: Parameters<StorageRegistry[
 }
 
 function toOutcomeError(err: unknown): { code: string; message: string } {
+  // Refused by the outbound policy: worded like any endpoint that cannot be reached (verify
+  // does not tell a tenant which addresses the operator fenced off; job errors do).
+  if (outboundErrorOf(err)?.kind === "denied") return { code: "STORAGE_UNREACHABLE", message: "the storage endpoint is unreachable" };
   if (err instanceof StorageError) {
     return { code: REPORTED.has(err.code) ? err.code : "STORAGE_ERROR", message: err.message };
   }

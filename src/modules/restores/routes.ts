@@ -3,6 +3,7 @@ import { Elysia } from "elysia";
 import { sqlitePathPolicy } from "../../engines/sqlite-path.ts";
 import type { HttpKit } from "../../http/kit.ts";
 import { serviceContext } from "../../http/kit.ts";
+import { OutboundPolicy } from "../../net/outbound-policy.ts";
 import type { JobControl } from "../../runner/control.ts";
 import { CreateRestoreBody, RestoreIdParams, RestorePage, RestoresListQuery } from "./model.ts";
 import { Restore } from "./serialize.ts";
@@ -12,7 +13,7 @@ const LIST = "restores";
 const tags = [TAGS.restores.name];
 
 export function restoreRoutes(kit: HttpKit, control: JobControl) {
-  const deps = { storage: kit.storage, secrets: kit.secrets, sqlitePaths: sqlitePathPolicy(kit.config) };
+  const deps = { storage: kit.storage, secrets: kit.secrets, sqlitePaths: sqlitePathPolicy(kit.config), outbound: OutboundPolicy.fromConfig(kit.config.network) };
   return new Elysia({ name: "snapdb-restores" })
     .use(kit.auth)
     .post(

@@ -3,7 +3,7 @@ import { recordAudit } from "../../audit/record.ts";
 import type { SecretBox } from "../../crypto/secrets.ts";
 import type { Tx } from "../../db/client.ts";
 import { backupJobs, dataSources, restores } from "../../db/schema.ts";
-import { ProbeError } from "../../engines/network.ts";
+import { pinTarget, ProbeError } from "../../engines/network.ts";
 import { DATABASE_NAME, engineFamily, inspectDatabase, RestoreSetupError } from "../../engines/restore.ts";
 import { checkSqlitePath, type SqlitePathPolicy } from "../../engines/sqlite-path.ts";
 import { notReplaceable, sqliteUserObjects } from "../../engines/sqlite-restore.ts";
@@ -13,6 +13,7 @@ import { nowMs } from "../../lib/clock.ts";
 import { AppError, invalidInput, notFound } from "../../lib/errors.ts";
 import { newId } from "../../lib/ids.ts";
 import { takePage, type PageRequest } from "../../lib/page.ts";
+import type { OutboundPolicy } from "../../net/outbound-policy.ts";
 import type { JobControl } from "../../runner/control.ts";
 import type { StorageRegistry } from "../../storage/registry.ts";
 import { targetOf } from "../data-sources/credentials.ts";
@@ -25,6 +26,8 @@ export interface RestoreServiceDeps {
   storage: StorageRegistry;
   secrets: SecretBox;
   sqlitePaths: SqlitePathPolicy;
+  /** Where a target's host may resolve to (config `network`). */
+  outbound: OutboundPolicy;
 }
 
 export interface CreateRestoreInput {
@@ -61,7 +64,7 @@ export function listRestores(ctx: ServiceContext, filters: { dataSourceId?: stri
  * (409) unless `clean`, and so is one that cannot be reached to look (the restore would
  * fail the same way). The runner looks again when the restore starts.
  */
-async function checkTarget(target: SourceTarget, database: string | null, clean: boolean, sqlitePaths: SqlitePathPolicy): Promise<void> {
+async function checkTarget(target: SourceTarget, database: string | null, clean: boolean, sqlitePaths: SqlitePathPolicy, outbound: OutboundPolicy): Promise<void> {
   if (target.engine === "sqlite") {
     const check = checkSqlitePath(target.path ?? "", sqlitePaths);
     if (!check.ok) throw new AppError("CONFLICT", `the target data source's path is refused: ${check.reason}`);
@@ -76,7 +79,7 @@ async function checkTarget(target: SourceTarget, database: string | null, clean:
   }
   let relations: number;
   try {
-    relations = (await inspectDatabase(target, database!)).relations;
+    relations = (await inspectDatabase(await pinTarget(target, outbound), database!)).relations;
   } catch (err) {
     if (err instanceof ProbeError) throw new AppError("CONFLICT", `the target could not be checked: ${err.verifyError.code}: ${err.verifyError.message}`);
     if (err instanceof RestoreSetupError) throw new AppError("CONFLICT", `the target could not be checked: ${err.code}: ${err.message}`);
@@ -119,7 +122,7 @@ export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDep
     database = input.targetDatabase ?? target.database;
     if (!database) throw invalidInput("/targetDatabase", "the target data source names no database: give targetDatabase");
   }
-  await checkTarget(targetOf(target, deps.secrets), database, clean, deps.sqlitePaths);
+  await checkTarget(targetOf(target, deps.secrets), database, clean, deps.sqlitePaths, deps.outbound);
 
   const now = nowMs();
   return ctx.db.transaction((tx) => {
