@@ -44,9 +44,10 @@ ${CONFIG_HELP}`,
     }
     // Before anything touches the data dir: a second daemon here would fail the first one's
     // running jobs as interrupted and delete their temp files. Held until the process exits.
+    // A data dir that others may write is refused before anything (the lock file included) goes into it.
+    secureDataDir(config.dataDir);
     const lock = lockDataDir(config.dataDir, "serve");
     const logger = createLogger(config.log.level, { service: "snapdb" });
-    secureDataDir(config.dataDir); // before any key is written into it
     const { master, secrets } = secretBoxFor(config);
     const verifyToken = createTokenVerifier(config.auth, hsSecret(config));
     const { store, migration } = openMigratedStore(config);

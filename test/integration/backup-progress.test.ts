@@ -65,9 +65,12 @@ for (const [name, policy, where] of cases) {
     // Seen part-way: more than nothing, less than the whole dump.
     const partway = whileRunning.filter((p) => p.bytesIn > 0 && p.bytesIn < job.sizeBytes);
     expect({ name, partway: partway.length > 0 }).toEqual({ name, partway: true });
-    // Never ahead of the final count, never going backwards.
-    expect(whileRunning.every((p) => p.bytesIn <= job.sizeBytes)).toBe(true);
-    expect(whileRunning.every((p, i) => i === 0 || p.bytesIn >= whileRunning[i - 1]!.bytesIn)).toBe(true);
+    // Never ahead of the final count, never going backwards, but for the live count of a tool
+    // chain: it is what zstd has read (/proc/<pid>/io), a few KiB of its own start-up included,
+    // until zstd's exact total replaces it at the end.
+    const SLACK = 64 * 1024;
+    expect(whileRunning.every((p) => p.bytesIn <= job.sizeBytes + SLACK)).toBe(true);
+    expect(whileRunning.every((p, i) => i === 0 || p.bytesIn >= whileRunning[i - 1]!.bytesIn - SLACK)).toBe(true);
     expect(job.progress).toEqual({ bytesIn: job.sizeBytes, bytesStored: job.storedBytes });
   }, 120_000);
 }
