@@ -3,7 +3,6 @@ import { Elysia, t } from "elysia";
 import { defaultEngineEnv } from "../../engines/registry.ts";
 import type { EngineEnv } from "../../engines/types.ts";
 import type { HttpKit } from "../../http/kit.ts";
-import { serviceContext } from "../../http/kit.ts";
 import { BackupJob } from "../jobs/serialize.ts";
 import { pageOf } from "../../http/pagination.ts";
 import { deleteCredentials, setCredentials } from "./credentials.ts";
@@ -45,9 +44,9 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     .use(kit.auth)
     .post(
       "/data-sources",
-      ({ body, principal, request, server, set }) => {
+      ({ body, ctx, set }) => {
         set.status = 201;
-        return createDataSource(serviceContext(kit.db, principal, request, server), body);
+        return createDataSource(ctx, body);
       },
       {
         scope: "backup.write",
@@ -58,8 +57,7 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     )
     .get(
       "/data-sources",
-      ({ query, principal, request, server }) => {
-        const ctx = serviceContext(kit.db, principal, request, server);
+      ({ query, ctx }) => {
         const page = listDataSources(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
         return kit.cursors.answer(LIST, ctx.orgId, page);
       },
@@ -70,7 +68,7 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
         detail: { summary: "List data sources, newest first", tags },
       },
     )
-    .get("/data-sources/:id", ({ params, principal, request, server }) => getDataSource(serviceContext(kit.db, principal, request, server), params.id), {
+    .get("/data-sources/:id", ({ params, ctx }) => getDataSource(ctx, params.id), {
       scope: "backup.read",
       params: IdParams,
       response: { 200: DataSource },
@@ -78,7 +76,7 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     })
     .patch(
       "/data-sources/:id",
-      ({ params, body, principal, request, server }) => updateDataSource(serviceContext(kit.db, principal, request, server), params.id, body),
+      ({ params, body, ctx }) => updateDataSource(ctx, params.id, body),
       {
         scope: "backup.write",
         params: IdParams,
@@ -89,8 +87,8 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     )
     .delete(
       "/data-sources/:id",
-      async ({ params, query, principal, request, server, set }) => {
-        await deleteDataSource(serviceContext(kit.db, principal, request, server), params.id, { cascade: query.cascade === "true" }, hooks);
+      async ({ params, query, ctx, set }) => {
+        await deleteDataSource(ctx, params.id, { cascade: query.cascade === "true" }, hooks);
         set.status = 204;
       },
       {
@@ -107,8 +105,8 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     )
     .put(
       "/data-sources/:id/credentials",
-      ({ params, body, principal, request, server, set }) => {
-        setCredentials(serviceContext(kit.db, principal, request, server), kit.secrets, params.id, body);
+      ({ params, body, ctx, set }) => {
+        setCredentials(ctx, kit.secrets, params.id, body);
         set.status = 204;
       },
       {
@@ -121,8 +119,8 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     )
     .delete(
       "/data-sources/:id/credentials",
-      ({ params, principal, request, server, set }) => {
-        deleteCredentials(serviceContext(kit.db, principal, request, server), params.id);
+      ({ params, ctx, set }) => {
+        deleteCredentials(ctx, params.id);
         set.status = 204;
       },
       {
@@ -134,8 +132,8 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     )
     .post(
       "/data-sources/:id/verify",
-      ({ params, principal, request, server }) =>
-        verifyDataSource(serviceContext(kit.db, principal, request, server), kit.secrets, engineEnv, params.id),
+      ({ params, ctx }) =>
+        verifyDataSource(ctx, kit.secrets, engineEnv, params.id),
       {
         scope: "backup.operate",
         params: IdParams,
@@ -149,8 +147,7 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     )
     .get(
       "/data-sources/:id/backup-jobs",
-      ({ params, query, principal, request, server }) => {
-        const ctx = serviceContext(kit.db, principal, request, server);
+      ({ params, query, ctx }) => {
         const list = `${JOBS}:${params.id}`;
         const page = listDataSourceJobs(ctx, params.id, kit.cursors.request(list, ctx.orgId, query));
         return kit.cursors.answer(list, ctx.orgId, page);
