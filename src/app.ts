@@ -50,7 +50,7 @@ export function buildApp(deps: AppDeps) {
     logger,
     cursors: deps.cursors,
     secrets: deps.secrets,
-    auth: authPlugin(deps.verifyToken),
+    auth: authPlugin(deps.verifyToken, deps.store.db),
     storage: deps.storage,
     scheduler: deps.scheduler,
   };

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
+import { ValueErrorType } from "@sinclair/typebox/errors";
 import { Value } from "@sinclair/typebox/value";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { parseCidr } from "../net/cidr.ts";
@@ -57,11 +58,12 @@ const pointerToDotted = (pointer: string) => pointer.replace(/^\//, "").replaceA
 function schemaProblems(candidate: Tree, origin: (path: string) => string): string[] {
   const problems: string[] = [];
   const seen = new Set<string>();
-  const report = (pointer: string, message: string) => {
+  const report = (pointer: string, message: string, type?: ValueErrorType) => {
     const path = pointerToDotted(pointer);
     if (seen.has(path)) return; // the first complaint about a value is the useful one
     seen.add(path);
-    const text = message === "Unexpected property" ? "unknown key" : message === "Expected required property" ? "is required" : message;
+    const text =
+      type === ValueErrorType.ObjectAdditionalProperties ? "unknown key" : type === ValueErrorType.ObjectRequiredProperty ? "is required" : message;
     problems.push(`${path || "(root)"}${origin(path)}: ${text}`);
   };
   // The managed storage union gives poor messages as a whole: check the chosen member.
@@ -70,14 +72,14 @@ function schemaProblems(candidate: Tree, origin: (path: string) => string): stri
   if (isPlainObject(managed) && managed.type !== "s3" && managed.type !== "local") {
     report("/managedStorage/type", 'must be "local" or "s3"');
   } else {
-    for (const e of Value.Errors(member, managed)) report(`/managedStorage${e.path}`, e.message);
+    for (const e of Value.Errors(member, managed)) report(`/managedStorage${e.path}`, e.message, e.type);
   }
   const rest = { ...ConfigSchema, properties: { ...ConfigSchema.properties } } as typeof ConfigSchema;
   delete (rest.properties as Record<string, unknown>).managedStorage;
   (rest as { required?: string[] }).required = rest.required?.filter((k) => k !== "managedStorage");
   const { managedStorage: _m, ...others } = candidate;
   for (const e of Value.Errors(rest, others)) {
-    report(e.path, e.message);
+    report(e.path, e.message, e.type);
   }
   return problems;
 }

@@ -1,9 +1,13 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
+import type { Server } from "bun";
 import { Elysia } from "elysia";
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import type { Config } from "../config/schema.ts";
+import type { Db } from "../db/client.ts";
+import type { ServiceContext } from "../lib/context.ts";
 import { AppError } from "../lib/errors.ts";
+import { requestMeta } from "./request-meta.ts";
 
 export const SCOPES = ["backup.read", "backup.write", "backup.operate", "backup.restore", "audit.read"] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -101,12 +105,24 @@ export const REQUIRED_SCOPE = "x-required-scope";
 
 const principals = new WeakMap<Request, Principal>();
 
+/** The service context of an authenticated request. */
+export function serviceContext(db: Db, principal: Principal, request: Request, server: Server<unknown> | null): ServiceContext {
+  return {
+    db,
+    orgId: principal.orgId,
+    actor: { type: "user", id: principal.sub },
+    requestId: requestMeta(request).id,
+    ip: server?.requestIP(request)?.address ?? null,
+  };
+}
+
 /**
  * `{ scope: "backup.read" }` on a route: verifies the bearer token, checks the scope, and
- * hands the route its `principal`. The check runs in `transform`, before body and query
- * validation, so a caller without a valid token learns nothing about the input format.
+ * hands the route its `principal` and the service context `ctx` built from it. The check runs
+ * in `transform`, before body and query validation, so a caller without a valid token learns
+ * nothing about the input format.
  */
-export function authPlugin(verify: TokenVerifier) {
+export function authPlugin(verify: TokenVerifier, db: Db) {
   return new Elysia({ name: "snapdb-auth" }).macro({
     scope: (scope: Scope) => ({
       detail: { security: [{ bearer: [] }], [REQUIRED_SCOPE]: scope } as Record<string, unknown>,
@@ -115,10 +131,10 @@ export function authPlugin(verify: TokenVerifier) {
         if (!principal.scopes.has(scope)) throw new AppError("FORBIDDEN", `token lacks the ${scope} scope`);
         principals.set(request, principal);
       },
-      resolve({ request }: { request: Request }) {
+      resolve({ request, server }: { request: Request; server: Server<unknown> | null }) {
         const principal = principals.get(request);
         if (!principal) throw new AppError("UNAUTHENTICATED", "missing bearer token");
-        return { principal };
+        return { principal, ctx: serviceContext(db, principal, request, server) };
       },
     }),
   });

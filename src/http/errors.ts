@@ -1,3 +1,4 @@
+import { ValueErrorType } from "@sinclair/typebox/errors";
 import { Elysia, t } from "elysia";
 import { AppError, type ErrorDetail } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -14,6 +15,8 @@ export const ErrorBody = t.Object(
 );
 
 interface ValueErrorLike {
+  /** TypeBox's ValueErrorType: what failed, independent of the message's wording. */
+  type?: number;
   path?: string;
   message?: string;
   summary?: string;
@@ -26,11 +29,11 @@ interface ValidationLike {
   type?: string;
 }
 
-/** TypeBox's words, made plainer where they say little ("Expected union value"). */
+/** TypeBox's words, made plainer where they say little (a union's "Expected union value"). */
 function plainMessage(e: ValueErrorLike): string {
-  if (e.message === "Unexpected property") return "unknown field";
-  if (e.message === "Expected required property") return "is required";
-  if (e.message === "Expected union value" && e.schema?.anyOf) {
+  if (e.type === ValueErrorType.ObjectAdditionalProperties) return "unknown field";
+  if (e.type === ValueErrorType.ObjectRequiredProperty) return "is required";
+  if (e.type === ValueErrorType.Union && e.schema?.anyOf) {
     // Elysia widens numbers to "number or numeric string": name the range that failed.
     const ranged = e.schema.anyOf.find((s) => s.minimum !== undefined || s.maximum !== undefined);
     if (ranged && typeof e.value === "number") {

@@ -50,7 +50,7 @@ export function healthRoutes(readiness: Readiness, metrics: MetricsRegistry, met
       "/metrics",
       async ({ request, set }) => {
         if (metricsGuard) await metricsGuard(request);
-        set.headers["content-type"] = "text/plain; version=0.0.4; charset=utf-8";
+        set.headers["content-type"] = metrics.contentType;
         return metrics.render();
       },
       {
@@ -59,7 +59,9 @@ export function healthRoutes(readiness: Readiness, metrics: MetricsRegistry, met
           description:
             "Prometheus text: HTTP requests and latency by method, route template and status; backup jobs by status; " +
             "finished jobs by status and error code; dump and stored bytes; backup durations; queue depth and running jobs; " +
-            "the last successful backup per data source (label `data_source_id`, every organisation's sources, no org ids). " +
+            "finished restores by status and error code and restore durations; the process's CPU time, resident memory, start time and open file descriptors; " +
+            "the last successful backup per data source (label `data_source_id`, every organisation's sources, no org ids; " +
+            "read from the store at scrape time, so a deleted data source's series is gone at the next scrape). " +
             "Public when `http.metricsPublic` is true (the default; the daemon listens on loopback by default). " +
             "When false, a bearer token whose scope includes `metrics.read` (an operator scope, never in a default token) is required.",
           tags: [TAGS.operations.name],

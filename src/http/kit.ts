@@ -1,15 +1,11 @@
-import type { Server } from "bun";
 import type { Config } from "../config/schema.ts";
 import type { SecretBox } from "../crypto/secrets.ts";
 import type { Db } from "../db/client.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
-import type { ServiceContext } from "../lib/context.ts";
 import type { ScheduleSync } from "../scheduler/types.ts";
-import type { Principal } from "./auth.ts";
 import { authPlugin } from "./auth.ts";
 import type { Cursors } from "./pagination.ts";
-import { requestMeta } from "./request-meta.ts";
 
 /** What every module's routes receive from app.ts. */
 export interface HttpKit {
@@ -23,20 +19,4 @@ export interface HttpKit {
   storage: StorageRegistry;
   /** Services tell the scheduler about attachment/policy changes after they commit. */
   scheduler: ScheduleSync;
-}
-
-/** The service context of an authenticated request. */
-export function serviceContext(
-  db: Db,
-  principal: Principal,
-  request: Request,
-  server: Server<unknown> | null,
-): ServiceContext {
-  return {
-    db,
-    orgId: principal.orgId,
-    actor: { type: "user", id: principal.sub },
-    requestId: requestMeta(request).id,
-    ip: server?.requestIP(request)?.address ?? null,
-  };
 }

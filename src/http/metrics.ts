@@ -1,89 +1,68 @@
+import { collectDefaultMetrics, Counter, Histogram, type Metric, Registry } from "prom-client";
+
 /**
- * A small Prometheus registry: counters, gauges and histograms with labels, rendered in the
- * text exposition format. Enough for snapdb's own metrics without a dependency.
+ * The process metrics kept from prom-client's defaults. The rest read V8's heap spaces and GC
+ * (zero or meaningless under Bun's JavaScriptCore), `process_heap_bytes` (VmData, gigabytes of
+ * address space Bun reserves) or Node-only handle counts.
  */
-type Labels = Record<string, string>;
+const PROCESS_METRICS = [
+  "process_cpu_user_seconds_total",
+  "process_cpu_system_seconds_total",
+  "process_cpu_seconds_total",
+  "process_start_time_seconds",
+  "process_resident_memory_bytes",
+  "process_open_fds",
+  "process_max_fds",
+] as const;
 
-const labelKey = (labels: Labels) =>
-  Object.entries(labels)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([k, v]) => `${k}="${v.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")}"`)
-    .join(",");
+let processMetrics: Metric[] | undefined;
 
-const withLabels = (name: string, key: string) => (key ? `${name}{${key}}` : name);
-
-interface Metric {
-  render(): string;
+/**
+ * collectDefaultMetrics registers all of its metrics at once, so it runs once per process into
+ * a scratch registry and the chosen ones are shared by every app's registry (they describe the
+ * process, not an app). Its event-loop monitor is started too but never read: sampled slowly.
+ */
+function sharedProcessMetrics(): Metric[] {
+  if (!processMetrics) {
+    const scratch = new Registry();
+    collectDefaultMetrics({ register: scratch, eventLoopMonitoringPrecision: 1000 });
+    processMetrics = PROCESS_METRICS.map((name) => scratch.getSingleMetric(name)).filter((m): m is Metric => m !== undefined);
+  }
+  return processMetrics;
 }
 
-export class Counter implements Metric {
-  private values = new Map<string, number>();
-  constructor(readonly name: string, readonly help: string, readonly type: "counter" | "gauge" = "counter") {}
-  inc(labels: Labels = {}, by = 1): void {
-    const key = labelKey(labels);
-    this.values.set(key, (this.values.get(key) ?? 0) + by);
-  }
-  set(labels: Labels, value: number): void {
-    this.values.set(labelKey(labels), value);
-  }
-  render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`];
-    for (const [key, value] of this.values) lines.push(`${withLabels(this.name, key)} ${value}`);
-    return lines.join("\n");
-  }
-}
-
-export class Histogram implements Metric {
-  private series = new Map<string, { counts: number[]; sum: number; count: number }>();
-  constructor(readonly name: string, readonly help: string, readonly buckets: number[]) {}
-  observe(labels: Labels, value: number): void {
-    const key = labelKey(labels);
-    let s = this.series.get(key);
-    if (!s) this.series.set(key, (s = { counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
-    this.buckets.forEach((le, i) => {
-      if (value <= le) s!.counts[i]!++;
-    });
-    s.sum += value;
-    s.count++;
-  }
-  render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    for (const [key, s] of this.series) {
-      const sep = key ? `${key},` : "";
-      this.buckets.forEach((le, i) => lines.push(`${this.name}_bucket{${sep}le="${le}"} ${s.counts[i]}`));
-      lines.push(`${this.name}_bucket{${sep}le="+Inf"} ${s.count}`);
-      lines.push(`${withLabels(`${this.name}_sum`, key)} ${s.sum}`);
-      lines.push(`${withLabels(`${this.name}_count`, key)} ${s.count}`);
-    }
-    return lines.join("\n");
-  }
-}
-
+/**
+ * One app's Prometheus registry (never prom-client's global one: tests build many apps in one
+ * process). Parts of the daemon add their metrics to `registry`; gauges read from the store
+ * compute their values in `collect()` at scrape time.
+ */
 export class MetricsRegistry {
-  private metrics: Metric[] = [];
-  /** Computed at scrape time (queue depth, jobs by status) instead of kept in step by hand. */
-  private collectors: (() => void)[] = [];
+  readonly registry = new Registry();
 
-  readonly httpRequests = this.register(
-    new Counter("snapdb_http_requests_total", "HTTP requests by method, route and status."),
-  );
-  readonly httpDuration = this.register(
-    new Histogram("snapdb_http_request_duration_seconds", "HTTP request latency by method and route.", [
-      0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-    ]),
-  );
+  readonly httpRequests = new Counter({
+    name: "snapdb_http_requests_total",
+    help: "HTTP requests by method, route and status.",
+    labelNames: ["method", "route", "status"] as const,
+    registers: [this.registry],
+  });
+  readonly httpDuration = new Histogram({
+    name: "snapdb_http_request_duration_seconds",
+    help: "HTTP request latency by method and route.",
+    labelNames: ["method", "route"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
 
-  register<M extends Metric>(metric: M): M {
-    this.metrics.push(metric);
-    return metric;
+  constructor() {
+    for (const metric of sharedProcessMetrics()) this.registry.registerMetric(metric);
   }
 
-  onCollect(fn: () => void): void {
-    this.collectors.push(fn);
+  get contentType(): string {
+    return this.registry.contentType;
   }
 
-  render(): string {
-    for (const collect of this.collectors) collect();
-    return this.metrics.map((m) => m.render()).join("\n") + "\n";
+  /** The Prometheus text exposition of every metric. */
+  render(): Promise<string> {
+    return this.registry.metrics();
   }
 }

@@ -1,52 +1,105 @@
 import { sql } from "drizzle-orm";
+import { Counter, Gauge, Histogram } from "prom-client";
 import type { Db } from "../db/client.ts";
-import { Counter, Histogram, type MetricsRegistry } from "../http/metrics.ts";
+import type { MetricsRegistry } from "../http/metrics.ts";
 
 interface JobLabels {
   dataSourceId: string;
   orgId: string;
 }
 
+const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "canceled"] as const;
+const DURATION_BUCKETS = [1, 5, 15, 60, 300, 900, 3600, 14400, 86400];
+
 /**
  * The runner's Prometheus metrics. Counts by status and the last success per data source
- * are read from the store at scrape time, so they are right after a restart too.
+ * are read from the store at scrape time, so they are right after a restart too, and a
+ * deleted data source's series goes with it (a stale timestamp would keep a "backup too
+ * old" alert firing forever).
  */
 export class RunnerMetrics {
-  private readonly jobsByStatus = new Counter("snapdb_backup_jobs", "Backup jobs by status (from the store).", "gauge");
-  private readonly lastSuccess = new Counter("snapdb_backup_last_success_timestamp_seconds", "Finish time of the newest successful backup per data source.", "gauge");
-  private readonly queueDepth = new Counter("snapdb_runner_queue_depth", "Queued backup jobs.", "gauge");
-  private readonly runningJobs = new Counter("snapdb_runner_running_jobs", "Backup jobs running now.", "gauge");
-  private readonly bytes = new Counter("snapdb_backup_bytes_total", "Bytes of successful backups: dump (tool output) and stored (after compression and encryption).");
-  private readonly finished = new Counter("snapdb_backup_jobs_finished_total", "Backup jobs finished since start, by status and error code.");
-  private readonly duration = new Histogram("snapdb_backup_duration_seconds", "Duration of successful backups.", [1, 5, 15, 60, 300, 900, 3600, 14400, 86400]);
+  private readonly runningJobs: Gauge;
+  private readonly bytes: Counter<"kind">;
+  private readonly finished: Counter<"code" | "status">;
+  private readonly duration: Histogram;
+  private readonly restoresFinished: Counter<"code" | "status">;
+  private readonly restoreDuration: Histogram;
 
-  constructor(db: Db, registry: MetricsRegistry) {
-    for (const m of [this.jobsByStatus, this.lastSuccess, this.queueDepth, this.runningJobs, this.bytes, this.finished, this.duration]) registry.register(m);
-    registry.onCollect(() => {
-      const counts = db.all<{ status: string; n: number }>(sql`SELECT status, count(*) AS n FROM backup_jobs GROUP BY status`);
-      for (const s of ["queued", "running", "succeeded", "failed", "canceled"]) {
-        this.jobsByStatus.set({ status: s }, counts.find((c) => c.status === s)?.n ?? 0);
-      }
-      this.queueDepth.set({}, counts.find((c) => c.status === "queued")?.n ?? 0);
-      const last = db.all<{ data_source_id: string; at: number }>(
-        sql`SELECT data_source_id, max(finished_at) AS at FROM backup_jobs WHERE status = 'succeeded' GROUP BY data_source_id`,
-      );
-      for (const row of last) this.lastSuccess.set({ data_source_id: row.data_source_id }, Math.floor(row.at / 1000));
+  constructor(db: Db, metrics: MetricsRegistry) {
+    const registers = [metrics.registry];
+    new Gauge({
+      name: "snapdb_backup_jobs",
+      help: "Backup jobs by status (from the store).",
+      labelNames: ["status"] as const,
+      registers,
+      collect() {
+        const counts = db.all<{ status: string; n: number }>(sql`SELECT status, count(*) AS n FROM backup_jobs GROUP BY status`);
+        for (const status of JOB_STATUSES) this.set({ status }, counts.find((c) => c.status === status)?.n ?? 0);
+      },
     });
+    new Gauge({
+      name: "snapdb_backup_last_success_timestamp_seconds",
+      help: "Finish time of the newest successful backup per data source.",
+      labelNames: ["data_source_id"] as const,
+      registers,
+      collect() {
+        const last = db.all<{ data_source_id: string; at: number }>(
+          sql`SELECT j.data_source_id, max(j.finished_at) AS at FROM backup_jobs j JOIN data_sources d ON d.id = j.data_source_id
+              WHERE j.status = 'succeeded' GROUP BY j.data_source_id`,
+        );
+        this.reset();
+        for (const row of last) this.set({ data_source_id: row.data_source_id }, Math.floor(row.at / 1000));
+      },
+    });
+    new Gauge({
+      name: "snapdb_runner_queue_depth",
+      help: "Queued backup jobs.",
+      registers,
+      collect() {
+        this.set(db.get<{ n: number }>(sql`SELECT count(*) AS n FROM backup_jobs WHERE status = 'queued'`)?.n ?? 0);
+      },
+    });
+    this.runningJobs = new Gauge({ name: "snapdb_runner_running_jobs", help: "Backup jobs running now.", registers });
+    this.bytes = new Counter({
+      name: "snapdb_backup_bytes_total",
+      help: "Bytes of successful backups: dump (tool output) and stored (after compression and encryption).",
+      labelNames: ["kind"] as const,
+      registers,
+    });
+    this.finished = new Counter({
+      name: "snapdb_backup_jobs_finished_total",
+      help: "Backup jobs finished since start, by status and error code.",
+      labelNames: ["code", "status"] as const,
+      registers,
+    });
+    this.duration = new Histogram({ name: "snapdb_backup_duration_seconds", help: "Duration of successful backups.", buckets: DURATION_BUCKETS, registers });
+    this.restoresFinished = new Counter({
+      name: "snapdb_restores_finished_total",
+      help: "Restores finished since start, by status and error code.",
+      labelNames: ["code", "status"] as const,
+      registers,
+    });
+    this.restoreDuration = new Histogram({ name: "snapdb_restore_duration_seconds", help: "Duration of successful restores.", buckets: DURATION_BUCKETS, registers });
   }
 
   setRunning(n: number): void {
-    this.runningJobs.set({}, n);
+    this.runningJobs.set(n);
   }
 
   recordSuccess(_job: JobLabels, sizeBytes: number, storedBytes: number, durationMs: number): void {
     this.bytes.inc({ kind: "dump" }, sizeBytes);
     this.bytes.inc({ kind: "stored" }, storedBytes);
-    this.finished.inc({ status: "succeeded", code: "" });
-    this.duration.observe({}, durationMs / 1000);
+    this.finished.inc({ code: "", status: "succeeded" });
+    this.duration.observe(durationMs / 1000);
   }
 
   recordFailure(_job: JobLabels, code: string): void {
-    this.finished.inc({ status: code === "CANCELED" ? "canceled" : "failed", code });
+    this.finished.inc({ code, status: code === "CANCELED" ? "canceled" : "failed" });
+  }
+
+  /** A restore's end: `code` is null for a success (then its duration is observed). */
+  recordRestore(status: "succeeded" | "failed" | "canceled", code: string | null, durationMs: number): void {
+    this.restoresFinished.inc({ code: code ?? "", status });
+    if (status === "succeeded") this.restoreDuration.observe(durationMs / 1000);
   }
 }

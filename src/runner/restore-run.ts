@@ -13,6 +13,7 @@ import type { Logger } from "../lib/logger.ts";
 import { nowMs } from "../lib/clock.ts";
 import { StorageError } from "../storage/errors.ts";
 import type { AbortReason } from "./job-error.ts";
+import type { RunnerMetrics } from "./metrics.ts";
 import { planRestore, runRestore, type RestoreDeps, type RestoreProgress, type RestoreRow, type RestoreState } from "./restore.ts";
 
 const RUNNER: Actor = { type: "system", id: "runner" };
@@ -96,7 +97,7 @@ function writeProgress(db: Db, id: string, p: RestoreProgress): void {
  * second attempt over a half-restored MySQL target is not the same operation.
  */
 export async function executeRestore(
-  deps: RestoreDeps & { logger: Logger },
+  deps: RestoreDeps & { logger: Logger; metrics?: Pick<RunnerMetrics, "recordRestore"> },
   entry: RunningRestore,
   opts: { progressIntervalMs: number; timeoutSeconds: number },
 ): Promise<void> {
@@ -116,22 +117,26 @@ export async function executeRestore(
     log.info("restore started", { backupJobId: row.backupJobId, clean: row.clean });
     await runRestore(deps, row, plan, controller.signal, progress, state);
     if (entry.reason) throw new Error(`aborted: ${entry.reason}`);
-    finish(deps.db, row, "succeeded", progress, null);
+    const durationMs = finish(deps.db, row, "succeeded", progress, null);
+    deps.metrics?.recordRestore("succeeded", null, durationMs);
     log.info("restore succeeded", { ...progress });
   } catch (err) {
     const failure = classifyRestoreFailure(err, entry.reason, opts.timeoutSeconds);
     if (failure.code === "INTERNAL") log.error("restore failed unexpectedly", { error: err });
     else log.warn("restore failed", { code: failure.code, message: failure.message });
     const error = { code: failure.code, message: `${failure.message}; ${targetStateNote(engine, state, row.targetDatabase)}` };
-    finish(deps.db, row, failure.code === "CANCELED" ? "canceled" : "failed", progress, error);
+    const status = failure.code === "CANCELED" ? "canceled" : "failed";
+    deps.metrics?.recordRestore(status, failure.code, finish(deps.db, row, status, progress, error));
   } finally {
     clearInterval(flush);
     clearTimeout(timeout);
   }
 }
 
-function finish(db: Db, row: RestoreRow, status: "succeeded" | "failed" | "canceled", p: RestoreProgress, error: { code: string; message: string } | null): void {
+/** Records the restore's end (row and audit); returns how long it ran, in ms. */
+function finish(db: Db, row: RestoreRow, status: "succeeded" | "failed" | "canceled", p: RestoreProgress, error: { code: string; message: string } | null): number {
   const now = nowMs();
+  const durationMs = now - (row.startedAt ?? now);
   db.transaction((tx) => {
     tx.update(restores)
       .set({ status, finishedAt: now, bytesRead: p.bytesRead, bytesWritten: p.bytesWritten, error })
@@ -147,9 +152,10 @@ function finish(db: Db, row: RestoreRow, status: "succeeded" | "failed" | "cance
         targetDataSourceId: row.targetDataSourceId,
         bytesRead: p.bytesRead,
         bytesWritten: p.bytesWritten,
-        durationMs: now - (row.startedAt ?? now),
+        durationMs,
         ...(error ? { error } : {}),
       },
     });
   });
+  return durationMs;
 }

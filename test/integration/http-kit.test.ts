@@ -129,7 +129,8 @@ describe("http kit", () => {
     const text = (await h.call("GET", "/metrics")).text;
     expect(text).toContain('snapdb_http_requests_total{method="GET",route="/audit-log",status="200"} 1');
     expect(text).toContain('snapdb_http_requests_total{method="GET",route="/audit-log",status="401"} 1');
-    expect(text).toMatch(/snapdb_http_request_duration_seconds_bucket\{method="GET",route="\/audit-log",le="\+Inf"\} 2/);
+    // Label order means nothing to Prometheus (prom-client writes `le` first).
+    expect(text).toMatch(/^snapdb_http_request_duration_seconds_bucket\{(?=[^}]*method="GET")(?=[^}]*route="\/audit-log")(?=[^}]*le="\+Inf")[^}]*\} 2$/m);
     expect(text).toContain("# TYPE snapdb_http_request_duration_seconds histogram");
   });
 });

@@ -1,7 +1,6 @@
 import { TAGS } from "../../http/openapi-tags.ts";
 import { Elysia, t } from "elysia";
 import type { HttpKit } from "../../http/kit.ts";
-import { serviceContext } from "../../http/kit.ts";
 import { Attachment, AttachmentCreate, AttachmentListQuery, AttachmentPage, AttachmentParams, AttachmentPatch } from "./model.ts";
 import { createAttachment, deleteAttachment, getAttachment, listAttachments, updateAttachment } from "./service.ts";
 
@@ -9,13 +8,12 @@ const LIST = "attachments";
 const tags = [TAGS.attachments.name];
 
 export function attachmentRoutes(kit: HttpKit) {
-  const ctxOf = (p: Parameters<typeof serviceContext>[1], r: Request, s: Parameters<typeof serviceContext>[3]) => serviceContext(kit.db, p, r, s);
   return new Elysia({ name: "snapdb-attachments" })
     .use(kit.auth)
     .post(
       "/attachments",
-      ({ body, principal, request, server, set }) => {
-        const attachment = createAttachment(ctxOf(principal, request, server), kit.scheduler, body);
+      ({ body, ctx, set }) => {
+        const attachment = createAttachment(ctx, kit.scheduler, body);
         set.status = 201;
         return attachment;
       },
@@ -28,8 +26,7 @@ export function attachmentRoutes(kit: HttpKit) {
     )
     .get(
       "/attachments",
-      ({ query, principal, request, server }) => {
-        const ctx = ctxOf(principal, request, server);
+      ({ query, ctx }) => {
         const page = listAttachments(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
         return kit.cursors.answer(LIST, ctx.orgId, page);
       },
@@ -40,7 +37,7 @@ export function attachmentRoutes(kit: HttpKit) {
         detail: { summary: "List attachments, newest first", tags },
       },
     )
-    .get("/attachments/:id", ({ params, principal, request, server }) => getAttachment(ctxOf(principal, request, server), params.id), {
+    .get("/attachments/:id", ({ params, ctx }) => getAttachment(ctx, params.id), {
       scope: "backup.read",
       params: AttachmentParams,
       response: { 200: Attachment },
@@ -48,7 +45,7 @@ export function attachmentRoutes(kit: HttpKit) {
     })
     .patch(
       "/attachments/:id",
-      ({ params, body, principal, request, server }) => updateAttachment(ctxOf(principal, request, server), kit.scheduler, params.id, body),
+      ({ params, body, ctx }) => updateAttachment(ctx, kit.scheduler, params.id, body),
       {
         scope: "backup.write",
         params: AttachmentParams,
@@ -59,8 +56,8 @@ export function attachmentRoutes(kit: HttpKit) {
     )
     .delete(
       "/attachments/:id",
-      ({ params, principal, request, server, set }) => {
-        deleteAttachment(ctxOf(principal, request, server), kit.scheduler, params.id);
+      ({ params, ctx, set }) => {
+        deleteAttachment(ctx, kit.scheduler, params.id);
         set.status = 204;
       },
       {

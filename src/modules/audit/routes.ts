@@ -1,7 +1,6 @@
 import { TAGS } from "../../http/openapi-tags.ts";
 import { Elysia } from "elysia";
 import type { HttpKit } from "../../http/kit.ts";
-import { serviceContext } from "../../http/kit.ts";
 import { AuditPage, AuditQuery } from "./model.ts";
 import { listAuditEvents } from "./service.ts";
 
@@ -11,8 +10,7 @@ const LIST = "audit-log";
 export function auditRoutes(kit: HttpKit) {
   return new Elysia({ name: "snapdb-audit" }).use(kit.auth).get(
     "/audit-log",
-    ({ query, principal, request, server }) => {
-      const ctx = serviceContext(kit.db, principal, request, server);
+    ({ query, ctx }) => {
       const page = listAuditEvents(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
       return kit.cursors.answer(LIST, ctx.orgId, page);
     },

@@ -5,7 +5,6 @@ import { sqlitePathPolicy } from "../../engines/sqlite-path.ts";
 import type { EngineEnv } from "../../engines/types.ts";
 import type { HttpKit } from "../../http/kit.ts";
 import { OutboundPolicy } from "../../net/outbound-policy.ts";
-import { serviceContext } from "../../http/kit.ts";
 import { BackupJob } from "../jobs/serialize.ts";
 import { pageOf } from "../../http/pagination.ts";
 import { deleteCredentials, setCredentials } from "./credentials.ts";
@@ -48,9 +47,9 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     .use(kit.auth)
     .post(
       "/data-sources",
-      ({ body, principal, request, server, set }) => {
+      ({ body, ctx, set }) => {
         set.status = 201;
-        return createDataSource(serviceContext(kit.db, principal, request, server), sqlitePaths, body);
+        return createDataSource(ctx, sqlitePaths, body);
       },
       {
         scope: "backup.write",
@@ -61,8 +60,7 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     )
     .get(
       "/data-sources",
-      ({ query, principal, request, server }) => {
-        const ctx = serviceContext(kit.db, principal, request, server);
+      ({ query, ctx }) => {
         const page = listDataSources(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
         return kit.cursors.answer(LIST, ctx.orgId, page);
       },
@@ -73,7 +71,7 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
         detail: { summary: "List data sources, newest first", tags },
       },
     )
-    .get("/data-sources/:id", ({ params, principal, request, server }) => getDataSource(serviceContext(kit.db, principal, request, server), params.id), {
+    .get("/data-sources/:id", ({ params, ctx }) => getDataSource(ctx, params.id), {
       scope: "backup.read",
       params: IdParams,
       response: { 200: DataSource },
@@ -81,7 +79,7 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     })
     .patch(
       "/data-sources/:id",
-      ({ params, body, principal, request, server }) => updateDataSource(serviceContext(kit.db, principal, request, server), sqlitePaths, params.id, body),
+      ({ params, body, ctx }) => updateDataSource(ctx, sqlitePaths, params.id, body),
       {
         scope: "backup.write",
         params: IdParams,
@@ -92,8 +90,8 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     )
     .delete(
       "/data-sources/:id",
-      async ({ params, query, principal, request, server, set }) => {
-        await deleteDataSource(serviceContext(kit.db, principal, request, server), params.id, { cascade: query.cascade === "true" }, hooks);
+      async ({ params, query, ctx, set }) => {
+        await deleteDataSource(ctx, params.id, { cascade: query.cascade === "true" }, hooks);
         set.status = 204;
       },
       {
@@ -110,8 +108,8 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     )
     .put(
       "/data-sources/:id/credentials",
-      ({ params, body, principal, request, server, set }) => {
-        setCredentials(serviceContext(kit.db, principal, request, server), kit.secrets, params.id, body);
+      ({ params, body, ctx, set }) => {
+        setCredentials(ctx, kit.secrets, params.id, body);
         set.status = 204;
       },
       {
@@ -124,8 +122,8 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     )
     .delete(
       "/data-sources/:id/credentials",
-      ({ params, principal, request, server, set }) => {
-        deleteCredentials(serviceContext(kit.db, principal, request, server), params.id);
+      ({ params, ctx, set }) => {
+        deleteCredentials(ctx, params.id);
         set.status = 204;
       },
       {
@@ -137,8 +135,8 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     )
     .post(
       "/data-sources/:id/verify",
-      ({ params, principal, request, server }) =>
-        verifyDataSource(serviceContext(kit.db, principal, request, server), kit.secrets, engineEnv, sqlitePaths, params.id),
+      ({ params, ctx }) =>
+        verifyDataSource(ctx, kit.secrets, engineEnv, sqlitePaths, params.id),
       {
         scope: "backup.operate",
         params: IdParams,
@@ -152,8 +150,7 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     )
     .get(
       "/data-sources/:id/backup-jobs",
-      ({ params, query, principal, request, server }) => {
-        const ctx = serviceContext(kit.db, principal, request, server);
+      ({ params, query, ctx }) => {
         const list = `${JOBS}:${params.id}`;
         const page = listDataSourceJobs(ctx, params.id, kit.cursors.request(list, ctx.orgId, query));
         return kit.cursors.answer(list, ctx.orgId, page);

@@ -1,7 +1,6 @@
 import { TAGS } from "../../http/openapi-tags.ts";
 import { Elysia, t } from "elysia";
 import type { HttpKit } from "../../http/kit.ts";
-import { serviceContext } from "../../http/kit.ts";
 import {
   AssumeRoleInfo,
   Destination,
@@ -32,8 +31,8 @@ export function destinationRoutes(kit: HttpKit) {
     .use(kit.auth)
     .post(
       "/storage-destinations/managed/ensure",
-      ({ principal, request, server, set }) => {
-        const { created, destination } = ensureManagedDestination(serviceContext(kit.db, principal, request, server), kit.config);
+      ({ ctx, set }) => {
+        const { created, destination } = ensureManagedDestination(ctx, kit.config);
         set.status = created ? 201 : 200;
         return destination;
       },
@@ -52,8 +51,8 @@ export function destinationRoutes(kit: HttpKit) {
     )
     .post(
       "/storage-destinations",
-      async ({ body, principal, request, server, set }) => {
-        const destination = await createDestination(serviceContext(kit.db, principal, request, server), body, deps);
+      async ({ body, ctx, set }) => {
+        const destination = await createDestination(ctx, body, deps);
         set.status = 201;
         return destination;
       },
@@ -74,8 +73,7 @@ export function destinationRoutes(kit: HttpKit) {
     )
     .get(
       "/storage-destinations",
-      async ({ query, principal, request, server }) => {
-        const ctx = serviceContext(kit.db, principal, request, server);
+      async ({ query, ctx }) => {
         const page = await listDestinations(ctx, query, kit.cursors.request(LIST, ctx.orgId, query), deps);
         return kit.cursors.answer(LIST, ctx.orgId, page);
       },
@@ -89,7 +87,7 @@ export function destinationRoutes(kit: HttpKit) {
     // Before `/:id`, so the literal path is never read as an id.
     .get(
       "/storage-destinations/assume-role-info",
-      ({ principal, request, server }) => assumeRoleInfo(serviceContext(kit.db, principal, request, server), deps),
+      ({ ctx }) => assumeRoleInfo(ctx, deps),
       {
         scope: "backup.read",
         response: { 200: AssumeRoleInfo },
@@ -106,13 +104,13 @@ export function destinationRoutes(kit: HttpKit) {
     )
     .get(
       "/storage-destinations/:id",
-      ({ params, principal, request, server }) => getDestination(serviceContext(kit.db, principal, request, server), params.id, deps),
+      ({ params, ctx }) => getDestination(ctx, params.id, deps),
       { scope: "backup.read", params: IdParams, response: { 200: Destination }, detail: { summary: "Get a storage destination", tags } },
     )
     .patch(
       "/storage-destinations/:id",
-      async ({ params, body, principal, request, server }) => {
-        const destination = await updateDestination(serviceContext(kit.db, principal, request, server), params.id, body, deps);
+      async ({ params, body, ctx }) => {
+        const destination = await updateDestination(ctx, params.id, body, deps);
         kit.storage.evict(params.id);
         return destination;
       },
@@ -132,8 +130,8 @@ export function destinationRoutes(kit: HttpKit) {
     )
     .delete(
       "/storage-destinations/:id",
-      ({ params, principal, request, server, set }) => {
-        deleteDestination(serviceContext(kit.db, principal, request, server), params.id);
+      ({ params, ctx, set }) => {
+        deleteDestination(ctx, params.id);
         kit.storage.evict(params.id);
         set.status = 204;
       },
@@ -151,7 +149,7 @@ export function destinationRoutes(kit: HttpKit) {
     )
     .post(
       "/storage-destinations/:id/verify",
-      ({ params, principal, request, server }) => verifyDestination(serviceContext(kit.db, principal, request, server), params.id, kit.storage),
+      ({ params, ctx }) => verifyDestination(ctx, params.id, kit.storage),
       {
         scope: "backup.operate",
         params: IdParams,

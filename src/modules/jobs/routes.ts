@@ -1,7 +1,6 @@
 import { TAGS } from "../../http/openapi-tags.ts";
 import { Elysia, t } from "elysia";
 import type { HttpKit } from "../../http/kit.ts";
-import { serviceContext } from "../../http/kit.ts";
 import type { JobControl } from "../../runner/control.ts";
 import { createDownloadLink, deleteJobFile, verifyJobFile } from "./files.ts";
 import { DownloadLink, DownloadLinkBody, JobIdParams, JobPage, JobsListQuery, JobVerifyResult, RunNowBody } from "./model.ts";
@@ -17,8 +16,7 @@ export function jobRoutes(kit: HttpKit, control: JobControl) {
     .use(kit.auth)
     .get(
       "/backup-jobs",
-      ({ query, principal, request, server }) => {
-        const ctx = serviceContext(kit.db, principal, request, server);
+      ({ query, ctx }) => {
         const page = listJobs(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
         return kit.cursors.answer(LIST, ctx.orgId, { items: page.items.map((j) => presentJob(j, control)), hasMore: page.hasMore });
       },
@@ -26,8 +24,8 @@ export function jobRoutes(kit: HttpKit, control: JobControl) {
     )
     .post(
       "/backup-jobs/run-now",
-      ({ body, principal, request, server, set }) => {
-        const job = runNow(serviceContext(kit.db, principal, request, server), body);
+      ({ body, ctx, set }) => {
+        const job = runNow(ctx, body);
         control.wake();
         set.status = 202;
         return presentJob(job, control);
@@ -47,16 +45,15 @@ export function jobRoutes(kit: HttpKit, control: JobControl) {
     )
     .get(
       "/backup-jobs/:id",
-      ({ params, principal, request, server }) => {
-        const ctx = serviceContext(kit.db, principal, request, server);
+      ({ params, ctx }) => {
         return presentJob(findJob(ctx.db, ctx.orgId, params.id), control);
       },
       { scope: "backup.read", params: JobIdParams, response: { 200: BackupJob }, detail: { summary: "One backup job, with live progress while it runs", tags } },
     )
     .post(
       "/backup-jobs/:id/cancel",
-      ({ params, principal, request, server, set }) => {
-        const job = cancelJob(serviceContext(kit.db, principal, request, server), control, params.id);
+      ({ params, ctx, set }) => {
+        const job = cancelJob(ctx, control, params.id);
         set.status = 202;
         return presentJob(job, control);
       },
@@ -69,7 +66,7 @@ export function jobRoutes(kit: HttpKit, control: JobControl) {
     )
     .post(
       "/backup-jobs/:id/verify",
-      ({ params, principal, request, server }) => verifyJobFile(serviceContext(kit.db, principal, request, server), deps, params.id),
+      ({ params, ctx }) => verifyJobFile(ctx, deps, params.id),
       {
         scope: "backup.operate",
         params: JobIdParams,
@@ -79,8 +76,8 @@ export function jobRoutes(kit: HttpKit, control: JobControl) {
     )
     .post(
       "/backup-jobs/:id/download-link",
-      ({ params, body, principal, request, server }) =>
-        createDownloadLink(serviceContext(kit.db, principal, request, server), deps, params.id, body?.expiresInSeconds ?? 300),
+      ({ params, body, ctx }) =>
+        createDownloadLink(ctx, deps, params.id, body?.expiresInSeconds ?? 300),
       {
         scope: "backup.operate",
         params: JobIdParams,
@@ -91,8 +88,8 @@ export function jobRoutes(kit: HttpKit, control: JobControl) {
     )
     .delete(
       "/backup-jobs/:id/file",
-      async ({ params, principal, request, server, set }) => {
-        await deleteJobFile(serviceContext(kit.db, principal, request, server), deps, params.id);
+      async ({ params, ctx, set }) => {
+        await deleteJobFile(ctx, deps, params.id);
         set.status = 204;
       },
       {

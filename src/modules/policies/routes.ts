@@ -1,7 +1,6 @@
 import { TAGS } from "../../http/openapi-tags.ts";
 import { Elysia, t } from "elysia";
 import type { HttpKit } from "../../http/kit.ts";
-import { serviceContext } from "../../http/kit.ts";
 import { Policy, PolicyCreate, PolicyDeleteQuery, PolicyListQuery, PolicyPage, PolicyParams, PolicyPatch } from "./model.ts";
 import { createPolicy, deletePolicy, getPolicy, listPolicies, updatePolicy } from "./service.ts";
 
@@ -9,14 +8,13 @@ const LIST = "backup-policies";
 const tags = [TAGS.policies.name];
 
 export function policyRoutes(kit: HttpKit) {
-  const ctxOf = (p: Parameters<typeof serviceContext>[1], r: Request, s: Parameters<typeof serviceContext>[3]) => serviceContext(kit.db, p, r, s);
   const limits = { maxTimeoutSeconds: kit.config.runner.maxTimeoutSeconds };
   return new Elysia({ name: "snapdb-policies" })
     .use(kit.auth)
     .post(
       "/backup-policies",
-      ({ body, principal, request, server, set }) => {
-        const policy = createPolicy(ctxOf(principal, request, server), limits, body);
+      ({ body, ctx, set }) => {
+        const policy = createPolicy(ctx, limits, body);
         set.status = 201;
         return policy;
       },
@@ -29,8 +27,7 @@ export function policyRoutes(kit: HttpKit) {
     )
     .get(
       "/backup-policies",
-      ({ query, principal, request, server }) => {
-        const ctx = ctxOf(principal, request, server);
+      ({ query, ctx }) => {
         const page = listPolicies(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
         return kit.cursors.answer(LIST, ctx.orgId, page);
       },
@@ -41,7 +38,7 @@ export function policyRoutes(kit: HttpKit) {
         detail: { summary: "List backup policies, newest first", tags },
       },
     )
-    .get("/backup-policies/:id", ({ params, principal, request, server }) => getPolicy(ctxOf(principal, request, server), params.id), {
+    .get("/backup-policies/:id", ({ params, ctx }) => getPolicy(ctx, params.id), {
       scope: "backup.read",
       params: PolicyParams,
       response: { 200: Policy },
@@ -49,7 +46,7 @@ export function policyRoutes(kit: HttpKit) {
     })
     .patch(
       "/backup-policies/:id",
-      ({ params, body, principal, request, server }) => updatePolicy(ctxOf(principal, request, server), kit.scheduler, limits, params.id, body),
+      ({ params, body, ctx }) => updatePolicy(ctx, kit.scheduler, limits, params.id, body),
       {
         scope: "backup.write",
         params: PolicyParams,
@@ -64,8 +61,8 @@ export function policyRoutes(kit: HttpKit) {
     )
     .delete(
       "/backup-policies/:id",
-      ({ params, query, principal, request, server, set }) => {
-        deletePolicy(ctxOf(principal, request, server), kit.scheduler, params.id, query.cascade === "true");
+      ({ params, query, ctx, set }) => {
+        deletePolicy(ctx, kit.scheduler, params.id, query.cascade === "true");
         set.status = 204;
       },
       {

@@ -2,7 +2,6 @@ import { TAGS } from "../../http/openapi-tags.ts";
 import { Elysia } from "elysia";
 import { sqlitePathPolicy } from "../../engines/sqlite-path.ts";
 import type { HttpKit } from "../../http/kit.ts";
-import { serviceContext } from "../../http/kit.ts";
 import { OutboundPolicy } from "../../net/outbound-policy.ts";
 import type { JobControl } from "../../runner/control.ts";
 import { CreateRestoreBody, RestoreIdParams, RestorePage, RestoresListQuery } from "./model.ts";
@@ -18,8 +17,8 @@ export function restoreRoutes(kit: HttpKit, control: JobControl) {
     .use(kit.auth)
     .post(
       "/restores",
-      async ({ body, principal, request, server, set }) => {
-        const row = await createRestore(serviceContext(kit.db, principal, request, server), deps, body);
+      async ({ body, ctx, set }) => {
+        const row = await createRestore(ctx, deps, body);
         control.wake();
         set.status = 202;
         return presentRestore(row, control);
@@ -43,8 +42,7 @@ export function restoreRoutes(kit: HttpKit, control: JobControl) {
     )
     .get(
       "/restores",
-      ({ query, principal, request, server }) => {
-        const ctx = serviceContext(kit.db, principal, request, server);
+      ({ query, ctx }) => {
         const page = listRestores(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
         return kit.cursors.answer(LIST, ctx.orgId, { items: page.items.map((r) => presentRestore(r, control)), hasMore: page.hasMore });
       },
@@ -52,16 +50,15 @@ export function restoreRoutes(kit: HttpKit, control: JobControl) {
     )
     .get(
       "/restores/:id",
-      ({ params, principal, request, server }) => {
-        const ctx = serviceContext(kit.db, principal, request, server);
+      ({ params, ctx }) => {
         return presentRestore(findRestore(ctx.db, ctx.orgId, params.id), control);
       },
       { scope: "backup.read", params: RestoreIdParams, response: { 200: Restore }, detail: { summary: "One restore, with live progress while it runs", tags } },
     )
     .post(
       "/restores/:id/cancel",
-      ({ params, principal, request, server, set }) => {
-        const row = cancelRestore(serviceContext(kit.db, principal, request, server), control, params.id);
+      ({ params, ctx, set }) => {
+        const row = cancelRestore(ctx, control, params.id);
         set.status = 202;
         return presentRestore(row, control);
       },
