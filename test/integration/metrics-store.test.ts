@@ -17,7 +17,7 @@ const scratch = tempDir("snapdb-metrics");
 const ORG = "org_metrics";
 
 beforeAll(async () => {
-  h = await createHarness();
+  h = await createHarness({ SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path });
   h.runner.start();
   token = await h.token(ORG);
   policyId = (await createPolicy(h, token, (await managedDestination(h, token)).id)).id;
