@@ -121,7 +121,7 @@ try {
     const peaks: number[] = [];
     const peakBy: Record<string, number[]> = {};
     const jobSecs: Record<string, number[]> = {};
-    let stored: Record<string, number> = {};
+    const stored: Record<string, number> = {};
     const snap = (policyId: string, label: string) => async () => {
       const r = await snapdb(policyId);
       peaks.push(r.peakMiB);

@@ -1,4 +1,4 @@
-import { apiOf, cpuOf, resetPeak, rssSampler, type Daemon } from "./lib.ts";
+import { type apiOf, cpuOf, resetPeak, rssSampler, type Daemon } from "./lib.ts";
 
 /** What one snapdb backup cost, measured from outside the daemon. */
 export interface JobRun {

@@ -93,7 +93,7 @@ function semanticProblems(c: Tree, origin: (path: string) => string): string[] {
   };
   const listenText = getPath(c, "listen");
   if (typeof listenText === "string") {
-    const listen = /^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):(\d{1,5})$/.exec(listenText);
+    const listen = /^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):(\d{1,5})$/.exec(listenText);
     // Port 0 asks the OS for a free port (tests); the log line "snapdb listening" names it.
     if (!listen || Number(listen[2]) > 65535) {
       add("listen", "must be HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:8484");

@@ -4,7 +4,7 @@ import type { Db } from "../db/client.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
 import type { ScheduleSync } from "../scheduler/types.ts";
-import { authPlugin } from "./auth.ts";
+import type { authPlugin } from "./auth.ts";
 import type { Cursors } from "./pagination.ts";
 
 /** What every module's routes receive from app.ts. */

@@ -3,7 +3,7 @@ import { encryptStream } from "../crypto/age.ts";
 import { ensureOrgRecipient } from "../crypto/org-keys.ts";
 import type { SecretBox } from "../crypto/secrets.ts";
 import type { Db } from "../db/client.ts";
-import { backupJobs, backupPolicies, dataSources, storageDestinations } from "../db/schema.ts";
+import { type backupJobs, backupPolicies, dataSources, storageDestinations } from "../db/schema.ts";
 import { DUMP_EXT, DUMP_FORMAT, dumpCommand, startDump, type DumpEnv } from "../engines/dump.ts";
 import { checkSqlitePath, type SqlitePathPolicy } from "../engines/sqlite-path.ts";
 import { pinTarget } from "../engines/network.ts";

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { decryptStream } from "../crypto/age.ts";
 import { orgIdentity } from "../crypto/org-keys.ts";
-import { backupJobs, dataSources, restores, storageDestinations } from "../db/schema.ts";
+import { backupJobs, dataSources, type restores, storageDestinations } from "../db/schema.ts";
 import { dropMysqlTables, engineFamily, ensureDatabase, inspectDatabase, mysqlRestoreCommand, pgRestoreCommand, RestoreSetupError, runRestoreTool } from "../engines/restore.ts";
 import { pinTarget } from "../engines/network.ts";
 import { checkSqlitePath } from "../engines/sqlite-path.ts";

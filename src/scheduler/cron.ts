@@ -48,7 +48,7 @@ export function isValidCron(expression: string): boolean {
 export const normaliseCron = (expression: string): string => expression.trim().split(/\s+/).join(" ");
 
 // IANA names only: Intl also accepts offsets such as "+01:00", which are not zones.
-const ZONE_NAME = /^[A-Za-z][A-Za-z0-9_+\-]*(\/[A-Za-z0-9_+\-]+)*$/;
+const ZONE_NAME = /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/;
 
 /** The canonical spelling of an IANA zone name, or null when it is not one. */
 export function canonicalZone(zone: string): string | null {
