@@ -249,6 +249,29 @@ describe("verify, download, restore", () => {
   }, 180_000);
 });
 
+describe("a stored file that changed under the daemon", () => {
+  test("verify prints the failure and exits 1; download refuses it and keeps nothing", async () => {
+    const job = await api.backupNow(shopId);
+    expect(job.status).toBe("succeeded");
+    // Flip one byte of the stored file, in place (same size): only the sha256 can tell.
+    const found = Bun.spawnSync(["find", join(daemon.dataDir, "managed"), "-name", `${job.id}.*`]).stdout.toString().trim().split("\n");
+    expect(found).toHaveLength(1);
+    const bytes = readFileSync(found[0]!);
+    const at = Math.floor(bytes.length / 2);
+    bytes[at] = bytes[at]! ^ 0xff;
+    writeFileSync(found[0]!, bytes);
+
+    const verify = await snapdb(["verify", job.id, "--org", ORG]);
+    expect(verify).toMatchObject({ code: 1, stdout: "", stderr: expect.stringMatching(/^failed: [A-Z_]+: .+\n$/) });
+    const download = await snapdb(["download", job.id, "-o", "tampered.bin", "--org", ORG]);
+    expect(download.code).toBe(1);
+    expect(download.stderr).toMatch(/^CHECKSUM_MISMATCH: got \d+ bytes with sha256 [0-9a-f]{64}; the job recorded \d+ bytes with sha256 /);
+    expect(download.stderr).toContain(job.sha256);
+    expect(existsSync(join(work.path, "tampered.bin"))).toBe(false);
+    expect(existsSync(join(work.path, "tampered.bin.part"))).toBe(false);
+  }, 120_000);
+});
+
 describe("shell completion", () => {
   test("bash (and zsh, fish where installed) parse the scripts, which list the commands and flags", async () => {
     const bash = await snapdb(["completion", "bash"]);

@@ -1,12 +1,10 @@
-import { existsSync } from "node:fs";
 import { userInfo } from "node:os";
 import type { Config } from "../../config/schema.ts";
-import { readKeyFile } from "../../crypto/key-files.ts";
 import { mintToken } from "../../crypto/jwt-mint.ts";
 import { SCOPES } from "../../http/auth.ts";
 import { CONFIG_OPTIONS, UsageError } from "../command.ts";
 import { localBaseUrl } from "../ready.ts";
-import { loadFromArgs } from "../runtime.ts";
+import { hsSecret, loadFromArgs } from "../runtime.ts";
 import { ApiClient, type TokenSource } from "./api.ts";
 
 type Values = Record<string, unknown>;
@@ -51,28 +49,20 @@ export function apiBaseUrl(values: Values, config: () => Config, env = process.e
   throw new UsageError("the config listens on port 0 (a random port): pass --url");
 }
 
-/**
- * The daemon's HS256 signing secret, read (never created: a client that made one up would
- * only mint tokens nobody accepts).
- */
+/** The daemon's HS256 signing secret, read (never created), or a usage error that says what to do. */
 function signingSecret(config: Config): Uint8Array {
-  if (config.auth.publicKeyFile || config.auth.jwksUrl) {
-    throw new UsageError("this daemon verifies tokens with a public key or JWKS: get a token from your identity provider and pass --token");
-  }
-  if (config.auth.jwtSecret) return new TextEncoder().encode(config.auth.jwtSecret);
   const file = config.auth.jwtSecretFile;
-  if (!existsSync(file)) {
-    throw new UsageError(`no signing secret at ${file}: run this on the daemon's host with its config (--config, --data-dir), or pass --token`);
-  }
+  let secret: Uint8Array | null;
   try {
-    return readKeyFile(file);
+    secret = hsSecret(config, { create: false });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "EACCES" || code === "EPERM") {
-      throw new UsageError(`cannot read the signing secret ${file} (${code}): run as the daemon's user (sudo -u snapdb …), or pass --token`);
-    }
+    if (code === "ENOENT") throw new UsageError(`no signing secret at ${file}: run this on the daemon's host with its config (--config, --data-dir), or pass --token`);
+    if (code === "EACCES" || code === "EPERM") throw new UsageError(`cannot read the signing secret ${file} (${code}): run as the daemon's user (sudo -u snapdb …), or pass --token`);
     throw err;
   }
+  if (!secret) throw new UsageError("this daemon verifies tokens with a public key or JWKS: get a token from your identity provider and pass --token");
+  return secret;
 }
 
 export interface MintOptions {

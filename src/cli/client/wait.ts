@@ -59,7 +59,8 @@ export async function waitUntilDone(api: ApiClient, target: WaitTarget, quiet = 
   try {
     for (;;) {
       const item = await poll(api, target);
-      if (!quiet) {
+      // The end is said by the summary line, not by a last progress line.
+      if (!quiet && !TERMINAL.has(item.status)) {
         view.update(item.status, bytesOf(target, item), item.startedAt ? Date.parse(item.startedAt) : null);
         view.render();
       }
