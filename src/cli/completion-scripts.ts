@@ -59,12 +59,12 @@ export function zshCompletion(specs: CompletionSpec[]): string {
 # zsh completion for snapdb. Install it: snapdb completion zsh > "\${fpath[1]}/_snapdb"
 # or load it in a running shell: source <(snapdb completion zsh)
 _snapdb() {
-  local -a commands flags subwords
-  commands=(
+  local -a snapdb_commands flags subwords
+  snapdb_commands=(
 ${commands}
   )
   if (( CURRENT == 2 )); then
-    _describe -t commands 'snapdb command' commands
+    _describe -t commands 'snapdb command' snapdb_commands
     return
   fi
   case $words[2] in

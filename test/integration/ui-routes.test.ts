@@ -123,6 +123,19 @@ describe("one-time login", () => {
     expect((await h.call("POST", "/ui/login", { rawBody: "{" })).status).toBe(400);
   });
 
+  test("one organisation cannot fill the room of the others", async () => {
+    const noisy = await h.token("org_noisy", { scopes: ["backup.read"] });
+    const answers: number[] = [];
+    for (let i = 0; i < 25; i++) answers.push((await h.call("POST", "/ui/login-codes", { token: noisy })).status);
+    expect(answers.filter((s) => s === 201).length).toBe(20);
+    expect(answers.slice(20)).toEqual([429, 429, 429, 429, 429]);
+    await issue(await readToken("org_quiet"));
+    // Codes that expired make room again.
+    clock += 5 * 60_000 + 1;
+    expect((await h.call("POST", "/ui/login-codes", { token: noisy })).status).toBe(201);
+    clock -= 5 * 60_000 + 1;
+  });
+
   test("the code is never stored as itself", async () => {
     const { code } = await issue(await readToken());
     expect(JSON.stringify([...(codes as any).pending.keys()])).not.toContain(code);

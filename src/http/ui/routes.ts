@@ -18,7 +18,7 @@ let assets: Promise<Assets> | null = null;
 
 /** Built (from source) or read (from the binary) on first use; the version in the URLs is their hash. */
 function loadAssets(): Promise<Assets> {
-  return (assets ??= import("./assets.ts").then(({ UI_SCRIPT, UI_STYLES }) => {
+  assets ??= import("./assets.ts").then(({ UI_SCRIPT, UI_STYLES }) => {
     const version = createHash("sha256").update(UI_SCRIPT).update(UI_STYLES).digest("hex").slice(0, 12);
     return {
       page: dashboardPage(version),
@@ -27,7 +27,12 @@ function loadAssets(): Promise<Assets> {
         "app.css": { body: UI_STYLES, type: "text/css; charset=utf-8" },
       },
     };
-  }));
+  });
+  // A build that failed (from source: bun build missing, say) is tried again on the next request.
+  assets.catch(() => {
+    assets = null;
+  });
+  return assets;
 }
 
 const noStore = { ...UI_HEADERS, "cache-control": "no-store" };
@@ -69,7 +74,7 @@ export function uiRoutes(kit: HttpKit, verifyToken: TokenVerifier, codes: LoginC
         }
         const token = bearerToken(request.headers.get("authorization"));
         const exp = decodeJwt(token).exp!; // verified: exp is required
-        const issued = codes.issue(token, exp * 1000);
+        const issued = codes.issue(token, principal.orgId, exp * 1000);
         if (!issued) throw new AppError("RATE_LIMITED", "too many dashboard login codes are waiting; try again in a few minutes");
         kit.logger.info("dashboard login code issued", { orgId: principal.orgId, sub: principal.sub });
         set.status = 201;
