@@ -10,7 +10,8 @@ PACKAGES=(
   mariadb-server    # mariadb-install-db + mariadbd (test/helpers/mariadb.ts)
   mariadb-client    # mariadb, mariadb-admin, mariadb-dump/mysqldump
   util-linux        # runuser: initdb and postgres refuse to run as root
-  chromium      # test/e2e/swagger-ui.test.ts drives the Swagger UI headless
+  bsdutils          # script: test/e2e/cli-client.test.ts runs `backup --wait` in a pseudo-terminal
+  chromium      # test/e2e/swagger-ui.test.ts and dashboard.test.ts drive the UIs headless
   shellcheck    # test/e2e/install.test.ts lints install.sh
   systemd       # systemd-analyze verify/security on systemd/snapdb.service
   zstd          # tests read backups with the standard zstd tool (restore by hand)

@@ -7,6 +7,8 @@ import { errorHandler } from "./http/errors.ts";
 import { healthRoutes, type Readiness } from "./http/health.ts";
 import type { MetricsRegistry } from "./http/metrics.ts";
 import { openapiRoutes } from "./http/openapi.ts";
+import { LoginCodes } from "./http/ui/login-codes.ts";
+import { uiRoutes } from "./http/ui/routes.ts";
 import type { Cursors } from "./http/pagination.ts";
 import { requestMeta } from "./http/request-meta.ts";
 import type { HttpKit } from "./http/kit.ts";
@@ -39,6 +41,8 @@ export interface AppDeps {
   scheduler: ScheduleSync;
   /** The runner, as the jobs API sees it (wake, cancel, live progress). */
   jobs: JobControl;
+  /** One-time dashboard login codes (`snapdb ui-link`); a fresh in-memory set by default. */
+  loginCodes?: LoginCodes;
 }
 
 /** Builds the whole HTTP API: the kit (errors, body, request ids, metrics), then every module. */
@@ -80,6 +84,7 @@ export function buildApp(deps: AppDeps) {
     })
     .use(openapiRoutes(() => app, VERSION, config.http.publicUrl))
     .use(healthRoutes(deps.readiness, metrics, metricsGuard))
+    .use(uiRoutes(kit, deps.verifyToken, deps.loginCodes ?? new LoginCodes()))
     .use(auditRoutes(kit))
     .use(downloadRoutes(kit))
     .use(destinationRoutes(kit))

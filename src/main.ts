@@ -1,28 +1,9 @@
 #!/usr/bin/env bun
 import { ConfigError } from "./config/load.ts";
 import { SchemaTooNewError } from "./db/migrate.ts";
-import { UsageError, parseCommandArgs, type Command } from "./cli/command.ts";
+import { ExitError, UsageError, parseCommandArgs } from "./cli/command.ts";
 import { DataDirLockedError, StoreInUseError } from "./cli/data-dir-lock.ts";
-
-/**
- * Each command's module is imported only when it runs: `serve` pulls in the web framework,
- * the AWS SDK and the rest, which `token`, `ready` or `version` have no use for.
- */
-interface CommandEntry {
-  name: string;
-  load: () => Promise<Command>;
-}
-
-const COMMANDS: CommandEntry[] = [
-  { name: "serve", load: async () => (await import("./cli/serve.ts")).serveCommand },
-  { name: "token", load: async () => (await import("./cli/token.ts")).tokenCommand },
-  { name: "migrate", load: async () => (await import("./cli/migrate.ts")).migrateCommand },
-  { name: "key", load: async () => (await import("./cli/key.ts")).keyCommand },
-  { name: "doctor", load: async () => (await import("./cli/doctor.ts")).doctorCommand },
-  { name: "ready", load: async () => (await import("./cli/ready.ts")).readyCommand },
-  { name: "rotate-master-key", load: async () => (await import("./cli/rotate-master-key.ts")).rotateMasterKeyCommand },
-  { name: "version", load: async () => (await import("./cli/version.ts")).versionCommand },
-];
+import { COMMANDS } from "./cli/registry.ts";
 
 async function help(): Promise<string> {
   const commands = await Promise.all(COMMANDS.map((c) => c.load()));
@@ -67,6 +48,10 @@ async function main(argv: string[]): Promise<number> {
       const hint = command.name === "serve" ? "" : "\nStop the daemon first (e.g. systemctl stop snapdb), then run the command again.";
       process.stderr.write(`snapdb ${command.name}: ${err.message}${hint}\n`);
       return 1;
+    }
+    if (err instanceof ExitError) {
+      process.stderr.write(`${err.message}\n`);
+      return err.exitCode;
     }
     if (err instanceof ConfigError || err instanceof SchemaTooNewError) {
       process.stderr.write(`snapdb: ${err.message}\n`);

@@ -8,6 +8,8 @@ export interface Command {
   options: NonNullable<ParseArgsConfig["options"]>;
   /** Takes positional words (a subcommand, as in `snapdb key export`); others refuse them. */
   positionals?: boolean;
+  /** Words shell completion offers as the first positional (`show`, `export`, `bash`). */
+  completes?: string[];
   run(values: Record<string, string | boolean | string[] | undefined>, positionals: string[]): Promise<number>;
 }
 
@@ -38,6 +40,16 @@ export function configFlags(values: Record<string, unknown>): Record<string, str
 }
 
 export class UsageError extends Error {}
+
+/** A command that failed for a reason the user can read: `message` goes to stderr as is. */
+export class ExitError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
 
 export function parseCommandArgs(command: Command, argv: string[]) {
   try {

@@ -21,6 +21,7 @@ delete key.txt afterwards. An org gets its identity with its first encrypted bac
 ${CONFIG_HELP}`,
   options: { ...CONFIG_OPTIONS, org: { type: "string" } },
   positionals: true,
+  completes: ["export"],
   async run(values, positionals) {
     const [sub, ...extra] = positionals;
     if (sub !== "export") throw new UsageError(sub ? `unknown subcommand "key ${sub}"; known: key export` : "missing subcommand: key export");

@@ -16,11 +16,15 @@ export function loadFromArgs(values: Record<string, unknown>, env = process.env)
   return loadConfig({ flags: configFlags(values), env }).config;
 }
 
-/** The HS256 secret: the configured one, else the generated one in the data dir. */
-export function hsSecret(config: Config): Uint8Array | null {
+/**
+ * The HS256 secret: the configured one, else the generated one in the data dir. A client
+ * passes `create: false`: it reads the daemon's secret (or throws the fs error), since one
+ * it made up would only mint tokens nobody accepts.
+ */
+export function hsSecret(config: Config, opts: { create?: boolean } = {}): Uint8Array | null {
   if (config.auth.publicKeyFile || config.auth.jwksUrl) return null;
   if (config.auth.jwtSecret) return new TextEncoder().encode(config.auth.jwtSecret);
-  return ensureKeyFile(config.auth.jwtSecretFile);
+  return opts.create === false ? readKeyFile(config.auth.jwtSecretFile) : ensureKeyFile(config.auth.jwtSecretFile);
 }
 
 export function masterKey(config: Config): Uint8Array {

@@ -14,6 +14,7 @@ import { Scheduler } from "../../src/scheduler/scheduler.ts";
 import { createRunner } from "../../src/runner/create.ts";
 import type { Runner } from "../../src/runner/queue.ts";
 import { targetOf } from "../../src/modules/data-sources/credentials.ts";
+import type { LoginCodes } from "../../src/http/ui/login-codes.ts";
 import { storageRegistryFor, type StorageRegistry } from "../../src/storage/registry.ts";
 import { tempDir } from "./tmp.ts";
 
@@ -55,7 +56,12 @@ export interface Harness {
   close(): void;
 }
 
-export async function createHarness(env: Record<string, string> = {}): Promise<Harness> {
+export interface HarnessOptions {
+  /** The dashboard's login codes, e.g. with a clock the test moves. */
+  loginCodes?: LoginCodes;
+}
+
+export async function createHarness(env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
   const dir = tempDir();
   const { config } = loadConfig({ env: { SNAPDB_DATA_DIR: dir.path, ...env }, defaultConfigFile: "/nonexistent" });
   const secret = hsSecret(config)!;
@@ -84,6 +90,7 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
     storage,
     scheduler,
     jobs: runner,
+    loginCodes: opts.loginCodes,
   });
   const harness: Harness = {
     app,

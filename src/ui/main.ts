@@ -1,0 +1,121 @@
+import { all, ApiFailure, get, hasToken, redeemCode, setToken, Unauthenticated } from "./api.ts";
+import { byId } from "./dom.ts";
+import { sourceView, type Attachment, type Job, type Policy, type Source } from "./model.ts";
+import { failedRow, fill, queueRow, sourceRow, type QueueItem } from "./render.ts";
+
+const DAY_MS = 86_400_000;
+const REFRESH_MS = 30_000;
+let timer: number | undefined;
+
+const status = (text: string) => {
+  byId("status").textContent = text;
+};
+
+function showLogin(message?: string): void {
+  setToken(null);
+  window.clearTimeout(timer);
+  byId("dashboard").hidden = true;
+  byId("refresh").hidden = true;
+  byId("login").hidden = false;
+  const error = byId("login-error");
+  error.hidden = !message;
+  error.textContent = message ?? "";
+  status("Not signed in.");
+  byId<HTMLInputElement>("token").focus();
+}
+
+async function load(): Promise<void> {
+  const now = Date.now();
+  const from = new Date(now - 30 * DAY_MS).toISOString();
+  const [sources, attachments, policies, recent, queued, running, restoresQueued, restoresRunning] = await Promise.all([
+    all<Source>("data-sources"),
+    all<Attachment>("attachments"),
+    all<Policy>("backup-policies"),
+    all<Job>("backup-jobs", { from }, 25),
+    all<Job>("backup-jobs", { status: "queued" }, 2),
+    all<Job>("backup-jobs", { status: "running" }, 2),
+    all<any>("restores", { status: "queued" }, 2),
+    all<any>("restores", { status: "running" }, 2),
+  ]);
+  const policyById = new Map(policies.map((p) => [p.id, p]));
+  const names = new Map(sources.map((s) => [s.id, s.name]));
+  // A source with no success in the window: ask for its last one (a few at most, in parallel).
+  const recentSuccess = new Set(recent.filter((j) => j.status === "succeeded").map((j) => j.dataSourceId));
+  const older = new Map<string, Job | null>();
+  await Promise.all(
+    sources
+      .filter((s) => !recentSuccess.has(s.id))
+      .slice(0, 50)
+      .map(async (s) => {
+        const page = await get<{ items: Job[] }>("backup-jobs", { dataSourceId: s.id, status: "succeeded", limit: 1 });
+        older.set(s.id, page.items[0] ?? null);
+      }),
+  );
+
+  const views = sources
+    .map((s) => sourceView(s, recent, attachments, policyById, now, older.get(s.id) ?? null))
+    .sort((a, b) => a.source.name.localeCompare(b.source.name));
+  fill(byId<HTMLTableSectionElement>("sources-body"), views.map((v) => sourceRow(v, now)), "No data sources yet.", 7);
+
+  const queue: QueueItem[] = [
+    ...[...running, ...queued].map((j) => ({ kind: "backup" as const, id: j.id, sourceId: j.dataSourceId, status: j.status, queuedAt: j.queuedAt, startedAt: j.startedAt, bytes: j.progress.bytesIn })),
+    ...[...restoresRunning, ...restoresQueued].map((r) => ({ kind: "restore" as const, id: r.id, sourceId: r.targetDataSourceId, status: r.status, queuedAt: r.queuedAt, startedAt: r.startedAt, bytes: r.progress?.bytesRead ?? 0 })),
+  ];
+  fill(byId<HTMLTableSectionElement>("queue-body"), queue.map((q) => queueRow(q, names, now)), "Nothing is queued or running.", 6);
+
+  const failed = recent.filter((j) => j.status === "failed").slice(0, 50);
+  fill(byId<HTMLTableSectionElement>("failed-body"), failed.map((j) => failedRow(j, names, now)), "No failed backups in the last 30 days.", 5);
+
+  const counts = { ok: 0, failed: 0 };
+  for (const v of views) if (v.state === "ok" || v.state === "failed") counts[v.state]++;
+  status(`${views.length} data sources: ${counts.ok} ok, ${counts.failed} failing. Updated ${new Date(now).toLocaleTimeString()}.`);
+}
+
+async function refresh(): Promise<void> {
+  window.clearTimeout(timer);
+  if (!hasToken()) return;
+  try {
+    await load();
+  } catch (err) {
+    if (err instanceof Unauthenticated) return showLogin("Your session has ended (the token expired or was refused). Run snapdb ui-link again.");
+    status(err instanceof ApiFailure ? `Could not load: ${err.message}` : `Could not reach the daemon: ${(err as Error).message}`);
+  }
+  timer = window.setTimeout(() => void refresh(), REFRESH_MS);
+}
+
+async function start(token: string): Promise<void> {
+  setToken(token);
+  byId("login").hidden = true;
+  byId("dashboard").hidden = false;
+  byId("refresh").hidden = false;
+  status("Loading…");
+  await refresh();
+}
+
+async function boot(): Promise<void> {
+  byId("refresh").addEventListener("click", () => void refresh());
+  byId<HTMLFormElement>("login-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = byId<HTMLInputElement>("token");
+    const token = input.value.trim();
+    input.value = "";
+    if (token) void start(token);
+  });
+  const code = new URLSearchParams(location.hash.slice(1)).get("code");
+  // The code leaves the address bar (and the history entry) before it is used, whatever happens next.
+  if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+  if (!code) return showLogin();
+  status("Signing in…");
+  try {
+    const session = await redeemCode(code);
+    await start(session.token);
+  } catch (err) {
+    showLogin(
+      err instanceof Unauthenticated
+        ? "This login link is invalid, expired or was already used. Run snapdb ui-link again for a new one."
+        : `Could not sign in: ${(err as Error).message}`,
+    );
+  }
+}
+
+void boot();

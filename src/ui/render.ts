@@ -1,0 +1,80 @@
+import { formatBytes, formatDuration, relativeTime } from "../lib/human.ts";
+import { sparkline } from "./charts.ts";
+import { h, time } from "./dom.ts";
+import { stripSummary, type Job, type SourceView } from "./model.ts";
+
+const STATE_TEXT = { ok: "ok", failed: "failed", canceled: "canceled", never: "no backup yet" } as const;
+
+function strip(view: SourceView): HTMLElement {
+  const label = `Last 30 days, oldest first: ${stripSummary(view.strip)}`;
+  const box = h("div", { class: "strip", role: "img", "aria-label": label, title: label });
+  for (const day of view.strip) {
+    const date = new Date(day.start).toLocaleDateString(undefined, { month: "short", day: "numeric" });
+    box.append(h("span", { class: `day ${day.state}`, "data-state": day.state, title: `${date}: ${day.state}` }));
+  }
+  return box;
+}
+
+function when(ms: number | null, now: number, none: string): Node {
+  return ms === null ? document.createTextNode(none) : time(ms, relativeTime(ms, now));
+}
+
+export function sourceRow(view: SourceView, now: number): HTMLTableRowElement {
+  const state = h("td", { class: "state" }, h("span", { class: `badge ${view.state}` }, STATE_TEXT[view.state]));
+  if (view.lastError) state.append(" ", h("code", { class: "error-code", title: view.lastError.message }, view.lastError.code));
+  if (view.active) state.append(" ", h("span", { class: "badge active" }, view.active.status));
+  const points = (pick: (p: SourceView["history"][number]) => number) => view.history.map((p) => ({ at: p.at, value: pick(p) }));
+  return h(
+    "tr",
+    { "data-source-id": view.source.id, "data-state": view.state },
+    h("th", { scope: "row" }, view.source.name, h("span", { class: "engine" }, view.source.engine)),
+    state,
+    h("td", {}, when(view.lastSuccess?.finishedAt ? Date.parse(view.lastSuccess.finishedAt) : null, now, "never")),
+    h("td", {}, when(view.nextRunAt, now, "not scheduled")),
+    h("td", {}, strip(view)),
+    h("td", {}, sparkline(points((p) => p.sizeBytes), "size", "Size")),
+    h("td", {}, sparkline(points((p) => p.seconds), "duration", "Duration")),
+  );
+}
+
+export interface QueueItem {
+  kind: "backup" | "restore";
+  id: string;
+  sourceId: string;
+  status: string;
+  queuedAt: string;
+  startedAt: string | null;
+  bytes: number;
+}
+
+export function queueRow(item: QueueItem, names: Map<string, string>, now: number): HTMLTableRowElement {
+  const since = item.startedAt ?? item.queuedAt;
+  return h(
+    "tr",
+    { "data-job-id": item.id },
+    h("th", { scope: "row" }, h("code", {}, item.id)),
+    h("td", {}, item.kind),
+    h("td", {}, names.get(item.sourceId) ?? item.sourceId),
+    h("td", {}, h("span", { class: `badge ${item.status === "running" ? "active" : "queued"}` }, item.status)),
+    h("td", {}, time(Date.parse(since), formatDuration(now - Date.parse(since)))),
+    h("td", { class: "num" }, item.status === "running" ? formatBytes(item.bytes) : "-"),
+  );
+}
+
+export function failedRow(job: Job, names: Map<string, string>, now: number): HTMLTableRowElement {
+  const at = Date.parse(job.finishedAt ?? job.queuedAt);
+  return h(
+    "tr",
+    { "data-job-id": job.id },
+    h("th", { scope: "row" }, h("code", {}, job.id)),
+    h("td", {}, names.get(job.dataSourceId) ?? job.dataSourceId),
+    h("td", {}, time(at, relativeTime(at, now))),
+    h("td", {}, h("code", { class: "error-code" }, job.error?.code ?? "-")),
+    h("td", { class: "message" }, job.error?.message ?? ""),
+  );
+}
+
+/** Replaces a table's body; an empty one shows `empty` in a single cell instead. */
+export function fill(tbody: HTMLTableSectionElement, rows: HTMLTableRowElement[], empty: string, columns: number): void {
+  tbody.replaceChildren(...(rows.length ? rows : [h("tr", {}, h("td", { colspan: String(columns), class: "empty" }, empty))]));
+}

@@ -1,0 +1,251 @@
+/**
+ * The dashboard at /ui/ in a real headless Chromium (Debian's, driven by playwright-core)
+ * against the compiled daemon and a real PostgreSQL: three data sources, one failing, show
+ * with the right states, the 30-day strip, charts, failed jobs and the queue; the login link
+ * of `snapdb ui-link` works once, and a reused or expired one is refused; the token stays in
+ * memory; nothing is fetched from anywhere but the daemon; no CSP violation; the page is
+ * usable from the keyboard. The screenshot goes to docs/dashboard.png when that file is
+ * missing or SNAPDB_UPDATE_DOCS=1 (so a test run does not rewrite the README's picture).
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { copyFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { DaemonApi } from "../helpers/daemon-api.ts";
+import { REPO_ROOT, startDaemon, type Daemon } from "../helpers/daemon.ts";
+import { holdTableLock, startPostgres, type PgServer } from "../helpers/postgres.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const ORG = "acme";
+
+let pg: PgServer;
+let daemon: Daemon;
+let api: DaemonApi;
+let context: BrowserContext;
+let profile: ReturnType<typeof tempDir>;
+const ids: Record<string, string> = {};
+const requested: string[] = [];
+const problems: string[] = [];
+
+/** `snapdb ui-link` of the compiled binary, as an operator on the daemon's host runs it. */
+async function uiLink(extra: string[] = []): Promise<string> {
+  const r = await daemon.run(["ui-link", "--org", ORG, "--listen", `127.0.0.1:${daemon.port}`, ...extra]);
+  expect(r.code).toBe(0);
+  return r.stdout.trim();
+}
+
+async function open(url: string): Promise<Page> {
+  const page = await context.newPage();
+  page.on("console", (m) => void (m.type() === "error" && problems.push(`console: ${m.text()}`)));
+  page.on("pageerror", (e) => void problems.push(`pageerror: ${e.message}`));
+  page.on("response", (r) => void (r.status() >= 400 && problems.push(`${r.status()} ${new URL(r.url()).pathname}`)));
+  await page.goto(url, { waitUntil: "load" });
+  return page;
+}
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-test-deps.sh (Debian package chromium)`);
+  [pg, daemon] = await Promise.all([startPostgres(), startDaemon({ binary: "compiled" })]);
+  pg.psql(`CREATE DATABASE inventory OWNER ${pg.user};`);
+  pg.psql(`SET ROLE ${pg.user}; CREATE TABLE orders AS SELECT g AS id, md5(g::text) AS customer FROM generate_series(1, 20000) g;`, pg.database);
+  pg.psql(`SET ROLE ${pg.user}; CREATE TABLE items AS SELECT g AS id, md5(g::text) AS sku FROM generate_series(1, 5000) g;`, "inventory");
+  api = new DaemonApi(daemon.baseUrl, await daemon.token(ORG));
+  const dst = await api.managedDestination();
+  const nightly = await api.createPolicy(dst.id, { name: "nightly", scheduleCron: "15 2 * * *", timezone: "Europe/Berlin", retries: 0 });
+  const at = { engine: "postgres", host: pg.host, port: pg.port };
+  const good = { username: pg.user, password: pg.password };
+  ids.orders = (await api.createSource({ name: "orders", ...at, database: pg.database }, good)).id;
+  ids.inventory = (await api.createSource({ name: "inventory", ...at, database: "inventory" }, good)).id;
+  ids.payments = (await api.createSource({ name: "payments", ...at, database: pg.database }, { username: pg.user, password: "wrong-password" })).id;
+  for (const id of Object.values(ids)) await api.attach(id, nightly.id);
+  for (let i = 0; i < 3; i++) expect((await api.backupNow(ids.orders!)).status).toBe("succeeded");
+  for (let i = 0; i < 2; i++) expect((await api.backupNow(ids.inventory!)).status).toBe("succeeded");
+  expect((await api.backupNow(ids.payments!)).status).toBe("failed");
+
+  profile = tempDir("snapdb-chromium");
+  context = await chromium.launchPersistentContext(profile.path, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 760 } });
+  context.on("request", (req) => void requested.push(req.url()));
+}, 180_000);
+
+afterAll(async () => {
+  await context?.close();
+  profile?.cleanup();
+  await daemon?.stop();
+  await pg?.stop();
+}, 60_000);
+
+const rowOf = (page: Page, name: string) => page.locator("#sources-body tr", { has: page.locator(`th:text-is("${name}")`) });
+
+test("the link signs in once; the page shows every source with its state, strip, charts and next run", async () => {
+  const link = await uiLink();
+  expect(link).toMatch(new RegExp(`^${daemon.baseUrl}/ui/#code=[A-Za-z0-9_-]{43}$`));
+  const page = await open(link);
+  await page.waitForSelector("#sources-body tr[data-source-id]", { timeout: 20_000 });
+  // The code left the address bar (and the history entry) before it was used.
+  expect(page.url()).toBe(`${daemon.baseUrl}/ui/`);
+  expect(await page.locator("#login").isHidden()).toBe(true);
+
+  const rows = page.locator("#sources-body tr[data-source-id]");
+  expect(await rows.count()).toBe(3);
+  const states = await rows.evaluateAll((trs) => trs.map((tr) => [tr.querySelector("th")!.childNodes[0]!.textContent, tr.getAttribute("data-state")]));
+  expect(states).toEqual([
+    ["inventory", "ok"],
+    ["orders", "ok"],
+    ["payments", "failed"],
+  ]);
+  const payments = rowOf(page, "payments");
+  const failedJob = (await api.must("GET", `/backup-jobs?dataSourceId=${ids.payments}&limit=1`)).items[0];
+  expect(await payments.locator(".state .badge").innerText()).toBe("failed");
+  expect(await payments.locator(".state .error-code").innerText()).toBe(failedJob.error.code);
+  expect(await payments.locator("td").nth(1).innerText()).toBe("never"); // last success
+
+  // The strip: 30 days, today ok for the backed-up sources and failed for payments.
+  for (const [name, today] of [["orders", "ok"], ["inventory", "ok"], ["payments", "failed"]] as const) {
+    const days = rowOf(page, name).locator(".strip .day");
+    expect(await days.count()).toBe(30);
+    expect(await days.last().getAttribute("data-state")).toBe(today);
+    expect(await rowOf(page, name).locator(".strip").getAttribute("aria-label")).toMatch(/^Last 30 days, oldest first: 1 (ok|failed)$/);
+  }
+  // Charts: uPlot drew the sizes of the three backups of orders; the text alternative says what they show.
+  const size = rowOf(page, "orders").locator("figure.spark.size");
+  expect(await size.locator("canvas").count()).toBeGreaterThan(0);
+  expect(await size.getAttribute("aria-label")).toMatch(/^Size of the last 3 backups: latest [\d.]+ (KiB|MiB), from /);
+  expect(await rowOf(page, "payments").locator("figure.spark.size").getAttribute("aria-label")).toBe("Size: no successful backup yet");
+  // Next run: the nightly schedule, from the attachments.
+  const nextRun = rowOf(page, "orders").locator("td").nth(2).locator("time");
+  expect(await nextRun.innerText()).toMatch(/^in \d+ (h|min)$/);
+  const attachment = (await api.must("GET", `/attachments?dataSourceId=${ids.orders}`)).items[0];
+  expect(await nextRun.getAttribute("datetime")).toBe(attachment.nextRunAt);
+
+  // Failed jobs, with their error.
+  const failedRows = page.locator("#failed-body tr[data-job-id]");
+  expect(await failedRows.count()).toBe(1);
+  expect(await failedRows.first().innerText()).toContain(failedJob.error.code);
+  expect(await failedRows.first().locator(".message").textContent()).toBe(failedJob.error.message);
+  expect(await page.locator("#queue-body td.empty").innerText()).toBe("Nothing is queued or running.");
+
+  // The token lives in the page's memory only.
+  // (Functions given to evaluate() run in the page: its globals are reached through globalThis.)
+  expect(await page.evaluate(() => {
+    const w = globalThis as any;
+    return [w.localStorage.length, w.sessionStorage.length, w.document.cookie];
+  })).toEqual([0, 0, ""]);
+  await page.close();
+}, 90_000);
+
+test("the queue shows a running backup after Refresh (keyboard only); the screenshot", async () => {
+  const page = await open(await uiLink());
+  await page.waitForSelector("#sources-body tr[data-source-id]", { timeout: 20_000 });
+  const release = await holdTableLock(pg, "inventory", "items", "ACCESS EXCLUSIVE");
+  try {
+    const job = await api.runNow(ids.inventory!);
+    await api.waitForStatus(`/backup-jobs/${job.id}`, ["running"]);
+    // Skip link, then the Refresh button, pressed with Enter.
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => (globalThis as any).document.activeElement?.textContent)).toBe("Skip to the dashboard");
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => (globalThis as any).document.activeElement?.id)).toBe("refresh");
+    await page.keyboard.press("Enter");
+    const queued = page.locator(`#queue-body tr[data-job-id="${job.id}"]`);
+    await queued.waitFor({ timeout: 10_000 });
+    expect(await queued.innerText()).toContain("running");
+    expect(await queued.innerText()).toContain("inventory");
+    expect(await rowOf(page, "inventory").locator(".badge.active").innerText()).toBe("running");
+    expect(await rowOf(page, "inventory").locator(".strip .day").last().getAttribute("data-state")).toBe("ok");
+
+    const shot = join(profile.path, "dashboard.png");
+    await page.screenshot({ path: shot, fullPage: true });
+    const docs = join(REPO_ROOT, "docs", "dashboard.png");
+    if (!existsSync(docs) || process.env.SNAPDB_UPDATE_DOCS === "1") copyFileSync(shot, docs);
+    expect(Bun.file(shot).size).toBeGreaterThan(10_000);
+  } finally {
+    await release();
+  }
+  await page.close();
+}, 90_000);
+
+test("accessible: headings, labelled tables, row headers, and text contrast of at least 4.5:1", async () => {
+  const page = await open(await uiLink());
+  await page.waitForSelector("#sources-body tr[data-source-id]", { timeout: 20_000 });
+  expect(await page.locator("h1").allInnerTexts()).toEqual(["snapdb dashboard"]);
+  expect(await page.locator("h2:visible").allInnerTexts()).toEqual(["Data sources", "Queue", "Failed backups"]);
+  for (const table of ["#sources", "#queue", "#failed"]) {
+    expect((await page.locator(`${table} caption`).innerText()).length).toBeGreaterThan(10);
+    const cols = page.locator(`${table} thead th`);
+    expect(await cols.count()).toBeGreaterThan(3);
+    expect(await cols.evaluateAll((ths) => ths.every((th) => th.getAttribute("scope") === "col"))).toBe(true);
+  }
+  expect(await page.locator("#sources-body tr th[scope=row]").count()).toBe(3);
+  expect(await page.locator('[role="status"]').innerText()).toMatch(/^3 data sources: 2 ok, 1 failing\. Updated /);
+  // WCAG contrast of every text that carries a state, and of the body text.
+  const ratios = await page.evaluate(() => {
+    const { document, getComputedStyle } = globalThis as any;
+    const lum = (css: string) => {
+      const [r, g, b] = css.match(/\d+(\.\d+)?/g)!.slice(0, 3).map(Number).map((v) => {
+        const c = v / 255;
+        return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+      });
+      return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
+    };
+    const ratio = (fg: string, bg: string) => {
+      const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+      return (a! + 0.05) / (b! + 0.05);
+    };
+    const bodyBg = getComputedStyle(document.body).backgroundColor === "rgba(0, 0, 0, 0)" ? getComputedStyle(document.documentElement).backgroundColor : getComputedStyle(document.body).backgroundColor;
+    const out: Record<string, number> = {};
+    for (const sel of [".badge.ok", ".badge.failed", ".badge.active"]) {
+      const el = document.querySelector(sel);
+      if (el) out[sel] = ratio(getComputedStyle(el).color, getComputedStyle(el).backgroundColor);
+    }
+    for (const sel of ["main", ".error-code", "#status", "caption", "thead th"]) {
+      const el = document.querySelector(sel);
+      if (el) out[sel] = ratio(getComputedStyle(el).color, bodyBg);
+    }
+    return out;
+  });
+  expect(Object.keys(ratios).length).toBeGreaterThanOrEqual(6);
+  for (const [sel, r] of Object.entries(ratios)) expect({ sel, ok: r >= 4.5 }).toEqual({ sel, ok: true });
+  await page.close();
+}, 60_000);
+
+test("a reused link and an expired one are refused; a pasted token (Enter in its labelled field) opens it", async () => {
+  const link = await uiLink();
+  const first = await open(link);
+  await first.waitForSelector("#sources-body tr[data-source-id]", { timeout: 20_000 });
+  await first.close();
+
+  const reused = await open(link);
+  await reused.locator("#login-error").waitFor({ state: "visible", timeout: 10_000 });
+  expect(await reused.locator("#login-error").innerText()).toContain("invalid, expired or was already used");
+  expect(await reused.locator("#dashboard").isHidden()).toBe(true);
+  expect(reused.url()).toBe(`${daemon.baseUrl}/ui/`);
+
+  // A link whose token lasts one second: by the time it is opened, it has expired.
+  const shortLived = await uiLink(["--ttl", "1s"]);
+  await Bun.sleep(1500);
+  const expired = await open(shortLived);
+  await expired.locator("#login-error").waitFor({ state: "visible", timeout: 10_000 });
+  expect(await expired.locator("#login-error").innerText()).toContain("invalid, expired or was already used");
+  await expired.close();
+
+  // The fallback: a read-only token typed into the labelled field, Enter to submit.
+  const field = reused.getByLabel("API token");
+  await field.fill(await daemon.token(ORG, { scopes: ["backup.read"] }));
+  await field.press("Enter");
+  await reused.waitForSelector("#sources-body tr[data-source-id]", { timeout: 20_000 });
+  expect(await reused.locator("#sources-body tr[data-source-id]").count()).toBe(3);
+  expect(await field.inputValue()).toBe("");
+  await reused.close();
+}, 60_000);
+
+test("nothing left the daemon's origin, and the page broke no rule of its CSP", () => {
+  const origin = new URL(daemon.baseUrl).origin;
+  const foreign = requested.filter((u) => !u.startsWith("data:") && !u.startsWith("blob:") && new URL(u).origin !== origin);
+  expect(foreign).toEqual([]);
+  expect(requested.filter((u) => u.includes("/ui/assets/app.js")).length).toBeGreaterThan(0);
+  // The refused logins answer 401 (which Chromium also logs as a failed load): expected, and nothing else.
+  expect(problems.filter((p) => !/status of 401/.test(p) && p !== "401 /ui/login")).toEqual([]);
+  expect(problems.filter((p) => p === "401 /ui/login").length).toBe(2);
+});
