@@ -3,6 +3,7 @@ import { Database } from "bun:sqlite";
 import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { SCOPES } from "../../src/http/auth.ts";
+import { OPERATION_ERRORS } from "../../src/http/openapi-responses.ts";
 import { backupJobs } from "../../src/db/schema.ts";
 import { newId } from "../../src/lib/ids.ts";
 import { freePort } from "../helpers/daemon.ts";
@@ -91,6 +92,11 @@ describe("the contract check", () => {
     const withBody = { method: "DELETE", path: "/attachments/att_1", status: 204, headers: real.headers, text: "{}" };
     expect(contract.problems(withBody).join()).toContain("declared without a body");
     expect(() => contract.check({ ...answer, status: 418 })).toThrow("status not declared");
+  });
+
+  test("the per-operation statuses name only operations the document has", () => {
+    const operations = Object.entries(contract.spec.paths as Record<string, object>).flatMap(([path, item]) => Object.keys(item).map((m) => `${m.toUpperCase()} ${path}`));
+    expect(Object.keys(OPERATION_ERRORS).filter((key) => !operations.includes(key))).toEqual([]);
   });
 });
 
