@@ -5,8 +5,8 @@
  * test/helpers/harness.ts and test/helpers/daemon-api.ts check every call, so a test whose
  * call gets an undeclared status or an off-schema body fails, whichever file it is in.
  *
- * With SNAPDB_RECORD_STATUSES=<file>, every checked answer also appends
- * `METHOD /template status` to that file (the pairs the suites exercise).
+ * With SNAPDB_RECORD_STATUSES=<file>, every answer that keeps the contract also appends
+ * `METHOD /template status` to that file: the pairs the suites exercise.
  */
 import { appendFileSync } from "node:fs";
 import Ajv2020, { type ValidateFunction } from "ajv/dist/2020.js";
@@ -96,12 +96,12 @@ export class ApiContract {
     return problems;
   }
 
-  /** Throws when the answer breaks the contract; records the pair when asked to. */
+  /** Throws when the answer breaks the contract; else records the pair when asked to. */
   check(answer: Answer): void {
-    const operation = this.operationFor(answer.method, answer.path);
-    if (operation && RECORD_FILE) appendFileSync(RECORD_FILE, `${operation.method} ${operation.template} ${answer.status}\n`);
     const problems = this.problems(answer);
     if (problems.length) throw new Error(`the answer breaks the served OpenAPI document:\n  ${problems.join("\n  ")}`);
+    const operation = this.operationFor(answer.method, answer.path);
+    if (operation && RECORD_FILE) appendFileSync(RECORD_FILE, `${operation.method} ${operation.template} ${answer.status}\n`);
   }
 
   private validatorFor(operation: Operation, status: string, contentType: string): ValidateFunction {
