@@ -3,13 +3,13 @@ import { auditEvents } from "../db/schema.ts";
 import type { ServiceContext } from "../lib/context.ts";
 import { newId } from "../lib/ids.ts";
 import { nowMs } from "../lib/clock.ts";
+import type { AuditAction, AuditTargetType } from "./actions.ts";
 
-/** `data_source.created`, `backup_job.failed`, … (docs/api.md, "Audit log"). */
-export type AuditAction = `${string}.${string}`;
+export type { AuditAction, AuditTargetType } from "./actions.ts";
 
 export interface AuditInput {
   action: AuditAction;
-  targetType: string;
+  targetType: AuditTargetType;
   targetId: string;
   metadata?: Record<string, unknown>;
 }

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import type { JobErrorCode, RestoreErrorCode } from "../lib/failure-codes.ts";
 
 /**
  * The metadata store's tables. Ids are prefixed ULIDs (src/lib/ids.ts), so ordering by id
@@ -160,7 +161,7 @@ export const backupJobs = sqliteTable(
     sha256: text("sha256"),
     objectKey: text("object_key"),
     format: text("format", { mode: "json" }).$type<Record<string, unknown> | null>(),
-    error: text("error", { mode: "json" }).$type<{ code: string; message: string } | null>(),
+    error: text("error", { mode: "json" }).$type<{ code: JobErrorCode; message: string } | null>(),
     fileDeletedAt: integer("file_deleted_at"),
   },
   (t) => [
@@ -207,7 +208,7 @@ export const restores = sqliteTable(
     bytesRead: integer("bytes_read").notNull().default(0),
     /** Bytes of the dump (decrypted, decompressed) handed to the restore tool or file. */
     bytesWritten: integer("bytes_written").notNull().default(0),
-    error: text("error", { mode: "json" }).$type<{ code: string; message: string } | null>(),
+    error: text("error", { mode: "json" }).$type<{ code: RestoreErrorCode; message: string } | null>(),
   },
   (t) => [
     index("restores_org_id_idx").on(t.orgId, t.id),

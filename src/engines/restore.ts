@@ -1,4 +1,5 @@
 import { SQL } from "bun";
+import type { RestoreErrorCode } from "../lib/failure-codes.ts";
 import { findTool } from "./process.ts";
 import { addressOf, classifyConnectError, connectionOptions, ProbeError } from "./network.ts";
 import { pgConninfo } from "./pg-conninfo.ts";
@@ -13,7 +14,7 @@ import type { EngineName, SourceTarget } from "./types.ts";
 
 /** Why a restore could not start or finish, as its `error.code` says it. */
 export class RestoreSetupError extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(readonly code: RestoreErrorCode, message: string) {
     super(message);
     this.name = "RestoreSetupError";
   }

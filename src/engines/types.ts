@@ -1,3 +1,4 @@
+import type { SourceCheckCode } from "../lib/failure-codes.ts";
 import type { OutboundPolicy } from "../net/outbound-policy.ts";
 
 /**
@@ -44,15 +45,7 @@ export interface EngineEnv {
   outbound: OutboundPolicy;
 }
 
-export type VerifyErrorCode =
-  | "CONNECTION_REFUSED"
-  | "TIMEOUT"
-  | "AUTH_FAILED"
-  | "DATABASE_NOT_FOUND"
-  | "TLS_ERROR"
-  | "DUMP_TOOL_MISSING"
-  | "DUMP_TOOL_TOO_OLD"
-  | "PATH_NOT_ALLOWED";
+export type VerifyErrorCode = SourceCheckCode;
 
 export interface VerifyError {
   code: VerifyErrorCode;

@@ -1,13 +1,14 @@
 import { ValueErrorType } from "@sinclair/typebox/errors";
 import { Elysia, t } from "elysia";
-import { AppError, type ErrorDetail } from "../lib/errors.ts";
+import { AppError, ERROR_CODES, type ErrorDetail } from "../lib/errors.ts";
+import { oneOf } from "./one-of.ts";
 import type { Logger } from "../lib/logger.ts";
 import { requestMeta } from "./request-meta.ts";
 
 /** The one error body of the API (also the OpenAPI `Error` schema). */
 export const ErrorBody = t.Object(
   {
-    code: t.String({ examples: ["INVALID_INPUT"] }),
+    code: oneOf(ERROR_CODES, { examples: ["INVALID_INPUT"] }),
     message: t.String(),
     details: t.Optional(t.Array(t.Object({ path: t.String(), message: t.String() }))),
   },
@@ -67,6 +68,8 @@ export function toAppError(code: string | number, error: unknown): AppError {
   if (error instanceof Error && error.cause instanceof AppError) return error.cause;
   switch (code) {
     case "VALIDATION": {
+      // An answer that does not match its own declared schema is our bug, never the client's input.
+      if ((error as ValidationLike).type === "response") return new AppError("INTERNAL", "internal error");
       const details = validationDetails(error as ValidationLike);
       const first = details[0];
       return new AppError("INVALID_INPUT", first ? `${first.path}: ${first.message}` : "invalid input", details);

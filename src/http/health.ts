@@ -1,5 +1,6 @@
 import { TAGS } from "./openapi-tags.ts";
 import { Elysia, t } from "elysia";
+import { ErrorBody } from "./errors.ts";
 import type { MetricsRegistry } from "./metrics.ts";
 
 /**
@@ -22,27 +23,28 @@ export class Readiness {
   }
 }
 
-const Status = t.Object({ status: t.String(), checks: t.Optional(t.Record(t.String(), t.String())) });
+const Alive = t.Object({ status: t.Literal("ok") });
+const Ready = t.Object({ status: t.Literal("ready") });
 
 export function healthRoutes(readiness: Readiness, metrics: MetricsRegistry, metricsGuard?: (request: Request) => Promise<void>) {
   return new Elysia({ name: "snapdb-health", detail: { tags: [TAGS.operations.name] } })
-    .get("/healthz", () => ({ status: "ok" }), {
-      response: { 200: Status },
+    .get("/healthz", () => ({ status: "ok" as const }), {
+      response: { 200: Alive },
       detail: { summary: "The process is up", tags: [TAGS.operations.name] },
     })
     .get(
       "/readyz",
       ({ set }) => {
         const failing = readiness.failing();
-        if (failing.length === 0) return { status: "ready" };
+        if (failing.length === 0) return { status: "ready" as const };
         set.status = 503;
-        return { code: "UNAVAILABLE", message: `not ready: ${failing.join(", ")}` };
+        return { code: "UNAVAILABLE" as const, message: `not ready: ${failing.join(", ")}` };
       },
       {
+        response: { 200: Ready, 503: ErrorBody },
         detail: {
           summary: "Ready to serve: store open, migrations applied, scheduler running",
           tags: [TAGS.operations.name],
-          responses: { 200: { description: "ready" }, 503: { description: "not ready" } },
         },
       },
     )

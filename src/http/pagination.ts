@@ -3,12 +3,16 @@ import { AppError, invalidInput } from "../lib/errors.ts";
 import type { PageRequest } from "../lib/page.ts";
 import { SignedJson } from "../lib/signed-json.ts";
 
+/** Page sizes: the document shows `limit` as this integer (src/http/openapi-wire.ts). */
+export const PAGE_LIMIT = { minimum: 1, maximum: 200, default: 50 } as const;
+export const LIMIT_PATTERN = "^[0-9]{1,4}$";
+
 /** `cursor` and `limit` of every list endpoint. */
 export const PageQuery = {
   cursor: t.Optional(t.String({ maxLength: 512, description: "Opaque cursor from `cursors.next` of the previous page." })),
   // A string checked in code: Elysia's coercion of numeric query values loses the field's
   // name in its errors, and a client deserves `/limit` in `details[].path`.
-  limit: t.Optional(t.String({ pattern: "^[0-9]{1,4}$", description: "Page size, an integer from 1 to 200 (default 50)." })),
+  limit: t.Optional(t.String({ pattern: LIMIT_PATTERN, description: "Page size, an integer from 1 to 200 (default 50)." })),
 };
 
 /** `{ items, cursors: { next } }` for an item schema. */
@@ -46,8 +50,8 @@ export class Cursors {
 
   /** The service-side page request for a route's query. */
   request(list: string, orgId: string, query: { cursor?: string; limit?: string }): PageRequest {
-    const limit = query.limit === undefined ? 50 : Number(query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 200) {
+    const limit = query.limit === undefined ? PAGE_LIMIT.default : Number(query.limit);
+    if (!Number.isInteger(limit) || limit < PAGE_LIMIT.minimum || limit > PAGE_LIMIT.maximum) {
       throw invalidInput("/limit", "limit must be an integer from 1 to 200");
     }
     return { limit, beforeId: query.cursor ? this.decode(list, orgId, query.cursor) : null };

@@ -1,15 +1,19 @@
-/** The one error type of snapdb. `onError` maps it to `{ code, message, details? }`. */
-export type ErrorCode =
-  | "INVALID_INPUT"
-  | "UNAUTHENTICATED"
-  | "FORBIDDEN"
-  | "NOT_FOUND"
-  | "CONFLICT"
-  | "PAYLOAD_TOO_LARGE"
-  | "RATE_LIMITED"
-  | "INTERNAL"
-  | "NOT_IMPLEMENTED"
-  | "UNAVAILABLE";
+/** Every `code` of an error answer: the one list the API's `Error` schema enumerates. */
+export const ERROR_CODES = [
+  "INVALID_INPUT",
+  "UNAUTHENTICATED",
+  "FORBIDDEN",
+  "NOT_FOUND",
+  "CONFLICT",
+  "PAYLOAD_TOO_LARGE",
+  "RATE_LIMITED",
+  "INTERNAL",
+  "NOT_IMPLEMENTED",
+  "UNAVAILABLE",
+] as const;
+
+/** The code of an `AppError`; `onError` maps one to `{ code, message, details? }`. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export const httpStatusOf: Record<ErrorCode, number> = {
   INVALID_INPUT: 400,

@@ -3,13 +3,14 @@ import { DumpSetupError } from "../engines/dump.ts";
 import { ProbeError } from "../engines/network.ts";
 import { ToolFailedError } from "../engines/tool-stream.ts";
 import { outboundErrorOf } from "../net/outbound-policy.ts";
-import { StorageError } from "../storage/errors.ts";
+import type { JobErrorCode } from "../lib/failure-codes.ts";
+import { StorageError, storageFailureCode } from "../storage/errors.ts";
 
 /** Why a job's AbortController fired: decides the code whatever error the pipeline surfaced. */
 export type AbortReason = "canceled" | "timeout" | "shutdown";
 
 export interface JobFailure {
-  code: string;
+  code: JobErrorCode;
   message: string;
   /** Worth another attempt (with backoff) when the policy has retries left. */
   retryable: boolean;
@@ -21,7 +22,7 @@ const TRANSIENT_DUMP = /could not connect|connection refused|connection reset|lo
 const STORAGE_RETRYABLE = new Set(["STORAGE_UNREACHABLE", "STORAGE_ERROR", "ABORTED"]);
 
 export class JobSetupError extends Error {
-  constructor(readonly code: string, message: string, readonly retryable = false) {
+  constructor(readonly code: JobErrorCode, message: string, readonly retryable = false) {
     super(message);
     this.name = "JobSetupError";
   }
@@ -54,7 +55,9 @@ export function classifyJobFailure(err: unknown, aborted: AbortReason | null, ti
   if (err instanceof JobSetupError) return { code: err.code, message: clip(err.message), retryable: err.retryable };
   if (err instanceof DumpSetupError) return { code: err.code, message: clip(err.message), retryable: false };
   if (err instanceof ToolFailedError) {
-    return { code: err.code, message: clip(err.message), retryable: TRANSIENT_DUMP.test(err.stderr) };
+    // A backup's chain has no restore tool: RESTORE_FAILED cannot reach here, and is no job code.
+    const code = err.code === "RESTORE_FAILED" ? "INTERNAL" : err.code;
+    return { code, message: clip(err.message), retryable: TRANSIENT_DUMP.test(err.stderr) };
   }
   // The source's host is unreachable as configured: a name that did not resolve may next
   // time; an address the outbound policy refuses will not.
@@ -62,8 +65,8 @@ export function classifyJobFailure(err: unknown, aborted: AbortReason | null, ti
     return { code: err.verifyError.code, message: clip(err.verifyError.message), retryable: outboundErrorOf(err)?.kind !== "denied" };
   }
   if (err instanceof StorageError) {
-    if (outboundErrorOf(err)?.kind === "denied") return { code: err.code, message: clip(err.message), retryable: false };
-    const code = err.code === "ABORTED" || err.code === "NOT_FOUND" || err.code === "INVALID_KEY" || err.code === "INVALID_RANGE" ? "STORAGE_ERROR" : err.code;
+    const code = storageFailureCode(err.code);
+    if (outboundErrorOf(err)?.kind === "denied") return { code, message: clip(err.message), retryable: false };
     return { code, message: clip(err.message), retryable: STORAGE_RETRYABLE.has(err.code) };
   }
   if (err instanceof SecretDecryptError) return { code: "SECRET_UNREADABLE", message: err.message, retryable: false };

@@ -5,7 +5,7 @@ import type { Actor } from "../lib/context.ts";
 import type { Logger } from "../lib/logger.ts";
 import { nowMs } from "../lib/clock.ts";
 import { planBackup, runBackup, type BackupDeps, type BackupPlan, type JobRow, type Progress } from "./backup.ts";
-import { classifyJobFailure, effectiveTimeout, retryDelayMs, type AbortReason, type JobTimeout } from "./job-error.ts";
+import { classifyJobFailure, effectiveTimeout, retryDelayMs, type AbortReason, type JobFailure, type JobTimeout } from "./job-error.ts";
 import { nextQueuedBackup, nextQueuedRestore, OrgTurns, orgsWithRunnableWork } from "./pick-next.ts";
 import { claimRestore, executeRestore, type RunningRestore } from "./restore-run.ts";
 import type { RestoreProgress, RestoreRow } from "./restore.ts";
@@ -304,7 +304,7 @@ export class Runner {
     });
   }
 
-  private finishFailed(job: JobRow, failure: { code: string; message: string; retryable: boolean }, retries: number): void {
+  private finishFailed(job: JobRow, failure: JobFailure, retries: number): void {
     const now = nowMs();
     const error = { code: failure.code, message: failure.message };
     const ctx = { orgId: job.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null };

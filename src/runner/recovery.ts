@@ -9,7 +9,7 @@ import { nowMs } from "../lib/clock.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
 import { RUNNER_ACTOR } from "./queue.ts";
 
-const INTERRUPTED = { code: "INTERRUPTED", message: "the daemon stopped (crash or kill) while the job ran" };
+const INTERRUPTED = { code: "INTERRUPTED", message: "the daemon stopped (crash or kill) while the job ran" } as const;
 
 /**
  * At start, before the runner takes jobs: a job still `running` belongs to a process that
@@ -58,7 +58,7 @@ const RESTORE_INTERRUPTED = {
     "the daemon stopped (crash or kill) while the restore ran: a SQLite target is unchanged (its temp file was removed), " +
     "a PostgreSQL target is unchanged (pg_restore's single transaction was never committed), " +
     "a MySQL/MariaDB target may be partially restored; run the restore again",
-};
+} as const;
 
 /**
  * Restores left `running` by a process that died: failed INTERRUPTED (never re-run: the

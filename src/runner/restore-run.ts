@@ -11,7 +11,8 @@ import type { Actor } from "../lib/context.ts";
 import { AppError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { nowMs } from "../lib/clock.ts";
-import { StorageError } from "../storage/errors.ts";
+import type { RestoreErrorCode } from "../lib/failure-codes.ts";
+import { StorageError, storageFailureCode } from "../storage/errors.ts";
 import type { AbortReason } from "./job-error.ts";
 import type { RunnerMetrics } from "./metrics.ts";
 import { planRestore, runRestore, type RestoreDeps, type RestoreProgress, type RestoreRow, type RestoreState } from "./restore.ts";
@@ -67,7 +68,7 @@ export function targetStateNote(engine: EngineName | null, state: RestoreState, 
 }
 
 /** Turns whatever ended a restore into its `error`. Messages carry no secrets. */
-export function classifyRestoreFailure(err: unknown, reason: AbortReason | null, timeoutSeconds?: number): { code: string; message: string } {
+export function classifyRestoreFailure(err: unknown, reason: AbortReason | null, timeoutSeconds?: number): { code: RestoreErrorCode; message: string } {
   if (reason === "canceled") return { code: "CANCELED", message: "the restore was canceled" };
   if (reason === "shutdown") return { code: "INTERRUPTED", message: "the daemon shut down while the restore ran" };
   if (reason === "timeout") return { code: "TIMEOUT", message: `the restore ran longer than runner.restoreTimeoutSeconds (${timeoutSeconds})` };
@@ -76,8 +77,7 @@ export function classifyRestoreFailure(err: unknown, reason: AbortReason | null,
   if (err instanceof ProbeError) return { code: err.verifyError.code, message: clip(err.verifyError.message) };
   if (err instanceof StorageError) {
     if (err.code === "NOT_FOUND") return { code: "BACKUP_FILE_MISSING", message: "the backup's file is gone from its storage destination" };
-    const code = err.code === "ABORTED" || err.code === "INVALID_KEY" || err.code === "INVALID_RANGE" ? "STORAGE_ERROR" : err.code;
-    return { code, message: clip(err.message) };
+    return { code: storageFailureCode(err.code), message: clip(err.message) };
   }
   if (err instanceof SecretDecryptError) return { code: "SECRET_UNREADABLE", message: err.message };
   if (err instanceof AppError) return { code: "SECRET_UNREADABLE", message: clip(err.message) };
@@ -134,7 +134,7 @@ export async function executeRestore(
 }
 
 /** Records the restore's end (row and audit); returns how long it ran, in ms. */
-function finish(db: Db, row: RestoreRow, status: "succeeded" | "failed" | "canceled", p: RestoreProgress, error: { code: string; message: string } | null): number {
+function finish(db: Db, row: RestoreRow, status: "succeeded" | "failed" | "canceled", p: RestoreProgress, error: { code: RestoreErrorCode; message: string } | null): number {
   const now = nowMs();
   const durationMs = now - (row.startedAt ?? now);
   db.transaction((tx) => {

@@ -9,6 +9,7 @@ import { checkSqlitePath } from "../engines/sqlite-path.ts";
 import { notReplaceable, sqliteTempPath, sqliteUserObjects, writeSqliteAtomically } from "../engines/sqlite-restore.ts";
 import type { SourceTarget } from "../engines/types.ts";
 import { countingTap } from "../lib/streams.ts";
+import type { RestoreErrorCode } from "../lib/failure-codes.ts";
 import { StorageError } from "../storage/errors.ts";
 import type { BackupDeps, JobRow } from "./backup.ts";
 import { decompressStage, type CompressionAlgorithm } from "./compression.ts";
@@ -124,7 +125,7 @@ function verifiedSource(body: ReadableStream<Uint8Array>, sha256: string | null,
 }
 
 /** Errors of one stage carry that stage's code (DECRYPT_FAILED, …) unless they are ours already. */
-function tagged(inner: ReadableStream<Uint8Array>, code: string): ReadableStream<Uint8Array> {
+function tagged(inner: ReadableStream<Uint8Array>, code: RestoreErrorCode): ReadableStream<Uint8Array> {
   const reader = inner.getReader();
   return new ReadableStream<Uint8Array>(
     {

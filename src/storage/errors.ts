@@ -1,3 +1,4 @@
+import type { StorageFailureCode } from "../lib/failure-codes.ts";
 import { outboundErrorOf } from "../net/outbound-policy.ts";
 
 /**
@@ -14,6 +15,15 @@ export type StorageErrorCode =
   | "INVALID_RANGE"
   | "ABORTED"
   | "STORAGE_ERROR";
+
+/**
+ * The code a job, a restore or a destination verify reports for a storage error: the
+ * driver-level ones (a missing object, an aborted request, a bad key or range) are
+ * `STORAGE_ERROR` there; the caller decides when a missing object means more.
+ */
+export function storageFailureCode(code: StorageErrorCode): StorageFailureCode {
+  return code === "NOT_FOUND" || code === "ABORTED" || code === "INVALID_KEY" || code === "INVALID_RANGE" ? "STORAGE_ERROR" : code;
+}
 
 export class StorageError extends Error {
   constructor(

@@ -1,3 +1,5 @@
+import { contractFor, type ApiContract } from "./status-contract.ts";
+
 /**
  * The api-flow steps (createSource, createPolicy, attach, …) over real HTTP against a daemon
  * started with test/helpers/daemon.ts, for tests that kill, restart or load a real process.
@@ -10,7 +12,21 @@ export interface ApiAnswer {
 }
 
 export class DaemonApi {
+  /** Every answer is held to the served document (test/helpers/status-contract.ts). */
+  private contract: Promise<ApiContract> | null = null;
+
   constructor(public baseUrl: string, public token: string) {}
+
+  private contractOf(): Promise<ApiContract> {
+    // A daemon that is down (killed by the test) is asked again on the next call.
+    this.contract ??= fetch(`${this.baseUrl}/swagger/json`)
+      .then(async (r) => contractFor(await r.json()))
+      .catch((err) => {
+        this.contract = null;
+        throw err;
+      });
+    return this.contract;
+  }
 
   async call(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<ApiAnswer> {
     const started = performance.now();
@@ -21,6 +37,7 @@ export class DaemonApi {
       signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await res.text();
+    (await this.contractOf()).check({ method, path, status: res.status, headers: res.headers, text });
     let parsed: any = null;
     try {
       parsed = text ? JSON.parse(text) : null;

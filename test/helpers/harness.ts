@@ -16,6 +16,7 @@ import type { Runner } from "../../src/runner/queue.ts";
 import { targetOf } from "../../src/modules/data-sources/credentials.ts";
 import type { LoginCodes } from "../../src/http/ui/login-codes.ts";
 import { storageRegistryFor, type StorageRegistry } from "../../src/storage/registry.ts";
+import { contractFor, type ApiContract } from "./status-contract.ts";
 import { tempDir } from "./tmp.ts";
 
 export interface CallOptions {
@@ -51,6 +52,8 @@ export interface Harness {
   scheduler: Scheduler;
   /** The app's runner; not started unless a test calls `h.runner.start()` (scheduler wakes it). */
   runner: Runner;
+  /** The app's readiness checks (none registered: `/readyz` is ready until a test adds one). */
+  readiness: Readiness;
   token(org: string, opts?: { sub?: string; scopes?: string[]; ttlSeconds?: number }): Promise<string>;
   call<T = any>(method: string, path: string, opts?: CallOptions): Promise<CallResult<T>>;
   close(): void;
@@ -76,6 +79,7 @@ export async function createHarness(env: Record<string, string> = {}, opts: Harn
   const scheduler = new Scheduler({ db: store.db, logger, catchUp: config.scheduler.catchUp });
   const secrets = new SecretBox(master);
   const metrics = new MetricsRegistry();
+  const readiness = new Readiness();
   const runner = createRunner({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
   scheduler.onJobQueued(() => runner.wake());
   const app = buildApp({
@@ -86,12 +90,16 @@ export async function createHarness(env: Record<string, string> = {}, opts: Harn
     cursors: new Cursors(derivedKey(master, "cursor")),
     secrets,
     metrics,
-    readiness: new Readiness(),
+    readiness,
     storage,
     scheduler,
     jobs: runner,
     loginCodes: opts.loginCodes,
   });
+  // Every answer is held to the served document (test/helpers/status-contract.ts).
+  let contract: Promise<ApiContract> | null = null;
+  const contractOf = () =>
+    (contract ??= app.handle(new Request("http://localhost/swagger/json")).then(async (r) => contractFor(await r.json())));
   const harness: Harness = {
     app,
     config,
@@ -103,6 +111,7 @@ export async function createHarness(env: Record<string, string> = {}, opts: Harn
     storage,
     scheduler,
     runner,
+    readiness,
     token: (org, opts = {}) =>
       mintToken({
         secret,
@@ -122,6 +131,7 @@ export async function createHarness(env: Record<string, string> = {}, opts: Harn
       if (body !== undefined) headers["content-type"] ??= "application/json";
       const response = await app.handle(new Request(`http://localhost${path}`, { method, headers, body }));
       const text = await response.text();
+      (await contractOf()).check({ method, path, status: response.status, headers: response.headers, text });
       let parsed: unknown = text;
       try {
         parsed = text ? JSON.parse(text) : null;

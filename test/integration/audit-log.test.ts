@@ -1,15 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { AuditAction, AuditTargetType } from "../../src/audit/actions.ts";
 import { recordAudit } from "../../src/audit/record.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 
 let h: Harness;
 let token: string;
 
-function record(org: string, action: `${string}.${string}`, extra: { actor?: string; targetId?: string; metadata?: Record<string, unknown> } = {}) {
+function record(org: string, action: AuditAction, extra: { actor?: string; targetId?: string; metadata?: Record<string, unknown> } = {}) {
   return h.store.db.transaction((tx) =>
     recordAudit(tx, { orgId: org, actor: { type: "user", id: extra.actor ?? "alice" }, requestId: "req_test", ip: "127.0.0.1" }, {
       action,
-      targetType: action.split(".")[0]!,
+      targetType: action.split(".")[0] as AuditTargetType,
       targetId: extra.targetId ?? "ds_x",
       metadata: extra.metadata,
     }),
@@ -25,12 +26,12 @@ afterAll(() => h.close());
 describe("audit log", () => {
   test("keyset pagination over thousands of events with inserts between pages loses and repeats nothing", async () => {
     const original = new Set<string>();
-    for (let i = 0; i < 2500; i++) original.add(record("org_a", "bulk.created", { targetId: `t_${i}` }));
+    for (let i = 0; i < 2500; i++) original.add(record("org_a", "attachment.run_skipped", { targetId: `t_${i}` }));
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const res: any = await h.call("GET", `/audit-log?action=bulk.created&limit=200${cursor ? `&cursor=${cursor}` : ""}`, { token });
+      const res: any = await h.call("GET", `/audit-log?action=attachment.run_skipped&limit=200${cursor ? `&cursor=${cursor}` : ""}`, { token });
       expect(res.status).toBe(200);
       const ids = res.body.items.map((e: { id: string }) => e.id);
       expect([...ids].sort().reverse()).toEqual(ids); // newest first
@@ -38,7 +39,7 @@ describe("audit log", () => {
       cursor = res.body.cursors.next;
       // New events arrive while a client pages: they are newer than the cursor, so they
       // belong to the first page of a fresh listing, not to the rest of this one.
-      for (let i = 0; i < 7; i++) record("org_a", "bulk.created", { targetId: `late_${pages}_${i}` });
+      for (let i = 0; i < 7; i++) record("org_a", "attachment.run_skipped", { targetId: `late_${pages}_${i}` });
       pages++;
     } while (cursor);
     expect(seen.length).toBe(new Set(seen).size);

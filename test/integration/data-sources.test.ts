@@ -258,7 +258,7 @@ describe("data sources: delete", () => {
 describe("data sources: backup jobs list", () => {
   test("newest first, paginated, in the API's job shape", async () => {
     const ds = (await create(pg())).body;
-    const ids = [insertJob(ds.id), insertJob(ds.id), insertJob(ds.id, "succeeded", { format: { engine: "postgres", dump: "custom", compression: "zstd", encrypted: true }, sizeBytes: 10, error: null })];
+    const ids = [insertJob(ds.id), insertJob(ds.id), insertJob(ds.id, "succeeded", { format: { engine: "postgres", dump: "pg_custom", compression: "zstd", encrypted: true }, sizeBytes: 10, error: null })];
     const first = await h.call("GET", `/data-sources/${ds.id}/backup-jobs?limit=2`, { token });
     expect(first.status).toBe(200);
     expect(first.body.items.map((j: any) => j.id)).toEqual([ids[2], ids[1]]);
@@ -269,7 +269,7 @@ describe("data sources: backup jobs list", () => {
       attempt: 1,
       progress: { bytesIn: 0, bytesStored: 0 },
       sizeBytes: 10,
-      format: { engine: "postgres", dump: "custom", compression: "zstd", encrypted: true },
+      format: { engine: "postgres", dump: "pg_custom", compression: "zstd", encrypted: true },
       error: null,
       fileDeletedAt: null,
     });

@@ -1,5 +1,7 @@
 import { t } from "elysia";
+import { oneOf } from "../../http/one-of.ts";
 import { PageQuery, pageOf } from "../../http/pagination.ts";
+import { JOB_ERROR_CODES } from "../../lib/failure-codes.ts";
 
 export const AttachmentCreate = t.Object(
   {
@@ -17,12 +19,12 @@ const time = t.String({ format: "date-time" });
 
 export const LastJob = t.Object({
   id: t.String(),
-  status: t.String({ examples: ["succeeded"] }),
-  trigger: t.String({ examples: ["schedule"] }),
+  status: oneOf(["queued", "running", "succeeded", "failed", "canceled"]),
+  trigger: oneOf(["schedule", "manual"]),
   queuedAt: time,
   startedAt: nullable(time),
   finishedAt: nullable(time),
-  error: nullable(t.Object({ code: t.String(), message: t.String() })),
+  error: nullable(t.Object({ code: oneOf(JOB_ERROR_CODES), message: t.String() })),
 });
 
 export const Attachment = t.Object(

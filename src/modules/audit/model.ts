@@ -1,4 +1,6 @@
 import { t } from "elysia";
+import { oneOf } from "../../http/one-of.ts";
+import { AUDIT_ACTIONS, AUDIT_TARGET_TYPES } from "../../audit/actions.ts";
 import { PageQuery, pageOf } from "../../http/pagination.ts";
 
 export const AuditEvent = t.Object(
@@ -6,8 +8,8 @@ export const AuditEvent = t.Object(
     id: t.String({ examples: ["aud_01JD8Z3K6Y6Q2W9V7T5R4E3W2Q"] }),
     occurredAt: t.String({ format: "date-time" }),
     actor: t.Object({ type: t.Union([t.Literal("user"), t.Literal("system")]), id: t.String() }),
-    action: t.String({ examples: ["data_source.created"] }),
-    targetType: t.String({ examples: ["data_source"] }),
+    action: oneOf(AUDIT_ACTIONS, { examples: ["data_source.created"] }),
+    targetType: oneOf(AUDIT_TARGET_TYPES, { examples: ["data_source"] }),
     targetId: t.String(),
     requestId: t.Union([t.String(), t.Null()]),
     ip: t.Union([t.String(), t.Null()]),

@@ -1,4 +1,5 @@
 import { and, desc, eq, gte, inArray, lt, type SQL } from "drizzle-orm";
+import type { AuditAction, AuditTargetType } from "../../audit/actions.ts";
 import { auditEvents } from "../../db/schema.ts";
 import type { ServiceContext } from "../../lib/context.ts";
 import { isoOf } from "../../lib/clock.ts";
@@ -27,8 +28,9 @@ export function toAuditEvent(row: AuditRow) {
     id: row.id,
     occurredAt: isoOf(row.occurredAt),
     actor: { type: row.actorType, id: row.actorId },
-    action: row.action,
-    targetType: row.targetType,
+    // Written only by recordAudit, which takes nothing else (the column itself is filtered by free text).
+    action: row.action as AuditAction,
+    targetType: row.targetType as AuditTargetType,
     targetId: row.targetId,
     requestId: row.requestId,
     ip: row.ip,

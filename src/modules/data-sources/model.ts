@@ -1,5 +1,7 @@
 import { t } from "elysia";
+import { oneOf } from "../../http/one-of.ts";
 import { PageQuery, pageOf } from "../../http/pagination.ts";
+import { SOURCE_CHECK_CODES } from "../../lib/failure-codes.ts";
 
 const Engine = t.Union([t.Literal("postgres"), t.Literal("mysql"), t.Literal("mariadb"), t.Literal("sqlite")], {
   description: "`postgres`, `mysql` and `mariadb` are network engines (host, port, database); `sqlite` is a file (`path`).",
@@ -97,16 +99,7 @@ export const VerifyOutcome = t.Object(
     serverVersion: t.Optional(t.String({ examples: ["15.18"] })),
     error: t.Optional(
       t.Object({
-        code: t.Union([
-          t.Literal("CONNECTION_REFUSED"),
-          t.Literal("TIMEOUT"),
-          t.Literal("AUTH_FAILED"),
-          t.Literal("DATABASE_NOT_FOUND"),
-          t.Literal("TLS_ERROR"),
-          t.Literal("DUMP_TOOL_MISSING"),
-          t.Literal("DUMP_TOOL_TOO_OLD"),
-          t.Literal("PATH_NOT_ALLOWED"),
-        ]),
+        code: oneOf(SOURCE_CHECK_CODES),
         message: t.String(),
       }),
     ),

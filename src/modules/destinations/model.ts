@@ -1,5 +1,7 @@
 import { t } from "elysia";
+import { oneOf } from "../../http/one-of.ts";
 import { PageQuery, pageOf } from "../../http/pagination.ts";
+import { STORAGE_FAILURE_CODES } from "../../lib/failure-codes.ts";
 
 const auth = t.Object(
   {
@@ -75,7 +77,7 @@ const Verify = t.Union([
   t.Object({
     ok: t.Boolean(),
     latencyMs: t.Optional(t.Number()),
-    error: t.Optional(t.Object({ code: t.String(), message: t.String() })),
+    error: t.Optional(t.Object({ code: oneOf(STORAGE_FAILURE_CODES), message: t.String() })),
     at: t.String({ format: "date-time" }),
   }),
   t.Null(),
@@ -131,7 +133,7 @@ export const VerifyOutcome = t.Object({
   latencyMs: t.Optional(t.Number()),
   error: t.Optional(
     t.Object({
-      code: t.String({ examples: ["BUCKET_NOT_FOUND", "ACCESS_DENIED", "STORAGE_UNREACHABLE", "ASSUME_ROLE_FAILED"] }),
+      code: oneOf(STORAGE_FAILURE_CODES),
       message: t.String(),
     }),
   ),

@@ -12,6 +12,7 @@ import { takePage, type PageRequest } from "../../lib/page.ts";
 import { externalIdFor } from "../../storage/external-id.ts";
 import { secretAad, type DestinationRow, type DestinationSecret, type LocalSettings, type S3Settings } from "../../storage/registry.ts";
 import { isUniqueViolation } from "../policies/sqlite-errors.ts";
+import type { StorageFailureCode } from "../../lib/failure-codes.ts";
 import { checkAuth, checkLocalPath, checkName, checkS3, defaultName, rejectForeignFields, type FieldsInput } from "./validate.ts";
 
 export interface DestinationDeps {
@@ -31,7 +32,7 @@ export interface CreateInput extends FieldsInput {
 export function toDestination(row: DestinationRow, config: Config, externalId?: string) {
   const base = { id: row.id, kind: row.kind, name: row.name };
   const tail = {
-    lastVerify: (row.lastVerify ?? null) as { ok: boolean; latencyMs?: number; error?: { code: string; message: string }; at: string } | null,
+    lastVerify: (row.lastVerify ?? null) as { ok: boolean; latencyMs?: number; error?: { code: StorageFailureCode; message: string }; at: string } | null,
     createdAt: isoOf(row.createdAt),
     updatedAt: isoOf(row.updatedAt),
   };

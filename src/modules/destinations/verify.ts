@@ -6,7 +6,8 @@ import type { ServiceContext } from "../../lib/context.ts";
 import { nowIso } from "../../lib/clock.ts";
 import { ulid } from "../../lib/ids.ts";
 import { outboundErrorOf } from "../../net/outbound-policy.ts";
-import { StorageError } from "../../storage/errors.ts";
+import type { StorageFailureCode } from "../../lib/failure-codes.ts";
+import { StorageError, storageFailureCode } from "../../storage/errors.ts";
 import { probeKey } from "../../storage/keys.ts";
 import type { StorageRegistry } from "../../storage/registry.ts";
 import { findDestination } from "./service.ts";
@@ -14,10 +15,9 @@ import { findDestination } from "./service.ts";
 export interface VerifyResult {
   ok: boolean;
   latencyMs?: number;
-  error?: { code: string; message: string };
+  error?: { code: StorageFailureCode; message: string };
 }
 
-const REPORTED = new Set(["BUCKET_NOT_FOUND", "ACCESS_DENIED", "STORAGE_UNREACHABLE", "ASSUME_ROLE_FAILED"]);
 export const VERIFY_TIMEOUT_MS = 30_000;
 
 async function readAll(stream: ReadableStream<Uint8Array>, limit: number): Promise<Buffer> {
@@ -48,12 +48,12 @@ async function probe(registry: StorageRegistry, row: Parameters<StorageRegistry[
   }
 }
 
-function toOutcomeError(err: unknown): { code: string; message: string } {
+function toOutcomeError(err: unknown): { code: StorageFailureCode; message: string } {
   // Refused by the outbound policy: worded like any endpoint that cannot be reached (verify
   // does not tell a tenant which addresses the operator fenced off; job errors do).
   if (outboundErrorOf(err)?.kind === "denied") return { code: "STORAGE_UNREACHABLE", message: "the storage endpoint is unreachable" };
   if (err instanceof StorageError) {
-    return { code: REPORTED.has(err.code) ? err.code : "STORAGE_ERROR", message: err.message };
+    return { code: storageFailureCode(err.code), message: err.message };
   }
   return { code: "STORAGE_ERROR", message: "the storage check failed unexpectedly" };
 }

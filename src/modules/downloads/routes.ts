@@ -59,7 +59,16 @@ export function downloadRoutes(kit: HttpKit) {
           "The link comes from `POST /backup-jobs/{id}/download-link`. No bearer token: the signed token is the " +
           "credential. An expired or tampered link is `403 FORBIDDEN`; a file deleted since is `404`.",
         tags: [TAGS.downloads.name],
-        responses: { 200: { description: "The file, streamed, with Content-Length and Content-Disposition" } },
+        responses: {
+          200: {
+            description: "The file, streamed, with Content-Length and Content-Disposition",
+            content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } },
+            headers: {
+              "content-disposition": { description: "`attachment` with the file's name", schema: { type: "string" } },
+              "content-length": { description: "The file's size in bytes", schema: { type: "integer" } },
+            },
+          },
+        },
       },
     },
   );

@@ -5,6 +5,7 @@ import type { SecretBox } from "../../crypto/secrets.ts";
 import type { ServiceContext } from "../../lib/context.ts";
 import { isoOf } from "../../lib/clock.ts";
 import { AppError } from "../../lib/errors.ts";
+import type { FileCheckCode } from "../../lib/failure-codes.ts";
 import { sha256Tap } from "../../lib/streams.ts";
 import { decompressStage, type CompressionAlgorithm } from "../../runner/compression.ts";
 import { deleteBackupFile } from "../../runner/delete-file.ts";
@@ -12,7 +13,7 @@ import { StorageError } from "../../storage/errors.ts";
 import type { StorageRegistry } from "../../storage/registry.ts";
 import { destinationOf, findJob, storedFileOf } from "./service.ts";
 
-type VerifyFailureCode = "FILE_MISSING" | "SIZE_MISMATCH" | "CHECKSUM_MISMATCH" | "DECRYPT_FAILED" | "DECOMPRESS_FAILED" | "STORAGE_ERROR";
+type VerifyFailureCode = FileCheckCode;
 
 /** A storage that refuses or can't be reached is the server's trouble (503), not a bug (500). */
 async function orUnavailable<T>(work: () => Promise<T>): Promise<T> {

@@ -1,5 +1,7 @@
 import { t } from "elysia";
+import { oneOf } from "../../http/one-of.ts";
 import { PageQuery, pageOf } from "../../http/pagination.ts";
+import { FILE_CHECK_CODES } from "../../lib/failure-codes.ts";
 import { BackupJob } from "./serialize.ts";
 
 const Status = t.Union(["queued", "running", "succeeded", "failed", "canceled"].map((s) => t.Literal(s)));
@@ -37,7 +39,7 @@ export const JobVerifyResult = t.Object({
   sizeBytes: t.Optional(t.Integer({ description: "Bytes after decryption and decompression (the dump)." })),
   storedBytes: t.Optional(t.Integer()),
   sha256: t.Optional(t.String()),
-  error: t.Optional(t.Object({ code: t.String(), message: t.String() })),
+  error: t.Optional(t.Object({ code: oneOf(FILE_CHECK_CODES), message: t.String() })),
 });
 
 export const JobIdParams = t.Object({ id: t.String({ maxLength: 64 }) });

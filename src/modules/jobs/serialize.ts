@@ -1,6 +1,11 @@
 import { t } from "elysia";
+import { oneOf } from "../../http/one-of.ts";
 import type { backupJobs } from "../../db/schema.ts";
+import type { DumpFormat } from "../../engines/dump.ts";
+import type { EngineName } from "../../engines/types.ts";
 import { isoOf } from "../../lib/clock.ts";
+import type { CompressionAlgorithm } from "../../runner/compression.ts";
+import { JOB_ERROR_CODES } from "../../lib/failure-codes.ts";
 
 /** A backup job as the API shows it (docs/api.md); shared by every route that answers with jobs. */
 export const BackupJob = t.Object(
@@ -23,19 +28,27 @@ export const BackupJob = t.Object(
     objectKey: t.Union([t.String(), t.Null()]),
     format: t.Union([
       t.Object(
-        { engine: t.String(), dump: t.String(), compression: t.String(), encrypted: t.Boolean() },
+        {
+          engine: oneOf(["postgres", "mysql", "mariadb", "sqlite"]),
+          dump: oneOf(["pg_custom", "sql", "sqlite"], { description: "pg_dump's custom format, SQL text (mysqldump, mariadb-dump), or a SQLite database file." }),
+          compression: oneOf(["zstd", "gzip", "none"]),
+          encrypted: t.Boolean(),
+          ext: t.Optional(t.String({ description: "The stored file's extension, e.g. `dump.zst.age`." })),
+        },
         { additionalProperties: true },
       ),
       t.Null(),
     ]),
-    error: t.Union([t.Object({ code: t.String(), message: t.String() }), t.Null()]),
+    error: t.Union([t.Object({ code: oneOf(JOB_ERROR_CODES), message: t.String() }), t.Null()], {
+      description: "Why the job failed or was canceled; kept from the last failed attempt while a retry is queued.",
+    }),
     fileDeletedAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
   },
   { $id: "#/components/schemas/BackupJob", title: "BackupJob" },
 );
 
 type JobRow = typeof backupJobs.$inferSelect;
-type JobFormat = { engine: string; dump: string; compression: string; encrypted: boolean };
+type JobFormat = { engine: EngineName; dump: DumpFormat; compression: CompressionAlgorithm; encrypted: boolean; ext?: string };
 
 const isoOrNull = (ms: number | null) => (ms === null ? null : isoOf(ms));
 

@@ -1,6 +1,8 @@
 import { t } from "elysia";
+import { oneOf } from "../../http/one-of.ts";
 import type { restores } from "../../db/schema.ts";
 import { isoOf } from "../../lib/clock.ts";
+import { RESTORE_ERROR_CODES } from "../../lib/failure-codes.ts";
 
 const Status = t.Union([t.Literal("queued"), t.Literal("running"), t.Literal("succeeded"), t.Literal("failed"), t.Literal("canceled")]);
 
@@ -23,7 +25,7 @@ export const Restore = t.Object(
     }),
     error: t.Union([
       t.Object(
-        { code: t.String(), message: t.String({ description: "Also says what state the target was left in." }) },
+        { code: oneOf(RESTORE_ERROR_CODES), message: t.String({ description: "Also says what state the target was left in." }) },
       ),
       t.Null(),
     ]),
