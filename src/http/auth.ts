@@ -5,7 +5,7 @@ import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, t
 import type { Config } from "../config/schema.ts";
 import { AppError } from "../lib/errors.ts";
 
-export const SCOPES = ["backup.read", "backup.write", "backup.operate", "backup.restore", "audit.read"] as const;
+export const SCOPES = ["backup.read", "backup.write", "backup.operate", "backup.restore", "audit.read", "notify.write"] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /**

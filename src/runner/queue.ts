@@ -9,6 +9,7 @@ import { classifyJobFailure, retryDelayMs, type AbortReason } from "./job-error.
 import { claimRestore, executeRestore, nextQueuedRestore, type RunningRestore } from "./restore-run.ts";
 import type { RestoreProgress, RestoreRow } from "./restore.ts";
 import type { RunnerMetrics } from "./metrics.ts";
+import { recordBackupEvent } from "../notify/record.ts";
 
 export const RUNNER_ACTOR: Actor = { type: "system", id: "runner" };
 
@@ -292,6 +293,7 @@ export class Runner {
         targetId: job.id,
         metadata: { dataSourceId: job.dataSourceId, sizeBytes: r.sizeBytes, storedBytes: r.storedBytes, sha256: r.sha256, durationMs: now - (job.startedAt ?? now) },
       });
+      recordBackupEvent(tx, job.id, this.deps.logger);
     });
   }
 
@@ -322,6 +324,7 @@ export class Runner {
         targetId: job.id,
         metadata: { dataSourceId: job.dataSourceId, attempt: job.attempt, error },
       });
+      recordBackupEvent(tx, job.id, this.deps.logger);
     });
   }
 

@@ -13,6 +13,7 @@ import type { Logger } from "../lib/logger.ts";
 import { nowMs } from "../lib/clock.ts";
 import { StorageError } from "../storage/errors.ts";
 import type { AbortReason } from "./job-error.ts";
+import { recordRestoreEvent } from "../notify/record.ts";
 import { planRestore, runRestore, type RestoreDeps, type RestoreProgress, type RestoreRow, type RestoreState } from "./restore.ts";
 
 const RUNNER: Actor = { type: "system", id: "runner" };
@@ -162,5 +163,6 @@ function finish(db: Db, row: RestoreRow, status: "succeeded" | "failed" | "cance
         ...(error ? { error } : {}),
       },
     });
+    recordRestoreEvent(tx, row.id);
   });
 }

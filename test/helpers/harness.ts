@@ -15,6 +15,7 @@ import { createRunner } from "../../src/runner/create.ts";
 import type { Runner } from "../../src/runner/queue.ts";
 import { targetOf } from "../../src/modules/data-sources/credentials.ts";
 import { storageRegistryFor, type StorageRegistry } from "../../src/storage/registry.ts";
+import { createNotifications, type Notifications } from "../../src/notify/start.ts";
 import { tempDir } from "./tmp.ts";
 
 export interface CallOptions {
@@ -50,6 +51,10 @@ export interface Harness {
   scheduler: Scheduler;
   /** The app's runner; not started unless a test calls `h.runner.start()` (scheduler wakes it). */
   runner: Runner;
+  /** The daemon's notification sender and stale checks; not started unless a test calls `h.notifications.start()`. */
+  notifications: Notifications;
+  /** The app's metrics registry (GET /metrics renders it). */
+  metrics: MetricsRegistry;
   token(org: string, opts?: { sub?: string; scopes?: string[]; ttlSeconds?: number }): Promise<string>;
   call<T = any>(method: string, path: string, opts?: CallOptions): Promise<CallResult<T>>;
   close(): void;
@@ -72,6 +77,7 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
   const metrics = new MetricsRegistry();
   const runner = createRunner({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
   scheduler.onJobQueued(() => runner.wake());
+  const notifications = createNotifications({ db: store.db, config, secrets, logger, metrics });
   const app = buildApp({
     config,
     store,
@@ -96,6 +102,8 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
     storage,
     scheduler,
     runner,
+    notifications,
+    metrics,
     token: (org, opts = {}) =>
       mintToken({
         secret,
@@ -123,6 +131,7 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
     },
     close() {
       void runner.stop(0);
+      void notifications.stop();
       storage.close();
       scheduler.stop();
       store.close();
