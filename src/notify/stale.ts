@@ -61,7 +61,7 @@ function candidates(db: Db | Tx, rule: Rule): Candidate[] {
 }
 
 function lastSuccess(db: Db | Tx, dataSourceId: string, policyId: string | null): number | null {
-  const row = db.get<{ at: number | null }>(sql`
+  const [row] = db.all<{ at: number | null }>(sql`
     SELECT max(finished_at) AS at FROM backup_jobs
     WHERE data_source_id = ${dataSourceId} AND status = 'succeeded' AND (${policyId} IS NULL OR policy_id = ${policyId})`);
   return row?.at ?? null;
