@@ -1,5 +1,5 @@
-import { sql } from "drizzle-orm";
-import type { Tx } from "../db/client.ts";
+import { and, lt, ne, sql } from "drizzle-orm";
+import type { Db, Tx } from "../db/client.ts";
 import { notificationDeliveries } from "../db/schema.ts";
 import { newId } from "../lib/ids.ts";
 import type { NotifyEvent } from "./events.ts";
@@ -82,4 +82,13 @@ export function enqueueDelivery(tx: Tx, event: OutboxEvent, target: { channelId:
 /** One delivery per matching rule (two rules to one channel: two deliveries, as configured). */
 export function enqueueForRules(tx: Tx, event: OutboxEvent, rules: MatchedRule[]): string[] {
   return rules.map((r) => enqueueDelivery(tx, event, { channelId: r.channelId, channelType: r.channelType, ruleId: r.id }));
+}
+
+/** Finished deliveries older than `keepMs` leave the log (pending ones stay until they end). */
+export function pruneDeliveries(db: Db, now: number, keepMs = 30 * 86_400_000): number {
+  return db
+    .delete(notificationDeliveries)
+    .where(and(ne(notificationDeliveries.status, "pending"), lt(notificationDeliveries.occurredAt, now - keepMs)))
+    .returning({ id: notificationDeliveries.id })
+    .all().length;
 }

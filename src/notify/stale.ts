@@ -4,7 +4,7 @@ import { notificationStaleState } from "../db/schema.ts";
 import { isoOf, nowMs } from "../lib/clock.ts";
 import type { Logger } from "../lib/logger.ts";
 import { nextRunAfter } from "../scheduler/cron.ts";
-import { enqueueForRules, type MatchedRule } from "./outbox.ts";
+import { enqueueForRules, pruneDeliveries, type MatchedRule } from "./outbox.ts";
 
 /**
  * `backup.stale`: a data source whose backups stopped. Its expected cadence comes from its
@@ -116,13 +116,17 @@ export function checkStaleness(db: Db, now = nowMs()): number {
   return sent;
 }
 
-/** Runs the check at start (what went stale while the daemon was down) and every `intervalMs`. */
+/**
+ * Runs the check at start (what went stale while the daemon was down) and every
+ * `intervalMs`; the same timer drops finished deliveries older than 30 days.
+ */
 export function startStaleChecks(db: Db, logger: Logger, intervalMs: number): () => void {
   const log = logger.child({ component: "stale-check" });
   const run = () => {
     try {
       const sent = checkStaleness(db);
       if (sent) log.info("data sources without a recent successful backup", { notified: sent });
+      pruneDeliveries(db, nowMs());
     } catch (err) {
       log.error("stale check failed", { error: err });
     }

@@ -3,6 +3,7 @@ import { createPolicy, createSource, managedDestination, must } from "../helpers
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { createChannel, createRule, smallSqlite } from "../helpers/notify-flow.ts";
 import { tempDir } from "../helpers/tmp.ts";
+import { pruneDeliveries } from "../../src/notify/outbox.ts";
 
 /**
  * The notification API over the real app: channels of every type (config checked per type,
@@ -177,6 +178,18 @@ describe("the delivery log", () => {
     expect((await must(h, t, "GET", "/notification-deliveries?event=backup.failed")).items).toEqual([]);
     expect((await h.call("GET", "/notification-deliveries?status=lost", { token: t })).status).toBe(400);
     expect((await h.call("GET", `/notification-deliveries?cursor=${first.cursors.next}x`, { token: t })).body.details[0].path).toBe("/cursor");
+  });
+
+  test("finished deliveries leave the log after 30 days; pending ones stay", async () => {
+    const t = await h.token("org_prune");
+    const gone = await createChannel(h, t, "webhook", { url: "http://127.0.0.1:9/x", secret: SECRET });
+    const kept = await createChannel(h, t, "webhook", { url: "http://127.0.0.1:9/y", secret: SECRET });
+    await must(h, t, "POST", `/notification-channels/${gone.id}/test`, undefined, 202);
+    const { deliveryId } = await must(h, t, "POST", `/notification-channels/${kept.id}/test`, undefined, 202);
+    await must(h, t, "DELETE", `/notification-channels/${gone.id}`, undefined, 204); // its delivery ends failed
+    expect(pruneDeliveries(h.store.db, Date.now() + 29 * 86_400_000)).toBe(0);
+    expect(pruneDeliveries(h.store.db, Date.now() + 31 * 86_400_000)).toBeGreaterThanOrEqual(1);
+    expect((await must(h, t, "GET", "/notification-deliveries")).items.map((d: any) => d.id)).toEqual([deliveryId]);
   });
 });
 

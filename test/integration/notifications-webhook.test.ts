@@ -5,6 +5,9 @@ import { createChannel, createRule, deliveries, smallSqlite, waitForDelivery } f
 import { startReceiver, type Receiver } from "../helpers/receiver.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { verifySnapdbSignature } from "../helpers/verify-signature.ts";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { REPO_ROOT } from "../helpers/daemon.ts";
 
 /**
  * Webhook deliveries against real HTTP receivers on loopback: signed, the same delivery id
@@ -33,6 +36,13 @@ afterAll(async () => {
   for (const r of receivers) r.stop();
   h.close();
   dir.cleanup();
+});
+
+test("the README shows exactly the verification code these receivers use", () => {
+  const helper = readFileSync(join(import.meta.dir, "../helpers/verify-signature.ts"), "utf8");
+  const snippet = helper.split("// README snippet start\n")[1]!.split("// README snippet end")[0]!;
+  expect(snippet.split("\n").length).toBeGreaterThan(8);
+  expect(readFileSync(join(REPO_ROOT, "README.md"), "utf8")).toContain("```ts\n" + snippet + "```");
 });
 
 describe("a webhook channel", () => {
