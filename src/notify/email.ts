@@ -26,7 +26,8 @@ export async function sendEmail({ delivery, settings, message, smtp, timeoutMs }
     await transport.sendMail({
       from,
       to: settings.to,
-      subject: `${settings.subjectPrefix ?? "[snapdb]"} ${message.title}`.trim(),
+      // Names in the title are tenant input: one line, whatever they hold.
+      subject: `${settings.subjectPrefix ?? "[snapdb]"} ${message.title}`.replace(/[\r\n\t]+/g, " ").trim(),
       text: plainText(message),
       headers: { "X-Snapdb-Event": delivery.event, "X-Snapdb-Delivery": delivery.id },
       // The delivery id makes a resent message recognisable as the same one.
