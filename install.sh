@@ -192,6 +192,18 @@ listen = "127.0.0.1:8484"         # HOST:PORT of the API; keep it on loopback be
 
 # [scheduler]
 # catchUp = "one"                 # after downtime: "one" missed run, or "none"
+
+# [notify]
+# staleCheckSeconds = 60          # how often sources are checked for backups that stopped
+# retryBaseSeconds = 10           # first retry of a failed delivery (then doubling, for 24 h)
+
+# [notify.smtp]                   # the mail relay of "email" notification channels
+# host = ""                       # empty: e-mail channels are refused
+# port = 587
+# secure = false                  # true: TLS from the first byte (port 465); false: STARTTLS if offered
+# username = ""
+# password = ""                   # or SNAPDB_SMTP_PASSWORD in the unit's environment
+# from = ""                       # default sender, e.g. "snapdb <backups@example.com>"
 EOF
   chmod 0640 "$tmp"
   [ -z "$(owner_of root)" ] || chown "$(owner_of root)" "$tmp"

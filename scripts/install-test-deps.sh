@@ -18,6 +18,8 @@ PACKAGES=(
   age           # tests decrypt backups with the age tool, and age decrypts ours
   jq            # the README journey (test/e2e/readme-journey.test.ts) uses jq
   curl          # … and curl
+  prometheus    # promtool: contrib/prometheus/snapdb-alerts.yml is checked and unit-tested with it
+  python3-aiosmtpd  # a real SMTP server (with AUTH) that e-mail notifications are sent to
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

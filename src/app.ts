@@ -27,6 +27,7 @@ import type { ScheduleSync } from "./scheduler/types.ts";
 import type { JobControl } from "./runner/control.ts";
 import { jobRoutes } from "./modules/jobs/routes.ts";
 import { restoreRoutes } from "./modules/restores/routes.ts";
+import { notificationRoutes } from "./modules/notifications/routes.ts";
 
 export interface AppDeps {
   config: Config;
@@ -92,6 +93,7 @@ export function buildApp(deps: AppDeps) {
     .use(attachmentRoutes(kit))
     .use(dataSourceRoutes(kit))
     .use(jobRoutes(kit, deps.jobs))
-    .use(restoreRoutes(kit, deps.jobs));
+    .use(restoreRoutes(kit, deps.jobs))
+    .use(notificationRoutes(kit));
   return app;
 }

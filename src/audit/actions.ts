@@ -38,9 +38,25 @@ export const AUDIT_ACTIONS = [
   "restore.failed",
   "restore.cancel_requested",
   "restore.canceled",
+  "notification_channel.created",
+  "notification_channel.updated",
+  "notification_channel.deleted",
+  "notification_channel.tested",
+  "notification_rule.created",
+  "notification_rule.updated",
+  "notification_rule.deleted",
 ] as const;
 
-export const AUDIT_TARGET_TYPES = ["data_source", "storage_destination", "backup_policy", "attachment", "backup_job", "restore"] as const;
+export const AUDIT_TARGET_TYPES = [
+  "data_source",
+  "storage_destination",
+  "backup_policy",
+  "attachment",
+  "backup_job",
+  "restore",
+  "notification_channel",
+  "notification_rule",
+] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export type AuditTargetType = (typeof AUDIT_TARGET_TYPES)[number];

@@ -4,7 +4,8 @@ import { eq, isNotNull } from "drizzle-orm";
 import { readKeyFile } from "../crypto/key-files.ts";
 import { keyIdOf, SecretBox } from "../crypto/secrets.ts";
 import type { Store } from "../db/client.ts";
-import { dataSources, orgKeys, storageDestinations } from "../db/schema.ts";
+import { dataSources, notificationChannels, orgKeys, storageDestinations } from "../db/schema.ts";
+import { channelSecretAad } from "../notify/channel-secret.ts";
 import { ORG_KEY_AAD } from "../crypto/org-keys.ts";
 import { credentialsAad } from "../modules/data-sources/credentials.ts";
 import { secretAad } from "../storage/registry.ts";
@@ -97,6 +98,7 @@ export interface ReencryptCounts {
   dataSources: number;
   destinations: number;
   orgKeys: number;
+  notificationChannels: number;
 }
 
 /** Step 3: every secret re-sealed under `box`'s current key, in one durable transaction. */
@@ -104,7 +106,7 @@ export function reencryptAll(store: Store, box: SecretBox): ReencryptCounts {
   store.sqlite.run("PRAGMA synchronous = FULL");
   return store.db.transaction(
     (tx) => {
-      const counts = { dataSources: 0, destinations: 0, orgKeys: 0 };
+      const counts = { dataSources: 0, destinations: 0, orgKeys: 0, notificationChannels: 0 };
       for (const row of tx.select().from(dataSources).where(isNotNull(dataSources.credentialsCiphertext)).all()) {
         if (row.credentialsKeyId === box.keyId) continue;
         const aad = credentialsAad(row.id);
@@ -125,6 +127,13 @@ export function reencryptAll(store: Store, box: SecretBox): ReencryptCounts {
         const sealed = box.seal(openOrExplain(box, row.identityCiphertext, row.identityKeyId, aad, `age identity of org ${row.orgId}`), aad);
         tx.update(orgKeys).set({ identityCiphertext: sealed.ciphertext, identityKeyId: sealed.keyId }).where(eq(orgKeys.orgId, row.orgId)).run();
         counts.orgKeys++;
+      }
+      for (const row of tx.select().from(notificationChannels).where(isNotNull(notificationChannels.secretCiphertext)).all()) {
+        if (row.secretKeyId === box.keyId) continue;
+        const aad = channelSecretAad(row.id);
+        const sealed = box.seal(openOrExplain(box, row.secretCiphertext!, row.secretKeyId, aad, `notification channel ${row.id}`), aad);
+        tx.update(notificationChannels).set({ secretCiphertext: sealed.ciphertext, secretKeyId: sealed.keyId }).where(eq(notificationChannels.id, row.id)).run();
+        counts.notificationChannels++;
       }
       return counts;
     },
@@ -170,7 +179,7 @@ export const rotateMasterKeyCommand: Command = {
   usage: `snapdb rotate-master-key [flags]
 
 Generates a new master key, re-encrypts every secret in the store (data source
-credentials, storage destination keys) in one transaction, then replaces the key file
+credentials, storage destination keys, notification channel secrets) in one transaction, then replaces the key file
 atomically. The old key is kept as <key file>.old-<keyId> (0600): delete it once you
 no longer need backups of the store made before the rotation.
 
@@ -193,7 +202,7 @@ function rotateLocked(keyFile: string, store: Store): number {
     const r = rotateMasterKey(keyFile, store);
     process.stdout.write(
       `${r.resumed ? "finished an interrupted rotation" : "rotated the master key"} ${r.oldKeyId} → ${r.newKeyId}: ` +
-        `re-encrypted ${r.dataSources} data source credential(s), ${r.destinations} destination secret(s) and ${r.orgKeys} org age identit(ies).\n` +
+        `re-encrypted ${r.dataSources} data source credential(s), ${r.destinations} destination secret(s), ${r.notificationChannels} notification channel secret(s) and ${r.orgKeys} org age identit(ies).\n` +
         `old key kept at ${r.oldCopy}. Start (or restart) the daemon now.\n`,
     );
     return 0;

@@ -14,6 +14,7 @@ import { Scheduler } from "../scheduler/scheduler.ts";
 import { createRunner, startRetentionSweep } from "../runner/create.ts";
 import { recoverInterruptedJobs } from "../runner/recovery.ts";
 import { targetOf } from "../modules/data-sources/credentials.ts";
+import { createNotifications } from "../notify/start.ts";
 import { VERSION } from "../version.ts";
 import { CONFIG_HELP, CONFIG_OPTIONS, type Command } from "./command.ts";
 import { lockDataDir } from "./data-dir-lock.ts";
@@ -66,6 +67,7 @@ ${CONFIG_HELP}`,
     });
     const runner = createRunner({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
     readiness.register("runner", () => runner.isRunning);
+    const notifications = createNotifications({ db: store.db, config, secrets, logger, metrics });
     scheduler.onJobQueued(() => runner.wake());
     const app = buildApp({
       config,
@@ -106,6 +108,8 @@ ${CONFIG_HELP}`,
       return 1;
     }
     runner.start();
+    // Deliveries left pending by the previous run go out first; then events as they come.
+    notifications.start();
     const stopSweep = startRetentionSweep({ db: store.db, storage, logger });
     // After the store is migrated: timers for every enabled attachment, then any catch-up runs.
     scheduler.start();
@@ -123,6 +127,8 @@ ${CONFIG_HELP}`,
       await app.server?.stop(false);
       // Running backups get a grace period, then are aborted and re-queued (or failed) as INTERRUPTED.
       await runner.stop(config.runner.shutdownGraceSeconds * 1000);
+      // After the runner: its last jobs' deliveries are in the store and go out at the next start.
+      await notifications.stop();
       storage.close();
       store.close();
       lock.release();

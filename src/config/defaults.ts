@@ -46,5 +46,10 @@ export function defaultsFor(dataDir: string, managedType: unknown): Record<strin
       restoreTimeoutSeconds: 86400,
     },
     scheduler: { catchUp: "one" },
+    notify: {
+      staleCheckSeconds: 60,
+      retryBaseSeconds: 10,
+      smtp: { host: "", port: 587, secure: false, username: "", password: "", from: "" },
+    },
   };
 }

@@ -84,6 +84,9 @@ function schemaProblems(candidate: Tree, origin: (path: string) => string): stri
   return problems;
 }
 
+/** A plain address (`ops@example.com`) or a display form (`snapdb <ops@example.com>`). */
+const EMAIL = /^(?:[^<>\r\n]*<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/;
+
 function semanticProblems(c: Tree, origin: (path: string) => string): string[] {
   const problems: string[] = [];
   const add = (path: string, message: string) => problems.push(`${path}${origin(path)}: ${message}`);
@@ -120,6 +123,9 @@ function semanticProblems(c: Tree, origin: (path: string) => string): string[] {
       if (typeof glob === "string" && !glob.startsWith("arn:")) add(`storage.allowedRoleArns.${i}`, "must be a role ARN glob, e.g. arn:aws:iam::123456789012:role/snapdb-*");
     });
   }
+  const smtpFrom = str("notify.smtp.from");
+  if (smtpFrom && !EMAIL.test(smtpFrom)) add("notify.smtp.from", "must be an e-mail address, e.g. snapdb@example.com");
+  if (str("notify.smtp.password") && !str("notify.smtp.username")) add("notify.smtp.username", "is required when notify.smtp.password is set");
   for (const key of ["storage.allowedLocalRoots", "sources.allowedSqliteRoots"]) {
     const roots = getPath(c, key);
     if (!Array.isArray(roots)) continue;

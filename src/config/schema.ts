@@ -90,6 +90,28 @@ export const ConfigSchema = T.Object(
       { catchUp: T.Union([T.Literal("one"), T.Literal("none")]) },
       { additionalProperties: false },
     ),
+    notify: T.Object(
+      {
+        /** How often data sources are checked for backups that stopped (backup.stale). */
+        staleCheckSeconds: T.Integer({ minimum: 1, maximum: 3600 }),
+        /** First retry delay of a failed delivery; then doubling, up to an hour, for 24 h. */
+        retryBaseSeconds: T.Integer({ minimum: 1, maximum: 3600 }),
+        /** The operator's mail relay for `email` channels; empty host = no e-mail channels. */
+        smtp: T.Object(
+          {
+            host: T.String(),
+            port: T.Integer({ minimum: 1, maximum: 65535 }),
+            /** TLS from the first byte (port 465); false = STARTTLS when the server offers it. */
+            secure: T.Boolean(),
+            username: T.String(),
+            password: T.String(),
+            from: T.String(),
+          },
+          { additionalProperties: false },
+        ),
+      },
+      { additionalProperties: false },
+    ),
   },
   { additionalProperties: false },
 );
@@ -97,4 +119,4 @@ export const ConfigSchema = T.Object(
 export type Config = Static<typeof ConfigSchema>;
 
 /** Dotted paths of values that are secrets: masked in --print-config, never logged. */
-export const SECRET_PATHS = ["auth.jwtSecret", "managedStorage.secretAccessKey"] as const;
+export const SECRET_PATHS = ["auth.jwtSecret", "managedStorage.secretAccessKey", "notify.smtp.password"] as const;

@@ -39,6 +39,14 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { env: "SNAPDB_RUNNER_RETRY_BASE_SECONDS", path: "runner.retryBaseSeconds", parse: "integer" },
   { env: "SNAPDB_RUNNER_SHUTDOWN_GRACE_SECONDS", path: "runner.shutdownGraceSeconds", parse: "integer" },
   { env: "SNAPDB_SCHEDULER_CATCH_UP", path: "scheduler.catchUp", parse: "string" },
+  { env: "SNAPDB_NOTIFY_STALE_CHECK_SECONDS", path: "notify.staleCheckSeconds", parse: "integer" },
+  { env: "SNAPDB_NOTIFY_RETRY_BASE_SECONDS", path: "notify.retryBaseSeconds", parse: "integer" },
+  { env: "SNAPDB_SMTP_HOST", path: "notify.smtp.host", parse: "string" },
+  { env: "SNAPDB_SMTP_PORT", path: "notify.smtp.port", parse: "integer" },
+  { env: "SNAPDB_SMTP_SECURE", path: "notify.smtp.secure", parse: "boolean" },
+  { env: "SNAPDB_SMTP_USERNAME", path: "notify.smtp.username", parse: "string" },
+  { env: "SNAPDB_SMTP_PASSWORD", path: "notify.smtp.password", parse: "string" },
+  { env: "SNAPDB_SMTP_FROM", path: "notify.smtp.from", parse: "string" },
 ];
 
 /** Flags that override config (the rest of a command's flags are its own). */

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import type { JobErrorCode, RestoreErrorCode } from "../lib/failure-codes.ts";
 
 /**
@@ -217,4 +217,97 @@ export const restores = sqliteTable(
     index("restores_org_status_idx").on(t.orgId, t.status, t.id),
     index("restores_status_idx").on(t.status, t.queuedAt),
   ],
+);
+
+/**
+ * Where notifications go. `settings` holds the non-secret part of the type's config (a
+ * webhook's URL, an ntfy topic, e-mail addresses, the host of a chat webhook); the secret
+ * part (webhook signing secret, chat webhook URL, ntfy token) is sealed like credentials.
+ */
+export const notificationChannels = sqliteTable(
+  "notification_channels",
+  {
+    id: text("id").primaryKey(),
+    orgId: text("org_id").notNull(),
+    name: text("name").notNull(),
+    type: text("type", { enum: ["webhook", "slack", "discord", "teams", "ntfy", "email"] }).notNull(),
+    settings: text("settings", { mode: "json" }).$type<Record<string, unknown>>().notNull().default(sql`'{}'`),
+    secretCiphertext: text("secret_ciphertext"),
+    secretKeyId: text("secret_key_id"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex("notification_channels_org_name_uq").on(t.orgId, t.name), index("notification_channels_org_id_idx").on(t.orgId, t.id)],
+);
+
+/**
+ * Which events of which data source (or policy, or the whole org) go to a channel. Source
+ * and policy ids are plain text, not foreign keys: a rule of a deleted source matches nothing.
+ */
+export const notificationRules = sqliteTable(
+  "notification_rules",
+  {
+    id: text("id").primaryKey(),
+    orgId: text("org_id").notNull(),
+    channelId: text("channel_id")
+      .notNull()
+      .references(() => notificationChannels.id, { onDelete: "cascade" }),
+    events: text("events", { mode: "json" }).$type<string[]>().notNull(),
+    dataSourceId: text("data_source_id"),
+    policyId: text("policy_id"),
+    staleAfterSeconds: integer("stale_after_seconds"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index("notification_rules_org_id_idx").on(t.orgId, t.id), index("notification_rules_channel_idx").on(t.channelId)],
+);
+
+/**
+ * The outbox: one row per (event, rule), written in the transaction of the event itself, so
+ * a committed event always has its deliveries and a rolled-back one never does. History:
+ * a delivery keeps its channel id after the channel is deleted.
+ */
+export const notificationDeliveries = sqliteTable(
+  "notification_deliveries",
+  {
+    id: text("id").primaryKey(),
+    orgId: text("org_id").notNull(),
+    channelId: text("channel_id").notNull(),
+    channelType: text("channel_type").notNull(),
+    ruleId: text("rule_id"),
+    event: text("event").notNull(),
+    occurredAt: integer("occurred_at").notNull(),
+    data: text("data", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    status: text("status", { enum: ["pending", "delivered", "failed"] }).notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: integer("next_attempt_at"),
+    lastAttemptAt: integer("last_attempt_at"),
+    lastError: text("last_error"),
+    deliveredAt: integer("delivered_at"),
+  },
+  (t) => [
+    index("notification_deliveries_org_id_idx").on(t.orgId, t.id),
+    index("notification_deliveries_org_channel_idx").on(t.orgId, t.channelId, t.id),
+    index("notification_deliveries_org_status_idx").on(t.orgId, t.status, t.id),
+    index("notification_deliveries_org_event_idx").on(t.orgId, t.event, t.id),
+    index("notification_deliveries_due_idx").on(t.status, t.nextAttemptAt),
+  ],
+);
+
+/**
+ * Data sources a rule has announced as stale (`backup.stale` sent, no success since): kept
+ * in the store so a restart neither sends it again nor forgets to send `backup.recovered`.
+ */
+export const notificationStaleState = sqliteTable(
+  "notification_stale_state",
+  {
+    ruleId: text("rule_id")
+      .notNull()
+      .references(() => notificationRules.id, { onDelete: "cascade" }),
+    dataSourceId: text("data_source_id").notNull(),
+    orgId: text("org_id").notNull(),
+    staleSince: integer("stale_since").notNull(),
+    notifiedAt: integer("notified_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.ruleId, t.dataSourceId] }), index("notification_stale_state_source_idx").on(t.dataSourceId)],
 );

@@ -9,7 +9,7 @@ import type { ServiceContext } from "../lib/context.ts";
 import { AppError } from "../lib/errors.ts";
 import { requestMeta } from "./request-meta.ts";
 
-export const SCOPES = ["backup.read", "backup.write", "backup.operate", "backup.restore", "audit.read"] as const;
+export const SCOPES = ["backup.read", "backup.write", "backup.operate", "backup.restore", "audit.read", "notify.write"] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /**

@@ -73,6 +73,10 @@ export const OPERATION_ERRORS: Record<string, Record<string, string>> = {
       "the target cannot be checked or its path is refused, or a restore into the target is already queued or running (`CONFLICT`)",
   },
   "POST /restores/{id}/cancel": { "409": "The restore has already finished (`CONFLICT`)" },
+  "POST /notification-channels": { "409": "A channel of that name exists (`CONFLICT`, `details[].path` `/name`)" },
+  "PATCH /notification-channels/{id}": { "409": "A channel of that name exists (`CONFLICT`, `details[].path` `/name`)" },
+  "POST /notification-rules": { "404": "The channel, data source or policy is not the organisation's (`NOT_FOUND`, `details[].path` names it)" },
+  "PATCH /notification-rules/{id}": { "404": "The rule, or the channel, data source or policy it names, is not the organisation's (`NOT_FOUND`)" },
 };
 
 const REQUEST_ID = { $ref: "#/components/headers/RequestId" };

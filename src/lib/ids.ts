@@ -15,6 +15,9 @@ export const ID_PREFIXES = {
   restore: "rst",
   audit: "aud",
   request: "req",
+  notificationChannel: "nch",
+  notificationRule: "nru",
+  notificationDelivery: "ndl",
 } as const;
 
 export type IdPrefix = (typeof ID_PREFIXES)[keyof typeof ID_PREFIXES];

@@ -10,6 +10,7 @@ import { nextQueuedBackup, nextQueuedRestore, OrgTurns, orgsWithRunnableWork } f
 import { claimRestore, executeRestore, type RunningRestore } from "./restore-run.ts";
 import type { RestoreProgress, RestoreRow } from "./restore.ts";
 import type { RunnerMetrics } from "./metrics.ts";
+import { recordBackupEvent } from "../notify/record.ts";
 
 export const RUNNER_ACTOR: Actor = { type: "system", id: "runner" };
 
@@ -301,6 +302,7 @@ export class Runner {
         targetId: job.id,
         metadata: { dataSourceId: job.dataSourceId, sizeBytes: r.sizeBytes, storedBytes: r.storedBytes, sha256: r.sha256, durationMs: now - (job.startedAt ?? now) },
       });
+      recordBackupEvent(tx, job.id, this.deps.logger);
     });
   }
 
@@ -331,6 +333,7 @@ export class Runner {
         targetId: job.id,
         metadata: { dataSourceId: job.dataSourceId, attempt: job.attempt, error },
       });
+      recordBackupEvent(tx, job.id, this.deps.logger);
     });
   }
 

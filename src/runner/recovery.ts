@@ -8,6 +8,7 @@ import type { Logger } from "../lib/logger.ts";
 import { nowMs } from "../lib/clock.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
 import { RUNNER_ACTOR } from "./queue.ts";
+import { recordBackupEvent, recordRestoreEvent } from "../notify/record.ts";
 
 const INTERRUPTED = { code: "INTERRUPTED", message: "the daemon stopped (crash or kill) while the job ran" } as const;
 
@@ -30,6 +31,7 @@ export async function recoverInterruptedJobs(db: Db, storage: StorageRegistry, l
         targetId: job.id,
         metadata: { dataSourceId: job.dataSourceId, attempt: job.attempt, error: INTERRUPTED },
       });
+      recordBackupEvent(tx, job.id, logger);
     }
     return rows;
   });
@@ -77,6 +79,7 @@ export function recoverInterruptedRestores(db: Db, logger: Logger): string[] {
         targetId: r.id,
         metadata: { backupJobId: r.backupJobId, targetDataSourceId: r.targetDataSourceId, error: RESTORE_INTERRUPTED },
       });
+      recordRestoreEvent(tx, r.id, logger);
     }
     return found;
   });

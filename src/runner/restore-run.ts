@@ -15,6 +15,7 @@ import type { RestoreErrorCode } from "../lib/failure-codes.ts";
 import { StorageError, storageFailureCode } from "../storage/errors.ts";
 import type { AbortReason } from "./job-error.ts";
 import type { RunnerMetrics } from "./metrics.ts";
+import { recordRestoreEvent } from "../notify/record.ts";
 import { planRestore, runRestore, type RestoreDeps, type RestoreProgress, type RestoreRow, type RestoreState } from "./restore.ts";
 
 const RUNNER: Actor = { type: "system", id: "runner" };
@@ -156,6 +157,7 @@ function finish(db: Db, row: RestoreRow, status: "succeeded" | "failed" | "cance
         ...(error ? { error } : {}),
       },
     });
+    recordRestoreEvent(tx, row.id);
   });
   return durationMs;
 }

@@ -17,6 +17,7 @@ import { targetOf } from "../../src/modules/data-sources/credentials.ts";
 import type { LoginCodes } from "../../src/http/ui/login-codes.ts";
 import { storageRegistryFor, type StorageRegistry } from "../../src/storage/registry.ts";
 import { contractFor, type ApiContract } from "./status-contract.ts";
+import { createNotifications, type Notifications } from "../../src/notify/start.ts";
 import { tempDir } from "./tmp.ts";
 
 export interface CallOptions {
@@ -54,6 +55,10 @@ export interface Harness {
   runner: Runner;
   /** The app's readiness checks (none registered: `/readyz` is ready until a test adds one). */
   readiness: Readiness;
+  /** The daemon's notification sender and stale checks; not started unless a test calls `h.notifications.start()`. */
+  notifications: Notifications;
+  /** The app's metrics registry (GET /metrics renders it). */
+  metrics: MetricsRegistry;
   token(org: string, opts?: { sub?: string; scopes?: string[]; ttlSeconds?: number }): Promise<string>;
   call<T = any>(method: string, path: string, opts?: CallOptions): Promise<CallResult<T>>;
   close(): void;
@@ -82,6 +87,7 @@ export async function createHarness(env: Record<string, string> = {}, opts: Harn
   const readiness = new Readiness();
   const runner = createRunner({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
   scheduler.onJobQueued(() => runner.wake());
+  const notifications = createNotifications({ db: store.db, config, secrets, logger, metrics });
   const app = buildApp({
     config,
     store,
@@ -112,6 +118,8 @@ export async function createHarness(env: Record<string, string> = {}, opts: Harn
     scheduler,
     runner,
     readiness,
+    notifications,
+    metrics,
     token: (org, opts = {}) =>
       mintToken({
         secret,
@@ -140,6 +148,7 @@ export async function createHarness(env: Record<string, string> = {}, opts: Harn
     },
     close() {
       void runner.stop(0);
+      void notifications.stop();
       storage.close();
       scheduler.stop();
       store.close();

@@ -42,5 +42,6 @@ describe("docs/api.md and the served OpenAPI document", () => {
     expect(params("/backup-jobs")).toEqual(expect.arrayContaining(["dataSourceId", "policyId", "status", "trigger", "from", "to"]));
     expect(params("/restores")).toEqual(expect.arrayContaining(["dataSourceId", "status"]));
     expect(params("/audit-log")).toEqual(expect.arrayContaining(["action", "targetType", "targetId", "actorId", "from", "to"]));
+    expect(params("/notification-deliveries")).toEqual(expect.arrayContaining(["channelId", "event", "status", "cursor", "limit"]));
   });
 });

@@ -109,6 +109,8 @@ describe("the statuses every operation shares", () => {
     "PATCH /data-sources/{id}": {},
     "PATCH /backup-policies/{id}": {},
     "PATCH /storage-destinations/{id}": {},
+    "PATCH /notification-channels/{id}": {},
+    "PATCH /notification-rules/{id}": {},
   };
 
   test("401 without a token, 403 with another scope", async () => {
@@ -296,6 +298,28 @@ describe("a journey through every conflict and outage", () => {
     await hit("POST", `/backup-jobs/${stuck}/download-link`, 503);
     await hit("DELETE", `/backup-jobs/${stuck}/file`, 503);
     await hit("GET", "/audit-log", 200);
+  });
+
+  test("notifications: a channel name once, rules name only the organisation's own things", async () => {
+    const body = { name: "ops-hook", type: "webhook", config: { url: "http://127.0.0.1:9/hook", secret: "s".repeat(32) } };
+    const channel = await hit("POST", "/notification-channels", 201, { body });
+    await hit("POST", "/notification-channels", 409, { body });
+    const other = await hit("POST", "/notification-channels", 201, { body: { ...body, name: "other-hook" } });
+    await hit("PATCH", `/notification-channels/${other.id}`, 409, { body: { name: "ops-hook" } });
+    await hit("PATCH", `/notification-channels/${other.id}`, 200, { body: { name: "second-hook" } });
+    await hit("GET", "/notification-channels", 200);
+    await hit("GET", `/notification-channels/${channel.id}`, 200);
+    await hit("POST", "/notification-rules", 404, { body: { channelId: "nch_nope", events: ["backup.failed"] } });
+    const rule = await hit("POST", "/notification-rules", 201, { body: { channelId: channel.id, events: ["backup.failed"], dataSourceId: source.id } });
+    await hit("PATCH", `/notification-rules/${rule.id}`, 404, { body: { channelId: "nch_nope" } });
+    await hit("PATCH", `/notification-rules/${rule.id}`, 200, { body: { events: ["backup.failed", "backup.stale"] } });
+    await hit("GET", "/notification-rules", 200);
+    await hit("GET", `/notification-rules/${rule.id}`, 200);
+    await hit("POST", `/notification-channels/${channel.id}/test`, 202);
+    await hit("GET", "/notification-deliveries", 200);
+    await hit("DELETE", `/notification-rules/${rule.id}`, 204);
+    await hit("DELETE", `/notification-channels/${other.id}`, 204);
+    await hit("DELETE", `/notification-channels/${channel.id}`, 204);
   });
 
   test("what an organisation built can be taken down again", async () => {

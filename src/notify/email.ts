@@ -1,0 +1,45 @@
+import nodemailer from "nodemailer";
+import type { Outcome, SendInput } from "./channel-types.ts";
+import { plainText } from "./message.ts";
+
+/**
+ * `email`: over the operator's SMTP relay (notify.smtp.*). The relay is operator config, not
+ * tenant input, so it is not subject to the outbound policy. A 4xx SMTP reply (and any
+ * connection problem) is temporary and retried; a 5xx reply is final.
+ */
+export async function sendEmail({ delivery, settings, message, smtp, timeoutMs }: SendInput): Promise<Outcome> {
+  if (!smtp.host) return { ok: false, retry: false, error: "no SMTP relay is configured (notify.smtp.host)" };
+  const from = settings.from || smtp.from;
+  if (!from) return { ok: false, retry: false, error: "no sender address: set the channel's from or notify.smtp.from" };
+  const transport = nodemailer.createTransport({
+    host: smtp.host,
+    port: smtp.port,
+    secure: smtp.secure,
+    auth: smtp.username ? { user: smtp.username, pass: smtp.password } : undefined,
+    connectionTimeout: timeoutMs,
+    greetingTimeout: timeoutMs,
+    socketTimeout: timeoutMs,
+    logger: false,
+    debug: false,
+  });
+  try {
+    await transport.sendMail({
+      from,
+      to: settings.to,
+      // Names in the title are tenant input: one line, whatever they hold.
+      subject: `${settings.subjectPrefix ?? "[snapdb]"} ${message.title}`.replace(/[\r\n\t]+/g, " ").trim(),
+      text: plainText(message),
+      headers: { "X-Snapdb-Event": delivery.event, "X-Snapdb-Delivery": delivery.id },
+      // The delivery id makes a resent message recognisable as the same one.
+      messageId: `<${delivery.id}@snapdb>`,
+    });
+    return { ok: true };
+  } catch (err) {
+    const e = err as { responseCode?: number; code?: string; response?: string };
+    const reply = e.responseCode ? `SMTP ${e.responseCode}${e.response ? `: ${e.response.slice(0, 200)}` : ""}` : `SMTP ${smtp.host}:${smtp.port}: ${e.code ?? "connection failed"}`;
+    const final = e.responseCode !== undefined && e.responseCode >= 500 || e.code === "EENVELOPE";
+    return { ok: false, retry: !final, error: reply };
+  } finally {
+    transport.close();
+  }
+}

@@ -1,0 +1,28 @@
+import { eq } from "drizzle-orm";
+import type { Tx } from "../db/client.ts";
+import { backupJobs, backupPolicies, dataSources, restores } from "../db/schema.ts";
+// The API's own serializers (pure functions of a row): an event carries a job or a restore
+// exactly as GET /backup-jobs/{id} and GET /restores/{id} show it.
+import { toBackupJob } from "../modules/jobs/serialize.ts";
+import { toRestore } from "../modules/restores/serialize.ts";
+
+const sourceName = (tx: Tx, id: string) => tx.select({ name: dataSources.name }).from(dataSources).where(eq(dataSources.id, id)).get()?.name ?? null;
+const policyName = (tx: Tx, id: string | null) =>
+  id ? (tx.select({ name: backupPolicies.name }).from(backupPolicies).where(eq(backupPolicies.id, id)).get()?.name ?? null) : null;
+
+export type JobRow = typeof backupJobs.$inferSelect;
+export type RestoreRow = typeof restores.$inferSelect;
+
+/** `data` of backup.* events: the job as the API shows it, plus the names a reader needs. */
+export function backupData(tx: Tx, job: JobRow): Record<string, unknown> {
+  return { ...toBackupJob(job), dataSourceName: sourceName(tx, job.dataSourceId), policyName: policyName(tx, job.policyId) };
+}
+
+/** `data` of restore.* events: the restore as the API shows it, plus the data sources' names. */
+export function restoreData(tx: Tx, row: RestoreRow): Record<string, unknown> {
+  return {
+    ...toRestore(row),
+    sourceDataSourceName: sourceName(tx, row.sourceDataSourceId),
+    targetDataSourceName: sourceName(tx, row.targetDataSourceId),
+  };
+}

@@ -1,0 +1,72 @@
+import { and, desc, eq, inArray, ne } from "drizzle-orm";
+import type { Tx } from "../db/client.ts";
+import { backupJobs, notificationStaleState, restores } from "../db/schema.ts";
+import { createLogger, type Logger } from "../lib/logger.ts";
+import { enqueueForRules, matchingRules, type EventScope } from "./outbox.ts";
+import { backupData, restoreData, type JobRow } from "./payload.ts";
+
+/**
+ * The runner's hooks: called inside the transaction that finishes a job or a restore, they
+ * write its deliveries there (outbox.ts). They run in a savepoint and never throw: a
+ * notification problem must not keep a job from being recorded as finished.
+ */
+function guarded(tx: Tx, what: string, log: Logger | undefined, fn: (tx: Tx) => void): void {
+  try {
+    tx.transaction((sp) => fn(sp));
+  } catch (err) {
+    (log ?? createLogger("info", { service: "snapdb", component: "notify" })).error("could not record the notifications of an event", { what, error: err });
+  }
+}
+
+/** The previous finished (succeeded or failed) job of the source, of `policyId` when given. */
+function previousOutcome(tx: Tx, job: JobRow, policyId: string | null): string | null {
+  const where = [eq(backupJobs.dataSourceId, job.dataSourceId), inArray(backupJobs.status, ["succeeded", "failed"]), ne(backupJobs.id, job.id)];
+  if (policyId) where.push(eq(backupJobs.policyId, policyId));
+  const row = tx.select({ status: backupJobs.status }).from(backupJobs).where(and(...where)).orderBy(desc(backupJobs.finishedAt), desc(backupJobs.id)).limit(1).get();
+  return row?.status ?? null;
+}
+
+/**
+ * `backup.recovered`, per rule: the first success after a failure (of the rule's policy,
+ * when it names one) or after the rule announced the source stale. Stale marks of the
+ * rules this success satisfies are cleared, so the next silence is announced again.
+ */
+function recovered(tx: Tx, job: JobRow, scope: EventScope, data: Record<string, unknown>): void {
+  const subscribed = matchingRules(tx, job.orgId, "backup.recovered", scope);
+  const ids = [...new Set([...matchingRules(tx, job.orgId, "backup.stale", scope), ...subscribed].map((r) => r.id))];
+  if (!ids.length) return;
+  const onSource = and(eq(notificationStaleState.dataSourceId, job.dataSourceId), inArray(notificationStaleState.ruleId, ids));
+  const marked = new Set(tx.select({ ruleId: notificationStaleState.ruleId }).from(notificationStaleState).where(onSource).all().map((m) => m.ruleId));
+  if (marked.size) tx.delete(notificationStaleState).where(onSource).run();
+  for (const rule of subscribed) {
+    const from = marked.has(rule.id) ? "stale" : previousOutcome(tx, job, rule.policyId) === "failed" ? "failed" : null;
+    if (!from) continue;
+    const event = { orgId: job.orgId, event: "backup.recovered" as const, occurredAt: job.finishedAt ?? Date.now(), data: { ...data, recoveredFrom: from } };
+    enqueueForRules(tx, event, [rule]);
+  }
+}
+
+/** A backup job reached its end: `backup.succeeded` or `backup.failed` (and `backup.recovered`). */
+export function recordBackupEvent(tx: Tx, jobId: string, log?: Logger): void {
+  guarded(tx, jobId, log, (sp) => {
+    const job = sp.select().from(backupJobs).where(eq(backupJobs.id, jobId)).get();
+    if (!job || (job.status !== "succeeded" && job.status !== "failed")) return;
+    const scope = { dataSourceIds: [job.dataSourceId], policyId: job.policyId };
+    const data = backupData(sp, job);
+    const event = job.status === "succeeded" ? "backup.succeeded" : "backup.failed";
+    enqueueForRules(sp, { orgId: job.orgId, event, occurredAt: job.finishedAt ?? Date.now(), data }, matchingRules(sp, job.orgId, event, scope));
+    if (job.status === "succeeded") recovered(sp, job, scope, data);
+  });
+}
+
+/** A restore reached its end: `restore.succeeded` or `restore.failed` (a cancel is neither). */
+export function recordRestoreEvent(tx: Tx, restoreId: string, log?: Logger): void {
+  guarded(tx, restoreId, log, (sp) => {
+    const row = sp.select().from(restores).where(eq(restores.id, restoreId)).get();
+    if (!row || (row.status !== "succeeded" && row.status !== "failed")) return;
+    const event = row.status === "succeeded" ? "restore.succeeded" : "restore.failed";
+    // A restore concerns the source it was taken of and the one it wrote: a rule of either matches.
+    const scope = { dataSourceIds: [...new Set([row.targetDataSourceId, row.sourceDataSourceId])], policyId: null };
+    enqueueForRules(sp, { orgId: row.orgId, event, occurredAt: row.finishedAt ?? Date.now(), data: restoreData(sp, row) }, matchingRules(sp, row.orgId, event, scope));
+  });
+}

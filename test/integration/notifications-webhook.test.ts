@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { attach, backupNow, createPolicy, createSource, managedDestination, must } from "../helpers/api-flow.ts";
+import { createHarness, type Harness } from "../helpers/harness.ts";
+import { createChannel, createRule, deliveries, smallSqlite, waitForDelivery } from "../helpers/notify-flow.ts";
+import { startReceiver, type Receiver } from "../helpers/receiver.ts";
+import { tempDir } from "../helpers/tmp.ts";
+import { verifySnapdbSignature } from "../helpers/verify-signature.ts";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { REPO_ROOT } from "../helpers/daemon.ts";
+
+/**
+ * Webhook deliveries against real HTTP receivers on loopback: signed, the same delivery id
+ * on every retry, retried on 5xx and 429 (Retry-After honoured), final on other 4xx, and a
+ * receiver that never answers delays neither other channels nor the runner.
+ */
+const SECRET = "whsec-test-0123456789abcdef";
+const dir = tempDir("snapdb-notify-webhook");
+let h: Harness;
+let token: string;
+const receivers: Receiver[] = [];
+const receiver = () => {
+  const r = startReceiver();
+  receivers.push(r);
+  return r;
+};
+
+beforeAll(async () => {
+  h = await createHarness({ SNAPDB_NOTIFY_RETRY_BASE_SECONDS: "1", SNAPDB_ALLOWED_SQLITE_ROOTS: dir.path });
+  h.notifications.sender.start();
+  token = await h.token("org_hooks");
+});
+afterAll(async () => {
+  await h.runner.stop(1000);
+  await h.notifications.stop();
+  for (const r of receivers) r.stop();
+  h.close();
+  dir.cleanup();
+});
+
+test("the README shows exactly the verification code these receivers use", () => {
+  const helper = readFileSync(join(import.meta.dir, "../helpers/verify-signature.ts"), "utf8");
+  const snippet = helper.split("// README snippet start\n")[1]!.split("// README snippet end")[0]!;
+  expect(snippet.split("\n").length).toBeGreaterThan(8);
+  expect(readFileSync(join(REPO_ROOT, "README.md"), "utf8")).toContain("```ts\n" + snippet + "```");
+});
+
+describe("a webhook channel", () => {
+  test("the test event is a signed POST that the README's verification code accepts", async () => {
+    const r = receiver();
+    const channel = await createChannel(h, token, "webhook", { url: `${r.url}/hook`, secret: SECRET });
+    const { deliveryId } = await must(h, token, "POST", `/notification-channels/${channel.id}/test`, undefined, 202);
+    expect(deliveryId).toMatch(/^ndl_/);
+    const [req] = await r.waitFor(1);
+    expect(req!.path).toBe("/hook");
+    expect(req!.headers["x-snapdb-event"]).toBe("notification.test");
+    expect(req!.headers["x-snapdb-delivery"]).toBe(deliveryId);
+    expect(req!.headers["content-type"]).toBe("application/json");
+    expect(verifySnapdbSignature(SECRET, req!.headers["x-snapdb-signature"]!, req!.body)).toBe(true);
+    expect(verifySnapdbSignature("another-secret-0123456789", req!.headers["x-snapdb-signature"]!, req!.body)).toBe(false);
+    expect(verifySnapdbSignature(SECRET, req!.headers["x-snapdb-signature"]!, req!.body.replace("notification.test", "notification.tesT"))).toBe(false);
+    const body = JSON.parse(req!.body);
+    expect(body).toEqual({ id: deliveryId, event: "notification.test", occurredAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/), orgId: "org_hooks", data: expect.objectContaining({ channelId: channel.id }) });
+    const d = await waitForDelivery(h, token, deliveryId);
+    expect(d).toMatchObject({ status: "delivered", attempts: 1, lastError: null, nextAttemptAt: null, channelId: channel.id, channelType: "webhook", ruleId: null });
+  });
+
+  test("500 then 200: retried after a backoff with the same delivery id; a receiver deduplicating by id acts once", async () => {
+    const r = receiver();
+    const seen = new Set<string>();
+    let acted = 0;
+    r.respond = (req, n) => {
+      if (n === 1) return new Response("busy", { status: 500 });
+      if (!seen.has(req.headers["x-snapdb-delivery"]!)) acted++;
+      seen.add(req.headers["x-snapdb-delivery"]!);
+      return new Response("ok");
+    };
+    const channel = await createChannel(h, token, "webhook", { url: `${r.url}/flaky`, secret: SECRET });
+    const { deliveryId } = await must(h, token, "POST", `/notification-channels/${channel.id}/test`, undefined, 202);
+    const pending = await waitForDelivery(h, token, deliveryId, (d) => d.attempts === 1);
+    expect(pending).toMatchObject({ status: "pending", lastError: expect.stringContaining("HTTP 500") });
+    expect(Date.parse(pending.nextAttemptAt)).toBeGreaterThan(Date.parse(pending.lastAttemptAt));
+    const done = await waitForDelivery(h, token, deliveryId);
+    expect(done).toMatchObject({ status: "delivered", attempts: 2 });
+    expect(r.received.map((x) => x.headers["x-snapdb-delivery"])).toEqual([deliveryId, deliveryId]);
+    expect(r.received.map((x) => JSON.parse(x.body).id)).toEqual([deliveryId, deliveryId]);
+    expect(r.received[1]!.at - r.received[0]!.at).toBeGreaterThanOrEqual(900);
+    for (const x of r.received) expect(verifySnapdbSignature(SECRET, x.headers["x-snapdb-signature"]!, x.body)).toBe(true);
+    expect(acted).toBe(1);
+  });
+
+  test("429 with Retry-After: the next attempt waits that long", async () => {
+    const r = receiver();
+    r.respond = (_req, n) => (n === 1 ? new Response("slow down", { status: 429, headers: { "retry-after": "3" } }) : new Response("ok"));
+    const channel = await createChannel(h, token, "webhook", { url: r.url, secret: SECRET });
+    const { deliveryId } = await must(h, token, "POST", `/notification-channels/${channel.id}/test`, undefined, 202);
+    await r.waitFor(2);
+    expect(r.received[1]!.at - r.received[0]!.at).toBeGreaterThanOrEqual(2900);
+    expect(await waitForDelivery(h, token, deliveryId)).toMatchObject({ status: "delivered", attempts: 2 });
+  });
+
+  test("a 4xx other than 429 fails the delivery at once, with no retry", async () => {
+    const r = receiver();
+    r.respond = () => new Response("no such hook", { status: 410 });
+    const channel = await createChannel(h, token, "webhook", { url: r.url, secret: SECRET });
+    const { deliveryId } = await must(h, token, "POST", `/notification-channels/${channel.id}/test`, undefined, 202);
+    const d = await waitForDelivery(h, token, deliveryId);
+    expect(d).toMatchObject({ status: "failed", attempts: 1, nextAttemptAt: null, lastError: `127.0.0.1:${r.port} answered HTTP 410: no such hook` });
+    await Bun.sleep(2500);
+    expect(r.received.length).toBe(1);
+    expect(await deliveries(h, token, `channelId=${channel.id}&status=failed`)).toHaveLength(1);
+  });
+
+  test("a receiver that never answers delays neither another channel nor the runner's next job", async () => {
+    const stuck = receiver();
+    stuck.respond = () => new Promise<Response>(() => {}); // holds every request open
+    const fast = receiver();
+    const slowChannel = await createChannel(h, token, "webhook", { url: stuck.url, secret: SECRET });
+    const fastChannel = await createChannel(h, token, "webhook", { url: fast.url, secret: SECRET });
+    const managed = await managedDestination(h, token);
+    const policy = await createPolicy(h, token, managed.id, { retries: 0 });
+    const source = await createSource(h, token, { engine: "sqlite", path: smallSqlite(dir.path) });
+    await attach(h, token, source.id, policy.id);
+    for (const channel of [slowChannel, fastChannel]) await createRule(h, token, { channelId: channel.id, events: ["backup.succeeded"], dataSourceId: source.id });
+    h.runner.start();
+
+    const first = await backupNow(h, token, source.id);
+    expect(first.status).toBe("succeeded");
+    await fast.waitFor(1, 5000);
+    await stuck.waitFor(1, 5000); // the stuck receiver holds the first delivery now
+    const started = Date.now();
+    const second = await backupNow(h, token, source.id);
+    expect(second.status).toBe("succeeded");
+    expect(Date.now() - started).toBeLessThan(5000);
+    const [, again] = await fast.waitFor(2, 5000);
+    expect(JSON.parse(again!.body).data.id).toBe(second.id);
+    expect(stuck.received).toHaveLength(1);
+    // The held attempt ends at the per-attempt timeout (10 s) and is retried later.
+    const held = (await deliveries(h, token, `channelId=${slowChannel.id}`)).find((d) => d.data.id === first.id);
+    const timedOut = await waitForDelivery(h, token, held.id, (d) => d.attempts >= 1, 20_000);
+    expect(timedOut).toMatchObject({ status: "pending", lastError: `127.0.0.1: no answer within 10 s` });
+  }, 60_000);
+});
