@@ -70,39 +70,62 @@ export function globalsRestoreCommand(target: SourceTarget, toolPath: string): T
   return { argv, secretEnv: { MYSQL_PWD: creds.password } };
 }
 
-/** What applying the globals met: errors tolerated (an account that exists) and the others. */
+/**
+ * What applying the globals met: accounts that existed (tolerated), MySQL grants on tables or
+ * routines the target does not have (yet), with `retry` the SQL of just those statements,
+ * and every other error.
+ */
 export interface GlobalsOutcome {
   existing: string[];
+  missing: string[];
+  retry: string;
   errors: string[];
 }
 
 /** `psql:<stdin>:12: ERROR:  role "alice" already exists` · `ERROR 1396 (HY000) at line 5: Operation CREATE USER failed for 'alice'@'%'` */
 const PG_ERROR = /ERROR:\s+(.*)$/;
 const PG_EXISTS = /^(?:role|tablespace) "(.*)" already exists$/;
-const MY_ERROR = /^ERROR (\d+) \([0-9A-Z]+\)(?: at line \d+)?: (.*)$/;
+const MY_ERROR = /^ERROR (\d+) \([0-9A-Z]+\)(?: at line (\d+))?: (.*)$/;
 const MY_EXISTS = /^Operation CREATE (?:USER|ROLE) failed for (.*)$/;
+/** 1146 no such table, 1305 no such procedure/function: a grant on an object of a database not restored (yet). */
+const MY_MISSING = new Set(["1146", "1305"]);
 const MAX_KEPT = 200;
+/** The globals text kept to pick the statements to retry from (users and grants: small). */
+const MAX_TEXT = 32 * 1024 * 1024;
 
 /**
  * Applies the globals SQL from `input`. An account that already exists (PostgreSQL: CREATE
  * ROLE / TABLESPACE "already exists"; MySQL: error 1396 on CREATE USER / ROLE) is tolerated:
  * the statements after it still run (its attributes, memberships and grants are set as in the
- * backup). Any other error fails with GLOBALS_FAILED, after the whole file ran (what went
- * before and after it stays applied: roles cannot be created in one transaction with
- * tablespaces).
+ * backup). So are MySQL grants on a table or routine the target does not have yet: their
+ * statements (one line each, as mariadb-dump and SHOW GRANTS write them) come back in
+ * `retry`, for the caller to apply once the databases are restored. Any other error fails
+ * with GLOBALS_FAILED, after the whole file ran (what went before and after it stays
+ * applied: roles cannot be created in one transaction with tablespaces).
  */
 export async function applyGlobals(target: SourceTarget, input: ReadableStream<Uint8Array>, toolPath: string, signal: AbortSignal): Promise<GlobalsOutcome> {
   const cmd = globalsRestoreCommand(target, toolPath);
-  const outcome: GlobalsOutcome = { existing: [], errors: [] };
+  const outcome: GlobalsOutcome = { existing: [], missing: [], retry: "", errors: [] };
+  const retryLines: number[] = [];
   let pending = "";
+  const keep = (into: string[], what: string) => void (into.length < MAX_KEPT && into.push(what));
   const take = (line: string) => {
-    const pg = target.engine === "postgres" ? PG_ERROR.exec(line) : null;
-    const my = target.engine === "postgres" ? null : MY_ERROR.exec(line);
-    const message = pg?.[1] ?? my?.[2];
-    if (message === undefined) return;
-    const exists = pg ? PG_EXISTS.exec(message)?.[1] : my?.[1] === "1396" ? MY_EXISTS.exec(message)?.[1] : undefined;
-    const into = exists !== undefined ? outcome.existing : outcome.errors;
-    if (into.length < MAX_KEPT) into.push(exists ?? message);
+    if (target.engine === "postgres") {
+      const message = PG_ERROR.exec(line)?.[1];
+      if (message === undefined) return;
+      const exists = PG_EXISTS.exec(message)?.[1];
+      return exists !== undefined ? keep(outcome.existing, exists) : keep(outcome.errors, message);
+    }
+    const my = MY_ERROR.exec(line);
+    if (!my) return;
+    const [, code, at, message] = my as unknown as [string, string, string | undefined, string];
+    const exists = code === "1396" ? MY_EXISTS.exec(message)?.[1] : undefined;
+    if (exists !== undefined) return keep(outcome.existing, exists);
+    if (MY_MISSING.has(code) && at) {
+      retryLines.push(Number(at));
+      return keep(outcome.missing, message);
+    }
+    keep(outcome.errors, message);
   };
   const onStderr = (text: string) => {
     const lines = (pending + text).split("\n");
@@ -110,19 +133,34 @@ export async function applyGlobals(target: SourceTarget, input: ReadableStream<U
     lines.forEach(take);
     return text;
   };
+  // MySQL: the text as it goes by, to find the lines to retry.
+  const chunks: Uint8Array[] = [];
+  let kept = 0;
+  const tee = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      if (target.engine !== "postgres" && kept + chunk.byteLength <= MAX_TEXT) chunks.push(chunk);
+      kept += chunk.byteLength;
+      controller.enqueue(chunk);
+    },
+  });
   try {
-    await toolInput(cmd.argv, input, { toolPath, secretEnv: cmd.secretEnv, signal, onStderr });
+    await toolInput(cmd.argv, input.pipeThrough(tee), { toolPath, secretEnv: cmd.secretEnv, signal, onStderr });
   } catch (err) {
     take(pending);
     pending = "";
-    // mysql --force exits 1 when any statement failed: only the tolerated ones is success.
-    const toleratedOnly = err instanceof ToolFailedError && err.exitCode === 1 && target.engine !== "postgres" && outcome.existing.length > 0 && outcome.errors.length === 0;
+    // mysql --force exits 1 when any statement failed: only tolerated ones is a success.
+    const tolerated = outcome.existing.length + outcome.missing.length > 0 && outcome.errors.length === 0;
+    const toleratedOnly = err instanceof ToolFailedError && err.exitCode === 1 && target.engine !== "postgres" && tolerated;
     if (!toleratedOnly || signal.aborted) throw err;
   }
   take(pending);
   if (outcome.errors.length) {
     const shown = outcome.errors.slice(0, 5).join("; ");
     throw new RestoreSetupError("GLOBALS_FAILED", `${outcome.errors.length} statement(s) of the globals (roles, users, grants) failed: ${shown}`);
+  }
+  if (retryLines.length && kept <= MAX_TEXT) {
+    const lines = Buffer.concat(chunks).toString("utf8").split("\n");
+    outcome.retry = `${retryLines.map((n) => lines[n - 1] ?? "").filter((l) => l.trim() !== "").join("\n")}\n`;
   }
   return outcome;
 }

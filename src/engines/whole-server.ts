@@ -37,16 +37,17 @@ export interface ServerDatabase {
  * else literal; the whole name must match, case-sensitively.
  */
 export function excludedBy(patterns: readonly string[]): (name: string) => boolean {
-  const res = patterns.map((p) => new RegExp(`^${[...p].map((c) => (c === "*" ? ".*" : c === "?" ? "." : c.replace(/[.+^${}()|[\]\\/-]/g, "\\$&"))).join("")}$`, "su"));
+  const res = patterns.map((p) => new RegExp(`^${[...p].map((c) => (c === "*" ? ".*" : c === "?" ? "." : c.replace(/[.+^${}()|[\]\\/]/g, "\\$&"))).join("")}$`, "su"));
   return (name) => res.some((re) => re.test(name));
 }
 
 /** Sorted by code point: the order a job dumps them in, the same on every run. */
 const byName = (a: ServerDatabase, b: ServerDatabase) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
-/** The database a whole-server connection logs into: PostgreSQL needs one (`postgres`, else `template1`); MySQL none. */
-async function openServer(target: SourceTarget, timeoutSeconds: number, signal?: AbortSignal): Promise<{ sql: SQL; database: string | undefined }> {
-  const candidates = target.engine === "postgres" ? ["postgres", "template1"] : [undefined];
+/** The database a whole-server connection logs into: `postgres` (else `template1`), or MySQL's `information_schema`. */
+async function openServer(target: SourceTarget, timeoutSeconds: number, signal?: AbortSignal): Promise<{ sql: SQL; database: string }> {
+  // MySQL: information_schema, which every login may use (without a database Bun's client picks `mysql`).
+  const candidates = target.engine === "postgres" ? ["postgres", "template1"] : ["information_schema"];
   let last: unknown;
   for (const database of candidates) {
     if (signal?.aborted) throw new ProbeError({ code: "TIMEOUT", message: "aborted" });
@@ -64,7 +65,7 @@ async function openServer(target: SourceTarget, timeoutSeconds: number, signal?:
 }
 
 /** Runs `work` on one short-lived connection to the server; a cancel closes it. */
-export async function withServer<T>(target: SourceTarget, opts: { timeoutSeconds?: number; signal?: AbortSignal }, work: (sql: SQL, database: string | undefined) => Promise<T>): Promise<T> {
+export async function withServer<T>(target: SourceTarget, opts: { timeoutSeconds?: number; signal?: AbortSignal }, work: (sql: SQL, database: string) => Promise<T>): Promise<T> {
   const { sql, database } = await openServer(target, opts.timeoutSeconds ?? target.options.connectTimeoutSeconds ?? 15, opts.signal);
   const onAbort = () => void sql.close({ timeout: 0 }).catch(() => {});
   opts.signal?.addEventListener("abort", onAbort, { once: true });
@@ -133,6 +134,27 @@ export async function unreadableDatabases(target: SourceTarget, databases: reado
     }
   }
   return unreadable;
+}
+
+/**
+ * Whether the login can read what the globals part dumps: PostgreSQL role passwords
+ * (`includeRolePasswords`) need a superuser (pg_authid); MySQL/MariaDB users and grants need
+ * the `mysql` system tables. Without passwords, PostgreSQL's roles are readable by anyone.
+ */
+export async function globalsReadable(target: SourceTarget, timeoutSeconds: number): Promise<boolean> {
+  try {
+    return await withServer(target, { timeoutSeconds }, async (sql) => {
+      if (target.engine === "postgres") {
+        if (!target.options.includeRolePasswords) return true;
+        const [row] = await sql`SELECT rolsuper FROM pg_roles WHERE rolname = current_user`;
+        return row?.rolsuper === true;
+      }
+      await sql.unsafe("SELECT 1 FROM mysql.user LIMIT 0");
+      return true;
+    });
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -72,7 +72,8 @@ function stateAfter(engine: SourceTarget["engine"], globalsApplied: boolean, don
 
 /**
  * A whole-server backup restored onto the target's server: the globals first (roles/users
- * that exist are tolerated and noted), then each chosen database, one after the other, each
+ * that exist are tolerated and noted; MySQL grants on tables and routines are applied again
+ * once the databases are back), then each chosen database, one after the other, each
  * created as it was if missing (PostgreSQL: pg_restore --create, so with its owner, encoding,
  * its own grants and settings; MySQL: with its character set and collation) and
  * restored through the same checked stream as a one-file restore. A database that is not
@@ -109,9 +110,11 @@ export async function runServerRestore(
   let failed: { name: string; dropped: boolean } | null = null;
   state.note = stateAfter(target.engine, false, [], null, chosen.map((p) => p.name));
   try {
+    let retry = "";
     if (globals) {
       await feedPart(deps, plan, globals, signal, progress, async (stream) => {
         const outcome = await applyGlobals(target, stream, deps.dumpEnv.toolPath, signal);
+        retry = outcome.retry;
         if (outcome.existing.length) {
           notes.push(
             `globals: ${outcome.existing.length} role(s)/user(s) already existed and were kept (${outcome.existing.slice(0, 20).join(", ")}${outcome.existing.length > 20 ? ", …" : ""}); the backup's attributes, memberships and grants were applied to them`,
@@ -144,6 +147,12 @@ export async function runServerRestore(
       }
       failed = null;
       done.push(part.name);
+    }
+    // MySQL grants on tables and routines that failed before their databases were back: again, now.
+    if (retry) {
+      const again = await applyGlobals(target, new Blob([retry]).stream(), deps.dumpEnv.toolPath, signal);
+      if (again.missing.length) notes.push(`globals: ${again.missing.length} grant(s) on tables or routines the target does not have were not applied (${again.missing.slice(0, 10).join("; ")})`);
+      saveNotes();
     }
   } catch (err) {
     const left = chosen.map((p) => p.name).filter((n) => !done.includes(n) && n !== failed?.name);

@@ -130,7 +130,7 @@ describe("whole-server PostgreSQL backups", () => {
     const salesOwner = pg.psql("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'sales';").trim();
     // The database's own grants (CONNECT revoked from PUBLIC) and settings are part of what comes back.
     pg.psql("ALTER DATABASE sales SET statement_timeout = '5min';");
-    const databaseAcls = () => pg.psql("SELECT datname, datacl::text, pg_encoding_to_char(encoding) FROM pg_database WHERE datname IN ('hr', 'sales') ORDER BY 1;");
+    const databaseAcls = () => pg.psql("SELECT datname, (SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(datacl) a), pg_encoding_to_char(encoding) FROM pg_database WHERE datname IN ('hr', 'sales') ORDER BY 1;");
     const databaseSettings = () => pg.psql("SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = 'sales';");
     const [aclsBefore, settingsBefore] = [databaseAcls(), databaseSettings()];
     expect(aclsBefore).toContain("alice=c/");
@@ -304,6 +304,10 @@ describe("whole-server PostgreSQL backups", () => {
       expect(flagged.unreadable).toEqual(["hr", "zz_hidden"]);
       expect(flagged.databases).toContain("sales");
       expect(flagged.serverVersion).toMatch(/^\d+/);
+      // Role passwords need a superuser: without one the globals part is flagged too.
+      const withPasswords = await serverSource(h, token, { excludeDatabases: ["hr", "zz_*"], options: { includeRolePasswords: true } }, READER);
+      const globals = await must(h, token, "POST", `/data-sources/${withPasswords.id}/verify`);
+      expect(globals).toMatchObject({ ok: false, error: { code: "DATABASE_UNREADABLE" }, unreadable: [":globals"] });
     } finally {
       pg.psql("DROP DATABASE zz_hidden;");
     }
