@@ -169,7 +169,7 @@ export function partFileName(part: { name: string; kind: "globals" | "database" 
 
 const mariadbSystemOption = new Map<string, boolean>();
 
-/** Whether this dump tool can write users and grants itself (`mariadb-dump --system=users`, MariaDB 10.5+). */
+/** Whether this dump tool can write users and grants itself (`mariadb-dump --system=users` of recent MariaDB releases: its `--help` says). */
 async function dumpsUsers(tool: string, toolPath: string): Promise<boolean> {
   const known = mariadbSystemOption.get(tool);
   if (known !== undefined) return known;

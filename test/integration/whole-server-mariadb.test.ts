@@ -1,10 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { eq } from "drizzle-orm";
+import { storageDestinations } from "../../src/db/schema.ts";
 import { pinTarget } from "../../src/engines/network.ts";
 import { mysqlGlobalsSql } from "../../src/engines/whole-server.ts";
 import { OutboundPolicy } from "../../src/net/outbound-policy.ts";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must, waitForStatus } from "../helpers/api-flow.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { startMariaDb, type MariaDbServer } from "../helpers/mariadb.ts";
+import { startS3rver, type S3Server } from "../helpers/s3rver.ts";
 
 /**
  * Whole-server backups of a real MariaDB server (`database: "*"`): every database but the
@@ -13,6 +16,7 @@ import { startMariaDb, type MariaDbServer } from "../helpers/mariadb.ts";
  */
 let h: Harness;
 let maria: MariaDbServer;
+let s3: S3Server;
 let token: string;
 let policyId: string;
 const ORG = "org_whole_maria";
@@ -31,7 +35,7 @@ const charsets = () => maria.sql("SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME
 const databases = () => maria.sql("SHOW DATABASES;").trim().split("\n");
 
 beforeAll(async () => {
-  maria = await startMariaDb();
+  [maria, s3] = await Promise.all([startMariaDb(), startS3rver(["backups"])]);
   maria.sql(`CREATE USER '${ADMIN.username}'@'127.0.0.1' IDENTIFIED BY '${ADMIN.password}';
     GRANT ALL ON *.* TO '${ADMIN.username}'@'127.0.0.1' WITH GRANT OPTION;
     GRANT PROXY ON ''@'%' TO '${ADMIN.username}'@'127.0.0.1' WITH GRANT OPTION;
@@ -66,6 +70,7 @@ afterAll(async () => {
   await h?.runner.stop(1000);
   h?.close();
   await maria?.stop();
+  await s3?.close();
 });
 
 const serverSource = (extra: Record<string, unknown> = {}, creds = ADMIN) =>
@@ -116,9 +121,44 @@ describe("whole-server MariaDB backups", () => {
     expect(job.status).toBe("failed");
     expect(job.error.message).toContain('database "appdb"');
     const left: string[] = [];
-    const driver = h.storage.driverFor((await must(h, token, "POST", "/storage-destinations/managed/ensure")) as any);
-    for await (const o of driver.list(job.objectKey)) left.push(o.key);
+    const managed = h.store.db.select().from(storageDestinations).where(eq(storageDestinations.kind, "managed")).get()!;
+    for await (const o of h.storage.driverFor(managed).list(job.objectKey)) left.push(o.key);
     expect(left).toEqual([]);
+  }, 60_000);
+
+  test("to S3: every part is an object under the job's folder; a failed job leaves none, a deleted file takes them all", async () => {
+    const dst = await must(h, token, "POST", "/storage-destinations", {
+      kind: "s3",
+      name: "byo-whole",
+      endpoint: s3.endpoint,
+      region: s3.region,
+      bucket: "backups",
+      prefix: "srv",
+      forcePathStyle: true,
+      auth: { type: "accessKey", accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    }, 201);
+    const policy = await createPolicy(h, token, dst.id);
+    const keys = async (prefix: string) => {
+      const out: string[] = [];
+      const dest = h.store.db.select().from(storageDestinations).where(eq(storageDestinations.id, dst.id)).get()!;
+      for await (const o of h.storage.driverFor(dest).list(prefix)) out.push(o.key);
+      return out;
+    };
+    const good = await serverSource();
+    await attach(h, token, good.id, policy.id);
+    const job = await backupNow(h, token, good.id);
+    expect(job.status).toBe("succeeded");
+    expect(job.objectKey.startsWith("srv/")).toBe(true);
+    expect((await keys(job.objectKey)).sort()).toEqual(job.parts.map((p: any) => p.objectKey).sort());
+    await must(h, token, "DELETE", `/backup-jobs/${job.id}/file`, undefined, 204);
+    expect(await keys(job.objectKey)).toEqual([]);
+
+    const bad = await serverSource({}, LIMITED);
+    await attach(h, token, bad.id, policy.id);
+    const failed = await backupNow(h, token, bad.id);
+    expect(failed.status).toBe("failed");
+    expect(failed.parts[0].sha256).toMatch(/^[0-9a-f]{64}$/); // the globals had been stored
+    expect(await keys(failed.objectKey)).toEqual([]);
   }, 60_000);
 
   test("without mariadb-dump --system, users and grants are written from SHOW CREATE USER / SHOW GRANTS and restore the same", async () => {

@@ -7,6 +7,7 @@ import { recoverInterruptedJobs } from "../../src/runner/recovery.ts";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must, waitForStatus } from "../helpers/api-flow.ts";
 import { createHarness, silentLogger, type Harness } from "../helpers/harness.ts";
 import { holdTableLock, startPostgres, type PgServer } from "../helpers/postgres.ts";
+import { waitFor } from "../helpers/servers.ts";
 
 /**
  * Whole-server backups of a real PostgreSQL server (`database: "*"`): every database plus
@@ -311,6 +312,23 @@ describe("whole-server PostgreSQL backups", () => {
     } finally {
       pg.psql("DROP DATABASE zz_hidden;");
     }
+  }, 60_000);
+
+  test("retention keeps or deletes a whole-server backup as one: every part of a pruned job goes; a cascade delete of the source takes the rest", async () => {
+    const managed = await managedDestination(h, token);
+    const keepOne = await createPolicy(h, token, managed.id, { retention: { keepLast: 1 } });
+    const source = await serverSource(h, token, { excludeDatabases: ["my*", "hr", "postgres", "dbname=*"] });
+    await attach(h, token, source.id, keepOne.id);
+    const first = await backupNow(h, token, source.id);
+    expect(filesUnder(join(managedRoot(h), first.objectKey)).length).toBe(first.parts.length);
+    const second = await backupNow(h, token, source.id);
+    expect(second.status).toBe("succeeded");
+    // Retention runs right after the success is recorded: its deletes may still be under way.
+    await waitFor("retention", () => !existsSync(join(managedRoot(h), first.objectKey)), 10_000);
+    expect((await must(h, token, "GET", `/backup-jobs/${first.id}`)).fileDeletedAt).not.toBeNull();
+    expect(filesUnder(join(managedRoot(h), second.objectKey)).length).toBe(second.parts.length);
+    await must(h, token, "DELETE", `/data-sources/${source.id}?cascade=true`, undefined, 204);
+    expect(existsSync(join(managedRoot(h), second.objectKey))).toBe(false);
   }, 60_000);
 
   test("crash recovery removes every part of an interrupted whole-server job, and its temp files", async () => {

@@ -72,7 +72,11 @@ export function jobRoutes(kit: HttpKit, control: JobControl) {
         params: JobIdParams,
         query: JobFileQuery,
         response: { 200: JobVerifyResult },
-        detail: { summary: "Re-read the stored file: size, sha256, and that it decrypts and decompresses", tags },
+        detail: {
+          summary: "Re-read the stored file: size, sha256, and that it decrypts and decompresses",
+          description: "A whole-server backup's files are verified one at a time: `?part=NAME` (400 listing the parts without it).",
+          tags,
+        },
       },
     )
     .post(
@@ -85,7 +89,11 @@ export function jobRoutes(kit: HttpKit, control: JobControl) {
         query: JobFileQuery,
         body: t.Optional(DownloadLinkBody),
         response: { 200: DownloadLink },
-        detail: { summary: "A short-lived download URL for the stored file (60–3600 s, default 300)", tags },
+        detail: {
+          summary: "A short-lived download URL for the stored file (60–3600 s, default 300)",
+          description: "A whole-server backup has one link per file: `?part=NAME` (400 listing the parts without it).",
+          tags,
+        },
       },
     )
     .delete(
@@ -98,7 +106,7 @@ export function jobRoutes(kit: HttpKit, control: JobControl) {
         scope: "backup.operate",
         params: JobIdParams,
         response: { 204: t.Void({ description: "No content" }) },
-        detail: { summary: "Delete the stored backup file; the job stays, with fileDeletedAt", tags },
+        detail: { summary: "Delete the stored backup file (every part of a whole-server backup); the job stays, with fileDeletedAt", tags },
       },
     );
 }
