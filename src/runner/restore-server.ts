@@ -88,10 +88,13 @@ export async function runServerRestore(
   progress: RestoreProgress,
   state: RestoreState,
 ): Promise<void> {
+  state.note = "nothing on the target was changed";
   const target = await pinTarget(plan.target, deps.outbound);
   const parts = plan.job.parts ?? [];
   const globals = parts.find((p) => p.kind === "globals" && p.objectKey);
-  const chosen = (row.databases ?? []).map((name) => {
+  // A restore queued without a choice (not through POST /restores) takes every database.
+  const wanted = row.databases ?? parts.filter((p) => p.kind === "database" && p.objectKey).map((p) => p.name);
+  const chosen = wanted.map((name) => {
     const part = parts.find((p) => p.kind === "database" && p.name === name && p.objectKey);
     if (!part) throw new RestoreSetupError("BACKUP_FILE_MISSING", `the backup holds no database ${JSON.stringify(name)}`);
     return part;
