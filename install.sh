@@ -189,6 +189,7 @@ listen = "127.0.0.1:8484"         # HOST:PORT of the API; keep it on loopback be
 # maxConcurrentPerOrg = 1         # jobs of one organisation at once; orgs take turns
 # maxTimeoutSeconds = 86400       # ceiling for a policy's timeoutSeconds
 # restoreTimeoutSeconds = 86400   # a restore running longer is stopped (TIMEOUT)
+# partsConcurrency = 1            # databases of one whole-server backup dumped at once
 
 # [scheduler]
 # catchUp = "one"                 # after downtime: "one" missed run, or "none"

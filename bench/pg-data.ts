@@ -40,22 +40,21 @@ INSERT INTO events
 `;
 }
 
-export function dbBytes(pg: PgServer): number {
-  return Number(pg.psql("SELECT pg_database_size('appdb');").trim());
+export function dbBytes(pg: PgServer, database = "appdb"): number {
+  return Number(pg.psql(`SELECT pg_database_size('${database}');`).trim());
 }
 
 /**
- * Adds batches until the database is at least `targetBytes`; returns the seconds it took.
+ * Adds batches until the database (`appdb` unless named) is at least `targetBytes`; returns the seconds it took.
  * Bounded: at most 200 batches (~50 GB), so a wrong size never loops forever.
  */
-export function growTo(pg: PgServer, targetBytes: number, state: { rows: number }): number {
+export function growTo(pg: PgServer, targetBytes: number, state: { rows: number }, database = "appdb", batch = 250_000): number {
   const t0 = performance.now();
-  if (state.rows === 0) pg.psql(SCHEMA, "appdb");
-  const BATCH = 250_000;
-  for (let i = 0; i < 200 && dbBytes(pg) < targetBytes; i++) {
-    pg.psql(batchSql(state.rows, state.rows + BATCH), "appdb");
-    state.rows += BATCH;
+  if (state.rows === 0) pg.psql(SCHEMA, database);
+  for (let i = 0; i < 200 && dbBytes(pg, database) < targetBytes; i++) {
+    pg.psql(batchSql(state.rows, state.rows + batch), database);
+    state.rows += batch;
   }
-  pg.psql("SET ROLE snapdb_test; VACUUM ANALYZE orders; VACUUM ANALYZE events;", "appdb");
+  pg.psql("SET ROLE snapdb_test; VACUUM ANALYZE orders; VACUUM ANALYZE events;", database);
   return (performance.now() - t0) / 1000;
 }

@@ -44,6 +44,7 @@ export function defaultsFor(dataDir: string, managedType: unknown): Record<strin
       maxConcurrentPerOrg: 1,
       maxTimeoutSeconds: 86400,
       restoreTimeoutSeconds: 86400,
+      partsConcurrency: 1,
     },
     scheduler: { catchUp: "one" },
     notify: {

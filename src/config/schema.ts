@@ -83,6 +83,8 @@ export const ConfigSchema = T.Object(
         maxTimeoutSeconds: T.Integer({ minimum: 1, maximum: 30 * 86400 }),
         /** How long one restore may run before it is stopped and fails TIMEOUT. */
         restoreTimeoutSeconds: T.Integer({ minimum: 1, maximum: 30 * 86400 }),
+        /** Parts of one whole-server backup (its databases, its globals) dumped at once; never more than maxConcurrent. */
+        partsConcurrency: T.Integer({ minimum: 1, maximum: 16 }),
       },
       { additionalProperties: false },
     ),

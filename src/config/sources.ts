@@ -35,6 +35,7 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { env: "SNAPDB_RUNNER_MAX_CONCURRENT_PER_ORG", path: "runner.maxConcurrentPerOrg", parse: "integer" },
   { env: "SNAPDB_RUNNER_MAX_TIMEOUT_SECONDS", path: "runner.maxTimeoutSeconds", parse: "integer" },
   { env: "SNAPDB_RUNNER_RESTORE_TIMEOUT_SECONDS", path: "runner.restoreTimeoutSeconds", parse: "integer" },
+  { env: "SNAPDB_RUNNER_PARTS_CONCURRENCY", path: "runner.partsConcurrency", parse: "integer" },
   { env: "SNAPDB_RUNNER_MAX_CONCURRENT", path: "runner.maxConcurrent", parse: "integer" },
   { env: "SNAPDB_RUNNER_RETRY_BASE_SECONDS", path: "runner.retryBaseSeconds", parse: "integer" },
   { env: "SNAPDB_RUNNER_SHUTDOWN_GRACE_SECONDS", path: "runner.shutdownGraceSeconds", parse: "integer" },

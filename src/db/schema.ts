@@ -30,6 +30,24 @@ export const auditEvents = sqliteTable(
   ],
 );
 
+/**
+ * One file of a whole-server backup job. `kind: "globals"` holds the server's roles/users and
+ * grants; each database is its own `kind: "database"` file. A database that disappeared while
+ * the job ran is kept as a skipped part (`objectKey` null, `note` says why). `charset` and
+ * `collation` (MySQL/MariaDB) are what a restore creates the database with.
+ */
+export interface StoredPart {
+  name: string;
+  kind: "globals" | "database";
+  objectKey: string | null;
+  sizeBytes: number | null;
+  storedBytes: number | null;
+  sha256: string | null;
+  note?: string;
+  charset?: string | null;
+  collation?: string | null;
+}
+
 const createdAt = () => integer("created_at").notNull();
 const updatedAt = () => integer("updated_at").notNull();
 
@@ -47,6 +65,8 @@ export const dataSources = sqliteTable(
     path: text("path"),
     options: text("options", { mode: "json" }).$type<Record<string, unknown>>().notNull().default(sql`'{}'`),
     labels: text("labels", { mode: "json" }).$type<Record<string, string>>().notNull().default(sql`'{}'`),
+    /** `database: "*"` (the whole server): names or globs of databases not backed up. */
+    excludeDatabases: text("exclude_databases", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
     credentialsUsername: text("credentials_username"),
     /** base64 of nonce ‖ ciphertext ‖ tag, see src/crypto/secrets.ts */
     credentialsCiphertext: text("credentials_ciphertext"),
@@ -163,6 +183,8 @@ export const backupJobs = sqliteTable(
     format: text("format", { mode: "json" }).$type<Record<string, unknown> | null>(),
     error: text("error", { mode: "json" }).$type<{ code: JobErrorCode; message: string } | null>(),
     fileDeletedAt: integer("file_deleted_at"),
+    /** A whole-server backup's files (one per database, one for the globals); null for one-file jobs. */
+    parts: text("parts", { mode: "json" }).$type<StoredPart[] | null>(),
   },
   (t) => [
     index("backup_jobs_org_id_idx").on(t.orgId, t.id),
@@ -209,6 +231,10 @@ export const restores = sqliteTable(
     /** Bytes of the dump (decrypted, decompressed) handed to the restore tool or file. */
     bytesWritten: integer("bytes_written").notNull().default(0),
     error: text("error", { mode: "json" }).$type<{ code: RestoreErrorCode; message: string } | null>(),
+    /** A whole-server backup's restore: the databases it restores (null for one-file backups). */
+    databases: text("databases", { mode: "json" }).$type<string[] | null>(),
+    /** What the restore tolerated on the way (roles that already existed, …). */
+    notes: text("notes", { mode: "json" }).$type<string[] | null>(),
   },
   (t) => [
     index("restores_org_id_idx").on(t.orgId, t.id),

@@ -12,14 +12,14 @@ export function pgToolMajor(versionLine: string): number | null {
  * pg_dump refuses a server newer than itself, so it must be at least the server's major
  * (an older pg_dump would fail every backup with "server version mismatch").
  */
-export async function checkPgDump(env: EngineEnv, serverMajor: number) {
-  const tool = findTool("pg_dump", env.toolPath);
-  if (!tool) return { code: "DUMP_TOOL_MISSING" as const, message: `pg_dump is not on the daemon's PATH (${env.toolPath}); install postgresql-client-${serverMajor} or newer` };
+export async function checkPgDump(env: EngineEnv, serverMajor: number, name: "pg_dump" | "pg_dumpall" = "pg_dump") {
+  const tool = findTool(name, env.toolPath);
+  if (!tool) return { code: "DUMP_TOOL_MISSING" as const, message: `${name} is not on the daemon's PATH (${env.toolPath}); install postgresql-client-${serverMajor} or newer` };
   const run = await runTool([tool, "--version"], { toolPath: env.toolPath, timeoutMs: Math.min(env.timeoutMs, 10_000) });
   const major = run.exitCode === 0 ? pgToolMajor(run.stdout) : null;
   if (major === null) return { code: "DUMP_TOOL_MISSING" as const, message: `${tool} --version did not answer with a version: ${run.stderrTail || run.stdout}`.trim() };
   if (major < serverMajor) {
-    return { code: "DUMP_TOOL_TOO_OLD" as const, message: `${tool} is version ${major}, the server is ${serverMajor}: pg_dump must be at least the server's major version` };
+    return { code: "DUMP_TOOL_TOO_OLD" as const, message: `${tool} is version ${major}, the server is ${serverMajor}: ${name} must be at least the server's major version` };
   }
   return null;
 }

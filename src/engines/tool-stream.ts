@@ -139,8 +139,12 @@ export function toolOutput(argv: string[], opts: ToolOptions & { errorCode?: "DU
  * of `input` was written, stdin closed and the tool exited 0; otherwise it rejects with the
  * stderr tail. Writes wait for the pipe to drain, so a slow tool slows the download.
  */
-export async function toolInput(argv: string[], input: ReadableStream<Uint8Array>, opts: ToolOptions): Promise<{ stdout: string }> {
-  const { proc, detach, stderrDone, failure } = spawnTool(argv, opts, "pipe", "pipe");
+export async function toolInput(
+  argv: string[],
+  input: ReadableStream<Uint8Array>,
+  opts: ToolOptions & { onStderr?: (text: string) => string },
+): Promise<{ stdout: string }> {
+  const { proc, detach, stderrDone, failure } = spawnTool(argv, opts, "pipe", "pipe", opts.onStderr);
   const stdoutText = new Response(proc.stdout).text().then((t) => t.slice(0, 64 * 1024));
   const reader = input.getReader();
   let inputError: unknown = null;

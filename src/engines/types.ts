@@ -14,6 +14,8 @@ export type SslMode = "disable" | "prefer" | "require" | "verify-ca" | "verify-f
 export interface EngineOptions {
   sslMode?: SslMode;
   connectTimeoutSeconds?: number;
+  /** Whole-server PostgreSQL backups: keep the roles' password hashes in the globals file. */
+  includeRolePasswords?: boolean;
 }
 
 /** A data source as an engine sees it: where it is and, decrypted for the call only, how to log in. */
@@ -25,6 +27,8 @@ export interface SourceTarget {
   path: string | null;
   options: EngineOptions;
   credentials: { username: string; password: string } | null;
+  /** `database: "*"` (see whole-server.ts): databases left out, names or globs. */
+  excludeDatabases?: string[];
   /**
    * Network engines: the IP address to connect to, `host` resolved and checked against the
    * outbound policy (network.ts `pinTarget`). Every connection uses it, never `host` again.
@@ -57,8 +61,14 @@ export interface VerifyError {
  * later check (the dump tool) failed: it tells the user the database side is fine.
  */
 export type VerifyResult =
-  | { ok: true; latencyMs: number; serverVersion: string }
-  | { ok: false; latencyMs?: number; serverVersion?: string; error: VerifyError };
+  | ({ ok: true; latencyMs: number; serverVersion: string } & ServerListing)
+  | ({ ok: false; latencyMs?: number; serverVersion?: string; error: VerifyError } & ServerListing);
+
+/** A whole-server source's verify also says which databases a backup would take, and which it cannot read. */
+export interface ServerListing {
+  databases?: string[];
+  unreadable?: string[];
+}
 
 export interface Engine {
   readonly name: EngineName;

@@ -16,6 +16,7 @@ export const SOURCE_CHECK_CODES = [
   "DUMP_TOOL_MISSING",
   "DUMP_TOOL_TOO_OLD",
   "PATH_NOT_ALLOWED",
+  "DATABASE_UNREADABLE",
 ] as const;
 
 /** What a storage failure becomes in a job, a restore or a destination verify. */
@@ -34,6 +35,8 @@ export const JOB_ERROR_CODES = [
   "DATA_SOURCE_NOT_FOUND",
   "POLICY_NOT_FOUND",
   "DESTINATION_NOT_FOUND",
+  // Whole-server backups: the server holds a database named like the globals part.
+  "INVALID_TARGET",
   ...LIFECYCLE_CODES,
 ] as const;
 
@@ -47,6 +50,7 @@ export const RESTORE_ERROR_CODES = [
   "TARGET_NOT_EMPTY",
   "DATABASE_CREATE_FAILED",
   "INVALID_TARGET",
+  "GLOBALS_FAILED",
   "BACKUP_NOT_FOUND",
   "BACKUP_FILE_MISSING",
   "DATA_SOURCE_NOT_FOUND",

@@ -4,7 +4,7 @@ import { ensureOrgRecipient } from "../crypto/org-keys.ts";
 import type { SecretBox } from "../crypto/secrets.ts";
 import type { Db } from "../db/client.ts";
 import { type backupJobs, backupPolicies, dataSources, storageDestinations } from "../db/schema.ts";
-import { DUMP_EXT, DUMP_FORMAT, dumpCommand, startDump, type DumpEnv } from "../engines/dump.ts";
+import { DUMP_EXT, DUMP_FORMAT, dumpCommand, startDump, type DumpCommand, type DumpEnv } from "../engines/dump.ts";
 import { checkSqlitePath, type SqlitePathPolicy } from "../engines/sqlite-path.ts";
 import { pinTarget } from "../engines/network.ts";
 import type { SourceTarget } from "../engines/types.ts";
@@ -107,18 +107,14 @@ export function formatOf(engine: string, compression: Compression, encrypted: bo
   return { engine, dump, compression: compression.algorithm, encrypted, ext };
 }
 
+/** The age recipients a job's files are encrypted to: the org's own, plus the policy's extra ones. */
+export async function recipientsFor(deps: BackupDeps, job: JobRow, plan: BackupPlan): Promise<string[]> {
+  return plan.encrypt ? [await ensureOrgRecipient(deps.db, deps.secrets, job.orgId), ...plan.extraRecipients] : [];
+}
+
 /**
- * One backup, streamed end to end: dump → compress → encrypt → sha256 → storage, by the
- * fastest of three paths that write the same standard file (backup-chain.ts):
- * - to local storage, the chain of tools `pg_dump | zstd | age` writes the temp file
- *   itself and the daemon hashes it as it grows, then fsyncs and renames it: no byte of the
- *   backup passes through the daemon;
- * - to S3, the same chain, with the daemon counting, hashing and uploading its output;
- * - otherwise (SQLite, gzip, encryption without compression, no `zstd`), every stage
- *   through the daemon.
- * Nothing is buffered whole; each stage pulls from the one before (or a tool writes at the
- * disk's pace), so a slow destination slows the dump. The file is stored only if every
- * tool exited 0, and an error or abort anywhere removes whatever was written.
+ * One backup of one database into one file (see `storeDump`). The data source is resolved
+ * and checked once, before anything runs; the tools connect to that address.
  * `onObjectKey` runs before any byte is stored, so a crash leaves the key on the job row
  * for recovery to clean (the temp file included).
  */
@@ -131,36 +127,67 @@ export async function runBackup(
   onObjectKey: (key: string) => void,
 ): Promise<BackupResult> {
   const format = formatOf(plan.source.engine, plan.compression, plan.encrypt);
-  const driver = deps.storage.driverFor(plan.destination);
   const objectKey = deps.storage.objectKeyFor(plan.destination, {
     dataSourceId: job.dataSourceId,
     jobId: job.id,
     ext: format.ext,
     at: new Date(job.startedAt ?? Date.now()),
   });
-  const recipients = plan.encrypt
-    ? [await ensureOrgRecipient(deps.db, deps.secrets, job.orgId), ...plan.extraRecipients]
-    : [];
-  // Before the object key is recorded: a refused source leaves nothing to clean up. Resolved
-  // and checked once, before anything runs; the tools connect to that address.
+  const recipients = await recipientsFor(deps, job, plan);
+  // Before the object key is recorded: a refused source leaves nothing to clean up.
   const target = await pinTarget(backupTargetOf(deps, plan.source), deps.outbound);
   onObjectKey(objectKey);
+  const source: DumpSource = { command: dumpCommand(target, deps.dumpEnv), stream: (s) => startDump(target, deps.dumpEnv, s) };
+  return { ...(await storeDump(deps, plan, recipients, source, objectKey, signal, progress)), format };
+}
 
+/** What a file of a backup is made from: a dump tool, or a stream the daemon makes. */
+export interface DumpSource {
+  /** The tool to run in the chain of tools; null: only `stream` (a SQLite snapshot, SQL made in-process). */
+  command: DumpCommand | null;
+  /** The same dump as a stream through the daemon (when the chain cannot be used). */
+  stream(signal: AbortSignal): ReadableStream<Uint8Array>;
+}
+
+export type StoredDump = Omit<BackupResult, "format">;
+
+/**
+ * One dump stored as one file, streamed end to end: dump → compress → encrypt → sha256 →
+ * storage, by the fastest of three paths that write the same standard file (backup-chain.ts):
+ * - to local storage, the chain of tools `pg_dump | zstd | age` writes the temp file
+ *   itself and the daemon hashes it as it grows, then fsyncs and renames it: no byte of the
+ *   backup passes through the daemon;
+ * - to S3, the same chain, with the daemon counting, hashing and uploading its output;
+ * - otherwise (SQLite, gzip, encryption without compression, no `zstd`), every stage
+ *   through the daemon.
+ * Nothing is buffered whole; each stage pulls from the one before (or a tool writes at the
+ * disk's pace), so a slow destination slows the dump. The file is stored only if every
+ * tool exited 0, and an error or abort anywhere removes whatever was written.
+ */
+export async function storeDump(
+  deps: BackupDeps,
+  plan: Pick<BackupPlan, "destination" | "compression" | "encrypt">,
+  recipients: string[],
+  source: DumpSource,
+  objectKey: string,
+  signal: AbortSignal,
+  progress: Progress,
+): Promise<StoredDump> {
+  const driver = deps.storage.driverFor(plan.destination);
   // Until the stream reaches the driver (which cancels it on failure), a setup error must
   // stop the tools it already started: they share this signal.
   const setup = new AbortController();
   const stagesSignal = AbortSignal.any([signal, setup.signal]);
-  const result = (pipeline: BackupResult["pipeline"], r: { sha256: string; storedBytes: number }): BackupResult => ({
+  const result = (pipeline: BackupResult["pipeline"], r: { sha256: string; storedBytes: number }): StoredDump => ({
     pipeline,
     sizeBytes: progress.bytesIn,
     objectKey,
-    format,
     ...r,
   });
   let stream: ReadableStream<Uint8Array> | null = null;
   let pipeline: BackupResult["pipeline"] = "daemon";
   try {
-    const command = dumpCommand(target, deps.dumpEnv);
+    const command = source.command;
     const chain = command ? await planBackupChain(command, plan.compression, recipients, deps.dumpEnv, progress) : null;
     // A directory the tools cannot write into directly (a FUSE mount refusing read-write
     // opens, say) still takes a put: the stream path below says what is wrong, if anything.
@@ -185,7 +212,7 @@ export async function runBackup(
       }
     }
     if (!stream) {
-      stream = startDump(target, deps.dumpEnv, stagesSignal).pipeThrough(countingTap((n) => (progress.bytesIn += n)));
+      stream = source.stream(stagesSignal).pipeThrough(countingTap((n) => (progress.bytesIn += n)));
       const compress = compressStage(plan.compression, deps.dumpEnv.toolPath, stagesSignal);
       if (compress) stream = stream.pipeThrough(compress);
       if (plan.encrypt) stream = await encryptStream(stream, recipients);

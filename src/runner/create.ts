@@ -45,6 +45,7 @@ export function createRunner(input: CreateRunnerInput): Runner {
       maxConcurrentPerOrg: input.config.runner.maxConcurrentPerOrg,
       maxTimeoutSeconds: input.config.runner.maxTimeoutSeconds,
       restoreTimeoutSeconds: input.config.runner.restoreTimeoutSeconds,
+      partsConcurrency: input.config.runner.partsConcurrency,
       retryBaseSeconds: input.config.runner.retryBaseSeconds,
     },
   );

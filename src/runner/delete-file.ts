@@ -4,6 +4,7 @@ import type { Db } from "../db/client.ts";
 import { backupJobs, type storageDestinations } from "../db/schema.ts";
 import type { ServiceContext } from "../lib/context.ts";
 import { nowMs } from "../lib/clock.ts";
+import { deleteBackupObjects } from "../storage/backup-objects.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
 import type { JobRow } from "./backup.ts";
 
@@ -17,7 +18,7 @@ export async function deleteBackupFile(
   db: Db,
   storage: StorageRegistry,
   destination: typeof storageDestinations.$inferSelect,
-  job: Pick<JobRow, "id" | "dataSourceId" | "objectKey">,
+  job: Pick<JobRow, "id" | "dataSourceId" | "objectKey"> & { parts?: JobRow["parts"] },
   ctx: Omit<ServiceContext, "db">,
   metadata: { reason: "retention" | "manual"; policyId?: string | null },
 ): Promise<void> {
@@ -32,7 +33,8 @@ export async function deleteBackupFile(
     });
   });
   try {
-    await storage.driverFor(destination).delete(key);
+    // A whole-server job's key is its folder: every part goes (a backup is kept or deleted whole).
+    await deleteBackupObjects(storage.driverFor(destination), key, { partKeys: job.parts?.map((p) => p.objectKey) });
   } catch (err) {
     db.transaction((tx) => {
       tx.update(backupJobs).set({ fileDeletedAt: null }).where(eq(backupJobs.id, job.id)).run();

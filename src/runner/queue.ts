@@ -4,7 +4,9 @@ import { backupJobs } from "../db/schema.ts";
 import type { Actor } from "../lib/context.ts";
 import type { Logger } from "../lib/logger.ts";
 import { nowMs } from "../lib/clock.ts";
-import { planBackup, runBackup, type BackupDeps, type BackupPlan, type JobRow, type Progress } from "./backup.ts";
+import { deleteBackupObjects } from "../storage/backup-objects.ts";
+import { planBackup, type BackupDeps, type BackupPlan, type JobRow, type Progress } from "./backup.ts";
+import { runJobBackup } from "./backup-parts.ts";
 import { classifyJobFailure, effectiveTimeout, retryDelayMs, type AbortReason, type JobFailure, type JobTimeout } from "./job-error.ts";
 import { nextQueuedBackup, nextQueuedRestore, OrgTurns, orgsWithRunnableWork } from "./pick-next.ts";
 import { claimRestore, executeRestore, type RunningRestore } from "./restore-run.ts";
@@ -22,6 +24,8 @@ export interface RunnerOptions {
   maxTimeoutSeconds: number;
   /** A restore running longer is stopped and fails TIMEOUT. */
   restoreTimeoutSeconds: number;
+  /** Parts of a whole-server backup dumped at once (cut to maxConcurrent). */
+  partsConcurrency?: number;
   retryBaseSeconds: number;
   /** How often live progress is written to the job row. */
   progressIntervalMs?: number;
@@ -236,10 +240,11 @@ export class Runner {
       limit = effectiveTimeout(plan.timeoutSeconds, this.opts.maxTimeoutSeconds);
       timeout = setTimeout(() => this.abortRunning(job.id, "timeout"), limit.seconds * 1000);
       log.info("backup started", { attempt: job.attempt });
-      const result = await runBackup(this.deps, job, plan, controller.signal, progress, (key) => {
+      const partsConcurrency = Math.min(this.opts.partsConcurrency ?? 1, this.opts.maxConcurrent);
+      const result = await runJobBackup(this.deps, job, plan, controller.signal, progress, (key) => {
         objectKey = key;
         this.deps.db.update(backupJobs).set({ objectKey: key, destinationId: plan!.destination.id }).where(eq(backupJobs.id, job.id)).run();
-      });
+      }, { partsConcurrency });
       if (entry.reason) throw new Error(`aborted: ${entry.reason}`);
       this.finishSucceeded(job, result);
       this.deps.metrics?.recordSuccess(job, result.sizeBytes, result.storedBytes, nowMs() - job.startedAt!);
@@ -249,7 +254,7 @@ export class Runner {
       const failure = classifyJobFailure(err, entry.reason, limit);
       if (failure.code === "INTERNAL") log.error("backup failed unexpectedly", { error: err });
       else log.warn("backup failed", { code: failure.code, message: failure.message });
-      if (objectKey && plan) await this.removeLeftovers(plan, objectKey, log);
+      if (objectKey && plan) await this.removeLeftovers(plan, objectKey, log, job.id);
       this.finishFailed(job, failure, plan?.retries ?? 0);
       this.deps.metrics?.recordFailure(job, failure.code);
     } finally {
@@ -258,12 +263,15 @@ export class Runner {
     }
   }
 
-  /** A failed put removes its own upload; this also covers a put that completed just before the failure. */
-  private async removeLeftovers(plan: BackupPlan, key: string, log: Logger): Promise<void> {
+  /**
+   * A failed put removes its own upload; this also covers a put that completed just before the
+   * failure, and every part a whole-server job had stored (its folder, and the keys it planned).
+   */
+  private async removeLeftovers(plan: BackupPlan, key: string, log: Logger, jobId: string): Promise<void> {
     try {
       const driver = this.deps.storage.driverFor(plan.destination);
-      await driver.delete(key);
-      await driver.cleanupUpload(key);
+      const parts = this.deps.db.select({ parts: backupJobs.parts }).from(backupJobs).where(eq(backupJobs.id, jobId)).get()?.parts ?? [];
+      await deleteBackupObjects(driver, key, { partKeys: parts.map((p) => p.objectKey), uploads: true });
     } catch (err) {
       log.warn("could not remove a failed job's partial upload; recovery will retry", { error: err, objectKey: key });
     }
@@ -277,7 +285,7 @@ export class Runner {
       .run();
   }
 
-  private finishSucceeded(job: JobRow, r: { sizeBytes: number; storedBytes: number; sha256: string; objectKey: string; format: object }): void {
+  private finishSucceeded(job: JobRow, r: { sizeBytes: number; storedBytes: number; sha256: string | null; objectKey: string; format: object; parts: JobRow["parts"] }): void {
     const now = nowMs();
     this.deps.db.transaction((tx) => {
       tx.update(backupJobs)
@@ -291,6 +299,7 @@ export class Runner {
           sha256: r.sha256,
           objectKey: r.objectKey,
           format: r.format as Record<string, unknown>,
+          parts: r.parts,
           error: null,
           notBefore: null,
         })
@@ -314,7 +323,7 @@ export class Runner {
       if (failure.retryable && job.attempt <= retries && failure.code !== "CANCELED") {
         const notBefore = now + retryDelayMs(this.opts.retryBaseSeconds, job.attempt);
         tx.update(backupJobs)
-          .set({ status: "queued", attempt: job.attempt + 1, notBefore, startedAt: null, error, objectKey: null })
+          .set({ status: "queued", attempt: job.attempt + 1, notBefore, startedAt: null, error, objectKey: null, parts: null })
           .where(eq(backupJobs.id, job.id))
           .run();
         recordAudit(tx, ctx, {

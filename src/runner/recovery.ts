@@ -6,6 +6,7 @@ import { removeSqliteTemp, sqliteTempPath } from "../engines/sqlite-restore.ts";
 import { realPathOf } from "../lib/host-paths.ts";
 import type { Logger } from "../lib/logger.ts";
 import { nowMs } from "../lib/clock.ts";
+import { deleteBackupObjects } from "../storage/backup-objects.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
 import { RUNNER_ACTOR } from "./queue.ts";
 import { recordBackupEvent, recordRestoreEvent } from "../notify/record.ts";
@@ -43,9 +44,8 @@ export async function recoverInterruptedJobs(db: Db, storage: StorageRegistry, l
     const destination = destinations.find((d) => d.id === job.destinationId);
     if (!destination) continue;
     try {
-      const driver = storage.driverFor(destination);
-      await driver.delete(job.objectKey!);
-      await driver.cleanupUpload(job.objectKey!);
+      // A whole-server job: every part it planned (its folder's objects, and uploads cut short).
+      await deleteBackupObjects(storage.driverFor(destination), job.objectKey!, { partKeys: job.parts?.map((p) => p.objectKey), uploads: true });
     } catch (err) {
       logger.warn("could not remove an interrupted job's upload", { jobId: job.id, objectKey: job.objectKey, error: err });
     }

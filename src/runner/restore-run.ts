@@ -16,6 +16,7 @@ import { StorageError, storageFailureCode } from "../storage/errors.ts";
 import type { AbortReason } from "./job-error.ts";
 import type { RunnerMetrics } from "./metrics.ts";
 import { recordRestoreEvent } from "../notify/record.ts";
+import { runServerRestore } from "./restore-server.ts";
 import { planRestore, runRestore, type RestoreDeps, type RestoreProgress, type RestoreRow, type RestoreState } from "./restore.ts";
 
 const RUNNER: Actor = { type: "system", id: "runner" };
@@ -53,6 +54,7 @@ const clip = (text: string, max = 2000) => (text.length > max ? `${text.slice(0,
 
 /** What the target looks like after a failure: said in every failed or canceled restore's message. */
 export function targetStateNote(engine: EngineName | null, state: RestoreState, database: string | null): string {
+  if (state.note) return state.note;
   const created = state.createdDatabase ? `; the database ${database} created for this restore stays` : "";
   switch (state.touched) {
     case "no":
@@ -116,7 +118,8 @@ export async function executeRestore(
     const plan = planRestore(deps, row);
     engine = plan.target.engine;
     log.info("restore started", { backupJobId: row.backupJobId, clean: row.clean });
-    await runRestore(deps, row, plan, controller.signal, progress, state);
+    // A whole-server backup (parts) restores database by database onto the target's server.
+    await (plan.job.parts ? runServerRestore : runRestore)(deps, row, plan, controller.signal, progress, state);
     if (entry.reason) throw new Error(`aborted: ${entry.reason}`);
     const durationMs = finish(deps.db, row, "succeeded", progress, null);
     deps.metrics?.recordRestore("succeeded", null, durationMs);

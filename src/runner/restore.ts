@@ -32,6 +32,8 @@ export interface RestoreProgress {
 export interface RestoreState {
   touched: "no" | "transaction" | "dropped" | "partial" | "replaced";
   createdDatabase: boolean;
+  /** Says it all instead (a whole-server restore, whose databases each end their own way). */
+  note?: string;
 }
 
 export interface RestorePlan {
@@ -68,7 +70,7 @@ export function planRestore(deps: RestoreDeps, row: RestoreRow): RestorePlan {
  * transaction) never commits and a SQLite temp file is never renamed. `settle()` reads the
  * rest after a failure downstream, to tell a corrupt file from another failure.
  */
-function verifiedSource(body: ReadableStream<Uint8Array>, sha256: string | null, size: number | null, onBytes: (n: number) => void) {
+export function verifiedSource(body: ReadableStream<Uint8Array>, sha256: string | null, size: number | null, onBytes: (n: number) => void) {
   const reader = body.getReader();
   const hash = createHash("sha256");
   let read = 0;
@@ -125,7 +127,7 @@ function verifiedSource(body: ReadableStream<Uint8Array>, sha256: string | null,
 }
 
 /** Errors of one stage carry that stage's code (DECRYPT_FAILED, …) unless they are ours already. */
-function tagged(inner: ReadableStream<Uint8Array>, code: RestoreErrorCode): ReadableStream<Uint8Array> {
+export function tagged(inner: ReadableStream<Uint8Array>, code: RestoreErrorCode): ReadableStream<Uint8Array> {
   const reader = inner.getReader();
   return new ReadableStream<Uint8Array>(
     {

@@ -13,6 +13,11 @@ export interface BackupKeyParts {
   /** The layers, without the leading dot: `dump.zst.age`, `sql.zst`, `sqlite.zst`. */
   ext: string;
   at: Date;
+  /**
+   * A whole-server job's part (`globals`, `db-<name>`): its file goes into the job's folder,
+   * `…/{DD}/{jobId}/{part}.{ext}`.
+   */
+  part?: string;
 }
 
 const SAFE_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -52,16 +57,19 @@ export function backupObjectKey(p: BackupKeyParts): string {
   const mm = String(p.at.getUTCMonth() + 1).padStart(2, "0");
   const dd = String(p.at.getUTCDate()).padStart(2, "0");
   const ext = p.ext.replace(/^\./, "");
-  return joinKey(
-    normalizePrefix(p.prefix),
-    orgSegment(p.orgId),
-    segment(p.dataSourceId, "dataSourceId"),
-    yyyy,
-    mm,
-    dd,
-    `${segment(p.jobId, "jobId")}.${segment(ext, "ext")}`,
-  );
+  const day = joinKey(normalizePrefix(p.prefix), orgSegment(p.orgId), segment(p.dataSourceId, "dataSourceId"), yyyy, mm, dd);
+  if (p.part !== undefined) return joinKey(day, segment(p.jobId, "jobId"), `${segment(p.part, "part")}.${segment(ext, "ext")}`);
+  return joinKey(day, `${segment(p.jobId, "jobId")}.${segment(ext, "ext")}`);
 }
+
+/**
+ * A key ending in `/` is a folder, never an object: a whole-server job's `objectKey` names
+ * the folder its parts are in (`…/{jobId}/`).
+ */
+export const isFolderKey = (key: string) => key.endsWith("/");
+
+/** The folder a part's key is in (`…/{jobId}/`). */
+export const folderOf = (partKey: string) => partKey.slice(0, partKey.lastIndexOf("/") + 1);
 
 /** Where one org's data source's backups live, for listing them (`{prefix}/{orgId}/{dataSourceId}/`). */
 export function dataSourceKeyPrefix(prefix: string, orgId: string, dataSourceId: string): string {

@@ -4,6 +4,7 @@ import type { Db } from "../db/client.ts";
 import type { storageDestinations } from "../db/schema.ts";
 import { underAllowedRoot } from "../lib/host-paths.ts";
 import { assumeRoleProvider } from "./assume-role.ts";
+import { deleteBackupObjects } from "./backup-objects.ts";
 import { DownloadTokens } from "./download-token.ts";
 import { StorageError } from "./errors.ts";
 import { externalIdFor } from "./external-id.ts";
@@ -177,7 +178,7 @@ export class StorageRegistry {
 }
 
 /**
- * Deletes one stored object and swallows every failure (logged by the caller if it wants):
+ * Deletes one stored backup (an object, or a whole-server job's folder) and swallows every failure (logged by the caller if it wants):
  * for cascades (a data source deleted with its jobs) where a missing or unreachable file
  * must not block the database change. Returns whether the delete went through.
  */
@@ -188,7 +189,7 @@ export async function deleteObjectQuietly(
   onError?: (err: unknown) => void,
 ): Promise<boolean> {
   try {
-    await registry.driverFor(row).delete(key);
+    await deleteBackupObjects(registry.driverFor(row), key);
     return true;
   } catch (err) {
     onError?.(err);

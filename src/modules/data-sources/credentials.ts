@@ -69,5 +69,6 @@ export function targetOf(row: DataSourceRow, secrets: SecretBox): SourceTarget {
     path: row.path,
     options: row.options as SourceTarget["options"],
     credentials,
+    excludeDatabases: row.excludeDatabases ?? [],
   };
 }

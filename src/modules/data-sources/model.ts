@@ -16,6 +16,12 @@ const Options = t.Object(
   {
     sslMode: t.Optional(SslMode),
     connectTimeoutSeconds: t.Optional(t.Integer({ minimum: 1, maximum: 120, description: "Verify's connect timeout (default 10)." })),
+    includeRolePasswords: t.Optional(
+      t.Boolean({
+        description:
+          "`postgres` with `database: \"*\"` only: the globals file keeps the roles' password hashes (pg_dumpall without `--no-role-passwords`; the login must then be a superuser). Default false: roles are restored without passwords.",
+      }),
+    ),
   },
   { additionalProperties: false, description: "Engine-specific settings. `sqlite` takes none." },
 );
@@ -37,8 +43,16 @@ const fields = {
     minLength: 1,
     maxLength: 255,
     description:
-      "Network engines: the database to back up, taken literally (spaces, quotes and unicode are fine; control characters are not). A value like `dbname=x host=y` or `postgresql://…` is a database of that name, never a connection string.",
+      "Network engines: the database to back up, taken literally (spaces, quotes and unicode are fine; control characters are not). A value like `dbname=x host=y` or `postgresql://…` is a database of that name, never a connection string. " +
+      "`*` is the whole server: every database (PostgreSQL: all that accept connections, templates left out; MySQL/MariaDB: all but information_schema, performance_schema, mysql and sys), found anew at every run, minus `excludeDatabases`, plus the server's roles/users and grants, each its own file of one backup job (`parts`).",
   }),
+  excludeDatabases: t.Array(
+    t.String({ minLength: 1, maxLength: 255, description: "A database name, or a glob: `*` any run of characters, `?` one character; case-sensitive." }),
+    {
+      maxItems: 100,
+      description: "`database: \"*\"` only: databases left out of the whole-server backup, by name or glob (e.g. `[\"scratch_*\", \"test?\"]`). Default none.",
+    },
+  ),
   path: t.String({
     minLength: 1,
     maxLength: 4096,
@@ -58,6 +72,7 @@ export const DataSourceCreate = t.Object(
     host: t.Optional(fields.host),
     port: t.Optional(fields.port),
     database: t.Optional(fields.database),
+    excludeDatabases: t.Optional(fields.excludeDatabases),
     path: t.Optional(fields.path),
     options: t.Optional(fields.options),
     labels: t.Optional(fields.labels),
@@ -72,6 +87,7 @@ export const DataSourceUpdate = t.Object(
     host: t.Optional(fields.host),
     port: t.Optional(fields.port),
     database: t.Optional(fields.database),
+    excludeDatabases: t.Optional(t.Union([fields.excludeDatabases], { description: "Replaces the whole list." })),
     path: t.Optional(fields.path),
     options: t.Optional(t.Union([fields.options], { description: "Replaces the whole options object." })),
     labels: t.Optional(t.Union([fields.labels], { description: "Replaces the whole label map." })),
@@ -103,6 +119,14 @@ export const VerifyOutcome = t.Object(
         message: t.String(),
       }),
     ),
+    databases: t.Optional(
+      t.Array(t.String(), { description: "`database: \"*\"`: the databases a backup would take now (after `excludeDatabases`), in the order it takes them." }),
+    ),
+    unreadable: t.Optional(
+      t.Array(t.String(), {
+        description: "`database: \"*\"`: those of `databases` the login cannot read (no CONNECT, tables it may not SELECT, …): a backup would fail on them (`ok: false`, `DATABASE_UNREADABLE`); grant access or exclude them.",
+      }),
+    ),
     verifiedAt: t.String({ format: "date-time" }),
   },
   { $id: "#/components/schemas/DataSourceVerify", title: "DataSourceVerify" },
@@ -115,7 +139,8 @@ export const DataSource = t.Object(
     engine: Engine,
     host: t.Union([t.String(), t.Null()]),
     port: t.Union([t.Integer(), t.Null()]),
-    database: t.Union([t.String(), t.Null()]),
+    database: t.Union([t.String(), t.Null()], { description: "`*`: the whole server." }),
+    excludeDatabases: t.Array(t.String(), { description: "Databases a whole-server backup leaves out (names or globs); empty otherwise." }),
     path: t.Union([t.String(), t.Null()]),
     options: t.Record(t.String(), t.Unknown()),
     labels: t.Record(t.String(), t.String()),

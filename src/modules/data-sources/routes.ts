@@ -143,7 +143,9 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
         response: { 200: VerifyOutcome },
         detail: {
           summary: "Connect for real and check the dump tool",
-          description: "Always 200 when the source exists: `ok: false` carries `error.code` (CONNECTION_REFUSED, TIMEOUT, AUTH_FAILED, DATABASE_NOT_FOUND, TLS_ERROR, DUMP_TOOL_MISSING, DUMP_TOOL_TOO_OLD, PATH_NOT_ALLOWED: a SQLite path outside the operator's allowed roots). Stored as `lastVerify`.",
+          description:
+            "Always 200 when the source exists: `ok: false` carries `error.code` (CONNECTION_REFUSED, TIMEOUT, AUTH_FAILED, DATABASE_NOT_FOUND, TLS_ERROR, DUMP_TOOL_MISSING, DUMP_TOOL_TOO_OLD, PATH_NOT_ALLOWED: a SQLite path outside the operator's allowed roots; " +
+            "DATABASE_UNREADABLE: a whole server (`database: \"*\"`) with databases, or globals (`:globals`), the login cannot read). A whole server's answer also lists `databases` (what a backup would take now) and `unreadable`. Stored as `lastVerify`.",
           tags,
         },
       },

@@ -15,6 +15,7 @@ export function toDataSource(row: DataSourceRow) {
     host: row.host,
     port: row.port,
     database: row.database,
+    excludeDatabases: row.excludeDatabases ?? [],
     path: row.path,
     options: row.options,
     labels: row.labels,

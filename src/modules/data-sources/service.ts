@@ -19,6 +19,7 @@ export interface DataSourceInput {
   host?: string;
   port?: number;
   database?: string;
+  excludeDatabases?: string[];
   path?: string;
   options?: EngineOptions;
   labels?: Record<string, string>;
@@ -65,6 +66,7 @@ export function createDataSource(ctx: ServiceContext, sqlitePaths: SqlitePathPol
     host: input.host ?? null,
     port: input.port ?? null,
     database: input.database ?? null,
+    excludeDatabases: input.excludeDatabases ?? [],
     path: input.path ?? null,
     options: input.options ?? {},
     labels: input.labels ?? {},
@@ -126,6 +128,7 @@ export function updateDataSource(ctx: ServiceContext, sqlitePaths: SqlitePathPol
         host: patch.host ?? current.host,
         port: patch.port ?? current.port,
         database: patch.database ?? current.database,
+        excludeDatabases: patch.excludeDatabases ?? current.excludeDatabases,
         path: patch.path ?? current.path,
         options: (patch.options ?? current.options) as EngineOptions,
         labels: patch.labels ?? current.labels,

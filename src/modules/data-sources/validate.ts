@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
 import { isAbsolute } from "node:path";
 import { engineFor } from "../../engines/registry.ts";
+import { WHOLE_SERVER } from "../../engines/whole-server.ts";
 import type { EngineName, EngineOptions } from "../../engines/types.ts";
 import { AppError, type ErrorDetail } from "../../lib/errors.ts";
 
@@ -10,6 +11,7 @@ export interface SourceShape {
   host: string | null;
   port: number | null;
   database: string | null;
+  excludeDatabases: string[];
   path: string | null;
   options: EngineOptions;
   labels: Record<string, string>;
@@ -49,6 +51,7 @@ export function checkShape(s: SourceShape, pathProblem?: (path: string) => strin
       if (problem) bad("/path", problem);
     }
     for (const f of ["host", "port", "database"] as const) if (s[f] !== null) bad(`/${f}`, "is not used by engine sqlite (use path)");
+    if (s.excludeDatabases.length) bad("/excludeDatabases", "is not used by engine sqlite");
     if (Object.keys(s.options).length) bad("/options", "engine sqlite takes no options");
   } else {
     if (s.host === null) bad("/host", `is required for engine ${s.engine}`);
@@ -58,11 +61,24 @@ export function checkShape(s: SourceShape, pathProblem?: (path: string) => strin
     // a connection string or an option.
     else if (CONTROL.test(s.database)) bad("/database", "must not contain control characters");
     if (s.path !== null) bad("/path", `is only for engine sqlite (${s.engine} uses host, port, database)`);
+    checkWholeServer(s, bad);
   }
   const labelKeys = Object.keys(s.labels);
   if (labelKeys.length > 64) bad("/labels", "at most 64 labels");
   for (const k of labelKeys) if (!LABEL_KEY.test(k)) bad(`/labels/${k.replace(/~/g, "~0").replace(/\//g, "~1")}`, "label keys are 1–63 chars of A-Za-z0-9._/-");
   if (details.length) throw new AppError("INVALID_INPUT", `${details[0]!.path}: ${details[0]!.message}`, details);
+}
+
+/** `excludeDatabases` and `includeRolePasswords` belong to a whole-server source (`database: "*"`). */
+function checkWholeServer(s: SourceShape, bad: (path: string, message: string) => void): void {
+  const whole = s.database === WHOLE_SERVER;
+  if (!whole && s.excludeDatabases.length) bad("/excludeDatabases", 'applies only to database "*" (the whole server)');
+  s.excludeDatabases.forEach((pattern, i) => {
+    if (CONTROL.test(pattern)) bad(`/excludeDatabases/${i}`, "must not contain control characters");
+  });
+  if (s.options.includeRolePasswords === true && !(whole && s.engine === "postgres")) {
+    bad("/options/includeRolePasswords", 'applies only to engine postgres with database "*" (MySQL/MariaDB users always keep their password hashes)');
+  }
 }
 
 /** The engine's default port for a network source that leaves it out. */

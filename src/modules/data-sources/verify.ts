@@ -4,6 +4,8 @@ import type { SecretBox } from "../../crypto/secrets.ts";
 import { dataSources } from "../../db/schema.ts";
 import { engineFor } from "../../engines/registry.ts";
 import { checkSqlitePath, type SqlitePathPolicy } from "../../engines/sqlite-path.ts";
+import { isWholeServer } from "../../engines/whole-server.ts";
+import { verifyWholeServer } from "../../engines/whole-server-verify.ts";
 import { verifyFailure, type EngineEnv, type SourceTarget, type VerifyResult } from "../../engines/types.ts";
 import type { ServiceContext } from "../../lib/context.ts";
 import { nowIso } from "../../lib/clock.ts";
@@ -19,6 +21,7 @@ async function probe(target: SourceTarget, env: EngineEnv, sqlitePaths: SqlitePa
     target = { ...target, path: check.real };
   }
   const timeoutMs = target.options.connectTimeoutSeconds ? target.options.connectTimeoutSeconds * 1000 : env.timeoutMs;
+  if (isWholeServer(target)) return verifyWholeServer(target, { ...env, timeoutMs });
   return engineFor(target.engine).verify(target, { ...env, timeoutMs });
 }
 

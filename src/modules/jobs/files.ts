@@ -11,7 +11,8 @@ import { decompressStage, type CompressionAlgorithm } from "../../runner/compres
 import { deleteBackupFile } from "../../runner/delete-file.ts";
 import { StorageError } from "../../storage/errors.ts";
 import type { StorageRegistry } from "../../storage/registry.ts";
-import { destinationOf, findJob, storedFileOf } from "./service.ts";
+import { jobFileOf } from "./parts.ts";
+import { destinationOf, findJob } from "./service.ts";
 
 type VerifyFailureCode = FileCheckCode;
 
@@ -32,11 +33,13 @@ export interface FileDeps {
 
 /**
  * Re-reads the stored object once, streaming: its size and sha256 against the job's, and
- * that it decrypts (with the org's identity) and decompresses to the dump's size.
+ * that it decrypts (with the org's identity) and decompresses to the dump's size. A
+ * whole-server job's files are verified one `part` at a time.
  */
-export async function verifyJobFile(ctx: ServiceContext, deps: FileDeps, id: string) {
+export async function verifyJobFile(ctx: ServiceContext, deps: FileDeps, id: string, part?: string) {
   const job = findJob(ctx.db, ctx.orgId, id);
-  const { destination, key } = storedFileOf(ctx, job);
+  const file = jobFileOf(ctx, job, part);
+  const { destination, key } = file;
   const format = (job.format ?? {}) as { compression?: CompressionAlgorithm; encrypted?: boolean };
   const fail = (code: VerifyFailureCode, message: string) => ({ ok: false as const, error: { code, message } });
   const outcome = await (async () => {
@@ -45,7 +48,7 @@ export async function verifyJobFile(ctx: ServiceContext, deps: FileDeps, id: str
     try {
       const head = await driver.head(key);
       if (!head) return fail("FILE_MISSING", "the stored file is gone");
-      if (head.size !== job.storedBytes) return fail("SIZE_MISMATCH", `stored file has ${head.size} bytes, the job recorded ${job.storedBytes}`);
+      if (head.size !== file.storedBytes) return fail("SIZE_MISMATCH", `stored file has ${head.size} bytes, the job recorded ${file.storedBytes}`);
       body = (await driver.get(key)).body;
     } catch (err) {
       return fail("STORAGE_ERROR", err instanceof Error ? err.message : String(err));
@@ -59,7 +62,7 @@ export async function verifyJobFile(ctx: ServiceContext, deps: FileDeps, id: str
     } catch (err) {
       return fail("STORAGE_ERROR", err instanceof Error ? err.message : String(err));
     }
-    if (hash.digest() !== job.sha256) return fail("CHECKSUM_MISMATCH", "the stored file's sha256 differs from the one recorded at backup time");
+    if (hash.digest() !== file.sha256) return fail("CHECKSUM_MISMATCH", "the stored file's sha256 differs from the one recorded at backup time");
     let dumpBytes = 0;
     let stage: "decrypt" | "decompress" = format.encrypted ? "decrypt" : "decompress";
     try {
@@ -78,7 +81,7 @@ export async function verifyJobFile(ctx: ServiceContext, deps: FileDeps, id: str
     } catch (err) {
       return fail(stage === "decrypt" ? "DECRYPT_FAILED" : "DECOMPRESS_FAILED", err instanceof Error ? err.message : String(err));
     }
-    if (dumpBytes !== job.sizeBytes) return fail("SIZE_MISMATCH", `the file restores to ${dumpBytes} bytes, the dump had ${job.sizeBytes}`);
+    if (dumpBytes !== file.sizeBytes) return fail("SIZE_MISMATCH", `the file restores to ${dumpBytes} bytes, the dump had ${file.sizeBytes}`);
     return { ok: true as const, sizeBytes: dumpBytes, storedBytes, sha256: hash.digest() };
   })();
   ctx.db.transaction((tx) =>
@@ -86,26 +89,30 @@ export async function verifyJobFile(ctx: ServiceContext, deps: FileDeps, id: str
       action: "backup_job.verified",
       targetType: "backup_job",
       targetId: id,
-      metadata: { ok: outcome.ok, ...(outcome.ok ? {} : { error: outcome.error }) },
+      metadata: { ok: outcome.ok, ...(file.part === null ? {} : { part: file.part }), ...(outcome.ok ? {} : { error: outcome.error }) },
     }),
   );
   return outcome;
 }
 
-/** A short-lived link: presigned GET on S3, a signed `/downloads/{token}` for local disks. */
-export async function createDownloadLink(ctx: ServiceContext, deps: FileDeps, id: string, expiresInSeconds: number) {
+/**
+ * A short-lived link: presigned GET on S3, a signed `/downloads/{token}` for local disks. A
+ * whole-server job's files have one link each (`part`), saved as `{jobId}-{part file}`.
+ */
+export async function createDownloadLink(ctx: ServiceContext, deps: FileDeps, id: string, expiresInSeconds: number, part?: string) {
   const job = findJob(ctx.db, ctx.orgId, id);
-  const { destination, key } = storedFileOf(ctx, job);
+  const { destination, key, part: partName } = jobFileOf(ctx, job, part);
   const issuedAt = new Date();
+  const leaf = key.split("/").at(-1)!;
   const url = await orUnavailable(() =>
-    deps.storage.driverFor(destination).downloadUrl(key, { expiresInSeconds, filename: key.split("/").at(-1) }),
+    deps.storage.driverFor(destination).downloadUrl(key, { expiresInSeconds, filename: partName === null ? leaf : `${job.id}-${leaf}` }),
   );
   ctx.db.transaction((tx) =>
     recordAudit(tx, ctx, {
       action: "backup_job.download_link_created",
       targetType: "backup_job",
       targetId: id,
-      metadata: { expiresInSeconds },
+      metadata: { expiresInSeconds, ...(partName === null ? {} : { part: partName }) },
     }),
   );
   return { url, expiresAt: isoOf(issuedAt.getTime() + expiresInSeconds * 1000) };

@@ -42,6 +42,19 @@ export const JobVerifyResult = t.Object({
   error: t.Optional(t.Object({ code: oneOf(FILE_CHECK_CODES), message: t.String() })),
 });
 
+export const JobFileQuery = t.Object(
+  {
+    part: t.Optional(
+      t.String({
+        minLength: 1,
+        maxLength: 300,
+        description: "A whole-server backup's file: the part's name (a database's name, or `:globals`). Required for such a backup (400 listing its parts without it); refused for a one-file backup.",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 export const JobIdParams = t.Object({ id: t.String({ maxLength: 64 }) });
 
 export const JobPage = pageOf(BackupJob);

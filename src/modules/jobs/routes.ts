@@ -3,7 +3,7 @@ import { Elysia, t } from "elysia";
 import type { HttpKit } from "../../http/kit.ts";
 import type { JobControl } from "../../runner/control.ts";
 import { createDownloadLink, deleteJobFile, verifyJobFile } from "./files.ts";
-import { DownloadLink, DownloadLinkBody, JobIdParams, JobPage, JobsListQuery, JobVerifyResult, RunNowBody } from "./model.ts";
+import { DownloadLink, DownloadLinkBody, JobFileQuery, JobIdParams, JobPage, JobsListQuery, JobVerifyResult, RunNowBody } from "./model.ts";
 import { BackupJob } from "./serialize.ts";
 import { cancelJob, findJob, listJobs, presentJob, runNow } from "./service.ts";
 
@@ -66,24 +66,34 @@ export function jobRoutes(kit: HttpKit, control: JobControl) {
     )
     .post(
       "/backup-jobs/:id/verify",
-      ({ params, ctx }) => verifyJobFile(ctx, deps, params.id),
+      ({ params, query, ctx }) => verifyJobFile(ctx, deps, params.id, query.part),
       {
         scope: "backup.operate",
         params: JobIdParams,
+        query: JobFileQuery,
         response: { 200: JobVerifyResult },
-        detail: { summary: "Re-read the stored file: size, sha256, and that it decrypts and decompresses", tags },
+        detail: {
+          summary: "Re-read the stored file: size, sha256, and that it decrypts and decompresses",
+          description: "A whole-server backup's files are verified one at a time: `?part=NAME` (400 listing the parts without it).",
+          tags,
+        },
       },
     )
     .post(
       "/backup-jobs/:id/download-link",
-      ({ params, body, ctx }) =>
-        createDownloadLink(ctx, deps, params.id, body?.expiresInSeconds ?? 300),
+      ({ params, query, body, ctx }) =>
+        createDownloadLink(ctx, deps, params.id, body?.expiresInSeconds ?? 300, query.part),
       {
         scope: "backup.operate",
         params: JobIdParams,
+        query: JobFileQuery,
         body: t.Optional(DownloadLinkBody),
         response: { 200: DownloadLink },
-        detail: { summary: "A short-lived download URL for the stored file (60–3600 s, default 300)", tags },
+        detail: {
+          summary: "A short-lived download URL for the stored file (60–3600 s, default 300)",
+          description: "A whole-server backup has one link per file: `?part=NAME` (400 listing the parts without it).",
+          tags,
+        },
       },
     )
     .delete(
@@ -96,7 +106,7 @@ export function jobRoutes(kit: HttpKit, control: JobControl) {
         scope: "backup.operate",
         params: JobIdParams,
         response: { 204: t.Void({ description: "No content" }) },
-        detail: { summary: "Delete the stored backup file; the job stays, with fileDeletedAt", tags },
+        detail: { summary: "Delete the stored backup file (every part of a whole-server backup); the job stays, with fileDeletedAt", tags },
       },
     );
 }

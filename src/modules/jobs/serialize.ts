@@ -7,6 +7,20 @@ import { isoOf } from "../../lib/clock.ts";
 import type { CompressionAlgorithm } from "../../runner/compression.ts";
 import { JOB_ERROR_CODES } from "../../lib/failure-codes.ts";
 
+/** One file of a whole-server backup job. */
+export const BackupPart = t.Object(
+  {
+    name: t.String({ description: "The database's name, or `:globals` for the server's roles/users and grants." }),
+    kind: t.Union([t.Literal("globals"), t.Literal("database")]),
+    objectKey: t.Union([t.String(), t.Null()], { description: "Where the file is; null for a database skipped because it was dropped while the job ran (see `note`)." }),
+    sizeBytes: t.Union([t.Integer(), t.Null()], { description: "Bytes the dump tool produced; null until the part is stored." }),
+    storedBytes: t.Union([t.Integer(), t.Null()], { description: "Bytes of the stored file (after compression and encryption)." }),
+    sha256: t.Union([t.String(), t.Null()], { description: "Hex sha256 of the stored file." }),
+    note: t.Optional(t.String()),
+  },
+  { $id: "#/components/schemas/BackupPart", title: "BackupPart" },
+);
+
 /** A backup job as the API shows it (docs/api.md); shared by every route that answers with jobs. */
 export const BackupJob = t.Object(
   {
@@ -43,6 +57,11 @@ export const BackupJob = t.Object(
       description: "Why the job failed or was canceled; kept from the last failed attempt while a retry is queued.",
     }),
     fileDeletedAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
+    parts: t.Union([t.Array(BackupPart), t.Null()], {
+      description:
+        "A whole-server backup (`database: \"*\"`): one file per database and one for the globals, listed as soon as the job has found the databases, each with its figures once stored. " +
+        "Such a job's `objectKey` is the folder of its parts (ending in `/`), `sizeBytes`/`storedBytes` their sums, and `sha256` null. A failed job's parts say how far it got; none of their files is kept. Null for one-file backups.",
+    }),
   },
   { $id: "#/components/schemas/BackupJob", title: "BackupJob" },
 );
@@ -74,5 +93,19 @@ export function toBackupJob(row: JobRow) {
     format: (row.format as JobFormat | null) ?? null,
     error: row.error ?? null,
     fileDeletedAt: isoOrNull(row.fileDeletedAt),
+    parts: row.parts ? row.parts.map(toBackupPart) : null,
+  };
+}
+
+/** Field by field: what a restore needs (owner, charset) stays in the store. */
+function toBackupPart(p: NonNullable<JobRow["parts"]>[number]) {
+  return {
+    name: p.name,
+    kind: p.kind,
+    objectKey: p.objectKey,
+    sizeBytes: p.sizeBytes,
+    storedBytes: p.storedBytes,
+    sha256: p.sha256,
+    ...(p.note ? { note: p.note } : {}),
   };
 }

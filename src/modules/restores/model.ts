@@ -15,6 +15,14 @@ export const CreateRestoreBody = t.Object(
         description: "Network engines only: restore into this database on the target's server instead of the data source's own; created if missing.",
       }),
     ),
+    databases: t.Optional(
+      t.Array(t.String({ minLength: 1, maxLength: 255 }), {
+        minItems: 1,
+        maxItems: 1000,
+        description:
+          "A whole-server backup only: which of its databases to restore (default: all it holds). The globals (roles/users, grants) are always restored first; each database is created on the target's server under its own name (409 for one that exists and is not empty, unless clean).",
+      }),
+    ),
     clean: t.Optional(
       t.Boolean({
         default: false,

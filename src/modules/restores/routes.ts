@@ -35,7 +35,8 @@ export function restoreRoutes(kit: HttpKit, control: JobControl) {
             "CHECKSUM_MISMATCH, DECRYPT_FAILED, DECOMPRESS_FAILED, RESTORE_FAILED, RESTORE_TOOL_MISSING, TARGET_NOT_EMPTY, DATABASE_CREATE_FAILED, BACKUP_FILE_MISSING, " +
             "PATH_NOT_ALLOWED (a SQLite path outside the operator's allowed roots, checked again when the restore runs), INVALID_TARGET (e.g. a SQLite path holding a file that is not a SQLite database: never replaced), " +
             "AUTH_FAILED, CONNECTION_REFUSED, CANCELED, INTERRUPTED, TIMEOUT (ran longer than the daemon's runner.restoreTimeoutSeconds, default 86400), …; the message says what state the target was left in. " +
-            "Restores share the runner's slots with backups: one job per data source, at most runner.maxConcurrentPerOrg (default 1) of one org at once, orgs taking turns.",
+            "Restores share the runner's slots with backups: one job per data source, at most runner.maxConcurrentPerOrg (default 1) of one org at once, orgs taking turns. " +
+            "A whole-server backup (`database: \"*\"`) restores onto the target's server: the globals first (roles/users that exist are tolerated and listed in `notes`; other errors: GLOBALS_FAILED), then each of `databases` (default all) under its own name, created as it was when missing; a non-empty one is a 409 unless clean.",
           tags,
         },
       },

@@ -29,6 +29,8 @@ export const Restore = t.Object(
       ),
       t.Null(),
     ]),
+    databases: t.Union([t.Array(t.String()), t.Null()], { description: "A whole-server backup's restore: the databases it restores, in order. Null otherwise." }),
+    notes: t.Array(t.String(), { description: "What the restore tolerated on the way, e.g. roles or users that already existed on the target." }),
   },
   { $id: "#/components/schemas/Restore", title: "Restore" },
 );
@@ -50,5 +52,7 @@ export function toRestore(row: RestoreRow) {
     finishedAt: isoOrNull(row.finishedAt),
     progress: { bytesRead: row.bytesRead, bytesWritten: row.bytesWritten },
     error: row.error ?? null,
+    databases: row.databases ?? null,
+    notes: row.notes ?? [],
   };
 }

@@ -8,6 +8,7 @@ import { DATABASE_NAME, engineFamily, inspectDatabase, RestoreSetupError } from 
 import { checkSqlitePath, type SqlitePathPolicy } from "../../engines/sqlite-path.ts";
 import { notReplaceable, sqliteUserObjects } from "../../engines/sqlite-restore.ts";
 import type { EngineName, SourceTarget } from "../../engines/types.ts";
+import { WHOLE_SERVER } from "../../engines/whole-server.ts";
 import type { ServiceContext } from "../../lib/context.ts";
 import { nowMs } from "../../lib/clock.ts";
 import { AppError, invalidInput, notFound } from "../../lib/errors.ts";
@@ -18,6 +19,8 @@ import type { JobControl } from "../../runner/control.ts";
 import type { StorageRegistry } from "../../storage/registry.ts";
 import { targetOf } from "../data-sources/credentials.ts";
 import { storedFileOf } from "../jobs/service.ts";
+import { storedParts } from "../jobs/parts.ts";
+import { checkPartsStored, checkServerTarget, chooseDatabases } from "./server.ts";
 import { toRestore } from "./serialize.ts";
 
 export type RestoreRow = typeof restores.$inferSelect;
@@ -35,6 +38,7 @@ export interface CreateRestoreInput {
   targetDataSourceId?: string;
   targetDatabase?: string;
   clean?: boolean;
+  databases?: string[];
 }
 
 export function findRestore(db: ServiceContext["db"] | Tx, orgId: string, id: string): RestoreRow {
@@ -96,14 +100,21 @@ export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDep
   const job = ctx.db.select().from(backupJobs).where(and(eq(backupJobs.orgId, ctx.orgId), eq(backupJobs.id, input.backupJobId))).get();
   if (!job) throw invalidInput("/backupJobId", "backupJobId does not name a backup job of this organisation");
   const { destination, key } = storedFileOf(ctx, job);
-  const head = await deps.storage
-    .driverFor(destination)
-    .head(key)
-    .catch((err: Error) => {
-      throw new AppError("CONFLICT", `the backup's storage could not be reached: ${err.message}`);
-    });
-  if (!head) throw new AppError("CONFLICT", "the backup's file is missing from its storage destination");
-  if (head.size !== job.storedBytes) throw new AppError("CONFLICT", `the stored file has ${head.size} bytes, the backup recorded ${job.storedBytes}`);
+  // A whole-server backup: the databases it restores, and the files of those and of the globals.
+  const databases = job.parts ? chooseDatabases(job, input.databases) : null;
+  if (databases) {
+    await checkPartsStored(deps.storage, destination, storedParts(job).filter((p) => p.kind === "globals" || databases.includes(p.name)));
+  } else {
+    if (input.databases !== undefined) throw invalidInput("/databases", 'databases applies to a whole-server backup (a data source with database "*") only');
+    const head = await deps.storage
+      .driverFor(destination)
+      .head(key)
+      .catch((err: Error) => {
+        throw new AppError("CONFLICT", `the backup's storage could not be reached: ${err.message}`);
+      });
+    if (!head) throw new AppError("CONFLICT", "the backup's file is missing from its storage destination");
+    if (head.size !== job.storedBytes) throw new AppError("CONFLICT", `the stored file has ${head.size} bytes, the backup recorded ${job.storedBytes}`);
+  }
 
   const targetId = input.targetDataSourceId ?? job.dataSourceId;
   const target = ctx.db.select().from(dataSources).where(and(eq(dataSources.orgId, ctx.orgId), eq(dataSources.id, targetId))).get();
@@ -115,14 +126,18 @@ export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDep
   let database: string | null = null;
   if (target.engine === "sqlite") {
     if (input.targetDatabase !== undefined) throw invalidInput("/targetDatabase", "targetDatabase applies to network engines only; a SQLite target is its data source's path");
+  } else if (databases) {
+    if (input.targetDatabase !== undefined) throw invalidInput("/targetDatabase", "a whole-server backup restores each database under its own name: leave targetDatabase out (choose them with databases)");
   } else {
     if (input.targetDatabase !== undefined && !DATABASE_NAME.test(input.targetDatabase)) {
       throw invalidInput("/targetDatabase", "targetDatabase must start with a letter or _ and hold only letters, digits, _, $ and - (at most 63)");
     }
-    database = input.targetDatabase ?? target.database;
+    // A whole-server target (`*`) names no database of its own.
+    database = input.targetDatabase ?? (target.database === WHOLE_SERVER ? null : target.database);
     if (!database) throw invalidInput("/targetDatabase", "the target data source names no database: give targetDatabase");
   }
-  await checkTarget(targetOf(target, deps.secrets), database, clean, deps.sqlitePaths, deps.outbound);
+  if (databases) await checkServerTarget(targetOf(target, deps.secrets), databases, clean, deps.outbound);
+  else await checkTarget(targetOf(target, deps.secrets), database, clean, deps.sqlitePaths, deps.outbound);
 
   const now = nowMs();
   return ctx.db.transaction((tx) => {
@@ -147,13 +162,15 @@ export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDep
       bytesRead: 0,
       bytesWritten: 0,
       error: null,
+      databases,
+      notes: null,
     };
     tx.insert(restores).values(row).run();
     recordAudit(tx, ctx, {
       action: "restore.queued",
       targetType: "restore",
       targetId: row.id,
-      metadata: { backupJobId: job.id, sourceDataSourceId: job.dataSourceId, targetDataSourceId: target.id, targetDatabase: database, clean },
+      metadata: { backupJobId: job.id, sourceDataSourceId: job.dataSourceId, targetDataSourceId: target.id, targetDatabase: database, clean, ...(databases ? { databases } : {}) },
     });
     return row;
   });
