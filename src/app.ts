@@ -25,6 +25,7 @@ import type { ScheduleSync } from "./scheduler/types.ts";
 import type { JobControl } from "./runner/control.ts";
 import { jobRoutes } from "./modules/jobs/routes.ts";
 import { restoreRoutes } from "./modules/restores/routes.ts";
+import { restorePlanRoutes } from "./modules/restore-plans/routes.ts";
 
 export interface AppDeps {
   config: Config;
@@ -87,6 +88,7 @@ export function buildApp(deps: AppDeps) {
     .use(attachmentRoutes(kit))
     .use(dataSourceRoutes(kit))
     .use(jobRoutes(kit, deps.jobs))
-    .use(restoreRoutes(kit, deps.jobs));
+    .use(restoreRoutes(kit, deps.jobs))
+    .use(restorePlanRoutes(kit, deps.jobs));
   return app;
 }

@@ -48,4 +48,10 @@ export const OPERATION_IDS: Record<string, string> = {
   "GET /restores": "listRestores",
   "GET /restores/{id}": "getRestore",
   "POST /restores/{id}/cancel": "cancelRestore",
+  "POST /restore-plans": "createRestorePlan",
+  "GET /restore-plans": "listRestorePlans",
+  "GET /restore-plans/{id}": "getRestorePlan",
+  "PATCH /restore-plans/{id}": "updateRestorePlan",
+  "DELETE /restore-plans/{id}": "deleteRestorePlan",
+  "POST /restore-plans/{id}/run-now": "runRestorePlanNow",
 };

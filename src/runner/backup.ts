@@ -5,6 +5,7 @@ import type { SecretBox } from "../crypto/secrets.ts";
 import type { Db } from "../db/client.ts";
 import { backupJobs, backupPolicies, dataSources, storageDestinations } from "../db/schema.ts";
 import { DUMP_EXT, DUMP_FORMAT, dumpCommand, startDump, type DumpEnv } from "../engines/dump.ts";
+import type { Fingerprint } from "../engines/fingerprint.ts";
 import { checkSqlitePath, type SqlitePathPolicy } from "../engines/sqlite-path.ts";
 import { pinTarget } from "../engines/network.ts";
 import type { SourceTarget } from "../engines/types.ts";
@@ -12,6 +13,7 @@ import { countingTap, sha256Tap } from "../lib/streams.ts";
 import type { OutboundPolicy } from "../net/outbound-policy.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
 import { chainIntoFile, chainStream, planBackupChain } from "./backup-chain.ts";
+import { takeFingerprint } from "./backup-fingerprint.ts";
 import { COMPRESSION_EXT, compressStage, type Compression } from "./compression.ts";
 import { JobSetupError } from "./job-error.ts";
 
@@ -69,6 +71,8 @@ export interface BackupResult {
   sha256: string;
   objectKey: string;
   format: BackupFormat;
+  /** Row counts in the dump's snapshot, when the policy asks for them (`fingerprint: true`). */
+  fingerprint: Fingerprint | null;
 }
 
 export interface BackupPlan {
@@ -79,6 +83,7 @@ export interface BackupPlan {
   extraRecipients: string[];
   timeoutSeconds: number;
   retries: number;
+  fingerprint: boolean;
 }
 
 /** Everything a job needs, read once when it starts; a missing piece fails the job clearly. */
@@ -98,6 +103,7 @@ export function planBackup(db: Db, job: JobRow): BackupPlan {
     extraRecipients: policy.encryption.recipients ?? [],
     timeoutSeconds: policy.timeoutSeconds,
     retries: policy.retries,
+    fingerprint: policy.fingerprint,
   };
 }
 
@@ -144,6 +150,8 @@ export async function runBackup(
   // Before the object key is recorded: a refused source leaves nothing to clean up. Resolved
   // and checked once, before anything runs; the tools connect to that address.
   const target = await pinTarget(backupTargetOf(deps, plan.source), deps.outbound);
+  // Open (PostgreSQL: its transaction) until this function is left, i.e. until the dump is over.
+  await using fingerprint = await takeFingerprint(plan.fingerprint, target, deps.dumpEnv, signal);
   onObjectKey(objectKey);
 
   // Until the stream reaches the driver (which cancels it on failure), a setup error must
@@ -155,12 +163,13 @@ export async function runBackup(
     sizeBytes: progress.bytesIn,
     objectKey,
     format,
+    fingerprint: fingerprint.result(),
     ...r,
   });
   let stream: ReadableStream<Uint8Array> | null = null;
   let pipeline: BackupResult["pipeline"] = "daemon";
   try {
-    const command = dumpCommand(target, deps.dumpEnv);
+    const command = dumpCommand(target, fingerprint.dumpEnv);
     const chain = command ? await planBackupChain(command, plan.compression, recipients, deps.dumpEnv, progress) : null;
     // A directory the tools cannot write into directly (a FUSE mount refusing read-write
     // opens, say) still takes a put: the stream path below says what is wrong, if anything.
@@ -185,7 +194,7 @@ export async function runBackup(
       }
     }
     if (!stream) {
-      stream = startDump(target, deps.dumpEnv, stagesSignal).pipeThrough(countingTap((n) => (progress.bytesIn += n)));
+      stream = startDump(target, fingerprint.dumpEnv, stagesSignal).pipeThrough(countingTap((n) => (progress.bytesIn += n)));
       const compress = compressStage(plan.compression, deps.dumpEnv.toolPath, stagesSignal);
       if (compress) stream = stream.pipeThrough(compress);
       if (plan.encrypt) stream = await encryptStream(stream, recipients);

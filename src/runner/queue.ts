@@ -8,6 +8,8 @@ import { planBackup, runBackup, type BackupDeps, type BackupPlan, type JobRow, t
 import { classifyJobFailure, effectiveTimeout, retryDelayMs, type AbortReason, type JobTimeout } from "./job-error.ts";
 import { nextQueuedBackup, nextQueuedRestore, OrgTurns, orgsWithRunnableWork } from "./pick-next.ts";
 import { claimRestore, executeRestore, type RunningRestore } from "./restore-run.ts";
+import { executePlanRun } from "./drill.ts";
+import type { PlanRunHook } from "./plan-run-record.ts";
 import type { RestoreProgress, RestoreRow } from "./restore.ts";
 import type { RunnerMetrics } from "./metrics.ts";
 
@@ -33,6 +35,8 @@ export interface RunnerDeps extends BackupDeps {
   metrics?: RunnerMetrics;
   /** Called after a job succeeded (retention runs there); failures are logged, not fatal. */
   afterSuccess?: (job: JobRow) => Promise<void>;
+  /** notify: drill.succeeded|failed — inside the transaction that records a restore plan's run. */
+  onPlanRunFinished?: PlanRunHook;
 }
 
 interface Running {
@@ -216,7 +220,8 @@ export class Runner {
     const entry: RunningRestore = { row, controller: new AbortController(), reason: null, progress: { bytesRead: 0, bytesWritten: 0 }, done: Promise.resolve() };
     this.restoring.set(row.id, entry);
     this.turns.started(row.orgId);
-    entry.done = executeRestore(this.deps, entry, { progressIntervalMs: this.opts.progressIntervalMs ?? 1000, timeoutSeconds: this.opts.restoreTimeoutSeconds }).finally(() => {
+    // A restore plan's run (drill or refresh) verifies what it restored; see drill.ts.
+    entry.done = (row.planId ? executePlanRun : executeRestore)(this.deps, entry, { progressIntervalMs: this.opts.progressIntervalMs ?? 1000, timeoutSeconds: this.opts.restoreTimeoutSeconds }).finally(() => {
       this.restoring.delete(row.id);
       this.wake();
     });
@@ -276,7 +281,7 @@ export class Runner {
       .run();
   }
 
-  private finishSucceeded(job: JobRow, r: { sizeBytes: number; storedBytes: number; sha256: string; objectKey: string; format: object }): void {
+  private finishSucceeded(job: JobRow, r: { sizeBytes: number; storedBytes: number; sha256: string; objectKey: string; format: object; fingerprint?: JobRow["fingerprint"] }): void {
     const now = nowMs();
     this.deps.db.transaction((tx) => {
       tx.update(backupJobs)
@@ -290,6 +295,7 @@ export class Runner {
           sha256: r.sha256,
           objectKey: r.objectKey,
           format: r.format as Record<string, unknown>,
+          fingerprint: r.fingerprint ?? null,
           error: null,
           notBefore: null,
         })

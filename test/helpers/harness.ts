@@ -72,6 +72,7 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
   const metrics = new MetricsRegistry();
   const runner = createRunner({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
   scheduler.onJobQueued(() => runner.wake());
+  scheduler.onRestoreQueued(() => runner.wake());
   const app = buildApp({
     config,
     store,

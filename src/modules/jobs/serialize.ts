@@ -30,6 +30,16 @@ export const BackupJob = t.Object(
     ]),
     error: t.Union([t.Object({ code: t.String(), message: t.String() }), t.Null()]),
     fileDeletedAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
+    fingerprint: t.Union(
+      [
+        t.Object({
+          tables: t.Record(t.String(), t.Integer(), { description: "Rows per table (`schema.table` for PostgreSQL) in the dump's snapshot." }),
+          takenAt: t.String({ format: "date-time" }),
+        }),
+        t.Null(),
+      ],
+      { description: "Row counts recorded with the dump when the policy has `fingerprint: true`; restore drills compare a restore with them." },
+    ),
   },
   { $id: "#/components/schemas/BackupJob", title: "BackupJob" },
 );
@@ -61,5 +71,6 @@ export function toBackupJob(row: JobRow) {
     format: (row.format as JobFormat | null) ?? null,
     error: row.error ?? null,
     fileDeletedAt: isoOrNull(row.fileDeletedAt),
+    fingerprint: row.fingerprint ? { tables: row.fingerprint.tables, takenAt: isoOf(row.fingerprint.takenAt) } : null,
   };
 }
