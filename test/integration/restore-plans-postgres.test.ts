@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { SQL } from "bun";
 import { eq } from "drizzle-orm";
 import { backupJobs } from "../../src/db/schema.ts";
-import { attach, backupNow, createPolicy, createSource, managedDestination, must } from "../helpers/api-flow.ts";
+import { attach, backupNow, createPolicy, createSource, managedDestination, must, waitForStatus } from "../helpers/api-flow.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { actionsOf, createPlan, runPlan } from "../helpers/plan-flow.ts";
 import { startPostgres, type PgServer } from "../helpers/postgres.ts";
@@ -223,6 +223,25 @@ describe("drills", () => {
     expect(missing.error).toContain("nothing_here");
     expect(after).toEqual({ name: "after all that", ok: true, found: "500" });
     expect(scratchDatabases()).toBe("");
+  });
+
+  test("a drill canceled mid-check: canceled, its scratch database dropped all the same", async () => {
+    const plan = await createPlan(h, token, {
+      dataSourceId: source.id,
+      mode: "drill",
+      target: { dataSourceId: source.id },
+      checks: [{ name: "slow", sql: "SELECT pg_sleep(60)::text", expect: "" }],
+    });
+    const queued = await must(h, token, "POST", `/restore-plans/${plan.id}/run-now`, undefined, 202);
+    for (let i = 0; i < 300 && pg.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid();").trim() !== "1"; i++) await Bun.sleep(50);
+    expect(scratchDatabases()).toBe(queued.targetDatabase);
+    await must(h, token, "POST", `/restores/${queued.id}/cancel`, undefined, 202);
+    const run = await waitForStatus(h, token, `/restores/${queued.id}`);
+    expect(run.status).toBe("canceled");
+    expect(run.error.code).toBe("CANCELED");
+    expect(run.error.message).toContain("was removed");
+    expect(scratchDatabases()).toBe("");
+    expect(await actionsOf(h, token, plan.id)).toEqual(["restore_plan.created", "drill.failed"]);
   });
 
   test("no successful backup → the run fails NO_BACKUP and is reported", async () => {

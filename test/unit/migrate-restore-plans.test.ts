@@ -14,7 +14,7 @@ afterAll(() => dir.cleanup());
  */
 test("restores written before restore plans survive the migration unchanged", () => {
   const s = openStore(join(dir.path, "old.db"));
-  const plans = MIGRATIONS.find((m) => m.tag === "0005_restore_plans")!;
+  const plans = MIGRATIONS.find((m) => m.tag.endsWith("_restore_plans"))!;
   const before = MIGRATIONS.filter((m) => m.version < plans.version);
   migrate(s.sqlite, before);
   s.sqlite.run(
