@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { and, eq } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
-import { restorePlans, restores } from "../db/schema.ts";
+import { dataSources, restorePlans, restores } from "../db/schema.ts";
 import type { CheckSpec } from "../engines/checks.ts";
 import { pinTarget } from "../engines/network.ts";
 import { RestoreSetupError } from "../engines/restore.ts";
@@ -14,7 +14,7 @@ import type { Logger } from "../lib/logger.ts";
 import type { RunnerMetrics } from "./metrics.ts";
 import { recordPlanRunEnd, type PlanRunHook } from "./plan-run-record.ts";
 import { classifyRestoreFailure, targetStateNote, type RunningRestore } from "./restore-run.ts";
-import { planRestore, runRestore, type RestoreDeps, type RestoreProgress, type RestoreState } from "./restore.ts";
+import { planRestore, runRestore, type RestoreDeps, type RestoreProgress, type RestoreRow, type RestoreState } from "./restore.ts";
 import { failureSummary, notVerified, verifyRestored, type RestoredAt, type Verification } from "./verify-restore.ts";
 
 /**
@@ -75,6 +75,25 @@ function scratchNote(scratch: Scratch | null, dropped: boolean | null): string {
   return dropped ? `${what} was removed` : `${what} could not be removed now; the daemon's next start removes it`;
 }
 
+/**
+ * A refresh never writes into the database it restores from. The API refuses such a plan,
+ * but data sources change afterwards (a host renamed, a database edited) and two host names
+ * may reach one server: the resolved addresses (or real paths) are compared again now.
+ */
+async function refuseOwnSource(deps: PlanRunDeps, row: RestoreRow, at: RestoredAt): Promise<void> {
+  const sourceRow = deps.db.select().from(dataSources).where(eq(dataSources.id, row.sourceDataSourceId)).get();
+  if (!sourceRow) return;
+  let same: boolean;
+  if (at.target.engine === "sqlite") {
+    const check = checkSqlitePath(sourceRow.path ?? "", deps.sqlitePaths);
+    same = check.ok && check.real === at.sqlitePath;
+  } else {
+    const source = await pinTarget(deps.targetOf(sourceRow), deps.outbound);
+    same = source.address === at.target.address && (source.port ?? null) === (at.target.port ?? null) && source.database === at.database;
+  }
+  if (same) throw new RestoreSetupError("INVALID_TARGET", "refusing to refresh the plan's own data source: the target is the very database its backups are taken of; nothing was changed");
+}
+
 export async function executePlanRun(deps: PlanRunDeps, entry: RunningRestore, opts: { progressIntervalMs: number; timeoutSeconds: number }): Promise<void> {
   const { row, controller, progress } = entry;
   const mode = row.mode ?? "drill";
@@ -117,8 +136,10 @@ export async function executePlanRun(deps: PlanRunDeps, entry: RunningRestore, o
       const check = checkSqlitePath(target.path ?? "", deps.sqlitePaths);
       if (!check.ok) throw new RestoreSetupError("PATH_NOT_ALLOWED", check.reason);
       at = { target, database: null, sqlitePath: check.real };
+      await refuseOwnSource(deps, row, at);
     } else {
       at = { target, database: row.targetDatabase ?? target.database, sqlitePath: null };
+      await refuseOwnSource(deps, row, at);
     }
     log.info("plan run started", { backupJobId: row.backupJobId, targetDatabase: row.targetDatabase });
     await runRestore(runDeps, row, runPlan, controller.signal, progress, state);

@@ -303,6 +303,18 @@ describe("refresh", () => {
     });
     expect(viaAlias.status).toBe(400);
     expect(viaAlias.body.details[0].path).toBe("/target");
+    // Another host name for the same server (localhost for 127.0.0.1) passes the API's check,
+    // but not the run's: the resolved address is the source's, so nothing is written.
+    const viaName = await createSource(h, token, { engine: "postgres", host: "localhost", port: pg.port, database: pg.database }, creds());
+    const sneaky = await createPlan(h, token, { dataSourceId: source.id, mode: "refresh", target: { dataSourceId: viaName.id } });
+    const before = pg.psql("SELECT md5(string_agg(name, ',' ORDER BY id)) FROM people;", pg.database);
+    pg.psql("UPDATE people SET name = 'changed since the backup' WHERE id = 2;", pg.database);
+    const refused = await runPlan(h, token, sneaky.id);
+    expect(refused.status).toBe("failed");
+    expect(refused.error.code).toBe("INVALID_TARGET");
+    expect(pg.psql("SELECT name FROM people WHERE id = 2;", pg.database).trim()).toBe("changed since the backup");
+    pg.psql("UPDATE people SET name = 'nom 2' WHERE id = 2;", pg.database);
+    expect(pg.psql("SELECT md5(string_agg(name, ',' ORDER BY id)) FROM people;", pg.database)).toBe(before);
     const explicit = await h.call("POST", "/restore-plans", {
       token,
       body: { name: "explicit", dataSourceId: source.id, mode: "refresh", scheduleCron: "0 4 * * *", target: { dataSourceId: source.id, database: pg.database } },

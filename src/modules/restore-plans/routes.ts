@@ -34,7 +34,7 @@ export function restorePlanRoutes(kit: HttpKit, control: JobControl) {
         detail: {
           summary: "Create a restore plan: a scheduled drill that proves the newest backup restores, or a scheduled refresh of another database",
           description:
-            `${RUN_DESCRIPTION} A refresh never targets the plan's own data source (the same data source and database, or another data source naming the same server and database): 400.`,
+            `${RUN_DESCRIPTION} A refresh never targets the plan's own data source (the same data source and database, or another data source naming the same server and database): 400; a run checks again against the resolved address and fails INVALID_TARGET without writing anything.`,
           tags,
         },
       },
