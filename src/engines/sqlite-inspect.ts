@@ -1,13 +1,15 @@
 import { tmpdir } from "node:os";
+import { spawnTool } from "./tool-stream.ts";
 
 /**
  * Reading a SQLite file the daemon restored or snapshotted (row counts, a plan's checks) in a
  * child process, never in the daemon: a check is tenant SQL, and one that never ends (an
  * endless recursive CTE) would block the daemon's only thread; bun:sqlite has no interrupt,
  * and a Worker cannot be stopped inside a query (it keeps its CPU after terminate()). A child
- * is SIGKILLed at its deadline. The child is this very executable: `bun -e` from source, the
- * compiled binary with BUN_BE_BUN=1 (it then behaves as the bun it embeds). Its environment
- * is that one variable: none of the daemon's secrets.
+ * is killed at its deadline, and dies with the daemon where setpriv allows it. The child is
+ * this very executable: `bun -e` from source, the compiled binary with BUN_BE_BUN=1 (it then
+ * behaves as the bun it embeds). Its environment is PATH, the locale and that variable: none
+ * of the daemon's secrets.
  *
  * Every check opens the file on its own read-only connection and runs one statement
  * (bun:sqlite prepares the first statement of the text only), so an ATTACH in one check
@@ -54,28 +56,20 @@ export class SqliteInspectError extends Error {
 
 /** Runs the child once: `count` the rows of every table, and/or one `check` statement. */
 export async function inspectSqlite(path: string, request: { count?: boolean; check?: string }, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<SqliteInspectResult> {
-  const proc = Bun.spawn([process.execPath, "-e", CHILD], {
-    cwd: tmpdir(),
-    env: { BUN_BE_BUN: "1" },
-    stdin: new Blob([JSON.stringify({ path, ...request })]),
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    proc.kill("SIGKILL");
-  }, opts.timeoutMs);
-  const onAbort = () => proc.kill("SIGKILL");
-  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  const deadline = AbortSignal.timeout(opts.timeoutMs);
+  const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
+  // A spawned tool like the dump tools: dies with the daemon where setpriv allows it, killed on abort.
+  const { proc, detach, stderrDone, failure } = spawnTool([process.execPath, "-e", CHILD], { toolPath: process.env.PATH ?? "/usr/bin:/bin", secretEnv: { BUN_BE_BUN: "1" }, signal, cwd: tmpdir() }, "pipe", "pipe");
   try {
-    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    if (timedOut) throw new SqliteInspectError(`stopped after ${Math.round(opts.timeoutMs / 1000)} s`, true);
+    const stdout = new Response(proc.stdout).text();
+    await proc.stdin.write(JSON.stringify({ path, ...request }));
+    await proc.stdin.end();
+    const [out] = await Promise.all([stdout, proc.exited, stderrDone]);
+    if (deadline.aborted) throw new SqliteInspectError(`stopped after ${Math.round(opts.timeoutMs / 1000)} s`, true);
     if (opts.signal?.aborted) throw new SqliteInspectError("aborted");
-    if (code !== 0) throw new SqliteInspectError(stderr.trim().split("\n").slice(-3).join(" ").slice(0, 500) || `exited with code ${code}`);
-    return JSON.parse(stdout) as SqliteInspectResult;
+    if (proc.exitCode !== 0) throw new SqliteInspectError(failure("RESTORE_FAILED").message.slice(0, 500));
+    return JSON.parse(out) as SqliteInspectResult;
   } finally {
-    clearTimeout(timer);
-    opts.signal?.removeEventListener("abort", onAbort);
+    detach();
   }
 }
