@@ -28,6 +28,7 @@ import type { JobControl } from "./runner/control.ts";
 import { jobRoutes } from "./modules/jobs/routes.ts";
 import { restoreRoutes } from "./modules/restores/routes.ts";
 import { notificationRoutes } from "./modules/notifications/routes.ts";
+import { restorePlanRoutes } from "./modules/restore-plans/routes.ts";
 
 export interface AppDeps {
   config: Config;
@@ -94,6 +95,7 @@ export function buildApp(deps: AppDeps) {
     .use(dataSourceRoutes(kit))
     .use(jobRoutes(kit, deps.jobs))
     .use(restoreRoutes(kit, deps.jobs))
-    .use(notificationRoutes(kit));
+    .use(notificationRoutes(kit))
+    .use(restorePlanRoutes(kit, deps.jobs));
   return app;
 }

@@ -45,6 +45,14 @@ export const AUDIT_ACTIONS = [
   "notification_rule.created",
   "notification_rule.updated",
   "notification_rule.deleted",
+  "restore_plan.created",
+  "restore_plan.updated",
+  "restore_plan.deleted",
+  "restore_plan.run_skipped",
+  "drill.succeeded",
+  "drill.failed",
+  "refresh.succeeded",
+  "refresh.failed",
 ] as const;
 
 export const AUDIT_TARGET_TYPES = [
@@ -56,6 +64,7 @@ export const AUDIT_TARGET_TYPES = [
   "restore",
   "notification_channel",
   "notification_rule",
+  "restore_plan",
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

@@ -13,6 +13,8 @@ import { storageRegistryFor } from "../storage/registry.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { createRunner, startRetentionSweep } from "../runner/create.ts";
 import { recoverInterruptedJobs } from "../runner/recovery.ts";
+import { dropLeftoverScratchDatabases, recoverInterruptedPlanRuns, removeDrillScratchFiles } from "../runner/drill-recovery.ts";
+import { OutboundPolicy } from "../net/outbound-policy.ts";
 import { targetOf } from "../modules/data-sources/credentials.ts";
 import { createNotifications } from "../notify/start.ts";
 import { VERSION } from "../version.ts";
@@ -69,6 +71,7 @@ ${CONFIG_HELP}`,
     readiness.register("runner", () => runner.isRunning);
     const notifications = createNotifications({ db: store.db, config, secrets, logger, metrics });
     scheduler.onJobQueued(() => runner.wake());
+    scheduler.onRestoreQueued(() => runner.wake());
     const app = buildApp({
       config,
       store,
@@ -82,11 +85,20 @@ ${CONFIG_HELP}`,
       scheduler,
       jobs: runner,
     });
-    // Jobs a crash left `running` are failed and their uploads removed before any new job starts.
+    // Restore drills and refreshes a crash left `running` are failed and reported (drill.failed) first;
+    // then jobs and other restores are failed and their uploads removed before any new job starts.
+    recoverInterruptedPlanRuns(store.db, logger);
     await recoverInterruptedJobs(store.db, storage, logger);
     // A kill -9 mid-backup of a SQLite source leaves its snapshot (a plain copy of the user's data) in tmp/.
     const staleSnapshots = removeStaleScratch(join(config.dataDir, "tmp"));
     if (staleSnapshots) logger.warn("removed SQLite snapshots left by an interrupted run", { count: staleSnapshots });
+    // ... and a drill its scratch: files now, databases on the drills' servers in the background (a
+    // server that does not answer must not hold up the start; drills of this run are left alone).
+    const drillFiles = removeDrillScratchFiles(join(config.dataDir, "tmp"));
+    if (drillFiles) logger.warn("removed SQLite drill scratch files left by an interrupted drill", { count: drillFiles });
+    void dropLeftoverScratchDatabases(store.db, (row) => targetOf(row, secrets), OutboundPolicy.fromConfig(config.network), logger).catch((error) =>
+      logger.error("dropping leftover drill scratch databases failed", { error }),
+    );
     // From now on every dump and restore tool dies with the daemon, where setpriv allows it.
     await guardToolsWithDaemon(process.env.PATH ?? "/usr/bin:/bin");
     // Listening before any job can start: a daemon that cannot have its port stops here, having

@@ -120,6 +120,8 @@ export const backupPolicies = sqliteTable(
     encryption: text("encryption", { mode: "json" }).$type<{ enabled: boolean; recipients: string[] }>().notNull(),
     timeoutSeconds: integer("timeout_seconds").notNull(),
     retries: integer("retries").notNull(),
+    /** Record per-table row counts in the dump's own snapshot (restore drills compare against them). */
+    fingerprint: integer("fingerprint", { mode: "boolean" }).notNull().default(false),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -185,6 +187,8 @@ export const backupJobs = sqliteTable(
     fileDeletedAt: integer("file_deleted_at"),
     /** A whole-server backup's files (one per database, one for the globals); null for one-file jobs. */
     parts: text("parts", { mode: "json" }).$type<StoredPart[] | null>(),
+    /** Row counts per table taken in the dump's snapshot (policy `fingerprint: true`); takenAt in ms. */
+    fingerprint: text("fingerprint", { mode: "json" }).$type<{ tables: Record<string, number>; takenAt: number } | null>(),
   },
   (t) => [
     index("backup_jobs_org_id_idx").on(t.orgId, t.id),
@@ -215,7 +219,8 @@ export const restores = sqliteTable(
   {
     id: text("id").primaryKey(),
     orgId: text("org_id").notNull(),
-    backupJobId: text("backup_job_id").notNull(),
+    /** Null only for a restore plan's run that found no successful backup (failed NO_BACKUP). */
+    backupJobId: text("backup_job_id"),
     /** The data source the backup was taken of. */
     sourceDataSourceId: text("source_data_source_id").notNull(),
     targetDataSourceId: text("target_data_source_id").notNull(),
@@ -235,9 +240,16 @@ export const restores = sqliteTable(
     databases: text("databases", { mode: "json" }).$type<string[] | null>(),
     /** What the restore tolerated on the way (roles that already existed, …). */
     notes: text("notes", { mode: "json" }).$type<string[] | null>(),
+    /** The restore plan that queued this run (a drill or a refresh); null for a restore asked for directly. */
+    planId: text("plan_id"),
+    mode: text("mode", { enum: ["drill", "refresh"] }),
+    trigger: text("trigger", { enum: ["schedule", "manual"] }).notNull().default("manual"),
+    /** A plan run's verification (src/runner/verify-restore.ts), written with its final status. */
+    verification: text("verification", { mode: "json" }).$type<Record<string, unknown> | null>(),
   },
   (t) => [
     index("restores_org_id_idx").on(t.orgId, t.id),
+    index("restores_org_plan_idx").on(t.orgId, t.planId, t.id),
     index("restores_org_target_idx").on(t.orgId, t.targetDataSourceId, t.id),
     index("restores_org_source_idx").on(t.orgId, t.sourceDataSourceId, t.id),
     index("restores_org_status_idx").on(t.orgId, t.status, t.id),
@@ -336,4 +348,41 @@ export const notificationStaleState = sqliteTable(
     notifiedAt: integer("notified_at").notNull(),
   },
   (t) => [primaryKey({ columns: [t.ruleId, t.dataSourceId] }), index("notification_stale_state_source_idx").on(t.dataSourceId)],
+);
+
+/**
+ * Restore plans: on a schedule, restore a data source's newest successful backup and prove
+ * it (`drill`: into a scratch database that is dropped afterwards) or refresh another
+ * database with it (`refresh`: e.g. production into staging). Each run is a `restores` row.
+ */
+export const restorePlans = sqliteTable(
+  "restore_plans",
+  {
+    id: text("id").primaryKey(),
+    orgId: text("org_id").notNull(),
+    name: text("name").notNull(),
+    dataSourceId: text("data_source_id")
+      .notNull()
+      .references(() => dataSources.id, { onDelete: "restrict" }),
+    mode: text("mode", { enum: ["drill", "refresh"] }).notNull(),
+    scheduleCron: text("schedule_cron").notNull(),
+    timezone: text("timezone").notNull(),
+    targetDataSourceId: text("target_data_source_id")
+      .notNull()
+      .references(() => dataSources.id, { onDelete: "restrict" }),
+    /** Refresh only: the database written on the target's server (default: the target's own). */
+    targetDatabase: text("target_database"),
+    checks: text("checks", { mode: "json" }).$type<{ name: string; sql: string; expect: string }[]>().notNull().default(sql`'[]'`),
+    enabled: integer("enabled", { mode: "boolean" }).notNull(),
+    /** The last scheduled minute acted on (ms), as for attachments. */
+    lastScheduledAt: integer("last_scheduled_at"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("restore_plans_org_name_uq").on(t.orgId, t.name),
+    index("restore_plans_org_id_idx").on(t.orgId, t.id),
+    index("restore_plans_source_idx").on(t.dataSourceId),
+    index("restore_plans_target_idx").on(t.targetDataSourceId),
+  ],
 );

@@ -31,6 +31,10 @@ export class DumpSetupError extends Error {
 export interface DumpEnv extends Pick<EngineEnv, "toolPath"> {
   /** Where SQLite snapshots are written before they are streamed (the data dir's tmp/). */
   scratchDir: string;
+  /** PostgreSQL: dump from this exported snapshot (`--snapshot`), the one a fingerprint was counted in. */
+  pgSnapshot?: string;
+  /** SQLite: called with the finished snapshot file before it is streamed (a fingerprint counts its rows). */
+  onSqliteSnapshot?: (path: string) => Promise<void>;
 }
 
 function firstTool(names: readonly string[], toolPath: string): string {
@@ -61,6 +65,7 @@ function pgDumpCommand(target: SourceTarget, env: DumpEnv): DumpCommand {
   const creds = needCredentials(target);
   const tool = firstTool(engineFor("postgres").dumpTools, env.toolPath);
   const argv = [tool, "--format=custom", "--compress=0", "--no-password", `--port=${target.port ?? 5432}`, `--dbname=${pgConninfo(target, target.database ?? "")}`];
+  if (env.pgSnapshot) argv.push(`--snapshot=${env.pgSnapshot}`);
   const secretEnv: Record<string, string> = { PGPASSWORD: creds.password, PGCONNECT_TIMEOUT: "15" };
   if (target.options.sslMode) secretEnv.PGSSLMODE = target.options.sslMode;
   return { argv, secretEnv };
@@ -156,6 +161,7 @@ function sqliteDump(target: SourceTarget, env: DumpEnv, signal: AbortSignal): Re
         try {
           if (!reader) {
             await made;
+            await env.onSqliteSnapshot?.(snapshot);
             reader = Bun.file(snapshot).stream().getReader() as unknown as ReadableStreamDefaultReader<Uint8Array>;
           }
           if (signal.aborted) throw new ToolFailedError("DUMP_FAILED", "sqlite snapshot", null, "canceled");

@@ -38,7 +38,7 @@ function credentialsOf(target: SourceTarget) {
  * One short-lived connection to the target's checked address (see network.ts pinTarget):
  * run `work`, close. Connection failures become ProbeError codes.
  */
-async function withConnection<T>(target: SourceTarget, database: string | undefined, signal: AbortSignal | undefined, work: (sql: SQL) => Promise<T>): Promise<T> {
+export async function withConnection<T>(target: SourceTarget, database: string | undefined, signal: AbortSignal | undefined, work: (sql: SQL) => Promise<T>): Promise<T> {
   credentialsOf(target); // none set: AUTH_FAILED before any connection
   const sql = new SQL(connectionOptions(target, database, target.options.connectTimeoutSeconds ?? 15));
   // A cancel closes the connection: a statement waiting on a lock fails instead of hanging on.

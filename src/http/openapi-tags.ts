@@ -11,6 +11,7 @@ export const TAGS = {
   downloads: { name: "downloads", description: "Signed, expiring links to backup files of local-disk destinations." },
   destinations: { name: "storage destinations", description: "Where backups are stored: the managed destination, S3 buckets, local directories." },
   restores: { name: "restores", description: "Streaming a backup back into a database." },
+  restorePlans: { name: "restore plans", description: "Scheduled restore drills that prove the newest backup restores, and scheduled refreshes (production into staging)." },
   notifications: {
     name: "notifications",
     description: "Channels (webhook, Slack, Discord, Teams, ntfy, e-mail), the rules that route events to them, and the delivery log.",

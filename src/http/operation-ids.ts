@@ -60,4 +60,10 @@ export const OPERATION_IDS: Record<string, string> = {
   "PATCH /notification-rules/{id}": "updateNotificationRule",
   "DELETE /notification-rules/{id}": "deleteNotificationRule",
   "GET /notification-deliveries": "listNotificationDeliveries",
+  "POST /restore-plans": "createRestorePlan",
+  "GET /restore-plans": "listRestorePlans",
+  "GET /restore-plans/{id}": "getRestorePlan",
+  "PATCH /restore-plans/{id}": "updateRestorePlan",
+  "DELETE /restore-plans/{id}": "deleteRestorePlan",
+  "POST /restore-plans/{id}/run-now": "runRestorePlanNow",
 };

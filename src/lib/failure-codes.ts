@@ -37,6 +37,8 @@ export const JOB_ERROR_CODES = [
   "DESTINATION_NOT_FOUND",
   // Whole-server backups: the server holds a database named like the globals part.
   "INVALID_TARGET",
+  // The row counts of a policy with `fingerprint: true` could not be taken.
+  "FINGERPRINT_FAILED",
   ...LIFECYCLE_CODES,
 ] as const;
 
@@ -51,6 +53,9 @@ export const RESTORE_ERROR_CODES = [
   "DATABASE_CREATE_FAILED",
   "INVALID_TARGET",
   "GLOBALS_FAILED",
+  // Restore plans: no successful backup to restore, a drill's verification failed.
+  "NO_BACKUP",
+  "VERIFICATION_FAILED",
   "BACKUP_NOT_FOUND",
   "BACKUP_FILE_MISSING",
   "DATA_SOURCE_NOT_FOUND",

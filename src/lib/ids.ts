@@ -13,6 +13,7 @@ export const ID_PREFIXES = {
   job: "job",
   destination: "dst",
   restore: "rst",
+  restorePlan: "rpl",
   audit: "aud",
   request: "req",
   notificationChannel: "nch",

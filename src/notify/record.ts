@@ -70,3 +70,20 @@ export function recordRestoreEvent(tx: Tx, restoreId: string, log?: Logger): voi
     enqueueForRules(sp, { orgId: row.orgId, event, occurredAt: row.finishedAt ?? Date.now(), data: restoreData(sp, row) }, matchingRules(sp, row.orgId, event, scope));
   });
 }
+
+/**
+ * A restore plan's run reached its end. A drill is `drill.succeeded` or `drill.failed` (its
+ * data: the run as `GET /restores/{id}` shows it, verification included); a refresh is a
+ * restore into its target, so `restore.succeeded` or `restore.failed`. A rule of the plan's
+ * source or target matches.
+ */
+export function recordPlanRunEvent(tx: Tx, restoreId: string, log?: Logger): void {
+  guarded(tx, restoreId, log, (sp) => {
+    const row = sp.select().from(restores).where(eq(restores.id, restoreId)).get();
+    if (!row || (row.status !== "succeeded" && row.status !== "failed")) return;
+    const outcome = row.status === "succeeded" ? "succeeded" : "failed";
+    const event = row.mode === "refresh" ? (`restore.${outcome}` as const) : (`drill.${outcome}` as const);
+    const scope = { dataSourceIds: [...new Set([row.sourceDataSourceId, row.targetDataSourceId])], policyId: null };
+    enqueueForRules(sp, { orgId: row.orgId, event, occurredAt: row.finishedAt ?? Date.now(), data: restoreData(sp, row) }, matchingRules(sp, row.orgId, event, scope));
+  });
+}

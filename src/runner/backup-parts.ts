@@ -173,6 +173,8 @@ export async function runServerBackup(
     sizeBytes: sum("sizeBytes"),
     storedBytes: sum("storedBytes"),
     sha256: null,
+    // Row counts are per database; a whole server's drill is not supported, so none is taken.
+    fingerprint: null,
     objectKey: folderOf(parts[0]!.objectKey!),
     format,
     parts,

@@ -5,6 +5,7 @@ import type { SecretBox } from "../crypto/secrets.ts";
 import type { Db } from "../db/client.ts";
 import { type backupJobs, backupPolicies, dataSources, storageDestinations } from "../db/schema.ts";
 import { DUMP_EXT, DUMP_FORMAT, dumpCommand, startDump, type DumpCommand, type DumpEnv } from "../engines/dump.ts";
+import type { Fingerprint } from "../engines/fingerprint.ts";
 import { checkSqlitePath, type SqlitePathPolicy } from "../engines/sqlite-path.ts";
 import { pinTarget } from "../engines/network.ts";
 import type { SourceTarget } from "../engines/types.ts";
@@ -12,6 +13,7 @@ import { countingTap, sha256Tap } from "../lib/streams.ts";
 import type { OutboundPolicy } from "../net/outbound-policy.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
 import { chainIntoFile, chainStream, planBackupChain } from "./backup-chain.ts";
+import { takeFingerprint } from "./backup-fingerprint.ts";
 import { COMPRESSION_EXT, compressStage, type Compression } from "./compression.ts";
 import { JobSetupError } from "./job-error.ts";
 
@@ -69,6 +71,8 @@ export interface BackupResult {
   sha256: string;
   objectKey: string;
   format: BackupFormat;
+  /** Row counts in the dump's snapshot, when the policy asks for them (`fingerprint: true`). */
+  fingerprint: Fingerprint | null;
 }
 
 export interface BackupPlan {
@@ -79,6 +83,7 @@ export interface BackupPlan {
   extraRecipients: string[];
   timeoutSeconds: number;
   retries: number;
+  fingerprint: boolean;
 }
 
 /** Everything a job needs, read once when it starts; a missing piece fails the job clearly. */
@@ -98,6 +103,7 @@ export function planBackup(db: Db, job: JobRow): BackupPlan {
     extraRecipients: policy.encryption.recipients ?? [],
     timeoutSeconds: policy.timeoutSeconds,
     retries: policy.retries,
+    fingerprint: policy.fingerprint,
   };
 }
 
@@ -136,9 +142,14 @@ export async function runBackup(
   const recipients = await recipientsFor(deps, job, plan);
   // Before the object key is recorded: a refused source leaves nothing to clean up.
   const target = await pinTarget(backupTargetOf(deps, plan.source), deps.outbound);
+  // Open (PostgreSQL: its transaction) until this function is left, i.e. until the dump is over.
+  await using fingerprint = await takeFingerprint(plan.fingerprint, target, deps.dumpEnv, signal);
   onObjectKey(objectKey);
-  const source: DumpSource = { command: dumpCommand(target, deps.dumpEnv), stream: (s) => startDump(target, deps.dumpEnv, s) };
-  return { ...(await storeDump(deps, plan, recipients, source, objectKey, signal, progress)), format };
+  // The dump tool joins the fingerprint's snapshot (PostgreSQL: --snapshot) through its env.
+  const dumpEnv = fingerprint.dumpEnv;
+  const source: DumpSource = { command: dumpCommand(target, dumpEnv), stream: (s) => startDump(target, dumpEnv, s) };
+  const stored = await storeDump(deps, plan, recipients, source, objectKey, signal, progress);
+  return { ...stored, format, fingerprint: fingerprint.result() };
 }
 
 /** What a file of a backup is made from: a dump tool, or a stream the daemon makes. */
@@ -149,7 +160,7 @@ export interface DumpSource {
   stream(signal: AbortSignal): ReadableStream<Uint8Array>;
 }
 
-export type StoredDump = Omit<BackupResult, "format">;
+export type StoredDump = Omit<BackupResult, "format" | "fingerprint">;
 
 /**
  * One dump stored as one file, streamed end to end: dump → compress → encrypt → sha256 →

@@ -10,6 +10,7 @@ import type { StorageRegistry } from "../storage/registry.ts";
 import { applyRetention, sweepRetention } from "./apply-retention.ts";
 import type { BackupDeps } from "./backup.ts";
 import { RunnerMetrics } from "./metrics.ts";
+import { registerDrillMetrics } from "./drill-metrics.ts";
 import { Runner } from "./queue.ts";
 
 export interface CreateRunnerInput {
@@ -27,6 +28,7 @@ export interface CreateRunnerInput {
 /** The daemon's runner: config limits, retention after each success, metrics. */
 export function createRunner(input: CreateRunnerInput): Runner {
   const logger = input.logger.child({ component: "runner" });
+  if (input.metrics) registerDrillMetrics(input.db, input.metrics);
   return new Runner(
     {
       db: input.db,

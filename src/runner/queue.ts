@@ -10,6 +10,8 @@ import { runJobBackup } from "./backup-parts.ts";
 import { classifyJobFailure, effectiveTimeout, retryDelayMs, type AbortReason, type JobFailure, type JobTimeout } from "./job-error.ts";
 import { nextQueuedBackup, nextQueuedRestore, OrgTurns, orgsWithRunnableWork } from "./pick-next.ts";
 import { claimRestore, executeRestore, type RunningRestore } from "./restore-run.ts";
+import { executePlanRun } from "./drill.ts";
+import type { PlanRunHook } from "./plan-run-record.ts";
 import type { RestoreProgress, RestoreRow } from "./restore.ts";
 import type { RunnerMetrics } from "./metrics.ts";
 import { recordBackupEvent } from "../notify/record.ts";
@@ -38,6 +40,8 @@ export interface RunnerDeps extends BackupDeps {
   metrics?: RunnerMetrics;
   /** Called after a job succeeded (retention runs there); failures are logged, not fatal. */
   afterSuccess?: (job: JobRow) => Promise<void>;
+  /** notify: drill.succeeded|failed — inside the transaction that records a restore plan's run. */
+  onPlanRunFinished?: PlanRunHook;
 }
 
 interface Running {
@@ -221,7 +225,8 @@ export class Runner {
     const entry: RunningRestore = { row, controller: new AbortController(), reason: null, progress: { bytesRead: 0, bytesWritten: 0 }, done: Promise.resolve() };
     this.restoring.set(row.id, entry);
     this.turns.started(row.orgId);
-    entry.done = executeRestore(this.deps, entry, { progressIntervalMs: this.opts.progressIntervalMs ?? 1000, timeoutSeconds: this.opts.restoreTimeoutSeconds }).finally(() => {
+    // A restore plan's run (drill or refresh) verifies what it restored; see drill.ts.
+    entry.done = (row.planId ? executePlanRun : executeRestore)(this.deps, entry, { progressIntervalMs: this.opts.progressIntervalMs ?? 1000, timeoutSeconds: this.opts.restoreTimeoutSeconds }).finally(() => {
       this.restoring.delete(row.id);
       this.wake();
     });
@@ -285,7 +290,7 @@ export class Runner {
       .run();
   }
 
-  private finishSucceeded(job: JobRow, r: { sizeBytes: number; storedBytes: number; sha256: string | null; objectKey: string; format: object; parts: JobRow["parts"] }): void {
+  private finishSucceeded(job: JobRow, r: { sizeBytes: number; storedBytes: number; sha256: string | null; objectKey: string; format: object; parts: JobRow["parts"]; fingerprint?: JobRow["fingerprint"] }): void {
     const now = nowMs();
     this.deps.db.transaction((tx) => {
       tx.update(backupJobs)
@@ -300,6 +305,7 @@ export class Runner {
           objectKey: r.objectKey,
           format: r.format as Record<string, unknown>,
           parts: r.parts,
+          fingerprint: r.fingerprint ?? null,
           error: null,
           notBefore: null,
         })

@@ -45,6 +45,7 @@ export interface RestorePlan {
 
 /** Everything a restore needs, read when it starts; what went missing since the POST fails it clearly. */
 export function planRestore(deps: RestoreDeps, row: RestoreRow): RestorePlan {
+  if (!row.backupJobId) throw new RestoreSetupError("NO_BACKUP", "the data source had no successful backup with its file still stored");
   const job = deps.db.select().from(backupJobs).where(eq(backupJobs.id, row.backupJobId)).get();
   if (!job) throw new RestoreSetupError("BACKUP_NOT_FOUND", "the backup job was deleted");
   if (job.status !== "succeeded" || !job.objectKey || job.fileDeletedAt !== null || !job.destinationId) {
@@ -180,8 +181,9 @@ export async function runRestore(
   state: RestoreState,
 ): Promise<void> {
   const { job } = plan;
-  // Resolved and checked once: every connection of this restore goes to that address.
-  const target = await pinTarget(plan.target, deps.outbound);
+  // Resolved and checked once: every connection of this restore goes to that address (a
+  // caller that pinned the target already, a restore drill, keeps its own address).
+  const target = plan.target.address ? plan.target : await pinTarget(plan.target, deps.outbound);
   const family = engineFamily(target.engine);
   const database = row.targetDatabase ?? target.database ?? "";
   let relations = 0;

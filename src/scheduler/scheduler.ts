@@ -6,6 +6,7 @@ import type { Logger } from "../lib/logger.ts";
 import { isoOf } from "../lib/clock.ts";
 import { previousRunAtOrBefore } from "./cron.ts";
 import { queueScheduledRun, type FireOutcome } from "./fire.ts";
+import { PlanTimers } from "./plan-timers.ts";
 import type { QueuedJob, ScheduleSync } from "./types.ts";
 
 export interface SchedulerOptions {
@@ -20,6 +21,8 @@ export interface SchedulerOptions {
    * seconds-level pattern), so a test sees the cron → job path fire within a second or two.
    */
   timerPattern?: (attachment: ScheduledAttachment) => string;
+  /** Test hook only: the same for restore plans' timers. */
+  planTimerPattern?: (plan: { id: string; scheduleCron: string }) => string;
 }
 
 export interface ScheduledAttachment {
@@ -82,12 +85,41 @@ export class Scheduler implements ScheduleSync {
   private readonly timers = new Map<string, Timer>();
   private readonly groups = new Map<string, TimerGroup>();
   private readonly listeners = new Set<(job: QueuedJob) => void>();
+  private readonly restoreListeners = new Set<(restoreId: string) => void>();
+  /** Timers of restore plans (drills, refreshes): they queue restores. */
+  readonly plans: PlanTimers;
   private readonly now: () => number;
   private started = false;
   private sweeper: ReturnType<typeof setInterval> | null = null;
 
   constructor(private readonly opts: SchedulerOptions) {
     this.now = opts.now ?? Date.now;
+    this.plans = new PlanTimers({
+      db: opts.db,
+      logger: opts.logger,
+      catchUp: opts.catchUp,
+      now: () => this.now(),
+      timerPattern: opts.planTimerPattern,
+      onQueued: (restoreId) => {
+        for (const listener of this.restoreListeners) {
+          try {
+            listener(restoreId);
+          } catch (error) {
+            this.opts.logger.error("onRestoreQueued listener failed", { restoreId, error });
+          }
+        }
+      },
+    });
+  }
+
+  /** The runner subscribes here to be woken when a restore plan's run is queued. */
+  onRestoreQueued(listener: (restoreId: string) => void): () => void {
+    this.restoreListeners.add(listener);
+    return () => this.restoreListeners.delete(listener);
+  }
+
+  syncPlan(planId: string): void {
+    this.plans.sync(planId);
   }
 
   get running(): boolean {
@@ -119,17 +151,18 @@ export class Scheduler implements ScheduleSync {
     if (this.started) return { timers: this.timers.size, catchUps: 0 };
     this.started = true;
     const rows = this.reconcile();
+    let catchUps = this.plans.start();
     // A safety net for changes made without a sync call (e.g. a data source deleted with its
     // attachments): timers are compared with the table once a minute; unchanged ones stay.
     this.sweeper = setInterval(() => {
       try {
         this.reconcile();
+        this.plans.reconcile();
       } catch (error) {
         this.opts.logger.error("scheduler reconcile failed", { error });
       }
     }, RECONCILE_MS);
     this.sweeper.unref?.();
-    let catchUps = 0;
     if (this.opts.catchUp === "one") {
       const now = this.now();
       for (const row of rows) {
@@ -153,6 +186,7 @@ export class Scheduler implements ScheduleSync {
     this.sweeper = null;
     for (const group of this.groups.values()) group.cron.stop();
     this.groups.clear();
+    this.plans.stop();
     this.timers.clear();
     this.started = false;
   }

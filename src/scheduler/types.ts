@@ -7,6 +7,8 @@ export interface ScheduleSync {
   sync(attachmentId: string): void;
   /** Re-syncs every attachment of a policy (its cron or zone changed, or it was deleted). */
   syncPolicy(policyId: string): void;
+  /** Re-reads one restore plan and creates, replaces or removes its timer. */
+  syncPlan(planId: string): void;
 }
 
 /** A job the scheduler just queued: the runner subscribes to be woken. */

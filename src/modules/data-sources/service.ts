@@ -1,7 +1,7 @@
-import { and, count, desc, eq, inArray, isNotNull, isNull, lt, sql, type SQL } from "drizzle-orm";
+import { and, count, desc, eq, inArray, isNotNull, isNull, lt, or, sql, type SQL } from "drizzle-orm";
 import { recordAudit } from "../../audit/record.ts";
 import type { Tx } from "../../db/client.ts";
-import { attachments, backupJobs, dataSources } from "../../db/schema.ts";
+import { attachments, backupJobs, dataSources, restorePlans } from "../../db/schema.ts";
 import { checkSqlitePath, type SqlitePathPolicy } from "../../engines/sqlite-path.ts";
 import type { EngineName, EngineOptions } from "../../engines/types.ts";
 import type { ServiceContext } from "../../lib/context.ts";
@@ -177,10 +177,13 @@ export async function deleteDataSource(ctx: ServiceContext, id: string, opts: { 
     const row = findDataSource(tx, ctx.orgId, id);
     const nAtt = tx.select({ n: count() }).from(attachments).where(eq(attachments.dataSourceId, id)).get()!.n;
     const nJobs = tx.select({ n: count() }).from(backupJobs).where(eq(backupJobs.dataSourceId, id)).get()!.n;
-    if ((nAtt || nJobs) && !opts.cascade) {
+    // Restore plans restore this source's backups, or restore into it: they go with it too.
+    const plans = tx.select({ id: restorePlans.id }).from(restorePlans).where(or(eq(restorePlans.dataSourceId, id), eq(restorePlans.targetDataSourceId, id))).all();
+    if ((nAtt || nJobs || plans.length) && !opts.cascade) {
+      const withPlans = plans.length ? ` and ${plans.length} restore plan(s)` : "";
       throw new AppError(
         "CONFLICT",
-        `data source has ${nAtt} attachment(s) and ${nJobs} backup job(s); detach them first or delete with ?cascade=true`,
+        `data source has ${nAtt} attachment(s) and ${nJobs} backup job(s)${withPlans}; detach them first or delete with ?cascade=true`,
       );
     }
     const active = tx
@@ -195,6 +198,10 @@ export async function deleteDataSource(ctx: ServiceContext, id: string, opts: { 
       .where(and(eq(backupJobs.dataSourceId, id), isNotNull(backupJobs.objectKey), isNull(backupJobs.fileDeletedAt)))
       .all() as StoredBackupFile[];
     tx.delete(attachments).where(eq(attachments.dataSourceId, id)).run();
+    for (const plan of plans) {
+      tx.delete(restorePlans).where(eq(restorePlans.id, plan.id)).run();
+      recordAudit(tx, ctx, { action: "restore_plan.deleted", targetType: "restore_plan", targetId: plan.id, metadata: { cascade: true, dataSourceId: id } });
+    }
     tx.delete(backupJobs).where(eq(backupJobs.dataSourceId, id)).run();
     tx.delete(dataSources).where(eq(dataSources.id, id)).run();
     recordAudit(tx, ctx, {

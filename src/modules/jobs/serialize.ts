@@ -62,6 +62,16 @@ export const BackupJob = t.Object(
         "A whole-server backup (`database: \"*\"`): one file per database and one for the globals, listed as soon as the job has found the databases, each with its figures once stored. " +
         "Such a job's `objectKey` is the folder of its parts (ending in `/`), `sizeBytes`/`storedBytes` their sums, and `sha256` null. A failed job's parts say how far it got; none of their files is kept. Null for one-file backups.",
     }),
+    fingerprint: t.Union(
+      [
+        t.Object({
+          tables: t.Record(t.String(), t.Integer(), { description: "Rows per table (`schema.table` for PostgreSQL) in the dump's snapshot." }),
+          takenAt: t.String({ format: "date-time" }),
+        }),
+        t.Null(),
+      ],
+      { description: "Row counts recorded with the dump when the policy has `fingerprint: true`; restore drills compare a restore with them." },
+    ),
   },
   { $id: "#/components/schemas/BackupJob", title: "BackupJob" },
 );
@@ -93,6 +103,7 @@ export function toBackupJob(row: JobRow) {
     format: (row.format as JobFormat | null) ?? null,
     error: row.error ?? null,
     fileDeletedAt: isoOrNull(row.fileDeletedAt),
+    fingerprint: row.fingerprint ? { tables: row.fingerprint.tables, takenAt: isoOf(row.fingerprint.takenAt) } : null,
     parts: row.parts ? row.parts.map(toBackupPart) : null,
   };
 }

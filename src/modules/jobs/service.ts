@@ -109,6 +109,7 @@ export function runNow(ctx: ServiceContext, input: { dataSourceId: string; polic
       error: null,
       fileDeletedAt: null,
       parts: null,
+      fingerprint: null,
     };
     tx.insert(backupJobs).values(row).run();
     recordAudit(tx, ctx, {

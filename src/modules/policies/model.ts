@@ -66,6 +66,11 @@ const Timeout = t.Integer({
     "The daemon's runner.maxTimeoutSeconds (default 86400) is a ceiling: a larger value is refused (400), and a policy written before the ceiling was lowered runs with the ceiling.",
 });
 const Retries = t.Integer({ minimum: 0, maximum: 10, description: "Retries after a failed run (default 2)." });
+const FingerprintFlag = t.Boolean({
+  description:
+    "Record each backup's row count per table, taken in the dump's own snapshot (the job's `fingerprint`), so restore drills can prove a restore holds every row (default false). " +
+    "PostgreSQL: counted in the exported snapshot pg_dump then dumps (exact). MySQL/MariaDB: counted in a consistent snapshot just before the dump (exact when nothing writes in between). SQLite: counted in the snapshot file. Costs a count(*) of every table per backup.",
+});
 
 export const PolicyCreate = t.Object(
   {
@@ -78,6 +83,7 @@ export const PolicyCreate = t.Object(
     encryption: t.Optional(Encryption),
     timeoutSeconds: t.Optional(Timeout),
     retries: t.Optional(Retries),
+    fingerprint: t.Optional(FingerprintFlag),
   },
   { additionalProperties: false },
 );
@@ -94,6 +100,7 @@ export const PolicyPatch = t.Object(
     encryption: t.Optional(Encryption),
     timeoutSeconds: t.Optional(Timeout),
     retries: t.Optional(Retries),
+    fingerprint: t.Optional(FingerprintFlag),
   },
   { additionalProperties: false },
 );
@@ -120,6 +127,7 @@ export const Policy = t.Object(
     encryption: t.Object({ enabled: t.Boolean(), recipients: t.Array(t.String()) }),
     timeoutSeconds: t.Integer(),
     retries: t.Integer(),
+    fingerprint: t.Boolean(),
     createdAt: t.String({ format: "date-time" }),
     updatedAt: t.String({ format: "date-time" }),
   },

@@ -37,6 +37,7 @@ export interface PolicyInput {
   encryption?: { enabled?: boolean; recipients?: string[] };
   timeoutSeconds?: number;
   retries?: number;
+  fingerprint?: boolean;
 }
 export type PolicyPatchInput = Partial<PolicyInput>;
 
@@ -58,6 +59,7 @@ export function toPolicy(row: PolicyRow) {
     encryption: row.encryption as StoredEncryption,
     timeoutSeconds: row.timeoutSeconds,
     retries: row.retries,
+    fingerprint: row.fingerprint,
     createdAt: isoOf(row.createdAt),
     updatedAt: isoOf(row.updatedAt),
   };
@@ -118,6 +120,7 @@ export function createPolicy(ctx: ServiceContext, limits: PolicyLimits, input: P
     ...values,
     retention: values.retention as unknown as Record<string, number | null>,
     retries: input.retries ?? DEFAULTS.retries,
+    fingerprint: input.fingerprint ?? false,
     createdAt: now,
     updatedAt: now,
   };
@@ -172,6 +175,7 @@ export function updatePolicy(ctx: ServiceContext, scheduler: ScheduleSync, limit
         // Checked only when given: a policy above a since-lowered ceiling stays editable (the runner cuts it).
         timeoutSeconds: patch.timeoutSeconds !== undefined ? checkTimeout(patch.timeoutSeconds, limits.maxTimeoutSeconds) : before.timeoutSeconds,
         retries: patch.retries ?? before.retries,
+        fingerprint: patch.fingerprint ?? before.fingerprint,
         updatedAt: nowMs(),
       };
       if (patch.destinationId !== undefined) requireDestination(tx, ctx.orgId, patch.destinationId);

@@ -38,6 +38,7 @@ export const RestoresListQuery = t.Object(
   {
     ...PageQuery,
     dataSourceId: t.Optional(t.String({ maxLength: 64, description: "Restores into this data source or from backups of it." })),
+    planId: t.Optional(t.String({ maxLength: 64, description: "The runs of this restore plan." })),
     status: t.Optional(t.Union(["queued", "running", "succeeded", "failed", "canceled"].map((s) => t.Literal(s)))),
   },
   { additionalProperties: false },

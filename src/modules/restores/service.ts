@@ -54,9 +54,10 @@ export function presentRestore(row: RestoreRow, control: JobControl) {
   return live ? { ...restore, progress: live } : restore;
 }
 
-export function listRestores(ctx: ServiceContext, filters: { dataSourceId?: string; status?: RestoreRow["status"] }, page: PageRequest) {
+export function listRestores(ctx: ServiceContext, filters: { dataSourceId?: string; planId?: string; status?: RestoreRow["status"] }, page: PageRequest) {
   const where: (SQL | undefined)[] = [eq(restores.orgId, ctx.orgId)];
   if (filters.dataSourceId) where.push(or(eq(restores.targetDataSourceId, filters.dataSourceId), eq(restores.sourceDataSourceId, filters.dataSourceId)));
+  if (filters.planId) where.push(eq(restores.planId, filters.planId));
   if (filters.status) where.push(eq(restores.status, filters.status));
   if (page.beforeId) where.push(lt(restores.id, page.beforeId));
   const rows = ctx.db.select().from(restores).where(and(...where)).orderBy(desc(restores.id)).limit(page.limit + 1).all();
@@ -164,6 +165,10 @@ export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDep
       error: null,
       databases,
       notes: null,
+      planId: null,
+      mode: null,
+      trigger: "manual",
+      verification: null,
     };
     tx.insert(restores).values(row).run();
     recordAudit(tx, ctx, {

@@ -1,0 +1,329 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { SQL } from "bun";
+import { eq } from "drizzle-orm";
+import { backupJobs } from "../../src/db/schema.ts";
+import { attach, backupNow, createPolicy, createSource, managedDestination, must, waitForStatus } from "../helpers/api-flow.ts";
+import { createHarness, type Harness } from "../helpers/harness.ts";
+import { actionsOf, createPlan, runPlan } from "../helpers/plan-flow.ts";
+import { startPostgres, type PgServer } from "../helpers/postgres.ts";
+
+/**
+ * Restore drills and refreshes against a real PostgreSQL: a drill of a good backup passes
+ * and proves every row; a tampered file, a table the archive lacks and a failing check each
+ * fail it with the reason; the scratch database is gone after every run; a refresh replaces
+ * staging and leaves production alone; the fingerprint is the dump's own snapshot even
+ * while rows are being written.
+ */
+let h: Harness;
+let pg: PgServer;
+let token: string;
+let source: any;
+let policy: any;
+let job: any;
+const ORG = "org_plans_pg";
+
+const scratchDatabases = () => pg.psql("SELECT datname FROM pg_database WHERE datname LIKE 'snapdb\\_drill\\_%' ORDER BY 1;").trim();
+const managedFile = (key: string) => join(h.config.managedStorage.type === "local" ? h.config.managedStorage.path : "", key);
+const creds = () => ({ username: pg.user, password: pg.password });
+
+beforeAll(async () => {
+  pg = await startPostgres();
+  h = await createHarness();
+  h.runner.start();
+  token = await h.token(ORG);
+  pg.psql(`ALTER ROLE ${pg.user} CREATEDB; CREATE DATABASE staging OWNER ${pg.user};`);
+  pg.psql(
+    `SET ROLE ${pg.user};
+    CREATE SCHEMA billing;
+    CREATE TABLE people (id bigserial PRIMARY KEY, name text NOT NULL, born date);
+    INSERT INTO people (name, born) SELECT 'nom ' || g, date '1990-01-01' + g FROM generate_series(1, 3000) g;
+    CREATE TABLE notes (id int PRIMARY KEY, person bigint REFERENCES people(id), body text);
+    INSERT INTO notes SELECT g, g, 'note ' || g FROM generate_series(1, 500) g;
+    CREATE TABLE billing.invoices (id int PRIMARY KEY, amount numeric(12,2));
+    INSERT INTO billing.invoices SELECT g, g * 1.5 FROM generate_series(1, 120) g;
+    CREATE TABLE empty_one (id int);`,
+    pg.database,
+  );
+  pg.psql(`SET ROLE ${pg.user}; CREATE TABLE stale (id int); INSERT INTO stale VALUES (1);`, "staging");
+  const managed = await managedDestination(h, token);
+  policy = await createPolicy(h, token, managed.id, { fingerprint: true });
+  source = await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: pg.database }, creds());
+  await attach(h, token, source.id, policy.id);
+  job = await backupNow(h, token, source.id);
+  expect(job.status).toBe("succeeded");
+}, 120_000);
+
+afterAll(async () => {
+  await h?.runner.stop(1000);
+  h?.close();
+  await pg?.stop();
+});
+
+describe("fingerprint on the backup job", () => {
+  test("policy fingerprint: true records every table's rows in the dump's snapshot", async () => {
+    expect(policy.fingerprint).toBe(true);
+    expect(job.fingerprint.tables).toEqual({ "billing.invoices": 120, "public.empty_one": 0, "public.notes": 500, "public.people": 3000 });
+    expect(Date.parse(job.fingerprint.takenAt)).toBeGreaterThanOrEqual(Date.parse(job.startedAt));
+    expect((await must(h, token, "GET", `/backup-jobs/${job.id}`)).fingerprint).toEqual(job.fingerprint);
+  });
+
+  test("a policy without it records none", async () => {
+    const plain = await createPolicy(h, token, policy.destinationId);
+    expect(plain.fingerprint).toBe(false);
+    const other = await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: pg.database }, creds());
+    await attach(h, token, other.id, plain.id);
+    const done = await backupNow(h, token, other.id);
+    expect(done.status).toBe("succeeded");
+    expect(done.fingerprint).toBeNull();
+  });
+
+  test("rows written while the backup runs: the counts are those of the dump's snapshot, and a drill proves it", async () => {
+    pg.psql(`SET ROLE ${pg.user}; CREATE TABLE busy (id bigserial PRIMARY KEY, at timestamptz DEFAULT clock_timestamp());`, pg.database);
+    const busySource = await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: pg.database }, creds());
+    await attach(h, token, busySource.id, policy.id);
+    const writer = new SQL({ adapter: "postgres", hostname: pg.host, port: pg.port, database: pg.database, username: pg.user, password: pg.password, max: 1 });
+    let writing = true;
+    let written = 0;
+    const loop = (async () => {
+      while (writing) {
+        await writer`INSERT INTO busy DEFAULT VALUES`;
+        written++;
+      }
+    })();
+    try {
+      await Bun.sleep(200);
+      const busyJob = await backupNow(h, token, busySource.id);
+      await Bun.sleep(200);
+      writing = false;
+      await loop;
+      expect(busyJob.status).toBe("succeeded");
+      const counted = busyJob.fingerprint.tables["public.busy"];
+      expect(counted).toBeGreaterThan(0);
+      expect(written).toBeGreaterThan(counted);
+      const plan = await createPlan(h, token, { dataSourceId: busySource.id, mode: "drill", target: { dataSourceId: busySource.id } });
+      const run = await runPlan(h, token, plan.id);
+      expect(run.backupJobId).toBe(busyJob.id);
+      expect(run.verification.mismatches).toEqual([]);
+      expect(run.status).toBe("succeeded");
+    } finally {
+      writing = false;
+      await loop.catch(() => {});
+      await writer.close();
+      pg.psql("DROP TABLE busy;", pg.database);
+    }
+  }, 60_000);
+});
+
+describe("drills", () => {
+  test("a good backup: restored into a scratch database, every row proven, checks pass, scratch dropped", async () => {
+    const plan = await createPlan(h, token, {
+      dataSourceId: source.id,
+      mode: "drill",
+      target: { dataSourceId: source.id },
+      checks: [
+        { name: "people", sql: "SELECT count(*) FROM people", expect: "3000" },
+        { name: "invoice total", sql: "SELECT sum(amount)::text FROM billing.invoices", expect: "10890.00" },
+        { name: "a date", sql: "SELECT born FROM people WHERE id = 1", expect: "1990-01-02T00:00:00.000Z" },
+      ],
+    });
+    expect(plan).toMatchObject({ mode: "drill", target: { dataSourceId: source.id, database: null }, enabled: false, nextRunAt: null, lastRun: null });
+    const run = await runPlan(h, token, plan.id);
+    expect(run.error).toBeNull();
+    expect(run).toMatchObject({ status: "succeeded", planId: plan.id, mode: "drill", trigger: "manual", backupJobId: job.id, sourceDataSourceId: source.id, targetDataSourceId: source.id });
+    expect(run.targetDatabase).toMatch(/^snapdb_drill_[0-9a-z]{26}$/);
+    expect(run.verification).toMatchObject({ status: "passed", fingerprint: true, tables: 4, rowsCompared: 3620, mismatches: [] });
+    expect(run.verification.checks).toEqual([
+      { name: "people", ok: true, found: "3000" },
+      { name: "invoice total", ok: true, found: "10890.00" },
+      { name: "a date", ok: true, found: "1990-01-02T00:00:00.000Z" },
+    ]);
+    expect(run.verification.durationMs).toBeGreaterThan(0);
+    expect(scratchDatabases()).toBe("");
+    expect(await actionsOf(h, token, run.id)).toEqual(["restore.queued", "restore.started", "restore.completed"]);
+    expect(await actionsOf(h, token, plan.id)).toEqual(["restore_plan.created", "drill.succeeded"]);
+    const again = await must(h, token, "GET", `/restore-plans/${plan.id}`);
+    expect(again.lastRun.id).toBe(run.id);
+    expect((await must(h, token, "GET", `/restores?planId=${plan.id}`)).items.map((r: any) => r.id)).toEqual([run.id]);
+    const metrics = await (await h.app.handle(new Request("http://localhost/metrics"))).text();
+    expect(metrics).toMatch(new RegExp(`snapdb_restore_drill_last_success_timestamp_seconds\\{data_source_id="${source.id}"\\} \\d+`));
+    expect(metrics).toMatch(/snapdb_restore_duration_seconds_count \d+/);
+  });
+
+  test("the stored file altered after the fact → CHECKSUM_MISMATCH, drill failed, scratch dropped", async () => {
+    const file = managedFile(job.objectKey);
+    const bytes = readFileSync(file);
+    const i = Math.floor(bytes.length / 2);
+    bytes[i] = bytes[i]! ^ 0x01;
+    writeFileSync(file, bytes);
+    try {
+      const plan = await createPlan(h, token, { dataSourceId: source.id, mode: "drill", target: { dataSourceId: source.id } });
+      const run = await runPlan(h, token, plan.id);
+      expect(run.status).toBe("failed");
+      expect(run.error.code).toBe("CHECKSUM_MISMATCH");
+      expect(run.error.message).toContain("scratch database");
+      expect(run.verification).toMatchObject({ status: "failed", tables: 0, rowsCompared: 0 });
+      expect(scratchDatabases()).toBe("");
+      expect(await actionsOf(h, token, plan.id)).toEqual(["restore_plan.created", "drill.failed"]);
+    } finally {
+      bytes[i] = bytes[i]! ^ 0x01;
+      writeFileSync(file, bytes);
+    }
+  });
+
+  test("a table the archive lacks, and a count that differs → VERIFICATION_FAILED naming them", async () => {
+    const fingerprint = h.store.db.select({ f: backupJobs.fingerprint }).from(backupJobs).where(eq(backupJobs.id, job.id)).get()!.f!;
+    const altered = { ...fingerprint, tables: { ...fingerprint.tables, "public.ledger": 42, "public.notes": 501 } };
+    h.store.db.update(backupJobs).set({ fingerprint: altered }).where(eq(backupJobs.id, job.id)).run();
+    try {
+      const plan = await createPlan(h, token, { dataSourceId: source.id, mode: "drill", target: { dataSourceId: source.id } });
+      const run = await runPlan(h, token, plan.id);
+      expect(run.status).toBe("failed");
+      expect(run.error.code).toBe("VERIFICATION_FAILED");
+      expect(run.error.message).toContain("public.ledger is missing (42 rows expected)");
+      expect(run.error.message).toContain("public.notes has 500 rows, the backup 501");
+      expect(run.verification.status).toBe("failed");
+      expect(run.verification.tables).toBe(5);
+      expect(run.verification.mismatches).toEqual([
+        { table: "public.ledger", expected: 42, found: null },
+        { table: "public.notes", expected: 501, found: 500 },
+      ]);
+      expect(scratchDatabases()).toBe("");
+    } finally {
+      h.store.db.update(backupJobs).set({ fingerprint }).where(eq(backupJobs.id, job.id)).run();
+    }
+  });
+
+  test("a check that does not return its expectation fails the drill; checks are read-only, one statement each", async () => {
+    const plan = await createPlan(h, token, {
+      dataSourceId: source.id,
+      mode: "drill",
+      target: { dataSourceId: source.id },
+      checks: [
+        { name: "people", sql: "SELECT count(*) FROM people", expect: "2999" },
+        { name: "writes", sql: "DELETE FROM notes RETURNING id", expect: "1" },
+        { name: "two statements", sql: "SELECT 1; DROP TABLE notes", expect: "1" },
+        { name: "no such table", sql: "SELECT count(*) FROM nothing_here", expect: "0" },
+        { name: "after all that", sql: "SELECT count(*) FROM notes", expect: "500" },
+      ],
+    });
+    const run = await runPlan(h, token, plan.id);
+    expect(run.status).toBe("failed");
+    expect(run.error.code).toBe("VERIFICATION_FAILED");
+    expect(run.error.message).toContain('people: expected "2999", found "3000"');
+    expect(run.verification.mismatches).toEqual([]);
+    const [people, writes, two, missing, after] = run.verification.checks;
+    expect(people).toEqual({ name: "people", ok: false, found: "3000" });
+    expect(writes.ok).toBe(false);
+    expect(writes.error).toContain("read-only transaction");
+    expect(two.ok).toBe(false);
+    expect(two.error).toContain("multiple commands");
+    expect(missing.ok).toBe(false);
+    expect(missing.error).toContain("nothing_here");
+    expect(after).toEqual({ name: "after all that", ok: true, found: "500" });
+    expect(scratchDatabases()).toBe("");
+  });
+
+  test("a drill canceled mid-check: canceled, its scratch database dropped all the same", async () => {
+    const plan = await createPlan(h, token, {
+      dataSourceId: source.id,
+      mode: "drill",
+      target: { dataSourceId: source.id },
+      checks: [{ name: "slow", sql: "SELECT pg_sleep(60)::text", expect: "" }],
+    });
+    const queued = await must(h, token, "POST", `/restore-plans/${plan.id}/run-now`, undefined, 202);
+    for (let i = 0; i < 300 && pg.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid();").trim() !== "1"; i++) await Bun.sleep(50);
+    expect(scratchDatabases()).toBe(queued.targetDatabase);
+    await must(h, token, "POST", `/restores/${queued.id}/cancel`, undefined, 202);
+    const run = await waitForStatus(h, token, `/restores/${queued.id}`);
+    expect(run.status).toBe("canceled");
+    expect(run.error.code).toBe("CANCELED");
+    expect(run.error.message).toContain("was removed");
+    expect(scratchDatabases()).toBe("");
+    expect(await actionsOf(h, token, plan.id)).toEqual(["restore_plan.created", "drill.failed"]);
+  });
+
+  test("no successful backup → the run fails NO_BACKUP and is reported", async () => {
+    const fresh = await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: pg.database }, creds());
+    const plan = await createPlan(h, token, { dataSourceId: fresh.id, mode: "drill", target: { dataSourceId: fresh.id } });
+    const run = await runPlan(h, token, plan.id);
+    expect(run.backupJobId).toBeNull();
+    expect(run.status).toBe("failed");
+    expect(run.error.code).toBe("NO_BACKUP");
+    expect(run.verification.status).toBe("failed");
+    expect(await actionsOf(h, token, plan.id)).toEqual(["restore_plan.created", "drill.failed"]);
+  });
+
+  test("a target that does not answer → CONNECTION_REFUSED, reported", async () => {
+    const dead = await createSource(h, token, { engine: "postgres", host: "127.0.0.1", port: 1, database: "nothing" }, creds());
+    const plan = await createPlan(h, token, { dataSourceId: source.id, mode: "drill", target: { dataSourceId: dead.id } });
+    const run = await runPlan(h, token, plan.id);
+    expect(run.status).toBe("failed");
+    expect(run.error.code).toBe("CONNECTION_REFUSED");
+    expect(await actionsOf(h, token, plan.id)).toEqual(["restore_plan.created", "drill.failed"]);
+  });
+});
+
+describe("refresh", () => {
+  test("replaces staging with the newest backup; production untouched", async () => {
+    const staging = await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: "staging" }, creds());
+    pg.psql("UPDATE people SET name = 'changed in production' WHERE id = 1;", pg.database);
+    const productionBefore = pg.psql("SELECT md5(string_agg(name, ',' ORDER BY id)) FROM people;", pg.database);
+    const plan = await createPlan(h, token, {
+      dataSourceId: source.id,
+      mode: "refresh",
+      target: { dataSourceId: staging.id },
+      checks: [{ name: "people", sql: "SELECT count(*) FROM people", expect: "3000" }],
+    });
+    expect(plan.target).toEqual({ dataSourceId: staging.id, database: "staging" });
+    const run = await runPlan(h, token, plan.id);
+    expect(run.error).toBeNull();
+    expect(run).toMatchObject({ status: "succeeded", mode: "refresh", clean: true, targetDatabase: "staging" });
+    expect(run.verification).toMatchObject({ status: "passed", tables: 4, rowsCompared: 3620 });
+    expect(pg.psql("SELECT name FROM people WHERE id = 1;", "staging").trim()).toBe("nom 1");
+    expect(pg.psql("SELECT count(*) FROM billing.invoices;", "staging").trim()).toBe("120");
+    expect(pg.psql("SELECT md5(string_agg(name, ',' ORDER BY id)) FROM people;", pg.database)).toBe(productionBefore);
+    expect(pg.psql("SELECT name FROM people WHERE id = 1;", pg.database).trim()).toBe("changed in production");
+    expect(await actionsOf(h, token, plan.id)).toEqual(["restore_plan.created", "refresh.succeeded"]);
+    pg.psql("UPDATE people SET name = 'nom 1' WHERE id = 1;", pg.database);
+  });
+
+  test("never into the source itself: same data source, or another naming the same server and database → 400", async () => {
+    const same = await h.call("POST", "/restore-plans", {
+      token,
+      body: { name: "self", dataSourceId: source.id, mode: "refresh", scheduleCron: "0 4 * * *", target: { dataSourceId: source.id } },
+    });
+    expect(same.status).toBe(400);
+    expect(same.body.details[0].path).toBe("/target");
+    const alias = await createSource(h, token, { engine: "postgres", host: "127.0.0.1", port: pg.port, database: pg.database }, creds());
+    const viaAlias = await h.call("POST", "/restore-plans", {
+      token,
+      body: { name: "alias", dataSourceId: source.id, mode: "refresh", scheduleCron: "0 4 * * *", target: { dataSourceId: alias.id } },
+    });
+    expect(viaAlias.status).toBe(400);
+    expect(viaAlias.body.details[0].path).toBe("/target");
+    // Another host name for the same server (localhost for 127.0.0.1) passes the API's check,
+    // but not the run's: the resolved address is the source's, so nothing is written.
+    const viaName = await createSource(h, token, { engine: "postgres", host: "localhost", port: pg.port, database: pg.database }, creds());
+    const sneaky = await createPlan(h, token, { dataSourceId: source.id, mode: "refresh", target: { dataSourceId: viaName.id } });
+    const before = pg.psql("SELECT md5(string_agg(name, ',' ORDER BY id)) FROM people;", pg.database);
+    pg.psql("UPDATE people SET name = 'changed since the backup' WHERE id = 2;", pg.database);
+    const refused = await runPlan(h, token, sneaky.id);
+    expect(refused.status).toBe("failed");
+    expect(refused.error.code).toBe("INVALID_TARGET");
+    expect(pg.psql("SELECT name FROM people WHERE id = 2;", pg.database).trim()).toBe("changed since the backup");
+    pg.psql("UPDATE people SET name = 'nom 2' WHERE id = 2;", pg.database);
+    expect(pg.psql("SELECT md5(string_agg(name, ',' ORDER BY id)) FROM people;", pg.database)).toBe(before);
+    const explicit = await h.call("POST", "/restore-plans", {
+      token,
+      body: { name: "explicit", dataSourceId: source.id, mode: "refresh", scheduleCron: "0 4 * * *", target: { dataSourceId: source.id, database: pg.database } },
+    });
+    expect(explicit.status).toBe(400);
+    // Another database on the same server is fine; so is an update that keeps away from the source.
+    const ok = await createPlan(h, token, { dataSourceId: source.id, mode: "refresh", target: { dataSourceId: source.id, database: "staging_two" } });
+    const patched = await h.call("PATCH", `/restore-plans/${ok.id}`, { token, body: { target: { dataSourceId: alias.id } } });
+    expect(patched.status).toBe(400);
+    expect((await must(h, token, "GET", `/restore-plans/${ok.id}`)).target).toEqual({ dataSourceId: source.id, database: "staging_two" });
+  });
+});
