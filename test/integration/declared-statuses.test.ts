@@ -111,6 +111,7 @@ describe("the statuses every operation shares", () => {
     "PATCH /storage-destinations/{id}": {},
     "PATCH /notification-channels/{id}": {},
     "PATCH /notification-rules/{id}": {},
+    "PATCH /restore-plans/{id}": {},
   };
 
   test("401 without a token, 403 with another scope", async () => {
@@ -320,6 +321,17 @@ describe("a journey through every conflict and outage", () => {
     await hit("DELETE", `/notification-rules/${rule.id}`, 204);
     await hit("DELETE", `/notification-channels/${other.id}`, 204);
     await hit("DELETE", `/notification-channels/${channel.id}`, 204);
+  });
+
+  test("restore plans: made, read, changed, run, deleted", async () => {
+    const plan = await hit("POST", "/restore-plans", 201, { body: { name: "weekly-drill", dataSourceId: source.id, mode: "drill", scheduleCron: "0 4 * * 0", target: { dataSourceId: source.id } } });
+    await hit("GET", "/restore-plans", 200);
+    await hit("GET", `/restore-plans/${plan.id}`, 200);
+    await hit("PATCH", `/restore-plans/${plan.id}`, 200, { body: { enabled: false } });
+    // The runner is stopped by now: the run stays queued, and is canceled.
+    const run = await hit("POST", `/restore-plans/${plan.id}/run-now`, 202);
+    await hit("POST", `/restores/${run.id}/cancel`, 202);
+    await hit("DELETE", `/restore-plans/${plan.id}`, 204);
   });
 
   test("what an organisation built can be taken down again", async () => {

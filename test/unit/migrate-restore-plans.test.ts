@@ -18,8 +18,8 @@ test("restores written before restore plans survive the migration unchanged", ()
   const before = MIGRATIONS.filter((m) => m.version < plans.version);
   migrate(s.sqlite, before);
   s.sqlite.run(
-    `INSERT INTO restores (id, org_id, backup_job_id, source_data_source_id, target_data_source_id, target_database, clean, status, queued_at, started_at, finished_at, bytes_read, bytes_written, error)
-     VALUES ('rst_1', 'org', 'job_1', 'ds_1', 'ds_2', 'copy', 1, 'failed', 10, 11, 12, 100, 200, '{"code":"X","message":"y"}')`,
+    `INSERT INTO restores (id, org_id, backup_job_id, source_data_source_id, target_data_source_id, target_database, clean, status, queued_at, started_at, finished_at, bytes_read, bytes_written, error, databases, notes)
+     VALUES ('rst_1', 'org', 'job_1', 'ds_1', 'ds_2', 'copy', 1, 'failed', 10, 11, 12, 100, 200, '{"code":"X","message":"y"}', '["sales"]', '["role x existed"]')`,
   );
   migrate(s.sqlite);
   const row = s.sqlite.query("SELECT * FROM restores").get() as Record<string, unknown>;
@@ -38,6 +38,8 @@ test("restores written before restore plans survive the migration unchanged", ()
     bytes_read: 100,
     bytes_written: 200,
     error: '{"code":"X","message":"y"}',
+    databases: '["sales"]',
+    notes: '["role x existed"]',
     plan_id: null,
     mode: null,
     trigger: "manual",
