@@ -20,6 +20,8 @@ PACKAGES=(
   curl          # … and curl
   prometheus    # promtool: contrib/prometheus/snapdb-alerts.yml is checked and unit-tested with it
   python3-aiosmtpd  # a real SMTP server (with AUTH) that e-mail notifications are sent to
+  zsh           # the CLI's zsh completion script is parsed with zsh -n
+  fish          # … and its fish one with fish -n
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
