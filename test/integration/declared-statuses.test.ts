@@ -324,12 +324,18 @@ describe("a journey through every conflict and outage", () => {
   });
 
   test("restore plans: made, read, changed, run, deleted", async () => {
-    const plan = await hit("POST", "/restore-plans", 201, { body: { name: "weekly-drill", dataSourceId: source.id, mode: "drill", scheduleCron: "0 4 * * 0", target: { dataSourceId: source.id } } });
+    const body = { name: "weekly-drill", dataSourceId: source.id, mode: "drill", scheduleCron: "0 4 * * 0", target: { dataSourceId: source.id } };
+    const plan = await hit("POST", "/restore-plans", 201, { body });
+    await hit("POST", "/restore-plans", 409, { body });
+    const other = await hit("POST", "/restore-plans", 201, { body: { ...body, name: "other-drill" } });
+    await hit("PATCH", `/restore-plans/${other.id}`, 409, { body: { name: "weekly-drill" } });
+    await hit("DELETE", `/restore-plans/${other.id}`, 204);
     await hit("GET", "/restore-plans", 200);
     await hit("GET", `/restore-plans/${plan.id}`, 200);
     await hit("PATCH", `/restore-plans/${plan.id}`, 200, { body: { enabled: false } });
     // The runner is stopped by now: the run stays queued, and is canceled.
     const run = await hit("POST", `/restore-plans/${plan.id}/run-now`, 202);
+    await hit("POST", `/restore-plans/${plan.id}/run-now`, 409);
     await hit("POST", `/restores/${run.id}/cancel`, 202);
     await hit("DELETE", `/restore-plans/${plan.id}`, 204);
   });
