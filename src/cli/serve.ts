@@ -12,6 +12,7 @@ import { createLogger } from "../lib/logger.ts";
 import { storageRegistryFor } from "../storage/registry.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { createRunner, startRetentionSweep } from "../runner/create.ts";
+import { createWalArchiver } from "../runner/wal-archiver.ts";
 import { recoverInterruptedJobs } from "../runner/recovery.ts";
 import { targetOf } from "../modules/data-sources/credentials.ts";
 import { VERSION } from "../version.ts";
@@ -66,6 +67,7 @@ ${CONFIG_HELP}`,
     });
     const runner = createRunner({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
     readiness.register("runner", () => runner.isRunning);
+    const walArchiver = createWalArchiver({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
     scheduler.onJobQueued(() => runner.wake());
     const app = buildApp({
       config,
@@ -106,6 +108,8 @@ ${CONFIG_HELP}`,
       return 1;
     }
     runner.start();
+    // Continuous WAL archiving of PostgreSQL sources with a physical policy (pg_receivewal).
+    walArchiver.start();
     const stopSweep = startRetentionSweep({ db: store.db, storage, logger });
     // After the store is migrated: timers for every enabled attachment, then any catch-up runs.
     scheduler.start();
@@ -121,8 +125,9 @@ ${CONFIG_HELP}`,
       scheduler.stop();
       stopSweep();
       await app.server?.stop(false);
-      // Running backups get a grace period, then are aborted and re-queued (or failed) as INTERRUPTED.
-      await runner.stop(config.runner.shutdownGraceSeconds * 1000);
+      // Running backups get a grace period, then are aborted and re-queued (or failed) as INTERRUPTED;
+      // meanwhile each pg_receivewal is stopped cleanly (its partial segment is resumed at the next start).
+      await Promise.all([runner.stop(config.runner.shutdownGraceSeconds * 1000), walArchiver.stop()]);
       storage.close();
       store.close();
       lock.release();

@@ -120,7 +120,7 @@ function semanticProblems(c: Tree, origin: (path: string) => string): string[] {
       if (typeof glob === "string" && !glob.startsWith("arn:")) add(`storage.allowedRoleArns.${i}`, "must be a role ARN glob, e.g. arn:aws:iam::123456789012:role/snapdb-*");
     });
   }
-  for (const key of ["storage.allowedLocalRoots", "sources.allowedSqliteRoots"]) {
+  for (const key of ["storage.allowedLocalRoots", "sources.allowedSqliteRoots", "storage.allowedRestoreRoots"]) {
     const roots = getPath(c, key);
     if (!Array.isArray(roots)) continue;
     roots.forEach((root, i) => {

@@ -8,12 +8,14 @@ import { DUMP_EXT, DUMP_FORMAT, dumpCommand, startDump, type DumpEnv } from "../
 import { checkSqlitePath, type SqlitePathPolicy } from "../engines/sqlite-path.ts";
 import { pinTarget } from "../engines/network.ts";
 import type { SourceTarget } from "../engines/types.ts";
+import { toolOutput } from "../engines/tool-stream.ts";
 import { countingTap, sha256Tap } from "../lib/streams.ts";
 import type { OutboundPolicy } from "../net/outbound-policy.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
 import { chainIntoFile, chainStream, planBackupChain } from "./backup-chain.ts";
 import { COMPRESSION_EXT, compressStage, type Compression } from "./compression.ts";
 import { JobSetupError } from "./job-error.ts";
+import { physicalFormatOf, preparePhysicalBackup, type PhysicalInfo } from "./physical-backup.ts";
 
 export type JobRow = typeof backupJobs.$inferSelect;
 type DataSourceRow = typeof dataSources.$inferSelect;
@@ -69,6 +71,8 @@ export interface BackupResult {
   sha256: string;
   objectKey: string;
   format: BackupFormat;
+  /** A base backup's WAL range (policies with method `physical`). */
+  physical?: PhysicalInfo;
 }
 
 export interface BackupPlan {
@@ -79,6 +83,9 @@ export interface BackupPlan {
   extraRecipients: string[];
   timeoutSeconds: number;
   retries: number;
+  /** `physical`: pg_basebackup instead of the engine's dump tool (PostgreSQL). */
+  method: "logical" | "physical";
+  fastCheckpoint: boolean;
 }
 
 /** Everything a job needs, read once when it starts; a missing piece fails the job clearly. */
@@ -98,6 +105,8 @@ export function planBackup(db: Db, job: JobRow): BackupPlan {
     extraRecipients: policy.encryption.recipients ?? [],
     timeoutSeconds: policy.timeoutSeconds,
     retries: policy.retries,
+    method: policy.method,
+    fastCheckpoint: policy.fastCheckpoint,
   };
 }
 
@@ -130,7 +139,7 @@ export async function runBackup(
   progress: Progress,
   onObjectKey: (key: string) => void,
 ): Promise<BackupResult> {
-  const format = formatOf(plan.source.engine, plan.compression, plan.encrypt);
+  const format = plan.method === "physical" ? physicalFormatOf(plan.compression, plan.encrypt) : formatOf(plan.source.engine, plan.compression, plan.encrypt);
   const driver = deps.storage.driverFor(plan.destination);
   const objectKey = deps.storage.objectKeyFor(plan.destination, {
     dataSourceId: job.dataSourceId,
@@ -144,23 +153,27 @@ export async function runBackup(
   // Before the object key is recorded: a refused source leaves nothing to clean up. Resolved
   // and checked once, before anything runs; the tools connect to that address.
   const target = await pinTarget(backupTargetOf(deps, plan.source), deps.outbound);
+  // A base backup: its slot first (the WAL it needs is kept from then on), then pg_basebackup.
+  const physical =
+    plan.method === "physical" ? await preparePhysicalBackup(target, deps.dumpEnv.toolPath, { dataSourceId: job.dataSourceId, jobId: job.id }, plan.fastCheckpoint, signal) : null;
   onObjectKey(objectKey);
 
   // Until the stream reaches the driver (which cancels it on failure), a setup error must
   // stop the tools it already started: they share this signal.
   const setup = new AbortController();
   const stagesSignal = AbortSignal.any([signal, setup.signal]);
-  const result = (pipeline: BackupResult["pipeline"], r: { sha256: string; storedBytes: number }): BackupResult => ({
+  const result = async (pipeline: BackupResult["pipeline"], r: { sha256: string; storedBytes: number }): Promise<BackupResult> => ({
     pipeline,
     sizeBytes: progress.bytesIn,
     objectKey,
     format,
     ...r,
+    ...(physical ? { physical: await physical.finish() } : {}),
   });
   let stream: ReadableStream<Uint8Array> | null = null;
   let pipeline: BackupResult["pipeline"] = "daemon";
   try {
-    const command = dumpCommand(target, deps.dumpEnv);
+    const command = physical ? physical.command : dumpCommand(target, deps.dumpEnv);
     const chain = command ? await planBackupChain(command, plan.compression, recipients, deps.dumpEnv, progress) : null;
     // A directory the tools cannot write into directly (a FUSE mount refusing read-write
     // opens, say) still takes a put: the stream path below says what is wrong, if anything.
@@ -171,7 +184,7 @@ export async function runBackup(
         if (written) {
           // Only the bytes that were hashed may become the object.
           const put = await file.commit(written.size);
-          return result("tools-to-file", { sha256: written.sha256, storedBytes: put.size });
+          return await result("tools-to-file", { sha256: written.sha256, storedBytes: put.size });
         }
       } finally {
         await file.discard();
@@ -185,7 +198,10 @@ export async function runBackup(
       }
     }
     if (!stream) {
-      stream = startDump(target, deps.dumpEnv, stagesSignal).pipeThrough(countingTap((n) => (progress.bytesIn += n)));
+      const dump = physical
+        ? toolOutput(physical.command.argv, { toolPath: deps.dumpEnv.toolPath, secretEnv: physical.command.secretEnv, signal: stagesSignal })
+        : startDump(target, deps.dumpEnv, stagesSignal);
+      stream = dump.pipeThrough(countingTap((n) => (progress.bytesIn += n)));
       const compress = compressStage(plan.compression, deps.dumpEnv.toolPath, stagesSignal);
       if (compress) stream = stream.pipeThrough(compress);
       if (plan.encrypt) stream = await encryptStream(stream, recipients);
@@ -197,5 +213,5 @@ export async function runBackup(
   const hash = sha256Tap((n) => (progress.bytesStored += n));
   stream = stream.pipeThrough(hash.stream);
   const put = await driver.put(objectKey, stream, { signal, contentType: "application/octet-stream" });
-  return result(pipeline, { sha256: hash.digest(), storedBytes: put.size });
+  return await result(pipeline, { sha256: hash.digest(), storedBytes: put.size });
 }

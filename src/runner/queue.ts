@@ -10,6 +10,7 @@ import { nextQueuedBackup, nextQueuedRestore, OrgTurns, orgsWithRunnableWork } f
 import { claimRestore, executeRestore, type RunningRestore } from "./restore-run.ts";
 import type { RestoreProgress, RestoreRow } from "./restore.ts";
 import type { RunnerMetrics } from "./metrics.ts";
+import type { RestoreDirectoryPolicy } from "../lib/restore-directory.ts";
 
 export const RUNNER_ACTOR: Actor = { type: "system", id: "runner" };
 
@@ -31,6 +32,8 @@ export interface RunnerOptions {
 export interface RunnerDeps extends BackupDeps {
   logger: Logger;
   metrics?: RunnerMetrics;
+  /** Where point-in-time restores may build data directories (config storage.allowedRestoreRoots). */
+  restoreDirs?: RestoreDirectoryPolicy;
   /** Called after a job succeeded (retention runs there); failures are logged, not fatal. */
   afterSuccess?: (job: JobRow) => Promise<void>;
 }
@@ -276,7 +279,7 @@ export class Runner {
       .run();
   }
 
-  private finishSucceeded(job: JobRow, r: { sizeBytes: number; storedBytes: number; sha256: string; objectKey: string; format: object }): void {
+  private finishSucceeded(job: JobRow, r: { sizeBytes: number; storedBytes: number; sha256: string; objectKey: string; format: object; physical?: object }): void {
     const now = nowMs();
     this.deps.db.transaction((tx) => {
       tx.update(backupJobs)
@@ -290,6 +293,7 @@ export class Runner {
           sha256: r.sha256,
           objectKey: r.objectKey,
           format: r.format as Record<string, unknown>,
+          physical: (r.physical ?? null) as Record<string, unknown> | null,
           error: null,
           notBefore: null,
         })

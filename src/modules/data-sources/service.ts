@@ -1,7 +1,7 @@
 import { and, count, desc, eq, inArray, isNotNull, isNull, lt, sql, type SQL } from "drizzle-orm";
 import { recordAudit } from "../../audit/record.ts";
 import type { Tx } from "../../db/client.ts";
-import { attachments, backupJobs, dataSources } from "../../db/schema.ts";
+import { attachments, backupJobs, dataSources, walSegments } from "../../db/schema.ts";
 import { checkSqlitePath, type SqlitePathPolicy } from "../../engines/sqlite-path.ts";
 import type { EngineName, EngineOptions } from "../../engines/types.ts";
 import type { ServiceContext } from "../../lib/context.ts";
@@ -146,7 +146,7 @@ export function updateDataSource(ctx: ServiceContext, sqlitePaths: SqlitePathPol
   return toDataSource(row);
 }
 
-/** A stored backup file that goes with a job deleted by a cascade. */
+/** A stored backup file that goes with a job deleted by a cascade (or an archived WAL file: `jobId` is its name). */
 export interface StoredBackupFile {
   jobId: string;
   destinationId: string | null;
@@ -191,6 +191,14 @@ export async function deleteDataSource(ctx: ServiceContext, id: string, opts: { 
       .from(backupJobs)
       .where(and(eq(backupJobs.dataSourceId, id), isNotNull(backupJobs.objectKey), isNull(backupJobs.fileDeletedAt)))
       .all() as StoredBackupFile[];
+    // Its archived WAL (physical policies) goes with it.
+    const wal = tx
+      .select({ jobId: walSegments.name, destinationId: walSegments.destinationId, objectKey: walSegments.objectKey })
+      .from(walSegments)
+      .where(eq(walSegments.dataSourceId, id))
+      .all();
+    stored.push(...wal);
+    tx.delete(walSegments).where(eq(walSegments.dataSourceId, id)).run();
     tx.delete(attachments).where(eq(attachments.dataSourceId, id)).run();
     tx.delete(backupJobs).where(eq(backupJobs.dataSourceId, id)).run();
     tx.delete(dataSources).where(eq(dataSources.id, id)).run();

@@ -108,6 +108,7 @@ export function runNow(ctx: ServiceContext, input: { dataSourceId: string; polic
       format: null,
       error: null,
       fileDeletedAt: null,
+      physical: null,
     };
     tx.insert(backupJobs).values(row).run();
     recordAudit(tx, ctx, {

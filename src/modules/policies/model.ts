@@ -66,6 +66,15 @@ const Timeout = t.Integer({
     "The daemon's runner.maxTimeoutSeconds (default 86400) is a ceiling: a larger value is refused (400), and a policy written before the ceiling was lowered runs with the ceiling.",
 });
 const Retries = t.Integer({ minimum: 0, maximum: 10, description: "Retries after a failed run (default 2)." });
+const Method = t.Union([t.Literal("logical"), t.Literal("physical")], {
+  description:
+    "`logical` (default): the engine's dump tool (pg_dump, mysqldump, a SQLite snapshot). `physical` (PostgreSQL only): base backups with pg_basebackup on the schedule, " +
+    "and while the policy is attached and enabled, continuous WAL archiving over a replication slot: restores to any instant (`POST /restores` with `targetTime`). " +
+    "Set at creation; it cannot change.",
+});
+const FastCheckpoint = t.Boolean({
+  description: "Physical only: start each base backup with an immediate checkpoint (pg_basebackup --checkpoint=fast) instead of waiting for a spread one. Default false.",
+});
 
 export const PolicyCreate = t.Object(
   {
@@ -78,6 +87,8 @@ export const PolicyCreate = t.Object(
     encryption: t.Optional(Encryption),
     timeoutSeconds: t.Optional(Timeout),
     retries: t.Optional(Retries),
+    method: t.Optional(Method),
+    fastCheckpoint: t.Optional(FastCheckpoint),
   },
   { additionalProperties: false },
 );
@@ -94,6 +105,8 @@ export const PolicyPatch = t.Object(
     encryption: t.Optional(Encryption),
     timeoutSeconds: t.Optional(Timeout),
     retries: t.Optional(Retries),
+    method: t.Optional(Method),
+    fastCheckpoint: t.Optional(FastCheckpoint),
   },
   { additionalProperties: false },
 );
@@ -120,6 +133,8 @@ export const Policy = t.Object(
     encryption: t.Object({ enabled: t.Boolean(), recipients: t.Array(t.String()) }),
     timeoutSeconds: t.Integer(),
     retries: t.Integer(),
+    method: Method,
+    fastCheckpoint: t.Boolean(),
     createdAt: t.String({ format: "date-time" }),
     updatedAt: t.String({ format: "date-time" }),
   },

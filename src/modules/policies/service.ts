@@ -13,12 +13,15 @@ import {
   checkCompression,
   checkCron,
   checkEncryption,
+  checkFastCheckpoint,
+  checkMethodUnchanged,
   checkRetention,
   checkTimeout,
   checkZone,
   storedRetention,
   DEFAULTS,
   type Algorithm,
+  type PolicyMethod,
   type StoredCompression,
   type StoredEncryption,
   type StoredRetention,
@@ -37,6 +40,8 @@ export interface PolicyInput {
   encryption?: { enabled?: boolean; recipients?: string[] };
   timeoutSeconds?: number;
   retries?: number;
+  method?: PolicyMethod;
+  fastCheckpoint?: boolean;
 }
 export type PolicyPatchInput = Partial<PolicyInput>;
 
@@ -58,6 +63,8 @@ export function toPolicy(row: PolicyRow) {
     encryption: row.encryption as StoredEncryption,
     timeoutSeconds: row.timeoutSeconds,
     retries: row.retries,
+    method: row.method,
+    fastCheckpoint: row.fastCheckpoint,
     createdAt: isoOf(row.createdAt),
     updatedAt: isoOf(row.updatedAt),
   };
@@ -108,6 +115,8 @@ export function createPolicy(ctx: ServiceContext, limits: PolicyLimits, input: P
     retention: checkRetention(input.retention),
     compression: checkCompression(input.compression ?? {}),
     encryption: checkEncryption(input.encryption ?? {}),
+    method: input.method ?? "logical",
+    fastCheckpoint: checkFastCheckpoint(input.method ?? "logical", input.fastCheckpoint),
   };
   const now = nowMs();
   const row: PolicyRow = {
@@ -172,6 +181,8 @@ export function updatePolicy(ctx: ServiceContext, scheduler: ScheduleSync, limit
         // Checked only when given: a policy above a since-lowered ceiling stays editable (the runner cuts it).
         timeoutSeconds: patch.timeoutSeconds !== undefined ? checkTimeout(patch.timeoutSeconds, limits.maxTimeoutSeconds) : before.timeoutSeconds,
         retries: patch.retries ?? before.retries,
+        method: checkMethodUnchanged(before.method, patch.method),
+        fastCheckpoint: patch.fastCheckpoint !== undefined ? checkFastCheckpoint(before.method, patch.fastCheckpoint) : before.fastCheckpoint,
         updatedAt: nowMs(),
       };
       if (patch.destinationId !== undefined) requireDestination(tx, ctx.orgId, patch.destinationId);

@@ -18,12 +18,16 @@ import type { JobControl } from "../../runner/control.ts";
 import type { StorageRegistry } from "../../storage/registry.ts";
 import { targetOf } from "../data-sources/credentials.ts";
 import { storedFileOf } from "../jobs/service.ts";
+import type { RestoreDirectoryPolicy } from "../../lib/restore-directory.ts";
+import { createPointInTimeRestore, isPointInTime } from "./point-in-time.ts";
 import { toRestore } from "./serialize.ts";
 
 export type RestoreRow = typeof restores.$inferSelect;
 
 export interface RestoreServiceDeps {
   storage: StorageRegistry;
+  /** Where point-in-time restores may build data directories. */
+  restoreDirs: RestoreDirectoryPolicy;
   secrets: SecretBox;
   sqlitePaths: SqlitePathPolicy;
   /** Where a target's host may resolve to (config `network`). */
@@ -31,10 +35,13 @@ export interface RestoreServiceDeps {
 }
 
 export interface CreateRestoreInput {
-  backupJobId: string;
+  backupJobId?: string;
   targetDataSourceId?: string;
   targetDatabase?: string;
   clean?: boolean;
+  dataSourceId?: string;
+  targetTime?: string;
+  targetDirectory?: string;
 }
 
 export function findRestore(db: ServiceContext["db"] | Tx, orgId: string, id: string): RestoreRow {
@@ -92,9 +99,16 @@ async function checkTarget(target: SourceTarget, database: string | null, clean:
 
 /** Validates the request, checks the target, and queues the restore (202). */
 export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDeps, input: CreateRestoreInput): Promise<RestoreRow> {
+  if (isPointInTime(input)) return createPointInTimeRestore(ctx, deps.restoreDirs, input);
+  if (input.backupJobId === undefined) {
+    throw invalidInput("/backupJobId", "backupJobId is required (or dataSourceId, targetTime and targetDirectory for a point-in-time restore)");
+  }
   const clean = input.clean ?? false;
   const job = ctx.db.select().from(backupJobs).where(and(eq(backupJobs.orgId, ctx.orgId), eq(backupJobs.id, input.backupJobId))).get();
   if (!job) throw invalidInput("/backupJobId", "backupJobId does not name a backup job of this organisation");
+  if (job.physical !== null) {
+    throw invalidInput("/backupJobId", "this is a physical base backup: restore it to a point in time with dataSourceId, targetTime and targetDirectory");
+  }
   const { destination, key } = storedFileOf(ctx, job);
   const head = await deps.storage
     .driverFor(destination)
@@ -147,6 +161,8 @@ export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDep
       bytesRead: 0,
       bytesWritten: 0,
       error: null,
+      targetTime: null,
+      targetDirectory: null,
     };
     tx.insert(restores).values(row).run();
     recordAudit(tx, ctx, {

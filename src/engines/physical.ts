@@ -1,0 +1,137 @@
+import { SQL } from "bun";
+import type { DumpCommand } from "./dump.ts";
+import { DumpSetupError } from "./dump.ts";
+import { addressOf, bareHost, connectionOptions } from "./network.ts";
+import { conninfoValue } from "./pg-conninfo.ts";
+import { findTool } from "./process.ts";
+import type { SourceTarget } from "./types.ts";
+import { parseLsn, parseSegmentName } from "./wal-names.ts";
+
+/**
+ * PostgreSQL's own tools for physical backups: `pg_basebackup` (a base backup, tar to
+ * stdout) and `pg_receivewal` (the WAL, streamed over a replication slot). Both take a
+ * replication connection: a conninfo of quoted values without `dbname` (the tools add
+ * `replication=true`), to the pinned address (network.ts pinTarget), password in the
+ * environment. The role needs the REPLICATION attribute and a `replication` line in pg_hba.conf.
+ */
+
+/** `snapdb_<data source id, lowercased, anything but [a-z0-9] as _>`: a valid slot name (≤ 63). */
+export function slotNameOf(dataSourceId: string): string {
+  return `snapdb_${dataSourceId.toLowerCase().replace(/[^a-z0-9]/g, "_")}`.slice(0, 63);
+}
+
+function replicationConninfo(target: SourceTarget): string {
+  const pairs: [string, string][] = [
+    ["host", bareHost(target.host)],
+    ["hostaddr", addressOf(target)],
+    ["user", target.credentials?.username ?? ""],
+  ];
+  return pairs.map(([k, v]) => `${k}=${conninfoValue(v)}`).join(" ");
+}
+
+function tool(name: string, toolPath: string): string {
+  const found = findTool(name, toolPath);
+  if (!found) throw new DumpSetupError("DUMP_TOOL_MISSING", `${name} is not on the daemon's PATH (${toolPath}); install the PostgreSQL client tools`);
+  return found;
+}
+
+/** The connection arguments and secret variables every replication tool gets. */
+function connection(target: SourceTarget): { args: string[]; secretEnv: Record<string, string> } {
+  if (!target.credentials) throw new DumpSetupError("AUTH_FAILED", "the data source has no credentials");
+  const secretEnv: Record<string, string> = { PGPASSWORD: target.credentials.password, PGCONNECT_TIMEOUT: "15" };
+  if (target.options.sslMode) secretEnv.PGSSLMODE = target.options.sslMode;
+  return { args: ["--no-password", `--port=${target.port ?? 5432}`, `--dbname=${replicationConninfo(target)}`], secretEnv };
+}
+
+/**
+ * `pg_basebackup -D - -Ft -X none`: the whole cluster as one tar on stdout, no WAL inside
+ * (the archive has it). Refused by the tool when the cluster has tablespaces (only one tar
+ * can go to stdout).
+ */
+export function baseBackupCommand(target: SourceTarget, toolPath: string, opts: { fastCheckpoint: boolean; label: string }): DumpCommand {
+  const { args, secretEnv } = connection(target);
+  const argv = [tool("pg_basebackup", toolPath), "--pgdata=-", "--format=tar", "--wal-method=none", `--label=${opts.label}`, ...args];
+  if (opts.fastCheckpoint) argv.push("--checkpoint=fast");
+  return { argv, secretEnv };
+}
+
+/** Creates the slot unless it exists (exits at once); the slot then holds the WAL from here on. */
+export function createSlotCommand(target: SourceTarget, toolPath: string, slot: string): DumpCommand {
+  const { args, secretEnv } = connection(target);
+  return { argv: [tool("pg_receivewal", toolPath), "--create-slot", "--if-not-exists", `--slot=${slot}`, ...args], secretEnv };
+}
+
+export function dropSlotCommand(target: SourceTarget, toolPath: string, slot: string): DumpCommand {
+  const { args, secretEnv } = connection(target);
+  return { argv: [tool("pg_receivewal", toolPath), "--drop-slot", `--slot=${slot}`, ...args], secretEnv };
+}
+
+/**
+ * Streams the WAL into `spoolDir` over `slot`: the current segment as `<name>.partial`,
+ * renamed to `<name>` once complete and fsynced. `--no-loop`: on a lost connection it exits
+ * and the archiver restarts it (with backoff, and logs why). Not `--synchronous`: the slot
+ * advances when a segment is complete, so a restart resumes at the partial segment's start.
+ */
+export function receiveWalCommand(target: SourceTarget, toolPath: string, slot: string, spoolDir: string): DumpCommand {
+  const { args, secretEnv } = connection(target);
+  return { argv: [tool("pg_receivewal", toolPath), `--directory=${spoolDir}`, `--slot=${slot}`, "--no-loop", "--verbose", ...args], secretEnv };
+}
+
+/** Where the server's WAL is now, on which timeline, in segments of what size. */
+export interface WalPosition {
+  lsn: string;
+  position: number;
+  timeline: number;
+  segmentSize: number;
+}
+
+export interface SlotStatus {
+  current: number;
+  /** Null when the slot does not exist (or holds no WAL yet). */
+  restartLsn: number | null;
+  walStatus: string | null;
+  /** `max_slot_wal_keep_size` in MB; -1 is unlimited. */
+  maxKeepMb: number;
+}
+
+async function query<T>(target: SourceTarget, text: string, params: unknown[], timeoutSeconds = 15): Promise<T[]> {
+  const sql = new SQL(connectionOptions(target, target.database ?? undefined, target.options.connectTimeoutSeconds ?? timeoutSeconds));
+  try {
+    return [...((await sql.unsafe(text, params)) as T[])];
+  } finally {
+    await sql.close({ timeout: 0 }).catch(() => {});
+  }
+}
+
+/** The server's current WAL position (a plain connection to the source's database; primaries only). */
+export async function walPosition(target: SourceTarget): Promise<WalPosition> {
+  const [row] = await query<{ lsn: string; file: string; seg: string }>(
+    target,
+    "SELECT pg_current_wal_lsn()::text AS lsn, pg_walfile_name(pg_current_wal_lsn()) AS file, (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS seg",
+    [],
+  );
+  const segmentSize = Number(row?.seg);
+  const position = parseLsn(row?.lsn ?? "");
+  const file = parseSegmentName(row?.file ?? "", segmentSize);
+  if (!row || position === null || !file || !(segmentSize > 0)) throw new Error("the server did not report its WAL position");
+  return { lsn: row.lsn, position, timeline: file.timeline, segmentSize };
+}
+
+/** The slot's retained WAL and the server's cap on it. */
+export async function slotStatus(target: SourceTarget, slot: string): Promise<SlotStatus> {
+  const [row] = await query<{ current: string; restart: string | null; status: string | null; keep: string }>(
+    target,
+    "SELECT pg_current_wal_lsn()::text AS current, s.restart_lsn::text AS restart, s.wal_status AS status, current_setting('max_slot_wal_keep_size') AS keep " +
+      "FROM (SELECT 1) one LEFT JOIN pg_replication_slots s ON s.slot_name = $1",
+    [slot],
+  );
+  const keep = /^(-?\d+)\s*(kB|MB|GB|TB)?$/.exec(row?.keep ?? "-1");
+  const unit = { kB: 1 / 1024, MB: 1, GB: 1024, TB: 1024 * 1024 }[keep?.[2] ?? "MB"] ?? 1;
+  const value = Number(keep?.[1] ?? -1);
+  return {
+    current: parseLsn(row?.current ?? "") ?? 0,
+    restartLsn: row?.restart ? parseLsn(row.restart) : null,
+    walStatus: row?.status ?? null,
+    maxKeepMb: value < 0 ? -1 : value * unit,
+  };
+}
