@@ -55,16 +55,6 @@ export function baseBackupCommand(target: SourceTarget, toolPath: string, opts: 
   return { argv, secretEnv };
 }
 
-/** Creates the slot unless it exists (exits at once); the slot then holds the WAL from here on. */
-export function createSlotCommand(target: SourceTarget, toolPath: string, slot: string): DumpCommand {
-  const { args, secretEnv } = connection(target);
-  return { argv: [tool("pg_receivewal", toolPath), "--create-slot", "--if-not-exists", `--slot=${slot}`, ...args], secretEnv };
-}
-
-export function dropSlotCommand(target: SourceTarget, toolPath: string, slot: string): DumpCommand {
-  const { args, secretEnv } = connection(target);
-  return { argv: [tool("pg_receivewal", toolPath), "--drop-slot", `--slot=${slot}`, ...args], secretEnv };
-}
 
 /**
  * Streams the WAL into `spoolDir` over `slot`: the current segment as `<name>.partial`,
@@ -115,6 +105,33 @@ export async function walPosition(target: SourceTarget): Promise<WalPosition> {
   const file = parseSegmentName(row?.file ?? "", segmentSize);
   if (!row || position === null || !file || !(segmentSize > 0)) throw new Error("the server did not report its WAL position");
   return { lsn: row.lsn, position, timeline: file.timeline, segmentSize };
+}
+
+/**
+ * Creates the physical slot unless it exists, reserving WAL at once: from then on the server
+ * keeps every segment from here until a client streams it. (`pg_receivewal --create-slot`
+ * does not reserve: its slot holds nothing until pg_receivewal first connects.) A slot left
+ * without a reservation (made by hand or by that tool) is made again, unless in use. Needs
+ * the REPLICATION attribute, like the tools.
+ */
+export async function ensureReservedSlot(target: SourceTarget, slot: string): Promise<void> {
+  const [found] = await query<{ reserved: boolean; active: boolean }>(
+    target,
+    "SELECT restart_lsn IS NOT NULL AS reserved, active FROM pg_replication_slots WHERE slot_name = $1",
+    [slot],
+  );
+  if (found?.reserved || found?.active) return;
+  if (found) await query(target, "SELECT pg_drop_replication_slot($1)", [slot]);
+  try {
+    await query(target, "SELECT pg_create_physical_replication_slot($1, true)", [slot]);
+  } catch (err) {
+    // Created meanwhile by the archiver or a backup job: that one reserves too.
+    if ((err as { errno?: string }).errno !== "42710") throw err;
+  }
+}
+
+export async function dropSlot(target: SourceTarget, slot: string): Promise<void> {
+  await query(target, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", [slot]);
 }
 
 /** The slot's retained WAL and the server's cap on it. */

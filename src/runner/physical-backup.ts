@@ -1,11 +1,11 @@
 import type { DumpCommand } from "../engines/dump.ts";
-import { baseBackupCommand, createSlotCommand, slotNameOf, walPosition, type WalPosition } from "../engines/physical.ts";
-import { runTool } from "../engines/process.ts";
-import { ToolFailedError } from "../engines/tool-stream.ts";
+import { ProbeError, classifyConnectError } from "../engines/network.ts";
+import { baseBackupCommand, ensureReservedSlot, slotNameOf, walPosition, type WalPosition } from "../engines/physical.ts";
 import type { SourceTarget } from "../engines/types.ts";
 import { formatLsn, segmentName, segnoOf } from "../engines/wal-names.ts";
 import { nowMs } from "../lib/clock.ts";
 import { COMPRESSION_EXT, type Compression } from "./compression.ts";
+import { JobSetupError } from "./job-error.ts";
 
 /** The first layer of a base backup's file: a tar (`.tar.zst.age`), what `tar -x` reads. */
 export const PHYSICAL_DUMP = "pg_basebackup_tar";
@@ -51,13 +51,27 @@ export function physicalInfoOf(value: unknown): PhysicalInfo | null {
  * on the server keeps every WAL segment the backup will need until the archiver has it, even
  * when the archiver is not running yet (the policy was attached a moment ago) or is down.
  */
-export async function ensureSlot(target: SourceTarget, toolPath: string, slot: string, signal?: AbortSignal): Promise<void> {
-  const cmd = createSlotCommand(target, toolPath, slot);
-  const run = await runTool(cmd.argv, { toolPath, secretEnv: cmd.secretEnv, timeoutMs: 30_000, signal });
-  if (run.exitCode !== 0) {
-    const hint = /replication|permission|pg_hba/i.test(run.stderrTail) ? " (the role needs the REPLICATION attribute and a replication line in pg_hba.conf)" : "";
-    throw new ToolFailedError("DUMP_FAILED", cmd.argv[0]!, run.exitCode, `creating the replication slot ${slot} failed${hint}: ${run.stderrTail}`);
+export async function ensureSlot(target: SourceTarget, slot: string): Promise<void> {
+  try {
+    await ensureReservedSlot(target, slot);
+  } catch (err) {
+    throw serverFailure(err, target, `creating the replication slot ${slot}`);
   }
+}
+
+/**
+ * A failed query on the source as a job error: not reaching or not logging in keeps its own
+ * code (CONNECTION_REFUSED, AUTH_FAILED, …); an error of the query itself is DUMP_FAILED.
+ * The password never appears in the message.
+ */
+function serverFailure(err: unknown, target: SourceTarget, what: string): Error {
+  const errno = (err as { errno?: string }).errno;
+  if (!errno || ["28P01", "28000", "3D000"].includes(errno)) return new ProbeError(classifyConnectError(err, target), { cause: err });
+  const password = target.credentials?.password;
+  let message = err instanceof Error ? err.message : String(err);
+  if (password) message = message.split(password).join("***");
+  const hint = errno === "42501" ? " (the role needs the REPLICATION attribute)" : "";
+  return new JobSetupError("DUMP_FAILED", `${what} failed${hint}: ${message}`);
 }
 
 export interface PhysicalRun {
@@ -70,8 +84,7 @@ async function positionOf(target: SourceTarget, when: string): Promise<WalPositi
   try {
     return await walPosition(target);
   } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
-    throw new ToolFailedError("DUMP_FAILED", "pg_current_wal_lsn()", null, `reading the server's WAL position ${when} the base backup failed: ${why}`);
+    throw serverFailure(err, target, `reading the server's WAL position ${when} the base backup`);
   }
 }
 
@@ -84,7 +97,8 @@ export async function preparePhysicalBackup(
   signal?: AbortSignal,
 ): Promise<PhysicalRun> {
   const slot = slotNameOf(ids.dataSourceId);
-  await ensureSlot(target, toolPath, slot, signal);
+  if (signal?.aborted) throw new JobSetupError("CANCELED", "canceled before pg_basebackup started");
+  await ensureSlot(target, slot);
   const before = await positionOf(target, "before");
   const startedAt = nowMs();
   const label = `snapdb ${ids.jobId}`;
@@ -96,7 +110,9 @@ export async function preparePhysicalBackup(
       const after = await positionOf(target, "after");
       const size = before.segmentSize;
       const startSegno = segnoOf(before.position, size);
-      const stopSegno = segnoOf(after.position, size);
+      // The segment holding the last byte before `after`: the backup switched segments at its
+      // end, so `after` usually sits at the very start of a segment that holds nothing yet.
+      const stopSegno = segnoOf(Math.max(after.position - 1, before.position), size);
       return {
         label,
         slot,

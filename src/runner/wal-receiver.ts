@@ -1,8 +1,7 @@
 import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { recordAudit } from "../audit/record.ts";
-import { dropSlotCommand, receiveWalCommand, slotNameOf, slotStatus, type SlotStatus } from "../engines/physical.ts";
-import { runTool } from "../engines/process.ts";
+import { dropSlot, receiveWalCommand, slotNameOf, slotStatus, type SlotStatus } from "../engines/physical.ts";
 import { spawnTool } from "../engines/tool-stream.ts";
 import type { SourceTarget } from "../engines/types.ts";
 import { HISTORY_NAME, SEGMENT_NAME } from "../engines/wal-names.ts";
@@ -117,10 +116,12 @@ export class WalReceiver {
     }
     let dropped = false;
     if (this.lastTarget) {
-      const cmd = dropSlotCommand(this.lastTarget, this.deps.toolPath, this.slot);
-      const run = await runTool(cmd.argv, { toolPath: this.deps.toolPath, secretEnv: cmd.secretEnv, timeoutMs: 30_000 }).catch(() => null);
-      dropped = run?.exitCode === 0;
-      if (!dropped) this.deps.logger.warn("could not drop the replication slot of a detached physical policy; drop it by hand", { slot: this.slot, error: run?.stderrTail });
+      try {
+        await dropSlot(this.lastTarget, this.slot);
+        dropped = true;
+      } catch (err) {
+        this.deps.logger.warn("could not drop the replication slot of a detached physical policy; drop it by hand", { slot: this.slot, error: err });
+      }
     }
     rmSync(this.spoolDir, { recursive: true, force: true });
     return dropped;
@@ -205,7 +206,7 @@ export class WalReceiver {
   private async receiveOnce(): Promise<void> {
     const target = await this.deps.pinnedTarget();
     this.lastTarget = target;
-    await ensureSlot(target, this.deps.toolPath, this.slot);
+    await ensureSlot(target, this.slot);
     if (this.stopping) return;
     const cmd = receiveWalCommand(target, this.deps.toolPath, this.slot, this.spoolDir);
     const tool = spawnTool(cmd.argv, { toolPath: this.deps.toolPath, secretEnv: cmd.secretEnv }, "ignore", "ignore");
@@ -232,10 +233,7 @@ export class WalReceiver {
   private async resetSlot(why: string): Promise<void> {
     await this.archivePass();
     for (const name of readdirSync(this.spoolDir)) if (name.endsWith(".partial")) rmSync(join(this.spoolDir, name), { force: true });
-    if (this.lastTarget) {
-      const cmd = dropSlotCommand(this.lastTarget, this.deps.toolPath, this.slot);
-      await runTool(cmd.argv, { toolPath: this.deps.toolPath, secretEnv: cmd.secretEnv, timeoutMs: 30_000 }).catch(() => null);
-    }
+    if (this.lastTarget) await dropSlot(this.lastTarget, this.slot).catch(() => {});
     const { orgId, dataSourceId } = this.target;
     this.deps.db.transaction((tx) =>
       recordAudit(tx, { orgId, actor: WAL_ARCHIVER_ACTOR, requestId: null, ip: null }, {

@@ -205,10 +205,15 @@ describe("point-in-time recovery", () => {
     // Rows committed into the segment pg_receivewal is writing when it dies.
     commits[7] = await commitRow(7);
     process.kill(pid, "SIGKILL");
+    // While it is down (the restart waits a second): more commits, finished segments and a
+    // checkpoint, which recycles every segment no slot holds.
     for (let i = 8; i <= 10; i++) {
       commits[i] = await commitRow(i);
       await Bun.sleep(40);
+      switchWal();
     }
+    pg.psql("CHECKPOINT;");
+    expect(receiver.state.receiving).toBe(false);
     await waitFor("pg_receivewal restarted", () => receiver.state.restarts > before && receiver.state.receiving, 30_000);
     commits[11] = await commitRow(11);
     switchWal();
