@@ -71,8 +71,9 @@ function xactTimeOf(rec: Uint8Array): number | null {
 /**
  * Scans a whole segment (`segment`, its number `segno`). `carry` is the previous segment's
  * unfinished record, if that segment was scanned just before; anything else is ignored.
+ * `onXact` sees every transaction end time found, in WAL order.
  */
-export function scanSegment(segment: Uint8Array, segno: number, carry: WalCarry | null = null): SegmentScan {
+export function scanSegment(segment: Uint8Array, segno: number, carry: WalCarry | null = null, onXact?: (atUs: number) => void): SegmentScan {
   const view = new DataView(segment.buffer, segment.byteOffset, segment.byteLength);
   const out: SegmentScan = { lastXactAtUs: null, transactions: 0, carry: null };
   if (segment.length < LONG_HEADER) return out;
@@ -84,6 +85,7 @@ export function scanSegment(segment: Uint8Array, segno: number, carry: WalCarry 
   const finish = (rec: Uint8Array) => {
     const at = xactTimeOf(rec);
     if (at === null) return;
+    onXact?.(at);
     out.transactions++;
     if (out.lastXactAtUs === null || at > out.lastXactAtUs) out.lastXactAtUs = at;
   };

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { join } from "node:path";
 import { SQL } from "bun";
 import { and, eq } from "drizzle-orm";
-import { auditEvents, walSegments } from "../../src/db/schema.ts";
+import { auditEvents, backupJobs, walSegments } from "../../src/db/schema.ts";
 import { targetOf } from "../../src/modules/data-sources/credentials.ts";
 import { SecretBox } from "../../src/crypto/secrets.ts";
 import { createWalArchiver, type WalArchiver } from "../../src/runner/wal-archiver.ts";
@@ -243,5 +243,34 @@ describe("point-in-time recovery", () => {
     expect(text).toMatch(new RegExp(`snapdb_wal_archive_lag_bytes\\{data_source_id="${source.id}"\\} \\d+`));
     // initdb's default: no cap on what the slot may hold, said as -1.
     expect(text).toContain(`snapdb_wal_slot_keep_limit_bytes{data_source_id="${source.id}"} -1`);
+  });
+
+  test("a base backup is not a dump: restoring it by backupJobId is refused", async () => {
+    const job = h.store.db.select().from(backupJobs).where(eq(backupJobs.dataSourceId, source.id)).get()!;
+    const res = await h.call("POST", "/restores", { token, body: { backupJobId: job.id } });
+    expect(res.status).toBe(400);
+    expect(res.body.details[0].path).toBe("/backupJobId");
+  });
+
+  test("detached: archiving stops, the slot is dropped (the server keeps no WAL for it), the spool goes", async () => {
+    const slot = archiver.receiverOf(source.id)!.slot;
+    const slots = () => pg.psql(`SELECT count(*) FROM pg_replication_slots WHERE slot_name = '${slot}';`).trim();
+    expect(slots()).toBe("1");
+    const [att] = (await must(h, token, "GET", `/attachments?dataSourceId=${source.id}`)).items;
+    await must(h, token, "DELETE", `/attachments/${att.id}`, undefined, 204);
+    await waitFor("the archiver to let go of the source", () => archiver.receiverOf(source.id) === undefined && slots() === "0", 30_000);
+    expect(existsSync(join(h.dataDir, "wal-spool", source.id))).toBe(false);
+    const stopped = h.store.db.select().from(auditEvents).where(and(eq(auditEvents.orgId, ORG), eq(auditEvents.action, "wal_archive.stopped"))).all();
+    expect(stopped.map((e) => e.metadata)).toEqual([{ slot, slotDropped: true }]);
+  }, 60_000);
+
+  test("deleting the data source deletes its archived WAL too", async () => {
+    const rows = h.store.db.select().from(walSegments).where(eq(walSegments.dataSourceId, source.id)).all();
+    expect(rows.length).toBeGreaterThan(0);
+    const managed = h.config.managedStorage.type === "local" ? h.config.managedStorage.path : "";
+    expect(rows.every((r) => existsSync(join(managed, r.objectKey)))).toBe(true);
+    await must(h, token, "DELETE", `/data-sources/${source.id}?cascade=true`, undefined, 204);
+    expect(h.store.db.select().from(walSegments).where(eq(walSegments.dataSourceId, source.id)).all()).toEqual([]);
+    expect(rows.filter((r) => existsSync(join(managed, r.objectKey)))).toEqual([]);
   });
 });
