@@ -134,6 +134,39 @@ export async function dropSlot(target: SourceTarget, slot: string): Promise<void
   await query(target, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", [slot]);
 }
 
+/** What physical backups need of the server and the role, as the server reports it. */
+export interface PhysicalReadiness {
+  replication: boolean;
+  superuser: boolean;
+  walLevel: string;
+  maxKeepMb: number;
+  maxWalSenders: number;
+}
+
+export async function physicalReadiness(target: SourceTarget): Promise<PhysicalReadiness> {
+  const [row] = await query<{ replication: boolean; superuser: boolean; wal_level: string; keep: string; senders: string }>(
+    target,
+    "SELECT r.rolreplication AS replication, r.rolsuper AS superuser, current_setting('wal_level') AS wal_level, " +
+      "current_setting('max_slot_wal_keep_size') AS keep, current_setting('max_wal_senders') AS senders FROM pg_roles r WHERE r.rolname = current_user",
+    [],
+  );
+  return {
+    replication: !!row?.replication,
+    superuser: !!row?.superuser,
+    walLevel: row?.wal_level ?? "",
+    maxKeepMb: keepMb(row?.keep ?? "-1"),
+    maxWalSenders: Number(row?.senders ?? 0),
+  };
+}
+
+/** `max_slot_wal_keep_size` as MB; -1 is unlimited. */
+function keepMb(text: string): number {
+  const keep = /^(-?\d+)\s*(kB|MB|GB|TB)?$/.exec(text);
+  const unit = { kB: 1 / 1024, MB: 1, GB: 1024, TB: 1024 * 1024 }[keep?.[2] ?? "MB"] ?? 1;
+  const value = Number(keep?.[1] ?? -1);
+  return value < 0 ? -1 : value * unit;
+}
+
 /** The slot's retained WAL and the server's cap on it. */
 export async function slotStatus(target: SourceTarget, slot: string): Promise<SlotStatus> {
   const [row] = await query<{ current: string; restart: string | null; status: string | null; keep: string }>(
@@ -142,13 +175,10 @@ export async function slotStatus(target: SourceTarget, slot: string): Promise<Sl
       "FROM (SELECT 1) one LEFT JOIN pg_replication_slots s ON s.slot_name = $1",
     [slot],
   );
-  const keep = /^(-?\d+)\s*(kB|MB|GB|TB)?$/.exec(row?.keep ?? "-1");
-  const unit = { kB: 1 / 1024, MB: 1, GB: 1024, TB: 1024 * 1024 }[keep?.[2] ?? "MB"] ?? 1;
-  const value = Number(keep?.[1] ?? -1);
   return {
     current: parseLsn(row?.current ?? "") ?? 0,
     restartLsn: row?.restart ? parseLsn(row.restart) : null,
     walStatus: row?.status ?? null,
-    maxKeepMb: value < 0 ? -1 : value * unit,
+    maxKeepMb: keepMb(row?.keep ?? "-1"),
   };
 }

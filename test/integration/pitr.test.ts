@@ -245,6 +245,23 @@ describe("point-in-time recovery", () => {
     expect(text).toContain(`snapdb_wal_slot_keep_limit_bytes{data_source_id="${source.id}"} -1`);
   });
 
+  test("verify warns about max_slot_wal_keep_size = -1 and a role without REPLICATION; quiet once fixed", async () => {
+    const verify = async () => (await must(h, token, "POST", `/data-sources/${source.id}/verify`)) as { ok: boolean; warnings?: string[] };
+    const first = await verify();
+    expect(first.ok).toBe(true);
+    expect(first.warnings).toEqual([expect.stringContaining("max_slot_wal_keep_size is -1 (unlimited)")]);
+    pg.psql(`ALTER SYSTEM SET max_slot_wal_keep_size = '1GB'; SELECT pg_reload_conf();`);
+    await Bun.sleep(200);
+    expect((await verify()).warnings).toBeUndefined();
+    pg.psql(`ALTER ROLE ${pg.user} NOREPLICATION;`);
+    try {
+      expect((await verify()).warnings).toEqual([expect.stringContaining("lacks the REPLICATION attribute")]);
+    } finally {
+      pg.psql(`ALTER ROLE ${pg.user} REPLICATION;`);
+    }
+    await waitFor("the archiver's view of the new limit", async () => (await metrics.render()).includes(`snapdb_wal_slot_keep_limit_bytes{data_source_id="${source.id}"} 1073741824`), 10_000);
+  });
+
   test("a base backup is not a dump: restoring it by backupJobId is refused", async () => {
     const job = h.store.db.select().from(backupJobs).where(eq(backupJobs.dataSourceId, source.id)).get()!;
     const res = await h.call("POST", "/restores", { token, body: { backupJobId: job.id } });

@@ -110,6 +110,13 @@ export const VerifyOutcome = t.Object(
         message: t.String(),
       }),
     ),
+    warnings: t.Optional(
+      t.Array(t.String(), {
+        description:
+          "PostgreSQL sources with a physical policy, when the login works: what base backups and WAL archiving still lack (the REPLICATION attribute, wal_level, the tools) " +
+          "and max_slot_wal_keep_size = -1 (the replication slot may then fill the server's disk while archiving is stopped).",
+      }),
+    ),
     verifiedAt: t.String({ format: "date-time" }),
   },
   { $id: "#/components/schemas/DataSourceVerify", title: "DataSourceVerify" },
