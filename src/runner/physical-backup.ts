@@ -96,6 +96,7 @@ export async function preparePhysicalBackup(
   fastCheckpoint: boolean,
   signal?: AbortSignal,
 ): Promise<PhysicalRun> {
+  if (target.engine !== "postgres") throw new JobSetupError("INVALID_POLICY", `a physical policy backs up PostgreSQL only; this data source is ${target.engine}`);
   const slot = slotNameOf(ids.dataSourceId);
   if (signal?.aborted) throw new JobSetupError("CANCELED", "canceled before pg_basebackup started");
   await ensureSlot(target, slot);

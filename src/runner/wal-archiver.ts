@@ -14,6 +14,7 @@ import type { BackupDeps } from "./backup.ts";
 import type { Compression } from "./compression.ts";
 import { WalReceiver, type ReceiverState } from "./wal-receiver.ts";
 import { registerWalMetrics } from "./wal-metrics.ts";
+import { removeAllWal } from "./wal-retention.ts";
 import { WAL_ARCHIVER_ACTOR, type WalTarget } from "./wal-upload.ts";
 
 export interface WalArchiverDeps {
@@ -146,6 +147,8 @@ export class WalArchiver {
       }
       const sourceLeft = !!this.deps.db.select({ id: dataSources.id }).from(dataSources).where(eq(dataSources.id, id)).get();
       const dropped = await receiver.retire(sourceLeft);
+      // Segments archived after the source's delete took its rows: they go too.
+      if (!sourceLeft) await removeAllWal(this.deps.db, this.deps.storage, this.deps.logger, id);
       const orgId = receiver.orgId;
       this.deps.db.transaction((tx) =>
         recordAudit(tx, { orgId, actor: WAL_ARCHIVER_ACTOR, requestId: null, ip: null }, {

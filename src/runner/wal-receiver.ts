@@ -8,7 +8,7 @@ import { HISTORY_NAME, SEGMENT_NAME } from "../engines/wal-names.ts";
 import type { WalCarry } from "../engines/wal-scan.ts";
 import type { Logger } from "../lib/logger.ts";
 import { ensureSlot } from "./physical-backup.ts";
-import { archiveSpoolFile, WAL_ARCHIVER_ACTOR, type WalTarget, type WalUploadDeps } from "./wal-upload.ts";
+import { archiveSpoolFile, type SegmentBuffer, WAL_ARCHIVER_ACTOR, type WalTarget, type WalUploadDeps } from "./wal-upload.ts";
 
 export interface ReceiverDeps extends WalUploadDeps {
   logger: Logger;
@@ -56,6 +56,7 @@ export class WalReceiver {
   private wakeBackoff: (() => void) | null = null;
   private archiving: Promise<void> | null = null;
   private carry: WalCarry | null = null;
+  private readonly buffer: SegmentBuffer = { bytes: null };
   private timers: ReturnType<typeof setInterval>[] = [];
   private lastTarget: SourceTarget | null = null;
   private warnedUnlimited = false;
@@ -145,7 +146,7 @@ export class WalReceiver {
     for (const name of names) {
       if (this.stopping) return;
       try {
-        const done = await archiveSpoolFile(this.deps, this.spoolDir, name, this.target, this.carry);
+        const done = await archiveSpoolFile(this.deps, this.spoolDir, name, this.target, this.carry, this.buffer);
         this.carry = done.carry;
         if (done.gap > 0) {
           this.deps.logger.warn("the WAL archive has a gap: restores cannot replay across it", { dataSourceId: this.target.dataSourceId, before: name, missingSegments: done.gap });

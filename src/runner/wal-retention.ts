@@ -8,6 +8,25 @@ import { baseBackupsOf } from "./recovery-window.ts";
 import { WAL_ARCHIVER_ACTOR } from "./wal-upload.ts";
 
 /**
+ * Every archived WAL file of a source that is gone (objects, then rows): what the archiver
+ * stored between the source's delete and noticing it. Best effort; returns how many went.
+ */
+export async function removeAllWal(db: Db, storage: StorageRegistry, logger: Logger, dataSourceId: string): Promise<number> {
+  let removed = 0;
+  for (const segment of db.select().from(walSegments).where(eq(walSegments.dataSourceId, dataSourceId)).all()) {
+    const destination = db.select().from(storageDestinations).where(eq(storageDestinations.id, segment.destinationId)).get();
+    try {
+      if (destination) await storage.driverFor(destination).delete(segment.objectKey);
+      db.delete(walSegments).where(and(eq(walSegments.dataSourceId, dataSourceId), eq(walSegments.name, segment.name))).run();
+      removed++;
+    } catch (err) {
+      logger.warn("could not delete an archived WAL file of a deleted data source", { dataSourceId, segment: segment.name, error: err });
+    }
+  }
+  return removed;
+}
+
+/**
  * The WAL half of a physical policy's retention, after its base backups were thinned: every
  * archived segment older than the start of the oldest base backup still kept is deleted
  * (object, then row), since no restore can use it any more. Timeline history files stay

@@ -1,4 +1,4 @@
-import { readFileSync, statSync, unlinkSync } from "node:fs";
+import { closeSync, openSync, readSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { and, desc, eq, lt } from "drizzle-orm";
 import { recordAudit } from "../audit/record.ts";
@@ -42,6 +42,27 @@ export interface ArchivedFile {
   carry: WalCarry | null;
 }
 
+/** One segment's worth of memory, reused for every segment a receiver scans (memory stays flat). */
+export interface SegmentBuffer {
+  bytes: Uint8Array | null;
+}
+
+function readInto(path: string, size: number, scratch: SegmentBuffer): Uint8Array {
+  if (!scratch.bytes || scratch.bytes.length !== size) scratch.bytes = new Uint8Array(size);
+  const fd = openSync(path, "r");
+  try {
+    let off = 0;
+    while (off < size) {
+      const n = readSync(fd, scratch.bytes, off, size - off, off);
+      if (n === 0) throw new Error(`${path} ended after ${off} of ${size} bytes`);
+      off += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return scratch.bytes;
+}
+
 /** A WAL segment is a power of two from 1 MiB to 1 GiB (initdb --wal-segsize). */
 const validSegmentSize = (size: number) => size >= 1 << 20 && size <= 1 << 30 && (size & (size - 1)) === 0;
 
@@ -52,7 +73,14 @@ const validSegmentSize = (size: number) => size >= 1 << 20 && size <= 1 << 30 &&
  * removed from the spool. A file already recorded (the daemon stopped between recording and
  * removing it) is only removed. `.partial` files never come here.
  */
-export async function archiveSpoolFile(deps: WalUploadDeps, spoolDir: string, name: string, target: WalTarget, carry: WalCarry | null): Promise<ArchivedFile> {
+export async function archiveSpoolFile(
+  deps: WalUploadDeps,
+  spoolDir: string,
+  name: string,
+  target: WalTarget,
+  carry: WalCarry | null,
+  scratch: SegmentBuffer,
+): Promise<ArchivedFile> {
   const path = join(spoolDir, name);
   const size = statSync(path).size;
   const history = historyTimeline(name);
@@ -69,11 +97,11 @@ export async function archiveSpoolFile(deps: WalUploadDeps, spoolDir: string, na
     return { name, segno, gap: 0, carry: null };
   }
 
-  const bytes = readFileSync(path);
-  const scan = segno !== null ? scanSegment(bytes, segno, carry) : null;
+  const scan = segno !== null ? scanSegment(readInto(path, size, scratch), segno, carry) : null;
   const ext = `${COMPRESSION_EXT[target.compression.algorithm]}${target.encrypt ? ".age" : ""}`;
   const objectKey = deps.storage.walObjectKeyFor(target.destination, { dataSourceId: target.dataSourceId, name, ext });
-  let stream: ReadableStream<Uint8Array> = new Blob([bytes]).stream();
+  // Streamed from the file: the scan's buffer is reused for the next segment.
+  let stream = Bun.file(path).stream() as ReadableStream<Uint8Array>;
   const compress = compressStage(target.compression, deps.toolPath);
   if (compress) stream = stream.pipeThrough(compress);
   if (target.encrypt) {

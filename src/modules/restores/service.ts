@@ -26,8 +26,8 @@ export type RestoreRow = typeof restores.$inferSelect;
 
 export interface RestoreServiceDeps {
   storage: StorageRegistry;
-  /** Where point-in-time restores may build data directories. */
-  restoreDirs: RestoreDirectoryPolicy;
+  /** Where point-in-time restores may build data directories (none when left out). */
+  restoreDirs?: RestoreDirectoryPolicy;
   secrets: SecretBox;
   sqlitePaths: SqlitePathPolicy;
   /** Where a target's host may resolve to (config `network`). */
@@ -99,7 +99,7 @@ async function checkTarget(target: SourceTarget, database: string | null, clean:
 
 /** Validates the request, checks the target, and queues the restore (202). */
 export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDeps, input: CreateRestoreInput): Promise<RestoreRow> {
-  if (isPointInTime(input)) return createPointInTimeRestore(ctx, deps.restoreDirs, input);
+  if (isPointInTime(input)) return createPointInTimeRestore(ctx, deps.restoreDirs ?? { roots: [], reservedDirs: [] }, input);
   if (input.backupJobId === undefined) {
     throw invalidInput("/backupJobId", "backupJobId is required (or dataSourceId, targetTime and targetDirectory for a point-in-time restore)");
   }
