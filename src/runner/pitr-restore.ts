@@ -72,13 +72,18 @@ async function plainStream(deps: RestoreDeps, driver: StorageDriver, file: Store
     }),
   );
   if (file.format.encrypted) {
+    const failed = (err: unknown) => `${file.objectKey} does not decrypt with the organisation's age identity: ${err instanceof Error ? err.message : String(err)}`;
     stream = await decryptStream(stream, [identity()]).catch((err: unknown) => {
       if (err instanceof RestoreSetupError || err instanceof StorageError) throw err;
-      throw new RestoreSetupError("DECRYPT_FAILED", `${file.objectKey} does not decrypt with the organisation's age identity: ${err instanceof Error ? err.message : String(err)}`);
+      throw new RestoreSetupError("DECRYPT_FAILED", failed(err));
     });
+    // age authenticates every chunk: a changed byte fails here, before the checksum at the end.
+    stream = tagged(stream, (err) => new RestoreSetupError("DECRYPT_FAILED", failed(err)));
   }
   const decompress = decompressStage(file.format.compression ?? "none", deps.dumpEnv.toolPath, signal);
-  if (decompress) stream = stream.pipeThrough(decompress);
+  if (decompress) {
+    stream = tagged(stream.pipeThrough(decompress), (err) => new RestoreSetupError("DECOMPRESS_FAILED", `${file.objectKey} does not decompress: ${err instanceof Error ? err.message : String(err)}`));
+  }
   return stream.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
@@ -86,6 +91,26 @@ async function plainStream(deps: RestoreDeps, driver: StorageDriver, file: Store
         controller.enqueue(chunk);
       },
     }),
+  );
+}
+
+/** A stage's own failures under its code; ours (checksum, storage) pass through as they are. */
+function tagged(inner: ReadableStream<Uint8Array>, wrap: (err: unknown) => Error): ReadableStream<Uint8Array> {
+  const reader = inner.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        } catch (err) {
+          controller.error(err instanceof RestoreSetupError || err instanceof StorageError ? err : wrap(err));
+        }
+      },
+      cancel: (reason) => reader.cancel(reason).catch(() => {}),
+    },
+    { highWaterMark: 0 },
   );
 }
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SQL } from "bun";
-import { and, eq } from "drizzle-orm";
+import { and, desc, eq } from "drizzle-orm";
 import { auditEvents, backupJobs, walSegments } from "../../src/db/schema.ts";
 import { targetOf } from "../../src/modules/data-sources/credentials.ts";
 import { SecretBox } from "../../src/crypto/secrets.ts";
@@ -233,6 +233,28 @@ describe("point-in-time recovery", () => {
     expect((await restoreTo(target, dir)).status).toBe("succeeded");
     expect(await idsIn(dir)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   }, 180_000);
+
+  test("a changed byte in an archived segment fails the restore, and what it wrote is removed", async () => {
+    const managed = h.config.managedStorage.type === "local" ? h.config.managedStorage.path : "";
+    const window = (await h.call("GET", `/data-sources/${source.id}/recovery-window`, { token })).body;
+    // The newest segment is one every restore to `to` needs.
+    const [newest] = h.store.db.select().from(walSegments).where(eq(walSegments.dataSourceId, source.id)).orderBy(desc(walSegments.segno)).limit(1).all();
+    const file = join(managed, newest!.objectKey);
+    const original = readFileSync(file);
+    const changed = Buffer.from(original);
+    changed[Math.floor(changed.length / 2)] ^= 0x01;
+    writeFileSync(file, changed);
+    try {
+      const dir = join(restoreRoot, "tampered");
+      const restore = await restoreTo(Date.parse(window.to), dir);
+      expect(restore.status).toBe("failed");
+      expect(["DECRYPT_FAILED", "CHECKSUM_MISMATCH"]).toContain(restore.error.code);
+      expect(restore.error.message).toContain(`the directory ${dir} that the restore had created was removed`);
+      expect(existsSync(dir)).toBe(false);
+    } finally {
+      writeFileSync(file, original);
+    }
+  }, 60_000);
 
   test("metrics: receiver up, slot retained bytes, last archive time, lag", async () => {
     await Bun.sleep(400);
