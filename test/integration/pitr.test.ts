@@ -242,7 +242,8 @@ describe("point-in-time recovery", () => {
     const file = join(managed, newest!.objectKey);
     const original = readFileSync(file);
     const changed = Buffer.from(original);
-    changed[Math.floor(changed.length / 2)] ^= 0x01;
+    const at = Math.floor(changed.length / 2);
+    changed.writeUInt8(changed.readUInt8(at) ^ 0x01, at);
     writeFileSync(file, changed);
     try {
       const dir = join(restoreRoot, "tampered");
