@@ -173,6 +173,8 @@ listen = "127.0.0.1:8484"         # HOST:PORT of the API; keep it on loopback be
 #                                 # (also add them to ReadWritePaths: systemctl edit snapdb)
 # stsEndpoint = ""                # the only STS that sees the daemon's own AWS identity (empty: AWS STS)
 # allowedRoleArns = []            # globs a tenant's assumeRole roleArn must match; empty: any
+# allowedRestoreRoots = []        # absolute dirs point-in-time restores may build PostgreSQL data dirs in,
+#                                 # e.g. ["/srv/pg-restores"] (and in ReadWritePaths); empty: none
 
 # [sources]
 # allowedSqliteRoots = []         # absolute dirs SQLite data sources may live in; empty: no SQLite sources

@@ -53,6 +53,10 @@ export const AUDIT_ACTIONS = [
   "drill.failed",
   "refresh.succeeded",
   "refresh.failed",
+  "wal_archive.gap",
+  "wal_archive.pruned",
+  "wal_archive.slot_reset",
+  "wal_archive.stopped",
 ] as const;
 
 export const AUDIT_TARGET_TYPES = [

@@ -12,6 +12,7 @@ import { createLogger } from "../lib/logger.ts";
 import { storageRegistryFor } from "../storage/registry.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { createRunner, startRetentionSweep } from "../runner/create.ts";
+import { createWalArchiver } from "../runner/wal-archiver.ts";
 import { recoverInterruptedJobs } from "../runner/recovery.ts";
 import { dropLeftoverScratchDatabases, recoverInterruptedPlanRuns, removeDrillScratchFiles } from "../runner/drill-recovery.ts";
 import { OutboundPolicy } from "../net/outbound-policy.ts";
@@ -70,6 +71,7 @@ ${CONFIG_HELP}`,
     const runner = createRunner({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
     readiness.register("runner", () => runner.isRunning);
     const notifications = createNotifications({ db: store.db, config, secrets, logger, metrics });
+    const walArchiver = createWalArchiver({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
     scheduler.onJobQueued(() => runner.wake());
     scheduler.onRestoreQueued(() => runner.wake());
     const app = buildApp({
@@ -122,6 +124,8 @@ ${CONFIG_HELP}`,
     runner.start();
     // Deliveries left pending by the previous run go out first; then events as they come.
     notifications.start();
+    // Continuous WAL archiving of PostgreSQL sources with a physical policy (pg_receivewal).
+    walArchiver.start();
     const stopSweep = startRetentionSweep({ db: store.db, storage, logger });
     // After the store is migrated: timers for every enabled attachment, then any catch-up runs.
     scheduler.start();
@@ -137,8 +141,9 @@ ${CONFIG_HELP}`,
       scheduler.stop();
       stopSweep();
       await app.server?.stop(false);
-      // Running backups get a grace period, then are aborted and re-queued (or failed) as INTERRUPTED.
-      await runner.stop(config.runner.shutdownGraceSeconds * 1000);
+      // Running backups get a grace period, then are aborted and re-queued (or failed) as INTERRUPTED;
+      // meanwhile each pg_receivewal is stopped cleanly (its partial segment is resumed at the next start).
+      await Promise.all([runner.stop(config.runner.shutdownGraceSeconds * 1000), walArchiver.stop()]);
       // After the runner: its last jobs' deliveries are in the store and go out at the next start.
       await notifications.stop();
       storage.close();

@@ -33,7 +33,7 @@ export function defaultsFor(dataDir: string, managedType: unknown): Record<strin
             secretAccessKey: "",
           }
         : { type: "local", path: join(dataDir, "managed") },
-    storage: { allowedLocalRoots: [], stsEndpoint: "", allowedRoleArns: [] },
+    storage: { allowedLocalRoots: [], stsEndpoint: "", allowedRoleArns: [], allowedRestoreRoots: [] },
     sources: { allowedSqliteRoots: [] },
     // Link-local addresses hold the cloud metadata services (instance credentials).
     network: { denyCidrs: ["169.254.0.0/16", "fd00:ec2::254/128"], allowCidrs: [] },

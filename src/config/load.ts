@@ -126,7 +126,7 @@ function semanticProblems(c: Tree, origin: (path: string) => string): string[] {
   const smtpFrom = str("notify.smtp.from");
   if (smtpFrom && !EMAIL.test(smtpFrom)) add("notify.smtp.from", "must be an e-mail address, e.g. snapdb@example.com");
   if (str("notify.smtp.password") && !str("notify.smtp.username")) add("notify.smtp.username", "is required when notify.smtp.password is set");
-  for (const key of ["storage.allowedLocalRoots", "sources.allowedSqliteRoots"]) {
+  for (const key of ["storage.allowedLocalRoots", "sources.allowedSqliteRoots", "storage.allowedRestoreRoots"]) {
     const roots = getPath(c, key);
     if (!Array.isArray(roots)) continue;
     roots.forEach((root, i) => {

@@ -65,6 +65,8 @@ export const ConfigSchema = T.Object(
         stsEndpoint: T.String(),
         /** Globs a tenant's assumeRole `roleArn` must match; empty = any role. */
         allowedRoleArns: T.Array(Str()),
+        /** Where point-in-time restores may build PostgreSQL data directories; empty = nowhere. */
+        allowedRestoreRoots: T.Array(Str()),
       },
       { additionalProperties: false },
     ),

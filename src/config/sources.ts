@@ -28,6 +28,7 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { env: "SNAPDB_ALLOWED_LOCAL_ROOTS", path: "storage.allowedLocalRoots", parse: "list" },
   { env: "SNAPDB_STS_ENDPOINT", path: "storage.stsEndpoint", parse: "string" },
   { env: "SNAPDB_ALLOWED_ROLE_ARNS", path: "storage.allowedRoleArns", parse: "list" },
+  { env: "SNAPDB_ALLOWED_RESTORE_ROOTS", path: "storage.allowedRestoreRoots", parse: "list" },
   { env: "SNAPDB_ALLOWED_SQLITE_ROOTS", path: "sources.allowedSqliteRoots", parse: "list" },
   { env: "SNAPDB_NETWORK_DENY_CIDRS", path: "network.denyCidrs", parse: "list" },
   { env: "SNAPDB_NETWORK_ALLOW_CIDRS", path: "network.allowCidrs", parse: "list" },

@@ -122,6 +122,10 @@ export const backupPolicies = sqliteTable(
     retries: integer("retries").notNull(),
     /** Record per-table row counts in the dump's own snapshot (restore drills compare against them). */
     fingerprint: integer("fingerprint", { mode: "boolean" }).notNull().default(false),
+    /** `logical` (a dump tool) or `physical` (pg_basebackup + continuous WAL archiving, PostgreSQL only). */
+    method: text("method", { enum: ["logical", "physical"] }).notNull().default("logical"),
+    /** Physical only: pg_basebackup --checkpoint=fast (an immediate checkpoint instead of a spread one). */
+    fastCheckpoint: integer("fast_checkpoint", { mode: "boolean" }).notNull().default(false),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -189,6 +193,8 @@ export const backupJobs = sqliteTable(
     parts: text("parts", { mode: "json" }).$type<StoredPart[] | null>(),
     /** Row counts per table taken in the dump's snapshot (policy `fingerprint: true`); takenAt in ms. */
     fingerprint: text("fingerprint", { mode: "json" }).$type<{ tables: Record<string, number>; takenAt: number } | null>(),
+    /** A physical base backup's WAL range, timeline and label (runner/physical-backup.ts); null for dumps. */
+    physical: text("physical", { mode: "json" }).$type<Record<string, unknown> | null>(),
   },
   (t) => [
     index("backup_jobs_org_id_idx").on(t.orgId, t.id),
@@ -246,6 +252,10 @@ export const restores = sqliteTable(
     trigger: text("trigger", { enum: ["schedule", "manual"] }).notNull().default("manual"),
     /** A plan run's verification (src/runner/verify-restore.ts), written with its final status. */
     verification: text("verification", { mode: "json" }).$type<Record<string, unknown> | null>(),
+    /** Point-in-time restores: the instant recovered to (ms); null for a restore of a dump. */
+    targetTime: integer("target_time"),
+    /** Point-in-time restores: the PostgreSQL data directory built (under storage.allowedRestoreRoots). */
+    targetDirectory: text("target_directory"),
   },
   (t) => [
     index("restores_org_id_idx").on(t.orgId, t.id),
@@ -385,4 +395,35 @@ export const restorePlans = sqliteTable(
     index("restore_plans_source_idx").on(t.dataSourceId),
     index("restore_plans_target_idx").on(t.targetDataSourceId),
   ],
+);
+
+/**
+ * WAL segments archived from a PostgreSQL source with a physical policy (runner/wal-archiver.ts),
+ * one row per stored object. Timeline history files (`00000002.history`) have no segment
+ * number. No foreign keys: rows go with their data source in its delete, like its jobs.
+ */
+export const walSegments = sqliteTable(
+  "wal_segments",
+  {
+    dataSourceId: text("data_source_id").notNull(),
+    /** The file name PostgreSQL gives it: `000000010000000000000003`, `00000002.history`. */
+    name: text("name").notNull(),
+    orgId: text("org_id").notNull(),
+    timeline: integer("timeline").notNull(),
+    /** The segment's number in the WAL (LSN / segment size); null for a history file. */
+    segno: integer("segno"),
+    /** The LSN the segment starts at, `0/3000000`. */
+    startLsn: text("start_lsn"),
+    destinationId: text("destination_id").notNull(),
+    objectKey: text("object_key").notNull(),
+    /** Bytes of the segment itself, and of the stored object (compressed, encrypted). */
+    sizeBytes: integer("size_bytes").notNull(),
+    storedBytes: integer("stored_bytes").notNull(),
+    sha256: text("sha256").notNull(),
+    format: text("format", { mode: "json" }).$type<{ compression: string; encrypted: boolean }>().notNull(),
+    /** The commit (or abort) time of the segment's last transaction, microseconds since the epoch; null: none. */
+    lastXactAtUs: integer("last_xact_at_us"),
+    archivedAt: integer("archived_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.dataSourceId, t.name] }), index("wal_segments_source_segno_idx").on(t.dataSourceId, t.segno)],
 );

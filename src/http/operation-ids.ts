@@ -37,6 +37,7 @@ export const OPERATION_IDS: Record<string, string> = {
   "DELETE /data-sources/{id}/credentials": "deleteDataSourceCredentials",
   "POST /data-sources/{id}/verify": "verifyDataSource",
   "GET /data-sources/{id}/backup-jobs": "listDataSourceBackupJobs",
+  "GET /data-sources/{id}/recovery-window": "getRecoveryWindow",
   "GET /backup-jobs": "listBackupJobs",
   "POST /backup-jobs/run-now": "runBackupNow",
   "GET /backup-jobs/{id}": "getBackupJob",

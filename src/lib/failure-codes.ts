@@ -39,6 +39,8 @@ export const JOB_ERROR_CODES = [
   "INVALID_TARGET",
   // The row counts of a policy with `fingerprint: true` could not be taken.
   "FINGERPRINT_FAILED",
+  // A physical policy on a source it cannot serve (not PostgreSQL).
+  "INVALID_POLICY",
   ...LIFECYCLE_CODES,
 ] as const;
 
@@ -56,6 +58,8 @@ export const RESTORE_ERROR_CODES = [
   // Restore plans: no successful backup to restore, a drill's verification failed.
   "NO_BACKUP",
   "VERIFICATION_FAILED",
+  // Point-in-time restores: the instant is outside the recovery window.
+  "OUTSIDE_WINDOW",
   "BACKUP_NOT_FOUND",
   "BACKUP_FILE_MISSING",
   "DATA_SOURCE_NOT_FOUND",

@@ -8,6 +8,7 @@ import type { JobRow } from "./backup.ts";
 import { deleteBackupFile } from "./delete-file.ts";
 import { RUNNER_ACTOR } from "./queue.ts";
 import { selectBackupsToKeep } from "./retention.ts";
+import { pruneWal } from "./wal-retention.ts";
 
 /**
  * After a successful backup: the policy's retention over that data source's successful
@@ -60,6 +61,8 @@ export async function applyRetention(
     }
     removed.push(id);
   }
+  // A physical policy keeps the WAL its kept base backups need, and no more.
+  if (policy.method === "physical") await pruneWal(db, storage, logger, job.dataSourceId);
   return removed;
 }
 

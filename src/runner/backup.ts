@@ -9,6 +9,7 @@ import type { Fingerprint } from "../engines/fingerprint.ts";
 import { checkSqlitePath, type SqlitePathPolicy } from "../engines/sqlite-path.ts";
 import { pinTarget } from "../engines/network.ts";
 import type { SourceTarget } from "../engines/types.ts";
+import { toolOutput } from "../engines/tool-stream.ts";
 import { countingTap, sha256Tap } from "../lib/streams.ts";
 import type { OutboundPolicy } from "../net/outbound-policy.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
@@ -16,6 +17,7 @@ import { chainIntoFile, chainStream, planBackupChain } from "./backup-chain.ts";
 import { takeFingerprint } from "./backup-fingerprint.ts";
 import { COMPRESSION_EXT, compressStage, type Compression } from "./compression.ts";
 import { JobSetupError } from "./job-error.ts";
+import { physicalFormatOf, preparePhysicalBackup, type PhysicalInfo } from "./physical-backup.ts";
 
 export type JobRow = typeof backupJobs.$inferSelect;
 type DataSourceRow = typeof dataSources.$inferSelect;
@@ -73,6 +75,8 @@ export interface BackupResult {
   format: BackupFormat;
   /** Row counts in the dump's snapshot, when the policy asks for them (`fingerprint: true`). */
   fingerprint: Fingerprint | null;
+  /** A base backup's WAL range (policies with method `physical`). */
+  physical?: PhysicalInfo;
 }
 
 export interface BackupPlan {
@@ -84,6 +88,9 @@ export interface BackupPlan {
   timeoutSeconds: number;
   retries: number;
   fingerprint: boolean;
+  /** `physical`: pg_basebackup instead of the engine's dump tool (PostgreSQL). */
+  method: "logical" | "physical";
+  fastCheckpoint: boolean;
 }
 
 /** Everything a job needs, read once when it starts; a missing piece fails the job clearly. */
@@ -104,6 +111,8 @@ export function planBackup(db: Db, job: JobRow): BackupPlan {
     timeoutSeconds: policy.timeoutSeconds,
     retries: policy.retries,
     fingerprint: policy.fingerprint,
+    method: policy.method,
+    fastCheckpoint: policy.fastCheckpoint,
   };
 }
 
@@ -132,7 +141,7 @@ export async function runBackup(
   progress: Progress,
   onObjectKey: (key: string) => void,
 ): Promise<BackupResult> {
-  const format = formatOf(plan.source.engine, plan.compression, plan.encrypt);
+  const format = plan.method === "physical" ? physicalFormatOf(plan.compression, plan.encrypt) : formatOf(plan.source.engine, plan.compression, plan.encrypt);
   const objectKey = deps.storage.objectKeyFor(plan.destination, {
     dataSourceId: job.dataSourceId,
     jobId: job.id,
@@ -142,14 +151,22 @@ export async function runBackup(
   const recipients = await recipientsFor(deps, job, plan);
   // Before the object key is recorded: a refused source leaves nothing to clean up.
   const target = await pinTarget(backupTargetOf(deps, plan.source), deps.outbound);
+  // A base backup: its slot first (the WAL it needs is kept from then on), then pg_basebackup.
+  const physical =
+    plan.method === "physical" ? await preparePhysicalBackup(target, deps.dumpEnv.toolPath, { dataSourceId: job.dataSourceId, jobId: job.id }, plan.fastCheckpoint, signal) : null;
   // Open (PostgreSQL: its transaction) until this function is left, i.e. until the dump is over.
-  await using fingerprint = await takeFingerprint(plan.fingerprint, target, deps.dumpEnv, signal);
+  await using fingerprint = await takeFingerprint(plan.fingerprint && !physical, target, deps.dumpEnv, signal);
   onObjectKey(objectKey);
   // The dump tool joins the fingerprint's snapshot (PostgreSQL: --snapshot) through its env.
   const dumpEnv = fingerprint.dumpEnv;
-  const source: DumpSource = { command: dumpCommand(target, dumpEnv), stream: (s) => startDump(target, dumpEnv, s) };
+  const source: DumpSource = physical
+    ? {
+        command: physical.command,
+        stream: (s) => toolOutput(physical.command.argv, { toolPath: deps.dumpEnv.toolPath, secretEnv: physical.command.secretEnv, signal: s }),
+      }
+    : { command: dumpCommand(target, dumpEnv), stream: (s) => startDump(target, dumpEnv, s) };
   const stored = await storeDump(deps, plan, recipients, source, objectKey, signal, progress);
-  return { ...stored, format, fingerprint: fingerprint.result() };
+  return { ...stored, format, fingerprint: fingerprint.result(), ...(physical ? { physical: await physical.finish() } : {}) };
 }
 
 /** What a file of a backup is made from: a dump tool, or a stream the daemon makes. */
@@ -160,7 +177,7 @@ export interface DumpSource {
   stream(signal: AbortSignal): ReadableStream<Uint8Array>;
 }
 
-export type StoredDump = Omit<BackupResult, "format" | "fingerprint">;
+export type StoredDump = Omit<BackupResult, "format" | "fingerprint" | "physical">;
 
 /**
  * One dump stored as one file, streamed end to end: dump → compress → encrypt → sha256 →
@@ -209,7 +226,7 @@ export async function storeDump(
         if (written) {
           // Only the bytes that were hashed may become the object.
           const put = await file.commit(written.size);
-          return result("tools-to-file", { sha256: written.sha256, storedBytes: put.size });
+          return await result("tools-to-file", { sha256: written.sha256, storedBytes: put.size });
         }
       } finally {
         await file.discard();
@@ -235,5 +252,5 @@ export async function storeDump(
   const hash = sha256Tap((n) => (progress.bytesStored += n));
   stream = stream.pipeThrough(hash.stream);
   const put = await driver.put(objectKey, stream, { signal, contentType: "application/octet-stream" });
-  return result(pipeline, { sha256: hash.digest(), storedBytes: put.size });
+  return await result(pipeline, { sha256: hash.digest(), storedBytes: put.size });
 }

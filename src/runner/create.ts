@@ -11,6 +11,7 @@ import { applyRetention, sweepRetention } from "./apply-retention.ts";
 import type { BackupDeps } from "./backup.ts";
 import { RunnerMetrics } from "./metrics.ts";
 import { registerDrillMetrics } from "./drill-metrics.ts";
+import { restoreDirectoryPolicy } from "./pitr-restore.ts";
 import { Runner } from "./queue.ts";
 
 export interface CreateRunnerInput {
@@ -40,6 +41,7 @@ export function createRunner(input: CreateRunnerInput): Runner {
       dumpEnv: { toolPath: input.toolPath ?? process.env.PATH ?? "/usr/bin:/bin", scratchDir: join(input.config.dataDir, "tmp") },
       logger,
       metrics: input.metrics ? new RunnerMetrics(input.db, input.metrics) : undefined,
+      restoreDirs: restoreDirectoryPolicy(input.config),
       afterSuccess: async (job) => void (await applyRetention(input.db, input.storage, logger, job)),
     },
     {

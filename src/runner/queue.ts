@@ -15,6 +15,7 @@ import type { PlanRunHook } from "./plan-run-record.ts";
 import type { RestoreProgress, RestoreRow } from "./restore.ts";
 import type { RunnerMetrics } from "./metrics.ts";
 import { recordBackupEvent } from "../notify/record.ts";
+import type { RestoreDirectoryPolicy } from "../lib/restore-directory.ts";
 
 export const RUNNER_ACTOR: Actor = { type: "system", id: "runner" };
 
@@ -38,6 +39,8 @@ export interface RunnerOptions {
 export interface RunnerDeps extends BackupDeps {
   logger: Logger;
   metrics?: RunnerMetrics;
+  /** Where point-in-time restores may build data directories (config storage.allowedRestoreRoots). */
+  restoreDirs?: RestoreDirectoryPolicy;
   /** Called after a job succeeded (retention runs there); failures are logged, not fatal. */
   afterSuccess?: (job: JobRow) => Promise<void>;
   /** notify: drill.succeeded|failed — inside the transaction that records a restore plan's run. */
@@ -290,7 +293,7 @@ export class Runner {
       .run();
   }
 
-  private finishSucceeded(job: JobRow, r: { sizeBytes: number; storedBytes: number; sha256: string | null; objectKey: string; format: object; parts: JobRow["parts"]; fingerprint?: JobRow["fingerprint"] }): void {
+  private finishSucceeded(job: JobRow, r: { sizeBytes: number; storedBytes: number; sha256: string | null; objectKey: string; format: object; parts: JobRow["parts"]; fingerprint?: JobRow["fingerprint"]; physical?: object }): void {
     const now = nowMs();
     this.deps.db.transaction((tx) => {
       tx.update(backupJobs)
@@ -306,6 +309,7 @@ export class Runner {
           format: r.format as Record<string, unknown>,
           parts: r.parts,
           fingerprint: r.fingerprint ?? null,
+          physical: (r.physical ?? null) as Record<string, unknown> | null,
           error: null,
           notBefore: null,
         })

@@ -62,6 +62,12 @@ const RESTORE_INTERRUPTED = {
     "a MySQL/MariaDB target may be partially restored; run the restore again",
 } as const;
 
+/** A point-in-time restore cut short leaves what it had written: never started on, never deleted blindly. */
+const pitrInterrupted = (dir: string) => ({
+  code: "INTERRUPTED" as const,
+  message: `the daemon stopped (crash or kill) while the point-in-time restore ran: ${dir} may hold an incomplete data directory; do not start PostgreSQL on it, empty it and run the restore again`,
+});
+
 /**
  * Restores left `running` by a process that died: failed INTERRUPTED (never re-run: the
  * target's state is unknown), and the SQLite temp file they may have left beside the target
@@ -72,12 +78,13 @@ export function recoverInterruptedRestores(db: Db, logger: Logger): string[] {
   const rows = db.transaction((tx) => {
     const found = tx.select().from(restores).where(eq(restores.status, "running")).all();
     for (const r of found) {
-      tx.update(restores).set({ status: "failed", finishedAt: now, error: RESTORE_INTERRUPTED }).where(eq(restores.id, r.id)).run();
+      const error = r.targetDirectory === null ? RESTORE_INTERRUPTED : pitrInterrupted(r.targetDirectory);
+      tx.update(restores).set({ status: "failed", finishedAt: now, error }).where(eq(restores.id, r.id)).run();
       recordAudit(tx, { orgId: r.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null }, {
         action: "restore.failed",
         targetType: "restore",
         targetId: r.id,
-        metadata: { backupJobId: r.backupJobId, targetDataSourceId: r.targetDataSourceId, error: RESTORE_INTERRUPTED },
+        metadata: { backupJobId: r.backupJobId, targetDataSourceId: r.targetDataSourceId, error },
       });
       recordRestoreEvent(tx, r.id, logger);
     }

@@ -17,6 +17,8 @@ import type { AbortReason } from "./job-error.ts";
 import type { RunnerMetrics } from "./metrics.ts";
 import { recordRestoreEvent } from "../notify/record.ts";
 import { runServerRestore } from "./restore-server.ts";
+import type { RestoreDirectoryPolicy } from "../lib/restore-directory.ts";
+import { cleanUpPointInTime, pitrStateNote, runPointInTimeRestore, type PitrState } from "./pitr-restore.ts";
 import { planRestore, runRestore, type RestoreDeps, type RestoreProgress, type RestoreRow, type RestoreState } from "./restore.ts";
 
 const RUNNER: Actor = { type: "system", id: "runner" };
@@ -87,6 +89,15 @@ export function classifyRestoreFailure(err: unknown, reason: AbortReason | null,
   return { code: "INTERNAL", message: "unexpected error in the restore pipeline (see the daemon log)" };
 }
 
+function cleanUpPointInTimeQuietly(state: PitrState, log: Logger): void {
+  try {
+    cleanUpPointInTime(state);
+  } catch (err) {
+    log.warn("could not remove what a failed point-in-time restore wrote", { directory: state.directory, error: err });
+    state.directory = null;
+  }
+}
+
 function writeProgress(db: Db, id: string, p: RestoreProgress): void {
   db.update(restores)
     .set({ bytesRead: p.bytesRead, bytesWritten: p.bytesWritten })
@@ -100,7 +111,7 @@ function writeProgress(db: Db, id: string, p: RestoreProgress): void {
  * second attempt over a half-restored MySQL target is not the same operation.
  */
 export async function executeRestore(
-  deps: RestoreDeps & { logger: Logger; metrics?: Pick<RunnerMetrics, "recordRestore"> },
+  deps: RestoreDeps & { logger: Logger; metrics?: Pick<RunnerMetrics, "recordRestore">; restoreDirs?: RestoreDirectoryPolicy },
   entry: RunningRestore,
   opts: { progressIntervalMs: number; timeoutSeconds: number },
 ): Promise<void> {
@@ -113,13 +124,19 @@ export async function executeRestore(
     controller.abort("timeout");
   }, opts.timeoutSeconds * 1000);
   const state: RestoreState = { touched: "no", createdDatabase: false };
+  const pitr: PitrState = { directory: null, created: false };
   let engine: EngineName | null = null;
   try {
-    const plan = planRestore(deps, row);
-    engine = plan.target.engine;
-    log.info("restore started", { backupJobId: row.backupJobId, clean: row.clean });
-    // A whole-server backup (parts) restores database by database onto the target's server.
-    await (plan.job.parts ? runServerRestore : runRestore)(deps, row, plan, controller.signal, progress, state);
+    if (row.targetDirectory !== null) {
+      log.info("point-in-time restore started", { backupJobId: row.backupJobId, targetDirectory: row.targetDirectory });
+      await runPointInTimeRestore({ ...deps, restoreDirs: deps.restoreDirs ?? { roots: [], reservedDirs: [] } }, row, controller.signal, progress, pitr);
+    } else {
+      const plan = planRestore(deps, row);
+      engine = plan.target.engine;
+      log.info("restore started", { backupJobId: row.backupJobId, clean: row.clean });
+      // A whole-server backup (parts) restores database by database onto the target's server.
+      await (plan.job.parts ? runServerRestore : runRestore)(deps, row, plan, controller.signal, progress, state);
+    }
     if (entry.reason) throw new Error(`aborted: ${entry.reason}`);
     const durationMs = finish(deps.db, row, "succeeded", progress, null);
     deps.metrics?.recordRestore("succeeded", null, durationMs);
@@ -128,7 +145,9 @@ export async function executeRestore(
     const failure = classifyRestoreFailure(err, entry.reason, opts.timeoutSeconds);
     if (failure.code === "INTERNAL") log.error("restore failed unexpectedly", { error: err });
     else log.warn("restore failed", { code: failure.code, message: failure.message });
-    const error = { code: failure.code, message: `${failure.message}; ${targetStateNote(engine, state, row.targetDatabase)}` };
+    if (row.targetDirectory !== null) cleanUpPointInTimeQuietly(pitr, log);
+    const note = row.targetDirectory !== null ? pitrStateNote(pitr) : targetStateNote(engine, state, row.targetDatabase);
+    const error = { code: failure.code, message: `${failure.message}; ${note}` };
     const status = failure.code === "CANCELED" ? "canceled" : "failed";
     deps.metrics?.recordRestore(status, failure.code, finish(deps.db, row, status, progress, error));
   } finally {

@@ -80,6 +80,8 @@ export function queuePlanRun(db: Db, who: Omit<ServiceContext, "db" | "orgId"> &
       targetDatabase,
       databases: null,
       notes: null,
+      targetTime: null,
+      targetDirectory: null,
       clean: plan.mode === "refresh",
       status: "queued",
       queuedAt: req.now,

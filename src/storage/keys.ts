@@ -71,6 +71,17 @@ export const isFolderKey = (key: string) => key.endsWith("/");
 /** The folder a part's key is in (`…/{jobId}/`). */
 export const folderOf = (partKey: string) => partKey.slice(0, partKey.lastIndexOf("/") + 1);
 
+/**
+ * An archived WAL file of a PostgreSQL source (physical policies):
+ * `{prefix}/{orgId}/{dataSourceId}/wal/{name}.{ext}`, e.g. `…/wal/000000010000000000000003.zst.age`;
+ * `name` is PostgreSQL's own file name (a segment or a timeline history file).
+ */
+export function walObjectKey(p: { prefix: string; orgId: string; dataSourceId: string; name: string; ext: string }): string {
+  const ext = p.ext.replace(/^\./, "");
+  const file = ext ? `${segment(p.name, "WAL file name")}.${segment(ext, "ext")}` : segment(p.name, "WAL file name");
+  return joinKey(normalizePrefix(p.prefix), orgSegment(p.orgId), segment(p.dataSourceId, "dataSourceId"), "wal", file);
+}
+
 /** Where one org's data source's backups live, for listing them (`{prefix}/{orgId}/{dataSourceId}/`). */
 export function dataSourceKeyPrefix(prefix: string, orgId: string, dataSourceId: string): string {
   return `${joinKey(normalizePrefix(prefix), orgSegment(orgId), segment(dataSourceId, "dataSourceId"))}/`;

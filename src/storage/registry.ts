@@ -8,7 +8,7 @@ import { deleteBackupObjects } from "./backup-objects.ts";
 import { DownloadTokens } from "./download-token.ts";
 import { StorageError } from "./errors.ts";
 import { externalIdFor } from "./external-id.ts";
-import { backupObjectKey, normalizePrefix, type BackupKeyParts } from "./keys.ts";
+import { backupObjectKey, normalizePrefix, walObjectKey, type BackupKeyParts } from "./keys.ts";
 import { LocalDriver } from "./local.ts";
 import { OutboundError, OutboundPolicy } from "../net/outbound-policy.ts";
 import { S3Driver, type S3DriverOptions } from "./s3.ts";
@@ -98,6 +98,11 @@ export class StorageRegistry {
   /** The object key of a backup file on this destination (docs/architecture.md, "Backup file format"). */
   objectKeyFor(row: DestinationRow, parts: Omit<BackupKeyParts, "prefix" | "orgId">): string {
     return backupObjectKey({ ...parts, prefix: this.keyPrefixFor(row), orgId: row.orgId });
+  }
+
+  /** The object key of an archived WAL file on this destination. */
+  walObjectKeyFor(row: DestinationRow, parts: { dataSourceId: string; name: string; ext: string }): string {
+    return walObjectKey({ ...parts, prefix: this.keyPrefixFor(row), orgId: row.orgId });
   }
 
   private localDriver(row: DestinationRow, root: string, allowedRoots?: readonly string[]): LocalDriver {

@@ -39,7 +39,7 @@ function runAsPostgres(argv: string[], input?: string): string {
  * scram password auth over TCP, and a role `snapdb_test` owning database `appdb`.
  * `stop()` (also run at process exit) stops it fast and removes the directory.
  */
-export async function startPostgres(opts: { password?: string } = {}): Promise<PgServer> {
+export async function startPostgres(opts: { password?: string; replication?: boolean } = {}): Promise<PgServer> {
   const root = mkdtempSync(join(tmpdir(), "snapdb-pg-"));
   chmodSync(root, 0o700);
   const pg = Bun.spawnSync(["id", "-u", "postgres"]).stdout.toString().trim();
@@ -74,6 +74,8 @@ export async function startPostgres(opts: { password?: string } = {}): Promise<P
     await waitFor("postgres", () => Bun.spawnSync(["runuser", "-u", "postgres", "--", join(PG_BIN, "pg_isready"), "-h", socketDir, "-p", String(port)]).exitCode === 0);
     // The password goes through stdin, never argv.
     psql(`CREATE ROLE snapdb_test LOGIN PASSWORD '${password.replace(/'/g, "''")}';\nCREATE DATABASE appdb OWNER snapdb_test;`);
+    // initdb's pg_hba.conf already lets every role replicate over TCP (scram); the role needs the attribute.
+    if (opts.replication) psql("ALTER ROLE snapdb_test REPLICATION;");
     const major = Number(psql("SHOW server_version_num;").trim()) / 10000;
     return {
       host: "127.0.0.1",
@@ -133,4 +135,70 @@ export async function holdTableLock(
       await holding;
       await locker.close();
     })());
+}
+
+export interface RestoredPg {
+  port: number;
+  /** Runs SQL as the superuser over the socket; returns stdout. */
+  psql(sql: string, database?: string): string;
+  /** The server's log so far. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts PostgreSQL on a data directory snapdb restored (a point-in-time restore): the
+ * directory is handed to the postgres OS user first, as the docs tell the operator to.
+ * Resolves once the server accepts connections and has left recovery (promoted).
+ */
+export async function startPostgresOn(dataDir: string, timeoutMs = 60_000): Promise<RestoredPg> {
+  const owner = Bun.spawnSync(["chown", "-R", "postgres:postgres", dataDir]);
+  if (owner.exitCode !== 0) throw new Error(`chown failed: ${owner.stderr.toString()}`);
+  const socketDir = mkdtempSync(join(tmpdir(), "snapdb-pgr-"));
+  chownSync(socketDir, Number(Bun.spawnSync(["id", "-u", "postgres"]).stdout.toString().trim()), Number(Bun.spawnSync(["id", "-g", "postgres"]).stdout.toString().trim()));
+  const port = await freePort();
+  const logFile = join(socketDir, "server.log");
+  const proc = Bun.spawn(["runuser", "-u", "postgres", "--", join(PG_BIN, "postgres"), "-D", dataDir, "-k", socketDir, "-h", "127.0.0.1", "-p", String(port), "-c", "fsync=off"], {
+    stdout: "ignore",
+    stderr: Bun.file(logFile),
+  });
+  const stopServer = () => {
+    try {
+      const pid = Number(readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+      if (pid > 0) process.kill(pid, "SIGQUIT");
+    } catch {}
+  };
+  const unregister = onExit(() => {
+    stopServer();
+    rmSync(socketDir, { recursive: true, force: true });
+  });
+  const psql = (sql: string, database = "postgres") =>
+    runAsPostgres([join(PG_BIN, "psql"), "-h", socketDir, "-p", String(port), "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-qAtX", "-f", "-"], sql);
+  const log = () => {
+    try {
+      return readFileSync(logFile, "utf8");
+    } catch {
+      return "";
+    }
+  };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`postgres exited (${proc.exitCode}) on the restored directory:\n${log()}`);
+    try {
+      if (psql("SELECT pg_is_in_recovery();").trim() === "f") break;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`postgres on the restored directory was not promoted within ${timeoutMs} ms:\n${log()}`);
+    await Bun.sleep(200);
+  }
+  return {
+    port,
+    psql,
+    log,
+    async stop() {
+      unregister();
+      stopServer();
+      await Promise.race([proc.exited, Bun.sleep(5000)]);
+      rmSync(socketDir, { recursive: true, force: true });
+    },
+  };
 }

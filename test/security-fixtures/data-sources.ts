@@ -25,4 +25,5 @@ export const fixtures: Fixtures = {
   "PUT /data-sources/{id}/credentials": { params, body: () => ({ username: "u", password: "p" }) },
   "/data-sources/{id}/verify": { params },
   "/data-sources/{id}/backup-jobs": { params },
+  "/data-sources/{id}/recovery-window": { params },
 };

@@ -10,6 +10,7 @@ import { takePage, type PageRequest } from "../../lib/page.ts";
 import { nextRunAfter } from "../../scheduler/cron.ts";
 import type { ScheduleSync } from "../../scheduler/types.ts";
 import { isUniqueViolation } from "../policies/sqlite-errors.ts";
+import { checkPhysicalAttachment } from "./physical.ts";
 
 type AttachmentRow = typeof attachments.$inferSelect;
 
@@ -81,10 +82,14 @@ export function createAttachment(ctx: ServiceContext, scheduler: ScheduleSync, i
   let policy: { scheduleCron: string; timezone: string };
   try {
     policy = ctx.db.transaction((tx) => {
-      const source = tx.select({ id: dataSources.id }).from(dataSources).where(and(eq(dataSources.orgId, ctx.orgId), eq(dataSources.id, input.dataSourceId))).get();
+      const source = tx
+        .select({ id: dataSources.id, engine: dataSources.engine })
+        .from(dataSources)
+        .where(and(eq(dataSources.orgId, ctx.orgId), eq(dataSources.id, input.dataSourceId)))
+        .get();
       if (!source) throw new AppError("NOT_FOUND", "data source not found", [{ path: "/dataSourceId", message: "no such data source" }]);
       const found = tx
-        .select({ scheduleCron: backupPolicies.scheduleCron, timezone: backupPolicies.timezone })
+        .select({ scheduleCron: backupPolicies.scheduleCron, timezone: backupPolicies.timezone, method: backupPolicies.method })
         .from(backupPolicies)
         .where(and(eq(backupPolicies.orgId, ctx.orgId), eq(backupPolicies.id, input.policyId)))
         .get();
@@ -95,6 +100,7 @@ export function createAttachment(ctx: ServiceContext, scheduler: ScheduleSync, i
         .where(and(eq(attachments.policyId, input.policyId), eq(attachments.dataSourceId, input.dataSourceId)))
         .get();
       if (existing) throw duplicate();
+      if (found.method === "physical") checkPhysicalAttachment(tx, source, input.policyId);
       tx.insert(attachments).values(row).run();
       recordAudit(tx, ctx, {
         action: "attachment.created",

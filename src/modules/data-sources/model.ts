@@ -127,6 +127,13 @@ export const VerifyOutcome = t.Object(
         description: "`database: \"*\"`: those of `databases` the login cannot read (no CONNECT, tables it may not SELECT, …): a backup would fail on them (`ok: false`, `DATABASE_UNREADABLE`); grant access or exclude them.",
       }),
     ),
+    warnings: t.Optional(
+      t.Array(t.String(), {
+        description:
+          "PostgreSQL sources with a physical policy, when the login works: what base backups and WAL archiving still lack (the REPLICATION attribute, wal_level, the tools) " +
+          "and max_slot_wal_keep_size = -1 (the replication slot may then fill the server's disk while archiving is stopped).",
+      }),
+    ),
     verifiedAt: t.String({ format: "date-time" }),
   },
   { $id: "#/components/schemas/DataSourceVerify", title: "DataSourceVerify" },

@@ -23,6 +23,7 @@ import {
 import { createDataSource, deleteDataSource, getDataSource, listDataSourceJobs, listDataSources, updateDataSource, type DeleteHooks, type StoredBackupFile } from "./service.ts";
 import { removeWithStorage } from "./files.ts";
 import { verifyDataSource } from "./verify.ts";
+import { getRecoveryWindow, RecoveryWindow } from "./recovery-window.ts";
 
 const LIST = "data-sources";
 const JOBS = "data-source-jobs";
@@ -164,5 +165,18 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
         response: { 200: pageOf(BackupJob) },
         detail: { summary: "The data source's backup jobs, newest first", tags },
       },
-    );
+    )
+    .get("/data-sources/:id/recovery-window", ({ params, ctx }) => getRecoveryWindow(ctx, params.id), {
+      scope: "backup.read",
+      params: IdParams,
+      response: { 200: RecoveryWindow },
+      detail: {
+        summary: "The instants a point-in-time restore of this PostgreSQL source can reach",
+        description:
+          "From the base backups of its physical policy and the WAL archived since: `{ from, to }`, both null when there is no base backup with its WAL archived yet. " +
+          "`POST /restores` with `{ dataSourceId, targetTime, targetDirectory }` restores to any instant in it. " +
+          "`from` is the daemon's clock at the end of a base backup, `to` the database server's clock at a commit: keep both in sync (NTP).",
+        tags,
+      },
+    });
 }

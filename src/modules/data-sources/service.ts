@@ -1,7 +1,7 @@
 import { and, count, desc, eq, inArray, isNotNull, isNull, lt, or, sql, type SQL } from "drizzle-orm";
 import { recordAudit } from "../../audit/record.ts";
 import type { Tx } from "../../db/client.ts";
-import { attachments, backupJobs, dataSources, restorePlans } from "../../db/schema.ts";
+import { attachments, backupJobs, dataSources, restorePlans, walSegments } from "../../db/schema.ts";
 import { checkSqlitePath, type SqlitePathPolicy } from "../../engines/sqlite-path.ts";
 import type { EngineName, EngineOptions } from "../../engines/types.ts";
 import type { ServiceContext } from "../../lib/context.ts";
@@ -149,7 +149,7 @@ export function updateDataSource(ctx: ServiceContext, sqlitePaths: SqlitePathPol
   return toDataSource(row);
 }
 
-/** A stored backup file that goes with a job deleted by a cascade. */
+/** A stored backup file that goes with a job deleted by a cascade (or an archived WAL file: `jobId` is its name). */
 export interface StoredBackupFile {
   jobId: string;
   destinationId: string | null;
@@ -197,6 +197,14 @@ export async function deleteDataSource(ctx: ServiceContext, id: string, opts: { 
       .from(backupJobs)
       .where(and(eq(backupJobs.dataSourceId, id), isNotNull(backupJobs.objectKey), isNull(backupJobs.fileDeletedAt)))
       .all() as StoredBackupFile[];
+    // Its archived WAL (physical policies) goes with it.
+    const wal = tx
+      .select({ jobId: walSegments.name, destinationId: walSegments.destinationId, objectKey: walSegments.objectKey })
+      .from(walSegments)
+      .where(eq(walSegments.dataSourceId, id))
+      .all();
+    stored.push(...wal);
+    tx.delete(walSegments).where(eq(walSegments.dataSourceId, id)).run();
     tx.delete(attachments).where(eq(attachments.dataSourceId, id)).run();
     for (const plan of plans) {
       tx.delete(restorePlans).where(eq(restorePlans.id, plan.id)).run();

@@ -11,6 +11,7 @@ import type { ServiceContext } from "../../lib/context.ts";
 import { nowIso } from "../../lib/clock.ts";
 import { notFound } from "../../lib/errors.ts";
 import { targetOf } from "./credentials.ts";
+import { hasPhysicalPolicy, physicalWarnings } from "./physical-checks.ts";
 import { findDataSource } from "./service.ts";
 
 /** A SQLite file is opened only at the real path the host boundary allows, now. */
@@ -31,8 +32,11 @@ async function probe(target: SourceTarget, env: EngineEnv, sqlitePaths: SqlitePa
  */
 export async function verifyDataSource(ctx: ServiceContext, secrets: SecretBox, env: EngineEnv, sqlitePaths: SqlitePathPolicy, id: string) {
   const row = findDataSource(ctx.db, ctx.orgId, id);
-  const result = await probe(targetOf(row, secrets), env, sqlitePaths);
-  const outcome = { ...result, verifiedAt: nowIso() };
+  const target = targetOf(row, secrets);
+  const result = await probe(target, env, sqlitePaths);
+  // A physical policy needs more than a dump's login: said as warnings when the login works.
+  const warnings = result.ok && row.engine === "postgres" && hasPhysicalPolicy(ctx.db, id) ? await physicalWarnings(target, env) : [];
+  const outcome = { ...result, ...(warnings.length ? { warnings } : {}), verifiedAt: nowIso() };
   ctx.db.transaction((tx) => {
     const changed = tx
       .update(dataSources)
@@ -46,7 +50,7 @@ export async function verifyDataSource(ctx: ServiceContext, secrets: SecretBox, 
       targetType: "data_source",
       targetId: id,
       metadata: result.ok
-        ? { ok: true, latencyMs: result.latencyMs, serverVersion: result.serverVersion }
+        ? { ok: true, latencyMs: result.latencyMs, serverVersion: result.serverVersion, ...(warnings.length ? { warnings } : {}) }
         : { ok: false, code: result.error.code, message: result.error.message },
     });
   });

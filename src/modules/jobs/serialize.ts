@@ -72,6 +72,25 @@ export const BackupJob = t.Object(
       ],
       { description: "Row counts recorded with the dump when the policy has `fingerprint: true`; restore drills compare a restore with them." },
     ),
+    physical: t.Union(
+      [
+        t.Object(
+          {
+            label: t.String({ description: "pg_basebackup's --label." }),
+            timeline: t.Integer(),
+            startLsn: t.String({ description: "The server's WAL position before the backup started (at or before the backup's own start)." }),
+            stopLsn: t.String({ description: "The server's WAL position once it had finished (at or after the backup's own end)." }),
+            startWalFile: t.String(),
+            stopWalFile: t.String(),
+            startedAt: t.String({ format: "date-time" }),
+            stoppedAt: t.String({ format: "date-time", description: "The earliest instant a point-in-time restore from this base backup can reach." }),
+          },
+          { additionalProperties: true },
+        ),
+        t.Null(),
+      ],
+      { description: "Base backups of a physical policy: the WAL range a restore from it needs. Null for dumps." },
+    ),
   },
   { $id: "#/components/schemas/BackupJob", title: "BackupJob" },
 );
@@ -80,6 +99,14 @@ type JobRow = typeof backupJobs.$inferSelect;
 type JobFormat = { engine: EngineName; dump: DumpFormat; compression: CompressionAlgorithm; encrypted: boolean; ext?: string };
 
 const isoOrNull = (ms: number | null) => (ms === null ? null : isoOf(ms));
+
+type PhysicalView = { label: string; timeline: number; startLsn: string; stopLsn: string; startWalFile: string; stopWalFile: string; startedAt: string; stoppedAt: string };
+
+function physicalOf(value: Record<string, unknown> | null): PhysicalView | null {
+  if (!value) return null;
+  const { label, timeline, startLsn, stopLsn, startWalFile, stopWalFile, startedAt, stoppedAt } = value as PhysicalView;
+  return { label, timeline, startLsn, stopLsn, startWalFile, stopWalFile, startedAt, stoppedAt };
+}
 
 /** The API shape of one `backup_jobs` row. Live progress of a running job is the row's byte counters. */
 export function toBackupJob(row: JobRow) {
@@ -103,6 +130,7 @@ export function toBackupJob(row: JobRow) {
     format: (row.format as JobFormat | null) ?? null,
     error: row.error ?? null,
     fileDeletedAt: isoOrNull(row.fileDeletedAt),
+    physical: physicalOf(row.physical),
     fingerprint: row.fingerprint ? { tables: row.fingerprint.tables, takenAt: isoOf(row.fingerprint.takenAt) } : null,
     parts: row.parts ? row.parts.map(toBackupPart) : null,
   };

@@ -110,6 +110,7 @@ export function runNow(ctx: ServiceContext, input: { dataSourceId: string; polic
       fileDeletedAt: null,
       parts: null,
       fingerprint: null,
+      physical: null,
     };
     tx.insert(backupJobs).values(row).run();
     recordAudit(tx, ctx, {

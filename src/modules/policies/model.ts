@@ -71,6 +71,15 @@ const FingerprintFlag = t.Boolean({
     "Record each backup's row count per table, taken in the dump's own snapshot (the job's `fingerprint`), so restore drills can prove a restore holds every row (default false). " +
     "PostgreSQL: counted in the exported snapshot pg_dump then dumps (exact). MySQL/MariaDB: counted in a consistent snapshot just before the dump (exact when nothing writes in between). SQLite: counted in the snapshot file. Costs a count(*) of every table per backup.",
 });
+const Method = t.Union([t.Literal("logical"), t.Literal("physical")], {
+  description:
+    "`logical` (default): the engine's dump tool (pg_dump, mysqldump, a SQLite snapshot). `physical` (PostgreSQL only): base backups with pg_basebackup on the schedule, " +
+    "and while the policy is attached and enabled, continuous WAL archiving over a replication slot: restores to any instant (`POST /restores` with `targetTime`). " +
+    "Set at creation; it cannot change.",
+});
+const FastCheckpoint = t.Boolean({
+  description: "Physical only: start each base backup with an immediate checkpoint (pg_basebackup --checkpoint=fast) instead of waiting for a spread one. Default false.",
+});
 
 export const PolicyCreate = t.Object(
   {
@@ -84,6 +93,8 @@ export const PolicyCreate = t.Object(
     timeoutSeconds: t.Optional(Timeout),
     retries: t.Optional(Retries),
     fingerprint: t.Optional(FingerprintFlag),
+    method: t.Optional(Method),
+    fastCheckpoint: t.Optional(FastCheckpoint),
   },
   { additionalProperties: false },
 );
@@ -101,6 +112,8 @@ export const PolicyPatch = t.Object(
     timeoutSeconds: t.Optional(Timeout),
     retries: t.Optional(Retries),
     fingerprint: t.Optional(FingerprintFlag),
+    method: t.Optional(Method),
+    fastCheckpoint: t.Optional(FastCheckpoint),
   },
   { additionalProperties: false },
 );
@@ -128,6 +141,8 @@ export const Policy = t.Object(
     timeoutSeconds: t.Integer(),
     retries: t.Integer(),
     fingerprint: t.Boolean(),
+    method: Method,
+    fastCheckpoint: t.Boolean(),
     createdAt: t.String({ format: "date-time" }),
     updatedAt: t.String({ format: "date-time" }),
   },

@@ -13,12 +13,15 @@ import {
   checkCompression,
   checkCron,
   checkEncryption,
+  checkFastCheckpoint,
+  checkMethodUnchanged,
   checkRetention,
   checkTimeout,
   checkZone,
   storedRetention,
   DEFAULTS,
   type Algorithm,
+  type PolicyMethod,
   type StoredCompression,
   type StoredEncryption,
   type StoredRetention,
@@ -38,6 +41,8 @@ export interface PolicyInput {
   timeoutSeconds?: number;
   retries?: number;
   fingerprint?: boolean;
+  method?: PolicyMethod;
+  fastCheckpoint?: boolean;
 }
 export type PolicyPatchInput = Partial<PolicyInput>;
 
@@ -60,6 +65,8 @@ export function toPolicy(row: PolicyRow) {
     timeoutSeconds: row.timeoutSeconds,
     retries: row.retries,
     fingerprint: row.fingerprint,
+    method: row.method,
+    fastCheckpoint: row.fastCheckpoint,
     createdAt: isoOf(row.createdAt),
     updatedAt: isoOf(row.updatedAt),
   };
@@ -110,6 +117,8 @@ export function createPolicy(ctx: ServiceContext, limits: PolicyLimits, input: P
     retention: checkRetention(input.retention),
     compression: checkCompression(input.compression ?? {}),
     encryption: checkEncryption(input.encryption ?? {}),
+    method: input.method ?? "logical",
+    fastCheckpoint: checkFastCheckpoint(input.method ?? "logical", input.fastCheckpoint),
   };
   const now = nowMs();
   const row: PolicyRow = {
@@ -176,6 +185,8 @@ export function updatePolicy(ctx: ServiceContext, scheduler: ScheduleSync, limit
         timeoutSeconds: patch.timeoutSeconds !== undefined ? checkTimeout(patch.timeoutSeconds, limits.maxTimeoutSeconds) : before.timeoutSeconds,
         retries: patch.retries ?? before.retries,
         fingerprint: patch.fingerprint ?? before.fingerprint,
+        method: checkMethodUnchanged(before.method, patch.method),
+        fastCheckpoint: patch.fastCheckpoint !== undefined ? checkFastCheckpoint(before.method, patch.fastCheckpoint) : before.fastCheckpoint,
         updatedAt: nowMs(),
       };
       if (patch.destinationId !== undefined) requireDestination(tx, ctx.orgId, patch.destinationId);

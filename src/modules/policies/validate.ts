@@ -13,6 +13,7 @@ export interface StoredRetention {
   maxAgeDays: number | null;
 }
 export type Algorithm = "zstd" | "gzip" | "none";
+export type PolicyMethod = "logical" | "physical";
 export interface StoredCompression {
   algorithm: Algorithm;
   level: number;
@@ -119,6 +120,23 @@ export function checkCompression(input: { algorithm?: Algorithm; level?: number 
     throw invalidInput("/compression/level", `${algorithm} level must be from ${range.min} to ${range.max}`);
   }
   return { algorithm, level };
+}
+
+/** `fastCheckpoint` is a pg_basebackup option: refused (not ignored) on a logical policy. */
+export function checkFastCheckpoint(method: PolicyMethod, fastCheckpoint: boolean | undefined): boolean {
+  if (fastCheckpoint && method !== "physical") throw invalidInput("/fastCheckpoint", "fastCheckpoint applies to policies with method physical only");
+  return fastCheckpoint ?? false;
+}
+
+/**
+ * A policy's method is fixed: its backups (dumps or base backups with their WAL) are one
+ * kind, and retention treats them as one series.
+ */
+export function checkMethodUnchanged(before: PolicyMethod, patch: PolicyMethod | undefined): PolicyMethod {
+  if (patch !== undefined && patch !== before) {
+    throw invalidInput("/method", `method cannot change (this policy is ${before}); create a new policy with method ${patch} and attach that one`);
+  }
+  return before;
 }
 
 export function checkEncryption(input: { enabled?: boolean; recipients?: string[] }, base?: StoredEncryption): StoredEncryption {

@@ -4,7 +4,9 @@ import { Restore } from "./serialize.ts";
 
 export const CreateRestoreBody = t.Object(
   {
-    backupJobId: t.String({ minLength: 1, maxLength: 64, description: "A succeeded backup job whose file is still stored." }),
+    backupJobId: t.Optional(
+      t.String({ minLength: 1, maxLength: 64, description: "A restore of a dump: a succeeded backup job whose file is still stored. Leave out for a point-in-time restore." }),
+    ),
     targetDataSourceId: t.Optional(
       t.String({ minLength: 1, maxLength: 64, description: "Where to restore; defaults to the backup's own data source. Same engine family (mysql and mariadb are one)." }),
     ),
@@ -28,6 +30,27 @@ export const CreateRestoreBody = t.Object(
         default: false,
         description:
           "Replace what the target holds. Without it a non-empty target is refused (409). PostgreSQL: pg_restore --clean --if-exists; MySQL/MariaDB: the target database's tables and views are dropped first; SQLite: the file is replaced atomically (only ever a SQLite database or an empty file; any other file at the path is refused, clean or not).",
+      }),
+    ),
+    dataSourceId: t.Optional(
+      t.String({ minLength: 1, maxLength: 64, description: "Point-in-time restore: the PostgreSQL data source (with a physical policy) whose archive to restore from." }),
+    ),
+    targetTime: t.Optional(
+      t.String({
+        format: "date-time",
+        maxLength: 64,
+        examples: ["2026-11-26T10:00:00.000Z"],
+        description: "Point-in-time restore: the instant to recover to (RFC 3339), inside the data source's recovery window (else 400, with the window in the message).",
+      }),
+    ),
+    targetDirectory: t.Optional(
+      t.String({
+        minLength: 1,
+        maxLength: 4096,
+        examples: ["/srv/pg-restores/orders-before-migration"],
+        description:
+          "Point-in-time restore: where to build the PostgreSQL data directory, on the daemon's host, inside one of the operator's `storage.allowedRestoreRoots` (else 400); " +
+          "empty or not there yet (else 409). It is created with mode 0700, owned by the daemon's user: chown it to the user PostgreSQL runs as before starting PostgreSQL on it.",
       }),
     ),
   },

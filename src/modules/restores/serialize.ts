@@ -52,6 +52,10 @@ export const Restore = t.Object(
       bytesRead: t.Integer({ description: "Bytes of the stored file read so far." }),
       bytesWritten: t.Integer({ description: "Bytes of the dump (decrypted, decompressed) handed to the restore tool or file." }),
     }),
+    targetTime: t.Union([t.String({ format: "date-time" }), t.Null()], { description: "Point-in-time restores: the instant recovered to; null for a restore of a dump." }),
+    targetDirectory: t.Union([t.String(), t.Null()], {
+      description: "Point-in-time restores: the PostgreSQL data directory built; start PostgreSQL on it (as its owner) to recover and promote. Null for a restore of a dump.",
+    }),
     error: t.Union([
       t.Object(
         { code: oneOf(RESTORE_ERROR_CODES), message: t.String({ description: "Also says what state the target was left in." }) },
@@ -84,6 +88,8 @@ export function toRestore(row: RestoreRow) {
     startedAt: isoOrNull(row.startedAt),
     finishedAt: isoOrNull(row.finishedAt),
     progress: { bytesRead: row.bytesRead, bytesWritten: row.bytesWritten },
+    targetTime: isoOrNull(row.targetTime),
+    targetDirectory: row.targetDirectory,
     error: row.error ?? null,
     databases: row.databases ?? null,
     notes: row.notes ?? [],

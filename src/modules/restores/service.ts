@@ -21,12 +21,16 @@ import { targetOf } from "../data-sources/credentials.ts";
 import { storedFileOf } from "../jobs/service.ts";
 import { storedParts } from "../jobs/parts.ts";
 import { checkPartsStored, checkServerTarget, chooseDatabases } from "./server.ts";
+import type { RestoreDirectoryPolicy } from "../../lib/restore-directory.ts";
+import { createPointInTimeRestore, isPointInTime } from "./point-in-time.ts";
 import { toRestore } from "./serialize.ts";
 
 export type RestoreRow = typeof restores.$inferSelect;
 
 export interface RestoreServiceDeps {
   storage: StorageRegistry;
+  /** Where point-in-time restores may build data directories (none when left out). */
+  restoreDirs?: RestoreDirectoryPolicy;
   secrets: SecretBox;
   sqlitePaths: SqlitePathPolicy;
   /** Where a target's host may resolve to (config `network`). */
@@ -34,11 +38,14 @@ export interface RestoreServiceDeps {
 }
 
 export interface CreateRestoreInput {
-  backupJobId: string;
+  backupJobId?: string;
   targetDataSourceId?: string;
   targetDatabase?: string;
   clean?: boolean;
   databases?: string[];
+  dataSourceId?: string;
+  targetTime?: string;
+  targetDirectory?: string;
 }
 
 export function findRestore(db: ServiceContext["db"] | Tx, orgId: string, id: string): RestoreRow {
@@ -97,9 +104,16 @@ async function checkTarget(target: SourceTarget, database: string | null, clean:
 
 /** Validates the request, checks the target, and queues the restore (202). */
 export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDeps, input: CreateRestoreInput): Promise<RestoreRow> {
+  if (isPointInTime(input)) return createPointInTimeRestore(ctx, deps.restoreDirs ?? { roots: [], reservedDirs: [] }, input);
+  if (input.backupJobId === undefined) {
+    throw invalidInput("/backupJobId", "backupJobId is required (or dataSourceId, targetTime and targetDirectory for a point-in-time restore)");
+  }
   const clean = input.clean ?? false;
   const job = ctx.db.select().from(backupJobs).where(and(eq(backupJobs.orgId, ctx.orgId), eq(backupJobs.id, input.backupJobId))).get();
   if (!job) throw invalidInput("/backupJobId", "backupJobId does not name a backup job of this organisation");
+  if (job.physical !== null) {
+    throw invalidInput("/backupJobId", "this is a physical base backup: restore it to a point in time with dataSourceId, targetTime and targetDirectory");
+  }
   const { destination, key } = storedFileOf(ctx, job);
   // A whole-server backup: the databases it restores, and the files of those and of the globals.
   const databases = job.parts ? chooseDatabases(job, input.databases) : null;
@@ -169,6 +183,8 @@ export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDep
       mode: null,
       trigger: "manual",
       verification: null,
+      targetTime: null,
+      targetDirectory: null,
     };
     tx.insert(restores).values(row).run();
     recordAudit(tx, ctx, {

@@ -1,0 +1,88 @@
+import { and, eq, inArray } from "drizzle-orm";
+import { recordAudit } from "../../audit/record.ts";
+import { dataSources, restores } from "../../db/schema.ts";
+import type { ServiceContext } from "../../lib/context.ts";
+import { nowMs } from "../../lib/clock.ts";
+import { AppError, invalidInput } from "../../lib/errors.ts";
+import { newId } from "../../lib/ids.ts";
+import { checkRestoreDirectory, type RestoreDirectoryPolicy } from "../../lib/restore-directory.ts";
+import { parseTimestamp } from "../../lib/time-input.ts";
+import { windowText } from "../../runner/pitr-restore.ts";
+import { planPointInTime, recoveryWindowOf } from "../../runner/recovery-window.ts";
+import type { CreateRestoreInput, RestoreRow } from "./service.ts";
+
+const PITR_FIELDS = ["dataSourceId", "targetTime", "targetDirectory"] as const;
+const DUMP_FIELDS = ["backupJobId", "targetDataSourceId", "targetDatabase", "clean"] as const;
+
+/** A request names a point in time when it carries any of that kind's fields. */
+export const isPointInTime = (input: CreateRestoreInput) => PITR_FIELDS.some((f) => input[f] !== undefined);
+
+/**
+ * Validates a point-in-time restore and queues it: the source is a PostgreSQL data source
+ * of the org, the instant lies in its recovery window, the directory is allowed and empty.
+ * The base backup it starts from is recorded as the restore's `backupJobId`.
+ */
+export function createPointInTimeRestore(ctx: ServiceContext, restoreDirs: RestoreDirectoryPolicy, input: CreateRestoreInput): RestoreRow {
+  for (const field of DUMP_FIELDS) {
+    // `clean` defaults to false in the schema: only a true one is a mistake here.
+    if (input[field] !== undefined && input[field] !== false) throw invalidInput(`/${field}`, `${field} does not apply to a point-in-time restore (dataSourceId, targetTime, targetDirectory)`);
+  }
+  for (const field of PITR_FIELDS) {
+    if (input[field] === undefined) throw invalidInput(`/${field}`, `a point-in-time restore needs dataSourceId, targetTime and targetDirectory: ${field} is missing`);
+  }
+  const source = ctx.db.select().from(dataSources).where(and(eq(dataSources.orgId, ctx.orgId), eq(dataSources.id, input.dataSourceId!))).get();
+  if (!source) throw invalidInput("/dataSourceId", "dataSourceId does not name a data source of this organisation");
+  if (source.engine !== "postgres") throw invalidInput("/dataSourceId", `point-in-time restores are for PostgreSQL sources; this one is ${source.engine}`);
+  const targetTime = parseTimestamp(input.targetTime!, "/targetTime");
+  const dir = checkRestoreDirectory(input.targetDirectory!, restoreDirs);
+  if (!dir.ok) {
+    if (/not empty/.test(dir.reason)) throw new AppError("CONFLICT", dir.reason, [{ path: "/targetDirectory", message: dir.reason }]);
+    throw invalidInput("/targetDirectory", dir.reason);
+  }
+  const window = recoveryWindowOf(ctx.db, source.id);
+  const plan = window ? planPointInTime(window, targetTime) : null;
+  if (!plan) throw invalidInput("/targetTime", `targetTime ${new Date(targetTime).toISOString()} is outside the recovery window: ${windowText(window)}`);
+
+  const now = nowMs();
+  return ctx.db.transaction((tx) => {
+    const busy = tx
+      .select({ id: restores.id })
+      .from(restores)
+      .where(and(eq(restores.targetDirectory, dir.real), inArray(restores.status, ["queued", "running"])))
+      .get();
+    if (busy) throw new AppError("CONFLICT", `a restore into this directory is already queued or running (${busy.id})`);
+    const row: RestoreRow = {
+      id: newId("rst", now),
+      orgId: ctx.orgId,
+      backupJobId: plan.backup.job.id,
+      sourceDataSourceId: source.id,
+      // It runs as a restore of its source: one job per data source at a time.
+      targetDataSourceId: source.id,
+      targetDatabase: null,
+      clean: false,
+      status: "queued",
+      queuedAt: now,
+      startedAt: null,
+      finishedAt: null,
+      bytesRead: 0,
+      bytesWritten: 0,
+      error: null,
+      databases: null,
+      notes: null,
+      planId: null,
+      mode: null,
+      trigger: "manual",
+      verification: null,
+      targetTime,
+      targetDirectory: dir.real,
+    };
+    tx.insert(restores).values(row).run();
+    recordAudit(tx, ctx, {
+      action: "restore.queued",
+      targetType: "restore",
+      targetId: row.id,
+      metadata: { kind: "point_in_time", dataSourceId: source.id, backupJobId: row.backupJobId, targetTime: new Date(targetTime).toISOString(), targetDirectory: dir.real },
+    });
+    return row;
+  });
+}
