@@ -9,13 +9,14 @@ import { startPostgres, type PgServer } from "../helpers/postgres.ts";
  * section goes to bash unchanged, against the compiled binary and a real PostgreSQL. Only
  * the environment the README tells the reader to set is set (API, SNAPDB, PG*).
  */
-function journeyScript(): string {
+function firstBlockUnder(heading: string): string {
   const readme = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
-  const section = readme.split("## A first backup and restore")[1];
+  const section = readme.split(`## ${heading}`)[1];
   const block = section?.match(/```sh\n([\s\S]*?)```/)?.[1];
-  if (!block) throw new Error("README.md has no sh block under '## A first backup and restore'");
+  if (!block) throw new Error(`README.md has no sh block under '## ${heading}'`);
   return block;
 }
+const journeyScript = () => firstBlockUnder("A first backup and restore");
 
 let pg: PgServer;
 let daemon: Daemon;
@@ -39,7 +40,8 @@ afterAll(async () => {
 
 describe("the README journey", () => {
   test("runs as written and ends with a verified restore", async () => {
-    const script = `set -euo pipefail\n${journeyScript()}\necho; echo "IDS $DS $JOB $RST"\n`;
+    // Then "Prove your backups restore", as written, with the variables the journey set.
+    const script = `set -euo pipefail\n${journeyScript()}\necho; echo "IDS $DS $JOB $RST"\n${firstBlockUnder("Prove your backups restore")}\n`;
     const bash = Bun.spawn(["bash", "-c", script], {
       cwd: daemon.dataDir,
       env: {
@@ -85,6 +87,11 @@ describe("the README journey", () => {
     const file = await fetch(link!);
     expect(file.status).toBe(200);
     expect(new Bun.CryptoHasher("sha256").update(new Uint8Array(await file.arrayBuffer())).digest("hex")).toBe(backup.sha256);
+
+    // The drill's verification is the last answer printed, as jq prints it.
+    const verification = JSON.parse(out.slice(out.lastIndexOf("\n{") + 1));
+    expect(verification).toMatchObject({ status: "passed", fingerprint: true, checks: [{ name: "has orders", ok: true, found: "true" }] });
+    expect(verification.rowsCompared).toBe(500);
   });
 
   test("its wait loop stops on a missing id, an unknown job and a failed run instead of spinning", async () => {
