@@ -206,6 +206,8 @@ describe("a journey through every conflict and outage", () => {
     await hit("PUT", `/data-sources/${otherSource.id}/credentials`, 204, { body: { username: "u", password: "p" } });
     await hit("DELETE", `/data-sources/${otherSource.id}/credentials`, 204);
     expect(await hit("POST", `/data-sources/${source.id}/verify`, 200)).toMatchObject({ ok: true });
+    // No physical policy: the window is empty (from and to null), still a 200.
+    expect(await hit("GET", `/data-sources/${source.id}/recovery-window`, 200)).toMatchObject({ from: null, to: null });
     await hit("GET", "/data-sources", 200);
     await hit("GET", `/data-sources/${source.id}`, 200);
 
