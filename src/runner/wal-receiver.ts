@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { recordAudit } from "../audit/record.ts";
 import { dropSlot, receiveWalCommand, slotNameOf, slotStatus, type SlotStatus } from "../engines/physical.ts";
@@ -203,12 +203,31 @@ export class WalReceiver {
     }
   }
 
+  /**
+   * pg_receivewal fills a new `.partial` file with zeros to the segment size before it writes
+   * any WAL into it; killed in that moment (the daemon's kill -9 takes its tools along), the
+   * file is left shorter than a segment, and every later run refuses it ("should be 0 or
+   * 16777216"). WAL segment sizes are powers of two: a partial of any other size holds no
+   * WAL yet, so removing it loses nothing (the slot still has that WAL).
+   */
+  private dropCutOffPartials(): void {
+    for (const name of readdirSync(this.spoolDir)) {
+      if (!name.endsWith(".partial")) continue;
+      const path = join(this.spoolDir, name);
+      const size = statSync(path).size;
+      if (size === 0 || (size & (size - 1)) === 0) continue;
+      rmSync(path, { force: true });
+      this.deps.logger.warn("removed a partial WAL file cut off while it was being created", { dataSourceId: this.target.dataSourceId, file: name, size });
+    }
+  }
+
   /** One run of pg_receivewal, to its exit; throws with what it said when it failed. */
   private async receiveOnce(): Promise<void> {
     const target = await this.deps.pinnedTarget();
     this.lastTarget = target;
     await ensureSlot(target, this.slot);
     if (this.stopping) return;
+    this.dropCutOffPartials();
     const cmd = receiveWalCommand(target, this.deps.toolPath, this.slot, this.spoolDir);
     const tool = spawnTool(cmd.argv, { toolPath: this.deps.toolPath, secretEnv: cmd.secretEnv }, "ignore", "ignore");
     this.proc = tool.proc;

@@ -44,7 +44,9 @@ export const BackupJob = t.Object(
       t.Object(
         {
           engine: oneOf(["postgres", "mysql", "mariadb", "sqlite"]),
-          dump: oneOf(["pg_custom", "sql", "sqlite"], { description: "pg_dump's custom format, SQL text (mysqldump, mariadb-dump), or a SQLite database file." }),
+          dump: oneOf(["pg_custom", "sql", "sqlite", "pg_basebackup_tar"], {
+            description: "pg_dump's custom format, SQL text (mysqldump, mariadb-dump), a SQLite database file, or a PostgreSQL base backup (pg_basebackup's tar, physical policies).",
+          }),
           compression: oneOf(["zstd", "gzip", "none"]),
           encrypted: t.Boolean(),
           ext: t.Optional(t.String({ description: "The stored file's extension, e.g. `dump.zst.age`." })),
@@ -96,7 +98,7 @@ export const BackupJob = t.Object(
 );
 
 type JobRow = typeof backupJobs.$inferSelect;
-type JobFormat = { engine: EngineName; dump: DumpFormat; compression: CompressionAlgorithm; encrypted: boolean; ext?: string };
+type JobFormat = { engine: EngineName; dump: DumpFormat | "pg_basebackup_tar"; compression: CompressionAlgorithm; encrypted: boolean; ext?: string };
 
 const isoOrNull = (ms: number | null) => (ms === null ? null : isoOf(ms));
 
