@@ -44,6 +44,9 @@ test("restores written before restore plans survive the migration unchanged", ()
     mode: null,
     trigger: "manual",
     verification: null,
+    // Added by a later migration (point-in-time restores).
+    target_time: null,
+    target_directory: null,
   });
   s.close();
 });
