@@ -1,18 +1,3 @@
-/** The events a notification can be about, and the channel types that carry them. */
-export const NOTIFY_EVENTS = [
-  "backup.succeeded",
-  "backup.failed",
-  "backup.stale",
-  "backup.recovered",
-  "restore.succeeded",
-  "restore.failed",
-  "drill.succeeded",
-  "drill.failed",
-  "notification.test",
-] as const;
-
-export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
-
 /** What a rule may subscribe to: every event but the test, which goes to one channel on request. */
 export const RULE_EVENTS = [
   "backup.succeeded",
@@ -23,7 +8,12 @@ export const RULE_EVENTS = [
   "restore.failed",
   "drill.succeeded",
   "drill.failed",
-] as const satisfies readonly Exclude<NotifyEvent, "notification.test">[];
+] as const;
+
+/** The events a notification can be about: a rule's events, and the channel test. */
+export const NOTIFY_EVENTS = [...RULE_EVENTS, "notification.test"] as const;
+
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 
 export type RuleEvent = (typeof RULE_EVENTS)[number];
 
