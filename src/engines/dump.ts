@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { AGE_PROBE_PREFIX } from "./age-tool.ts";
 import { PIPE_DIR_PREFIX } from "./os-pipe.ts";
 import { addressOf } from "./network.ts";
 import { pgConninfo } from "./pg-conninfo.ts";
@@ -103,15 +104,15 @@ const SNAPSHOT_PREFIX = "sqlite-snapshot-";
 
 /**
  * Removes what a killed daemon left in the scratch dir: SQLite snapshots (each a whole,
- * unencrypted copy of a user's database that nothing else would ever delete) and the
- * private directories of OS pipes (a FIFO each). Call it at start, before the runner takes
+ * unencrypted copy of a user's database that nothing else would ever delete), the
+ * private directories of OS pipes (a FIFO each) and of age probes. Call it at start, before the runner takes
  * jobs (nothing can be in use then). Returns the number of snapshots removed.
  */
 export function removeStaleScratch(scratchDir: string): number {
   if (!existsSync(scratchDir)) return 0;
   let removed = 0;
   for (const name of readdirSync(scratchDir)) {
-    if (name.startsWith(PIPE_DIR_PREFIX)) rmSync(join(scratchDir, name), { recursive: true, force: true });
+    if (name.startsWith(PIPE_DIR_PREFIX) || name.startsWith(AGE_PROBE_PREFIX)) rmSync(join(scratchDir, name), { recursive: true, force: true });
     if (!name.startsWith(SNAPSHOT_PREFIX)) continue;
     rmSync(join(scratchDir, name), { force: true });
     removed++;

@@ -35,8 +35,17 @@ export class StderrTail {
  * daemon does not see. Null when the process is gone or /proc does not tell.
  */
 export function bytesReadBy(pid: number): number | null {
+  return ioCount(pid, "rchar");
+}
+
+/** The same for what it has written (`wchar`: its stderr too, a few lines): a decompressor's output so far. */
+export function bytesWrittenBy(pid: number): number | null {
+  return ioCount(pid, "wchar");
+}
+
+function ioCount(pid: number, field: "rchar" | "wchar"): number | null {
   try {
-    const match = /^rchar:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"));
+    const match = new RegExp(`^${field}:\\s*(\\d+)$`, "m").exec(readFileSync(`/proc/${pid}/io`, "utf8"));
     return match ? Number(match[1]) : null;
   } catch {
     return null;

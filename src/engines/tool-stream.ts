@@ -19,6 +19,8 @@ export class ToolFailedError extends Error {
 export interface ToolOptions {
   toolPath: string;
   secretEnv?: Record<string, string>;
+  /** Other secrets the tool is given (not through its environment), masked in its stderr too. */
+  secrets?: string[];
   signal?: AbortSignal;
   cwd?: string;
 }
@@ -70,22 +72,30 @@ function deathGuardFor(toolPath: string): string[] | null {
 export type ToolStdio = "ignore" | "pipe" | number;
 
 /**
- * Starts a tool with a minimal environment (secrets only through `secretEnv`), keeps the
- * tail of its stderr, and kills it when `signal` aborts. `onStderr` sees the stderr text
- * first and returns what is worth keeping for an error (zstd's progress lines are read,
- * not kept).
+ * A tool's stdin may also be a few bytes given at start (an age identity read with `-i -`):
+ * Bun hands them over in an anonymous memory file (memfd), so they are on no filesystem
+ * and in no argv or environment.
  */
-export function spawnTool<In extends ToolStdio, Out extends ToolStdio>(
+export type ToolStdin = ToolStdio | Uint8Array;
+
+/**
+ * Starts a tool with a minimal environment (secrets only through `secretEnv`, or as bytes
+ * on its stdin), keeps the tail of its stderr, and kills it when `signal` aborts. `onStderr`
+ * sees the stderr text first and returns what is worth keeping for an error (zstd's
+ * progress lines are read, not kept). `extraFds` become the tool's fds 3, 4, …
+ */
+export function spawnTool<In extends ToolStdin, Out extends ToolStdio>(
   argv: string[],
   opts: ToolOptions,
   stdin: In,
   stdout: Out,
   onStderr?: (text: string) => string,
+  extraFds: number[] = [],
 ) {
   const tail = new StderrTail();
   const guard = deathGuardFor(opts.toolPath);
   const spawned = guard ? [...guard, ...argv] : argv;
-  const proc = Bun.spawn(spawned, { env: childEnv(opts.toolPath, opts.secretEnv), cwd: opts.cwd, stdin, stdout, stderr: "pipe" });
+  const proc = Bun.spawn(spawned, { env: childEnv(opts.toolPath, opts.secretEnv), cwd: opts.cwd, stdio: [stdin, stdout, "pipe", ...extraFds] });
   const detach = killOnAbort(proc, opts.signal);
   const stderrDone = (async () => {
     const decoder = new TextDecoder();
@@ -93,7 +103,7 @@ export function spawnTool<In extends ToolStdio, Out extends ToolStdio>(
       tail.push(onStderr ? Buffer.from(onStderr(decoder.decode(chunk, { stream: true }))) : chunk);
     }
   })();
-  const secrets = Object.values(opts.secretEnv ?? {});
+  const secrets = [...Object.values(opts.secretEnv ?? {}), ...(opts.secrets ?? [])];
   const failure = (code: ToolFailedError["code"]) =>
     new ToolFailedError(code, argv[0]!, proc.exitCode, tail.text(secrets), proc.signalCode ?? null);
   return { proc, detach, stderrDone, failure };

@@ -171,5 +171,5 @@ export async function executePlanRun(deps: PlanRunDeps, entry: RunningRestore, o
   const status = error?.code === "CANCELED" ? "canceled" : error ? "failed" : "succeeded";
   recordPlanRunEnd(deps.db, row, { status, error, verification, progress }, deps.onPlanRunFinished);
   deps.metrics?.recordRestore(status, error?.code ?? null, durationMs);
-  log.info("plan run finished", { status, verification: verification.status, durationMs, ...(error ? { code: error.code } : {}) });
+  log.info("plan run finished", { status, verification: verification.status, durationMs, ...(state.pipeline ? { pipeline: state.pipeline } : {}), ...(error ? { code: error.code } : {}) });
 }

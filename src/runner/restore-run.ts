@@ -140,11 +140,11 @@ export async function executeRestore(
     if (entry.reason) throw new Error(`aborted: ${entry.reason}`);
     const durationMs = finish(deps.db, row, "succeeded", progress, null);
     deps.metrics?.recordRestore("succeeded", null, durationMs);
-    log.info("restore succeeded", { ...progress });
+    log.info("restore succeeded", { ...progress, pipeline: state.pipeline });
   } catch (err) {
     const failure = classifyRestoreFailure(err, entry.reason, opts.timeoutSeconds);
     if (failure.code === "INTERNAL") log.error("restore failed unexpectedly", { error: err });
-    else log.warn("restore failed", { code: failure.code, message: failure.message });
+    else log.warn("restore failed", { code: failure.code, message: failure.message, ...(state.pipeline ? { pipeline: state.pipeline } : {}) });
     if (row.targetDirectory !== null) cleanUpPointInTimeQuietly(pitr, log);
     const note = row.targetDirectory !== null ? pitrStateNote(pitr) : targetStateNote(engine, state, row.targetDatabase);
     const error = { code: failure.code, message: `${failure.message}; ${note}` };

@@ -1,19 +1,22 @@
 import { eq } from "drizzle-orm";
-import { decryptStream } from "../crypto/age.ts";
 import { orgIdentity } from "../crypto/org-keys.ts";
 import { restores, type StoredPart } from "../db/schema.ts";
 import { pinTarget } from "../engines/network.ts";
-import { dropMysqlTables, inspectDatabase, mysqlRestoreCommand, RestoreSetupError, runRestoreTool } from "../engines/restore.ts";
+import { dropMysqlTables, inspectDatabase, mysqlRestoreCommand, RestoreSetupError, type ToolCommand } from "../engines/restore.ts";
 import type { SourceTarget } from "../engines/types.ts";
 import { applyGlobals, createMysqlDatabase, dropServerDatabase, failedToCreate, serverPgCreateCommand, serverPgRestoreCommand } from "../engines/whole-server-restore.ts";
 import { countingTap } from "../lib/streams.ts";
 import { StorageError } from "../storage/errors.ts";
-import { decompressStage } from "./compression.ts";
-import { tagged, verifiedSource, type RestoreDeps, type RestorePlan, type RestoreProgress, type RestoreRow, type RestoreState } from "./restore.ts";
+import { decodeInDaemon, noIdentity, restoreThroughTools, type RestorePipeline } from "./restore-chain.ts";
+import { verifiedSource, type RestoreDeps, type RestorePlan, type RestoreProgress, type RestoreRow, type RestoreState } from "./restore.ts";
+
+/** What a part is restored by: a restore tool (fed through the chain of tools when it can be), or a consumer of the decoded stream. */
+type PartConsumer = { tool: ToolCommand; before?: () => Promise<void> } | { stream: (stream: ReadableStream<Uint8Array>) => Promise<void> };
 
 /**
- * One stored part streamed into `consume`: storage → size + sha256 check (the last chunk held
- * back until both matched) → age decrypt → decompress, as a one-file restore reads its file.
+ * One stored part restored: storage → size + sha256 check (the file's tail held back until
+ * both matched) → age decrypt → decompress → its consumer, as a one-file restore reads its
+ * file. `onPipeline` is told which pipeline runs.
  */
 async function feedPart(
   deps: RestoreDeps,
@@ -21,24 +24,30 @@ async function feedPart(
   part: StoredPart,
   signal: AbortSignal,
   progress: RestoreProgress,
-  consume: (stream: ReadableStream<Uint8Array>) => Promise<void>,
+  consumer: PartConsumer,
+  onPipeline?: (pipeline: RestorePipeline) => void,
 ): Promise<void> {
   const { body } = await deps.storage.driverFor(plan.destination).get(part.objectKey!);
   const source = verifiedSource(body, part.sha256, part.storedBytes, (n) => (progress.bytesRead += n));
+  const writtenBefore = progress.bytesWritten;
   try {
-    let stream = source.stream;
-    if (plan.format.encrypted) {
-      const identity = orgIdentity(deps.db, deps.secrets, plan.job.orgId);
-      if (!identity) throw new RestoreSetupError("DECRYPT_FAILED", "the organisation has no age identity to decrypt the backup with");
-      const decrypted = await decryptStream(stream, [identity]).catch((err: unknown) => {
-        if (err instanceof RestoreSetupError || err instanceof StorageError) throw err;
-        throw new RestoreSetupError("DECRYPT_FAILED", `the backup does not decrypt with the organisation's age identity: ${err instanceof Error ? err.message : String(err)}`);
+    const identity = plan.format.encrypted ? orgIdentity(deps.db, deps.secrets, plan.job.orgId) : null;
+    if (plan.format.encrypted && !identity) throw noIdentity();
+    if ("tool" in consumer) {
+      await restoreThroughTools(source.stream, {
+        format: plan.format,
+        identity,
+        cmd: consumer.tool,
+        before: consumer.before,
+        env: deps.dumpEnv,
+        signal,
+        onWritten: (total) => void (progress.bytesWritten = writtenBefore + total),
+        onPipeline,
       });
-      stream = tagged(decrypted, "DECRYPT_FAILED");
+    } else {
+      const decoded = await decodeInDaemon(source.stream, plan.format, identity, deps.dumpEnv.toolPath, signal);
+      await consumer.stream(decoded.pipeThrough(countingTap((n) => (progress.bytesWritten += n))));
     }
-    const decompress = decompressStage(plan.format.compression, deps.dumpEnv.toolPath, signal);
-    if (decompress) stream = tagged(stream.pipeThrough(decompress), "DECOMPRESS_FAILED");
-    await consume(stream.pipeThrough(countingTap((n) => (progress.bytesWritten += n))));
     if ((await source.settle(signal)) === false) throw source.mismatch();
   } catch (err) {
     // As for a one-file restore: a corrupt file is named as such, not as the error it caused downstream.
@@ -115,14 +124,17 @@ export async function runServerRestore(
   try {
     let retry = "";
     if (globals) {
-      await feedPart(deps, plan, globals, signal, progress, async (stream) => {
-        const outcome = await applyGlobals(target, stream, deps.dumpEnv.toolPath, signal);
-        retry = outcome.retry;
-        if (outcome.existing.length) {
-          notes.push(
-            `globals: ${outcome.existing.length} role(s)/user(s) already existed and were kept (${outcome.existing.slice(0, 20).join(", ")}${outcome.existing.length > 20 ? ", …" : ""}); the backup's attributes, memberships and grants were applied to them`,
-          );
-        }
+      // The globals are small and their client's errors are read line by line: always through the daemon.
+      await feedPart(deps, plan, globals, signal, progress, {
+        stream: async (stream) => {
+          const outcome = await applyGlobals(target, stream, deps.dumpEnv.toolPath, signal);
+          retry = outcome.retry;
+          if (outcome.existing.length) {
+            notes.push(
+              `globals: ${outcome.existing.length} role(s)/user(s) already existed and were kept (${outcome.existing.slice(0, 20).join(", ")}${outcome.existing.length > 20 ? ", …" : ""}); the backup's attributes, memberships and grants were applied to them`,
+            );
+          }
+        },
       });
       globalsApplied = true;
       saveNotes();
@@ -136,14 +148,15 @@ export async function runServerRestore(
       const created = target.engine !== "postgres" && !before.exists ? await createMysqlDatabase(target, part, signal) : false;
       failed = { name: part.name, dropped: false };
       try {
-        await feedPart(deps, plan, part, signal, progress, async (stream) => {
-          if (createdByTool) return runRestoreTool(serverPgCreateCommand(target, toolPath), stream, toolPath, signal);
-          if (target.engine === "postgres") {
-            return runRestoreTool(serverPgRestoreCommand(target, part.name, row.clean && before.relations > 0, toolPath), stream, toolPath, signal);
-          }
-          if (row.clean && before.relations > 0) await dropMysqlTables(target, part.name, signal);
-          await runRestoreTool(mysqlRestoreCommand(target, part.name, toolPath), stream, toolPath, signal);
-        });
+        const tool = createdByTool
+          ? serverPgCreateCommand(target, toolPath)
+          : target.engine === "postgres"
+            ? serverPgRestoreCommand(target, part.name, row.clean && before.relations > 0, toolPath)
+            : mysqlRestoreCommand(target, part.name, toolPath);
+        const emptyFirst = target.engine !== "postgres" && row.clean && before.relations > 0;
+        const emptyTables = emptyFirst ? async () => void (await dropMysqlTables(target, part.name, signal)) : undefined;
+        // "tools" only when every database went through them (the globals always go through the daemon).
+        await feedPart(deps, plan, part, signal, progress, { tool, before: emptyTables }, (pipeline) => void (state.pipeline = state.pipeline === "daemon" ? "daemon" : pipeline));
       } catch (err) {
         if (created || (createdByTool && !failedToCreate(err))) failed.dropped = await dropServerDatabase(target, part.name).then(() => true, () => false);
         throw err;

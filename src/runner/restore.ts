@@ -1,18 +1,17 @@
 import { createHash } from "node:crypto";
 import { eq } from "drizzle-orm";
-import { decryptStream } from "../crypto/age.ts";
 import { orgIdentity } from "../crypto/org-keys.ts";
 import { backupJobs, dataSources, type restores, storageDestinations } from "../db/schema.ts";
-import { dropMysqlTables, engineFamily, ensureDatabase, inspectDatabase, mysqlRestoreCommand, pgRestoreCommand, RestoreSetupError, runRestoreTool } from "../engines/restore.ts";
+import { dropMysqlTables, engineFamily, ensureDatabase, inspectDatabase, mysqlRestoreCommand, pgRestoreCommand, RestoreSetupError } from "../engines/restore.ts";
 import { pinTarget } from "../engines/network.ts";
 import { checkSqlitePath } from "../engines/sqlite-path.ts";
 import { notReplaceable, sqliteTempPath, sqliteUserObjects, writeSqliteAtomically } from "../engines/sqlite-restore.ts";
 import type { SourceTarget } from "../engines/types.ts";
 import { countingTap } from "../lib/streams.ts";
-import type { RestoreErrorCode } from "../lib/failure-codes.ts";
 import { StorageError } from "../storage/errors.ts";
 import type { BackupDeps, JobRow } from "./backup.ts";
-import { decompressStage, type CompressionAlgorithm } from "./compression.ts";
+import type { CompressionAlgorithm } from "./compression.ts";
+import { decodeInDaemon, noIdentity, restoreThroughTools, type RestorePipeline } from "./restore-chain.ts";
 
 export type RestoreRow = typeof restores.$inferSelect;
 export type RestoreDeps = Pick<BackupDeps, "db" | "secrets" | "storage" | "dumpEnv" | "targetOf" | "sqlitePaths" | "outbound">;
@@ -32,6 +31,8 @@ export interface RestoreProgress {
 export interface RestoreState {
   touched: "no" | "transaction" | "dropped" | "partial" | "replaced";
   createdDatabase: boolean;
+  /** Which pipeline fed the restore tool: the chain of tools, or the daemon's own stages (logged). */
+  pipeline?: RestorePipeline;
   /** Says it all instead (a whole-server restore, whose databases each end their own way). */
   note?: string;
 }
@@ -65,17 +66,27 @@ export function planRestore(deps: RestoreDeps, row: RestoreRow): RestorePlan {
 }
 
 /**
- * The stored object as read, hashed on the way. The last chunk is held back until the
- * stream has ended and size and sha256 matched: a tampered file errors with
- * CHECKSUM_MISMATCH before its final bytes reach the restore tool, so pg_restore (one
- * transaction) never commits and a SQLite temp file is never renamed. `settle()` reads the
- * rest after a failure downstream, to tell a corrupt file from another failure.
+ * How much of the stored file's end is held back until it matched: more than a zstd block
+ * (at most 128 KiB), so the last decompressed bytes, which the restore tool needs to finish,
+ * are held back too, however the storage happened to cut its chunks (a last chunk of only
+ * zstd's 4-byte checksum would hold back nothing a tool needs). An age chunk is 64 KiB.
+ */
+export const HOLD_BACK_BYTES = 256 * 1024;
+
+/**
+ * The stored object as read, hashed on the way. The file's last HOLD_BACK_BYTES are held
+ * back until the stream has ended and size and sha256 matched: a tampered file errors with
+ * CHECKSUM_MISMATCH before its final bytes reach the decoders and the restore tool, so
+ * pg_restore (one transaction) never commits and a SQLite temp file is never renamed.
+ * `settle()` reads the rest after a failure downstream, to tell a corrupt file from another
+ * failure.
  */
 export function verifiedSource(body: ReadableStream<Uint8Array>, sha256: string | null, size: number | null, onBytes: (n: number) => void) {
   const reader = body.getReader();
   const hash = createHash("sha256");
   let read = 0;
-  let held: Uint8Array | null = null;
+  const held: Uint8Array[] = [];
+  let heldBytes = 0;
   let verdict: boolean | null = null;
   const take = (chunk: Uint8Array) => {
     hash.update(chunk);
@@ -89,17 +100,22 @@ export function verifiedSource(body: ReadableStream<Uint8Array>, sha256: string 
     {
       async pull(controller) {
         for (;;) {
+          // The oldest held chunk goes once what is held after it still covers the tail.
+          if (held.length > 1 && heldBytes - held[0]!.byteLength >= HOLD_BACK_BYTES) {
+            const out = held.shift()!;
+            heldBytes -= out.byteLength;
+            return controller.enqueue(out);
+          }
           const { done, value } = await reader.read();
           if (done) {
             if (verdict === null) finish();
             if (!verdict) return controller.error(mismatch());
-            if (held) controller.enqueue(held);
+            for (const chunk of held.splice(0)) controller.enqueue(chunk);
             return controller.close();
           }
           take(value);
-          const previous = held;
-          held = value;
-          if (previous) return controller.enqueue(previous);
+          held.push(value);
+          heldBytes += value.byteLength;
         }
       },
       // Downstream gave up: keep the reader, settle() may still drain it.
@@ -127,27 +143,6 @@ export function verifiedSource(body: ReadableStream<Uint8Array>, sha256: string 
   };
 }
 
-/** Errors of one stage carry that stage's code (DECRYPT_FAILED, …) unless they are ours already. */
-export function tagged(inner: ReadableStream<Uint8Array>, code: RestoreErrorCode): ReadableStream<Uint8Array> {
-  const reader = inner.getReader();
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        try {
-          const { done, value } = await reader.read();
-          if (done) controller.close();
-          else controller.enqueue(value);
-        } catch (err) {
-          const ours = err instanceof RestoreSetupError || err instanceof StorageError;
-          controller.error(ours ? err : new RestoreSetupError(code, err instanceof Error ? err.message : String(err)));
-        }
-      },
-      cancel: (reason) => reader.cancel(reason).catch(() => {}),
-    },
-    { highWaterMark: 0 },
-  );
-}
-
 /**
  * The real path a SQLite restore writes to: `path` still within the host boundary (checked
  * now, not only when the source was saved) and holding nothing but a SQLite database.
@@ -169,7 +164,8 @@ function refuseNonEmptySqlite(path: string): void {
 /**
  * One restore, streamed end to end: storage → size + sha256 check → age decrypt (the org's
  * identity) → decompress → pg_restore / mysql client (stdin) or a SQLite temp file renamed
- * into place. No copy of the backup is kept anywhere. The target is checked again first
+ * into place. For a database the decoders and the restore tool run as one chain of tools
+ * when they can (restore-chain.ts). No copy of the backup is kept anywhere. The target is checked again first
  * (it may have changed since the API accepted the restore) and a missing database created.
  */
 export async function runRestore(
@@ -205,36 +201,14 @@ export async function runRestore(
   const { body } = await deps.storage.driverFor(plan.destination).get(job.objectKey!);
   const source = verifiedSource(body, job.sha256, job.storedBytes, (n) => (progress.bytesRead += n));
   try {
-    let stream = source.stream;
-    if (plan.format.encrypted) {
-      const identity = orgIdentity(deps.db, deps.secrets, job.orgId);
-      if (!identity) throw new RestoreSetupError("DECRYPT_FAILED", "the organisation has no age identity to decrypt the backup with");
-      // The header (which recipient, is it age at all) is read here: its failure is a decrypt failure too.
-      const decrypted = await decryptStream(stream, [identity]).catch((err: unknown) => {
-        if (err instanceof RestoreSetupError || err instanceof StorageError) throw err;
-        throw new RestoreSetupError("DECRYPT_FAILED", `the backup does not decrypt with the organisation's age identity: ${err instanceof Error ? err.message : String(err)}`);
-      });
-      stream = tagged(decrypted, "DECRYPT_FAILED");
-    }
-    const decompress = decompressStage(plan.format.compression, deps.dumpEnv.toolPath, signal);
-    if (decompress) stream = tagged(stream.pipeThrough(decompress), "DECOMPRESS_FAILED");
-    stream = stream.pipeThrough(countingTap((n) => (progress.bytesWritten += n)));
+    const identity = plan.format.encrypted ? orgIdentity(deps.db, deps.secrets, job.orgId) : null;
+    if (plan.format.encrypted && !identity) throw noIdentity();
     const toolPath = deps.dumpEnv.toolPath;
-    if (family === "postgres") {
-      const cmd = pgRestoreCommand(target, database, row.clean, toolPath);
-      state.touched = "transaction";
-      await runRestoreTool(cmd, stream, toolPath, signal);
-    } else if (family === "mysql") {
-      const cmd = mysqlRestoreCommand(target, database, toolPath);
-      if (row.clean && relations > 0) {
-        state.touched = "dropped";
-        await dropMysqlTables(target, database, signal);
-      }
-      state.touched = "partial";
-      await runRestoreTool(cmd, stream, toolPath, signal);
-    } else {
+    if (family === "sqlite") {
+      state.pipeline = "daemon";
+      const decoded = await decodeInDaemon(source.stream, plan.format, identity, toolPath, signal);
       const path = sqlitePath;
-      await writeSqliteAtomically(stream, path, sqliteTempPath(path, row.id), signal, {
+      await writeSqliteAtomically(decoded.pipeThrough(countingTap((n) => (progress.bytesWritten += n))), path, sqliteTempPath(path, row.id), signal, {
         beforeRename: () => {
           // The last look: the path may have been swapped for a symlink while the bytes came in.
           if (sqliteTargetPath(deps, target.path!) !== path) throw new RestoreSetupError("PATH_NOT_ALLOWED", `${target.path} now resolves elsewhere than when the restore started`);
@@ -242,6 +216,29 @@ export async function runRestore(
         },
         renamed: () => (state.touched = "replaced"),
       });
+    } else {
+      const feed = {
+        format: plan.format,
+        identity,
+        env: deps.dumpEnv,
+        signal,
+        onWritten: (total: number) => void (progress.bytesWritten = total),
+        onPipeline: (pipeline: RestorePipeline) => void (state.pipeline = pipeline),
+      };
+      if (family === "postgres") {
+        const cmd = pgRestoreCommand(target, database, row.clean, toolPath);
+        await restoreThroughTools(source.stream, { ...feed, cmd, before: () => void (state.touched = "transaction") });
+      } else {
+        const cmd = mysqlRestoreCommand(target, database, toolPath);
+        const before = async () => {
+          if (row.clean && relations > 0) {
+            state.touched = "dropped";
+            await dropMysqlTables(target, database, signal);
+          }
+          state.touched = "partial";
+        };
+        await restoreThroughTools(source.stream, { ...feed, cmd, before });
+      }
     }
     // Every byte went through the check above; this only guards a consumer that stopped early.
     if ((await source.settle(signal)) === false) throw source.mismatch();

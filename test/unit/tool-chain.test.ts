@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { removeStaleScratch } from "../../src/engines/dump.ts";
 import { bytesReadBy } from "../../src/engines/process.ts";
-import { toolChain, toolChainInto, type ChainLink } from "../../src/engines/tool-chain.ts";
+import { toolChain, toolChainFed, toolChainInto, type ChainLink } from "../../src/engines/tool-chain.ts";
 import { ToolFailedError } from "../../src/engines/tool-stream.ts";
 import { readAll } from "../../src/lib/streams.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -152,8 +152,10 @@ describe("tool chains", () => {
     pipes.cleanup();
   });
 
-  test("at start, the pipe directories and SQLite snapshots a killed daemon left are removed, nothing else", () => {
+  test("at start, the pipe directories, age probes and SQLite snapshots a killed daemon left are removed, nothing else", () => {
     const scratch = tempDir("scratch");
+    mkdirSync(join(scratch.path, "age-probe-abc123"));
+    writeFileSync(join(scratch.path, "age-probe-abc123", "probe.age"), "x");
     mkdirSync(join(scratch.path, "pipe-abc123"));
     execFileSync("mkfifo", [join(scratch.path, "pipe-abc123", "fifo")]);
     writeFileSync(join(scratch.path, "sqlite-snapshot-1.db"), "data");
@@ -210,5 +212,107 @@ describe("tool chains", () => {
     symlinkSync(Bun.which("sh")!, join(bin.path, "sh"));
     expect(await toolChain([sh("true"), sh("cat")], { toolPath: bin.path, pipeDir: bin.path })).toBeNull();
     bin.cleanup();
+  });
+});
+
+describe("fed tool chains (restores)", () => {
+  async function fed(links: ChainLink[], signal?: AbortSignal) {
+    const dir = tempDir("fed");
+    const chain = await toolChainFed(links, { toolPath: PATH, pipeDir: dir.path, signal });
+    return { chain: chain!, dir };
+  }
+
+  test("the daemon's bytes reach the first tool through an OS pipe and flow through the chain", async () => {
+    const out = tempDir("fed-out");
+    const { chain, dir } = await fed([sh("readlink /proc/self/fd/0 > " + join(out.path, "in") + "; exec cat", "RESTORE_FAILED"), sh(`cat > ${join(out.path, "data")}`, "RESTORE_FAILED")]);
+    const chunk = new Uint8Array(1 << 20).fill(7);
+    for (let i = 0; i < 5; i++) await chain.write(chunk);
+    await chain.end();
+    await chain.finished;
+    expect(statSync(join(out.path, "data")).size).toBe(5 << 20);
+    expect(readFileSync(join(out.path, "in"), "utf8")).not.toMatch(/^socket:/);
+    expect(fdsInto(dir.path)).toEqual([]);
+    [out, dir].forEach((d) => d.cleanup());
+  });
+
+  test("a secret on the first tool's stdin (anonymous memory, not a file); its input then comes on /dev/fd/3, opened late without a hang", async () => {
+    const out = tempDir("fed-secret");
+    const first: ChainLink = {
+      // Opens its input only after the daemon has written everything and asked to end it (as
+      // age does, the tool itself opens it: `exec` keeps the pid).
+      argv: ["sh", "-c", `readlink /proc/self/fd/0 > ${out.path}/stdin; cat > ${out.path}/secret; sleep 0.3; exec cat /dev/fd/3`],
+      secretStdin: new TextEncoder().encode("AGE-SECRET-KEY-1XYZ\n"),
+      secrets: ["AGE-SECRET-KEY-1XYZ"],
+      errorCode: "RESTORE_FAILED",
+    };
+    const { chain, dir } = await fed([first, sh(`cat > ${out.path}/data`, "RESTORE_FAILED")]);
+    await chain.write(new TextEncoder().encode("the backup"));
+    await chain.end();
+    await chain.finished;
+    expect(readFileSync(join(out.path, "data"), "utf8")).toBe("the backup");
+    expect(readFileSync(join(out.path, "secret"), "utf8")).toBe("AGE-SECRET-KEY-1XYZ\n");
+    expect(readFileSync(join(out.path, "stdin"), "utf8")).toMatch(/^(\/memfd:|pipe:|socket:)/);
+    [out, dir].forEach((d) => d.cleanup());
+  });
+
+  test("the cause is the upstream-most tool that failed by itself: the ones after it fail on the input it cut short", async () => {
+    const { chain, dir } = await fed([
+      {
+        argv: ["sh", "-c", 'cat >/dev/null; echo "age: error: no identity matched; key AGE-SECRET-KEY-1XYZ" >&2; exit 1'],
+        secretStdin: new TextEncoder().encode("AGE-SECRET-KEY-1XYZ\n"),
+        secrets: ["AGE-SECRET-KEY-1XYZ"],
+        errorCode: "RESTORE_FAILED",
+      },
+      sh("cat >/dev/null; echo 'zstd: /*stdin*\\: unexpected end of file' >&2; exit 1", "RESTORE_FAILED"),
+      sh("cat >/dev/null; echo 'pg_restore: error: input file is too short' >&2; exit 1", "RESTORE_FAILED"),
+    ]);
+    // The first tool may be gone already (EPIPE): the chain's outcome says why.
+    await chain.write(new Uint8Array(100)).catch(() => {});
+    await chain.end();
+    const err = await chain.finished.catch((e) => e);
+    expect(err).toBeInstanceOf(ToolFailedError);
+    expect(err.message).toContain("no identity matched");
+    expect(err.message).not.toContain("AGE-SECRET-KEY-1XYZ");
+    dir.cleanup();
+  });
+
+  test("a downstream tool that fails is the cause, not the broken pipes (or kills) it leaves upstream", async () => {
+    const { chain, dir } = await fed([sh("exec cat", "RESTORE_FAILED"), sh("exec cat", "RESTORE_FAILED"), sh("head -c 100000 >/dev/null; echo 'pg_restore: error: relation exists' >&2; exit 1", "RESTORE_FAILED")]);
+    const chunk = new Uint8Array(1 << 16);
+    let wrote = 0;
+    for (; wrote < 1000; wrote++) {
+      if (!(await chain.write(chunk).then(() => true, () => false))) break;
+    }
+    expect(wrote).toBeLessThan(1000);
+    const err = await chain.finished.catch((e) => e);
+    expect(err.message).toContain("relation exists");
+    dir.cleanup();
+  });
+
+  test("kill(): the tools die before their input ends, so none acts on an end of input", async () => {
+    const out = tempDir("fed-kill");
+    const { chain, dir } = await fed([sh("exec cat", "RESTORE_FAILED"), sh(`cat >/dev/null; touch ${out.path}/eof`, "RESTORE_FAILED")]);
+    await chain.write(new Uint8Array(1000));
+    await chain.kill();
+    await chain.finished.catch(() => {});
+    await Bun.sleep(100);
+    expect(existsSync(join(out.path, "eof"))).toBe(false);
+    expect(fdsInto(dir.path)).toEqual([]);
+    [out, dir].forEach((d) => d.cleanup());
+  });
+
+  test("abort kills every tool; writes then fail", async () => {
+    const out = tempDir("fed-abort");
+    const ac = new AbortController();
+    const { chain, dir } = await fed([sh(`echo $$ > ${out.path}/a; exec cat`, "RESTORE_FAILED"), sh(`echo $$ > ${out.path}/b; cat >/dev/null; touch ${out.path}/eof`, "RESTORE_FAILED")], ac.signal);
+    await chain.write(new Uint8Array(1000));
+    for (let i = 0; i < 100 && !existsSync(join(out.path, "b")); i++) await Bun.sleep(20);
+    const pids = ["a", "b"].map((n) => Number(readFileSync(join(out.path, n), "utf8")));
+    ac.abort();
+    expect(await chain.finished.then(() => "ok", () => "failed")).toBe("failed");
+    expect(pids.filter(alive)).toEqual([]);
+    expect(existsSync(join(out.path, "eof"))).toBe(false);
+    expect(await chain.write(new Uint8Array(10)).then(() => "ok", () => "failed")).toBe("failed");
+    [out, dir].forEach((d) => d.cleanup());
   });
 });
