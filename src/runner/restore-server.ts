@@ -1,14 +1,12 @@
 import { eq } from "drizzle-orm";
-import { orgIdentity } from "../crypto/org-keys.ts";
 import { restores, type StoredPart } from "../db/schema.ts";
 import { pinTarget } from "../engines/network.ts";
 import { dropMysqlTables, inspectDatabase, mysqlRestoreCommand, RestoreSetupError, type ToolCommand } from "../engines/restore.ts";
 import type { SourceTarget } from "../engines/types.ts";
 import { applyGlobals, createMysqlDatabase, dropServerDatabase, failedToCreate, serverPgCreateCommand, serverPgRestoreCommand } from "../engines/whole-server-restore.ts";
 import { countingTap } from "../lib/streams.ts";
-import { StorageError } from "../storage/errors.ts";
-import { decodeInDaemon, noIdentity, restoreThroughTools, type RestorePipeline } from "./restore-chain.ts";
-import { verifiedSource, type RestoreDeps, type RestorePlan, type RestoreProgress, type RestoreRow, type RestoreState } from "./restore.ts";
+import { decodeInDaemon, restoreThroughTools, type RestorePipeline } from "./restore-chain.ts";
+import { restoreStoredFile, type RestoreDeps, type RestorePlan, type RestoreProgress, type RestoreRow, type RestoreState } from "./restore.ts";
 
 /** What a part is restored by: a restore tool (fed through the chain of tools when it can be), or a consumer of the decoded stream. */
 type PartConsumer = { tool: ToolCommand; before?: () => Promise<void> } | { stream: (stream: ReadableStream<Uint8Array>) => Promise<void> };
@@ -27,14 +25,11 @@ async function feedPart(
   consumer: PartConsumer,
   onPipeline?: (pipeline: RestorePipeline) => void,
 ): Promise<void> {
-  const { body } = await deps.storage.driverFor(plan.destination).get(part.objectKey!);
-  const source = verifiedSource(body, part.sha256, part.storedBytes, (n) => (progress.bytesRead += n));
-  const writtenBefore = progress.bytesWritten;
-  try {
-    const identity = plan.format.encrypted ? orgIdentity(deps.db, deps.secrets, plan.job.orgId) : null;
-    if (plan.format.encrypted && !identity) throw noIdentity();
+  // As for a one-file restore: a corrupt file is named as such, not as the error it caused downstream.
+  await restoreStoredFile(deps, plan, part, signal, progress, async (stream, identity) => {
     if ("tool" in consumer) {
-      await restoreThroughTools(source.stream, {
+      const writtenBefore = progress.bytesWritten;
+      await restoreThroughTools(stream, {
         format: plan.format,
         identity,
         cmd: consumer.tool,
@@ -45,19 +40,10 @@ async function feedPart(
         onPipeline,
       });
     } else {
-      const decoded = await decodeInDaemon(source.stream, plan.format, identity, deps.dumpEnv.toolPath, signal);
+      const decoded = await decodeInDaemon(stream, plan.format, identity, deps.dumpEnv.toolPath, signal);
       await consumer.stream(decoded.pipeThrough(countingTap((n) => (progress.bytesWritten += n))));
     }
-    if ((await source.settle(signal)) === false) throw source.mismatch();
-  } catch (err) {
-    // As for a one-file restore: a corrupt file is named as such, not as the error it caused downstream.
-    const stageError = err instanceof RestoreSetupError && (err.code === "DECRYPT_FAILED" || err.code === "DECOMPRESS_FAILED");
-    const worth = !signal.aborted && !(err instanceof StorageError) && (stageError || !plan.format.encrypted);
-    if (worth && (await source.settle(signal)) === false) throw source.mismatch();
-    throw err;
-  } finally {
-    await source.release();
-  }
+  });
 }
 
 const names = (list: readonly string[]) => list.map((n) => JSON.stringify(n)).join(", ");

@@ -198,15 +198,11 @@ export async function runRestore(
   }
   if (signal.aborted) throw new RestoreSetupError("CANCELED", "aborted");
 
-  const { body } = await deps.storage.driverFor(plan.destination).get(job.objectKey!);
-  const source = verifiedSource(body, job.sha256, job.storedBytes, (n) => (progress.bytesRead += n));
-  try {
-    const identity = plan.format.encrypted ? orgIdentity(deps.db, deps.secrets, job.orgId) : null;
-    if (plan.format.encrypted && !identity) throw noIdentity();
-    const toolPath = deps.dumpEnv.toolPath;
+  const toolPath = deps.dumpEnv.toolPath;
+  await restoreStoredFile(deps, plan, job, signal, progress, async (stream, identity) => {
     if (family === "sqlite") {
       state.pipeline = "daemon";
-      const decoded = await decodeInDaemon(source.stream, plan.format, identity, toolPath, signal);
+      const decoded = await decodeInDaemon(stream, plan.format, identity, toolPath, signal);
       const path = sqlitePath;
       await writeSqliteAtomically(decoded.pipeThrough(countingTap((n) => (progress.bytesWritten += n))), path, sqliteTempPath(path, row.id), signal, {
         beforeRename: () => {
@@ -227,7 +223,7 @@ export async function runRestore(
       };
       if (family === "postgres") {
         const cmd = pgRestoreCommand(target, database, row.clean, toolPath);
-        await restoreThroughTools(source.stream, { ...feed, cmd, before: () => void (state.touched = "transaction") });
+        await restoreThroughTools(stream, { ...feed, cmd, before: () => void (state.touched = "transaction") });
       } else {
         const cmd = mysqlRestoreCommand(target, database, toolPath);
         const before = async () => {
@@ -237,9 +233,30 @@ export async function runRestore(
           }
           state.touched = "partial";
         };
-        await restoreThroughTools(source.stream, { ...feed, cmd, before });
+        await restoreThroughTools(stream, { ...feed, cmd, before });
       }
     }
+  });
+}
+
+/**
+ * One stored file (a one-file backup's, or one part of a whole server's) read through
+ * `verifiedSource` and handed to `consume` with the org's age identity when it is encrypted.
+ */
+export async function restoreStoredFile(
+  deps: RestoreDeps,
+  plan: RestorePlan,
+  file: { objectKey: string | null; sha256: string | null; storedBytes: number | null },
+  signal: AbortSignal,
+  progress: RestoreProgress,
+  consume: (stream: ReadableStream<Uint8Array>, identity: string | null) => Promise<void>,
+): Promise<void> {
+  const { body } = await deps.storage.driverFor(plan.destination).get(file.objectKey!);
+  const source = verifiedSource(body, file.sha256, file.storedBytes, (n) => (progress.bytesRead += n));
+  try {
+    const identity = plan.format.encrypted ? orgIdentity(deps.db, deps.secrets, plan.job.orgId) : null;
+    if (plan.format.encrypted && !identity) throw noIdentity();
+    await consume(source.stream, identity);
     // Every byte went through the check above; this only guards a consumer that stopped early.
     if ((await source.settle(signal)) === false) throw source.mismatch();
   } catch (err) {
