@@ -1,8 +1,8 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { and, eq } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
-import { dataSources, restorePlans, restores } from "../db/schema.ts";
+import { dataSources, restorePlans } from "../db/schema.ts";
 import type { CheckSpec } from "../engines/checks.ts";
 import { pinTarget } from "../engines/network.ts";
 import { RestoreSetupError } from "../engines/restore.ts";
@@ -13,8 +13,8 @@ import type { EngineName, SourceTarget } from "../engines/types.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { RunnerMetrics } from "./metrics.ts";
 import { recordPlanRunEnd, type PlanRunHook } from "./plan-run-record.ts";
-import { classifyRestoreFailure, targetStateNote, type RunningRestore } from "./restore-run.ts";
-import { planRestore, runRestore, type RestoreDeps, type RestoreProgress, type RestoreRow, type RestoreState } from "./restore.ts";
+import { classifyRestoreFailure, targetStateNote, watchRestore, type RunningRestore } from "./restore-run.ts";
+import { planRestore, runRestore, type RestoreDeps, type RestoreRow, type RestoreState } from "./restore.ts";
 import { failureSummary, notVerified, verifyRestored, type RestoredAt, type Verification } from "./verify-restore.ts";
 
 /**
@@ -48,13 +48,6 @@ export const scratchFileOf = (scratchDir: string, restoreId: string) => join(scr
 export function planChecks(db: Db, planId: string | null): CheckSpec[] {
   if (!planId) return [];
   return db.select({ checks: restorePlans.checks }).from(restorePlans).where(eq(restorePlans.id, planId)).get()?.checks ?? [];
-}
-
-function writeProgress(db: Db, id: string, p: RestoreProgress): void {
-  db.update(restores)
-    .set({ bytesRead: p.bytesRead, bytesWritten: p.bytesWritten })
-    .where(and(eq(restores.id, id), eq(restores.status, "running")))
-    .run();
 }
 
 /** Removes a drill's scratch; never throws: a failure is logged and left to the next start. */
@@ -98,11 +91,7 @@ export async function executePlanRun(deps: PlanRunDeps, entry: RunningRestore, o
   const { row, controller, progress } = entry;
   const mode = row.mode ?? "drill";
   const log = deps.logger.child({ restoreId: row.id, planId: row.planId, mode });
-  const flush = setInterval(() => writeProgress(deps.db, row.id, progress), opts.progressIntervalMs);
-  const timeout = setTimeout(() => {
-    entry.reason ??= "timeout";
-    controller.abort("timeout");
-  }, opts.timeoutSeconds * 1000);
+  const stopWatching = watchRestore(deps.db, entry, opts);
   const state: RestoreState = { touched: "no", createdDatabase: false };
   const started = performance.now();
   const checks = planChecks(deps.db, row.planId);
@@ -152,8 +141,7 @@ export async function executePlanRun(deps: PlanRunDeps, entry: RunningRestore, o
     if (failure.code === "INTERNAL") log.error("plan run failed unexpectedly", { error: err });
     else log.warn("plan run failed", { code: failure.code, message: failure.message });
   } finally {
-    clearInterval(flush);
-    clearTimeout(timeout);
+    stopWatching();
   }
   const durationMs = Math.round(performance.now() - started);
   // Dropped whatever happened, a cancel or a timeout included (the drop has its own deadline).

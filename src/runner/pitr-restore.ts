@@ -14,6 +14,7 @@ import { StorageError } from "../storage/errors.ts";
 import type { StorageDriver } from "../storage/types.ts";
 import { decompressStage, type CompressionAlgorithm } from "./compression.ts";
 import { planPointInTime, recoveryWindowOf, type RecoveryWindow } from "./recovery-window.ts";
+import { tagged } from "./restore-chain.ts";
 import type { RestoreDeps, RestoreProgress, RestoreRow } from "./restore.ts";
 
 /** The WAL a restore needs, copied into the data directory: restore_command reads it there. */
@@ -91,26 +92,6 @@ async function plainStream(deps: RestoreDeps, driver: StorageDriver, file: Store
         controller.enqueue(chunk);
       },
     }),
-  );
-}
-
-/** A stage's own failures under its code; ours (checksum, storage) pass through as they are. */
-function tagged(inner: ReadableStream<Uint8Array>, wrap: (err: unknown) => Error): ReadableStream<Uint8Array> {
-  const reader = inner.getReader();
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        try {
-          const { done, value } = await reader.read();
-          if (done) controller.close();
-          else controller.enqueue(value);
-        } catch (err) {
-          controller.error(err instanceof RestoreSetupError || err instanceof StorageError ? err : wrap(err));
-        }
-      },
-      cancel: (reason) => reader.cancel(reason).catch(() => {}),
-    },
-    { highWaterMark: 0 },
   );
 }
 

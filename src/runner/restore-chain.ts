@@ -9,6 +9,7 @@ import { guardToolsWithDaemon, ToolFailedError } from "../engines/tool-stream.ts
 import { countingTap } from "../lib/streams.ts";
 import { StorageError } from "../storage/errors.ts";
 import { decompressStage, zstdTool, type CompressionAlgorithm } from "./compression.ts";
+import { ZstdStderr } from "./zstd-report.ts";
 
 /**
  * The fast path of a restore: `age -d | zstd -d | pg_restore` (or `| mariadb`) as one chain
@@ -89,10 +90,10 @@ export async function decodeInDaemon(
       if (err instanceof RestoreSetupError || err instanceof StorageError) throw err;
       throw doesNotDecrypt(err);
     });
-    stream = tagged(decrypted, "DECRYPT_FAILED");
+    stream = tagged(decrypted, stageError("DECRYPT_FAILED"));
   }
   const decompress = decompressStage(format.compression, toolPath, signal);
-  if (decompress) stream = tagged(stream.pipeThrough(decompress), "DECOMPRESS_FAILED");
+  if (decompress) stream = tagged(stream.pipeThrough(decompress), stageError("DECOMPRESS_FAILED"));
   return stream;
 }
 
@@ -101,8 +102,10 @@ export const noIdentity = () => new RestoreSetupError("DECRYPT_FAILED", "the org
 const doesNotDecrypt = (err: unknown) =>
   new RestoreSetupError("DECRYPT_FAILED", `the backup does not decrypt with the organisation's age identity: ${err instanceof Error ? err.message : String(err)}`);
 
-/** Errors of one stage carry that stage's code (DECRYPT_FAILED, …) unless they are ours already. */
-export function tagged(inner: ReadableStream<Uint8Array>, code: "DECRYPT_FAILED" | "DECOMPRESS_FAILED"): ReadableStream<Uint8Array> {
+const stageError = (code: "DECRYPT_FAILED" | "DECOMPRESS_FAILED") => (err: unknown) => new RestoreSetupError(code, err instanceof Error ? err.message : String(err));
+
+/** Errors of one stage come out as `wrap` makes them (DECRYPT_FAILED, …) unless they are ours (checksum, storage) already. */
+export function tagged(inner: ReadableStream<Uint8Array>, wrap: (err: unknown) => Error): ReadableStream<Uint8Array> {
   const reader = inner.getReader();
   return new ReadableStream<Uint8Array>(
     {
@@ -113,7 +116,7 @@ export function tagged(inner: ReadableStream<Uint8Array>, code: "DECRYPT_FAILED"
           else controller.enqueue(value);
         } catch (err) {
           const ours = err instanceof RestoreSetupError || err instanceof StorageError;
-          controller.error(ours ? err : new RestoreSetupError(code, err instanceof Error ? err.message : String(err)));
+          controller.error(ours ? err : wrap(err));
         }
       },
       cancel: (reason) => reader.cancel(reason).catch(() => {}),
@@ -259,20 +262,12 @@ function named(err: unknown, plan: RestoreChainPlan): unknown {
 }
 
 /** What `zstd -d -v` says at the end: `/*stdin*\ : 418123456 bytes`. Its error lines are kept, its chatter not. */
-class DecompressReport {
+class DecompressReport extends ZstdStderr {
   total: number | null = null;
-  private partial = "";
 
-  feed(text: string): string {
-    const lines = (this.partial + text).split(/[\r\n]/);
-    this.partial = lines.pop() ?? "";
-    const keep: string[] = [];
-    for (const raw of lines) {
-      const line = raw.trim();
-      const done = /:\s*(\d+) bytes$/.exec(line);
-      if (done) this.total = Number(done[1]);
-      else if (/^zstd:|error/i.test(line)) keep.push(line);
-    }
-    return keep.length ? `${keep.join("\n")}\n` : "";
+  protected summary(line: string): boolean {
+    const done = /:\s*(\d+) bytes$/.exec(line);
+    if (done) this.total = Number(done[1]);
+    return done !== null;
   }
 }

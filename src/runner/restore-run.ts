@@ -106,6 +106,23 @@ function writeProgress(db: Db, id: string, p: RestoreProgress): void {
 }
 
 /**
+ * A running restore's clocks: its progress flushed to its row every `progressIntervalMs`, and
+ * its deadline, stopped like a cancel (the tool is killed, its transaction rolled back) but
+ * failed as TIMEOUT. Returns what stops both.
+ */
+export function watchRestore(db: Db, entry: RunningRestore, opts: { progressIntervalMs: number; timeoutSeconds: number }): () => void {
+  const flush = setInterval(() => writeProgress(db, entry.row.id, entry.progress), opts.progressIntervalMs);
+  const timeout = setTimeout(() => {
+    entry.reason ??= "timeout";
+    entry.controller.abort("timeout");
+  }, opts.timeoutSeconds * 1000);
+  return () => {
+    clearInterval(flush);
+    clearTimeout(timeout);
+  };
+}
+
+/**
  * Runs one claimed restore to its end and records it: succeeded, or failed/canceled with
  * an error whose message says what state the target is in. Restores are never retried: a
  * second attempt over a half-restored MySQL target is not the same operation.
@@ -117,12 +134,7 @@ export async function executeRestore(
 ): Promise<void> {
   const { row, controller, progress } = entry;
   const log = deps.logger.child({ restoreId: row.id, targetDataSourceId: row.targetDataSourceId });
-  const flush = setInterval(() => writeProgress(deps.db, row.id, progress), opts.progressIntervalMs);
-  // Stopped like a cancel (the tool is killed, its transaction rolled back), but failed as TIMEOUT.
-  const timeout = setTimeout(() => {
-    entry.reason ??= "timeout";
-    controller.abort("timeout");
-  }, opts.timeoutSeconds * 1000);
+  const stopWatching = watchRestore(deps.db, entry, opts);
   const state: RestoreState = { touched: "no", createdDatabase: false };
   const pitr: PitrState = { directory: null, created: false };
   let engine: EngineName | null = null;
@@ -151,8 +163,7 @@ export async function executeRestore(
     const status = failure.code === "CANCELED" ? "canceled" : "failed";
     deps.metrics?.recordRestore(status, failure.code, finish(deps.db, row, status, progress, error));
   } finally {
-    clearInterval(flush);
-    clearTimeout(timeout);
+    stopWatching();
   }
 }
 

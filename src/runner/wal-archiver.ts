@@ -6,11 +6,10 @@ import type { Db } from "../db/client.ts";
 import { attachments, backupPolicies, dataSources, storageDestinations } from "../db/schema.ts";
 import { pinTarget } from "../engines/network.ts";
 import type { Logger } from "../lib/logger.ts";
-import type { Config } from "../config/schema.ts";
-import type { MetricsRegistry } from "../http/metrics.ts";
 import { OutboundPolicy } from "../net/outbound-policy.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
 import type { BackupDeps } from "./backup.ts";
+import type { CreateRunnerInput } from "./create.ts";
 import type { Compression } from "./compression.ts";
 import { WalReceiver, type ReceiverState } from "./wal-receiver.ts";
 import { registerWalMetrics } from "./wal-metrics.ts";
@@ -179,17 +178,7 @@ export class WalArchiver {
 }
 
 /** The daemon's archiver: config's data dir and outbound policy, the daemon's PATH, metrics. */
-export function createWalArchiver(input: {
-  db: Db;
-  config: Config;
-  secrets: SecretBox;
-  storage: StorageRegistry;
-  logger: Logger;
-  metrics?: MetricsRegistry;
-  targetOf: BackupDeps["targetOf"];
-  toolPath?: string;
-  intervals?: Pick<WalArchiverDeps, "syncIntervalMs" | "pollIntervalMs" | "statusIntervalMs">;
-}): WalArchiver {
+export function createWalArchiver(input: CreateRunnerInput & { intervals?: Pick<WalArchiverDeps, "syncIntervalMs" | "pollIntervalMs" | "statusIntervalMs"> }): WalArchiver {
   let gaps: ((dataSourceId: string, missing: number) => void) | undefined;
   const archiver = new WalArchiver({
     db: input.db,

@@ -1,15 +1,14 @@
 import { runTool } from "../engines/process.ts";
 
 /**
- * What `zstd -vv` writes on stderr, read back: at the end, the exact totals of bytes read
- * and written (`(N B => M B, …)`; zstd 1.4 wrote `(N => M bytes, …)`). When the dump is
- * piped straight into zstd, this is how the job learns the dump's size without the bytes
- * passing through the daemon.
+ * zstd's stderr read line by line: a line `summary` recognises is its own, the error lines
+ * are kept (for an error message), the chatter is not.
  */
-export class ZstdReport {
-  /** Set once zstd printed its summary line: bytes read and bytes written, exact. */
-  totals: { read: number; written: number } | null = null;
+export abstract class ZstdStderr {
   private partial = "";
+
+  /** Reads a summary line's figures; false for any other line. */
+  protected abstract summary(line: string): boolean;
 
   /** Takes stderr text; returns zstd's error lines (kept for an error message), not its chatter. */
   feed(text: string): string {
@@ -18,11 +17,26 @@ export class ZstdReport {
     const keep: string[] = [];
     for (const raw of lines) {
       const line = raw.trim();
-      const done = TOTALS.exec(line);
-      if (done) this.totals = { read: Number(done[1]), written: Number(done[2]) };
-      else if (WORTH_KEEPING.test(line)) keep.push(line);
+      if (!this.summary(line) && WORTH_KEEPING.test(line)) keep.push(line);
     }
     return keep.length ? `${keep.join("\n")}\n` : "";
+  }
+}
+
+/**
+ * What `zstd -vv` writes on stderr, read back: at the end, the exact totals of bytes read
+ * and written (`(N B => M B, …)`; zstd 1.4 wrote `(N => M bytes, …)`). When the dump is
+ * piped straight into zstd, this is how the job learns the dump's size without the bytes
+ * passing through the daemon.
+ */
+export class ZstdReport extends ZstdStderr {
+  /** Set once zstd printed its summary line: bytes read and bytes written, exact. */
+  totals: { read: number; written: number } | null = null;
+
+  protected summary(line: string): boolean {
+    const done = TOTALS.exec(line);
+    if (done) this.totals = { read: Number(done[1]), written: Number(done[2]) };
+    return done !== null;
   }
 }
 
