@@ -1,15 +1,13 @@
-import { and, eq, inArray } from "drizzle-orm";
-import { recordAudit } from "../../audit/record.ts";
+import { and, eq } from "drizzle-orm";
 import { dataSources, restores } from "../../db/schema.ts";
 import type { ServiceContext } from "../../lib/context.ts";
-import { nowMs } from "../../lib/clock.ts";
 import { AppError, invalidInput } from "../../lib/errors.ts";
-import { newId } from "../../lib/ids.ts";
 import { checkRestoreDirectory, type RestoreDirectoryPolicy } from "../../lib/restore-directory.ts";
 import { parseTimestamp } from "../../lib/time-input.ts";
 import { windowText } from "../../runner/pitr-restore.ts";
 import { planPointInTime, recoveryWindowOf } from "../../runner/recovery-window.ts";
 import type { CreateRestoreInput, RestoreRow } from "./service.ts";
+import { queueRestore } from "./queue.ts";
 
 const PITR_FIELDS = ["dataSourceId", "targetTime", "targetDirectory"] as const;
 const DUMP_FIELDS = ["backupJobId", "targetDataSourceId", "targetDatabase", "clean"] as const;
@@ -43,46 +41,20 @@ export function createPointInTimeRestore(ctx: ServiceContext, restoreDirs: Resto
   const plan = window ? planPointInTime(window, targetTime) : null;
   if (!plan) throw invalidInput("/targetTime", `targetTime ${new Date(targetTime).toISOString()} is outside the recovery window: ${windowText(window)}`);
 
-  const now = nowMs();
-  return ctx.db.transaction((tx) => {
-    const busy = tx
-      .select({ id: restores.id })
-      .from(restores)
-      .where(and(eq(restores.targetDirectory, dir.real), inArray(restores.status, ["queued", "running"])))
-      .get();
-    if (busy) throw new AppError("CONFLICT", `a restore into this directory is already queued or running (${busy.id})`);
-    const row: RestoreRow = {
-      id: newId("rst", now),
-      orgId: ctx.orgId,
+  return queueRestore(
+    ctx,
+    { where: eq(restores.targetDirectory, dir.real), name: "directory" },
+    {
       backupJobId: plan.backup.job.id,
       sourceDataSourceId: source.id,
       // It runs as a restore of its source: one job per data source at a time.
       targetDataSourceId: source.id,
       targetDatabase: null,
       clean: false,
-      status: "queued",
-      queuedAt: now,
-      startedAt: null,
-      finishedAt: null,
-      bytesRead: 0,
-      bytesWritten: 0,
-      error: null,
       databases: null,
-      notes: null,
-      planId: null,
-      mode: null,
-      trigger: "manual",
-      verification: null,
       targetTime,
       targetDirectory: dir.real,
-    };
-    tx.insert(restores).values(row).run();
-    recordAudit(tx, ctx, {
-      action: "restore.queued",
-      targetType: "restore",
-      targetId: row.id,
-      metadata: { kind: "point_in_time", dataSourceId: source.id, backupJobId: row.backupJobId, targetTime: new Date(targetTime).toISOString(), targetDirectory: dir.real },
-    });
-    return row;
-  });
+    },
+    { kind: "point_in_time", dataSourceId: source.id, backupJobId: plan.backup.job.id, targetTime: new Date(targetTime).toISOString(), targetDirectory: dir.real },
+  );
 }

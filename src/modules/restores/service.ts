@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, lt, or, type SQL } from "drizzle-orm";
+import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
 import { recordAudit } from "../../audit/record.ts";
 import type { SecretBox } from "../../crypto/secrets.ts";
 import type { Tx } from "../../db/client.ts";
@@ -12,7 +12,6 @@ import { WHOLE_SERVER } from "../../engines/whole-server.ts";
 import type { ServiceContext } from "../../lib/context.ts";
 import { nowMs } from "../../lib/clock.ts";
 import { AppError, invalidInput, notFound } from "../../lib/errors.ts";
-import { newId } from "../../lib/ids.ts";
 import { takePage, type PageRequest } from "../../lib/page.ts";
 import type { OutboundPolicy } from "../../net/outbound-policy.ts";
 import type { JobControl } from "../../runner/control.ts";
@@ -23,6 +22,7 @@ import { storedParts } from "../jobs/parts.ts";
 import { checkPartsStored, checkServerTarget, chooseDatabases } from "./server.ts";
 import type { RestoreDirectoryPolicy } from "../../lib/restore-directory.ts";
 import { createPointInTimeRestore, isPointInTime } from "./point-in-time.ts";
+import { queueRestore } from "./queue.ts";
 import { toRestore } from "./serialize.ts";
 
 export type RestoreRow = typeof restores.$inferSelect;
@@ -154,47 +154,12 @@ export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDep
   if (databases) await checkServerTarget(targetOf(target, deps.secrets), databases, clean, deps.outbound);
   else await checkTarget(targetOf(target, deps.secrets), database, clean, deps.sqlitePaths, deps.outbound);
 
-  const now = nowMs();
-  return ctx.db.transaction((tx) => {
-    const busy = tx
-      .select({ id: restores.id })
-      .from(restores)
-      .where(and(eq(restores.targetDataSourceId, target.id), inArray(restores.status, ["queued", "running"])))
-      .get();
-    if (busy) throw new AppError("CONFLICT", `a restore into this data source is already queued or running (${busy.id})`);
-    const row: RestoreRow = {
-      id: newId("rst", now),
-      orgId: ctx.orgId,
-      backupJobId: job.id,
-      sourceDataSourceId: job.dataSourceId,
-      targetDataSourceId: target.id,
-      targetDatabase: database,
-      clean,
-      status: "queued",
-      queuedAt: now,
-      startedAt: null,
-      finishedAt: null,
-      bytesRead: 0,
-      bytesWritten: 0,
-      error: null,
-      databases,
-      notes: null,
-      planId: null,
-      mode: null,
-      trigger: "manual",
-      verification: null,
-      targetTime: null,
-      targetDirectory: null,
-    };
-    tx.insert(restores).values(row).run();
-    recordAudit(tx, ctx, {
-      action: "restore.queued",
-      targetType: "restore",
-      targetId: row.id,
-      metadata: { backupJobId: job.id, sourceDataSourceId: job.dataSourceId, targetDataSourceId: target.id, targetDatabase: database, clean, ...(databases ? { databases } : {}) },
-    });
-    return row;
-  });
+  return queueRestore(
+    ctx,
+    { where: eq(restores.targetDataSourceId, target.id), name: "data source" },
+    { backupJobId: job.id, sourceDataSourceId: job.dataSourceId, targetDataSourceId: target.id, targetDatabase: database, clean, databases, targetTime: null, targetDirectory: null },
+    { backupJobId: job.id, sourceDataSourceId: job.dataSourceId, targetDataSourceId: target.id, targetDatabase: database, clean, ...(databases ? { databases } : {}) },
+  );
 }
 
 /**
