@@ -70,7 +70,7 @@ ${CONFIG_HELP}`,
     const runner = createRunner({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
     readiness.register("runner", () => runner.isRunning);
     const notifications = createNotifications({ db: store.db, config, secrets, logger, metrics });
-    scheduler.onJobQueued(() => runner.wake());
+    scheduler.onJobQueued(() => runner.wakeSoon());
     scheduler.onRestoreQueued(() => runner.wake());
     const app = buildApp({
       config,
