@@ -2,6 +2,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@aws-sdk/types";
 import type { OutboundPolicy } from "../net/outbound-policy.ts";
 import { classifyS3Error, StorageError } from "./errors.ts";
+import { type ChunkRead, uploadMultipart } from "./s3-multipart.ts";
 import type { ByteRange, DownloadUrlOptions, GetResult, ObjectInfo, PutOptions, PutResult, StorageDriver } from "./types.ts";
 
 export interface S3DriverOptions {
@@ -34,20 +35,20 @@ export const DEFAULT_QUEUE_SIZE = 2;
  */
 let sdk: Promise<{
   s3: typeof import("@aws-sdk/client-s3");
-  Upload: typeof import("@aws-sdk/lib-storage").Upload;
   getSignedUrl: typeof import("@aws-sdk/s3-request-presigner").getSignedUrl;
 }> | null = null;
 
 export function loadS3Sdk() {
-  sdk ??= Promise.all([import("@aws-sdk/client-s3"), import("@aws-sdk/lib-storage"), import("@aws-sdk/s3-request-presigner")]).then(
-    ([s3, storage, presigner]) => ({ s3, Upload: storage.Upload, getSignedUrl: presigner.getSignedUrl }),
-  );
+  sdk ??= Promise.all([import("@aws-sdk/client-s3"), import("@aws-sdk/s3-request-presigner")]).then(([s3, presigner]) => ({
+    s3,
+    getSignedUrl: presigner.getSignedUrl,
+  }));
   return sdk;
 }
 
 /**
  * S3 (AWS, MinIO, any S3-compatible endpoint) through one @aws-sdk/client-s3 client.
- * Uploads are multipart via lib-storage with a bounded part size and queue: at most about
+ * Uploads are multipart (s3-multipart.ts) with a bounded part size and queue: at most
  * `(queueSize + 1) × partSize` bytes of an upload are in memory, whatever the object's size.
  */
 export class S3Driver implements StorageDriver {
@@ -94,82 +95,70 @@ export class S3Driver implements StorageDriver {
 
   async put(key: string, body: ReadableStream<Uint8Array>, options: PutOptions = {}): Promise<PutResult> {
     const { signal } = options;
+    const aborted = () => new StorageError("ABORTED", "upload aborted");
     if (signal?.aborted) {
       await body.cancel().catch(() => {});
-      throw new StorageError("ABORTED", "upload aborted");
+      throw aborted();
     }
     // Loaded before the RSS baseline below, so the SDK's own memory is not taken for the upload's.
-    const [client, { Upload }] = await Promise.all([this.client(), loadS3Sdk()]);
-    // Our own stream in front of the source: it counts bytes, and an abort errors it, so
-    // lib-storage takes its failure path (AbortMultipartUpload) and `done()` settles only
-    // after that, instead of racing a background upload.
-    let size = 0;
+    const { client, s3 } = await this.sdk();
+    const reader = body.getReader();
+    // The source as the uploader reads it: an abort ends it (a pending read is released by
+    // cancelling the reader), and its own failure is told apart from S3's.
+    let sourceError: unknown = null;
+    const source = {
+      async read() {
+        if (signal?.aborted) throw aborted();
+        let next: ChunkRead;
+        try {
+          next = await reader.read();
+        } catch (err) {
+          sourceError = err;
+          throw err;
+        }
+        if (signal?.aborted) throw aborted();
+        return next;
+      },
+    };
+    const onAbort = () => void reader.cancel().catch(() => {});
+    signal?.addEventListener("abort", onAbort, { once: true });
     let sinceCollect = 0;
     const partSize = this.partSize;
     const rssAtStart = process.memoryUsage.rss();
     const allowance = (this.queueSize + 2) * partSize;
-    const reader = body.getReader();
-    let sourceError: unknown = null;
-    const counted = new ReadableStream<Uint8Array>(
-      {
-        async pull(controller) {
-          try {
-            if (signal?.aborted) throw new StorageError("ABORTED", "upload aborted");
-            const { done, value } = await reader.read();
-            if (signal?.aborted) throw new StorageError("ABORTED", "upload aborted");
-            if (done) return controller.close();
-            size += value.byteLength;
-            sinceCollect += value.byteLength;
-            if (sinceCollect >= partSize) {
-              // lib-storage and Bun's HTTP client leave copies of every part behind as
-              // garbage that JavaScriptCore does not count towards its next collection:
-              // measured +120–160 MiB of RSS for an 88 MB upload, whatever the part size.
-              // A full collection (~40 ms) per part once the process has grown by more
-              // than the upload's own buffers since it began keeps it near that bound:
-              // +70 MiB. (Measured from the last collection instead, it grew +80 MiB for
-              // the same CPU; bench/RESULTS.md, "S3 upload memory".)
-              sinceCollect = 0;
-              if (process.memoryUsage.rss() - rssAtStart > allowance) Bun.gc(true);
-            }
-            controller.enqueue(value);
-          } catch (err) {
-            sourceError = err;
-            controller.error(err);
-          }
-        },
-        cancel: (reason) => reader.cancel(reason),
-      },
-      { highWaterMark: 0 },
-    );
-    const onAbort = () => void reader.cancel().catch(() => {});
-    signal?.addEventListener("abort", onAbort, { once: true });
-    const upload = new Upload({
-      client,
-      params: { Bucket: this.bucket, Key: key, Body: counted, ContentType: options.contentType ?? "application/octet-stream" },
-      partSize: this.partSize,
-      queueSize: this.queueSize,
-      leavePartsOnError: false,
-    });
+    const onChunk = (chunk: Uint8Array) => {
+      sinceCollect += chunk.byteLength;
+      if (sinceCollect < partSize) return;
+      // Bun's HTTP client leaves a copy of every part behind as garbage that JavaScriptCore
+      // does not count towards its next collection. A full collection (~40 ms) per part
+      // once the process has grown by more than the upload's own buffers since it began
+      // keeps it near that bound (bench/RESULTS.md, "S3 upload memory").
+      sinceCollect = 0;
+      if (process.memoryUsage.rss() - rssAtStart > allowance) Bun.gc(true);
+    };
+    const state: { uploadId?: string } = {};
     try {
-      const result = await upload.done();
+      const contentType = options.contentType ?? "application/octet-stream";
+      const result = await uploadMultipart({ client, sdk: s3, bucket: this.bucket, key, contentType, source, partSize, queueSize: this.queueSize, onChunk }, state);
       if (signal?.aborted) {
         // Completed just as the caller gave up: remove it so nothing looks whole.
         await this.delete(key).catch(() => {});
-        throw new StorageError("ABORTED", "upload aborted");
+        throw aborted();
       }
-      return { size, etag: result.ETag?.replaceAll('"', "") };
+      return { size: result.size, etag: result.etag?.replaceAll('"', "") };
     } catch (err) {
       await reader.cancel().catch(() => {});
-      await this.abortUpload(key, (upload as unknown as { uploadId?: string }).uploadId);
-      if (signal?.aborted) throw new StorageError("ABORTED", "upload aborted");
+      await this.abortUpload(key, state.uploadId);
+      if (signal?.aborted) throw aborted();
       if (sourceError) throw sourceError;
+      if (err instanceof StorageError) throw err;
       throw classifyS3Error(err, "S3 upload");
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
   }
 
-  /** lib-storage aborts on failure too; this covers the case where its abort itself failed. */
+  /** Removes the parts of an upload that failed or was aborted (S3 keeps them, and bills them, otherwise). */
   private async abortUpload(key: string, uploadId: string | undefined): Promise<void> {
     if (!uploadId) return;
     const { client, s3 } = await this.sdk();
