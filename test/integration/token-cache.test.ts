@@ -29,8 +29,10 @@ function sign(claims: { exp: number; nbf?: number; org?: string; scope?: string 
   return jwt.sign(h.secret);
 }
 
+// A request id of our own: the daemon would mint one (a ULID) at the moved clock, and ULIDs stay
+// monotonic, so later ids in this process would carry the future time.
 async function answer(token: string) {
-  const res = await h.call("GET", "/backup-jobs", { token });
+  const res = await h.call("GET", "/backup-jobs", { token, headers: { "x-request-id": "token-cache-test" } });
   return { status: res.status, message: res.body?.message as string | undefined };
 }
 
