@@ -1,9 +1,10 @@
 /**
  * S3 upload memory: one compressed backup-sized stream (88 MB by default) uploaded to
  * s3rver, each way in a fresh process of its own, sampling that process's RSS:
- * the AWS SDK's lib-storage `Upload` as is, snapdb's `S3Driver.put` (the same Upload, with
- * a full collection per part when the process grew beyond the upload's buffers), and
- * Bun's built-in S3 client (`S3File.writer`) for comparison.
+ * the AWS SDK's lib-storage `Upload` as is, snapdb's `S3Driver.put` (its own multipart loop
+ * over reused part buffers, with a full collection per part when the process grew beyond the
+ * upload's buffers; lib-storage's Upload until 2026-11-29), and Bun's built-in S3 client
+ * (`S3File.writer`) for comparison.
  *
  *   node_modules/.bin/bun bench/s3-upload-memory.ts [--mb 88] [--runs 3]
  *

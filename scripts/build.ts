@@ -13,6 +13,7 @@ const result = await Bun.build({
   entrypoints: ["src/main.ts", "src/engines/sqlite-snapshot-worker.ts"],
   compile: { outfile, ...(target ? { target: target as Bun.Build.CompileTarget } : {}) },
   minify: true,
+  bytecode: true,
   sourcemap: "linked",
   define: { "process.env.NODE_ENV": '"production"' },
 });

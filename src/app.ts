@@ -3,6 +3,7 @@ import type { Config } from "./config/schema.ts";
 import type { Store } from "./db/client.ts";
 import { authPlugin, bearerToken, METRICS_SCOPE, type TokenVerifier } from "./http/auth.ts";
 import { jsonBody } from "./http/body.ts";
+import { useStrictDateTimeFormat } from "./http/date-time-format.ts";
 import { errorHandler } from "./http/errors.ts";
 import { healthRoutes, type Readiness } from "./http/health.ts";
 import type { MetricsRegistry } from "./http/metrics.ts";
@@ -50,6 +51,7 @@ export interface AppDeps {
 /** Builds the whole HTTP API: the kit (errors, body, request ids, metrics), then every module. */
 export function buildApp(deps: AppDeps) {
   const { config, logger, metrics } = deps;
+  useStrictDateTimeFormat();
   const kit: HttpKit = {
     db: deps.store.db,
     config,

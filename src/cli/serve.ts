@@ -72,7 +72,7 @@ ${CONFIG_HELP}`,
     readiness.register("runner", () => runner.isRunning);
     const notifications = createNotifications({ db: store.db, config, secrets, logger, metrics });
     const walArchiver = createWalArchiver({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
-    scheduler.onJobQueued(() => runner.wake());
+    scheduler.onJobQueued(() => runner.wakeSoon());
     scheduler.onRestoreQueued(() => runner.wake());
     const app = buildApp({
       config,

@@ -1,9 +1,9 @@
-import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from "age-encryption";
-
 /**
  * The age format (age-encryption.org/v1) through typage, the reference TypeScript
  * implementation: a file `age -d -i key.txt` decrypts. X25519 recipients only.
+ * typage (and the post-quantum code it brings) is loaded on first use, not at every start.
  */
+const typage = () => import("age-encryption");
 export const AGE_EXT = ".age";
 
 const RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
@@ -13,12 +13,13 @@ export function isAgeRecipient(value: string): boolean {
 }
 
 export async function newAgeIdentity(): Promise<{ identity: string; recipient: string }> {
+  const { generateX25519Identity, identityToRecipient } = await typage();
   const identity = await generateX25519Identity();
   return { identity, recipient: await identityToRecipient(identity) };
 }
 
 export async function recipientOf(identity: string): Promise<string> {
-  return identityToRecipient(identity);
+  return (await typage()).identityToRecipient(identity);
 }
 
 export async function encryptStream(
@@ -26,7 +27,7 @@ export async function encryptStream(
   recipients: string[],
 ): Promise<ReadableStream<Uint8Array>> {
   if (recipients.length === 0) throw new Error("age encryption needs at least one recipient");
-  const e = new Encrypter();
+  const e = new (await typage()).Encrypter();
   for (const r of recipients) e.addRecipient(r);
   return e.encrypt(input);
 }
@@ -36,7 +37,7 @@ export async function decryptStream(
   input: ReadableStream<Uint8Array>,
   identities: string[],
 ): Promise<ReadableStream<Uint8Array>> {
-  const d = new Decrypter();
+  const d = new (await typage()).Decrypter();
   for (const i of identities) d.addIdentity(i);
   return d.decrypt(input);
 }

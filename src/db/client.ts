@@ -2,6 +2,7 @@ import { Database } from "bun:sqlite";
 import { chmodSync, closeSync, mkdirSync, openSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
+import { finalizePrepared } from "./prepared.ts";
 import * as schema from "./schema.ts";
 
 export type Db = BunSQLiteDatabase<typeof schema>;
@@ -44,6 +45,7 @@ export function openStore(file: string): Store {
     sqlite,
     db,
     close() {
+      finalizePrepared(db);
       // Fold the WAL back so a copied data dir is one self-contained file.
       try {
         sqlite.run("PRAGMA wal_checkpoint(TRUNCATE)");

@@ -55,20 +55,69 @@ function keySource(auth: Config["auth"], hsSecret: Uint8Array | null): KeySource
   return { key: hsSecret, algorithms: ["HS256"] };
 }
 
+/** Seconds of clock skew allowed on exp and nbf. */
+const CLOCK_TOLERANCE = 5;
+/** Verified tokens kept: each entry is one token (~1 KiB with its principal). */
+const VERIFIED_TOKENS_MAX = 1000;
+
+const epochSeconds = () => Math.floor(Date.now() / 1000);
+
+/**
+ * Tokens that passed verification, keyed by the whole token text (header, claims and
+ * signature: a cached signature can never vouch for other claims), each until the second
+ * jose would refuse it: `exp` and `nbf` are re-checked on every hit with jose's arithmetic
+ * (`exp <= now - tolerance` is expired, `nbf > now + tolerance` not yet valid). The other
+ * checks do not change with time (signature, audience, issuer, org and sub claims) or only
+ * get easier to pass (the lifetime limit counts from `min(iat, now)`). At most `max`
+ * entries; the least recently used goes first. Refusals are never cached.
+ */
+export class VerifiedTokens {
+  private readonly entries = new Map<string, { principal: Principal; exp: number; nbf: number }>();
+
+  constructor(private readonly max = VERIFIED_TOKENS_MAX) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(token: string, now: number): Principal | undefined {
+    const entry = this.entries.get(token);
+    if (!entry) return undefined;
+    this.entries.delete(token);
+    if (entry.exp <= now - CLOCK_TOLERANCE || entry.nbf > now + CLOCK_TOLERANCE) return undefined;
+    this.entries.set(token, entry); // most recently used last
+    return entry.principal;
+  }
+
+  set(token: string, principal: Principal, exp: number, nbf: number | undefined): void {
+    this.entries.delete(token);
+    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(token, { principal, exp, nbf: nbf ?? Number.NEGATIVE_INFINITY });
+  }
+}
+
 /**
  * Exactly one kind of key verifies tokens (HS256 secret, or a public key, or a JWKS), and
  * only its algorithms are accepted: an RS256 public key can never be used as an HS256 secret.
+ *
+ * With a secret or a public key file the key cannot change while the daemon runs, so a
+ * verified token is remembered (VerifiedTokens) and a repeat only has its time claims checked:
+ * jose's verification was 4 % of a page request. With a JWKS every token goes through jose,
+ * so a key the issuer withdraws stops working exactly when jose's key set drops it.
  */
-export function createTokenVerifier(auth: Config["auth"], hsSecret: Uint8Array | null): TokenVerifier {
+export function createTokenVerifier(auth: Config["auth"], hsSecret: Uint8Array | null, cache = new VerifiedTokens()): TokenVerifier {
   const source = keySource(auth, hsSecret);
+  const verified = "jwks" in source ? null : cache;
   const options = {
     algorithms: source.algorithms,
     audience: auth.audience,
     issuer: auth.issuer || undefined,
     requiredClaims: ["exp"],
-    clockTolerance: 5,
+    clockTolerance: CLOCK_TOLERANCE,
   };
   return async (token) => {
+    const known = verified?.get(token, epochSeconds());
+    if (known) return known;
     let payload: JWTPayload;
     try {
       payload =
@@ -80,7 +129,7 @@ export function createTokenVerifier(auth: Config["auth"], hsSecret: Uint8Array |
     }
     // A long-lived token outlives every rotation of the secret it leaked with: refuse one made
     // to last longer than the limit. Without iat, or with one in the future, what is left counts.
-    const now = Math.floor(Date.now() / 1000);
+    const now = epochSeconds();
     const issuedAt = typeof payload.iat === "number" ? Math.min(payload.iat, now) : now;
     if (payload.exp! - issuedAt > auth.maxTokenLifetimeSeconds) {
       throw unauthenticated(`token lifetime exceeds auth.maxTokenLifetimeSeconds (${auth.maxTokenLifetimeSeconds} s)`);
@@ -90,7 +139,9 @@ export function createTokenVerifier(auth: Config["auth"], hsSecret: Uint8Array |
     if (typeof payload.sub !== "string" || payload.sub === "") throw unauthenticated("token has no sub claim");
     const scope = payload.scope;
     const scopes = typeof scope === "string" ? scope.split(" ").filter(Boolean) : [];
-    return { sub: payload.sub, orgId, scopes: new Set(scopes) };
+    const principal: Principal = { sub: payload.sub, orgId, scopes: new Set(scopes) };
+    verified?.set(token, principal, payload.exp!, payload.nbf);
+    return principal;
   };
 }
 

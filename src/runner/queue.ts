@@ -70,6 +70,7 @@ export class Runner {
   private readonly turns = new OrgTurns();
   private pumping = false;
   private pumpAgain = false;
+  private wakeScheduled = false;
   private stopped = true;
   private poller: ReturnType<typeof setInterval> | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -102,6 +103,21 @@ export class Runner {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /**
+   * wake(), once, on the next turn of the event loop, however often this is called before
+   * then: for bursts of queued work (the scheduler's firings), where a look at the queue per
+   * job cost more than queueing them (2,000 jobs in one minute: 0.6 s of 1 s), and after a
+   * job ends.
+   */
+  wakeSoon(): void {
+    if (this.wakeScheduled || this.stopped) return;
+    this.wakeScheduled = true;
+    setImmediate(() => {
+      this.wakeScheduled = false;
+      this.wake();
+    });
   }
 
   /** Bytes moved so far by a running job (fresher than its row). */
@@ -217,10 +233,13 @@ export class Runner {
     const entry: Running = { job, controller, reason: null, progress: { bytesIn: 0, bytesStored: 0 }, done: Promise.resolve() };
     this.running.set(job.id, entry);
     this.turns.started(job.orgId);
+    // The next job starts on a later turn of the event loop: jobs that end at once (a source
+    // that is gone) would otherwise chain start → fail → start in one run of microtasks, and
+    // hold off everything else (2,000 scheduled firings waited 0.75 s at a time).
     entry.done = this.execute(entry).finally(() => {
       this.running.delete(job.id);
       this.deps.metrics?.setRunning(this.running.size);
-      this.wake();
+      this.wakeSoon();
     });
   }
 
@@ -231,7 +250,7 @@ export class Runner {
     // A restore plan's run (drill or refresh) verifies what it restored; see drill.ts.
     entry.done = (row.planId ? executePlanRun : executeRestore)(this.deps, entry, { progressIntervalMs: this.opts.progressIntervalMs ?? 1000, timeoutSeconds: this.opts.restoreTimeoutSeconds }).finally(() => {
       this.restoring.delete(row.id);
-      this.wake();
+      this.wakeSoon();
     });
   }
 

@@ -1,4 +1,4 @@
-import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
+import type { STSClient } from "@aws-sdk/client-sts";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@aws-sdk/types";
 import { StorageError } from "./errors.ts";
 
@@ -28,19 +28,26 @@ export const REFRESH_MARGIN_MS = 5 * 60 * 1000;
  * expire; concurrent callers share one STS request.
  */
 export function assumeRoleProvider(options: AssumeRoleOptions, now: () => number = Date.now): AwsCredentialIdentityProvider {
-  const sts = new STSClient({
-    region: options.region,
-    endpoint: options.endpoint || undefined,
-    credentials: options.baseCredentials,
-    maxAttempts: 2,
-  });
+  // The STS client (and the SDK) are loaded at the first credentials request, not at start.
+  let sts: Promise<{ client: STSClient; AssumeRoleCommand: typeof import("@aws-sdk/client-sts").AssumeRoleCommand }> | null = null;
+  const stsClient = () =>
+    (sts ??= import("@aws-sdk/client-sts").then(({ STSClient, AssumeRoleCommand }) => ({
+      client: new STSClient({
+        region: options.region,
+        endpoint: options.endpoint || undefined,
+        credentials: options.baseCredentials,
+        maxAttempts: 2,
+      }),
+      AssumeRoleCommand,
+    })));
   let cached: AwsCredentialIdentity | null = null;
   let inFlight: Promise<AwsCredentialIdentity> | null = null;
 
   const fetchCredentials = async (): Promise<AwsCredentialIdentity> => {
     try {
       const externalId = typeof options.externalId === "string" ? options.externalId : await options.externalId();
-      const out = await sts.send(
+      const { client, AssumeRoleCommand } = await stsClient();
+      const out = await client.send(
         new AssumeRoleCommand({
           RoleArn: options.roleArn,
           ExternalId: externalId,

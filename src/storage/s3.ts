@@ -1,17 +1,8 @@
-import {
-  AbortMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  S3Client,
-} from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
-import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import type { S3Client } from "@aws-sdk/client-s3";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@aws-sdk/types";
 import type { OutboundPolicy } from "../net/outbound-policy.ts";
 import { classifyS3Error, StorageError } from "./errors.ts";
+import { type ChunkRead, uploadMultipart } from "./s3-multipart.ts";
 import type { ByteRange, DownloadUrlOptions, GetResult, ObjectInfo, PutOptions, PutResult, StorageDriver } from "./types.ts";
 
 export interface S3DriverOptions {
@@ -38,32 +29,64 @@ export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 export const DEFAULT_QUEUE_SIZE = 2;
 
 /**
+ * The AWS SDK, loaded when a driver first talks to S3. Importing it costs every daemon start
+ * ~50 ms and ~56 MiB of RSS (bench/RESULTS.md), which a daemon with local storage only never
+ * needs back.
+ */
+let sdk: Promise<{
+  s3: typeof import("@aws-sdk/client-s3");
+  getSignedUrl: typeof import("@aws-sdk/s3-request-presigner").getSignedUrl;
+}> | null = null;
+
+export function loadS3Sdk() {
+  sdk ??= Promise.all([import("@aws-sdk/client-s3"), import("@aws-sdk/s3-request-presigner")]).then(([s3, presigner]) => ({
+    s3,
+    getSignedUrl: presigner.getSignedUrl,
+  }));
+  return sdk;
+}
+
+/**
  * S3 (AWS, MinIO, any S3-compatible endpoint) through one @aws-sdk/client-s3 client.
- * Uploads are multipart via lib-storage with a bounded part size and queue: at most about
+ * Uploads are multipart (s3-multipart.ts) with a bounded part size and queue: at most
  * `(queueSize + 1) × partSize` bytes of an upload are in memory, whatever the object's size.
  */
 export class S3Driver implements StorageDriver {
   readonly kind = "s3" as const;
-  /** Exposed so tests can watch the requests sent (s3rver can't report an AbortMultipartUpload). */
-  readonly client: S3Client;
+  private clientPromise: Promise<S3Client> | null = null;
   private readonly partSize: number;
   private readonly queueSize: number;
 
   constructor(private readonly options: S3DriverOptions) {
     if (options.outbound && options.endpoint) options.outbound.checkUrl(options.endpoint);
-    this.client = new S3Client({
-      region: options.region,
-      endpoint: options.endpoint || undefined,
-      forcePathStyle: options.forcePathStyle ?? false,
-      credentials: options.credentials,
-      // Flexible checksums by default break many S3-compatible servers; Content-MD5/ETag suffice.
-      requestChecksumCalculation: "WHEN_REQUIRED",
-      responseChecksumValidation: "WHEN_REQUIRED",
-      maxAttempts: 3,
-      requestHandler: { connectionTimeout: 10_000, ...options.outbound?.agents() },
-    });
     this.partSize = options.partSize ?? DEFAULT_PART_SIZE;
     this.queueSize = options.queueSize ?? DEFAULT_QUEUE_SIZE;
+  }
+
+  /** The SDK client, made on first use. Exposed so tests can watch the requests sent (s3rver can't report an AbortMultipartUpload). */
+  client(): Promise<S3Client> {
+    const { options } = this;
+    this.clientPromise ??= loadS3Sdk().then(
+      ({ s3 }) =>
+        new s3.S3Client({
+          region: options.region,
+          endpoint: options.endpoint || undefined,
+          forcePathStyle: options.forcePathStyle ?? false,
+          credentials: options.credentials,
+          // Flexible checksums by default break many S3-compatible servers; Content-MD5/ETag suffice.
+          requestChecksumCalculation: "WHEN_REQUIRED",
+          responseChecksumValidation: "WHEN_REQUIRED",
+          maxAttempts: 3,
+          requestHandler: { connectionTimeout: 10_000, ...options.outbound?.agents() },
+        }),
+    );
+    return this.clientPromise;
+  }
+
+  /** The client and the SDK's commands, for one operation. */
+  private async sdk() {
+    const [client, { s3 }] = await Promise.all([this.client(), loadS3Sdk()]);
+    return { client, s3 };
   }
 
   get bucket(): string {
@@ -72,83 +95,79 @@ export class S3Driver implements StorageDriver {
 
   async put(key: string, body: ReadableStream<Uint8Array>, options: PutOptions = {}): Promise<PutResult> {
     const { signal } = options;
+    const aborted = () => new StorageError("ABORTED", "upload aborted");
     if (signal?.aborted) {
       await body.cancel().catch(() => {});
-      throw new StorageError("ABORTED", "upload aborted");
+      throw aborted();
     }
-    // Our own stream in front of the source: it counts bytes, and an abort errors it, so
-    // lib-storage takes its failure path (AbortMultipartUpload) and `done()` settles only
-    // after that, instead of racing a background upload.
-    let size = 0;
+    // Loaded before the RSS baseline below, so the SDK's own memory is not taken for the upload's.
+    const { client, s3 } = await this.sdk();
+    const reader = body.getReader();
+    // The source as the uploader reads it: an abort ends it (a pending read is released by
+    // cancelling the reader), and its own failure is told apart from S3's.
+    let sourceError: unknown = null;
+    const source = {
+      async read() {
+        if (signal?.aborted) throw aborted();
+        let next: ChunkRead;
+        try {
+          next = await reader.read();
+        } catch (err) {
+          sourceError = err;
+          throw err;
+        }
+        if (signal?.aborted) throw aborted();
+        return next;
+      },
+    };
+    const onAbort = () => void reader.cancel().catch(() => {});
+    signal?.addEventListener("abort", onAbort, { once: true });
     let sinceCollect = 0;
     const partSize = this.partSize;
     const rssAtStart = process.memoryUsage.rss();
     const allowance = (this.queueSize + 2) * partSize;
-    const reader = body.getReader();
-    let sourceError: unknown = null;
-    const counted = new ReadableStream<Uint8Array>(
-      {
-        async pull(controller) {
-          try {
-            if (signal?.aborted) throw new StorageError("ABORTED", "upload aborted");
-            const { done, value } = await reader.read();
-            if (signal?.aborted) throw new StorageError("ABORTED", "upload aborted");
-            if (done) return controller.close();
-            size += value.byteLength;
-            sinceCollect += value.byteLength;
-            if (sinceCollect >= partSize) {
-              // lib-storage and Bun's HTTP client leave copies of every part behind as
-              // garbage that JavaScriptCore does not count towards its next collection:
-              // measured +120–160 MiB of RSS for an 88 MB upload, whatever the part size.
-              // A full collection (~40 ms) per part once the process has grown by more
-              // than the upload's own buffers since it began keeps it near that bound:
-              // +70 MiB. (Measured from the last collection instead, it grew +80 MiB for
-              // the same CPU; bench/RESULTS.md, "S3 upload memory".)
-              sinceCollect = 0;
-              if (process.memoryUsage.rss() - rssAtStart > allowance) Bun.gc(true);
-            }
-            controller.enqueue(value);
-          } catch (err) {
-            sourceError = err;
-            controller.error(err);
-          }
-        },
-        cancel: (reason) => reader.cancel(reason),
-      },
-      { highWaterMark: 0 },
-    );
-    const onAbort = () => void reader.cancel().catch(() => {});
-    signal?.addEventListener("abort", onAbort, { once: true });
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.bucket, Key: key, Body: counted, ContentType: options.contentType ?? "application/octet-stream" },
-      partSize: this.partSize,
-      queueSize: this.queueSize,
-      leavePartsOnError: false,
-    });
+    const onChunk = (chunk: Uint8Array) => {
+      sinceCollect += chunk.byteLength;
+      if (sinceCollect < partSize) return;
+      // Bun's HTTP client leaves a copy of every part behind as garbage that JavaScriptCore
+      // does not count towards its next collection. A full collection (~40 ms) per part
+      // once the process has grown by more than the upload's own buffers since it began
+      // keeps it near that bound (bench/RESULTS.md, "S3 upload memory").
+      sinceCollect = 0;
+      if (process.memoryUsage.rss() - rssAtStart > allowance) Bun.gc(true);
+    };
+    const state: { uploadId?: string } = {};
     try {
-      const result = await upload.done();
+      const contentType = options.contentType ?? "application/octet-stream";
+      const result = await uploadMultipart({ client, sdk: s3, bucket: this.bucket, key, contentType, source, partSize, queueSize: this.queueSize, onChunk }, state);
       if (signal?.aborted) {
         // Completed just as the caller gave up: remove it so nothing looks whole.
         await this.delete(key).catch(() => {});
-        throw new StorageError("ABORTED", "upload aborted");
+        throw aborted();
       }
-      return { size, etag: result.ETag?.replaceAll('"', "") };
+      return { size: result.size, etag: result.etag?.replaceAll('"', "") };
     } catch (err) {
       await reader.cancel().catch(() => {});
-      await this.abortUpload(key, (upload as unknown as { uploadId?: string }).uploadId);
-      if (signal?.aborted) throw new StorageError("ABORTED", "upload aborted");
+      await this.abortUpload(key, state.uploadId);
+      if (signal?.aborted) throw aborted();
       if (sourceError) throw sourceError;
+      if (err instanceof StorageError) throw err;
       throw classifyS3Error(err, "S3 upload");
     } finally {
       signal?.removeEventListener("abort", onAbort);
+      // After a multipart upload its part buffers and the HTTP client's copies are garbage:
+      // collected here, the next backup starts from the daemon's idle size instead of on top
+      // of this one's (back-to-back S3 backups: idle 79 → 131 MiB over four jobs without,
+      // 79 → ~100 with).
+      if (state.uploadId) Bun.gc(true);
     }
   }
 
-  /** lib-storage aborts on failure too; this covers the case where its abort itself failed. */
+  /** Removes the parts of an upload that failed or was aborted (S3 keeps them, and bills them, otherwise). */
   private async abortUpload(key: string, uploadId: string | undefined): Promise<void> {
     if (!uploadId) return;
-    await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId })).catch(() => {});
+    const { client, s3 } = await this.sdk();
+    await client.send(new s3.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId })).catch(() => {});
   }
 
   async get(key: string, options: { range?: ByteRange } = {}): Promise<GetResult> {
@@ -156,9 +175,10 @@ export class S3Driver implements StorageDriver {
     if (range && (!Number.isInteger(range.start) || range.start < 0 || (range.end !== undefined && range.end < range.start))) {
       throw new StorageError("INVALID_RANGE", "the byte range is outside the object");
     }
+    const { client, s3 } = await this.sdk();
     try {
-      const out = await this.client.send(
-        new GetObjectCommand({
+      const out = await client.send(
+        new s3.GetObjectCommand({
           Bucket: this.bucket,
           Key: key,
           Range: range ? `bytes=${range.start}-${range.end ?? ""}` : undefined,
@@ -175,8 +195,9 @@ export class S3Driver implements StorageDriver {
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
+    const { client, s3 } = await this.sdk();
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const out = await client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       return { key, size: out.ContentLength ?? 0, lastModified: out.LastModified ?? new Date(0), etag: out.ETag?.replaceAll('"', "") };
     } catch (err) {
       const e = classifyS3Error(err, "S3 head");
@@ -186,8 +207,9 @@ export class S3Driver implements StorageDriver {
   }
 
   async delete(key: string): Promise<void> {
+    const { client, s3 } = await this.sdk();
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+      await client.send(new s3.DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
     } catch (err) {
       const e = classifyS3Error(err, "S3 delete");
       if (e.code !== "NOT_FOUND") throw e;
@@ -195,12 +217,13 @@ export class S3Driver implements StorageDriver {
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    const { client, s3 } = await this.sdk();
     let token: string | undefined;
     do {
       let out;
       try {
-        out = await this.client.send(
-          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix || undefined, ContinuationToken: token }),
+        out = await client.send(
+          new s3.ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix || undefined, ContinuationToken: token }),
         );
       } catch (err) {
         throw classifyS3Error(err, "S3 list");
@@ -215,22 +238,24 @@ export class S3Driver implements StorageDriver {
 
   async downloadUrl(key: string, options: DownloadUrlOptions): Promise<string> {
     const filename = (options.filename ?? key.slice(key.lastIndexOf("/") + 1)).replace(/["\\\r\n]/g, "_");
-    const command = new GetObjectCommand({
+    const [{ client, s3 }, { getSignedUrl }] = await Promise.all([this.sdk(), loadS3Sdk()]);
+    const command = new s3.GetObjectCommand({
       Bucket: this.bucket,
       Key: key,
       ResponseContentDisposition: `attachment; filename="${filename}"`,
     });
     try {
-      return await getSignedUrl(this.client, command, { expiresIn: options.expiresInSeconds, signingDate: options.issuedAt });
+      return await getSignedUrl(client, command, { expiresIn: options.expiresInSeconds, signingDate: options.issuedAt });
     } catch (err) {
       throw classifyS3Error(err, "S3 presign");
     }
   }
 
   async cleanupUpload(key: string): Promise<void> {
+    const { client, s3 } = await this.sdk();
     let out;
     try {
-      out = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: key }));
+      out = await client.send(new s3.ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: key }));
     } catch (err) {
       const e = classifyS3Error(err, "S3 list uploads");
       // Some S3-compatible servers (s3rver) don't implement it: nothing we can clean there.
@@ -243,6 +268,6 @@ export class S3Driver implements StorageDriver {
   }
 
   close(): void {
-    this.client.destroy();
+    void this.clientPromise?.then((client) => client.destroy());
   }
 }

@@ -99,7 +99,13 @@ describe("one daemon per data dir (from source)", () => {
       await api.attach(source.id, policy.id);
       release = await holdTableLock(pg, pg.database, "big", "ACCESS EXCLUSIVE");
       const queued = await api.runNow(source.id);
-      const running = await api.waitForStatus(`/backup-jobs/${queued.id}`, ["running"], 10_000);
+      let running = await api.waitForStatus(`/backup-jobs/${queued.id}`, ["running"], 10_000);
+      // The key is recorded once the job has its recipients and its source's address, a moment
+      // after it turned running (the first encrypted job also loads the age code then).
+      for (let i = 0; i < 200 && !running.objectKey; i++) {
+        await Bun.sleep(25);
+        running = await api.must("GET", `/backup-jobs/${queued.id}`);
+      }
       // The backup's temp file beside its object key (written by age, which waits on pg_dump).
       const objectDir = join(dir.path, "managed", dirname(running.objectKey));
       let temp: string | undefined;

@@ -86,7 +86,7 @@ export async function createHarness(env: Record<string, string> = {}, opts: Harn
   const metrics = new MetricsRegistry();
   const readiness = new Readiness();
   const runner = createRunner({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
-  scheduler.onJobQueued(() => runner.wake());
+  scheduler.onJobQueued(() => runner.wakeSoon());
   const notifications = createNotifications({ db: store.db, config, secrets, logger, metrics });
   scheduler.onRestoreQueued(() => runner.wake());
   const app = buildApp({

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { decodeJwt } from "jose";
+import { COMMANDS } from "../../src/cli/registry.ts";
 import { LATEST_SCHEMA_VERSION } from "../../src/db/migrate.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -60,6 +61,16 @@ describe("snapdb CLI", () => {
     const refused = snapdb(["serve"]);
     expect(refused.code).toBe(1);
     expect(refused.err).toContain("newer than this snapdb binary knows");
+  });
+
+  test("snapdb --help lists every command with the summary it gives itself", async () => {
+    const r = snapdb(["--help"]);
+    expect(r.code).toBe(0);
+    for (const entry of COMMANDS) {
+      const command = await entry.load();
+      expect({ name: entry.name, summary: entry.summary }).toEqual({ name: command.name, summary: command.summary });
+      expect(r.out).toContain(`  ${command.name.padEnd(18)} ${command.summary}\n`);
+    }
   });
 
   test("every command has --help", () => {

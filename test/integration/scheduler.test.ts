@@ -232,6 +232,55 @@ describe("scheduler: real timers", () => {
   }, 45_000);
 });
 
+describe("scheduler: a group's firings in one transaction", () => {
+  test("one firing that fails is rolled back alone; the others' jobs are announced after they commit", async () => {
+    // Its own store: the module's helpers (jobsOf, auditOf, attRow) read the shared one.
+    const own = await createHarness();
+    const jobs = (dataSourceId: string) => own.store.db.select().from(backupJobs).where(eq(backupJobs.dataSourceId, dataSourceId)).all();
+    const org = "org_slice";
+    const policy = await createPolicyVia(own, org, { scheduleCron: "* * * * *" });
+    const atts = [];
+    for (let i = 0; i < 5; i++) atts.push(await createAttachmentVia(own, org, policy.id));
+    // The store itself refuses the third source's job (as a full disk or a constraint would).
+    const failing = atts[2]!;
+    own.store.sqlite.run(
+      `CREATE TRIGGER refuse_job BEFORE INSERT ON backup_jobs WHEN NEW.data_source_id = '${failing.dataSourceId}' BEGIN SELECT RAISE(ABORT, 'refused'); END`,
+    );
+    const second = new Date(Date.now() + 2000).getSeconds();
+    const s = new Scheduler({ db: own.store.db, logger: silentLogger, catchUp: "none", timerPattern: (a) => (a.policyId === policy.id ? `${second} * * * * *` : a.scheduleCron) });
+    const announced: { id: string; inTransaction: boolean; committed: boolean }[] = [];
+    s.onJobQueued((job) => {
+      // A listener (the runner) must find the job committed: no transaction is open around it.
+      announced.push({ id: job.id, inTransaction: own.store.sqlite.inTransaction, committed: jobs(job.dataSourceId).length === 1 });
+    });
+    s.start();
+    try {
+      expect(await until(() => announced.length >= 4, 10_000)).toBe(true);
+      await Bun.sleep(200);
+      expect(announced).toHaveLength(4);
+      expect(announced.every((a) => !a.inTransaction && a.committed)).toBe(true);
+      for (const att of atts) {
+        const found = jobs(att.dataSourceId);
+        const row = own.store.db.select().from(attachments).where(eq(attachments.id, att.id)).get()!;
+        if (att === failing) {
+          expect(found).toHaveLength(0);
+          // Rolled back with its savepoint: not even the scheduled time was recorded.
+          expect(row.lastScheduledAt).toBeNull();
+        } else {
+          expect(found).toHaveLength(1);
+          expect(row.lastScheduledAt).not.toBeNull();
+          expect(announced.map((a) => a.id)).toContain(found[0]!.id);
+          const events = own.store.db.select().from(auditEvents).where(and(eq(auditEvents.action, "backup_job.queued"), eq(auditEvents.targetId, found[0]!.id))).all();
+          expect(events).toHaveLength(1);
+        }
+      }
+    } finally {
+      s.stop();
+      own.close();
+    }
+  }, 20_000);
+});
+
 describe("scheduler: catch-up at start", () => {
   const HOUR = 3600_000;
   async function missedSetup(org: string) {

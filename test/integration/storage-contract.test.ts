@@ -39,7 +39,7 @@ beforeAll(async () => {
   expect(remote.status).toBe(201);
   const row = (id: string) => h.store.db.select().from(storageDestinations).where(eq(storageDestinations.id, id)).get()!;
   const s3Driver = h.storage.driverFor(row(remote.body.id)) as S3Driver;
-  s3Driver.client.middlewareStack.add(
+  (await s3Driver.client()).middlewareStack.add(
     (next, context) => async (args) => {
       commands.push((context as { commandName: string }).commandName);
       return next(args);

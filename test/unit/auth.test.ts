@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { exportJWK, SignJWT } from "jose";
 import type { Config } from "../../src/config/schema.ts";
 import { mintToken, parseTtl } from "../../src/crypto/jwt-mint.ts";
-import { bearerToken, createTokenVerifier } from "../../src/http/auth.ts";
+import { bearerToken, createTokenVerifier, type Principal, VerifiedTokens } from "../../src/http/auth.ts";
 import { AppError } from "../../src/lib/errors.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -85,15 +85,53 @@ describe("token verification", () => {
     const jwk = { ...(await exportJWK(pair.publicKey)), kid: "k1", alg: "RS256", use: "sig" };
     const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => Response.json({ keys: [jwk] }) });
     try {
-      const verify = createTokenVerifier({ ...baseAuth, jwksUrl: `http://127.0.0.1:${server.port}/jwks.json` }, null);
+      // Never remembered: a key the issuer withdraws stops working when jose's key set drops it.
+      const cache = new VerifiedTokens();
+      const verify = createTokenVerifier({ ...baseAuth, jwksUrl: `http://127.0.0.1:${server.port}/jwks.json` }, null, cache);
       const token = await new SignJWT({ org_id: "o" }).setProtectedHeader({ alg: "RS256", kid: "k1" }).setSubject("s").setAudience("snapdb").setExpirationTime(inAnHour()).sign(pair.privateKey);
       expect((await verify(token)).sub).toBe("s");
+      expect((await verify(token)).sub).toBe("s");
+      expect(cache.size).toBe(0);
       const other = generateKeyPairSync("rsa", { modulusLength: 2048 });
       const forged = await new SignJWT({ org_id: "o" }).setProtectedHeader({ alg: "RS256", kid: "k1" }).setSubject("s").setAudience("snapdb").setExpirationTime(inAnHour()).sign(other.privateKey);
       expect(await refusal(verify(forged))).toBe("token signature is invalid");
     } finally {
       server.stop(true);
     }
+  });
+
+  test("verified tokens: a verified token is remembered, a refused one never", async () => {
+    const cache = new VerifiedTokens();
+    const verify = createTokenVerifier(baseAuth, secret, cache);
+    const token = await mintToken({ secret, orgId: "acme", sub: "me", scopes: ["backup.read"], ttlSeconds: 60, audience: "snapdb", orgClaim: "org_id" });
+    const first = await verify(token);
+    expect(cache.size).toBe(1);
+    expect(await verify(token)).toBe(first);
+    const wrongAud = await new SignJWT({ org_id: "o" }).setProtectedHeader({ alg: "HS256" }).setSubject("s").setAudience("other").setExpirationTime(inAnHour()).sign(secret);
+    expect(await refusal(verify(wrongAud))).toBe("token audience is not accepted");
+    expect(await refusal(verify(wrongAud))).toBe("token audience is not accepted");
+    expect(cache.size).toBe(1);
+  });
+
+  test("verified tokens: bounded, the least recently used goes first", () => {
+    const cache = new VerifiedTokens(2);
+    const p = (sub: string): Principal => ({ sub, orgId: "o", scopes: new Set() });
+    const now = Math.floor(Date.now() / 1000);
+    cache.set("a", p("a"), now + 60, undefined);
+    cache.set("b", p("b"), now + 60, undefined);
+    expect(cache.get("a", now)?.sub).toBe("a"); // a is now the most recent
+    cache.set("c", p("c"), now + 60, undefined);
+    expect(cache.size).toBe(2);
+    expect(cache.get("b", now)).toBeUndefined();
+    expect(cache.get("a", now)?.sub).toBe("a");
+    expect(cache.get("c", now)?.sub).toBe("c");
+    // Expired (exp <= now - 5) or not yet valid (nbf > now + 5) entries are dropped on sight.
+    cache.set("d", p("d"), now + 60, now + 10);
+    expect(cache.get("d", now + 4)).toBeUndefined();
+    cache.set("e", p("e"), now, undefined);
+    expect(cache.get("e", now + 4)?.sub).toBe("e");
+    expect(cache.get("e", now + 5)).toBeUndefined();
+    expect(cache.get("e", now)).toBeUndefined();
   });
 
   test("bearer header parsing", () => {

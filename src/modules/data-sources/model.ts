@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { Int } from "../../http/json-int.ts";
 import { oneOf } from "../../http/one-of.ts";
 import { PageQuery, pageOf } from "../../http/pagination.ts";
 import { SOURCE_CHECK_CODES } from "../../lib/failure-codes.ts";
@@ -111,7 +112,7 @@ export const CredentialsInput = t.Object(
 export const VerifyOutcome = t.Object(
   {
     ok: t.Boolean(),
-    latencyMs: t.Optional(t.Integer({ description: "Connect + login + version query, ms." })),
+    latencyMs: t.Optional(Int({ description: "Connect + login + version query, ms." })),
     serverVersion: t.Optional(t.String({ examples: ["15.18"] })),
     error: t.Optional(
       t.Object({
@@ -145,7 +146,7 @@ export const DataSource = t.Object(
     name: t.String(),
     engine: Engine,
     host: t.Union([t.String(), t.Null()]),
-    port: t.Union([t.Integer(), t.Null()]),
+    port: t.Union([Int(), t.Null()]),
     database: t.Union([t.String(), t.Null()], { description: "`*`: the whole server." }),
     excludeDatabases: t.Array(t.String(), { description: "Databases a whole-server backup leaves out (names or globs); empty otherwise." }),
     path: t.Union([t.String(), t.Null()]),

@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { Int } from "../../http/json-int.ts";
 import { oneOf } from "../../http/one-of.ts";
 import { PageQuery, pageOf } from "../../http/pagination.ts";
 import { FILE_CHECK_CODES } from "../../lib/failure-codes.ts";
@@ -36,8 +37,8 @@ export const DownloadLink = t.Object({ url: t.String(), expiresAt: t.String({ fo
 
 export const JobVerifyResult = t.Object({
   ok: t.Boolean(),
-  sizeBytes: t.Optional(t.Integer({ description: "Bytes after decryption and decompression (the dump)." })),
-  storedBytes: t.Optional(t.Integer()),
+  sizeBytes: t.Optional(Int({ description: "Bytes after decryption and decompression (the dump)." })),
+  storedBytes: t.Optional(Int()),
   sha256: t.Optional(t.String()),
   error: t.Optional(t.Object({ code: oneOf(FILE_CHECK_CODES), message: t.String() })),
 });

@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { Int } from "../../http/json-int.ts";
 import { oneOf } from "../../http/one-of.ts";
 import type { backupJobs } from "../../db/schema.ts";
 import type { DumpFormat } from "../../engines/dump.ts";
@@ -13,8 +14,8 @@ export const BackupPart = t.Object(
     name: t.String({ description: "The database's name, or `:globals` for the server's roles/users and grants." }),
     kind: t.Union([t.Literal("globals"), t.Literal("database")]),
     objectKey: t.Union([t.String(), t.Null()], { description: "Where the file is; null for a database skipped because it was dropped while the job ran (see `note`)." }),
-    sizeBytes: t.Union([t.Integer(), t.Null()], { description: "Bytes the dump tool produced; null until the part is stored." }),
-    storedBytes: t.Union([t.Integer(), t.Null()], { description: "Bytes of the stored file (after compression and encryption)." }),
+    sizeBytes: t.Union([Int(), t.Null()], { description: "Bytes the dump tool produced; null until the part is stored." }),
+    storedBytes: t.Union([Int(), t.Null()], { description: "Bytes of the stored file (after compression and encryption)." }),
     sha256: t.Union([t.String(), t.Null()], { description: "Hex sha256 of the stored file." }),
     note: t.Optional(t.String()),
   },
@@ -31,13 +32,13 @@ export const BackupJob = t.Object(
     destinationId: t.Union([t.String(), t.Null()]),
     trigger: t.Union([t.Literal("schedule"), t.Literal("manual")]),
     status: t.Union([t.Literal("queued"), t.Literal("running"), t.Literal("succeeded"), t.Literal("failed"), t.Literal("canceled")]),
-    attempt: t.Integer(),
+    attempt: Int(),
     queuedAt: t.String({ format: "date-time" }),
     startedAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
     finishedAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
-    progress: t.Object({ bytesIn: t.Integer(), bytesStored: t.Integer() }),
-    sizeBytes: t.Union([t.Integer(), t.Null()], { description: "Bytes the dump tool produced." }),
-    storedBytes: t.Union([t.Integer(), t.Null()], { description: "Bytes of the stored object (after compression and encryption)." }),
+    progress: t.Object({ bytesIn: Int(), bytesStored: Int() }),
+    sizeBytes: t.Union([Int(), t.Null()], { description: "Bytes the dump tool produced." }),
+    storedBytes: t.Union([Int(), t.Null()], { description: "Bytes of the stored object (after compression and encryption)." }),
     sha256: t.Union([t.String(), t.Null()], { description: "Hex sha256 of the stored object." }),
     objectKey: t.Union([t.String(), t.Null()]),
     format: t.Union([
@@ -67,7 +68,7 @@ export const BackupJob = t.Object(
     fingerprint: t.Union(
       [
         t.Object({
-          tables: t.Record(t.String(), t.Integer(), { description: "Rows per table (`schema.table` for PostgreSQL) in the dump's snapshot." }),
+          tables: t.Record(t.String(), Int(), { description: "Rows per table (`schema.table` for PostgreSQL) in the dump's snapshot." }),
           takenAt: t.String({ format: "date-time" }),
         }),
         t.Null(),

@@ -1,6 +1,7 @@
-import { and, desc, eq, gte, inArray, lt, type SQL } from "drizzle-orm";
+import { and, desc, eq, gte, inArray, lt, type SQL, sql } from "drizzle-orm";
 import { recordAudit } from "../../audit/record.ts";
-import type { Tx } from "../../db/client.ts";
+import type { Db, Tx } from "../../db/client.ts";
+import { preparedQuery } from "../../db/prepared.ts";
 import { attachments, backupJobs, backupPolicies, dataSources, storageDestinations } from "../../db/schema.ts";
 import type { ServiceContext } from "../../lib/context.ts";
 import { nowMs } from "../../lib/clock.ts";
@@ -22,8 +23,17 @@ export interface JobFilters {
   to?: string;
 }
 
-export function findJob(db: ServiceContext["db"] | Tx, orgId: string, id: string): JobRow {
-  const row = db.select().from(backupJobs).where(and(eq(backupJobs.orgId, orgId), eq(backupJobs.id, id))).get();
+const byId = (db: Db) =>
+  preparedQuery(db, "jobs.byId", () =>
+    db
+      .select()
+      .from(backupJobs)
+      .where(and(eq(backupJobs.orgId, sql.placeholder("orgId")), eq(backupJobs.id, sql.placeholder("id"))))
+      .prepare(),
+  );
+
+export function findJob(db: Db, orgId: string, id: string): JobRow {
+  const row = byId(db).get({ orgId, id });
   if (!row) throw notFound("backup job");
   return row;
 }
@@ -35,16 +45,37 @@ export function presentJob(row: JobRow, control: JobControl) {
   return live ? { ...job, progress: live } : job;
 }
 
+const LIST_FILTERS = ["dataSourceId", "policyId", "status", "trigger", "from", "to", "beforeId"] as const;
+type ListFilter = (typeof LIST_FILTERS)[number];
+type ListParams = Partial<Record<ListFilter, string | number>> & { orgId: string; limit: number };
+
+/** The list's query for the filters a request has (one prepared query per combination); values are placeholders. */
+function listQuery(db: Db, params: ListParams) {
+  const has = (f: ListFilter) => params[f] !== undefined;
+  return preparedQuery(db, `jobs.list:${LIST_FILTERS.filter(has).join(",")}`, () => {
+    const p = (name: keyof ListParams) => sql.placeholder(name);
+    const where: (SQL | undefined)[] = [eq(backupJobs.orgId, p("orgId"))];
+    if (has("dataSourceId")) where.push(eq(backupJobs.dataSourceId, p("dataSourceId")));
+    if (has("policyId")) where.push(eq(backupJobs.policyId, p("policyId")));
+    if (has("status")) where.push(eq(backupJobs.status, p("status")));
+    if (has("trigger")) where.push(eq(backupJobs.trigger, p("trigger")));
+    if (has("from")) where.push(gte(backupJobs.queuedAt, p("from")));
+    if (has("to")) where.push(lt(backupJobs.queuedAt, p("to")));
+    if (has("beforeId")) where.push(lt(backupJobs.id, p("beforeId")));
+    return db.select().from(backupJobs).where(and(...where)).orderBy(desc(backupJobs.id)).limit(p("limit")).prepare();
+  });
+}
+
 export function listJobs(ctx: ServiceContext, filters: JobFilters, page: PageRequest) {
-  const where: (SQL | undefined)[] = [eq(backupJobs.orgId, ctx.orgId)];
-  if (filters.dataSourceId) where.push(eq(backupJobs.dataSourceId, filters.dataSourceId));
-  if (filters.policyId) where.push(eq(backupJobs.policyId, filters.policyId));
-  if (filters.status) where.push(eq(backupJobs.status, filters.status));
-  if (filters.trigger) where.push(eq(backupJobs.trigger, filters.trigger));
-  if (filters.from) where.push(gte(backupJobs.queuedAt, parseTimestamp(filters.from, "/from")));
-  if (filters.to) where.push(lt(backupJobs.queuedAt, parseTimestamp(filters.to, "/to")));
-  if (page.beforeId) where.push(lt(backupJobs.id, page.beforeId));
-  const rows = ctx.db.select().from(backupJobs).where(and(...where)).orderBy(desc(backupJobs.id)).limit(page.limit + 1).all();
+  const params: ListParams = { orgId: ctx.orgId, limit: page.limit + 1 };
+  if (filters.dataSourceId) params.dataSourceId = filters.dataSourceId;
+  if (filters.policyId) params.policyId = filters.policyId;
+  if (filters.status) params.status = filters.status;
+  if (filters.trigger) params.trigger = filters.trigger;
+  if (filters.from) params.from = parseTimestamp(filters.from, "/from");
+  if (filters.to) params.to = parseTimestamp(filters.to, "/to");
+  if (page.beforeId) params.beforeId = page.beforeId;
+  const rows = listQuery(ctx.db, params).all(params);
   return takePage(rows, page.limit);
 }
 

@@ -1,4 +1,5 @@
 import { t, type TSchema } from "elysia";
+import { Int } from "../../http/json-int.ts";
 import type { TLiteral, TUnion } from "@sinclair/typebox";
 import { PageQuery, pageOf } from "../../http/pagination.ts";
 import { CHANNEL_TYPES, DELIVERY_STATUSES, NOTIFY_EVENTS, RULE_EVENTS } from "../../notify/events.ts";
@@ -111,7 +112,7 @@ export const Rule = t.Object(
     events: t.Array(literals(RULE_EVENTS)),
     dataSourceId: t.Union([t.String(), t.Null()]),
     policyId: t.Union([t.String(), t.Null()]),
-    staleAfterSeconds: t.Union([t.Integer(), t.Null()]),
+    staleAfterSeconds: t.Union([Int(), t.Null()]),
     createdAt: t.String({ format: "date-time" }),
     updatedAt: t.String({ format: "date-time" }),
   },
@@ -133,7 +134,7 @@ export const Delivery = t.Object(
     event: literals(NOTIFY_EVENTS),
     occurredAt: t.String({ format: "date-time" }),
     status: literals(DELIVERY_STATUSES),
-    attempts: t.Integer(),
+    attempts: Int(),
     lastAttemptAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
     nextAttemptAt: t.Union([t.String({ format: "date-time" }), t.Null()], { description: "When a pending delivery is tried next." }),
     lastError: t.Union([t.String(), t.Null()]),

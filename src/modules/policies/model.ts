@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { Int } from "../../http/json-int.ts";
 import { PageQuery, pageOf } from "../../http/pagination.ts";
 import { MAX_AGE_DAYS, MAX_KEEP } from "./validate.ts";
 
@@ -118,7 +119,7 @@ export const PolicyPatch = t.Object(
   { additionalProperties: false },
 );
 
-const nullableCount = t.Union([t.Integer(), t.Null()]);
+const nullableCount = t.Union([Int(), t.Null()]);
 
 export const Policy = t.Object(
   {
@@ -128,18 +129,18 @@ export const Policy = t.Object(
     timezone: t.String(),
     destinationId: t.String(),
     retention: t.Object({
-      keepLast: t.Integer(),
-      keepHourly: t.Integer(),
-      keepDaily: t.Integer(),
-      keepWeekly: t.Integer(),
-      keepMonthly: t.Integer(),
-      keepYearly: t.Integer(),
+      keepLast: Int(),
+      keepHourly: Int(),
+      keepDaily: Int(),
+      keepWeekly: Int(),
+      keepMonthly: Int(),
+      keepYearly: Int(),
       maxAgeDays: nullableCount,
     }),
-    compression: t.Object({ algorithm: Algorithm, level: t.Integer() }),
+    compression: t.Object({ algorithm: Algorithm, level: Int() }),
     encryption: t.Object({ enabled: t.Boolean(), recipients: t.Array(t.String()) }),
-    timeoutSeconds: t.Integer(),
-    retries: t.Integer(),
+    timeoutSeconds: Int(),
+    retries: Int(),
     fingerprint: t.Boolean(),
     method: Method,
     fastCheckpoint: t.Boolean(),

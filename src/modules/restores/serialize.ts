@@ -1,4 +1,5 @@
 import { t, type Static } from "elysia";
+import { Int } from "../../http/json-int.ts";
 import { oneOf } from "../../http/one-of.ts";
 import type { restores } from "../../db/schema.ts";
 import { isoOf } from "../../lib/clock.ts";
@@ -11,13 +12,13 @@ export const Verification = t.Object(
   {
     status: t.Union([t.Literal("passed"), t.Literal("failed")], { description: "passed: the restore tool succeeded, every row count matched the backup's fingerprint and every check returned what it expects." }),
     fingerprint: t.Boolean({ description: "Whether the backup carried a fingerprint (its policy has `fingerprint: true`) to compare row counts with; without one only the restore and the checks decide." }),
-    tables: t.Integer({ description: "Tables of the backup (its fingerprint's; without one, the tables found after the restore)." }),
-    rowsCompared: t.Integer({ description: "Rows counted in the restored tables and compared with the fingerprint." }),
+    tables: Int({ description: "Tables of the backup (its fingerprint's; without one, the tables found after the restore)." }),
+    rowsCompared: Int({ description: "Rows counted in the restored tables and compared with the fingerprint." }),
     mismatches: t.Array(
       t.Object({
         table: t.String(),
-        expected: t.Integer({ description: "Rows the table held in the dump's snapshot." }),
-        found: t.Union([t.Integer(), t.Null()], { description: "Rows after the restore; null: the table is missing." }),
+        expected: Int({ description: "Rows the table held in the dump's snapshot." }),
+        found: t.Union([Int(), t.Null()], { description: "Rows after the restore; null: the table is missing." }),
       }),
     ),
     checks: t.Array(
@@ -28,7 +29,7 @@ export const Verification = t.Object(
         error: t.Optional(t.String({ description: "Why the check could not run (its SQL error, a timeout)." })),
       }),
     ),
-    durationMs: t.Integer({ description: "Measured recovery time: the restore plus the verification." }),
+    durationMs: Int({ description: "Measured recovery time: the restore plus the verification." }),
   },
   { description: "Present on a restore plan's run once it is over (also when the restore itself failed: then status is failed and the counts are 0)." },
 );
@@ -49,8 +50,8 @@ export const Restore = t.Object(
     startedAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
     finishedAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
     progress: t.Object({
-      bytesRead: t.Integer({ description: "Bytes of the stored file read so far." }),
-      bytesWritten: t.Integer({ description: "Bytes of the dump (decrypted, decompressed) handed to the restore tool or file." }),
+      bytesRead: Int({ description: "Bytes of the stored file read so far." }),
+      bytesWritten: Int({ description: "Bytes of the dump (decrypted, decompressed) handed to the restore tool or file." }),
     }),
     targetTime: t.Union([t.String({ format: "date-time" }), t.Null()], { description: "Point-in-time restores: the instant recovered to; null for a restore of a dump." }),
     targetDirectory: t.Union([t.String(), t.Null()], {
