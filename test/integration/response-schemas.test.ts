@@ -59,6 +59,7 @@ describe("response schemas", () => {
       fileDeletedAt: null,
       parts: null,
       fingerprint: null,
+      physical: null,
     };
     expect(check.Check(job)).toBe(true);
     expect(check.Check({ ...job, attempt: "1" })).toBe(false);

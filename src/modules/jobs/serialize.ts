@@ -80,7 +80,7 @@ export const BackupJob = t.Object(
         t.Object(
           {
             label: t.String({ description: "pg_basebackup's --label." }),
-            timeline: t.Integer(),
+            timeline: Int(),
             startLsn: t.String({ description: "The server's WAL position before the backup started (at or before the backup's own start)." }),
             stopLsn: t.String({ description: "The server's WAL position once it had finished (at or after the backup's own end)." }),
             startWalFile: t.String(),
