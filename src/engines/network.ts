@@ -86,7 +86,7 @@ export function connectionOptions(
   } as ConstructorParameters<typeof SQL>[0];
 }
 
-/** The error as the API tells it: a code of API.md and a message free of the password. */
+/** The error as the API tells it: a code of the API (docs/api.md) and a message free of the password. */
 export function classifyConnectError(err: unknown, target: SourceTarget): VerifyError {
   const e = (err ?? {}) as { code?: string; errno?: string | number; message?: string };
   const code = String(e.code ?? "");
