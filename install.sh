@@ -192,6 +192,16 @@ listen = "127.0.0.1:8484"         # HOST:PORT of the API; keep it on loopback be
 # maxTimeoutSeconds = 86400       # ceiling for a policy's timeoutSeconds
 # restoreTimeoutSeconds = 86400   # a restore running longer is stopped (TIMEOUT)
 # partsConcurrency = 1            # databases of one whole-server backup dumped at once
+# leaseSeconds = 30               # fleet: a running job's claim, renewed while it runs; also
+#                                 # how fast another node takes over a dead leader's scheduler
+
+# [store]
+# url = ""                        # empty: the embedded SQLite file in dataDir; "postgres://…":
+#                                 # a PostgreSQL store shared by several daemons (a fleet)
+
+# [node]
+# labels = { }                    # this node's labels, e.g. { site = "paris" }; a data source's
+#                                 # runOn.labels pins its jobs to nodes that carry them
 
 # [scheduler]
 # catchUp = "one"                 # after downtime: "one" missed run, or "none"

@@ -52,12 +52,12 @@ try {
     name: "nightly", scheduleCron: "0 3 * * *", timezone: "UTC", destinationId: dst.id, retention: { keepLast: 7 },
     compression: { algorithm: "zstd", level: 3 }, encryption: { enabled: true, recipients: [] }, timeoutSeconds: 600, retries: 0,
   });
-  seedJobs(h.store.db, { org: ORG, jobs: JOBS, audit: 0, sourceIds: [src.id], policyId: pol.id, destinationId: dst.id });
+  await seedJobs(h.store.db, { org: ORG, jobs: JOBS, audit: 0, sourceIds: [src.id], policyId: pol.id, destinationId: dst.id });
 
   // The deep page's cursor, by following cursors.
   let cursor: string = (await must("GET", "/backup-jobs?limit=50")).cursors.next;
   for (let i = 0; i < Math.min(1000, JOBS / 50 - 2); i++) cursor = (await must("GET", `/backup-jobs?limit=50&cursor=${encodeURIComponent(cursor)}`)).cursors.next;
-  const deepBefore = h.store.db.select({ id: backupJobs.id }).from(backupJobs).orderBy(desc(backupJobs.id)).limit(1).offset(50 * 1001 - 1).get()!.id;
+  const deepBefore = (await h.store.db.select({ id: backupJobs.id }).from(backupJobs).orderBy(desc(backupJobs.id)).limit(1).offset(50 * 1001 - 1))[0]!.id;
   const oneId = deepBefore;
 
   // The plans SQLite picks (keyset on (org_id, id) for both pages: no sort, no scan of skipped rows).
@@ -79,10 +79,10 @@ try {
     }
     return xs;
   };
-  const query = (before: string | null) => () =>
-    h.store.db.select().from(backupJobs).where(and(eq(backupJobs.orgId, ORG), before ? lt(backupJobs.id, before) : undefined)).orderBy(desc(backupJobs.id)).limit(51).all();
+  const query = (before: string | null) => async () =>
+    await h.store.db.select().from(backupJobs).where(and(eq(backupJobs.orgId, ORG), before ? lt(backupJobs.id, before) : undefined)).orderBy(desc(backupJobs.id)).limit(51);
   const raw = client.query("select * from backup_jobs where org_id = ? and id < ? order by id desc limit ?");
-  const rows = query(null)();
+  const rows = await query(null)();
   const mapped = rows.slice(0, 50).map(toBackupJob);
   const page = { items: mapped, cursors: { next: "x" } };
   const request = (path: string) => async () => {
@@ -109,7 +109,7 @@ try {
     ["SQL only, first page (51 rows, drizzle)", query(null)],
     ["SQL only, deep page", query(deepBefore)],
     ["SQL only, deep page (bun:sqlite prepared statement, no drizzle)", () => raw.all(ORG, deepBefore, 51)],
-    ["listJobs, deep page (snapdb's service: drizzle prepared query + row mapping)", () => listJobs(ctx, {}, { limit: 50, beforeId: deepBefore })],
+    ["listJobs, deep page (snapdb's service: drizzle prepared query + row mapping)", async () => listJobs(ctx, {}, { limit: 50, beforeId: deepBefore })],
     ["token: jose jwtVerify (HS256)", () => jwtVerify(token, secret, { algorithms: ["HS256"], audience: h.config.auth.audience })],
     ["token: snapdb verifier (jose + claims; cached when the verifier caches)", () => verifier(token)],
     ["cursor: encode (HMAC)", () => cursors.encode("backup-jobs", ORG, deepBefore)],

@@ -90,7 +90,7 @@ try {
   });
   await setup.stop();
   const store = openStore(join(dir.path, "snapdb.db"));
-  const seedSeconds = seedJobs(store.db, { org: ORG, jobs: JOBS, audit: AUDIT, sourceIds: sources, policyId: pol.id, destinationId: managed.id });
+  const seedSeconds = await seedJobs(store.db, { org: ORG, jobs: JOBS, audit: AUDIT, sourceIds: sources, policyId: pol.id, destinationId: managed.id });
   store.close();
 
   // 2. The daemon(s) over the loaded store; the baseline over a copy (one daemon per data dir).

@@ -69,7 +69,7 @@ async function loadedDataDir(): Promise<string> {
   });
   await setup.stop();
   const store = openStore(join(dir.path, "snapdb.db"));
-  seedJobs(store.db, { org: "org_bench", jobs: JOBS, audit: Math.floor(JOBS / 10), sourceIds: sources, policyId: pol.id, destinationId: managed.id });
+  await seedJobs(store.db, { org: "org_bench", jobs: JOBS, audit: Math.floor(JOBS / 10), sourceIds: sources, policyId: pol.id, destinationId: managed.id });
   store.close();
   return dir.path;
 }

@@ -38,28 +38,28 @@ try {
       ids.push(att);
     }
   })();
-  const round = (label: string, from: number, minute: number) => {
+  const round = async (label: string, from: number, minute: number) => {
     const xs: number[] = [];
     const t0 = performance.now();
     for (const id of ids.slice(from, from + F)) {
       const t = performance.now();
-      const r = h.scheduler.fire(id, minute);
+      const r = await h.scheduler.fire(id, minute);
       if (r.outcome !== "queued") throw new Error(`${id}: ${r.outcome}`);
       xs.push(performance.now() - t);
     }
     console.log(`${label}: ${F} firings in ${(performance.now() - t0).toFixed(0)} ms; each p50 ${median(xs).toFixed(2)} ms, p99 ${percentile(xs, 99).toFixed(2)} ms, max ${Math.max(...xs).toFixed(1)} ms`);
   };
   const minute = Math.floor(now / 60_000) * 60_000;
-  round("runner stopped (queueScheduledRun only)", 0, minute);
-  h.runner.start();
-  round("runner started (a coalesced wakeSoon() per queued job)", F, minute);
+  await round("runner stopped (queueScheduledRun only)", 0, minute);
+  await h.runner.start();
+  await round("runner started (a coalesced wakeSoon() per queued job)", F, minute);
   const t0 = performance.now();
-  h.store.db.transaction(() => {
+  await h.store.db.transaction(async () => {
     for (const id of ids.slice(2 * F, 3 * F)) {
-      if (queueScheduledRun(h.store.db, id, minute, Date.now()).outcome !== "queued") throw new Error("not queued");
+      if ((await queueScheduledRun(h.store.db, id, minute, Date.now())).outcome !== "queued") throw new Error("not queued");
     }
   });
-  h.runner.wake();
+  await h.runner.wake();
   console.log(`one transaction for all ${F} (then one wake), as a timer group does: ${(performance.now() - t0).toFixed(0)} ms`);
 } finally {
   h.close();

@@ -4,19 +4,19 @@ import { auditEvents, backupJobs } from "../src/db/schema.ts";
 import { newId } from "../src/lib/ids.ts";
 
 /** Bulk rows straight into the store, as years of history would leave them, in one transaction. */
-export function seedJobs(db: Db, o: { org: string; jobs: number; audit: number; sourceIds: string[]; policyId: string; destinationId: string }): number {
+export async function seedJobs(db: Db, o: { org: string; jobs: number; audit: number; sourceIds: string[]; policyId: string; destinationId: string }): Promise<number> {
   const t0 = performance.now();
   const { org: ORG, jobs: JOBS, audit: AUDIT, sourceIds, policyId, destinationId } = o;
   const now = Date.now();
   const span = 365 * 24 * 3600 * 1000;
   // One time-ordered pass (ids are ULIDs minted monotonically, so they must be made in time order).
   const every = Math.max(1, Math.floor(JOBS / Math.max(1, AUDIT)));
-  db.transaction((tx) => {
+  await db.transaction(async (tx) => {
     let jobs: (typeof backupJobs.$inferInsert)[] = [];
     let events: (typeof auditEvents.$inferInsert)[] = [];
-    const flush = () => {
-      if (jobs.length) tx.insert(backupJobs).values(jobs).run();
-      if (events.length) tx.insert(auditEvents).values(events).run();
+    const flush = async () => {
+      if (jobs.length) await tx.insert(backupJobs).values(jobs);
+      if (events.length) await tx.insert(auditEvents).values(events);
       jobs = [];
       events = [];
     };
@@ -65,9 +65,9 @@ export function seedJobs(db: Db, o: { org: string; jobs: number; audit: number; 
           metadata: { trigger: "schedule", dataSourceId: ds, policyId },
         });
       }
-      if (jobs.length >= 500) flush();
+      if (jobs.length >= 500) await flush();
     }
-    flush();
+    await flush();
   });
   return (performance.now() - t0) / 1000;
 }

@@ -33,9 +33,9 @@ export function scrubSecrets(value: unknown): unknown {
  * Writes one audit event inside the caller's transaction, so the event exists exactly
  * when the change it records does.
  */
-export function recordAudit(tx: Tx, ctx: Omit<ServiceContext, "db">, event: AuditInput): string {
+export async function recordAudit(tx: Tx, ctx: Omit<ServiceContext, "db">, event: AuditInput): Promise<string> {
   const id = newId("aud");
-  tx.insert(auditEvents)
+  await tx.insert(auditEvents)
     .values({
       id,
       orgId: ctx.orgId,
@@ -49,6 +49,6 @@ export function recordAudit(tx: Tx, ctx: Omit<ServiceContext, "db">, event: Audi
       ip: ctx.ip,
       metadata: (scrubSecrets(event.metadata ?? {}) as Record<string, unknown>),
     })
-    .run();
+    ;
   return id;
 }

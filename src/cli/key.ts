@@ -38,8 +38,8 @@ ${CONFIG_HELP}`,
       return 1;
     }
     // Works beside a running daemon (read only); alone, it holds the data dir while it reads.
-    return withStoreForReading(config, "key", (store) => {
-      const identity = orgIdentity(store.db, new SecretBox(master), org);
+    return withStoreForReading(config, "key", async (store) => {
+      const identity = await orgIdentity(store.db, new SecretBox(master), org);
       if (!identity) {
         process.stderr.write(`snapdb key export: org "${org}" has no key yet (it is created with the org's first encrypted backup)\n`);
         return 1;

@@ -73,7 +73,7 @@ ${CONFIG_HELP}`,
     const notifications = createNotifications({ db: store.db, config, secrets, logger, metrics });
     const walArchiver = createWalArchiver({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
     scheduler.onJobQueued(() => runner.wakeSoon());
-    scheduler.onRestoreQueued(() => runner.wake());
+    scheduler.onRestoreQueued(async () => runner.wake());
     const app = buildApp({
       config,
       store,
@@ -89,7 +89,7 @@ ${CONFIG_HELP}`,
     });
     // Restore drills and refreshes a crash left `running` are failed and reported (drill.failed) first;
     // then jobs and other restores are failed and their uploads removed before any new job starts.
-    recoverInterruptedPlanRuns(store.db, logger);
+    await recoverInterruptedPlanRuns(store.db, logger);
     await recoverInterruptedJobs(store.db, storage, logger);
     // A kill -9 mid-backup of a SQLite source leaves its snapshot (a plain copy of the user's data) in tmp/.
     const staleSnapshots = removeStaleScratch(join(config.dataDir, "tmp"));
@@ -121,14 +121,14 @@ ${CONFIG_HELP}`,
       lock.release();
       return 1;
     }
-    runner.start();
+    await runner.start();
     // Deliveries left pending by the previous run go out first; then events as they come.
-    notifications.start();
+    await notifications.start();
     // Continuous WAL archiving of PostgreSQL sources with a physical policy (pg_receivewal).
     walArchiver.start();
     const stopSweep = startRetentionSweep({ db: store.db, storage, logger });
     // After the store is migrated: timers for every enabled attachment, then any catch-up runs.
-    scheduler.start();
+    await scheduler.start();
     const url = `http://${app.server!.hostname}:${app.server!.port}`;
     logger.info("snapdb listening", { url, version: VERSION, dataDir: config.dataDir, store: storeFile(config) });
 

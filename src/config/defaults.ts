@@ -45,7 +45,10 @@ export function defaultsFor(dataDir: string, managedType: unknown): Record<strin
       maxTimeoutSeconds: 86400,
       restoreTimeoutSeconds: 86400,
       partsConcurrency: 1,
+      leaseSeconds: 30,
     },
+    store: { url: "" },
+    node: { labels: {} },
     scheduler: { catchUp: "one" },
     notify: {
       staleCheckSeconds: 60,

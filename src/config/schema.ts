@@ -87,7 +87,16 @@ export const ConfigSchema = T.Object(
         restoreTimeoutSeconds: T.Integer({ minimum: 1, maximum: 30 * 86400 }),
         /** Parts of one whole-server backup (its databases, its globals) dumped at once; never more than maxConcurrent. */
         partsConcurrency: T.Integer({ minimum: 1, maximum: 16 }),
+        /** A running job's claim: renewed while it runs; a node silent this long has lost it (fleet mode). */
+        leaseSeconds: T.Integer({ minimum: 5, maximum: 3600 }),
       },
+      { additionalProperties: false },
+    ),
+    /** Where the metadata lives: empty = the embedded SQLite file in dataDir; `postgres://…` = a store shared by a fleet of daemons. */
+    store: T.Object({ url: T.String({ pattern: "^(|postgres(ql)?://.+)$" }) }, { additionalProperties: false }),
+    /** This daemon as a fleet node: labels that data sources' `runOn.labels` match. */
+    node: T.Object(
+      { labels: T.Record(T.String({ pattern: "^[A-Za-z0-9_.-]{1,63}$" }), T.String({ maxLength: 253 })) },
       { additionalProperties: false },
     ),
     scheduler: T.Object(

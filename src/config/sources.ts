@@ -2,7 +2,7 @@
  * Where a config value can come from, lowest precedence first: the TOML file, then
  * SNAPDB_* environment variables, then command-line flags. Each maps to a dotted path.
  */
-export type Parse = "string" | "integer" | "boolean" | "list";
+export type Parse = "string" | "integer" | "boolean" | "list" | "labels";
 
 export interface EnvBinding {
   env: string;
@@ -38,6 +38,9 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { env: "SNAPDB_RUNNER_RESTORE_TIMEOUT_SECONDS", path: "runner.restoreTimeoutSeconds", parse: "integer" },
   { env: "SNAPDB_RUNNER_PARTS_CONCURRENCY", path: "runner.partsConcurrency", parse: "integer" },
   { env: "SNAPDB_RUNNER_MAX_CONCURRENT", path: "runner.maxConcurrent", parse: "integer" },
+  { env: "SNAPDB_RUNNER_LEASE_SECONDS", path: "runner.leaseSeconds", parse: "integer" },
+  { env: "SNAPDB_STORE_URL", path: "store.url", parse: "string" },
+  { env: "SNAPDB_NODE_LABELS", path: "node.labels", parse: "labels" },
   { env: "SNAPDB_RUNNER_RETRY_BASE_SECONDS", path: "runner.retryBaseSeconds", parse: "integer" },
   { env: "SNAPDB_RUNNER_SHUTDOWN_GRACE_SECONDS", path: "runner.shutdownGraceSeconds", parse: "integer" },
   { env: "SNAPDB_SCHEDULER_CATCH_UP", path: "scheduler.catchUp", parse: "string" },
@@ -78,5 +81,11 @@ export function parseText(text: string, parse: Parse): unknown {
         .split(",")
         .map((s) => s.trim())
         .filter(Boolean);
+    case "labels": {
+      // `k=v,k=v`; an item without `=` is passed on as is for validation to name.
+      const pairs = (parseText(text, "list") as string[]).map((item) => item.split("=").map((s) => s.trim()));
+      if (pairs.some((p) => p.length !== 2 || !p[0])) return text;
+      return Object.fromEntries(pairs);
+    }
   }
 }

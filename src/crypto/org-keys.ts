@@ -12,20 +12,20 @@ const aadOf = (orgId: string) => `org_key:${orgId}:age_identity`;
  * both generate one, but only the first insert wins and both return the stored one.
  */
 export async function ensureOrgRecipient(db: Db, secrets: SecretBox, orgId: string): Promise<string> {
-  const existing = db.select({ recipient: orgKeys.recipient }).from(orgKeys).where(eq(orgKeys.orgId, orgId)).get();
+  const existing = (await db.select({ recipient: orgKeys.recipient }).from(orgKeys).where(eq(orgKeys.orgId, orgId)))[0];
   if (existing) return existing.recipient;
   const fresh = await newAgeIdentity();
   const sealed = secrets.seal(fresh.identity, aadOf(orgId));
-  db.insert(orgKeys)
+  await db.insert(orgKeys)
     .values({ orgId, recipient: fresh.recipient, identityCiphertext: sealed.ciphertext, identityKeyId: sealed.keyId, createdAt: nowMs() })
     .onConflictDoNothing()
-    .run();
-  return db.select({ recipient: orgKeys.recipient }).from(orgKeys).where(eq(orgKeys.orgId, orgId)).get()!.recipient;
+    ;
+  return (await db.select({ recipient: orgKeys.recipient }).from(orgKeys).where(eq(orgKeys.orgId, orgId)))[0]!.recipient;
 }
 
 /** The org's age identity (`AGE-SECRET-KEY-1…`), or null if it never encrypted anything. */
-export function orgIdentity(db: Db, secrets: SecretBox, orgId: string): string | null {
-  const row = db.select().from(orgKeys).where(eq(orgKeys.orgId, orgId)).get();
+export async function orgIdentity(db: Db, secrets: SecretBox, orgId: string): Promise<string | null> {
+  const row = (await db.select().from(orgKeys).where(eq(orgKeys.orgId, orgId)))[0];
   if (!row) return null;
   return secrets.open({ ciphertext: row.identityCiphertext, keyId: row.identityKeyId }, aadOf(orgId));
 }

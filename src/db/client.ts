@@ -1,13 +1,24 @@
 import { Database } from "bun:sqlite";
+import { AsyncLocalStorage } from "node:async_hooks";
 import { chmodSync, closeSync, mkdirSync, openSync, statSync } from "node:fs";
 import { dirname } from "node:path";
+import { is } from "drizzle-orm";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
+import { PgDialect } from "drizzle-orm/pg-core";
 import { finalizePrepared } from "./prepared.ts";
 import * as schema from "./schema.ts";
 
+/**
+ * The store as services see it. Its types are drizzle's SQLite ones; on a PostgreSQL store the
+ * same object is drizzle's PostgreSQL database over the PostgreSQL tables of the same names
+ * (src/db/schema-pg.ts). Services only use what both have: awaited query builders,
+ * `transaction(async (tx) => …)`, and src/db/raw.ts for raw SQL.
+ */
 export type Db = BunSQLiteDatabase<typeof schema>;
 /** What a transaction callback receives; services take this so they run inside a caller's tx. */
-export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+export type Tx = Db;
+
+export const isPostgres = (db: Db): boolean => is((db as unknown as { dialect: unknown }).dialect, PgDialect);
 
 export interface Store {
   sqlite: Database;
@@ -41,6 +52,7 @@ export function openStore(file: string): Store {
   sqlite.run("PRAGMA synchronous = NORMAL");
   sqlite.run("PRAGMA foreign_keys = ON");
   const db = drizzle({ client: sqlite, schema });
+  asyncTransactions(sqlite, db);
   return {
     sqlite,
     db,
@@ -52,5 +64,57 @@ export function openStore(file: string): Store {
       } catch {}
       sqlite.close();
     },
+  };
+}
+
+type TxFn<T> = (tx: Db) => Promise<T> | T;
+
+/**
+ * drizzle's SQLite transactions take a synchronous callback, and services are written once for
+ * both engines with `await` in them. Here a transaction is `BEGIN IMMEDIATE … COMMIT` around the
+ * awaited callback, one at a time (a queue: the connection is shared, so a second BEGIN would
+ * fail), and a nested `tx.transaction` is a savepoint. The callback receives a second drizzle
+ * handle on the same connection so a nested call knows it is nested.
+ */
+function asyncTransactions(sqlite: Database, db: Db): void {
+  const txDb = drizzle({ client: sqlite, schema });
+  // Which transaction the running code is inside, if any: a `db.transaction` called from within
+  // one (a helper that opens its own, called by a caller that batches) nests as a savepoint
+  // instead of waiting for the queue it is holding up.
+  const inside = new AsyncLocalStorage<{ open: boolean }>();
+  let tail: Promise<unknown> = Promise.resolve();
+  let savepoints = 0;
+  const run = async <T>(fn: TxFn<T>): Promise<T> => {
+    const token = { open: true };
+    sqlite.run("BEGIN IMMEDIATE");
+    try {
+      const result = await inside.run(token, () => fn(txDb));
+      sqlite.run("COMMIT");
+      return result;
+    } catch (err) {
+      if (sqlite.inTransaction) sqlite.run("ROLLBACK");
+      throw err;
+    } finally {
+      token.open = false;
+    }
+  };
+  (db as unknown as { transaction: unknown }).transaction = <T>(fn: TxFn<T>): Promise<T> => {
+    if (inside.getStore()?.open) return txDb.transaction(fn as (tx: unknown) => Promise<T>) as Promise<T>;
+    const next = tail.then(() => run(fn));
+    tail = next.catch(() => {});
+    return next;
+  };
+  (txDb as unknown as { transaction: unknown }).transaction = async <T>(fn: TxFn<T>): Promise<T> => {
+    const name = `sp${++savepoints}`;
+    sqlite.run(`SAVEPOINT ${name}`);
+    try {
+      const result = await fn(txDb);
+      sqlite.run(`RELEASE ${name}`);
+      return result;
+    } catch (err) {
+      sqlite.run(`ROLLBACK TO ${name}`);
+      sqlite.run(`RELEASE ${name}`);
+      throw err;
+    }
   };
 }

@@ -1,3 +1,4 @@
+import { rawAll } from "../db/raw.ts";
 import { sql } from "drizzle-orm";
 import { Counter, Gauge } from "prom-client";
 import type { Db } from "../db/client.ts";
@@ -21,8 +22,8 @@ export class NotifyMetrics {
       help: "Notification deliveries in the store, by channel type and status.",
       labelNames: ["channel_type", "status"] as const,
       registers,
-      collect() {
-        const rows = db.all<{ type: string; status: string; n: number }>(
+      async collect() {
+        const rows = await rawAll<{ type: string; status: string; n: number }>(db, 
           sql`SELECT channel_type AS type, status, count(*) AS n FROM notification_deliveries GROUP BY channel_type, status`,
         );
         for (const key of seen) this.set(JSON.parse(key), 0);

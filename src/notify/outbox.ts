@@ -1,3 +1,4 @@
+import { rawAll } from "../db/raw.ts";
 import { and, lt, ne, sql } from "drizzle-orm";
 import type { Db, Tx } from "../db/client.ts";
 import { notificationDeliveries } from "../db/schema.ts";
@@ -45,9 +46,9 @@ function signal(): void {
 }
 
 /** The org's rules that subscribe to `event` and whose source/policy (if set) is the event's. */
-export function matchingRules(tx: Tx, orgId: string, event: NotifyEvent, scope: EventScope): MatchedRule[] {
+export async function matchingRules(tx: Tx, orgId: string, event: NotifyEvent, scope: EventScope): Promise<MatchedRule[]> {
   const sources = scope.dataSourceIds.length ? sql`r.data_source_id IN ${scope.dataSourceIds}` : sql`0`;
-  return tx.all<MatchedRule>(sql`
+  return await rawAll<MatchedRule>(tx, sql`
     SELECT r.id AS id, r.channel_id AS channelId, c.type AS channelType, r.policy_id AS policyId
     FROM notification_rules r JOIN notification_channels c ON c.id = r.channel_id
     WHERE r.org_id = ${orgId}
@@ -58,9 +59,9 @@ export function matchingRules(tx: Tx, orgId: string, event: NotifyEvent, scope: 
 }
 
 /** One pending delivery of `event` to a channel, due now. Returns its id (`ndl_…`). */
-export function enqueueDelivery(tx: Tx, event: OutboxEvent, target: { channelId: string; channelType: string; ruleId: string | null }): string {
+export async function enqueueDelivery(tx: Tx, event: OutboxEvent, target: { channelId: string; channelType: string; ruleId: string | null }): Promise<string> {
   const id = newId("ndl");
-  tx.insert(notificationDeliveries)
+  await tx.insert(notificationDeliveries)
     .values({
       id,
       orgId: event.orgId,
@@ -74,21 +75,23 @@ export function enqueueDelivery(tx: Tx, event: OutboxEvent, target: { channelId:
       attempts: 0,
       nextAttemptAt: event.occurredAt,
     })
-    .run();
+    ;
   signal();
   return id;
 }
 
 /** One delivery per matching rule (two rules to one channel: two deliveries, as configured). */
-export function enqueueForRules(tx: Tx, event: OutboxEvent, rules: MatchedRule[]): string[] {
-  return rules.map((r) => enqueueDelivery(tx, event, { channelId: r.channelId, channelType: r.channelType, ruleId: r.id }));
+export async function enqueueForRules(tx: Tx, event: OutboxEvent, rules: MatchedRule[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const r of rules) ids.push(await enqueueDelivery(tx, event, { channelId: r.channelId, channelType: r.channelType, ruleId: r.id }));
+  return ids;
 }
 
 /** Finished deliveries older than `keepMs` leave the log (pending ones stay until they end). */
-export function pruneDeliveries(db: Db, now: number, keepMs = 30 * 86_400_000): number {
-  return db
+export async function pruneDeliveries(db: Db, now: number, keepMs = 30 * 86_400_000): Promise<number> {
+  return (await db
     .delete(notificationDeliveries)
     .where(and(ne(notificationDeliveries.status, "pending"), lt(notificationDeliveries.occurredAt, now - keepMs)))
     .returning({ id: notificationDeliveries.id })
-    .all().length;
+    ).length;
 }

@@ -6,23 +6,23 @@ import { backupJobs, backupPolicies, dataSources, restores } from "../db/schema.
 import { toBackupJob } from "../modules/jobs/serialize.ts";
 import { toRestore } from "../modules/restores/serialize.ts";
 
-const sourceName = (tx: Tx, id: string) => tx.select({ name: dataSources.name }).from(dataSources).where(eq(dataSources.id, id)).get()?.name ?? null;
-const policyName = (tx: Tx, id: string | null) =>
-  id ? (tx.select({ name: backupPolicies.name }).from(backupPolicies).where(eq(backupPolicies.id, id)).get()?.name ?? null) : null;
+const sourceName = async (tx: Tx, id: string) => (await tx.select({ name: dataSources.name }).from(dataSources).where(eq(dataSources.id, id)))[0]?.name ?? null;
+const policyName = async (tx: Tx, id: string | null) =>
+  id ? ((await tx.select({ name: backupPolicies.name }).from(backupPolicies).where(eq(backupPolicies.id, id)))[0]?.name ?? null) : null;
 
 export type JobRow = typeof backupJobs.$inferSelect;
 export type RestoreRow = typeof restores.$inferSelect;
 
 /** `data` of backup.* events: the job as the API shows it, plus the names a reader needs. */
-export function backupData(tx: Tx, job: JobRow): Record<string, unknown> {
-  return { ...toBackupJob(job), dataSourceName: sourceName(tx, job.dataSourceId), policyName: policyName(tx, job.policyId) };
+export async function backupData(tx: Tx, job: JobRow): Promise<Record<string, unknown>> {
+  return { ...toBackupJob(job), dataSourceName: (await sourceName(tx, job.dataSourceId)), policyName: (await policyName(tx, job.policyId)) };
 }
 
 /** `data` of restore.* events: the restore as the API shows it, plus the data sources' names. */
-export function restoreData(tx: Tx, row: RestoreRow): Record<string, unknown> {
+export async function restoreData(tx: Tx, row: RestoreRow): Promise<Record<string, unknown>> {
   return {
     ...toRestore(row),
-    sourceDataSourceName: sourceName(tx, row.sourceDataSourceId),
-    targetDataSourceName: sourceName(tx, row.targetDataSourceId),
+    sourceDataSourceName: (await sourceName(tx, row.sourceDataSourceId)),
+    targetDataSourceName: (await sourceName(tx, row.targetDataSourceId)),
   };
 }

@@ -53,6 +53,8 @@ const HOUR = 3_600_000;
 export class NotificationSender {
   private readonly inFlight = new Map<string, { channelId: string; controller: AbortController; done: Promise<void> }>();
   private stopped = true;
+  private waking = false;
+  private wakeAgain = false;
   private timer: ReturnType<typeof setInterval> | null = null;
   private unsubscribe: (() => void) | null = null;
   private readonly baseUrl: string;
@@ -61,11 +63,11 @@ export class NotificationSender {
     this.baseUrl = (deps.config.http.publicUrl || `http://${deps.config.listen}`).replace(/\/+$/, "");
   }
 
-  start(): void {
+  async start(): Promise<void> {
     this.stopped = false;
-    this.unsubscribe = onOutboxWrite(() => this.wake());
-    this.timer = setInterval(() => this.wake(), this.opts.pollMs ?? 1000);
-    this.wake();
+    this.unsubscribe = onOutboxWrite(async () => this.wake());
+    this.timer = setInterval(async () => this.wake(), this.opts.pollMs ?? 1000);
+    await this.wake();
   }
 
   /** Aborts attempts in flight (they stay pending and are sent again after the next start). */
@@ -82,12 +84,32 @@ export class NotificationSender {
     return this.opts.timeoutMs ?? 10_000;
   }
 
-  /** Starts every due delivery whose channel is free, up to the in-flight limit. */
-  wake(): void {
+  /**
+   * Starts every due delivery whose channel is free, up to the in-flight limit. One pass at a
+   * time: a wake during a pass (its reads are awaited) asks for another pass instead of
+   * reading the same due row and sending it twice.
+   */
+  async wake(): Promise<void> {
+    if (this.waking) {
+      this.wakeAgain = true;
+      return;
+    }
+    this.waking = true;
+    try {
+      do {
+        this.wakeAgain = false;
+        await this.launchDue();
+      } while (this.wakeAgain && !this.stopped);
+    } finally {
+      this.waking = false;
+    }
+  }
+
+  private async launchDue(): Promise<void> {
     const max = this.opts.maxInFlight ?? 16;
     while (!this.stopped && this.inFlight.size < max) {
       const busy = [...new Set([...this.inFlight.values()].map((f) => f.channelId))];
-      const next = this.deps.db
+      const next = (await this.deps.db
         .select()
         .from(notificationDeliveries)
         .where(
@@ -99,7 +121,7 @@ export class NotificationSender {
         )
         .orderBy(asc(notificationDeliveries.nextAttemptAt), asc(notificationDeliveries.id))
         .limit(1)
-        .get();
+        )[0];
       if (!next) return;
       this.launch(next);
     }
@@ -111,14 +133,14 @@ export class NotificationSender {
     this.inFlight.set(row.id, entry);
     entry.done = this.attempt(row, controller.signal)
       .catch((err) => this.deps.logger.error("notification attempt failed unexpectedly", { deliveryId: row.id, error: err }))
-      .finally(() => {
+      .finally(async () => {
         this.inFlight.delete(row.id);
-        this.wake();
+        await this.wake();
       });
   }
 
   private async attempt(row: DeliveryRow, signal: AbortSignal): Promise<void> {
-    const channel = this.deps.db.select().from(notificationChannels).where(eq(notificationChannels.id, row.channelId)).get();
+    const channel = (await this.deps.db.select().from(notificationChannels).where(eq(notificationChannels.id, row.channelId)))[0];
     if (!channel) return this.record(row, { ok: false, retry: false, error: "the channel was deleted" });
     let secret;
     try {
@@ -146,14 +168,14 @@ export class NotificationSender {
     }
     // Stopped mid-attempt: not an answer from the receiver; the row stays due for the next start.
     if (signal.aborted && this.stopped) return;
-    this.record(row, outcome);
+    await this.record(row, outcome);
   }
 
   private backoffMs(attempts: number): number {
     return Math.min(this.opts.retryBaseMs * 2 ** (attempts - 1), this.opts.maxRetryDelayMs ?? HOUR);
   }
 
-  private record(row: DeliveryRow, outcome: Outcome): void {
+  private async record(row: DeliveryRow, outcome: Outcome): Promise<void> {
     const now = nowMs();
     const attempts = row.attempts + 1;
     const log = this.deps.logger.child({ deliveryId: row.id, channelId: row.channelId, event: row.event, attempts });
@@ -177,11 +199,11 @@ export class NotificationSender {
         log.warn("notification delivery failed", { error });
       }
     }
-    this.deps.db
+    await this.deps.db
       .update(notificationDeliveries)
       .set({ ...set, attempts, lastAttemptAt: now })
       .where(and(eq(notificationDeliveries.id, row.id), eq(notificationDeliveries.status, "pending")))
-      .run();
+      ;
     this.deps.metrics?.attempt(row.channelType, result);
   }
 }

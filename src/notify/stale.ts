@@ -1,3 +1,4 @@
+import { rawAll } from "../db/raw.ts";
 import { eq, sql } from "drizzle-orm";
 import type { Db, Tx } from "../db/client.ts";
 import { notificationStaleState } from "../db/schema.ts";
@@ -39,8 +40,8 @@ export function scheduleIntervalMs(cron: string, timezone: string, now: number):
   return first === null || second === null ? null : second - first;
 }
 
-function rulesWatchingStaleness(db: Db | Tx): Rule[] {
-  return db.all<Rule>(sql`
+async function rulesWatchingStaleness(db: Db | Tx): Promise<Rule[]> {
+  return await rawAll<Rule>(db, sql`
     SELECT r.id AS id, r.org_id AS orgId, r.channel_id AS channelId, c.type AS channelType, r.events AS events,
            r.data_source_id AS dataSourceId, r.policy_id AS policyId, r.stale_after_seconds AS staleAfterSeconds
     FROM notification_rules r JOIN notification_channels c ON c.id = r.channel_id
@@ -49,8 +50,8 @@ function rulesWatchingStaleness(db: Db | Tx): Rule[] {
 }
 
 /** Enabled attachments in the rule's scope, with their policies' schedules. */
-function candidates(db: Db | Tx, rule: Rule): Candidate[] {
-  return db.all<Candidate>(sql`
+async function candidates(db: Db | Tx, rule: Rule): Promise<Candidate[]> {
+  return await rawAll<Candidate>(db, sql`
     SELECT a.data_source_id AS dataSourceId, d.name AS dataSourceName, a.created_at AS attachmentCreatedAt, p.id AS policyId,
            p.name AS policyName, p.schedule_cron AS scheduleCron, p.timezone AS timezone, p.timeout_seconds AS timeoutSeconds
     FROM attachments a JOIN backup_policies p ON p.id = a.policy_id JOIN data_sources d ON d.id = a.data_source_id
@@ -60,8 +61,8 @@ function candidates(db: Db | Tx, rule: Rule): Candidate[] {
     ORDER BY a.data_source_id, a.id`);
 }
 
-function lastSuccess(db: Db | Tx, dataSourceId: string, policyId: string | null): number | null {
-  const [row] = db.all<{ at: number | null }>(sql`
+async function lastSuccess(db: Db | Tx, dataSourceId: string, policyId: string | null): Promise<number | null> {
+  const [row] = await rawAll<{ at: number | null }>(db, sql`
     SELECT max(finished_at) AS at FROM backup_jobs
     WHERE data_source_id = ${dataSourceId} AND status = 'succeeded' AND (${policyId} IS NULL OR policy_id = ${policyId})`);
   return row?.at ?? null;
@@ -80,23 +81,23 @@ function mostFrequent(list: Candidate[], now: number): Map<string, { c: Candidat
 }
 
 /** One pass over every rule that watches staleness; returns the number of `backup.stale` deliveries written. */
-export function checkStaleness(db: Db, now = nowMs()): number {
+export async function checkStaleness(db: Db, now = nowMs()): Promise<number> {
   let sent = 0;
-  for (const rule of rulesWatchingStaleness(db)) {
+  for (const rule of (await rulesWatchingStaleness(db))) {
     const announces = (JSON.parse(rule.events) as string[]).includes("backup.stale");
-    for (const { c, intervalMs } of mostFrequent(candidates(db, rule), now).values()) {
+    for (const { c, intervalMs } of mostFrequent((await candidates(db, rule)), now).values()) {
       const thresholdMs = rule.staleAfterSeconds !== null ? rule.staleAfterSeconds * 1000 : 2 * intervalMs + c.timeoutSeconds * 1000;
-      const last = lastSuccess(db, c.dataSourceId, rule.policyId);
+      const last = await lastSuccess(db, c.dataSourceId, rule.policyId);
       const since = Math.max(last ?? 0, c.attachmentCreatedAt);
       if (now - since <= thresholdMs) continue;
-      db.transaction((tx) => {
+      await db.transaction(async (tx) => {
         // INSERT OR IGNORE on the (rule, source) key: the mark and the delivery are written once.
-        const marked = tx
+        const marked = await tx
           .insert(notificationStaleState)
           .values({ ruleId: rule.id, dataSourceId: c.dataSourceId, orgId: rule.orgId, staleSince: since + thresholdMs, notifiedAt: now })
           .onConflictDoNothing()
           .returning({ ruleId: notificationStaleState.ruleId })
-          .all();
+          ;
         if (!marked.length || !announces) return;
         const data = {
           dataSourceId: c.dataSourceId,
@@ -108,7 +109,7 @@ export function checkStaleness(db: Db, now = nowMs()): number {
           staleAfterSeconds: Math.round(thresholdMs / 1000),
           staleSince: isoOf(since + thresholdMs),
         };
-        enqueueForRules(tx, { orgId: rule.orgId, event: "backup.stale", occurredAt: now, data }, [rule]);
+        await enqueueForRules(tx, { orgId: rule.orgId, event: "backup.stale", occurredAt: now, data }, [rule]);
         sent++;
       });
     }
@@ -120,23 +121,23 @@ export function checkStaleness(db: Db, now = nowMs()): number {
  * Runs the check at start (what went stale while the daemon was down) and every
  * `intervalMs`; the same timer drops finished deliveries older than 30 days.
  */
-export function startStaleChecks(db: Db, logger: Logger, intervalMs: number): () => void {
+export async function startStaleChecks(db: Db, logger: Logger, intervalMs: number): Promise<() => void> {
   const log = logger.child({ component: "stale-check" });
-  const run = () => {
+  const run = async () => {
     try {
-      const sent = checkStaleness(db);
+      const sent = await checkStaleness(db);
       if (sent) log.info("data sources without a recent successful backup", { notified: sent });
-      pruneDeliveries(db, nowMs());
+      await pruneDeliveries(db, nowMs());
     } catch (err) {
       log.error("stale check failed", { error: err });
     }
   };
-  run();
+  await run();
   const timer = setInterval(run, intervalMs);
   return () => clearInterval(timer);
 }
 
 /** Forgets a rule's marks (its scope or threshold changed: staleness is judged afresh). */
-export function clearStaleMarks(tx: Tx, ruleId: string): void {
-  tx.delete(notificationStaleState).where(eq(notificationStaleState.ruleId, ruleId)).run();
+export async function clearStaleMarks(tx: Tx, ruleId: string): Promise<void> {
+  await tx.delete(notificationStaleState).where(eq(notificationStaleState.ruleId, ruleId));
 }

@@ -32,9 +32,9 @@ export function createNotifications(input: { db: Db; config: Config; secrets: Se
   let stopStale: (() => void) | null = null;
   return {
     sender,
-    start() {
-      sender.start();
-      stopStale = startStaleChecks(input.db, logger, input.config.notify.staleCheckSeconds * 1000);
+    async start() {
+      await sender.start();
+      stopStale = await startStaleChecks(input.db, logger, input.config.notify.staleCheckSeconds * 1000);
     },
     async stop() {
       stopStale?.();

@@ -22,9 +22,9 @@ export async function applyRetention(
   job: Pick<JobRow, "dataSourceId" | "policyId">,
 ): Promise<string[]> {
   if (!job.policyId) return [];
-  const policy = db.select().from(backupPolicies).where(eq(backupPolicies.id, job.policyId)).get();
+  const policy = (await db.select().from(backupPolicies).where(eq(backupPolicies.id, job.policyId)))[0];
   if (!policy) return [];
-  const candidates = db
+  const candidates = await db
     .select()
     .from(backupJobs)
     .where(
@@ -36,7 +36,7 @@ export async function applyRetention(
       ),
     )
     .orderBy(desc(backupJobs.id))
-    .all();
+    ;
   const decision = selectBackupsToKeep(
     candidates.map((c) => ({ id: c.id, status: c.status, at: c.startedAt ?? c.queuedAt })),
     policy.retention,
@@ -47,7 +47,7 @@ export async function applyRetention(
   for (const id of decision.remove) {
     const row = candidates.find((c) => c.id === id)!;
     const destination = row.destinationId
-      ? db.select().from(storageDestinations).where(eq(storageDestinations.id, row.destinationId)).get()
+      ? (await db.select().from(storageDestinations).where(eq(storageDestinations.id, row.destinationId)))[0]
       : undefined;
     if (!destination || !row.objectKey) continue;
     try {
@@ -73,11 +73,11 @@ export async function applyRetention(
  * newest backup, not from now.
  */
 export async function sweepRetention(db: Db, storage: StorageRegistry, logger: Logger): Promise<number> {
-  const pairs = db
+  const pairs = await db
     .selectDistinct({ dataSourceId: backupJobs.dataSourceId, policyId: backupJobs.policyId })
     .from(backupJobs)
     .where(and(eq(backupJobs.status, "succeeded"), isNull(backupJobs.fileDeletedAt)))
-    .all();
+    ;
   let removed = 0;
   for (const pair of pairs) {
     try {

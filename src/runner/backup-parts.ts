@@ -135,9 +135,9 @@ export async function runServerBackup(
       ...(target.engine === "postgres" ? {} : { charset: d.charset ?? null, collation: d.collation ?? null }),
     })),
   ];
-  const writeParts = () => deps.db.update(backupJobs).set({ parts }).where(eq(backupJobs.id, job.id)).run();
+  const writeParts = async () => await deps.db.update(backupJobs).set({ parts }).where(eq(backupJobs.id, job.id));
   onObjectKey(folderOf(parts[0]!.objectKey!));
-  writeParts();
+  await writeParts();
 
   const stop = new AbortController();
   const partsSignal = AbortSignal.any([signal, stop.signal]);
@@ -154,7 +154,7 @@ export async function runServerBackup(
       if (failure || signal.aborted) return;
       if (part.kind === "database" && !(await serverHasDatabase(target, part.name, signal).catch(() => true))) {
         Object.assign(part, pending, { note: "the database was dropped while the backup ran: skipped" });
-        writeParts();
+        await writeParts();
         return;
       }
       failure = { error: ofPart(err, part) };
@@ -163,7 +163,7 @@ export async function runServerBackup(
     }
     Object.assign(part, { sizeBytes: stored.sizeBytes, storedBytes: stored.storedBytes, sha256: stored.sha256 });
     pipelines.add(stored.pipeline);
-    writeParts();
+    await writeParts();
   });
   if (failure) throw (failure as { error: unknown }).error;
   if (signal.aborted) throw new Error("aborted");

@@ -94,13 +94,13 @@ export interface BackupPlan {
 }
 
 /** Everything a job needs, read once when it starts; a missing piece fails the job clearly. */
-export function planBackup(db: Db, job: JobRow): BackupPlan {
-  const source = db.select().from(dataSources).where(eq(dataSources.id, job.dataSourceId)).get();
+export async function planBackup(db: Db, job: JobRow): Promise<BackupPlan> {
+  const source = (await db.select().from(dataSources).where(eq(dataSources.id, job.dataSourceId)))[0];
   if (!source) throw new JobSetupError("DATA_SOURCE_NOT_FOUND", "the data source was deleted");
-  const policy = job.policyId ? db.select().from(backupPolicies).where(eq(backupPolicies.id, job.policyId)).get() : undefined;
+  const policy = job.policyId ? (await db.select().from(backupPolicies).where(eq(backupPolicies.id, job.policyId)))[0] : undefined;
   if (!policy) throw new JobSetupError("POLICY_NOT_FOUND", "the job's backup policy was deleted");
   const destinationId = job.destinationId ?? policy.destinationId;
-  const destination = db.select().from(storageDestinations).where(eq(storageDestinations.id, destinationId)).get();
+  const destination = (await db.select().from(storageDestinations).where(eq(storageDestinations.id, destinationId)))[0];
   if (!destination) throw new JobSetupError("DESTINATION_NOT_FOUND", "the job's storage destination was deleted");
   return {
     source,

@@ -23,9 +23,9 @@ export async function deleteBackupFile(
   metadata: { reason: "retention" | "manual"; policyId?: string | null },
 ): Promise<void> {
   const key = job.objectKey!;
-  db.transaction((tx) => {
-    tx.update(backupJobs).set({ fileDeletedAt: nowMs() }).where(eq(backupJobs.id, job.id)).run();
-    recordAudit(tx, ctx, {
+  await db.transaction(async (tx) => {
+    await tx.update(backupJobs).set({ fileDeletedAt: nowMs() }).where(eq(backupJobs.id, job.id));
+    await recordAudit(tx, ctx, {
       action: "backup_file.deleted",
       targetType: "backup_job",
       targetId: job.id,
@@ -36,9 +36,9 @@ export async function deleteBackupFile(
     // A whole-server job's key is its folder: every part goes (a backup is kept or deleted whole).
     await deleteBackupObjects(storage.driverFor(destination), key, { partKeys: job.parts?.map((p) => p.objectKey) });
   } catch (err) {
-    db.transaction((tx) => {
-      tx.update(backupJobs).set({ fileDeletedAt: null }).where(eq(backupJobs.id, job.id)).run();
-      recordAudit(tx, ctx, {
+    await db.transaction(async (tx) => {
+      await tx.update(backupJobs).set({ fileDeletedAt: null }).where(eq(backupJobs.id, job.id));
+      await recordAudit(tx, ctx, {
         action: "backup_file.delete_failed",
         targetType: "backup_job",
         targetId: job.id,

@@ -1,3 +1,4 @@
+import { rawAll } from "../db/raw.ts";
 import { sql } from "drizzle-orm";
 import { Gauge } from "prom-client";
 import type { Db } from "../db/client.ts";
@@ -16,8 +17,8 @@ export function registerDrillMetrics(db: Db, metrics: MetricsRegistry): void {
     help: "Finish time of the newest passed restore drill per data source (the source whose backup was restored).",
     labelNames: ["data_source_id"] as const,
     registers: [metrics.registry],
-    collect() {
-      const last = db.all<{ data_source_id: string; at: number }>(
+    async collect() {
+      const last = await rawAll<{ data_source_id: string; at: number }>(db, 
         sql`SELECT r.source_data_source_id AS data_source_id, max(r.finished_at) AS at FROM restores r JOIN data_sources d ON d.id = r.source_data_source_id
             WHERE r.mode = 'drill' AND r.status = 'succeeded' GROUP BY r.source_data_source_id`,
       );

@@ -31,11 +31,11 @@ const INTERRUPTED = {
 };
 
 /** Fails the plan runs a dead process left `running`; returns their ids. Call before the runner starts. */
-export function recoverInterruptedPlanRuns(db: Db, logger: Logger, hook?: PlanRunHook): string[] {
-  const rows = db.select().from(restores).where(and(eq(restores.status, "running"), isNotNull(restores.planId))).all();
+export async function recoverInterruptedPlanRuns(db: Db, logger: Logger, hook?: PlanRunHook): Promise<string[]> {
+  const rows = await db.select().from(restores).where(and(eq(restores.status, "running"), isNotNull(restores.planId)));
   for (const row of rows) {
     const mode = row.mode ?? "drill";
-    recordPlanRunEnd(
+    await recordPlanRunEnd(
       db,
       row,
       {
@@ -48,7 +48,7 @@ export function recoverInterruptedPlanRuns(db: Db, logger: Logger, hook?: PlanRu
     );
     if (mode !== "refresh") continue;
     // A refresh of a SQLite target writes a temp file beside it, as any restore does.
-    const target = db.select({ engine: dataSources.engine, path: dataSources.path }).from(dataSources).where(eq(dataSources.id, row.targetDataSourceId)).get();
+    const target = (await db.select({ engine: dataSources.engine, path: dataSources.path }).from(dataSources).where(eq(dataSources.id, row.targetDataSourceId)))[0];
     if (target?.engine !== "sqlite" || !target.path) continue;
     for (const path of new Set([target.path, realPathOf(target.path) ?? target.path])) removeSqliteTemp(sqliteTempPath(path, row.id));
   }
@@ -74,11 +74,11 @@ export function removeDrillScratchFiles(scratchDir: string): number {
  * again at the next start. Returns the names dropped.
  */
 export async function dropLeftoverScratchDatabases(db: Db, targetOf: (row: typeof dataSources.$inferSelect) => SourceTarget, outbound: OutboundPolicy, logger: Logger): Promise<string[]> {
-  const planTargets = db.selectDistinct({ id: restorePlans.targetDataSourceId }).from(restorePlans).where(eq(restorePlans.mode, "drill")).all();
-  const pastTargets = db.selectDistinct({ id: restores.targetDataSourceId }).from(restores).where(eq(restores.mode, "drill")).all();
+  const planTargets = await db.selectDistinct({ id: restorePlans.targetDataSourceId }).from(restorePlans).where(eq(restorePlans.mode, "drill"));
+  const pastTargets = await db.selectDistinct({ id: restores.targetDataSourceId }).from(restores).where(eq(restores.mode, "drill"));
   const ids = [...new Set([...planTargets, ...pastTargets].map((r) => r.id))];
   if (!ids.length) return [];
-  const sources = db.select().from(dataSources).where(inArray(dataSources.id, ids)).all();
+  const sources = await db.select().from(dataSources).where(inArray(dataSources.id, ids));
   const dropped: string[] = [];
   for (const source of sources) {
     if (source.engine === "sqlite") continue;
@@ -86,7 +86,7 @@ export async function dropLeftoverScratchDatabases(db: Db, targetOf: (row: typeo
       const target = await pinTarget(targetOf(source), outbound);
       for (const name of await listScratchDatabases(target)) {
         const restoreId = restoreIdOfScratch(name);
-        const run = restoreId ? db.select({ status: restores.status, target: restores.targetDataSourceId }).from(restores).where(eq(restores.id, restoreId)).get() : undefined;
+        const run = restoreId ? (await db.select({ status: restores.status, target: restores.targetDataSourceId }).from(restores).where(eq(restores.id, restoreId)))[0] : undefined;
         // Not ours (another daemon's drill), or a drill that is still to run or running: left alone.
         if (!run || run.target !== source.id || run.status === "queued" || run.status === "running") continue;
         await dropScratchDatabase(target, name, AbortSignal.timeout(60_000));

@@ -45,9 +45,9 @@ const DROP_TIMEOUT_MS = 60_000;
 export const scratchFileOf = (scratchDir: string, restoreId: string) => join(scratchDir, `${scratchNameOf(restoreId)}.sqlite`);
 
 /** The plan's checks, read when its run starts (a plan deleted since: none). */
-export function planChecks(db: Db, planId: string | null): CheckSpec[] {
+export async function planChecks(db: Db, planId: string | null): Promise<CheckSpec[]> {
   if (!planId) return [];
-  return db.select({ checks: restorePlans.checks }).from(restorePlans).where(eq(restorePlans.id, planId)).get()?.checks ?? [];
+  return (await db.select({ checks: restorePlans.checks }).from(restorePlans).where(eq(restorePlans.id, planId)))[0]?.checks ?? [];
 }
 
 /** Removes a drill's scratch; never throws: a failure is logged and left to the next start. */
@@ -74,7 +74,7 @@ function scratchNote(scratch: Scratch | null, dropped: boolean | null): string {
  * may reach one server: the resolved addresses (or real paths) are compared again now.
  */
 async function refuseOwnSource(deps: PlanRunDeps, row: RestoreRow, at: RestoredAt): Promise<void> {
-  const sourceRow = deps.db.select().from(dataSources).where(eq(dataSources.id, row.sourceDataSourceId)).get();
+  const sourceRow = (await deps.db.select().from(dataSources).where(eq(dataSources.id, row.sourceDataSourceId)))[0];
   if (!sourceRow) return;
   let same: boolean;
   if (at.target.engine === "sqlite") {
@@ -94,14 +94,14 @@ export async function executePlanRun(deps: PlanRunDeps, entry: RunningRestore, o
   const stopWatching = watchRestore(deps.db, entry, opts);
   const state: RestoreState = { touched: "no", createdDatabase: false };
   const started = performance.now();
-  const checks = planChecks(deps.db, row.planId);
+  const checks = await planChecks(deps.db, row.planId);
   let engine: EngineName | null = null;
   let fingerprinted = false;
   let scratch: Scratch | null = null;
   let verified: Omit<Verification, "durationMs"> | null = null;
   let failure: { code: string; message: string } | null = null;
   try {
-    const plan = planRestore(deps, row);
+    const plan = await planRestore(deps, row);
     engine = plan.target.engine;
     fingerprinted = plan.job.fingerprint !== null;
     // One resolution of the target's host for the restore, the verification and the drop.
@@ -157,7 +157,7 @@ export async function executePlanRun(deps: PlanRunDeps, entry: RunningRestore, o
     error = { code: "VERIFICATION_FAILED", message: `${failureSummary(verification, checks)}; ${where}` };
   }
   const status = error?.code === "CANCELED" ? "canceled" : error ? "failed" : "succeeded";
-  recordPlanRunEnd(deps.db, row, { status, error, verification, progress }, deps.onPlanRunFinished);
+  await recordPlanRunEnd(deps.db, row, { status, error, verification, progress }, deps.onPlanRunFinished);
   deps.metrics?.recordRestore(status, error?.code ?? null, durationMs);
   log.info("plan run finished", { status, verification: verification.status, durationMs, ...(state.pipeline ? { pipeline: state.pipeline } : {}), ...(error ? { code: error.code } : {}) });
 }

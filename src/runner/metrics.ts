@@ -1,3 +1,4 @@
+import { rawAll, rawGet } from "../db/raw.ts";
 import { sql } from "drizzle-orm";
 import { Counter, Gauge, Histogram } from "prom-client";
 import type { Db } from "../db/client.ts";
@@ -32,8 +33,8 @@ export class RunnerMetrics {
       help: "Backup jobs by status (from the store).",
       labelNames: ["status"] as const,
       registers,
-      collect() {
-        const counts = db.all<{ status: string; n: number }>(sql`SELECT status, count(*) AS n FROM backup_jobs GROUP BY status`);
+      async collect() {
+        const counts = await rawAll<{ status: string; n: number }>(db, sql`SELECT status, count(*) AS n FROM backup_jobs GROUP BY status`);
         for (const status of JOB_STATUSES) this.set({ status }, counts.find((c) => c.status === status)?.n ?? 0);
       },
     });
@@ -42,8 +43,8 @@ export class RunnerMetrics {
       help: "Finish time of the newest successful backup per data source.",
       labelNames: ["data_source_id"] as const,
       registers,
-      collect() {
-        const last = db.all<{ data_source_id: string; at: number }>(
+      async collect() {
+        const last = await rawAll<{ data_source_id: string; at: number }>(db, 
           sql`SELECT j.data_source_id, max(j.finished_at) AS at FROM backup_jobs j JOIN data_sources d ON d.id = j.data_source_id
               WHERE j.status = 'succeeded' GROUP BY j.data_source_id`,
         );
@@ -55,8 +56,8 @@ export class RunnerMetrics {
       name: "snapdb_runner_queue_depth",
       help: "Queued backup jobs.",
       registers,
-      collect() {
-        this.set(db.get<{ n: number }>(sql`SELECT count(*) AS n FROM backup_jobs WHERE status = 'queued'`)?.n ?? 0);
+      async collect() {
+        this.set((await rawGet<{ n: number }>(db, sql`SELECT count(*) AS n FROM backup_jobs WHERE status = 'queued'`))?.n ?? 0);
       },
     });
     this.runningJobs = new Gauge({ name: "snapdb_runner_running_jobs", help: "Backup jobs running now.", registers });

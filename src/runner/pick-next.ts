@@ -37,44 +37,44 @@ function runnableRestores(busy: string[], fullOrgs: string[]): SQL {
 }
 
 /** Each org that has work able to start now → when its oldest such job was queued. */
-export function orgsWithRunnableWork(db: Db, now: number, busy: string[], fullOrgs: string[]): Map<string, number> {
+export async function orgsWithRunnableWork(db: Db, now: number, busy: string[], fullOrgs: string[]): Promise<Map<string, number>> {
   const heads = new Map<string, number>();
-  const backups = db
+  const backups = await db
     .select({ orgId: backupJobs.orgId, oldest: sql<number>`min(${backupJobs.queuedAt})` })
     .from(backupJobs)
     .where(runnableBackups(now, busy, fullOrgs))
     .groupBy(backupJobs.orgId)
-    .all();
-  const queuedRestores = db
+    ;
+  const queuedRestores = await db
     .select({ orgId: restores.orgId, oldest: sql<number>`min(${restores.queuedAt})` })
     .from(restores)
     .where(runnableRestores(busy, fullOrgs))
     .groupBy(restores.orgId)
-    .all();
+    ;
   for (const { orgId, oldest } of [...backups, ...queuedRestores]) heads.set(orgId, Math.min(oldest, heads.get(orgId) ?? Infinity));
   return heads;
 }
 
 /** The org's oldest backup that may start now. */
-export function nextQueuedBackup(db: Db, now: number, busy: string[], orgId: string): JobRow | undefined {
-  return db
+export async function nextQueuedBackup(db: Db, now: number, busy: string[], orgId: string): Promise<JobRow | undefined> {
+  return (await db
     .select()
     .from(backupJobs)
     .where(and(eq(backupJobs.orgId, orgId), runnableBackups(now, busy, [])))
     .orderBy(asc(backupJobs.queuedAt), asc(backupJobs.id))
     .limit(1)
-    .get();
+    )[0];
 }
 
 /** The org's oldest restore whose target is free. */
-export function nextQueuedRestore(db: Db, busy: string[], orgId: string): RestoreRow | undefined {
-  return db
+export async function nextQueuedRestore(db: Db, busy: string[], orgId: string): Promise<RestoreRow | undefined> {
+  return (await db
     .select()
     .from(restores)
     .where(and(eq(restores.orgId, orgId), runnableRestores(busy, [])))
     .orderBy(asc(restores.queuedAt), asc(restores.id))
     .limit(1)
-    .get();
+    )[0];
 }
 
 /**

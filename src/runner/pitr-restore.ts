@@ -53,7 +53,7 @@ interface StoredFile {
  * (the stream errors with CHECKSUM_MISMATCH at its end otherwise), decrypted with the org's
  * identity, decompressed. The consumer must not keep what it wrote before the stream ended.
  */
-async function plainStream(deps: RestoreDeps, driver: StorageDriver, file: StoredFile, identity: () => string, signal: AbortSignal, progress: RestoreProgress) {
+async function plainStream(deps: RestoreDeps, driver: StorageDriver, file: StoredFile, identity: () => Promise<string>, signal: AbortSignal, progress: RestoreProgress) {
   const { body } = await driver.get(file.objectKey);
   const hash = createHash("sha256");
   let read = 0;
@@ -74,7 +74,7 @@ async function plainStream(deps: RestoreDeps, driver: StorageDriver, file: Store
   );
   if (file.format.encrypted) {
     const failed = (err: unknown) => `${file.objectKey} does not decrypt with the organisation's age identity: ${err instanceof Error ? err.message : String(err)}`;
-    stream = await decryptStream(stream, [identity()]).catch((err: unknown) => {
+    stream = await decryptStream(stream, [await identity()]).catch((err: unknown) => {
       if (err instanceof RestoreSetupError || err instanceof StorageError) throw err;
       throw new RestoreSetupError("DECRYPT_FAILED", failed(err));
     });
@@ -140,7 +140,7 @@ export async function runPointInTimeRestore(
   state: PitrState,
 ): Promise<void> {
   const targetTime = row.targetTime!;
-  const window = recoveryWindowOf(deps.db, row.sourceDataSourceId);
+  const window = await recoveryWindowOf(deps.db, row.sourceDataSourceId);
   const plan = window ? planPointInTime(window, targetTime) : null;
   if (!plan) throw new RestoreSetupError("OUTSIDE_WINDOW", `${new Date(targetTime).toISOString()} is no longer reachable: ${windowText(window)}`);
   const check = checkRestoreDirectory(row.targetDirectory!, deps.restoreDirs);
@@ -148,14 +148,14 @@ export async function runPointInTimeRestore(
   const tar = findTool("tar", deps.dumpEnv.toolPath);
   if (!tar) throw new RestoreSetupError("RESTORE_TOOL_MISSING", "tar is not on the daemon's PATH");
   const job = plan.backup.job;
-  const destinationOf = (id: string | null) => {
-    const dest = id ? deps.db.select().from(storageDestinations).where(eq(storageDestinations.id, id)).get() : undefined;
+  const destinationOf = async (id: string | null) => {
+    const dest = id ? (await deps.db.select().from(storageDestinations).where(eq(storageDestinations.id, id)))[0] : undefined;
     if (!dest) throw new RestoreSetupError("BACKUP_FILE_MISSING", "the storage destination of the backup or its WAL was deleted");
     return dest;
   };
   let identity: string | null = null;
-  const identityOf = () => {
-    identity ??= orgIdentity(deps.db, deps.secrets, row.orgId);
+  const identityOf = async () => {
+    identity ??= (await orgIdentity(deps.db, deps.secrets, row.orgId));
     if (!identity) throw new RestoreSetupError("DECRYPT_FAILED", "the organisation has no age identity to decrypt with");
     return identity;
   };
@@ -169,7 +169,7 @@ export async function runPointInTimeRestore(
 
   const base = await plainStream(
     deps,
-    deps.storage.driverFor(destinationOf(job.destinationId)),
+    deps.storage.driverFor((await destinationOf(job.destinationId))),
     { objectKey: job.objectKey!, sha256: job.sha256, storedBytes: job.storedBytes, format: (job.format ?? {}) as StoredFile["format"] },
     identityOf,
     signal,
@@ -180,14 +180,14 @@ export async function runPointInTimeRestore(
 
   const archive = join(dir, WAL_ARCHIVE_DIR);
   mkdirSync(archive, { recursive: true, mode: 0o700 });
-  const histories = deps.db
+  const histories = await deps.db
     .select()
     .from(walSegments)
     .where(and(eq(walSegments.dataSourceId, row.sourceDataSourceId), isNull(walSegments.segno)))
-    .all();
+    ;
   for (const segment of [...histories, ...plan.segments]) {
     if (signal.aborted) throw new RestoreSetupError("CANCELED", "aborted");
-    const plain = await plainStream(deps, deps.storage.driverFor(destinationOf(segment.destinationId)), { ...segment, format: segment.format as StoredFile["format"] }, identityOf, signal, progress);
+    const plain = await plainStream(deps, deps.storage.driverFor((await destinationOf(segment.destinationId))), { ...segment, format: segment.format as StoredFile["format"] }, identityOf, signal, progress);
     await writeWhole(plain, join(archive, segment.name), signal);
   }
 

@@ -37,12 +37,12 @@ export type PlanRunHook = (tx: Tx, event: PlanRunEvent) => void;
  * verification), its `restore.*` audit event, the plan's `drill.*` / `refresh.*` audit event,
  * and the hook.
  */
-export function recordPlanRunEnd(
+export async function recordPlanRunEnd(
   db: Db,
   row: RestoreRow,
   end: { status: "succeeded" | "failed" | "canceled"; error: { code: string; message: string } | null; verification: Verification; progress: RestoreProgress },
   hook?: PlanRunHook,
-): PlanRunEvent {
+): Promise<PlanRunEvent> {
   const now = nowMs();
   const mode = row.mode ?? "drill";
   const event: PlanRunEvent = {
@@ -58,8 +58,8 @@ export function recordPlanRunEnd(
     error: end.error,
   };
   const ctx = { orgId: row.orgId, actor: RUNNER, requestId: null, ip: null };
-  db.transaction((tx) => {
-    tx.update(restores)
+  await db.transaction(async (tx) => {
+    await tx.update(restores)
       .set({
         status: end.status,
         finishedAt: now,
@@ -70,8 +70,8 @@ export function recordPlanRunEnd(
         verification: end.verification as unknown as Record<string, unknown>,
       })
       .where(eq(restores.id, row.id))
-      .run();
-    recordAudit(tx, ctx, {
+      ;
+    await recordAudit(tx, ctx, {
       action: end.status === "succeeded" ? "restore.completed" : end.status === "canceled" ? "restore.canceled" : "restore.failed",
       targetType: "restore",
       targetId: row.id,
@@ -86,7 +86,7 @@ export function recordPlanRunEnd(
       },
     });
     const v = end.verification;
-    recordAudit(tx, ctx, {
+    await recordAudit(tx, ctx, {
       action: event.type,
       targetType: "restore_plan",
       targetId: event.planId,
@@ -102,7 +102,7 @@ export function recordPlanRunEnd(
       },
     });
     // The notifications outbox is written here, in this transaction: drill.* (a refresh: restore.*).
-    recordPlanRunEvent(tx, row.id);
+    await recordPlanRunEvent(tx, row.id);
     hook?.(tx, event);
   });
   return event;

@@ -77,10 +77,10 @@ export class Runner {
 
   constructor(private readonly deps: RunnerDeps, private readonly opts: RunnerOptions) {}
 
-  start(): void {
+  async start(): Promise<void> {
     this.stopped = false;
-    this.poller = setInterval(() => this.wake(), this.opts.pollIntervalMs ?? 5000);
-    this.wake();
+    this.poller = setInterval(async () => this.wake(), this.opts.pollIntervalMs ?? 5000);
+    await this.wake();
   }
 
   get isRunning(): boolean {
@@ -88,7 +88,7 @@ export class Runner {
   }
 
   /** Look at the queue now (a job was queued, or one finished). */
-  wake(): void {
+  async wake(): Promise<void> {
     if (this.stopped) return;
     if (this.pumping) {
       this.pumpAgain = true;
@@ -98,7 +98,7 @@ export class Runner {
     try {
       do {
         this.pumpAgain = false;
-        this.pump();
+        await this.pump();
       } while (this.pumpAgain && !this.stopped);
     } finally {
       this.pumping = false;
@@ -114,9 +114,9 @@ export class Runner {
   wakeSoon(): void {
     if (this.wakeScheduled || this.stopped) return;
     this.wakeScheduled = true;
-    setImmediate(() => {
+    setImmediate(async () => {
       this.wakeScheduled = false;
-      this.wake();
+      await this.wake();
     });
   }
 
@@ -164,28 +164,28 @@ export class Runner {
     }
   }
 
-  private pump(): void {
+  private async pump(): Promise<void> {
     const now = nowMs();
     while (!this.stopped && this.runningCount() < this.opts.maxConcurrent) {
       const busySources = [
         ...[...this.running.values()].map((r) => r.job.dataSourceId),
         ...[...this.restoring.values()].map((r) => r.row.targetDataSourceId),
       ];
-      const orgId = this.turns.pick(orgsWithRunnableWork(this.deps.db, now, busySources, this.orgsAtLimit()));
+      const orgId = this.turns.pick((await orgsWithRunnableWork(this.deps.db, now, busySources, this.orgsAtLimit())));
       if (orgId === undefined) break;
-      const next = nextQueuedBackup(this.deps.db, now, busySources, orgId);
+      const next = await nextQueuedBackup(this.deps.db, now, busySources, orgId);
       // Within the org, backups and restores take turns by age: whichever was queued first runs first.
-      const restore = nextQueuedRestore(this.deps.db, busySources, orgId);
+      const restore = await nextQueuedRestore(this.deps.db, busySources, orgId);
       if (restore && (!next || restore.queuedAt < next.queuedAt)) {
-        const claimedRestore = claimRestore(this.deps.db, restore, now);
+        const claimedRestore = await claimRestore(this.deps.db, restore, now);
         if (claimedRestore) this.launchRestore(claimedRestore);
         continue;
       }
       if (!next) break;
-      const claimed = this.claim(next, now);
+      const claimed = await this.claim(next, now);
       if (claimed) this.launch(claimed);
     }
-    this.scheduleRetryWake(now);
+    await this.scheduleRetryWake(now);
     this.deps.metrics?.setRunning(this.running.size);
   }
 
@@ -198,27 +198,27 @@ export class Runner {
   }
 
   /** The queued job whose retry time is next: wake then, not only at the next poll. */
-  private scheduleRetryWake(now: number): void {
+  private async scheduleRetryWake(now: number): Promise<void> {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    const next = this.deps.db
+    const next = (await this.deps.db
       .select({ at: sql<number>`min(${backupJobs.notBefore})` })
       .from(backupJobs)
       .where(and(eq(backupJobs.status, "queued"), sql`${backupJobs.notBefore} > ${now}`))
-      .get();
-    if (next?.at) this.retryTimer = setTimeout(() => this.wake(), Math.max(0, next.at - now) + 5);
+      )[0];
+    if (next?.at) this.retryTimer = setTimeout(async () => this.wake(), Math.max(0, next.at - now) + 5);
   }
 
-  private claim(job: JobRow, now: number): JobRow | null {
-    return this.deps.db.transaction((tx) => {
-      const claimed = tx
+  private async claim(job: JobRow, now: number): Promise<JobRow | null> {
+    return await this.deps.db.transaction(async (tx) => {
+      const claimed = await tx
         .update(backupJobs)
         .set({ status: "running", startedAt: now, bytesIn: 0, bytesStored: 0 })
         .where(and(eq(backupJobs.id, job.id), eq(backupJobs.status, "queued")))
         .returning({ id: backupJobs.id })
-        .all();
+        ;
       if (claimed.length !== 1) return null;
-      recordAudit(tx, { orgId: job.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null }, {
+      await recordAudit(tx, { orgId: job.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null }, {
         action: "backup_job.started",
         targetType: "backup_job",
         targetId: job.id,
@@ -260,20 +260,20 @@ export class Runner {
     let plan: BackupPlan | null = null;
     let timeout: ReturnType<typeof setTimeout> | null = null;
     let limit: JobTimeout | undefined;
-    const flush = setInterval(() => this.writeProgress(job.id, progress), this.opts.progressIntervalMs ?? 1000);
+    const flush = setInterval(async () => this.writeProgress(job.id, progress), this.opts.progressIntervalMs ?? 1000);
     let objectKey: string | null = null;
     try {
-      plan = planBackup(this.deps.db, job);
+      plan = await planBackup(this.deps.db, job);
       limit = effectiveTimeout(plan.timeoutSeconds, this.opts.maxTimeoutSeconds);
       timeout = setTimeout(() => this.abortRunning(job.id, "timeout"), limit.seconds * 1000);
       log.info("backup started", { attempt: job.attempt });
       const partsConcurrency = Math.min(this.opts.partsConcurrency ?? 1, this.opts.maxConcurrent);
-      const result = await runJobBackup(this.deps, job, plan, controller.signal, progress, (key) => {
+      const result = await runJobBackup(this.deps, job, plan, controller.signal, progress, async (key) => {
         objectKey = key;
-        this.deps.db.update(backupJobs).set({ objectKey: key, destinationId: plan!.destination.id }).where(eq(backupJobs.id, job.id)).run();
+        await this.deps.db.update(backupJobs).set({ objectKey: key, destinationId: plan!.destination.id }).where(eq(backupJobs.id, job.id));
       }, { partsConcurrency });
       if (entry.reason) throw new Error(`aborted: ${entry.reason}`);
-      this.finishSucceeded(job, result);
+      await this.finishSucceeded(job, result);
       this.deps.metrics?.recordSuccess(job, result.sizeBytes, result.storedBytes, nowMs() - job.startedAt!);
       log.info("backup succeeded", { sizeBytes: result.sizeBytes, storedBytes: result.storedBytes, objectKey: result.objectKey, pipeline: result.pipeline });
       await this.deps.afterSuccess?.({ ...job, status: "succeeded" }).catch((err) => log.error("after-success step failed", { error: err }));
@@ -282,7 +282,7 @@ export class Runner {
       if (failure.code === "INTERNAL") log.error("backup failed unexpectedly", { error: err });
       else log.warn("backup failed", { code: failure.code, message: failure.message });
       if (objectKey && plan) await this.removeLeftovers(plan, objectKey, log, job.id);
-      this.finishFailed(job, failure, plan?.retries ?? 0);
+      await this.finishFailed(job, failure, plan?.retries ?? 0);
       this.deps.metrics?.recordFailure(job, failure.code);
     } finally {
       clearInterval(flush);
@@ -297,25 +297,25 @@ export class Runner {
   private async removeLeftovers(plan: BackupPlan, key: string, log: Logger, jobId: string): Promise<void> {
     try {
       const driver = this.deps.storage.driverFor(plan.destination);
-      const parts = this.deps.db.select({ parts: backupJobs.parts }).from(backupJobs).where(eq(backupJobs.id, jobId)).get()?.parts ?? [];
+      const parts = (await this.deps.db.select({ parts: backupJobs.parts }).from(backupJobs).where(eq(backupJobs.id, jobId)))[0]?.parts ?? [];
       await deleteBackupObjects(driver, key, { partKeys: parts.map((p) => p.objectKey), uploads: true });
     } catch (err) {
       log.warn("could not remove a failed job's partial upload; recovery will retry", { error: err, objectKey: key });
     }
   }
 
-  private writeProgress(jobId: string, p: Progress): void {
-    this.deps.db
+  private async writeProgress(jobId: string, p: Progress): Promise<void> {
+    await this.deps.db
       .update(backupJobs)
       .set({ bytesIn: p.bytesIn, bytesStored: p.bytesStored })
       .where(and(eq(backupJobs.id, jobId), eq(backupJobs.status, "running")))
-      .run();
+      ;
   }
 
-  private finishSucceeded(job: JobRow, r: { sizeBytes: number; storedBytes: number; sha256: string | null; objectKey: string; format: object; parts: JobRow["parts"]; fingerprint?: JobRow["fingerprint"]; physical?: object }): void {
+  private async finishSucceeded(job: JobRow, r: { sizeBytes: number; storedBytes: number; sha256: string | null; objectKey: string; format: object; parts: JobRow["parts"]; fingerprint?: JobRow["fingerprint"]; physical?: object }): Promise<void> {
     const now = nowMs();
-    this.deps.db.transaction((tx) => {
-      tx.update(backupJobs)
+    await this.deps.db.transaction(async (tx) => {
+      await tx.update(backupJobs)
         .set({
           status: "succeeded",
           finishedAt: now,
@@ -333,29 +333,29 @@ export class Runner {
           notBefore: null,
         })
         .where(eq(backupJobs.id, job.id))
-        .run();
-      recordAudit(tx, { orgId: job.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null }, {
+        ;
+      await recordAudit(tx, { orgId: job.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null }, {
         action: "backup_job.completed",
         targetType: "backup_job",
         targetId: job.id,
         metadata: { dataSourceId: job.dataSourceId, sizeBytes: r.sizeBytes, storedBytes: r.storedBytes, sha256: r.sha256, durationMs: now - (job.startedAt ?? now) },
       });
-      recordBackupEvent(tx, job.id, this.deps.logger);
+      await recordBackupEvent(tx, job.id, this.deps.logger);
     });
   }
 
-  private finishFailed(job: JobRow, failure: JobFailure, retries: number): void {
+  private async finishFailed(job: JobRow, failure: JobFailure, retries: number): Promise<void> {
     const now = nowMs();
     const error = { code: failure.code, message: failure.message };
     const ctx = { orgId: job.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null };
-    this.deps.db.transaction((tx) => {
+    await this.deps.db.transaction(async (tx) => {
       if (failure.retryable && job.attempt <= retries && failure.code !== "CANCELED") {
         const notBefore = now + retryDelayMs(this.opts.retryBaseSeconds, job.attempt);
-        tx.update(backupJobs)
+        await tx.update(backupJobs)
           .set({ status: "queued", attempt: job.attempt + 1, notBefore, startedAt: null, error, objectKey: null, parts: null })
           .where(eq(backupJobs.id, job.id))
-          .run();
-        recordAudit(tx, ctx, {
+          ;
+        await recordAudit(tx, ctx, {
           action: "backup_job.retry_scheduled",
           targetType: "backup_job",
           targetId: job.id,
@@ -364,14 +364,14 @@ export class Runner {
         return;
       }
       const status = failure.code === "CANCELED" ? "canceled" : "failed";
-      tx.update(backupJobs).set({ status, finishedAt: now, error, notBefore: null }).where(eq(backupJobs.id, job.id)).run();
-      recordAudit(tx, ctx, {
+      await tx.update(backupJobs).set({ status, finishedAt: now, error, notBefore: null }).where(eq(backupJobs.id, job.id));
+      await recordAudit(tx, ctx, {
         action: status === "canceled" ? "backup_job.canceled" : "backup_job.failed",
         targetType: "backup_job",
         targetId: job.id,
         metadata: { dataSourceId: job.dataSourceId, attempt: job.attempt, error },
       });
-      recordBackupEvent(tx, job.id, this.deps.logger);
+      await recordBackupEvent(tx, job.id, this.deps.logger);
     });
   }
 

@@ -39,12 +39,12 @@ export interface RecoveryWindow {
   segments: SegmentRow[];
 }
 
-export function baseBackupsOf(db: Db, dataSourceId: string): BaseBackup[] {
-  const jobs = db
+export async function baseBackupsOf(db: Db, dataSourceId: string): Promise<BaseBackup[]> {
+  const jobs = await db
     .select()
     .from(backupJobs)
     .where(and(eq(backupJobs.dataSourceId, dataSourceId), eq(backupJobs.status, "succeeded"), isNull(backupJobs.fileDeletedAt), isNotNull(backupJobs.physical)))
-    .all();
+    ;
   const out: BaseBackup[] = [];
   for (const job of jobs) {
     const info = physicalInfoOf(job.physical);
@@ -54,13 +54,13 @@ export function baseBackupsOf(db: Db, dataSourceId: string): BaseBackup[] {
 }
 
 /** The archived WAL segments of a source, by segment number (timeline history files left out). */
-export function segmentsOf(db: Db, dataSourceId: string): SegmentRow[] {
-  return db
+export async function segmentsOf(db: Db, dataSourceId: string): Promise<SegmentRow[]> {
+  return await db
     .select()
     .from(walSegments)
     .where(and(eq(walSegments.dataSourceId, dataSourceId), isNotNull(walSegments.segno)))
     .orderBy(asc(walSegments.segno), asc(walSegments.timeline))
-    .all();
+    ;
 }
 
 /** The last segment number of the unbroken run that starts at `start`, or null when `start` is missing. */
@@ -71,10 +71,10 @@ function runEnd(present: Set<number>, start: number): number | null {
   return n;
 }
 
-export function recoveryWindowOf(db: Db, dataSourceId: string): RecoveryWindow | null {
-  const backups = baseBackupsOf(db, dataSourceId);
+export async function recoveryWindowOf(db: Db, dataSourceId: string): Promise<RecoveryWindow | null> {
+  const backups = await baseBackupsOf(db, dataSourceId);
   if (!backups.length) return null;
-  const segments = segmentsOf(db, dataSourceId);
+  const segments = await segmentsOf(db, dataSourceId);
   const present = new Set(segments.map((s) => s.segno!));
   const usable = backups
     .map((b) => ({ b, end: runEnd(present, b.info.startSegno) }))

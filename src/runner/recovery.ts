@@ -20,25 +20,25 @@ const INTERRUPTED = { code: "INTERRUPTED", message: "the daemon stopped (crash o
  * success was never recorded. Queued jobs are left alone and run as usual.
  */
 export async function recoverInterruptedJobs(db: Db, storage: StorageRegistry, logger: Logger): Promise<string[]> {
-  recoverInterruptedRestores(db, logger);
+  await recoverInterruptedRestores(db, logger);
   const now = nowMs();
-  const interrupted = db.transaction((tx) => {
-    const rows = tx.select().from(backupJobs).where(eq(backupJobs.status, "running")).all();
+  const interrupted = await db.transaction(async (tx) => {
+    const rows = await tx.select().from(backupJobs).where(eq(backupJobs.status, "running"));
     for (const job of rows) {
-      tx.update(backupJobs).set({ status: "failed", finishedAt: now, error: INTERRUPTED }).where(eq(backupJobs.id, job.id)).run();
-      recordAudit(tx, { orgId: job.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null }, {
+      await tx.update(backupJobs).set({ status: "failed", finishedAt: now, error: INTERRUPTED }).where(eq(backupJobs.id, job.id));
+      await recordAudit(tx, { orgId: job.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null }, {
         action: "backup_job.failed",
         targetType: "backup_job",
         targetId: job.id,
         metadata: { dataSourceId: job.dataSourceId, attempt: job.attempt, error: INTERRUPTED },
       });
-      recordBackupEvent(tx, job.id, logger);
+      await recordBackupEvent(tx, job.id, logger);
     }
     return rows;
   });
   const withFiles = interrupted.filter((j) => j.objectKey && j.destinationId);
   const destinations = withFiles.length
-    ? db.select().from(storageDestinations).where(inArray(storageDestinations.id, withFiles.map((j) => j.destinationId!))).all()
+    ? (await db.select().from(storageDestinations).where(inArray(storageDestinations.id, withFiles.map((j) => j.destinationId!))))
     : [];
   for (const job of withFiles) {
     const destination = destinations.find((d) => d.id === job.destinationId);
@@ -73,25 +73,25 @@ const pitrInterrupted = (dir: string) => ({
  * target's state is unknown), and the SQLite temp file they may have left beside the target
  * removed. Returns their ids.
  */
-export function recoverInterruptedRestores(db: Db, logger: Logger): string[] {
+export async function recoverInterruptedRestores(db: Db, logger: Logger): Promise<string[]> {
   const now = nowMs();
-  const rows = db.transaction((tx) => {
-    const found = tx.select().from(restores).where(eq(restores.status, "running")).all();
+  const rows = await db.transaction(async (tx) => {
+    const found = await tx.select().from(restores).where(eq(restores.status, "running"));
     for (const r of found) {
       const error = r.targetDirectory === null ? RESTORE_INTERRUPTED : pitrInterrupted(r.targetDirectory);
-      tx.update(restores).set({ status: "failed", finishedAt: now, error }).where(eq(restores.id, r.id)).run();
-      recordAudit(tx, { orgId: r.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null }, {
+      await tx.update(restores).set({ status: "failed", finishedAt: now, error }).where(eq(restores.id, r.id));
+      await recordAudit(tx, { orgId: r.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null }, {
         action: "restore.failed",
         targetType: "restore",
         targetId: r.id,
         metadata: { backupJobId: r.backupJobId, targetDataSourceId: r.targetDataSourceId, error },
       });
-      recordRestoreEvent(tx, r.id, logger);
+      await recordRestoreEvent(tx, r.id, logger);
     }
     return found;
   });
   for (const r of rows) {
-    const target = db.select({ engine: dataSources.engine, path: dataSources.path }).from(dataSources).where(eq(dataSources.id, r.targetDataSourceId)).get();
+    const target = (await db.select({ engine: dataSources.engine, path: dataSources.path }).from(dataSources).where(eq(dataSources.id, r.targetDataSourceId)))[0];
     if (target?.engine !== "sqlite" || !target.path) continue;
     // The temp file was made beside the path's real file (what the restore wrote to).
     for (const path of new Set([target.path, realPathOf(target.path) ?? target.path])) removeSqliteTemp(sqliteTempPath(path, r.id));

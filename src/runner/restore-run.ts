@@ -33,16 +33,16 @@ export interface RunningRestore {
 }
 
 /** Conditional UPDATE queued → running: a cancel that got there first wins. */
-export function claimRestore(db: Db, row: RestoreRow, now: number): RestoreRow | null {
-  return db.transaction((tx) => {
-    const claimed = tx
+export async function claimRestore(db: Db, row: RestoreRow, now: number): Promise<RestoreRow | null> {
+  return await db.transaction(async (tx) => {
+    const claimed = await tx
       .update(restores)
       .set({ status: "running", startedAt: now, bytesRead: 0, bytesWritten: 0 })
       .where(and(eq(restores.id, row.id), eq(restores.status, "queued")))
       .returning({ id: restores.id })
-      .all();
+      ;
     if (claimed.length !== 1) return null;
-    recordAudit(tx, ctxOf(row.orgId), {
+    await recordAudit(tx, ctxOf(row.orgId), {
       action: "restore.started",
       targetType: "restore",
       targetId: row.id,
@@ -98,11 +98,11 @@ function cleanUpPointInTimeQuietly(state: PitrState, log: Logger): void {
   }
 }
 
-function writeProgress(db: Db, id: string, p: RestoreProgress): void {
-  db.update(restores)
+async function writeProgress(db: Db, id: string, p: RestoreProgress): Promise<void> {
+  await db.update(restores)
     .set({ bytesRead: p.bytesRead, bytesWritten: p.bytesWritten })
     .where(and(eq(restores.id, id), eq(restores.status, "running")))
-    .run();
+    ;
 }
 
 /**
@@ -111,7 +111,7 @@ function writeProgress(db: Db, id: string, p: RestoreProgress): void {
  * failed as TIMEOUT. Returns what stops both.
  */
 export function watchRestore(db: Db, entry: RunningRestore, opts: { progressIntervalMs: number; timeoutSeconds: number }): () => void {
-  const flush = setInterval(() => writeProgress(db, entry.row.id, entry.progress), opts.progressIntervalMs);
+  const flush = setInterval(async () => writeProgress(db, entry.row.id, entry.progress), opts.progressIntervalMs);
   const timeout = setTimeout(() => {
     entry.reason ??= "timeout";
     entry.controller.abort("timeout");
@@ -143,14 +143,14 @@ export async function executeRestore(
       log.info("point-in-time restore started", { backupJobId: row.backupJobId, targetDirectory: row.targetDirectory });
       await runPointInTimeRestore({ ...deps, restoreDirs: deps.restoreDirs ?? { roots: [], reservedDirs: [] } }, row, controller.signal, progress, pitr);
     } else {
-      const plan = planRestore(deps, row);
+      const plan = await planRestore(deps, row);
       engine = plan.target.engine;
       log.info("restore started", { backupJobId: row.backupJobId, clean: row.clean });
       // A whole-server backup (parts) restores database by database onto the target's server.
       await (plan.job.parts ? runServerRestore : runRestore)(deps, row, plan, controller.signal, progress, state);
     }
     if (entry.reason) throw new Error(`aborted: ${entry.reason}`);
-    const durationMs = finish(deps.db, row, "succeeded", progress, null);
+    const durationMs = await finish(deps.db, row, "succeeded", progress, null);
     deps.metrics?.recordRestore("succeeded", null, durationMs);
     log.info("restore succeeded", { ...progress, pipeline: state.pipeline });
   } catch (err) {
@@ -161,23 +161,23 @@ export async function executeRestore(
     const note = row.targetDirectory !== null ? pitrStateNote(pitr) : targetStateNote(engine, state, row.targetDatabase);
     const error = { code: failure.code, message: `${failure.message}; ${note}` };
     const status = failure.code === "CANCELED" ? "canceled" : "failed";
-    deps.metrics?.recordRestore(status, failure.code, finish(deps.db, row, status, progress, error));
+    deps.metrics?.recordRestore(status, failure.code, (await finish(deps.db, row, status, progress, error)));
   } finally {
     stopWatching();
   }
 }
 
 /** Records the restore's end (row and audit); returns how long it ran, in ms. */
-function finish(db: Db, row: RestoreRow, status: "succeeded" | "failed" | "canceled", p: RestoreProgress, error: { code: RestoreErrorCode; message: string } | null): number {
+async function finish(db: Db, row: RestoreRow, status: "succeeded" | "failed" | "canceled", p: RestoreProgress, error: { code: RestoreErrorCode; message: string } | null): Promise<number> {
   const now = nowMs();
   const durationMs = now - (row.startedAt ?? now);
-  db.transaction((tx) => {
-    tx.update(restores)
+  await db.transaction(async (tx) => {
+    await tx.update(restores)
       .set({ status, finishedAt: now, bytesRead: p.bytesRead, bytesWritten: p.bytesWritten, error })
       .where(eq(restores.id, row.id))
-      .run();
+      ;
     const action = status === "succeeded" ? "restore.completed" : status === "canceled" ? "restore.canceled" : "restore.failed";
-    recordAudit(tx, ctxOf(row.orgId), {
+    await recordAudit(tx, ctxOf(row.orgId), {
       action,
       targetType: "restore",
       targetId: row.id,
@@ -190,7 +190,7 @@ function finish(db: Db, row: RestoreRow, status: "succeeded" | "failed" | "cance
         ...(error ? { error } : {}),
       },
     });
-    recordRestoreEvent(tx, row.id);
+    await recordRestoreEvent(tx, row.id);
   });
   return durationMs;
 }

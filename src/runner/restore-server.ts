@@ -95,7 +95,7 @@ export async function runServerRestore(
     return part;
   });
   const notes: string[] = [];
-  const saveNotes = () => deps.db.update(restores).set({ notes }).where(eq(restores.id, row.id)).run();
+  const saveNotes = async () => await deps.db.update(restores).set({ notes }).where(eq(restores.id, row.id));
 
   // Looked at again: the target may have changed since the restore was accepted.
   const found = new Map<string, { exists: boolean; relations: number }>();
@@ -123,7 +123,7 @@ export async function runServerRestore(
         },
       });
       globalsApplied = true;
-      saveNotes();
+      await saveNotes();
     }
     for (const part of chosen) {
       if (signal.aborted) throw new RestoreSetupError("CANCELED", "aborted");
@@ -154,12 +154,12 @@ export async function runServerRestore(
     if (retry) {
       const again = await applyGlobals(target, new Blob([retry]).stream(), deps.dumpEnv.toolPath, signal);
       if (again.missing.length) notes.push(`globals: ${again.missing.length} grant(s) on tables or routines the target does not have were not applied (${again.missing.slice(0, 10).join("; ")})`);
-      saveNotes();
+      await saveNotes();
     }
   } catch (err) {
     const left = chosen.map((p) => p.name).filter((n) => !done.includes(n) && n !== failed?.name);
     state.note = stateAfter(target.engine, globalsApplied, done, failed, left);
-    saveNotes();
+    await saveNotes();
     throw err;
   }
 }

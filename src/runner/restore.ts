@@ -45,16 +45,16 @@ export interface RestorePlan {
 }
 
 /** Everything a restore needs, read when it starts; what went missing since the POST fails it clearly. */
-export function planRestore(deps: RestoreDeps, row: RestoreRow): RestorePlan {
+export async function planRestore(deps: RestoreDeps, row: RestoreRow): Promise<RestorePlan> {
   if (!row.backupJobId) throw new RestoreSetupError("NO_BACKUP", "the data source had no successful backup with its file still stored");
-  const job = deps.db.select().from(backupJobs).where(eq(backupJobs.id, row.backupJobId)).get();
+  const job = (await deps.db.select().from(backupJobs).where(eq(backupJobs.id, row.backupJobId)))[0];
   if (!job) throw new RestoreSetupError("BACKUP_NOT_FOUND", "the backup job was deleted");
   if (job.status !== "succeeded" || !job.objectKey || job.fileDeletedAt !== null || !job.destinationId) {
     throw new RestoreSetupError("BACKUP_FILE_MISSING", "the backup's file was deleted");
   }
-  const destination = deps.db.select().from(storageDestinations).where(eq(storageDestinations.id, job.destinationId)).get();
+  const destination = (await deps.db.select().from(storageDestinations).where(eq(storageDestinations.id, job.destinationId)))[0];
   if (!destination) throw new RestoreSetupError("BACKUP_FILE_MISSING", "the backup's storage destination was deleted");
-  const targetRow = deps.db.select().from(dataSources).where(eq(dataSources.id, row.targetDataSourceId)).get();
+  const targetRow = (await deps.db.select().from(dataSources).where(eq(dataSources.id, row.targetDataSourceId)))[0];
   if (!targetRow) throw new RestoreSetupError("DATA_SOURCE_NOT_FOUND", "the target data source was deleted");
   const format = (job.format ?? {}) as { compression?: CompressionAlgorithm; encrypted?: boolean };
   return {
@@ -254,7 +254,7 @@ export async function restoreStoredFile(
   const { body } = await deps.storage.driverFor(plan.destination).get(file.objectKey!);
   const source = verifiedSource(body, file.sha256, file.storedBytes, (n) => (progress.bytesRead += n));
   try {
-    const identity = plan.format.encrypted ? orgIdentity(deps.db, deps.secrets, plan.job.orgId) : null;
+    const identity = plan.format.encrypted ? (await orgIdentity(deps.db, deps.secrets, plan.job.orgId)) : null;
     if (plan.format.encrypted && !identity) throw noIdentity();
     await consume(source.stream, identity);
     // Every byte went through the check above; this only guards a consumer that stopped early.

@@ -36,15 +36,15 @@ export interface WalArchiverDeps {
 type DataSourceRow = typeof dataSources.$inferSelect;
 
 /** Every source that should be archived now: an enabled attachment of a physical policy. */
-function wanted(db: Db): Map<string, { source: DataSourceRow; target: WalTarget }> {
-  const rows = db
+async function wanted(db: Db): Promise<Map<string, { source: DataSourceRow; target: WalTarget }>> {
+  const rows = await db
     .select({ source: dataSources, policy: backupPolicies, destination: storageDestinations })
     .from(attachments)
     .innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId))
     .innerJoin(dataSources, eq(dataSources.id, attachments.dataSourceId))
     .innerJoin(storageDestinations, eq(storageDestinations.id, backupPolicies.destinationId))
     .where(and(eq(attachments.enabled, true), eq(backupPolicies.method, "physical"), eq(dataSources.engine, "postgres")))
-    .all();
+    ;
   const out = new Map<string, { source: DataSourceRow; target: WalTarget }>();
   for (const { source, policy, destination } of rows) {
     out.set(source.id, {
@@ -63,13 +63,13 @@ function wanted(db: Db): Map<string, { source: DataSourceRow; target: WalTarget 
 }
 
 /** Whether a (disabled) physical attachment still exists for the source: then its slot stays. */
-function stillAttached(db: Db, dataSourceId: string): boolean {
-  return !!db
+async function stillAttached(db: Db, dataSourceId: string): Promise<boolean> {
+  return !!(await db
     .select({ id: attachments.id })
     .from(attachments)
     .innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId))
     .where(and(eq(attachments.dataSourceId, dataSourceId), eq(backupPolicies.method, "physical")))
-    .get();
+    )[0];
 }
 
 /**
@@ -110,7 +110,7 @@ export class WalArchiver {
 
   private async syncOnce(): Promise<void> {
     if (this.stopped) return;
-    const want = wanted(this.deps.db);
+    const want = await wanted(this.deps.db);
     for (const [id, { target }] of want) {
       const running = this.receivers.get(id);
       if (running) {
@@ -139,17 +139,17 @@ export class WalArchiver {
     for (const [id, receiver] of this.receivers) {
       if (want.has(id)) continue;
       this.receivers.delete(id);
-      if (stillAttached(this.deps.db, id)) {
+      if ((await stillAttached(this.deps.db, id))) {
         await receiver.stop();
         this.deps.logger.info("WAL archiving paused (the physical attachment is disabled; its slot stays)", { dataSourceId: id });
         continue;
       }
-      const sourceLeft = !!this.deps.db.select({ id: dataSources.id }).from(dataSources).where(eq(dataSources.id, id)).get();
+      const sourceLeft = !!(await this.deps.db.select({ id: dataSources.id }).from(dataSources).where(eq(dataSources.id, id)))[0];
       const dropped = await receiver.retire(sourceLeft);
       // Segments archived after the source's delete took its rows: they go too.
       if (!sourceLeft) await removeAllWal(this.deps.db, this.deps.storage, this.deps.logger, id);
       const orgId = receiver.orgId;
-      this.deps.db.transaction((tx) =>
+      await this.deps.db.transaction(async (tx) =>
         recordAudit(tx, { orgId, actor: WAL_ARCHIVER_ACTOR, requestId: null, ip: null }, {
           action: "wal_archive.stopped",
           targetType: "data_source",
@@ -162,7 +162,7 @@ export class WalArchiver {
   }
 
   private async pinnedTarget(dataSourceId: string) {
-    const row = this.deps.db.select().from(dataSources).where(eq(dataSources.id, dataSourceId)).get();
+    const row = (await this.deps.db.select().from(dataSources).where(eq(dataSources.id, dataSourceId)))[0];
     if (!row) throw new Error("the data source was deleted");
     return pinTarget(this.deps.targetOf(row), this.deps.outbound);
   }

@@ -1,3 +1,4 @@
+import { rawAll } from "../db/raw.ts";
 import { sql } from "drizzle-orm";
 import { Counter, Gauge } from "prom-client";
 import type { Db } from "../db/client.ts";
@@ -19,10 +20,9 @@ interface Archived {
 export function registerWalMetrics(db: Db, metrics: MetricsRegistry, states: () => ReceiverState[]): { gap(dataSourceId: string, missing: number): void } {
   const registers = [metrics.registry];
   const labelNames = ["data_source_id"] as const;
-  const archived = () =>
+  const archived = async () =>
     new Map(
-      db
-        .all<Archived>(sql`SELECT data_source_id, max((segno + 1) * size_bytes) AS upto, max(archived_at) AS at FROM wal_segments WHERE segno IS NOT NULL GROUP BY data_source_id`)
+      (await rawAll<Archived>(db, sql`SELECT data_source_id, max((segno + 1) * size_bytes) AS upto, max(archived_at) AS at FROM wal_segments WHERE segno IS NOT NULL GROUP BY data_source_id`))
         .map((r) => [r.data_source_id, r]),
     );
   new Gauge({
@@ -40,9 +40,9 @@ export function registerWalMetrics(db: Db, metrics: MetricsRegistry, states: () 
     help: "When the source's newest WAL segment was archived.",
     labelNames,
     registers,
-    collect() {
+    async collect() {
       this.reset();
-      for (const row of archived().values()) this.set({ data_source_id: row.data_source_id }, Math.floor(row.at / 1000));
+      for (const row of (await archived()).values()) this.set({ data_source_id: row.data_source_id }, Math.floor(row.at / 1000));
     },
   });
   new Gauge({
@@ -50,9 +50,9 @@ export function registerWalMetrics(db: Db, metrics: MetricsRegistry, states: () 
     help: "WAL the server has written past the end of the newest archived segment (the current, unfinished segment included).",
     labelNames,
     registers,
-    collect() {
+    async collect() {
       this.reset();
-      const done = archived();
+      const done = await archived();
       for (const s of states()) {
         const upto = done.get(s.dataSourceId)?.upto;
         if (s.status && upto !== undefined) this.set({ data_source_id: s.dataSourceId }, Math.max(0, s.status.current - upto));
@@ -64,9 +64,9 @@ export function registerWalMetrics(db: Db, metrics: MetricsRegistry, states: () 
     help: "Seconds since the newest segment was archived while the server has written WAL past it: how old the oldest WAL not yet archived may be.",
     labelNames,
     registers,
-    collect() {
+    async collect() {
       this.reset();
-      const done = archived();
+      const done = await archived();
       const now = Date.now();
       for (const s of states()) {
         const row = done.get(s.dataSourceId);

@@ -255,7 +255,7 @@ export class WalReceiver {
     for (const name of readdirSync(this.spoolDir)) if (name.endsWith(".partial")) rmSync(join(this.spoolDir, name), { force: true });
     if (this.lastTarget) await dropSlot(this.lastTarget, this.slot).catch(() => {});
     const { orgId, dataSourceId } = this.target;
-    this.deps.db.transaction((tx) =>
+    await this.deps.db.transaction(async (tx) =>
       recordAudit(tx, { orgId, actor: WAL_ARCHIVER_ACTOR, requestId: null, ip: null }, {
         action: "wal_archive.slot_reset",
         targetType: "data_source",

@@ -13,11 +13,11 @@ import { WAL_ARCHIVER_ACTOR } from "./wal-upload.ts";
  */
 export async function removeAllWal(db: Db, storage: StorageRegistry, logger: Logger, dataSourceId: string): Promise<number> {
   let removed = 0;
-  for (const segment of db.select().from(walSegments).where(eq(walSegments.dataSourceId, dataSourceId)).all()) {
-    const destination = db.select().from(storageDestinations).where(eq(storageDestinations.id, segment.destinationId)).get();
+  for (const segment of (await db.select().from(walSegments).where(eq(walSegments.dataSourceId, dataSourceId)))) {
+    const destination = (await db.select().from(storageDestinations).where(eq(storageDestinations.id, segment.destinationId)))[0];
     try {
       if (destination) await storage.driverFor(destination).delete(segment.objectKey);
-      db.delete(walSegments).where(and(eq(walSegments.dataSourceId, dataSourceId), eq(walSegments.name, segment.name))).run();
+      await db.delete(walSegments).where(and(eq(walSegments.dataSourceId, dataSourceId), eq(walSegments.name, segment.name)));
       removed++;
     } catch (err) {
       logger.warn("could not delete an archived WAL file of a deleted data source", { dataSourceId, segment: segment.name, error: err });
@@ -34,21 +34,21 @@ export async function removeAllWal(db: Db, storage: StorageRegistry, logger: Log
  * is all there is. Returns how many segments went; a failed delete stays for the next run.
  */
 export async function pruneWal(db: Db, storage: StorageRegistry, logger: Logger, dataSourceId: string): Promise<number> {
-  const backups = baseBackupsOf(db, dataSourceId);
+  const backups = await baseBackupsOf(db, dataSourceId);
   if (!backups.length) return 0;
   const keepFrom = Math.min(...backups.map((b) => b.info.startSegno));
-  const old = db
+  const old = await db
     .select()
     .from(walSegments)
     .where(and(eq(walSegments.dataSourceId, dataSourceId), lt(walSegments.segno, keepFrom)))
     .orderBy(asc(walSegments.segno))
-    .all();
+    ;
   if (!old.length) return 0;
   const destinations = new Map<string, typeof storageDestinations.$inferSelect | undefined>();
   const removed: string[] = [];
   for (const segment of old) {
     if (!destinations.has(segment.destinationId)) {
-      destinations.set(segment.destinationId, db.select().from(storageDestinations).where(eq(storageDestinations.id, segment.destinationId)).get());
+      destinations.set(segment.destinationId, (await db.select().from(storageDestinations).where(eq(storageDestinations.id, segment.destinationId)))[0]);
     }
     const destination = destinations.get(segment.destinationId);
     try {
@@ -58,11 +58,11 @@ export async function pruneWal(db: Db, storage: StorageRegistry, logger: Logger,
       logger.warn("retention could not delete an archived WAL segment; retried at the next run", { dataSourceId, segment: segment.name, error: err });
       continue;
     }
-    db.delete(walSegments).where(and(eq(walSegments.dataSourceId, dataSourceId), eq(walSegments.name, segment.name))).run();
+    await db.delete(walSegments).where(and(eq(walSegments.dataSourceId, dataSourceId), eq(walSegments.name, segment.name)));
     removed.push(segment.name);
   }
   if (removed.length) {
-    db.transaction((tx) =>
+    await db.transaction(async (tx) =>
       recordAudit(tx, { orgId: old[0]!.orgId, actor: WAL_ARCHIVER_ACTOR, requestId: null, ip: null }, {
         action: "wal_archive.pruned",
         targetType: "data_source",

@@ -87,11 +87,11 @@ export async function archiveSpoolFile(
   const parsed = history === null ? parseSegmentName(name, size) : null;
   if (history === null && (!parsed || !validSegmentSize(size))) throw new Error(`${name} in the WAL spool is not a WAL segment (${size} bytes)`);
   const segno = parsed?.segno ?? null;
-  const known = deps.db
+  const known = (await deps.db
     .select({ name: walSegments.name })
     .from(walSegments)
     .where(and(eq(walSegments.dataSourceId, target.dataSourceId), eq(walSegments.name, name)))
-    .get();
+    )[0];
   if (known) {
     unlinkSync(path);
     return { name, segno, gap: 0, carry: null };
@@ -111,18 +111,18 @@ export async function archiveSpoolFile(
   const hash = sha256Tap();
   const put = await deps.storage.driverFor(target.destination).put(objectKey, stream.pipeThrough(hash.stream), { contentType: "application/octet-stream" });
 
-  const gap = deps.db.transaction((tx) => {
+  const gap = await deps.db.transaction(async (tx) => {
     const previous =
       segno === null
         ? undefined
-        : tx
+        : (await tx
             .select({ segno: walSegments.segno, name: walSegments.name })
             .from(walSegments)
             .where(and(eq(walSegments.dataSourceId, target.dataSourceId), lt(walSegments.segno, segno)))
             .orderBy(desc(walSegments.segno))
             .limit(1)
-            .get();
-    tx.insert(walSegments)
+            )[0];
+    await tx.insert(walSegments)
       .values({
         dataSourceId: target.dataSourceId,
         name,
@@ -139,11 +139,11 @@ export async function archiveSpoolFile(
         lastXactAtUs: scan?.lastXactAtUs ?? null,
         archivedAt: nowMs(),
       })
-      .run();
+      ;
     const missing = previous?.segno != null && segno !== null ? segno - previous.segno - 1 : 0;
     if (missing > 0) {
       // The archive has a hole: no restore can replay across it. Said once, here, where it is found.
-      recordAudit(tx, { orgId: target.orgId, actor: WAL_ARCHIVER_ACTOR, requestId: null, ip: null }, {
+      await recordAudit(tx, { orgId: target.orgId, actor: WAL_ARCHIVER_ACTOR, requestId: null, ip: null }, {
         action: "wal_archive.gap",
         targetType: "data_source",
         targetId: target.dataSourceId,

@@ -63,19 +63,19 @@ const statements = (db: Db) =>
  * restart knows what it already did. Inside a caller's transaction (a batch of firings) it is
  * a savepoint of it.
  */
-export function queueScheduledRun(db: Db, attachmentId: string, scheduledAt: number, now: number, catchUp = false): FireOutcome {
+export async function queueScheduledRun(db: Db, attachmentId: string, scheduledAt: number, now: number, catchUp = false): Promise<FireOutcome> {
   const q = statements(db);
-  return db.transaction((tx) => {
-    const row = q.attachment.get({ attachmentId });
+  return await db.transaction(async (tx) => {
+    const row = (await q.attachment.execute({ attachmentId }))[0];
     if (!row || !row.att.enabled) return { outcome: "gone" } as const;
     const att = row.att;
     if (att.lastScheduledAt !== null && att.lastScheduledAt >= scheduledAt) return { outcome: "duplicate" } as const;
     const ctx = { orgId: att.orgId, actor: SCHEDULER_ACTOR, requestId: null, ip: null };
-    q.markScheduled.run({ scheduledAt, attachmentId: att.id });
+    await q.markScheduled.execute({ scheduledAt, attachmentId: att.id });
 
-    const busy = q.busy.get({ orgId: att.orgId, dataSourceId: att.dataSourceId });
+    const busy = (await q.busy.execute({ orgId: att.orgId, dataSourceId: att.dataSourceId }))[0];
     if (busy) {
-      recordAudit(tx, ctx, {
+      await recordAudit(tx, ctx, {
         action: "attachment.run_skipped",
         targetType: "attachment",
         targetId: att.id,
@@ -93,7 +93,7 @@ export function queueScheduledRun(db: Db, attachmentId: string, scheduledAt: num
     }
 
     const jobId = newId("job");
-    q.insertJob.run({
+    await q.insertJob.execute({
       id: jobId,
       orgId: att.orgId,
       dataSourceId: att.dataSourceId,
@@ -102,7 +102,7 @@ export function queueScheduledRun(db: Db, attachmentId: string, scheduledAt: num
       destinationId: row.destinationId,
       queuedAt: now,
     });
-    recordAudit(tx, ctx, {
+    await recordAudit(tx, ctx, {
       action: "backup_job.queued",
       targetType: "backup_job",
       targetId: jobId,

@@ -34,23 +34,23 @@ export interface PlanRunRequest {
  * the restore. A plan never has two runs queued or running at once. `ctx` is who asked: the
  * scheduler or a user (then the plan must be of their org).
  */
-export function queuePlanRun(db: Db, who: Omit<ServiceContext, "db" | "orgId"> & { orgId?: string }, planId: string, req: PlanRunRequest): PlanFireOutcome {
-  return db.transaction((tx) => {
-    const plan = tx.select().from(restorePlans).where(eq(restorePlans.id, planId)).get();
+export async function queuePlanRun(db: Db, who: Omit<ServiceContext, "db" | "orgId"> & { orgId?: string }, planId: string, req: PlanRunRequest): Promise<PlanFireOutcome> {
+  return await db.transaction(async (tx) => {
+    const plan = (await tx.select().from(restorePlans).where(eq(restorePlans.id, planId)))[0];
     if (!plan || (who.orgId !== undefined && plan.orgId !== who.orgId) || (req.trigger === "schedule" && !plan.enabled)) return { outcome: "gone" } as const;
     const ctx = { ...who, orgId: plan.orgId };
     if (req.scheduledAt !== undefined) {
       if (plan.lastScheduledAt !== null && plan.lastScheduledAt >= req.scheduledAt) return { outcome: "duplicate" } as const;
-      tx.update(restorePlans).set({ lastScheduledAt: req.scheduledAt }).where(eq(restorePlans.id, plan.id)).run();
+      await tx.update(restorePlans).set({ lastScheduledAt: req.scheduledAt }).where(eq(restorePlans.id, plan.id));
     }
-    const busy = tx
+    const busy = (await tx
       .select({ id: restores.id })
       .from(restores)
       .where(and(eq(restores.planId, plan.id), inArray(restores.status, ["queued", "running"])))
-      .get();
+      )[0];
     if (busy) {
       if (req.trigger === "schedule") {
-        recordAudit(tx, ctx, {
+        await recordAudit(tx, ctx, {
           action: "restore_plan.run_skipped",
           targetType: "restore_plan",
           targetId: plan.id,
@@ -59,14 +59,14 @@ export function queuePlanRun(db: Db, who: Omit<ServiceContext, "db" | "orgId"> &
       }
       return { outcome: "skipped", busyRestoreId: busy.id } as const;
     }
-    const backup = tx
+    const backup = (await tx
       .select({ id: backupJobs.id })
       .from(backupJobs)
       .where(and(eq(backupJobs.dataSourceId, plan.dataSourceId), eq(backupJobs.status, "succeeded"), isNotNull(backupJobs.objectKey), isNull(backupJobs.fileDeletedAt)))
       .orderBy(desc(backupJobs.finishedAt), desc(backupJobs.id))
       .limit(1)
-      .get();
-    const target = tx.select({ engine: dataSources.engine, database: dataSources.database }).from(dataSources).where(eq(dataSources.id, plan.targetDataSourceId)).get();
+      )[0];
+    const target = (await tx.select({ engine: dataSources.engine, database: dataSources.database }).from(dataSources).where(eq(dataSources.id, plan.targetDataSourceId)))[0];
     if (!target) return { outcome: "gone" } as const;
     const id = newId("rst", req.now);
     const network = target.engine !== "sqlite";
@@ -95,8 +95,8 @@ export function queuePlanRun(db: Db, who: Omit<ServiceContext, "db" | "orgId"> &
       trigger: req.trigger,
       verification: null,
     };
-    tx.insert(restores).values(row).run();
-    recordAudit(tx, ctx, {
+    await tx.insert(restores).values(row);
+    await recordAudit(tx, ctx, {
       action: "restore.queued",
       targetType: "restore",
       targetId: id,

@@ -46,9 +46,9 @@ export class PlanTimers {
     return this.timers.get(planId)?.cron.nextRun()?.getTime() ?? null;
   }
 
-  start(): number {
+  async start(): Promise<number> {
     this.started = true;
-    const rows = this.reconcile();
+    const rows = await this.reconcile();
     let catchUps = 0;
     if (this.opts.catchUp === "one") {
       const now = this.opts.now();
@@ -58,7 +58,7 @@ export class PlanTimers {
         catchUps++;
         this.opts.logger.info("restore plan catch-up run", { planId: plan.id, scheduledAt: isoOf(previous) });
         try {
-          this.fire(plan.id, previous, true);
+          await this.fire(plan.id, previous, true);
         } catch {}
       }
     }
@@ -71,25 +71,25 @@ export class PlanTimers {
     this.started = false;
   }
 
-  reconcile(): PlanRow[] {
+  async reconcile(): Promise<PlanRow[]> {
     if (!this.started) return [];
-    const rows = this.opts.db.select().from(restorePlans).where(eq(restorePlans.enabled, true)).all();
+    const rows = await this.opts.db.select().from(restorePlans).where(eq(restorePlans.enabled, true));
     const present = new Set(rows.map((r) => r.id));
     for (const id of [...this.timers.keys()]) if (!present.has(id)) this.drop(id);
     for (const row of rows) this.apply(row.id, row);
     return rows;
   }
 
-  sync(planId: string): void {
+  async sync(planId: string): Promise<void> {
     if (!this.started) return;
-    this.apply(planId, this.opts.db.select().from(restorePlans).where(eq(restorePlans.id, planId)).get());
+    this.apply(planId, (await this.opts.db.select().from(restorePlans).where(eq(restorePlans.id, planId)))[0]);
   }
 
   /** One scheduled run, as the timer fires it (public so tests drive the very same path). */
-  fire(planId: string, scheduledAt: number, catchUp = false): PlanFireOutcome {
+  async fire(planId: string, scheduledAt: number, catchUp = false): Promise<PlanFireOutcome> {
     let result: PlanFireOutcome;
     try {
-      result = queuePlanRun(this.opts.db, { actor: SCHEDULER_ACTOR, requestId: null, ip: null }, planId, { trigger: "schedule", scheduledAt, catchUp, now: this.opts.now() });
+      result = await queuePlanRun(this.opts.db, { actor: SCHEDULER_ACTOR, requestId: null, ip: null }, planId, { trigger: "schedule", scheduledAt, catchUp, now: this.opts.now() });
     } catch (error) {
       this.opts.logger.error("scheduled restore plan run failed", { planId, scheduledAt: isoOf(scheduledAt), error });
       throw error;
@@ -118,12 +118,12 @@ export class PlanTimers {
         catch: (error) => this.opts.logger.error("restore plan timer failed", { planId, error }),
         unref: true,
       },
-      (self) => {
+      async (self) => {
         // A 5-field schedule is on a whole minute; currentRun() lags it on a busy machine.
         const ran = self.currentRun()?.getTime() ?? this.opts.now();
         const scheduledAt = this.opts.timerPattern ? ran : Math.floor(ran / 60_000) * 60_000;
         try {
-          this.fire(planId, scheduledAt);
+          await this.fire(planId, scheduledAt);
         } catch {}
       },
     );

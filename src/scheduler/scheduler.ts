@@ -123,8 +123,8 @@ export class Scheduler implements ScheduleSync {
     return () => this.restoreListeners.delete(listener);
   }
 
-  syncPlan(planId: string): void {
-    this.plans.sync(planId);
+  async syncPlan(planId: string): Promise<void> {
+    await this.plans.sync(planId);
   }
 
   get running(): boolean {
@@ -152,17 +152,17 @@ export class Scheduler implements ScheduleSync {
   }
 
   /** Builds every timer, then gives attachments that missed a run while down their one catch-up run. */
-  start(): { timers: number; catchUps: number } {
+  async start(): Promise<{ timers: number; catchUps: number }> {
     if (this.started) return { timers: this.timers.size, catchUps: 0 };
     this.started = true;
-    const rows = this.reconcile();
-    let catchUps = this.plans.start();
+    const rows = await this.reconcile();
+    let catchUps = await this.plans.start();
     // A safety net for changes made without a sync call (e.g. a data source deleted with its
     // attachments): timers are compared with the table once a minute; unchanged ones stay.
-    this.sweeper = setInterval(() => {
+    this.sweeper = setInterval(async () => {
       try {
-        this.reconcile();
-        this.plans.reconcile();
+        await this.reconcile();
+        await this.plans.reconcile();
       } catch (error) {
         this.opts.logger.error("scheduler reconcile failed", { error });
       }
@@ -176,7 +176,7 @@ export class Scheduler implements ScheduleSync {
         catchUps++;
         this.opts.logger.info("scheduler catch-up run", { attachmentId: row.id, scheduledAt: isoOf(missed) });
         try {
-          this.fire(row.id, missed, true);
+          await this.fire(row.id, missed, true);
         } catch {
           // Already logged by fire(); one attachment's failure must not keep the daemon from starting.
         }
@@ -197,23 +197,23 @@ export class Scheduler implements ScheduleSync {
   }
 
   /** Makes the timers match the table: one per enabled attachment, none for anything else. */
-  reconcile(): ScheduledAttachment[] {
-    const rows = this.opts.db.select(selection).from(attachments).innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId)).where(eq(attachments.enabled, true)).all();
+  async reconcile(): Promise<ScheduledAttachment[]> {
+    const rows = await this.opts.db.select(selection).from(attachments).innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId)).where(eq(attachments.enabled, true));
     const present = new Set(rows.map((r) => r.id));
     for (const id of [...this.timers.keys()]) if (!present.has(id)) this.drop(id);
     for (const row of rows) this.apply(row.id, row);
     return rows;
   }
 
-  sync(attachmentId: string): void {
+  async sync(attachmentId: string): Promise<void> {
     if (!this.started) return;
-    const row = this.opts.db.select(selection).from(attachments).innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId)).where(eq(attachments.id, attachmentId)).get();
+    const row = (await this.opts.db.select(selection).from(attachments).innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId)).where(eq(attachments.id, attachmentId)))[0];
     this.apply(attachmentId, row);
   }
 
-  syncPolicy(policyId: string): void {
+  async syncPolicy(policyId: string): Promise<void> {
     if (!this.started) return;
-    const rows = this.opts.db.select(selection).from(attachments).innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId)).where(eq(attachments.policyId, policyId)).all();
+    const rows = await this.opts.db.select(selection).from(attachments).innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId)).where(eq(attachments.policyId, policyId));
     const present = new Set(rows.map((r) => r.id));
     for (const row of rows) this.apply(row.id, row);
     // Attachments the policy lost (a cascade delete) are no longer in the join.
@@ -226,17 +226,17 @@ export class Scheduler implements ScheduleSync {
    * One scheduled run, as a timer fires it. Public so tests and the catch-up path drive the
    * very code a timer runs, at a chosen time.
    */
-  fire(attachmentId: string, scheduledAt: number, catchUp = false): FireOutcome {
-    const result = this.queue(attachmentId, scheduledAt, catchUp);
+  async fire(attachmentId: string, scheduledAt: number, catchUp = false): Promise<FireOutcome> {
+    const result = await this.queue(attachmentId, scheduledAt, catchUp);
     if (result.outcome === "queued") this.announce(result.job);
     return result;
   }
 
   /** queueScheduledRun, logged; the caller announces a queued job once it is committed. */
-  private queue(attachmentId: string, scheduledAt: number, catchUp: boolean): FireOutcome {
+  private async queue(attachmentId: string, scheduledAt: number, catchUp: boolean): Promise<FireOutcome> {
     let result: FireOutcome;
     try {
-      result = queueScheduledRun(this.opts.db, attachmentId, scheduledAt, this.now(), catchUp);
+      result = await queueScheduledRun(this.opts.db, attachmentId, scheduledAt, this.now(), catchUp);
     } catch (error) {
       this.opts.logger.error("scheduled run failed", { attachmentId, scheduledAt: isoOf(scheduledAt), error });
       throw error;
@@ -277,11 +277,11 @@ export class Scheduler implements ScheduleSync {
       const queued: QueuedJob[] = [];
       const deadline = performance.now() + FIRE_SLICE_MS;
       try {
-        this.opts.db.transaction(() => {
+        await this.opts.db.transaction(async () => {
           for (; next < members.length && (next === from || performance.now() < deadline); next++) {
             if (!live(members[next]!)) continue;
             try {
-              const result = this.queue(members[next]!, scheduledAt, false);
+              const result = await this.queue(members[next]!, scheduledAt, false);
               if (result.outcome === "queued") queued.push(result.job);
             } catch {}
           }
@@ -292,7 +292,7 @@ export class Scheduler implements ScheduleSync {
         for (const id of members.slice(from, next)) {
           if (!live(id)) continue;
           try {
-            this.fire(id, scheduledAt);
+            await this.fire(id, scheduledAt);
           } catch {}
         }
       }

@@ -18,7 +18,7 @@ import type { SecretBox } from "../crypto/secrets.ts";
  */
 export async function externalIdFor(db: Db, secrets: SecretBox, orgId: string): Promise<string> {
   await ensureOrgRecipient(db, secrets, orgId);
-  const key = orgIdentity(db, secrets, orgId);
+  const key = await orgIdentity(db, secrets, orgId);
   if (!key) throw new Error(`organisation ${orgId} has no key`);
   const mac = createHmac("sha256", key).update(`snapdb/sts-external-id/v1\0${orgId}`).digest("hex");
   return `snapdb-${mac.slice(0, 32)}`;

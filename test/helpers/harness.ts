@@ -88,7 +88,7 @@ export async function createHarness(env: Record<string, string> = {}, opts: Harn
   const runner = createRunner({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
   scheduler.onJobQueued(() => runner.wakeSoon());
   const notifications = createNotifications({ db: store.db, config, secrets, logger, metrics });
-  scheduler.onRestoreQueued(() => runner.wake());
+  scheduler.onRestoreQueued(async () => runner.wake());
   const app = buildApp({
     config,
     store,

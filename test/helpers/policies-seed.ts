@@ -6,17 +6,17 @@ import type { Harness } from "./harness.ts";
  * Rows of tables other modules own (destinations, data sources), inserted directly so the
  * policy, attachment and scheduler tests do not depend on those modules' HTTP API.
  */
-export function seedDestination(h: Harness, org: string): string {
+export async function seedDestination(h: Harness, org: string): Promise<string> {
   const id = newId("dst");
   const now = Date.now();
-  h.store.db.insert(storageDestinations).values({ id, orgId: org, kind: "local", name: `dest-${id}`, settings: { path: "/tmp" }, createdAt: now, updatedAt: now }).run();
+  await h.store.db.insert(storageDestinations).values({ id, orgId: org, kind: "local", name: `dest-${id}`, settings: { path: "/tmp" }, createdAt: now, updatedAt: now });
   return id;
 }
 
-export function seedDataSource(h: Harness, org: string): string {
+export async function seedDataSource(h: Harness, org: string): Promise<string> {
   const id = newId("ds");
   const now = Date.now();
-  h.store.db.insert(dataSources).values({ id, orgId: org, name: `src-${id}`, engine: "sqlite", path: `/tmp/${id}.db`, createdAt: now, updatedAt: now }).run();
+  await h.store.db.insert(dataSources).values({ id, orgId: org, name: `src-${id}`, engine: "sqlite", path: `/tmp/${id}.db`, createdAt: now, updatedAt: now });
   return id;
 }
 
@@ -31,12 +31,13 @@ export const policyBody = (destinationId: string, extra: Record<string, unknown>
 /** A policy created through the API, returned as the API answers it. */
 export async function createPolicyVia(h: Harness, org: string, extra: Record<string, unknown> = {}): Promise<any> {
   const token = await h.token(org);
-  const res = await h.call("POST", "/backup-policies", { token, body: policyBody(seedDestination(h, org), extra) });
+  const res = await h.call("POST", "/backup-policies", { token, body: policyBody((await seedDestination(h, org)), extra) });
   if (res.status !== 201) throw new Error(`policy create failed: ${res.status} ${res.text}`);
   return res.body;
 }
 
-export async function createAttachmentVia(h: Harness, org: string, policyId: string, dataSourceId = seedDataSource(h, org), enabled = true): Promise<any> {
+export async function createAttachmentVia(h: Harness, org: string, policyId: string, dataSourceId?: string, enabled = true): Promise<any> {
+  dataSourceId ??= await seedDataSource(h, org);
   const token = await h.token(org);
   const res = await h.call("POST", "/attachments", { token, body: { dataSourceId, policyId, enabled } });
   if (res.status !== 201) throw new Error(`attachment create failed: ${res.status} ${res.text}`);

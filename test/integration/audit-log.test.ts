@@ -6,8 +6,8 @@ import { createHarness, type Harness } from "../helpers/harness.ts";
 let h: Harness;
 let token: string;
 
-function record(org: string, action: AuditAction, extra: { actor?: string; targetId?: string; metadata?: Record<string, unknown> } = {}) {
-  return h.store.db.transaction((tx) =>
+async function record(org: string, action: AuditAction, extra: { actor?: string; targetId?: string; metadata?: Record<string, unknown> } = {}) {
+  return await h.store.db.transaction(async (tx) =>
     recordAudit(tx, { orgId: org, actor: { type: "user", id: extra.actor ?? "alice" }, requestId: "req_test", ip: "127.0.0.1" }, {
       action,
       targetType: action.split(".")[0] as AuditTargetType,
@@ -26,7 +26,7 @@ afterAll(() => h.close());
 describe("audit log", () => {
   test("keyset pagination over thousands of events with inserts between pages loses and repeats nothing", async () => {
     const original = new Set<string>();
-    for (let i = 0; i < 2500; i++) original.add(record("org_a", "attachment.run_skipped", { targetId: `t_${i}` }));
+    for (let i = 0; i < 2500; i++) original.add((await record("org_a", "attachment.run_skipped", { targetId: `t_${i}` })));
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;
@@ -39,7 +39,7 @@ describe("audit log", () => {
       cursor = res.body.cursors.next;
       // New events arrive while a client pages: they are newer than the cursor, so they
       // belong to the first page of a fresh listing, not to the rest of this one.
-      for (let i = 0; i < 7; i++) record("org_a", "attachment.run_skipped", { targetId: `late_${pages}_${i}` });
+      for (let i = 0; i < 7; i++) await record("org_a", "attachment.run_skipped", { targetId: `late_${pages}_${i}` });
       pages++;
     } while (cursor);
     expect(seen.length).toBe(new Set(seen).size);
@@ -49,10 +49,10 @@ describe("audit log", () => {
   });
 
   test("filters: action list, actor list, target, time range", async () => {
-    record("org_a", "data_source.created", { actor: "bob", targetId: "ds_1" });
-    record("org_a", "data_source.deleted", { actor: "carol", targetId: "ds_1" });
-    record("org_a", "storage_destination.updated", { actor: "bob", targetId: "dst_1" });
-    record("org_b", "data_source.created", { actor: "bob", targetId: "ds_2" });
+    await record("org_a", "data_source.created", { actor: "bob", targetId: "ds_1" });
+    await record("org_a", "data_source.deleted", { actor: "carol", targetId: "ds_1" });
+    await record("org_a", "storage_destination.updated", { actor: "bob", targetId: "dst_1" });
+    await record("org_b", "data_source.created", { actor: "bob", targetId: "ds_2" });
     const get = async (q: string) => (await h.call("GET", `/audit-log?${q}`, { token })).body.items as any[];
 
     const byAction = await get("action=data_source.created,data_source.deleted");
@@ -76,7 +76,7 @@ describe("audit log", () => {
   });
 
   test("secrets are stripped from metadata before they are stored", async () => {
-    record("org_a", "data_source.credentials_set", {
+    await record("org_a", "data_source.credentials_set", {
       targetId: "ds_secret",
       metadata: { username: "app", password: "hunter2", nested: { secretAccessKey: "AKS", region: "eu" } },
     });

@@ -19,7 +19,7 @@ beforeAll(async () => {
   [pg, s3] = await Promise.all([startPostgres(), startS3rver(["progress"])]);
   pg.psql(`SET ROLE ${pg.user}; CREATE TABLE big AS SELECT g, md5(g::text) || md5((g * 7)::text) AS t FROM generate_series(1, 1200000) g;`, pg.database);
   h = await createHarness();
-  h.runner.start();
+  await h.runner.start();
   token = await h.token("org_progress");
   sourceId = (await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: pg.database }, { username: pg.user, password: pg.password })).id;
 }, 120_000);

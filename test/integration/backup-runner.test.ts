@@ -36,7 +36,7 @@ function run(argv: string[], stdin?: Uint8Array): Buffer {
 beforeAll(async () => {
   [pg, maria, s3] = await Promise.all([startPostgres(), startMariaDb(), startS3rver(["backups"])]);
   h = await createHarness({ SNAPDB_RUNNER_RETRY_BASE_SECONDS: "1", SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path });
-  h.runner.start();
+  await h.runner.start();
   token = await h.token(ORG);
   managedId = (await managedDestination(h, token)).id;
   pg.psql(`SET ROLE ${pg.user};
@@ -79,7 +79,7 @@ describe("backup runner", () => {
 
     // The README's manual restore: age -d -i key | zstd -d | pg_restore.
     const keyFile = join(scratch.path, "org.key");
-    writeFileSync(keyFile, `${orgIdentity(h.store.db, new SecretBox(h.master), ORG)}\n`, { mode: 0o600 });
+    writeFileSync(keyFile, `${(await orgIdentity(h.store.db, new SecretBox(h.master), ORG))}\n`, { mode: 0o600 });
     const dump = run(["zstd", "-d", "-c"], run(["age", "-d", "-i", keyFile], stored));
     expect(dump.length).toBe(job.sizeBytes);
     const listing = run([join(pg.binDir, "pg_restore"), "--list"], dump).toString();
@@ -221,7 +221,7 @@ describe("backup runner", () => {
 
       const slow = await createPolicy(h, token, managedId, { timeoutSeconds: 60 });
       // The API's floor is 60 s; the runner honours whatever the row says, so shorten it here.
-      h.store.db.update(backupPolicies).set({ timeoutSeconds: 1 }).where(eq(backupPolicies.id, slow.id)).run();
+      await h.store.db.update(backupPolicies).set({ timeoutSeconds: 1 }).where(eq(backupPolicies.id, slow.id));
       const other = await pgSource();
       await attach(h, token, other.id, slow.id);
       const timedOut = await backupNow(h, token, other.id);
@@ -373,7 +373,7 @@ describe("backup runner", () => {
       expect(after.error.code).toBe("INTERRUPTED");
       if (running.objectKey) expect(existsSync(managedFile(running.objectKey))).toBe(false);
       await must(h, token, "POST", `/backup-jobs/${job.id}/cancel`, undefined, 202);
-      h.runner.start();
+      await h.runner.start();
     });
   });
 
@@ -382,13 +382,13 @@ describe("backup runner", () => {
     const key = `${ORG}/${source.id}/2026/01/01/job_crashed.sqlite.zst`;
     const file = managedFile(key);
     await Bun.write(file, "looks complete but was never recorded");
-    h.store.db
+    await h.store.db
       .insert(backupJobs)
       .values({ id: "job_crashed", orgId: ORG, dataSourceId: source.id, destinationId: managedId, trigger: "manual", status: "running", queuedAt: Date.now(), startedAt: Date.now(), objectKey: key })
-      .run();
+      ;
     const ids = await recoverInterruptedJobs(h.store.db, h.storage, h.runner ? silent() : silent());
     expect(ids).toEqual(["job_crashed"]);
-    const row = h.store.db.select().from(backupJobs).where(eq(backupJobs.id, "job_crashed")).get()!;
+    const row = (await h.store.db.select().from(backupJobs).where(eq(backupJobs.id, "job_crashed")))[0]!;
     expect(row.status).toBe("failed");
     expect(row.error?.code).toBe("INTERRUPTED");
     expect(existsSync(file)).toBe(false);

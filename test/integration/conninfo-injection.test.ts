@@ -53,7 +53,7 @@ async function attempt(body: Record<string, unknown>, creds: { username: string;
 beforeAll(async () => {
   [pg, maria] = await Promise.all([startPostgres(), startMariaDb()]);
   h = await createHarness();
-  h.runner.start();
+  await h.runner.start();
   token = await h.token(ORG);
   const managed = await managedDestination(h, token);
   // Neither compressed nor encrypted: the stored file is the dump tool's own output.

@@ -29,19 +29,19 @@ async function seed() {
   const dst = newId("dst");
   const sealed = new SecretBox(readKeyFile(h.config.masterKeyFile)).seal(JSON.stringify({ secretAccessKey: S3_SECRET }), secretAad(dst));
   const now = Date.now();
-  h.store.db
+  await h.store.db
     .insert(storageDestinations)
     .values({ id: dst, orgId: "org_r", kind: "s3", name: `d-${dst}`, settings: {}, secretCiphertext: sealed.ciphertext, secretKeyId: sealed.keyId, createdAt: now, updatedAt: now })
-    .run();
+    ;
   return { dsId: ds.body.id as string, dstId: dst };
 }
 
 /** Opens both secrets with ONLY the key now in the key file. */
-function openWithKeyFile(dsId: string, dstId: string) {
+async function openWithKeyFile(dsId: string, dstId: string) {
   const key = readKeyFile(h.config.masterKeyFile);
   const box = new SecretBox(key);
-  const ds = h.store.db.select().from(dataSources).where(eq(dataSources.id, dsId)).get()!;
-  const dst = h.store.db.select().from(storageDestinations).where(eq(storageDestinations.id, dstId)).get()!;
+  const ds = (await h.store.db.select().from(dataSources).where(eq(dataSources.id, dsId)))[0]!;
+  const dst = (await h.store.db.select().from(storageDestinations).where(eq(storageDestinations.id, dstId)))[0]!;
   expect(ds.credentialsKeyId).toBe(keyIdOf(key));
   expect(dst.secretKeyId).toBe(keyIdOf(key));
   return {
@@ -59,9 +59,9 @@ describe("snapdb rotate-master-key", () => {
     expect(code).toBe(0);
     const newKey = readKeyFile(h.config.masterKeyFile);
     expect(keyIdOf(newKey)).not.toBe(keyIdOf(oldKey));
-    expect(openWithKeyFile(dsId, dstId)).toEqual({ password: PASSWORD, s3: S3_SECRET });
+    expect((await openWithKeyFile(dsId, dstId))).toEqual({ password: PASSWORD, s3: S3_SECRET });
     // The org's age identity (what decrypts its backups) moves to the new key too.
-    const identity = orgIdentity(h.store.db, new SecretBox(newKey), "org_r")!;
+    const identity = (await orgIdentity(h.store.db, new SecretBox(newKey), "org_r"))!;
     expect(await recipientOf(identity)).toBe(recipient);
     const oldCopy = `${h.config.masterKeyFile}.old-${keyIdOf(oldKey)}`;
     expect(Buffer.from(readKeyFile(oldCopy)).equals(Buffer.from(oldKey))).toBe(true);
@@ -78,42 +78,42 @@ describe("snapdb rotate-master-key", () => {
     const p = prepareRotation(keyFile);
     // h.master: the harness app still runs on the first key (like a daemon left running), so
     // the credentials it just sealed are under that key; the command finds it as `.old-*`.
-    reencryptAll(h.store, new SecretBox(p.newKey, [p.oldKey, h.master]));
+    await reencryptAll(h.store, new SecretBox(p.newKey, [p.oldKey, h.master]));
     expect(existsSync(p.pendingFile)).toBe(true);
     expect(Buffer.from(readKeyFile(keyFile)).equals(Buffer.from(before))).toBe(true);
-    const again = rotateMasterKey(keyFile, h.store);
+    const again = await rotateMasterKey(keyFile, h.store);
     expect(again).toMatchObject({ resumed: true, newKeyId: keyIdOf(p.newKey), dataSources: 0, destinations: 0, orgKeys: 0 });
     expect(keyIdOf(readKeyFile(keyFile))).toBe(keyIdOf(p.newKey));
-    expect(openWithKeyFile(dsId, dstId)).toEqual({ password: PASSWORD, s3: S3_SECRET });
+    expect((await openWithKeyFile(dsId, dstId))).toEqual({ password: PASSWORD, s3: S3_SECRET });
   });
 
   test("a crash before the commit leaves the store on the old key; the re-run adopts the pending key", async () => {
     const { dsId, dstId } = await seed();
     const keyFile = h.config.masterKeyFile;
     const p = prepareRotation(keyFile); // "crash" right after writing the pending key
-    const r = rotateMasterKey(keyFile, h.store);
+    const r = await rotateMasterKey(keyFile, h.store);
     expect(r.resumed).toBe(true);
     expect(r.newKeyId).toBe(keyIdOf(p.newKey));
     expect(r.dataSources).toBeGreaterThan(0);
-    expect(openWithKeyFile(dsId, dstId)).toEqual({ password: PASSWORD, s3: S3_SECRET });
+    expect((await openWithKeyFile(dsId, dstId))).toEqual({ password: PASSWORD, s3: S3_SECRET });
   });
 
   test("a secret that does not open aborts the rotation with nothing changed", async () => {
     const { dsId } = await seed();
     const keyFile = h.config.masterKeyFile;
     const before = readKeyFile(keyFile);
-    const snapshot = h.store.db.select().from(dataSources).where(eq(dataSources.id, dsId)).get()!;
+    const snapshot = (await h.store.db.select().from(dataSources).where(eq(dataSources.id, dsId)))[0]!;
     const bad = newId("ds");
     const now = Date.now();
-    h.store.db
+    await h.store.db
       .insert(dataSources)
       .values({ id: bad, orgId: "org_r", name: `bad-${bad}`, engine: "sqlite", path: "/x.db", credentialsUsername: "u", credentialsCiphertext: snapshot.credentialsCiphertext, credentialsKeyId: snapshot.credentialsKeyId, credentialsUpdatedAt: now, createdAt: now, updatedAt: now })
-      .run();
-    expect(() => rotateMasterKey(keyFile, h.store)).toThrow(/does not open/);
+      ;
+    expect(async () => rotateMasterKey(keyFile, h.store)).toThrow(/does not open/);
     expect(Buffer.from(readKeyFile(keyFile)).equals(Buffer.from(before))).toBe(true);
-    expect(h.store.db.select().from(dataSources).where(eq(dataSources.id, dsId)).get()!.credentialsCiphertext).toBe(snapshot.credentialsCiphertext);
+    expect((await h.store.db.select().from(dataSources).where(eq(dataSources.id, dsId)))[0]!.credentialsCiphertext).toBe(snapshot.credentialsCiphertext);
     expect(readdirSync(h.dataDir).filter((n) => n.includes(".new-"))).toEqual([]);
-    h.store.db.delete(dataSources).where(eq(dataSources.id, bad)).run();
+    await h.store.db.delete(dataSources).where(eq(dataSources.id, bad));
   });
 });
 
@@ -124,11 +124,11 @@ describe("a daemon across a rotation", () => {
     const before = readKeyFile(h.config.masterKeyFile);
     const p = prepareRotation(h.config.masterKeyFile);
     // Crash between the commit and the key swap: secrets are under the pending key only.
-    reencryptAll(h.store, new SecretBox(p.newKey, [before, h.master]));
+    await reencryptAll(h.store, new SecretBox(p.newKey, [before, h.master]));
     const { secrets } = secretBoxFor(h.config);
-    const row = h.store.db.select().from(dataSources).where(eq(dataSources.id, dsId)).get()!;
+    const row = (await h.store.db.select().from(dataSources).where(eq(dataSources.id, dsId)))[0]!;
     expect(row.credentialsKeyId).toBe(keyIdOf(p.newKey));
     expect(secrets.open({ ciphertext: row.credentialsCiphertext!, keyId: row.credentialsKeyId! }, credentialsAad(dsId))).toBe(PASSWORD);
-    rotateMasterKey(h.config.masterKeyFile, h.store); // the re-run finishes it
+    await rotateMasterKey(h.config.masterKeyFile, h.store); // the re-run finishes it
   });
 });

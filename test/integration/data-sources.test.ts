@@ -28,14 +28,14 @@ afterAll(() => {
 
 const create = (body: unknown) => h.call("POST", "/data-sources", { token, body });
 const pg = (extra: Record<string, unknown> = {}) => ({ name: `pg-${crypto.randomUUID().slice(0, 8)}`, engine: "postgres", host: "db.internal", database: "app", ...extra });
-const auditRows = (targetId: string) => h.store.db.select().from(auditEvents).where(eq(auditEvents.targetId, targetId)).all();
+const auditRows = async (targetId: string) => await h.store.db.select().from(auditEvents).where(eq(auditEvents.targetId, targetId));
 
-function insertJob(dataSourceId: string, status: "succeeded" | "running" = "succeeded", extra: Record<string, unknown> = {}) {
+async function insertJob(dataSourceId: string, status: "succeeded" | "running" = "succeeded", extra: Record<string, unknown> = {}) {
   const id = newId("job");
-  h.store.db
+  await h.store.db
     .insert(backupJobs)
     .values({ id, orgId: "org_ds", dataSourceId, trigger: "manual", status, queuedAt: Date.now(), ...extra })
-    .run();
+    ;
   return id;
 }
 
@@ -56,7 +56,7 @@ describe("data sources: create and validate", () => {
       lastVerify: null,
     });
     expect(res.body.id).toMatch(/^ds_/);
-    expect(auditRows(res.body.id).map((r) => r.action)).toEqual(["data_source.created"]);
+    expect((await auditRows(res.body.id)).map((r) => r.action)).toEqual(["data_source.created"]);
     expect((await h.call("GET", `/data-sources/${res.body.id}`, { token })).body).toEqual(res.body);
   });
 
@@ -135,8 +135,8 @@ describe("data sources: read, list, update", () => {
     const res = await h.call("PATCH", `/data-sources/${a.id}`, { token, body: { port: 6432, labels: { env: "prod" } } });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ name: "patch-me", host: "db.internal", port: 6432, labels: { env: "prod" } });
-    expect(auditRows(a.id).map((r) => r.action)).toEqual(["data_source.created", "data_source.updated"]);
-    expect(auditRows(a.id)[1]!.metadata).toEqual({ changed: ["port", "labels"] });
+    expect((await auditRows(a.id)).map((r) => r.action)).toEqual(["data_source.created", "data_source.updated"]);
+    expect((await auditRows(a.id))[1]!.metadata).toEqual({ changed: ["port", "labels"] });
     const engine = await h.call("PATCH", `/data-sources/${a.id}`, { token, body: { engine: "mysql" } });
     expect(engine.status).toBe(400);
     expect(engine.body.details).toEqual([{ path: "/engine", message: "cannot be changed" }]);
@@ -157,13 +157,13 @@ describe("data sources: credentials", () => {
     const list = await h.call("GET", "/data-sources", { token });
     for (const text of [put.text, got.text, list.text]) expect(text).not.toContain(PASSWORD);
 
-    const row = h.store.db.select().from(dataSources).where(eq(dataSources.id, ds.id)).get()!;
+    const row = (await h.store.db.select().from(dataSources).where(eq(dataSources.id, ds.id)))[0]!;
     expect(row.credentialsCiphertext).not.toContain(PASSWORD);
     expect(Buffer.from(row.credentialsCiphertext!, "base64").toString("latin1")).not.toContain(PASSWORD);
     expect(row.credentialsKeyId).toMatch(/^[0-9a-f]{16}$/);
     expect(new SecretBox(h.master).open({ ciphertext: row.credentialsCiphertext!, keyId: row.credentialsKeyId! }, credentialsAad(ds.id))).toBe(PASSWORD);
 
-    const events = auditRows(ds.id);
+    const events = await auditRows(ds.id);
     expect(events.map((e) => e.action)).toContain("data_source.credentials_set");
     expect(JSON.stringify(events)).not.toContain(PASSWORD);
     expect(h.logLines.join("\n")).not.toContain(PASSWORD);
@@ -180,21 +180,21 @@ describe("data sources: credentials", () => {
     const del = await h.call("DELETE", `/data-sources/${ds.id}/credentials`, { token });
     expect(del.status).toBe(204);
     expect((await h.call("GET", `/data-sources/${ds.id}`, { token })).body.credentials).toBeNull();
-    const after = h.store.db.select().from(dataSources).where(eq(dataSources.id, ds.id)).get()!;
+    const after = (await h.store.db.select().from(dataSources).where(eq(dataSources.id, ds.id)))[0]!;
     expect([after.credentialsCiphertext, after.credentialsKeyId, after.credentialsUsername]).toEqual([null, null, null]);
-    expect(auditRows(ds.id).map((e) => e.action)).toContain("data_source.credentials_deleted");
+    expect((await auditRows(ds.id)).map((e) => e.action)).toContain("data_source.credentials_deleted");
   });
 
   test("a ciphertext copied onto another row does not decrypt there (bound by aad)", async () => {
     const a = (await create(pg())).body;
     const b = (await create(pg())).body;
     await h.call("PUT", `/data-sources/${a.id}/credentials`, { token, body: { username: "u", password: PASSWORD } });
-    const rowA = h.store.db.select().from(dataSources).where(eq(dataSources.id, a.id)).get()!;
-    h.store.db
+    const rowA = (await h.store.db.select().from(dataSources).where(eq(dataSources.id, a.id)))[0]!;
+    await h.store.db
       .update(dataSources)
       .set({ credentialsUsername: "u", credentialsCiphertext: rowA.credentialsCiphertext, credentialsKeyId: rowA.credentialsKeyId, credentialsUpdatedAt: 1 })
       .where(eq(dataSources.id, b.id))
-      .run();
+      ;
     const res = await h.call("POST", `/data-sources/${b.id}/verify`, { token });
     expect(res.status).toBe(500);
     expect(res.text).not.toContain(PASSWORD);
@@ -206,7 +206,7 @@ describe("data sources: delete", () => {
     const ds = (await create(pg())).body;
     expect((await h.call("DELETE", `/data-sources/${ds.id}`, { token })).status).toBe(204);
     expect((await h.call("GET", `/data-sources/${ds.id}`, { token })).status).toBe(404);
-    expect(auditRows(ds.id).map((e) => e.action)).toEqual(["data_source.created", "data_source.deleted"]);
+    expect((await auditRows(ds.id)).map((e) => e.action)).toEqual(["data_source.created", "data_source.deleted"]);
   });
 
   test("409 while attachments or jobs exist; cascade removes them in one go", async () => {
@@ -214,7 +214,7 @@ describe("data sources: delete", () => {
     const policy = await createPolicyVia(h, "org_ds");
     const att = await h.call("POST", "/attachments", { token, body: { dataSourceId: ds.id, policyId: policy.id, enabled: false } });
     expect(att.status).toBe(201);
-    const job = insertJob(ds.id, "succeeded", { objectKey: `org_ds/${ds.id}/x.dump.zst`, destinationId: policy.destinationId });
+    const job = await insertJob(ds.id, "succeeded", { objectKey: `org_ds/${ds.id}/x.dump.zst`, destinationId: policy.destinationId });
 
     const refused = await h.call("DELETE", `/data-sources/${ds.id}`, { token });
     expect(refused.status).toBe(409);
@@ -226,10 +226,10 @@ describe("data sources: delete", () => {
 
     const gone = await h.call("DELETE", `/data-sources/${ds.id}?cascade=true`, { token });
     expect(gone.status).toBe(204);
-    expect(h.store.db.select().from(attachments).where(eq(attachments.dataSourceId, ds.id)).all()).toEqual([]);
-    expect(h.store.db.select().from(backupJobs).where(eq(backupJobs.dataSourceId, ds.id)).all()).toEqual([]);
-    expect(h.store.db.select().from(dataSources).where(eq(dataSources.id, ds.id)).all()).toEqual([]);
-    const deleted = auditRows(ds.id).find((e) => e.action === "data_source.deleted")!;
+    expect((await h.store.db.select().from(attachments).where(eq(attachments.dataSourceId, ds.id)))).toEqual([]);
+    expect((await h.store.db.select().from(backupJobs).where(eq(backupJobs.dataSourceId, ds.id)))).toEqual([]);
+    expect((await h.store.db.select().from(dataSources).where(eq(dataSources.id, ds.id)))).toEqual([]);
+    const deleted = (await auditRows(ds.id)).find((e) => e.action === "data_source.deleted")!;
     expect(deleted.metadata).toMatchObject({ cascade: true, attachmentsDeleted: 1, jobsDeleted: 1, filesToDelete: 1 });
   });
 
@@ -241,24 +241,24 @@ describe("data sources: delete", () => {
     const file = join(h.config.managedStorage.type === "local" ? h.config.managedStorage.path : "/nonexistent", key);
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, "backup bytes");
-    insertJob(ds.id, "succeeded", { objectKey: key, destinationId: ensure.body.id });
+    await insertJob(ds.id, "succeeded", { objectKey: key, destinationId: ensure.body.id });
     expect((await h.call("DELETE", `/data-sources/${ds.id}?cascade=true`, { token })).status).toBe(204);
     expect(existsSync(file)).toBe(false);
   });
 
   test("a cascade never runs over a running job", async () => {
     const ds = (await create(pg())).body;
-    insertJob(ds.id, "running");
+    await insertJob(ds.id, "running");
     const res = await h.call("DELETE", `/data-sources/${ds.id}?cascade=true`, { token });
     expect(res.status).toBe(409);
-    expect(h.store.db.select().from(dataSources).where(eq(dataSources.id, ds.id)).all().length).toBe(1);
+    expect((await h.store.db.select().from(dataSources).where(eq(dataSources.id, ds.id))).length).toBe(1);
   });
 });
 
 describe("data sources: backup jobs list", () => {
   test("newest first, paginated, in the API's job shape", async () => {
     const ds = (await create(pg())).body;
-    const ids = [insertJob(ds.id), insertJob(ds.id), insertJob(ds.id, "succeeded", { format: { engine: "postgres", dump: "pg_custom", compression: "zstd", encrypted: true }, sizeBytes: 10, error: null })];
+    const ids = [await insertJob(ds.id), await insertJob(ds.id), await insertJob(ds.id, "succeeded", { format: { engine: "postgres", dump: "pg_custom", compression: "zstd", encrypted: true }, sizeBytes: 10, error: null })];
     const first = await h.call("GET", `/data-sources/${ds.id}/backup-jobs?limit=2`, { token });
     expect(first.status).toBe(200);
     expect(first.body.items.map((j: any) => j.id)).toEqual([ids[2], ids[1]]);
@@ -293,7 +293,7 @@ describe("data sources: verify sqlite", () => {
     expect(ok.status).toBe(200);
     expect(ok.body).toMatchObject({ ok: true, serverVersion: expect.stringMatching(/^3\.\d+/), verifiedAt: expect.any(String) });
     expect((await h.call("GET", `/data-sources/${ds.id}`, { token })).body.lastVerify).toEqual(ok.body);
-    const verified = auditRows(ds.id).find((e) => e.action === "data_source.verified")!;
+    const verified = (await auditRows(ds.id)).find((e) => e.action === "data_source.verified")!;
     expect(verified.metadata).toMatchObject({ ok: true });
 
     const missing = (await create({ name: "missing-db", engine: "sqlite", path: join(files.path, "nope.db") })).body;

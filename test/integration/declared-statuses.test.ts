@@ -254,7 +254,7 @@ describe("a journey through every conflict and outage", () => {
   });
 
   test("a real backup, its file, a refused and a real restore, and storage outages", async () => {
-    h.runner.start();
+    await h.runner.start();
     let job = await hit("POST", "/backup-jobs/run-now", 202, { body: { dataSourceId: source.id } });
     job = await waitFor(`/backup-jobs/${job.id}`);
     expect(job).toMatchObject({ status: "succeeded", error: null });
@@ -294,10 +294,10 @@ describe("a journey through every conflict and outage", () => {
 
     // A backup on a destination whose role can't be assumed (the operator's STS is down).
     const stuck = newId("job");
-    h.store.db
+    await h.store.db
       .insert(backupJobs)
       .values({ id: stuck, orgId: ORG, dataSourceId: otherSource.id, policyId: otherPolicy.id, destinationId: otherDestination.id, trigger: "manual", status: "succeeded", queuedAt: Date.now(), objectKey: `${ORG}/x/${stuck}.sqlite`, storedBytes: 1, sizeBytes: 1, sha256: "0".repeat(64), format: { engine: "sqlite", dump: "sqlite", compression: "none", encrypted: false } })
-      .run();
+      ;
     await hit("POST", `/backup-jobs/${stuck}/download-link`, 503);
     await hit("DELETE", `/backup-jobs/${stuck}/file`, 503);
     await hit("GET", "/audit-log", 200);

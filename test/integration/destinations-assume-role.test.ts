@@ -226,7 +226,7 @@ describe("assumeRole: the daemon's identity goes only to the operator's STS", ()
     const id = newId("dst");
     const sealed = new SecretBox(h.master).seal(JSON.stringify({ externalId: "victims-external-id" }), secretAad(id));
     const now = Date.now();
-    h.store.db
+    await h.store.db
       .insert(storageDestinations)
       .values({
         id,
@@ -247,7 +247,7 @@ describe("assumeRole: the daemon's identity goes only to the operator's STS", ()
         createdAt: now,
         updatedAt: now,
       })
-      .run();
+      ;
     const { externalId } = (await h.call("GET", "/storage-destinations/assume-role-info", { token })).body;
     const shown = await h.call("GET", `/storage-destinations/${id}`, { token });
     expect(shown.body.stsEndpoint).toBeUndefined();
@@ -260,7 +260,7 @@ describe("assumeRole: the daemon's identity goes only to the operator's STS", ()
     expect(sts.calls.slice(stsBefore).map((c) => c.get("ExternalId"))).toEqual([externalId]);
     // A patch rewrites the settings without the old field.
     await h.call("PATCH", `/storage-destinations/${id}`, { token, body: { name: "legacy-renamed" } });
-    const row = h.store.db.select().from(storageDestinations).all().find((r) => r.id === id)!;
+    const row = (await h.store.db.select().from(storageDestinations)).find((r) => r.id === id)!;
     expect(Object.keys(row.settings)).not.toContain("stsEndpoint");
   });
 

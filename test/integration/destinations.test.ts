@@ -133,7 +133,7 @@ describe("storage destinations API", () => {
   test("delete: 409 while a policy uses it, 204 after, then 404", async () => {
     const created = await h.call("POST", "/storage-destinations", { token, body: s3Body({ name: "to-delete" }) });
     const id = created.body.id;
-    h.store.db
+    await h.store.db
       .insert(backupPolicies)
       .values({
         id: "pol_X",
@@ -150,7 +150,7 @@ describe("storage destinations API", () => {
         createdAt: 1,
         updatedAt: 1,
       })
-      .run();
+      ;
     const blocked = await h.call("DELETE", `/storage-destinations/${id}`, { token });
     expect(blocked.status).toBe(409);
     expect(blocked.body.message).toContain("uses-it");
@@ -235,11 +235,11 @@ describe("managed destination", () => {
     expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
     expect(results[0]!.body).toMatchObject({ kind: "managed", name: "managed", managed: { backend: "local" } });
     // The index that makes racing ensures converge refuses a second managed row outright.
-    expect(() =>
-      h.store.db
+    expect(async () =>
+      await h.store.db
         .insert(storageDestinations)
         .values({ id: "dst_DUP", orgId: "org_race", kind: "managed", name: "other", settings: {}, createdAt: 1, updatedAt: 1 })
-        .run(),
+        ,
     ).toThrow();
     const id = results[0]!.body.id;
     expect((await h.call("PATCH", `/storage-destinations/${id}`, { token: t2, body: { name: "mine" } })).status).toBe(409);
@@ -267,7 +267,7 @@ describe("managed destination", () => {
       expect(ensured.text).not.toContain(s3.endpoint);
       const verify = await m.call("POST", `/storage-destinations/${ensured.body.id}/verify`, { token: t });
       expect(verify.body).toMatchObject({ ok: true });
-      const dst = m.store.db.select().from(storageDestinations).all()[0]!;
+      const dst = (await m.store.db.select().from(storageDestinations))[0]!;
       const key = m.storage.objectKeyFor(dst, { dataSourceId: "ds_1", jobId: "job_1", ext: "sql.zst", at: new Date("2026-01-02T00:00:00Z") });
       expect(key).toBe("managed/org_m/ds_1/2026/01/02/job_1.sql.zst");
     } finally {

@@ -179,7 +179,7 @@ describe("restores into a path that leads to the daemon's files (real app, runne
     const policy = await createPolicy(h, token, managed.id, PLAIN);
     const source = await createSource(h, token, { engine: "sqlite", path: sqliteFile(join(root.path, "backed-up.db"), 50) });
     await attach(h, token, source.id, policy.id);
-    h.runner.start();
+    await h.runner.start();
     job = await backupNow(h, token, source.id, policy.id);
     expect(job.status).toBe("succeeded");
     await h.runner.stop(1000);
@@ -228,7 +228,7 @@ describe("restores into a path that leads to the daemon's files (real app, runne
     // A checkpoint of the target through this link would copy and truncate the store's WAL.
     swapForSymlink(`${intoWal.path}-wal`, `${storeFile()}-wal`);
     const before = daemonFiles();
-    h.runner.start();
+    await h.runner.start();
     try {
       for (const r of queued) {
         const done = await waitForStatus(h, token, `/restores/${r.id}`);
@@ -261,7 +261,7 @@ describe("restores into a path that leads to the daemon's files (real app, runne
     const lateTarget = await createSource(h, token, { engine: "sqlite", path: later });
     const queued = await must(h, token, "POST", "/restores", { backupJobId: job.id, targetDataSourceId: lateTarget.id, clean: true }, 202);
     writeFileSync(later, "PRIVATE KEY material, not a database");
-    h.runner.start();
+    await h.runner.start();
     try {
       const done = await waitForStatus(h, token, `/restores/${queued.id}`);
       expect({ status: done.status, code: done.error?.code }).toEqual({ status: "failed", code: "INVALID_TARGET" });
@@ -275,7 +275,7 @@ describe("restores into a path that leads to the daemon's files (real app, runne
   test("a legit target still restores: a missing file in an allowed directory is created", async () => {
     const fresh = await createSource(h, token, { engine: "sqlite", path: join(root.path, "fresh.db") });
     const queued = await must(h, token, "POST", "/restores", { backupJobId: job.id, targetDataSourceId: fresh.id }, 202);
-    h.runner.start();
+    await h.runner.start();
     try {
       expect((await waitForStatus(h, token, `/restores/${queued.id}`)).status).toBe("succeeded");
     } finally {

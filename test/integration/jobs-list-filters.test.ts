@@ -23,7 +23,7 @@ let policies: string[] = [];
 beforeAll(async () => {
   h = await createHarness();
   token = await h.token(ORG);
-  sources = [seedDataSource(h, ORG), seedDataSource(h, ORG)];
+  sources = [await seedDataSource(h, ORG), await seedDataSource(h, ORG)];
   policies = [(await createPolicyVia(h, ORG)).id, (await createPolicyVia(h, ORG)).id];
   const statuses = ["queued", "running", "succeeded", "failed", "canceled"] as const;
   for (let i = 0; i < 60; i++) {
@@ -36,12 +36,12 @@ beforeAll(async () => {
       trigger: i % 3 ? "schedule" : "manual",
       queuedAt,
     } as const;
-    h.store.db.insert(backupJobs).values({ ...row, orgId: ORG }).run();
+    await h.store.db.insert(backupJobs).values({ ...row, orgId: ORG });
     rows.push(row);
   }
   // Another org's jobs never show.
-  const other = seedDataSource(h, "org_elsewhere");
-  h.store.db.insert(backupJobs).values({ id: newId("job", T0 + HOUR), orgId: "org_elsewhere", dataSourceId: other, trigger: "manual", status: "queued", queuedAt: T0 + HOUR }).run();
+  const other = await seedDataSource(h, "org_elsewhere");
+  await h.store.db.insert(backupJobs).values({ id: newId("job", T0 + HOUR), orgId: "org_elsewhere", dataSourceId: other, trigger: "manual", status: "queued", queuedAt: T0 + HOUR });
 });
 afterAll(() => h?.close());
 

@@ -31,7 +31,7 @@ beforeAll(async () => {
   pg = await startPostgres();
   pg.psql(`SET ROLE ${pg.user}; CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100);`, pg.database);
   h = await createHarness({ SNAPDB_ALLOWED_LOCAL_ROOTS: roots.path });
-  h.runner.start();
+  await h.runner.start();
   token = await h.token(ORG);
 }, 120_000);
 

@@ -18,7 +18,7 @@ const ORG = "org_metrics";
 
 beforeAll(async () => {
   h = await createHarness({ SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path });
-  h.runner.start();
+  await h.runner.start();
   token = await h.token(ORG);
   policyId = (await createPolicy(h, token, (await managedDestination(h, token)).id)).id;
 });

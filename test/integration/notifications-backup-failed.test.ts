@@ -22,8 +22,8 @@ let w2: Receiver;
 beforeAll(async () => {
   pg = await startPostgres();
   h = await createHarness({ SNAPDB_RUNNER_RETRY_BASE_SECONDS: "1", SNAPDB_NOTIFY_RETRY_BASE_SECONDS: "1" });
-  h.runner.start();
-  h.notifications.sender.start();
+  await h.runner.start();
+  await h.notifications.sender.start();
   token = await h.token("org_failed");
   w1 = startReceiver();
   w2 = startReceiver();

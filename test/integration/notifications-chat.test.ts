@@ -20,8 +20,8 @@ const r: Record<string, Receiver> = {};
 
 beforeAll(async () => {
   h = await createHarness({ SNAPDB_PUBLIC_URL: PUBLIC, SNAPDB_NOTIFY_RETRY_BASE_SECONDS: "1", SNAPDB_ALLOWED_SQLITE_ROOTS: dir.path });
-  h.notifications.sender.start();
-  h.runner.start();
+  await h.notifications.sender.start();
+  await h.runner.start();
   token = await h.token("org_chat");
   for (const type of ["slack", "discord", "teams", "ntfy"]) r[type] = startReceiver();
 });

@@ -24,7 +24,7 @@ beforeAll(async () => {
     SNAPDB_SMTP_PASSWORD: PASSWORD,
     SNAPDB_SMTP_FROM: "snapdb <backups@example.com>",
   });
-  h.notifications.sender.start();
+  await h.notifications.sender.start();
   token = await h.token("org_mail");
 }, 30_000);
 afterAll(async () => {

@@ -19,8 +19,8 @@ let hook: Receiver;
 
 beforeAll(async () => {
   h = await createHarness({ SNAPDB_PUBLIC_URL: "https://backups.example.com", SNAPDB_ALLOWED_SQLITE_ROOTS: dir.path });
-  h.runner.start();
-  h.notifications.sender.start();
+  await h.runner.start();
+  await h.notifications.sender.start();
   token = await h.token("org_restore");
   hook = startReceiver();
 });

@@ -20,15 +20,15 @@ test("channel secrets open with only the new key after a rotation", async () => 
   const hook = await createChannel(h, token, "webhook", { url: "https://example.com/h", secret: "whsec-rotate-0123456789" });
   const ntfy = await createChannel(h, token, "ntfy", { url: "https://ntfy.sh", topic: "t", token: "tk_rotate" });
   const oldKeyId = keyIdOf(readKeyFile(h.config.masterKeyFile));
-  const result = rotateMasterKey(h.config.masterKeyFile, h.store);
+  const result = await rotateMasterKey(h.config.masterKeyFile, h.store);
   expect(result.notificationChannels).toBe(2);
   const key = readKeyFile(h.config.masterKeyFile);
   expect(keyIdOf(key)).not.toBe(oldKeyId);
   const onlyNew = new SecretBox(key);
-  const row = (id: string) => h.store.db.select().from(notificationChannels).where(eq(notificationChannels.id, id)).get()!;
-  expect(row(hook.id).secretKeyId).toBe(keyIdOf(key));
-  expect(openChannelSecret(onlyNew, row(hook.id))).toEqual({ secret: "whsec-rotate-0123456789" });
-  expect(openChannelSecret(onlyNew, row(ntfy.id))).toEqual({ token: "tk_rotate" });
+  const row = async (id: string) => (await h.store.db.select().from(notificationChannels).where(eq(notificationChannels.id, id)))[0]!;
+  expect((await row(hook.id)).secretKeyId).toBe(keyIdOf(key));
+  expect(openChannelSecret(onlyNew, (await row(hook.id)))).toEqual({ secret: "whsec-rotate-0123456789" });
+  expect(openChannelSecret(onlyNew, (await row(ntfy.id)))).toEqual({ token: "tk_rotate" });
   // Bound to its row: the ciphertext of one channel does not open as another's.
-  expect(() => openChannelSecret(onlyNew, { ...row(hook.id), id: ntfy.id })).toThrow();
+  expect(async () => openChannelSecret(onlyNew, { ...(await row(hook.id)), id: ntfy.id })).toThrow();
 });

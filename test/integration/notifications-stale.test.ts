@@ -19,7 +19,7 @@ let hook: Receiver;
 
 beforeAll(async () => {
   h = await createHarness({ SNAPDB_NOTIFY_STALE_CHECK_SECONDS: "1", SNAPDB_NOTIFY_RETRY_BASE_SECONDS: "1", SNAPDB_ALLOWED_SQLITE_ROOTS: dir.path });
-  h.runner.start();
+  await h.runner.start();
   hook = startReceiver();
 });
 afterAll(async () => {
@@ -60,10 +60,10 @@ describe("the expected cadence", () => {
     const ok = await backupNow(h, token, source.id, policy.id);
     const t0 = Date.parse(ok.finishedAt);
 
-    expect(checkStaleness(h.store.db, t0 + 650_000)).toBe(0); // 2 × 300 s + 60 s = 660 s
-    expect(checkStaleness(h.store.db, t0 + 670_000)).toBe(1);
-    expect(checkStaleness(h.store.db, t0 + 900_000)).toBe(0); // announced once
-    expect(checkStaleness(h.store.db, t0 + 86_400_000)).toBe(0);
+    expect((await checkStaleness(h.store.db, t0 + 650_000))).toBe(0); // 2 × 300 s + 60 s = 660 s
+    expect((await checkStaleness(h.store.db, t0 + 670_000))).toBe(1);
+    expect((await checkStaleness(h.store.db, t0 + 900_000))).toBe(0); // announced once
+    expect((await checkStaleness(h.store.db, t0 + 86_400_000))).toBe(0);
     const [stale] = await deliveries(h, token, "event=backup.stale");
     expect(stale).toMatchObject({ ruleId: rule.id, status: "pending" });
     expect(stale.data).toEqual({
@@ -82,8 +82,8 @@ describe("the expected cadence", () => {
     expect(recovered.data).toMatchObject({ id: next.id, status: "succeeded", recoveredFrom: "stale", dataSourceName: source.name });
     // The mark is gone: a later silence is announced again, counted from the new success.
     const t1 = Date.parse(next.finishedAt);
-    expect(checkStaleness(h.store.db, t1 + 650_000)).toBe(0);
-    expect(checkStaleness(h.store.db, t1 + 670_000)).toBe(1);
+    expect((await checkStaleness(h.store.db, t1 + 650_000))).toBe(0);
+    expect((await checkStaleness(h.store.db, t1 + 670_000))).toBe(1);
     expect(await events(token)).toEqual(["backup.stale", "backup.recovered", "backup.stale"]);
   });
 
@@ -97,8 +97,8 @@ describe("the expected cadence", () => {
     const created = Date.parse(attachment.createdAt);
     const threshold = (2 * 3600 + 600) * 1000;
     const before = (await deliveries(h, token)).length;
-    expect(checkStaleness(h.store.db, created + threshold - 1000)).toBe(0);
-    expect(checkStaleness(h.store.db, created + threshold + 1000)).toBeGreaterThanOrEqual(1);
+    expect((await checkStaleness(h.store.db, created + threshold - 1000))).toBe(0);
+    expect((await checkStaleness(h.store.db, created + threshold + 1000))).toBeGreaterThanOrEqual(1);
     const mine = (await deliveries(h, token, "event=backup.stale")).slice(0, (await deliveries(h, token)).length - before);
     expect(mine.map((d) => [d.data.dataSourceId, d.data.lastSuccessAt])).toEqual([[attachment.dataSourceId, null]]);
     expect((await must(h, await h.token("org_nobody"), "GET", "/notification-deliveries")).items).toEqual([]);
@@ -133,7 +133,7 @@ describe("the daemon's periodic check (notify.staleCheckSeconds)", () => {
       const ch = await createChannel(h, token, "webhook", { url: receiver.url, secret: SECRET });
       await createRule(h, token, { channelId: ch.id, events: ["backup.stale", "backup.recovered"], dataSourceId: source.id, staleAfterSeconds: 2 });
       await backupNow(h, token, source.id);
-      h.notifications.start(); // sender + a stale check every second
+      await h.notifications.start(); // sender + a stale check every second
       const [stale] = await receiver.waitFor(1, 10_000);
       expect(JSON.parse(stale!.body)).toMatchObject({ event: "backup.stale", data: { dataSourceId: source.id, staleAfterSeconds: 2 } });
       await Bun.sleep(3000); // three more checks: nothing new

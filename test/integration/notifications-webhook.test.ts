@@ -27,7 +27,7 @@ const receiver = () => {
 
 beforeAll(async () => {
   h = await createHarness({ SNAPDB_NOTIFY_RETRY_BASE_SECONDS: "1", SNAPDB_ALLOWED_SQLITE_ROOTS: dir.path });
-  h.notifications.sender.start();
+  await h.notifications.sender.start();
   token = await h.token("org_hooks");
 });
 afterAll(async () => {
@@ -122,7 +122,7 @@ describe("a webhook channel", () => {
     const source = await createSource(h, token, { engine: "sqlite", path: smallSqlite(dir.path) });
     await attach(h, token, source.id, policy.id);
     for (const channel of [slowChannel, fastChannel]) await createRule(h, token, { channelId: channel.id, events: ["backup.succeeded"], dataSourceId: source.id });
-    h.runner.start();
+    await h.runner.start();
 
     const first = await backupNow(h, token, source.id);
     expect(first.status).toBe("succeeded");

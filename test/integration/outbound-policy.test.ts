@@ -47,7 +47,7 @@ interface App {
 }
 async function app(env: Record<string, string> = {}): Promise<App> {
   const h = await createHarness(env);
-  h.runner.start();
+  await h.runner.start();
   return { h, token: await h.token(ORG) };
 }
 

@@ -106,7 +106,7 @@ beforeAll(async () => {
   source = await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: pg.database }, { username: pg.user, password: pg.password });
   policy = await createPolicy(h, token, destination.id, { method: "physical", fastCheckpoint: true });
   await attach(h, token, source.id, policy.id);
-  h.runner.start();
+  await h.runner.start();
   archiver.start();
 }, 60_000);
 
@@ -145,7 +145,7 @@ describe("point-in-time recovery", () => {
     const window = await waitForWindowTo(commits[6]!.started);
     expect(Date.parse(window.from)).toBe(Date.parse(job.physical.stoppedAt));
     // Every archived object is under the source's wal/ prefix, compressed and encrypted.
-    const rows = h.store.db.select().from(walSegments).where(eq(walSegments.dataSourceId, source.id)).all();
+    const rows = await h.store.db.select().from(walSegments).where(eq(walSegments.dataSourceId, source.id));
     expect(rows.length).toBeGreaterThan(0);
     for (const r of rows) expect(r.objectKey).toMatch(new RegExp(`/${source.id}/wal/${r.name}\\.zst\\.age$`));
     // The spool keeps no finished segment once it is archived, only the partial one.
@@ -218,13 +218,13 @@ describe("point-in-time recovery", () => {
     commits[11] = await commitRow(11);
     switchWal();
     await waitForWindowTo(commits[11]!.started);
-    const gaps = h.store.db.select().from(auditEvents).where(and(eq(auditEvents.orgId, ORG), eq(auditEvents.action, "wal_archive.gap"))).all();
+    const gaps = await h.store.db.select().from(auditEvents).where(and(eq(auditEvents.orgId, ORG), eq(auditEvents.action, "wal_archive.gap")));
     expect(gaps).toEqual([]);
-    const segnos = h.store.db
+    const segnos = (await h.store.db
       .select({ segno: walSegments.segno })
       .from(walSegments)
       .where(eq(walSegments.dataSourceId, source.id))
-      .all()
+      )
       .map((r) => r.segno!)
       .sort((a, b) => a - b);
     expect(segnos).toEqual(segnos.map((_, i) => segnos[0]! + i));
@@ -238,7 +238,7 @@ describe("point-in-time recovery", () => {
     const managed = h.config.managedStorage.type === "local" ? h.config.managedStorage.path : "";
     const window = (await h.call("GET", `/data-sources/${source.id}/recovery-window`, { token })).body;
     // The newest segment is one every restore to `to` needs.
-    const [newest] = h.store.db.select().from(walSegments).where(eq(walSegments.dataSourceId, source.id)).orderBy(desc(walSegments.segno)).limit(1).all();
+    const [newest] = await h.store.db.select().from(walSegments).where(eq(walSegments.dataSourceId, source.id)).orderBy(desc(walSegments.segno)).limit(1);
     const file = join(managed, newest!.objectKey);
     const original = readFileSync(file);
     const changed = Buffer.from(original);
@@ -286,7 +286,7 @@ describe("point-in-time recovery", () => {
   });
 
   test("a base backup is not a dump: restoring it by backupJobId is refused", async () => {
-    const job = h.store.db.select().from(backupJobs).where(eq(backupJobs.dataSourceId, source.id)).get()!;
+    const job = (await h.store.db.select().from(backupJobs).where(eq(backupJobs.dataSourceId, source.id)))[0]!;
     const res = await h.call("POST", "/restores", { token, body: { backupJobId: job.id } });
     expect(res.status).toBe(400);
     expect(res.body.details[0].path).toBe("/backupJobId");
@@ -300,17 +300,17 @@ describe("point-in-time recovery", () => {
     await must(h, token, "DELETE", `/attachments/${att.id}`, undefined, 204);
     await waitFor("the archiver to let go of the source", () => archiver.receiverOf(source.id) === undefined && slots() === "0", 30_000);
     expect(existsSync(join(h.dataDir, "wal-spool", source.id))).toBe(false);
-    const stopped = h.store.db.select().from(auditEvents).where(and(eq(auditEvents.orgId, ORG), eq(auditEvents.action, "wal_archive.stopped"))).all();
+    const stopped = await h.store.db.select().from(auditEvents).where(and(eq(auditEvents.orgId, ORG), eq(auditEvents.action, "wal_archive.stopped")));
     expect(stopped.map((e) => e.metadata)).toEqual([{ slot, slotDropped: true }]);
   }, 60_000);
 
   test("deleting the data source deletes its archived WAL too", async () => {
-    const rows = h.store.db.select().from(walSegments).where(eq(walSegments.dataSourceId, source.id)).all();
+    const rows = await h.store.db.select().from(walSegments).where(eq(walSegments.dataSourceId, source.id));
     expect(rows.length).toBeGreaterThan(0);
     const managed = h.config.managedStorage.type === "local" ? h.config.managedStorage.path : "";
     expect(rows.every((r) => existsSync(join(managed, r.objectKey)))).toBe(true);
     await must(h, token, "DELETE", `/data-sources/${source.id}?cascade=true`, undefined, 204);
-    expect(h.store.db.select().from(walSegments).where(eq(walSegments.dataSourceId, source.id)).all()).toEqual([]);
+    expect((await h.store.db.select().from(walSegments).where(eq(walSegments.dataSourceId, source.id)))).toEqual([]);
     expect(rows.filter((r) => existsSync(join(managed, r.objectKey)))).toEqual([]);
   });
 });

@@ -13,13 +13,13 @@ const RECIPIENT = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8
 beforeAll(async () => {
   h = await createHarness();
   token = await h.token("org_p");
-  dst = seedDestination(h, "org_p");
+  dst = await seedDestination(h, "org_p");
 });
 afterAll(() => h.close());
 
 const create = (body: unknown) => h.call("POST", "/backup-policies", { token, body });
-const actions = (targetId: string) =>
-  h.store.db.select().from(auditEvents).where(eq(auditEvents.targetId, targetId)).all().map((e) => e.action);
+const actions = async (targetId: string) =>
+  (await h.store.db.select().from(auditEvents).where(eq(auditEvents.targetId, targetId))).map((e) => e.action);
 
 describe("backup policies", () => {
   test("create applies the documented defaults and answers every field", async () => {
@@ -37,7 +37,7 @@ describe("backup policies", () => {
       retries: 2,
     });
     expect(res.body.id).toMatch(/^pol_/);
-    expect(actions(res.body.id)).toEqual(["backup_policy.created"]);
+    expect((await actions(res.body.id))).toEqual(["backup_policy.created"]);
     const got = await h.call("GET", `/backup-policies/${res.body.id}`, { token });
     expect(got.body).toEqual(res.body);
   });
@@ -102,7 +102,7 @@ describe("backup policies", () => {
   });
 
   test("destination must exist in the org (another org's is 404 like a missing one)", async () => {
-    const foreign = seedDestination(h, "org_other");
+    const foreign = await seedDestination(h, "org_other");
     for (const id of [foreign, "dst_nope"]) {
       const res = await create(policyBody(id));
       expect(res.status).toBe(404);
@@ -162,7 +162,7 @@ describe("backup policies", () => {
   test("a policy stored before keepHourly existed reads, and patches, with keepHourly 0", async () => {
     const created = (await create(policyBody(dst, { name: "old-shape", retention: { keepLast: 3, keepDaily: 7 } }))).body;
     const oldShape = { keepLast: 3, keepDaily: 7, keepWeekly: 0, keepMonthly: 0, keepYearly: 0, maxAgeDays: null };
-    h.store.db.update(backupPolicies).set({ retention: oldShape }).where(eq(backupPolicies.id, created.id)).run();
+    await h.store.db.update(backupPolicies).set({ retention: oldShape }).where(eq(backupPolicies.id, created.id));
     const got = await h.call("GET", `/backup-policies/${created.id}`, { token });
     expect(got.body.retention).toEqual({ ...oldShape, keepHourly: 0 });
     const patched = await h.call("PATCH", `/backup-policies/${created.id}`, { token, body: { retention: { keepHourly: 6 } } });
@@ -201,7 +201,7 @@ describe("backup policies", () => {
     expect(again.status).toBe(409);
     expect(again.body.code).toBe("CONFLICT");
     const other = await h.token("org_q");
-    const otherDst = seedDestination(h, "org_q");
+    const otherDst = await seedDestination(h, "org_q");
     expect((await h.call("POST", "/backup-policies", { token: other, body: policyBody(otherDst, { name: "dup" }) })).status).toBe(201);
   });
 
@@ -221,7 +221,7 @@ describe("backup policies", () => {
     expect((await h.call("PATCH", `/backup-policies/${created.id}`, { token, body: { retention: { keepLast: 0, keepWeekly: 0 } } })).status).toBe(400);
     expect((await h.call("PATCH", `/backup-policies/${created.id}`, { token, body: { destinationId: "dst_missing" } })).status).toBe(404);
     expect((await h.call("PATCH", `/backup-policies/${created.id}`, { token, body: { id: "pol_x" } })).status).toBe(400);
-    const events = h.store.db.select().from(auditEvents).where(eq(auditEvents.targetId, created.id)).all();
+    const events = await h.store.db.select().from(auditEvents).where(eq(auditEvents.targetId, created.id));
     expect(events.map((e) => e.action)).toEqual(["backup_policy.created", "backup_policy.updated"]);
     expect((events[1]!.metadata as any).changed.sort()).toEqual(["compression", "retention", "retries"]);
     // A name clash on rename is a 409 too.
@@ -231,8 +231,8 @@ describe("backup policies", () => {
 
   test("list is paginated newest first, with filters", async () => {
     const t2 = await h.token("org_list");
-    const d2 = seedDestination(h, "org_list");
-    const d3 = seedDestination(h, "org_list");
+    const d2 = await seedDestination(h, "org_list");
+    const d3 = await seedDestination(h, "org_list");
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
       const res = await h.call("POST", "/backup-policies", { token: t2, body: policyBody(i < 3 ? d2 : d3, { name: `p-${i}_x` }) });
@@ -253,7 +253,7 @@ describe("backup policies", () => {
     const policy = (await create(policyBody(dst))).body;
     const att = await createAttachmentVia(h, "org_p", policy.id);
     const ds = att.dataSourceId;
-    h.store.db.insert(backupJobs).values({ id: "job_kept", orgId: "org_p", dataSourceId: ds, policyId: policy.id, attachmentId: att.id, trigger: "schedule", status: "succeeded", queuedAt: Date.now() }).run();
+    await h.store.db.insert(backupJobs).values({ id: "job_kept", orgId: "org_p", dataSourceId: ds, policyId: policy.id, attachmentId: att.id, trigger: "schedule", status: "succeeded", queuedAt: Date.now() });
     const refused = await h.call("DELETE", `/backup-policies/${policy.id}`, { token });
     expect(refused.status).toBe(409);
     expect(refused.body.code).toBe("CONFLICT");
@@ -261,9 +261,9 @@ describe("backup policies", () => {
     expect(gone.status).toBe(204);
     expect((await h.call("GET", `/backup-policies/${policy.id}`, { token })).status).toBe(404);
     expect((await h.call("GET", `/attachments/${att.id}`, { token })).status).toBe(404);
-    expect(h.store.db.select().from(backupJobs).where(eq(backupJobs.id, "job_kept")).all()).toHaveLength(1);
-    expect(actions(att.id)).toEqual(["attachment.created", "attachment.deleted"]);
-    expect(actions(policy.id)).toContain("backup_policy.deleted");
+    expect((await h.store.db.select().from(backupJobs).where(eq(backupJobs.id, "job_kept")))).toHaveLength(1);
+    expect((await actions(att.id))).toEqual(["attachment.created", "attachment.deleted"]);
+    expect((await actions(policy.id))).toContain("backup_policy.deleted");
     // Without attachments a plain delete works.
     const lone = (await create(policyBody(dst))).body;
     expect((await h.call("DELETE", `/backup-policies/${lone.id}`, { token })).status).toBe(204);

@@ -37,8 +37,8 @@ describe("the metrics the rules use", () => {
   let receiver: Receiver;
   beforeAll(async () => {
     h = await createHarness({ SNAPDB_ALLOWED_SQLITE_ROOTS: dir.path });
-    h.runner.start();
-    h.notifications.sender.start();
+    await h.runner.start();
+    await h.notifications.sender.start();
     receiver = startReceiver();
     receiver.respond = () => new Response("gone", { status: 410 });
   });

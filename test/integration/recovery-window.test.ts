@@ -35,9 +35,9 @@ async function newSource() {
 }
 
 /** A succeeded base backup of `ds` needing segments start..stop, consistent at `stoppedAt`. */
-function baseBackup(ds: string, start: number, stop: number, stoppedAt: number, policyId: string | null = null, objectKey = `k/${newId("job")}`) {
+async function baseBackup(ds: string, start: number, stop: number, stoppedAt: number, policyId: string | null = null, objectKey = `k/${newId("job")}`) {
   const id = newId("job");
-  h.store.db
+  await h.store.db
     .insert(backupJobs)
     .values({
       id,
@@ -68,13 +68,13 @@ function baseBackup(ds: string, start: number, stop: number, stoppedAt: number, 
         stoppedAt: new Date(stoppedAt).toISOString(),
       },
     })
-    .run();
+    ;
   return id;
 }
 
 /** An archived segment whose last transaction ended at `lastXactMs` (plus `extraUs` µs). */
-function segment(ds: string, segno: number, lastXactMs: number | null, extraUs = 0, objectKey = `w/${ds}/${segno}`) {
-  h.store.db
+async function segment(ds: string, segno: number, lastXactMs: number | null, extraUs = 0, objectKey = `w/${ds}/${segno}`) {
+  await h.store.db
     .insert(walSegments)
     .values({
       dataSourceId: ds,
@@ -92,7 +92,7 @@ function segment(ds: string, segno: number, lastXactMs: number | null, extraUs =
       lastXactAtUs: lastXactMs === null ? null : lastXactMs * 1000 + extraUs,
       archivedAt: T0,
     })
-    .run();
+    ;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -100,42 +100,42 @@ const iso = (ms: number) => new Date(ms).toISOString();
 describe("the recovery window", () => {
   test("from the end of the base backup to the end of the last archived transaction, rounded up", async () => {
     const ds = await newSource();
-    baseBackup(ds, 2, 3, T0 + 1000);
-    segment(ds, 1, T0 - 5000);
-    segment(ds, 2, T0 + 500);
-    segment(ds, 3, T0 + 2000);
-    segment(ds, 4, T0 + 9000, 250);
-    segment(ds, 5, null);
+    await baseBackup(ds, 2, 3, T0 + 1000);
+    await segment(ds, 1, T0 - 5000);
+    await segment(ds, 2, T0 + 500);
+    await segment(ds, 3, T0 + 2000);
+    await segment(ds, 4, T0 + 9000, 250);
+    await segment(ds, 5, null);
     expect(await must(h, token, "GET", `/data-sources/${ds}/recovery-window`)).toEqual({ from: iso(T0 + 1000), to: iso(T0 + 9001) });
   });
 
   test("a base backup whose WAL is not all archived yet gives no window", async () => {
     const ds = await newSource();
-    baseBackup(ds, 2, 3, T0 + 1000);
-    segment(ds, 2, T0 + 500);
-    expect(recoveryWindowOf(h.store.db, ds)).toBeNull();
+    await baseBackup(ds, 2, 3, T0 + 1000);
+    await segment(ds, 2, T0 + 500);
+    expect((await recoveryWindowOf(h.store.db, ds))).toBeNull();
     expect(await must(h, token, "GET", `/data-sources/${ds}/recovery-window`)).toEqual({ from: null, to: null });
   });
 
   test("a gap ends the window; a base backup after the gap starts a new one", async () => {
     const ds = await newSource();
-    baseBackup(ds, 2, 2, T0 + 1000);
-    segment(ds, 2, T0 + 1500);
-    segment(ds, 3, T0 + 3000);
+    await baseBackup(ds, 2, 2, T0 + 1000);
+    await segment(ds, 2, T0 + 1500);
+    await segment(ds, 3, T0 + 3000);
     // segment 4 is missing
-    segment(ds, 5, T0 + 6000);
+    await segment(ds, 5, T0 + 6000);
     expect(await must(h, token, "GET", `/data-sources/${ds}/recovery-window`)).toEqual({ from: iso(T0 + 1000), to: iso(T0 + 3000) });
-    baseBackup(ds, 5, 6, T0 + 7000);
-    segment(ds, 6, T0 + 8000);
+    await baseBackup(ds, 5, 6, T0 + 7000);
+    await segment(ds, 6, T0 + 8000);
     expect(await must(h, token, "GET", `/data-sources/${ds}/recovery-window`)).toEqual({ from: iso(T0 + 7000), to: iso(T0 + 8000) });
   });
 
   test("older base backups reaching the same unbroken WAL push `from` back", async () => {
     const ds = await newSource();
-    baseBackup(ds, 1, 1, T0 + 100);
-    baseBackup(ds, 3, 3, T0 + 3100);
-    for (let s = 1; s <= 4; s++) segment(ds, s, T0 + s * 1000 + 500);
-    const window = recoveryWindowOf(h.store.db, ds)!;
+    await baseBackup(ds, 1, 1, T0 + 100);
+    await baseBackup(ds, 3, 3, T0 + 3100);
+    for (let s = 1; s <= 4; s++) await segment(ds, s, T0 + s * 1000 + 500);
+    const window = (await recoveryWindowOf(h.store.db, ds))!;
     expect({ from: iso(window.from), to: iso(window.to) }).toEqual({ from: iso(T0 + 100), to: iso(T0 + 4500) });
     // A target picks the newest base backup that ended before it, and the WAL from its start
     // through the first segment with a transaction after the target.
@@ -156,19 +156,19 @@ describe("the recovery window", () => {
 
   test("no transaction since the base backup: the window is the instant it ended", async () => {
     const ds = await newSource();
-    segment(ds, 7, T0 - 100);
-    baseBackup(ds, 7, 8, T0 + 5000);
-    segment(ds, 8, null);
+    await segment(ds, 7, T0 - 100);
+    await baseBackup(ds, 7, 8, T0 + 5000);
+    await segment(ds, 8, null);
     expect(await must(h, token, "GET", `/data-sources/${ds}/recovery-window`)).toEqual({ from: iso(T0 + 5000), to: iso(T0 + 5000) });
   });
 
   test("a deleted base backup file does not count", async () => {
     const ds = await newSource();
-    const job = baseBackup(ds, 2, 2, T0 + 1000);
-    segment(ds, 2, T0 + 2000);
-    expect(recoveryWindowOf(h.store.db, ds)).not.toBeNull();
-    h.store.db.update(backupJobs).set({ fileDeletedAt: T0 }).where(eq(backupJobs.id, job)).run();
-    expect(recoveryWindowOf(h.store.db, ds)).toBeNull();
+    const job = await baseBackup(ds, 2, 2, T0 + 1000);
+    await segment(ds, 2, T0 + 2000);
+    expect((await recoveryWindowOf(h.store.db, ds))).not.toBeNull();
+    await h.store.db.update(backupJobs).set({ fileDeletedAt: T0 }).where(eq(backupJobs.id, job));
+    expect((await recoveryWindowOf(h.store.db, ds))).toBeNull();
   });
 });
 
@@ -176,7 +176,7 @@ describe("retention of a physical policy", () => {
   test("keeps the WAL its kept base backups need, and deletes the older WAL (rows and objects)", async () => {
     const ds = await newSource();
     const policy = await createPolicy(h, token, destinationId, { method: "physical", retention: { keepLast: 1 } });
-    const destination = h.store.db.select().from(storageDestinations).where(eq(storageDestinations.id, destinationId)).get()!;
+    const destination = (await h.store.db.select().from(storageDestinations).where(eq(storageDestinations.id, destinationId)))[0]!;
     const driver = h.storage.driverFor(destination);
     const root = h.config.managedStorage.type === "local" ? h.config.managedStorage.path : "";
     const put = async (key: string) => void (await driver.put(key, new Blob(["x"]).stream()));
@@ -185,24 +185,24 @@ describe("retention of a physical policy", () => {
     const newKey = h.storage.objectKeyFor(destination, { dataSourceId: ds, jobId: newId("job"), ext: "tar.zst.age", at: new Date(T0 + 5000) });
     await put(oldKey);
     await put(newKey);
-    const old = baseBackup(ds, 2, 2, T0 + 1000, policy.id, oldKey);
-    const kept = baseBackup(ds, 5, 5, T0 + 5000, policy.id, newKey);
+    const old = await baseBackup(ds, 2, 2, T0 + 1000, policy.id, oldKey);
+    const kept = await baseBackup(ds, 5, 5, T0 + 5000, policy.id, newKey);
     for (let s = 1; s <= 7; s++) {
       await put(keyOf(s));
-      segment(ds, s, T0 + s * 1000, 0, keyOf(s));
+      await segment(ds, s, T0 + s * 1000, 0, keyOf(s));
     }
     const removed = await applyRetention(h.store.db, h.storage, silentLogger, { dataSourceId: ds, policyId: policy.id });
     expect(removed).toEqual([old]);
-    const left = h.store.db.select({ segno: walSegments.segno }).from(walSegments).where(eq(walSegments.dataSourceId, ds)).all().map((r) => r.segno);
+    const left = (await h.store.db.select({ segno: walSegments.segno }).from(walSegments).where(eq(walSegments.dataSourceId, ds))).map((r) => r.segno);
     expect(left.sort()).toEqual([5, 6, 7]);
     for (let s = 1; s <= 7; s++) expect({ s, stored: existsSync(join(root, keyOf(s))) }).toEqual({ s, stored: s >= 5 });
     expect(existsSync(join(root, newKey))).toBe(true);
-    const pruned = h.store.db.select().from(auditEvents).where(and(eq(auditEvents.targetId, ds), eq(auditEvents.action, "wal_archive.pruned"))).all();
+    const pruned = await h.store.db.select().from(auditEvents).where(and(eq(auditEvents.targetId, ds), eq(auditEvents.action, "wal_archive.pruned")));
     expect(pruned.map((e) => e.metadata)).toEqual([
       { reason: "retention", segments: 4, first: segmentName(1, 1, SEG), last: segmentName(1, 4, SEG), keptFromSegno: 5 },
     ]);
     void kept;
     // The window now starts at the kept base backup.
-    expect(iso(recoveryWindowOf(h.store.db, ds)!.from)).toBe(iso(T0 + 5000));
+    expect(iso((await recoveryWindowOf(h.store.db, ds))!.from)).toBe(iso(T0 + 5000));
   });
 });

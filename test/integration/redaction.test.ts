@@ -16,7 +16,7 @@ let destinationId: string;
 beforeAll(async () => {
   pg = await startPostgres();
   h = await createHarness({ SNAPDB_RUNNER_RETRY_BASE_SECONDS: "1" });
-  h.runner.start();
+  await h.runner.start();
   token = await h.token("org_redact");
   destinationId = (await managedDestination(h, token)).id;
 }, 60_000);

@@ -76,37 +76,37 @@ function filesHolding(dir: string, needle: string): string[] {
 }
 
 /** The stored file changed in place, its recorded sha256 and size made to match: a backup that was bad when written. */
-function storeAsRecorded(job: any, change: (bytes: Buffer) => void): () => void {
+async function storeAsRecorded(job: any, change: (bytes: Buffer) => void): Promise<() => void> {
   const file = managedFile(job.objectKey);
   const original = readFileSync(file);
   const bytes = Buffer.from(original);
   change(bytes);
   writeFileSync(file, bytes);
   const sha256 = createHash("sha256").update(bytes).digest("hex");
-  h.store.db.update(backupJobs).set({ sha256, storedBytes: bytes.length }).where(eq(backupJobs.id, job.id)).run();
-  return () => {
+  await h.store.db.update(backupJobs).set({ sha256, storedBytes: bytes.length }).where(eq(backupJobs.id, job.id));
+  return async () => {
     writeFileSync(file, original);
-    h.store.db.update(backupJobs).set({ sha256: job.sha256, storedBytes: job.storedBytes }).where(eq(backupJobs.id, job.id)).run();
+    await h.store.db.update(backupJobs).set({ sha256: job.sha256, storedBytes: job.storedBytes }).where(eq(backupJobs.id, job.id));
   };
 }
 
 /** The org's identity swapped for a stranger's (the backups were encrypted to the real one). */
 async function withStrangerIdentity<T>(work: () => Promise<T>): Promise<T> {
-  const row = h.store.db.select().from(orgKeys).where(eq(orgKeys.orgId, ORG)).get()!;
+  const row = (await h.store.db.select().from(orgKeys).where(eq(orgKeys.orgId, ORG)))[0]!;
   const other = await newAgeIdentity();
   const sealed = new SecretBox(h.master).seal(other.identity, ORG_KEY_AAD(ORG));
-  h.store.db.update(orgKeys).set({ identityCiphertext: sealed.ciphertext, identityKeyId: sealed.keyId }).where(eq(orgKeys.orgId, ORG)).run();
+  await h.store.db.update(orgKeys).set({ identityCiphertext: sealed.ciphertext, identityKeyId: sealed.keyId }).where(eq(orgKeys.orgId, ORG));
   try {
     return await work();
   } finally {
-    h.store.db.update(orgKeys).set(row).where(eq(orgKeys.orgId, ORG)).run();
+    await h.store.db.update(orgKeys).set(row).where(eq(orgKeys.orgId, ORG));
   }
 }
 
 beforeAll(async () => {
   [pg, maria] = await Promise.all([startPostgres(), startMariaDb()]);
   h = await createHarness({ SNAPDB_RUNNER_MAX_CONCURRENT_PER_ORG: "2" });
-  h.runner.start();
+  await h.runner.start();
   token = await h.token(ORG);
   const managed = await managedDestination(h, token);
   pg.psql(`ALTER ROLE ${pg.user} CREATEDB; CREATE DATABASE chain_copy OWNER ${pg.user};`);
@@ -172,7 +172,7 @@ describe("restore chain: PostgreSQL", () => {
   });
 
   test("the identity is in no tool's argv or environment while the chain runs (age reads it from an anonymous memory file) and in no file afterwards", async () => {
-    const identity = orgIdentity(h.store.db, new SecretBox(h.master), ORG)!;
+    const identity = (await orgIdentity(h.store.db, new SecretBox(h.master), ORG))!;
     expect(identity).toStartWith("AGE-SECRET-KEY-1");
     pg.psql("DROP TABLE IF EXISTS tiny, lines;", "chain_copy");
     pg.psql(`SET ROLE ${pg.user}; CREATE TABLE lines (id int PRIMARY KEY, body text); INSERT INTO lines VALUES (1, 'old');`, "chain_copy");
@@ -256,7 +256,7 @@ describe("restore chain: PostgreSQL", () => {
 
   test("age failing inside the chain (a payload that does not authenticate, though its checksum is the recorded one) → DECRYPT_FAILED, the target unchanged", async () => {
     const before = tinyCopy();
-    const restoreFile = storeAsRecorded(zstdAge, (bytes) => {
+    const restoreFile = await storeAsRecorded(zstdAge, (bytes) => {
       const i = Math.floor(bytes.length / 2);
       bytes[i] = bytes[i]! ^ 0x01;
     });
@@ -274,7 +274,7 @@ describe("restore chain: PostgreSQL", () => {
 
   test("zstd failing inside the chain (not a zstd frame, though its checksum is the recorded one) → DECOMPRESS_FAILED, not pg_restore's error", async () => {
     const before = tinyCopy();
-    const restoreFile = storeAsRecorded(zstdOnly, (bytes) => bytes.fill(0x41, 0, 4));
+    const restoreFile = await storeAsRecorded(zstdOnly, (bytes) => bytes.fill(0x41, 0, 4));
     try {
       const done = await restoreAndWait({ backupJobId: zstdOnly.id, targetDataSourceId: copy.id, clean: true });
       expect(done.status).toBe("failed");
@@ -317,10 +317,10 @@ describe("restore chain: PostgreSQL", () => {
       toolPath: bin.path,
     });
     await h.runner.stop(1000);
-    noAge.start();
+    await noAge.start();
     try {
       const queued = await restore({ backupJobId: zstdAge.id, targetDatabase: "chain_no_age" });
-      noAge.wake();
+      await noAge.wake();
       const done = await waitForStatus(h, token, `/restores/${queued.id}`);
       expect(done.status).toBe("succeeded");
       const logged = lines.map((l) => JSON.parse(l)).find((l) => l.msg === "restore succeeded" && l.restoreId === done.id);
@@ -328,7 +328,7 @@ describe("restore chain: PostgreSQL", () => {
       expect(pgDumpOf("chain_no_age")).toBe(original);
     } finally {
       await noAge.stop(1000);
-      h.runner.start();
+      await h.runner.start();
       bin.cleanup();
     }
   });

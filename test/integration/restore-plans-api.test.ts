@@ -126,7 +126,7 @@ describe("updates, deletes, runs", () => {
     const bad = await h.call("PATCH", `/restore-plans/${plan.id}`, { token, body: { target: { dataSourceId: a.id } } });
     expect(bad.status).toBe(400);
     expect(bad.body.details[0].path).toBe("/target");
-    const events = h.store.db.select().from(auditEvents).where(and(eq(auditEvents.targetId, plan.id))).all().map((e) => e.action);
+    const events = (await h.store.db.select().from(auditEvents).where(and(eq(auditEvents.targetId, plan.id)))).map((e) => e.action);
     expect(events).toEqual(["restore_plan.created", "restore_plan.updated", "restore_plan.updated"]);
   });
 
@@ -156,22 +156,22 @@ describe("updates, deletes, runs", () => {
 
   test("the scheduler's firing queues a scheduled run once per minute, skips while one is queued, and drops a disabled plan", async () => {
     const plan = await createPlan(h, token, { dataSourceId: b.id, mode: "drill", target: { dataSourceId: b.id }, enabled: true });
-    h.scheduler.plans.start();
+    await h.scheduler.plans.start();
     try {
       expect(h.scheduler.plans.hasTimer(plan.id)).toBe(true);
       const at = Date.UTC(2026, 0, 1, 4, 30);
-      const fired = h.scheduler.plans.fire(plan.id, at);
+      const fired = await h.scheduler.plans.fire(plan.id, at);
       expect(fired.outcome).toBe("queued");
-      const row = h.store.db.select().from(restores).where(eq(restores.planId, plan.id)).get()!;
+      const row = (await h.store.db.select().from(restores).where(eq(restores.planId, plan.id)))[0]!;
       expect(row).toMatchObject({ trigger: "schedule", mode: "drill", status: "queued" });
-      expect(h.scheduler.plans.fire(plan.id, at).outcome).toBe("duplicate");
-      expect(h.scheduler.plans.fire(plan.id, at + 60_000).outcome).toBe("skipped");
-      const skipped = h.store.db.select().from(auditEvents).where(and(eq(auditEvents.targetId, plan.id), eq(auditEvents.action, "restore_plan.run_skipped"))).all();
+      expect((await h.scheduler.plans.fire(plan.id, at)).outcome).toBe("duplicate");
+      expect((await h.scheduler.plans.fire(plan.id, at + 60_000)).outcome).toBe("skipped");
+      const skipped = await h.store.db.select().from(auditEvents).where(and(eq(auditEvents.targetId, plan.id), eq(auditEvents.action, "restore_plan.run_skipped")));
       expect(skipped).toHaveLength(1);
       expect(skipped[0]!.metadata).toMatchObject({ busyRestoreId: row.id, reason: "previous_run_busy" });
       await must(h, token, "PATCH", `/restore-plans/${plan.id}`, { enabled: false });
       expect(h.scheduler.plans.hasTimer(plan.id)).toBe(false);
-      expect(h.scheduler.plans.fire(plan.id, at + 120_000).outcome).toBe("gone");
+      expect((await h.scheduler.plans.fire(plan.id, at + 120_000)).outcome).toBe("gone");
     } finally {
       h.scheduler.plans.stop();
     }
@@ -182,7 +182,7 @@ describe("a real schedule", () => {
   test("an every-minute drill fires at the minute and passes", async () => {
     const own = await createHarness({ SNAPDB_ALLOWED_SQLITE_ROOTS: files.path });
     try {
-      own.runner.start();
+      await own.runner.start();
       const t = await own.token("org_plans_timer");
       const path = join(files.path, "timer.db");
       const db = new Database(path);
@@ -194,7 +194,7 @@ describe("a real schedule", () => {
       await attach(own, t, source.id, policy.id);
       expect((await backupNow(own, t, source.id)).status).toBe("succeeded");
       const plan = await createPlan(own, t, { dataSourceId: source.id, mode: "drill", target: { dataSourceId: source.id }, scheduleCron: "* * * * *", enabled: true });
-      own.scheduler.start();
+      await own.scheduler.start();
       const due = Date.parse((await must(own, t, "GET", `/restore-plans/${plan.id}`)).nextRunAt);
       let run: any = null;
       const deadline = Date.now() + 65_000;

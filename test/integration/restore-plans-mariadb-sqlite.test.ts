@@ -24,7 +24,7 @@ const ORG = "org_plans_my";
 beforeAll(async () => {
   maria = await startMariaDb();
   h = await createHarness({ SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path });
-  h.runner.start();
+  await h.runner.start();
   token = await h.token(ORG);
   const managed = await managedDestination(h, token);
   policyId = (await createPolicy(h, token, managed.id, { fingerprint: true })).id;

@@ -31,7 +31,7 @@ const creds = () => ({ username: pg.user, password: pg.password });
 beforeAll(async () => {
   pg = await startPostgres();
   h = await createHarness();
-  h.runner.start();
+  await h.runner.start();
   token = await h.token(ORG);
   pg.psql(`ALTER ROLE ${pg.user} CREATEDB; CREATE DATABASE staging OWNER ${pg.user};`);
   pg.psql(
@@ -173,9 +173,9 @@ describe("drills", () => {
   });
 
   test("a table the archive lacks, and a count that differs → VERIFICATION_FAILED naming them", async () => {
-    const fingerprint = h.store.db.select({ f: backupJobs.fingerprint }).from(backupJobs).where(eq(backupJobs.id, job.id)).get()!.f!;
+    const fingerprint = (await h.store.db.select({ f: backupJobs.fingerprint }).from(backupJobs).where(eq(backupJobs.id, job.id)))[0]!.f!;
     const altered = { ...fingerprint, tables: { ...fingerprint.tables, "public.ledger": 42, "public.notes": 501 } };
-    h.store.db.update(backupJobs).set({ fingerprint: altered }).where(eq(backupJobs.id, job.id)).run();
+    await h.store.db.update(backupJobs).set({ fingerprint: altered }).where(eq(backupJobs.id, job.id));
     try {
       const plan = await createPlan(h, token, { dataSourceId: source.id, mode: "drill", target: { dataSourceId: source.id } });
       const run = await runPlan(h, token, plan.id);
@@ -191,7 +191,7 @@ describe("drills", () => {
       ]);
       expect(scratchDatabases()).toBe("");
     } finally {
-      h.store.db.update(backupJobs).set({ fingerprint }).where(eq(backupJobs.id, job.id)).run();
+      await h.store.db.update(backupJobs).set({ fingerprint }).where(eq(backupJobs.id, job.id));
     }
   });
 

@@ -77,7 +77,7 @@ beforeAll(async () => {
   [pg, maria] = await Promise.all([startPostgres(), startMariaDb()]);
   // Two of the org's jobs may run at once, so a restore that waits does so for its target, not for the org's limit.
   h = await createHarness({ SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path, SNAPDB_RUNNER_MAX_CONCURRENT_PER_ORG: "2" });
-  h.runner.start();
+  await h.runner.start();
   token = await h.token(ORG);
   const managed = await managedDestination(h, token);
   policyId = (await createPolicy(h, token, managed.id)).id;
@@ -375,10 +375,10 @@ describe("restores: SQLite", () => {
   });
 
   test("the wrong age identity → DECRYPT_FAILED, target untouched", async () => {
-    const row = h.store.db.select().from(orgKeys).where(eq(orgKeys.orgId, ORG)).get()!;
+    const row = (await h.store.db.select().from(orgKeys).where(eq(orgKeys.orgId, ORG)))[0]!;
     const other = await newAgeIdentity();
     const sealed = new SecretBox(h.master).seal(other.identity, ORG_KEY_AAD(ORG));
-    h.store.db.update(orgKeys).set({ identityCiphertext: sealed.ciphertext, identityKeyId: sealed.keyId }).where(eq(orgKeys.orgId, ORG)).run();
+    await h.store.db.update(orgKeys).set({ identityCiphertext: sealed.ciphertext, identityKeyId: sealed.keyId }).where(eq(orgKeys.orgId, ORG));
     try {
       const fresh = await target("wrong-key.db");
       const done = await restoreAndWait({ backupJobId: job.id, targetDataSourceId: fresh.id });
@@ -386,7 +386,7 @@ describe("restores: SQLite", () => {
       expect(done.error.code).toBe("DECRYPT_FAILED");
       expect(existsSync(fresh.path)).toBe(false);
     } finally {
-      h.store.db.update(orgKeys).set(row).where(eq(orgKeys.orgId, ORG)).run();
+      await h.store.db.update(orgKeys).set(row).where(eq(orgKeys.orgId, ORG));
     }
   });
 
@@ -395,11 +395,11 @@ describe("restores: SQLite", () => {
     const id = "rst_crashed";
     const tmp = sqliteTempPath(fresh.path, id);
     writeFileSync(tmp, "half a database");
-    h.store.db
+    await h.store.db
       .insert(restores)
       .values({ id, orgId: ORG, backupJobId: job.id, sourceDataSourceId: job.dataSourceId, targetDataSourceId: fresh.id, status: "running", queuedAt: Date.now(), startedAt: Date.now() })
-      .run();
-    expect(recoverInterruptedRestores(h.store.db, silentLogger)).toEqual([id]);
+      ;
+    expect((await recoverInterruptedRestores(h.store.db, silentLogger))).toEqual([id]);
     const row = await must(h, token, "GET", `/restores/${id}`);
     expect(row.status).toBe("failed");
     expect(row.error.code).toBe("INTERRUPTED");

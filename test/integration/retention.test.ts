@@ -19,7 +19,7 @@ const DAY = 86_400_000;
 
 beforeAll(async () => {
   h = await createHarness({ SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path });
-  h.runner.start();
+  await h.runner.start();
   token = await h.token("org_retention");
   managedId = (await managedDestination(h, token)).id;
 });
@@ -53,7 +53,7 @@ async function backups(count: number, timezone = "UTC") {
 }
 
 /** Moves a backup's start time, which is what names its hour, day, … for retention. */
-const startedAt = (jobId: string, at: number) => h.store.db.update(backupJobs).set({ startedAt: at }).where(eq(backupJobs.id, jobId)).run();
+const startedAt = async (jobId: string, at: number) => await h.store.db.update(backupJobs).set({ startedAt: at }).where(eq(backupJobs.id, jobId));
 
 /** Which of the jobs still have their file, after the sweep. */
 async function stillStored(jobs: { id: string; objectKey: string }[]): Promise<string[]> {
@@ -72,9 +72,9 @@ describe("retention in the runner", () => {
     await must(h, token, "PATCH", `/backup-policies/${policy.id}`, { retention: { keepLast: 0, maxAgeDays: 2 } });
     // The source's last backup was two months ago; the others one and three days before it.
     const newest = Date.now() - 60 * DAY;
-    startedAt(jobs[2]!.id, newest);
-    startedAt(jobs[1]!.id, newest - 1 * DAY);
-    startedAt(jobs[0]!.id, newest - 3 * DAY);
+    await startedAt(jobs[2]!.id, newest);
+    await startedAt(jobs[1]!.id, newest - 1 * DAY);
+    await startedAt(jobs[0]!.id, newest - 3 * DAY);
     await sweepRetention(h.store.db, h.storage, silentLogger);
     expect(await stillStored(jobs)).toEqual([jobs[1]!.id, jobs[2]!.id]);
     const actions = (await must(h, token, "GET", `/audit-log?targetId=${jobs[0]!.id}`)).items.map((e: any) => e.action);
@@ -88,9 +88,9 @@ describe("retention in the runner", () => {
     // Kolkata is +05:30: 04:35Z, 04:50Z and 05:20Z are 10:05, 10:20 and 10:50 there, one hour.
     const { policy, jobs } = await backups(3, "Asia/Kolkata");
     await must(h, token, "PATCH", `/backup-policies/${policy.id}`, { retention: { keepLast: 0, keepHourly: -1 } });
-    startedAt(jobs[0]!.id, Date.parse("2026-01-10T04:35:00Z"));
-    startedAt(jobs[1]!.id, Date.parse("2026-01-10T04:50:00Z"));
-    startedAt(jobs[2]!.id, Date.parse("2026-01-10T05:20:00Z"));
+    await startedAt(jobs[0]!.id, Date.parse("2026-01-10T04:35:00Z"));
+    await startedAt(jobs[1]!.id, Date.parse("2026-01-10T04:50:00Z"));
+    await startedAt(jobs[2]!.id, Date.parse("2026-01-10T05:20:00Z"));
     await sweepRetention(h.store.db, h.storage, silentLogger);
     expect(await stillStored(jobs)).toEqual([jobs[0]!.id, jobs[2]!.id]);
   });
@@ -99,8 +99,8 @@ describe("retention in the runner", () => {
     const { policy, jobs } = await backups(2);
     await must(h, token, "PATCH", `/backup-policies/${policy.id}`, { retention: { keepLast: 0, maxAgeDays: 1 } });
     // The newest is stamped in the future (a clock that ran ahead); the window reads from the older one.
-    startedAt(jobs[1]!.id, Date.now() + 30 * DAY);
-    startedAt(jobs[0]!.id, Date.now() - 10 * DAY);
+    await startedAt(jobs[1]!.id, Date.now() + 30 * DAY);
+    await startedAt(jobs[0]!.id, Date.now() - 10 * DAY);
     await sweepRetention(h.store.db, h.storage, silentLogger);
     expect(await stillStored(jobs)).toEqual([jobs[0]!.id, jobs[1]!.id]);
   });

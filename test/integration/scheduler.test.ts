@@ -14,24 +14,24 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-const jobsOf = (dataSourceId: string) => h.store.db.select().from(backupJobs).where(eq(backupJobs.dataSourceId, dataSourceId)).all();
-const auditOf = (action: string, targetId?: string) =>
-  h.store.db
+const jobsOf = async (dataSourceId: string) => await h.store.db.select().from(backupJobs).where(eq(backupJobs.dataSourceId, dataSourceId));
+const auditOf = async (action: string, targetId?: string) =>
+  await h.store.db
     .select()
     .from(auditEvents)
     .where(targetId ? and(eq(auditEvents.action, action), eq(auditEvents.targetId, targetId)) : eq(auditEvents.action, action))
-    .all();
-const attRow = (id: string) => h.store.db.select().from(attachments).where(eq(attachments.id, id)).get()!;
-const setStatus = (jobId: string, status: "running" | "succeeded" | "failed") =>
-  h.store.db.update(backupJobs).set({ status }).where(eq(backupJobs.id, jobId)).run();
+    ;
+const attRow = async (id: string) => (await h.store.db.select().from(attachments).where(eq(attachments.id, id)))[0]!;
+const setStatus = async (jobId: string, status: "running" | "succeeded" | "failed") =>
+  await h.store.db.update(backupJobs).set({ status }).where(eq(backupJobs.id, jobId));
 
-async function until(check: () => boolean, ms: number): Promise<boolean> {
+async function until(check: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    if (check()) return true;
+    if (await check()) return true;
     await Bun.sleep(25);
   }
-  return check();
+  return await check();
 }
 
 describe("scheduler: one firing", () => {
@@ -45,9 +45,9 @@ describe("scheduler: one firing", () => {
       const woken: QueuedJob[] = [];
       s.onJobQueued((job) => woken.push(job));
       const scheduledAt = Date.UTC(2026, 10, 27, 2, 15);
-      const result = s.fire(att.id, scheduledAt);
+      const result = await s.fire(att.id, scheduledAt);
       expect(result.outcome).toBe("queued");
-      const [job] = jobsOf(att.dataSourceId);
+      const [job] = await jobsOf(att.dataSourceId);
       expect(job).toMatchObject({
         orgId: org,
         dataSourceId: att.dataSourceId,
@@ -60,12 +60,12 @@ describe("scheduler: one firing", () => {
         queuedAt: clock,
       });
       expect(woken).toEqual([{ id: job!.id, orgId: org, dataSourceId: att.dataSourceId, attachmentId: att.id, policyId: policy.id }]);
-      const [event] = auditOf("backup_job.queued", job!.id);
+      const [event] = await auditOf("backup_job.queued", job!.id);
       expect(event).toMatchObject({ orgId: org, actorType: "system", actorId: "scheduler", targetType: "backup_job" });
       expect(event!.metadata).toMatchObject({ trigger: "schedule", attachmentId: att.id, scheduledAt: new Date(scheduledAt).toISOString() });
-      expect(attRow(att.id).lastScheduledAt).toBe(scheduledAt);
+      expect((await attRow(att.id)).lastScheduledAt).toBe(scheduledAt);
       // The same scheduled time twice (catch-up and timer, say) acts once.
-      expect(s.fire(att.id, scheduledAt).outcome).toBe("duplicate");
+      expect((await s.fire(att.id, scheduledAt)).outcome).toBe("duplicate");
 
       // The API shows it as the attachment's last job.
       const got = await h.call("GET", `/attachments/${att.id}`, { token: await h.token(org) });
@@ -78,28 +78,28 @@ describe("scheduler: one firing", () => {
     const org = "org_busy";
     const p1 = await createPolicyVia(h, org);
     const p2 = await createPolicyVia(h, org);
-    const ds = seedDataSource(h, org);
+    const ds = await seedDataSource(h, org);
     const a1 = await createAttachmentVia(h, org, p1.id, ds);
     const a2 = await createAttachmentVia(h, org, p2.id, ds);
     const s = new Scheduler({ db: h.store.db, logger: silentLogger, catchUp: "none" });
     const t0 = Date.UTC(2026, 0, 1, 0, 0);
-    expect(s.fire(a1.id, t0).outcome).toBe("queued");
-    const first = jobsOf(ds)[0]!;
+    expect((await s.fire(a1.id, t0)).outcome).toBe("queued");
+    const first = (await jobsOf(ds))[0]!;
     // Another policy on the same source, same minute: skipped while the first is queued…
-    const skipped = s.fire(a2.id, t0);
+    const skipped = await s.fire(a2.id, t0);
     expect(skipped).toEqual({ outcome: "skipped", reason: "source_busy", busyJobId: first.id });
     // …and while it runs.
-    setStatus(first.id, "running");
-    expect(s.fire(a1.id, t0 + 60_000).outcome).toBe("skipped");
-    expect(jobsOf(ds)).toHaveLength(1);
-    const events = auditOf("attachment.run_skipped");
+    await setStatus(first.id, "running");
+    expect((await s.fire(a1.id, t0 + 60_000)).outcome).toBe("skipped");
+    expect((await jobsOf(ds))).toHaveLength(1);
+    const events = await auditOf("attachment.run_skipped");
     expect(events.filter((e) => e.targetId === a2.id)[0]!.metadata).toMatchObject({ reason: "source_busy", busyJobId: first.id, busyJobStatus: "queued" });
     expect(events.filter((e) => e.targetId === a1.id)[0]!.metadata).toMatchObject({ reason: "source_busy", busyJobStatus: "running" });
-    expect(attRow(a1.id).lastScheduledAt).toBe(t0 + 60_000); // a skipped run is still a run acted on
+    expect((await attRow(a1.id)).lastScheduledAt).toBe(t0 + 60_000); // a skipped run is still a run acted on
     // Once it is done, the next run queues again.
-    setStatus(first.id, "succeeded");
-    expect(s.fire(a2.id, t0 + 120_000).outcome).toBe("queued");
-    expect(jobsOf(ds)).toHaveLength(2);
+    await setStatus(first.id, "succeeded");
+    expect((await s.fire(a2.id, t0 + 120_000)).outcome).toBe("queued");
+    expect((await jobsOf(ds))).toHaveLength(2);
   });
 
   test("a disabled or deleted attachment fires nothing and loses its timer", async () => {
@@ -107,9 +107,9 @@ describe("scheduler: one firing", () => {
     const policy = await createPolicyVia(h, org);
     const att = await createAttachmentVia(h, org, policy.id, undefined, false);
     const s = new Scheduler({ db: h.store.db, logger: silentLogger, catchUp: "none" });
-    expect(s.fire(att.id, Date.now()).outcome).toBe("gone");
-    expect(s.fire("att_missing", Date.now()).outcome).toBe("gone");
-    expect(jobsOf(att.dataSourceId)).toHaveLength(0);
+    expect((await s.fire(att.id, Date.now())).outcome).toBe("gone");
+    expect((await s.fire("att_missing", Date.now())).outcome).toBe("gone");
+    expect((await jobsOf(att.dataSourceId))).toHaveLength(0);
   });
 });
 
@@ -117,7 +117,7 @@ describe("scheduler: timers follow the API without a restart", () => {
   test("create, disable, enable, re-schedule, delete, cascade", async () => {
     const org = "org_sync";
     const token = await h.token(org);
-    h.scheduler.start();
+    await h.scheduler.start();
     try {
       const policy = await createPolicyVia(h, org, { scheduleCron: "0 3 * * *", timezone: "UTC" });
       const att = await createAttachmentVia(h, org, policy.id);
@@ -151,15 +151,15 @@ describe("scheduler: timers follow the API without a restart", () => {
 describe("scheduler: reconcile", () => {
   test("rows changed behind the scheduler's back (a data source cascade) are picked up by reconcile", async () => {
     const org = "org_reconcile";
-    h.scheduler.start();
+    await h.scheduler.start();
     try {
       const policy = await createPolicyVia(h, org);
       const att = await createAttachmentVia(h, org, policy.id);
       expect(h.scheduler.hasTimer(att.id)).toBe(true);
-      h.store.db.delete(attachments).where(eq(attachments.id, att.id)).run();
+      await h.store.db.delete(attachments).where(eq(attachments.id, att.id));
       const added = await createAttachmentVia(h, org, policy.id);
-      h.store.db.update(attachments).set({ enabled: false }).where(eq(attachments.id, added.id)).run();
-      h.scheduler.reconcile();
+      await h.store.db.update(attachments).set({ enabled: false }).where(eq(attachments.id, added.id));
+      await h.scheduler.reconcile();
       expect(h.scheduler.hasTimer(att.id)).toBe(false);
       expect(h.scheduler.hasTimer(added.id)).toBe(false);
     } finally {
@@ -177,15 +177,15 @@ describe("scheduler: real timers", () => {
     const s = new Scheduler({ db: h.store.db, logger: silentLogger, catchUp: "none", timerPattern: (a) => (a.id === att.id ? "* * * * * *" : a.scheduleCron) });
     const woken: string[] = [];
     s.onJobQueued((job) => woken.push(job.id));
-    s.start();
+    await s.start();
     try {
       expect(await until(() => woken.length > 0, 3000)).toBe(true);
-      const jobs = jobsOf(att.dataSourceId);
+      const jobs = await jobsOf(att.dataSourceId);
       expect(jobs).toHaveLength(1);
       expect(jobs[0]).toMatchObject({ id: woken[0], trigger: "schedule", status: "queued", attachmentId: att.id });
       // Later firings while that job is still queued are skipped, not queued twice.
-      expect(await until(() => auditOf("attachment.run_skipped", att.id).length > 0, 3000)).toBe(true);
-      expect(jobsOf(att.dataSourceId)).toHaveLength(1);
+      expect(await until(async () => (await auditOf("attachment.run_skipped", att.id)).length > 0, 3000)).toBe(true);
+      expect((await jobsOf(att.dataSourceId))).toHaveLength(1);
     } finally {
       s.stop();
     }
@@ -198,12 +198,12 @@ describe("scheduler: real timers", () => {
     const policy = await createPolicyVia(h, org, { scheduleCron: "* * * * *" });
     const now = Date.now();
     const ids: string[] = [];
-    h.store.db.transaction((tx) => {
+    await h.store.db.transaction(async (tx) => {
       for (let i = 0; i < 1000; i++) {
         const id = newId("att");
         ids.push(id);
-        const ds = seedDataSource(h, org);
-        tx.insert(attachments).values({ id, orgId: org, dataSourceId: ds, policyId: policy.id, enabled: true, createdAt: now, updatedAt: now }).run();
+        const ds = await seedDataSource(h, org);
+        await tx.insert(attachments).values({ id, orgId: org, dataSourceId: ds, policyId: policy.id, enabled: true, createdAt: now, updatedAt: now });
       }
     });
     // All 1,000 timers due at the same second, a couple of seconds from now.
@@ -212,19 +212,19 @@ describe("scheduler: real timers", () => {
     const s = new Scheduler({ db: h.store.db, logger: silentLogger, catchUp: "none", timerPattern: (a) => (a.policyId === policy.id ? `${second} * * * * *` : a.scheduleCron) });
     let woken = 0;
     s.onJobQueued(() => woken++);
-    s.start();
+    await s.start();
     try {
       expect(s.timerCount).toBeGreaterThanOrEqual(1000);
       // One croner timer serves all of them (same pattern and zone), not one each.
       expect(s.groupCount).toBe(1);
       expect(await until(() => woken >= 1000, 25_000)).toBe(true);
       await Bun.sleep(200);
-      const queued = h.store.db.select().from(backupJobs).where(and(eq(backupJobs.orgId, org), eq(backupJobs.policyId, policy.id))).all();
+      const queued = await h.store.db.select().from(backupJobs).where(and(eq(backupJobs.orgId, org), eq(backupJobs.policyId, policy.id)));
       expect(queued).toHaveLength(1000);
       expect(new Set(queued.map((j) => j.attachmentId))).toEqual(new Set(ids));
       expect(queued.every((j) => j.status === "queued" && j.trigger === "schedule")).toBe(true);
       expect(woken).toBe(1000);
-      expect(h.store.db.select().from(auditEvents).where(and(eq(auditEvents.orgId, org), eq(auditEvents.action, "backup_job.queued"))).all()).toHaveLength(1000);
+      expect((await h.store.db.select().from(auditEvents).where(and(eq(auditEvents.orgId, org), eq(auditEvents.action, "backup_job.queued"))))).toHaveLength(1000);
     } finally {
       s.stop();
       h.close();
@@ -236,7 +236,7 @@ describe("scheduler: a group's firings in one transaction", () => {
   test("one firing that fails is rolled back alone; the others' jobs are announced after they commit", async () => {
     // Its own store: the module's helpers (jobsOf, auditOf, attRow) read the shared one.
     const own = await createHarness();
-    const jobs = (dataSourceId: string) => own.store.db.select().from(backupJobs).where(eq(backupJobs.dataSourceId, dataSourceId)).all();
+    const jobs = async (dataSourceId: string) => await own.store.db.select().from(backupJobs).where(eq(backupJobs.dataSourceId, dataSourceId));
     const org = "org_slice";
     const policy = await createPolicyVia(own, org, { scheduleCron: "* * * * *" });
     const atts = [];
@@ -249,19 +249,19 @@ describe("scheduler: a group's firings in one transaction", () => {
     const second = new Date(Date.now() + 2000).getSeconds();
     const s = new Scheduler({ db: own.store.db, logger: silentLogger, catchUp: "none", timerPattern: (a) => (a.policyId === policy.id ? `${second} * * * * *` : a.scheduleCron) });
     const announced: { id: string; inTransaction: boolean; committed: boolean }[] = [];
-    s.onJobQueued((job) => {
+    s.onJobQueued(async (job) => {
       // A listener (the runner) must find the job committed: no transaction is open around it.
-      announced.push({ id: job.id, inTransaction: own.store.sqlite.inTransaction, committed: jobs(job.dataSourceId).length === 1 });
+      announced.push({ id: job.id, inTransaction: own.store.sqlite.inTransaction, committed: (await jobs(job.dataSourceId)).length === 1 });
     });
-    s.start();
+    await s.start();
     try {
       expect(await until(() => announced.length >= 4, 10_000)).toBe(true);
       await Bun.sleep(200);
       expect(announced).toHaveLength(4);
       expect(announced.every((a) => !a.inTransaction && a.committed)).toBe(true);
       for (const att of atts) {
-        const found = jobs(att.dataSourceId);
-        const row = own.store.db.select().from(attachments).where(eq(attachments.id, att.id)).get()!;
+        const found = await jobs(att.dataSourceId);
+        const row = (await own.store.db.select().from(attachments).where(eq(attachments.id, att.id)))[0]!;
         if (att === failing) {
           expect(found).toHaveLength(0);
           // Rolled back with its savepoint: not even the scheduled time was recorded.
@@ -270,7 +270,7 @@ describe("scheduler: a group's firings in one transaction", () => {
           expect(found).toHaveLength(1);
           expect(row.lastScheduledAt).not.toBeNull();
           expect(announced.map((a) => a.id)).toContain(found[0]!.id);
-          const events = own.store.db.select().from(auditEvents).where(and(eq(auditEvents.action, "backup_job.queued"), eq(auditEvents.targetId, found[0]!.id))).all();
+          const events = await own.store.db.select().from(auditEvents).where(and(eq(auditEvents.action, "backup_job.queued"), eq(auditEvents.targetId, found[0]!.id)));
           expect(events).toHaveLength(1);
         }
       }
@@ -288,8 +288,8 @@ describe("scheduler: catch-up at start", () => {
     const att = await createAttachmentVia(h, org, policy.id);
     // Created and last run well before "now": the daemon was down for hours.
     const longAgo = Date.now() - 10 * HOUR;
-    h.store.db.update(attachments).set({ createdAt: longAgo, updatedAt: longAgo, lastScheduledAt: longAgo }).where(eq(attachments.id, att.id)).run();
-    h.store.db.update(backupPolicies).set({ updatedAt: longAgo }).where(eq(backupPolicies.id, policy.id)).run();
+    await h.store.db.update(attachments).set({ createdAt: longAgo, updatedAt: longAgo, lastScheduledAt: longAgo }).where(eq(attachments.id, att.id));
+    await h.store.db.update(backupPolicies).set({ updatedAt: longAgo }).where(eq(backupPolicies.id, policy.id));
     return att;
   }
 
@@ -298,34 +298,34 @@ describe("scheduler: catch-up at start", () => {
     const clock = Date.now();
     const s = new Scheduler({ db: h.store.db, logger: silentLogger, catchUp: "one", now: () => clock });
     try {
-      const started = s.start();
+      const started = await s.start();
       expect(started.catchUps).toBeGreaterThanOrEqual(1);
-      const jobs = jobsOf(att.dataSourceId);
+      const jobs = await jobsOf(att.dataSourceId);
       expect(jobs).toHaveLength(1);
       const lastHour = Math.floor(clock / HOUR) * HOUR;
-      expect(attRow(att.id).lastScheduledAt).toBe(lastHour);
-      expect(auditOf("backup_job.queued", jobs[0]!.id)[0]!.metadata).toMatchObject({ catchUp: true, scheduledAt: new Date(lastHour).toISOString() });
+      expect((await attRow(att.id)).lastScheduledAt).toBe(lastHour);
+      expect((await auditOf("backup_job.queued", jobs[0]!.id))[0]!.metadata).toMatchObject({ catchUp: true, scheduledAt: new Date(lastHour).toISOString() });
     } finally {
       s.stop();
     }
     // A second start (nothing missed since) does not catch up again.
     const again = new Scheduler({ db: h.store.db, logger: silentLogger, catchUp: "one", now: () => clock + 60_000 });
-    again.start();
+    await again.start();
     again.stop();
-    expect(jobsOf(att.dataSourceId)).toHaveLength(1);
+    expect((await jobsOf(att.dataSourceId))).toHaveLength(1);
   });
 
   test(`catchUp = "none" and never-due attachments do not run at start`, async () => {
     const att = await missedSetup("org_nocatch");
     const s = new Scheduler({ db: h.store.db, logger: silentLogger, catchUp: "none" });
-    s.start();
+    await s.start();
     s.stop();
-    expect(jobsOf(att.dataSourceId)).toHaveLength(0);
+    expect((await jobsOf(att.dataSourceId))).toHaveLength(0);
     // Created after the last scheduled time: nothing was missed.
     const fresh = await createAttachmentVia(h, "org_nocatch", (await createPolicyVia(h, "org_nocatch", { scheduleCron: "0 0 1 1 *" })).id);
     const one = new Scheduler({ db: h.store.db, logger: silentLogger, catchUp: "one" });
-    one.start();
+    await one.start();
     one.stop();
-    expect(jobsOf(fresh.dataSourceId)).toHaveLength(0);
+    expect((await jobsOf(fresh.dataSourceId))).toHaveLength(0);
   });
 });

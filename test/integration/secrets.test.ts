@@ -80,7 +80,7 @@ beforeAll(async () => {
     return realSpawn(argv, opts);
   };
   h = await createHarness({ SNAPDB_RUNNER_RETRY_BASE_SECONDS: "1" });
-  h.runner.start();
+  await h.runner.start();
   token = await h.token(ORG);
   pg.psql(`SET ROLE ${pg.user}; CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g;`, pg.database);
   maria.sql("CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b');", maria.database);
@@ -154,7 +154,7 @@ describe("secrets never leak", () => {
     sampleProc();
 
     // The haystacks.
-    const identity = orgIdentity(h.store.db, new SecretBox(h.master), ORG);
+    const identity = await orgIdentity(h.store.db, new SecretBox(h.master), ORG);
     expect(identity).toMatch(/^AGE-SECRET-KEY-1/);
     const secrets: Record<string, Uint8Array> = {
       "postgres password": Buffer.from(PG_PASSWORD),

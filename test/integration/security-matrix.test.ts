@@ -122,7 +122,7 @@ describe("download links of a local-disk destination", () => {
 
   beforeAll(async () => {
     h = await createHarness({ SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path });
-    h.runner.start();
+    await h.runner.start();
     token = await h.token(ORG);
     const managed = await managedDestination(h, token);
     const policy = await createPolicy(h, token, managed.id);
@@ -177,7 +177,7 @@ describe("download links of a local-disk destination", () => {
     const expired = tokens.sign({ destinationId: grant.d, key: grant.k, filename: grant.f, expiresAt: Date.now() - 1 });
     expect(await (await get(`/downloads/${expired}`)).json()).toEqual({ code: "FORBIDDEN", message: "download link has expired" });
     // The same through the driver, as the API would mint it an hour ago for 60 s.
-    const row = h.store.db.select().from(storageDestinations).where(eq(storageDestinations.id, grant.d)).get()!;
+    const row = (await h.store.db.select().from(storageDestinations).where(eq(storageDestinations.id, grant.d)))[0]!;
     const old = await h.storage.driverFor(row).downloadUrl(jobA.objectKey, { expiresInSeconds: 60, issuedAt: new Date(Date.now() - 3_600_000) });
     expect(await (await get(pathOf(old))).json()).toEqual({ code: "FORBIDDEN", message: "download link has expired" });
     const fresh = await h.storage.driverFor(row).downloadUrl(jobA.objectKey, { expiresInSeconds: 60 });

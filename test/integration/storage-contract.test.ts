@@ -37,8 +37,8 @@ beforeAll(async () => {
   });
   expect(local.status).toBe(201);
   expect(remote.status).toBe(201);
-  const row = (id: string) => h.store.db.select().from(storageDestinations).where(eq(storageDestinations.id, id)).get()!;
-  const s3Driver = h.storage.driverFor(row(remote.body.id)) as S3Driver;
+  const row = async (id: string) => (await h.store.db.select().from(storageDestinations).where(eq(storageDestinations.id, id)))[0]!;
+  const s3Driver = h.storage.driverFor((await row(remote.body.id))) as S3Driver;
   (await s3Driver.client()).middlewareStack.add(
     (next, context) => async (args) => {
       commands.push((context as { commandName: string }).commandName);
@@ -47,7 +47,7 @@ beforeAll(async () => {
     { step: "initialize", name: "contractRecorder" },
   );
   drivers.local = {
-    driver: h.storage.driverFor(row(local.body.id)),
+    driver: h.storage.driverFor((await row(local.body.id))),
     fetchUrl: (url) => h.app.handle(new Request(url)),
     prefix: "org_contract/",
   };

@@ -61,7 +61,7 @@ beforeAll(async () => {
     INSERT INTO contacts SELECT seq, CONCAT('n', seq) FROM seq_1_to_100;`, "crm");
   maria.sql(`GRANT INSERT ON shop.orders TO 'alice'@'%'; CREATE TABLE t (k INT); INSERT INTO t VALUES (1), (2);`, "we-ird db");
   h = await createHarness();
-  h.runner.start();
+  await h.runner.start();
   token = await h.token(ORG);
   policyId = (await createPolicy(h, token, (await managedDestination(h, token)).id)).id;
 }, 120_000);
@@ -121,7 +121,7 @@ describe("whole-server MariaDB backups", () => {
     expect(job.status).toBe("failed");
     expect(job.error.message).toContain('database "appdb"');
     const left: string[] = [];
-    const managed = h.store.db.select().from(storageDestinations).where(eq(storageDestinations.kind, "managed")).get()!;
+    const managed = (await h.store.db.select().from(storageDestinations).where(eq(storageDestinations.kind, "managed")))[0]!;
     for await (const o of h.storage.driverFor(managed).list(job.objectKey)) left.push(o.key);
     expect(left).toEqual([]);
   }, 60_000);
@@ -140,7 +140,7 @@ describe("whole-server MariaDB backups", () => {
     const policy = await createPolicy(h, token, dst.id);
     const keys = async (prefix: string) => {
       const out: string[] = [];
-      const dest = h.store.db.select().from(storageDestinations).where(eq(storageDestinations.id, dst.id)).get()!;
+      const dest = (await h.store.db.select().from(storageDestinations).where(eq(storageDestinations.id, dst.id)))[0]!;
       for await (const o of h.storage.driverFor(dest).list(prefix)) out.push(o.key);
       return out;
     };

@@ -98,14 +98,14 @@ beforeAll(async () => {
   pg = await startPostgres();
   seed();
   h = await createHarness({ SNAPDB_RUNNER_MAX_CONCURRENT_PER_ORG: "2" });
-  h.runner.start();
+  await h.runner.start();
   token = await h.token(ORG);
   const managed = await managedDestination(h, token);
   policyId = (await createPolicy(h, token, managed.id)).id;
   plainPolicyId = (await createPolicy(h, token, managed.id, { compression: { algorithm: "none", level: 0 }, encryption: { enabled: false, recipients: [] } })).id;
   // A second daemon-like app dumping two parts at once.
   h2 = await createHarness({ SNAPDB_RUNNER_PARTS_CONCURRENCY: "2" });
-  h2.runner.start();
+  await h2.runner.start();
   token2 = await h2.token(ORG);
   policy2Id = (await createPolicy(h2, token2, (await managedDestination(h2, token2)).id)).id;
 }, 120_000);
@@ -340,7 +340,7 @@ describe("whole-server PostgreSQL backups", () => {
     expect(filesUnder(folder).length).toBe(job.parts.length);
     // As a kill -9 leaves it: the row still running, a part's upload cut short beside the others.
     writeFileSync(join(folder, `.snapdb-part-db-sales.dump.zst.age.abcdef123456`), "partial");
-    h.store.db.update(backupJobs).set({ status: "running" }).where(eq(backupJobs.id, job.id)).run();
+    await h.store.db.update(backupJobs).set({ status: "running" }).where(eq(backupJobs.id, job.id));
     await recoverInterruptedJobs(h.store.db, h.storage, silentLogger);
     expect(filesUnder(folder)).toEqual([]);
     const after = await must(h, token, "GET", `/backup-jobs/${job.id}`);

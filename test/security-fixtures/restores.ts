@@ -9,10 +9,10 @@ async function restoreIn(h: Harness, org: string) {
   const source = await createDataSourceVia(h, org);
   const id = newId("rst");
   const now = Date.now();
-  h.store.db
+  await h.store.db
     .insert(restores)
     .values({ id, orgId: org, backupJobId: "job_x", sourceDataSourceId: source.id, targetDataSourceId: source.id, status: "succeeded", queuedAt: now, startedAt: now, finishedAt: now })
-    .run();
+    ;
   return { id };
 }
 

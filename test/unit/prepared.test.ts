@@ -22,15 +22,15 @@ const openFilesUnder = (path: string) =>
     .filter((target) => target.startsWith(path));
 
 describe("prepared queries", () => {
-  test("reused across calls with any filters; closing the store finalizes them and releases its files", () => {
+  test("reused across calls with any filters; closing the store finalizes them and releases its files", async () => {
     const file = join(dir.path, "store.db");
     const store = openStore(file);
     migrate(store.sqlite);
     const ctx = { db: store.db, orgId: "org_a" } as ServiceContext;
     for (const filters of [{}, { status: "queued" as const }, { from: "2026-01-01T00:00:00Z", to: "2026-02-01T00:00:00Z" }, {}]) {
-      expect(listJobs(ctx, filters, { limit: 10, beforeId: null })).toEqual({ items: [], hasMore: false });
+      expect((await listJobs(ctx, filters, { limit: 10, beforeId: null }))).toEqual({ items: [], hasMore: false });
     }
-    expect(() => findJob(store.db, "org_a", "job_x")).toThrow("backup job");
+    expect(async () => findJob(store.db, "org_a", "job_x")).toThrow("backup job");
     expect(openFilesUnder(dir.path).length).toBeGreaterThan(0);
     store.close();
     expect(openFilesUnder(dir.path)).toEqual([]);

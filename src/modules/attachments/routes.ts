@@ -12,8 +12,8 @@ export function attachmentRoutes(kit: HttpKit) {
     .use(kit.auth)
     .post(
       "/attachments",
-      ({ body, ctx, set }) => {
-        const attachment = createAttachment(ctx, kit.scheduler, body);
+      async ({ body, ctx, set }) => {
+        const attachment = await createAttachment(ctx, kit.scheduler, body);
         set.status = 201;
         return attachment;
       },
@@ -26,8 +26,8 @@ export function attachmentRoutes(kit: HttpKit) {
     )
     .get(
       "/attachments",
-      ({ query, ctx }) => {
-        const page = listAttachments(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
+      async ({ query, ctx }) => {
+        const page = await listAttachments(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
         return kit.cursors.answer(LIST, ctx.orgId, page);
       },
       {
@@ -37,7 +37,7 @@ export function attachmentRoutes(kit: HttpKit) {
         detail: { summary: "List attachments, newest first", tags },
       },
     )
-    .get("/attachments/:id", ({ params, ctx }) => getAttachment(ctx, params.id), {
+    .get("/attachments/:id", async ({ params, ctx }) => getAttachment(ctx, params.id), {
       scope: "backup.read",
       params: AttachmentParams,
       response: { 200: Attachment },
@@ -45,7 +45,7 @@ export function attachmentRoutes(kit: HttpKit) {
     })
     .patch(
       "/attachments/:id",
-      ({ params, body, ctx }) => updateAttachment(ctx, kit.scheduler, params.id, body),
+      async ({ params, body, ctx }) => updateAttachment(ctx, kit.scheduler, params.id, body),
       {
         scope: "backup.write",
         params: AttachmentParams,
@@ -56,8 +56,8 @@ export function attachmentRoutes(kit: HttpKit) {
     )
     .delete(
       "/attachments/:id",
-      ({ params, ctx, set }) => {
-        deleteAttachment(ctx, kit.scheduler, params.id);
+      async ({ params, ctx, set }) => {
+        await deleteAttachment(ctx, kit.scheduler, params.id);
         set.status = 204;
       },
       {

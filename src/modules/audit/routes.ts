@@ -10,8 +10,8 @@ const LIST = "audit-log";
 export function auditRoutes(kit: HttpKit) {
   return new Elysia({ name: "snapdb-audit" }).use(kit.auth).get(
     "/audit-log",
-    ({ query, ctx }) => {
-      const page = listAuditEvents(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
+    async ({ query, ctx }) => {
+      const page = await listAuditEvents(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
       return kit.cursors.answer(LIST, ctx.orgId, page);
     },
     {

@@ -39,7 +39,7 @@ export function toAuditEvent(row: AuditRow) {
 }
 
 /** The org's audit events, newest first, one keyset page. */
-export function listAuditEvents(ctx: ServiceContext, filters: AuditFilters, page: PageRequest) {
+export async function listAuditEvents(ctx: ServiceContext, filters: AuditFilters, page: PageRequest) {
   const where: (SQL | undefined)[] = [eq(auditEvents.orgId, ctx.orgId)];
   const actions = splitList(filters.action);
   const actors = splitList(filters.actorId);
@@ -50,13 +50,13 @@ export function listAuditEvents(ctx: ServiceContext, filters: AuditFilters, page
   if (filters.from) where.push(gte(auditEvents.occurredAt, parseTimestamp(filters.from, "/from")));
   if (filters.to) where.push(lt(auditEvents.occurredAt, parseTimestamp(filters.to, "/to")));
   if (page.beforeId) where.push(lt(auditEvents.id, page.beforeId));
-  const rows = ctx.db
+  const rows = await ctx.db
     .select()
     .from(auditEvents)
     .where(and(...where))
     .orderBy(desc(auditEvents.id))
     .limit(page.limit + 1)
-    .all();
+    ;
   const { items, hasMore } = takePage(rows, page.limit);
   return { items: items.map(toAuditEvent), hasMore };
 }

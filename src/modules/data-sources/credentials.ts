@@ -13,12 +13,12 @@ import type { DataSourceRow } from "./serialize.ts";
 export const credentialsAad = (id: string) => `data_source:${id}:credentials`;
 
 /** Stores the password sealed under the master key; the username stays readable (it is shown). */
-export function setCredentials(ctx: ServiceContext, secrets: SecretBox, id: string, input: { username: string; password: string }) {
-  ctx.db.transaction((tx) => {
-    findDataSource(tx, ctx.orgId, id);
+export async function setCredentials(ctx: ServiceContext, secrets: SecretBox, id: string, input: { username: string; password: string }) {
+  await ctx.db.transaction(async (tx) => {
+    await findDataSource(tx, ctx.orgId, id);
     const sealed = secrets.seal(input.password, credentialsAad(id));
     const now = nowMs();
-    tx.update(dataSources)
+    await tx.update(dataSources)
       .set({
         credentialsUsername: input.username,
         credentialsCiphertext: sealed.ciphertext,
@@ -27,20 +27,20 @@ export function setCredentials(ctx: ServiceContext, secrets: SecretBox, id: stri
         updatedAt: now,
       })
       .where(eq(dataSources.id, id))
-      .run();
-    recordAudit(tx, ctx, { action: "data_source.credentials_set", targetType: "data_source", targetId: id, metadata: { username: input.username } });
+      ;
+    await recordAudit(tx, ctx, { action: "data_source.credentials_set", targetType: "data_source", targetId: id, metadata: { username: input.username } });
   });
 }
 
 /** Forgets the credentials (idempotent: 204 also when none were set). */
-export function deleteCredentials(ctx: ServiceContext, id: string) {
-  ctx.db.transaction((tx) => {
-    findDataSource(tx, ctx.orgId, id);
-    tx.update(dataSources)
+export async function deleteCredentials(ctx: ServiceContext, id: string) {
+  await ctx.db.transaction(async (tx) => {
+    await findDataSource(tx, ctx.orgId, id);
+    await tx.update(dataSources)
       .set({ credentialsUsername: null, credentialsCiphertext: null, credentialsKeyId: null, credentialsUpdatedAt: null, updatedAt: nowMs() })
       .where(eq(dataSources.id, id))
-      .run();
-    recordAudit(tx, ctx, { action: "data_source.credentials_deleted", targetType: "data_source", targetId: id });
+      ;
+    await recordAudit(tx, ctx, { action: "data_source.credentials_deleted", targetType: "data_source", targetId: id });
   });
 }
 

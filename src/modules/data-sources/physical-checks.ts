@@ -6,13 +6,13 @@ import { physicalReadiness } from "../../engines/physical.ts";
 import { findTool } from "../../engines/process.ts";
 import type { EngineEnv, SourceTarget } from "../../engines/types.ts";
 
-export const hasPhysicalPolicy = (db: Db, dataSourceId: string) =>
-  !!db
+export const hasPhysicalPolicy = async (db: Db, dataSourceId: string) =>
+  !!(await db
     .select({ id: attachments.id })
     .from(attachments)
     .innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId))
     .where(and(eq(attachments.dataSourceId, dataSourceId), eq(backupPolicies.method, "physical")))
-    .get();
+    )[0];
 
 /**
  * What a physical policy needs beyond a dump's login, checked when a PostgreSQL source that

@@ -20,8 +20,8 @@ export const RecoveryWindow = t.Object(
 );
 
 /** The source's recovery window; both ends null when it has no usable base backup. */
-export function getRecoveryWindow(ctx: ServiceContext, id: string) {
-  const source = findDataSource(ctx.db, ctx.orgId, id);
-  const window = recoveryWindowOf(ctx.db, source.id);
+export async function getRecoveryWindow(ctx: ServiceContext, id: string) {
+  const source = await findDataSource(ctx.db, ctx.orgId, id);
+  const window = await recoveryWindowOf(ctx.db, source.id);
   return window ? { from: isoOf(window.from), to: isoOf(window.to) } : { from: null, to: null };
 }

@@ -48,7 +48,7 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     .use(kit.auth)
     .post(
       "/data-sources",
-      ({ body, ctx, set }) => {
+      async ({ body, ctx, set }) => {
         set.status = 201;
         return createDataSource(ctx, sqlitePaths, body);
       },
@@ -61,8 +61,8 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     )
     .get(
       "/data-sources",
-      ({ query, ctx }) => {
-        const page = listDataSources(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
+      async ({ query, ctx }) => {
+        const page = await listDataSources(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
         return kit.cursors.answer(LIST, ctx.orgId, page);
       },
       {
@@ -72,7 +72,7 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
         detail: { summary: "List data sources, newest first", tags },
       },
     )
-    .get("/data-sources/:id", ({ params, ctx }) => getDataSource(ctx, params.id), {
+    .get("/data-sources/:id", async ({ params, ctx }) => getDataSource(ctx, params.id), {
       scope: "backup.read",
       params: IdParams,
       response: { 200: DataSource },
@@ -80,7 +80,7 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     })
     .patch(
       "/data-sources/:id",
-      ({ params, body, ctx }) => updateDataSource(ctx, sqlitePaths, params.id, body),
+      async ({ params, body, ctx }) => updateDataSource(ctx, sqlitePaths, params.id, body),
       {
         scope: "backup.write",
         params: IdParams,
@@ -109,8 +109,8 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     )
     .put(
       "/data-sources/:id/credentials",
-      ({ params, body, ctx, set }) => {
-        setCredentials(ctx, kit.secrets, params.id, body);
+      async ({ params, body, ctx, set }) => {
+        await setCredentials(ctx, kit.secrets, params.id, body);
         set.status = 204;
       },
       {
@@ -123,8 +123,8 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     )
     .delete(
       "/data-sources/:id/credentials",
-      ({ params, ctx, set }) => {
-        deleteCredentials(ctx, params.id);
+      async ({ params, ctx, set }) => {
+        await deleteCredentials(ctx, params.id);
         set.status = 204;
       },
       {
@@ -153,9 +153,9 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     )
     .get(
       "/data-sources/:id/backup-jobs",
-      ({ params, query, ctx }) => {
+      async ({ params, query, ctx }) => {
         const list = `${JOBS}:${params.id}`;
-        const page = listDataSourceJobs(ctx, params.id, kit.cursors.request(list, ctx.orgId, query));
+        const page = await listDataSourceJobs(ctx, params.id, kit.cursors.request(list, ctx.orgId, query));
         return kit.cursors.answer(list, ctx.orgId, page);
       },
       {
@@ -166,7 +166,7 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
         detail: { summary: "The data source's backup jobs, newest first", tags },
       },
     )
-    .get("/data-sources/:id/recovery-window", ({ params, ctx }) => getRecoveryWindow(ctx, params.id), {
+    .get("/data-sources/:id/recovery-window", async ({ params, ctx }) => getRecoveryWindow(ctx, params.id), {
       scope: "backup.read",
       params: IdParams,
       response: { 200: RecoveryWindow },

@@ -1,3 +1,4 @@
+import { isUniqueViolation } from "../../db/unique-violation.ts";
 import { and, count, desc, eq, inArray, isNotNull, isNull, lt, or, sql, type SQL } from "drizzle-orm";
 import { recordAudit } from "../../audit/record.ts";
 import type { Tx } from "../../db/client.ts";
@@ -33,23 +34,23 @@ const nameTaken = (name: string) =>
   new AppError("CONFLICT", `a data source named "${name}" already exists`, [{ path: "/name", message: "must be unique in the organisation" }]);
 
 /** The org's row or 404: another org's id looks exactly like a missing one. */
-export function findDataSource(db: ServiceContext["db"] | Tx, orgId: string, id: string): DataSourceRow {
-  const row = db.select().from(dataSources).where(and(eq(dataSources.id, id), eq(dataSources.orgId, orgId))).get();
+export async function findDataSource(db: ServiceContext["db"] | Tx, orgId: string, id: string): Promise<DataSourceRow> {
+  const row = (await db.select().from(dataSources).where(and(eq(dataSources.id, id), eq(dataSources.orgId, orgId))))[0];
   if (!row) throw notFound("data source");
   return row;
 }
 
-function assertNameFree(tx: Tx, orgId: string, name: string, exceptId?: string) {
-  const clash = tx.select({ id: dataSources.id }).from(dataSources).where(and(eq(dataSources.orgId, orgId), eq(dataSources.name, name))).get();
+async function assertNameFree(tx: Tx, orgId: string, name: string, exceptId?: string) {
+  const clash = (await tx.select({ id: dataSources.id }).from(dataSources).where(and(eq(dataSources.orgId, orgId), eq(dataSources.name, name))))[0];
   if (clash && clash.id !== exceptId) throw nameTaken(name);
 }
 
 /** A unique-index race lost between the check and the write is still a 409, not a 500. */
-function asConflict<T>(name: string, fn: () => T): T {
+async function asConflict<T>(name: string, fn: () => Promise<T>): Promise<T> {
   try {
-    return fn();
+    return await fn();
   } catch (err) {
-    if (String((err as { code?: string }).code ?? "").startsWith("SQLITE_CONSTRAINT_UNIQUE")) throw nameTaken(name);
+    if (isUniqueViolation(err, "data_sources.org_id, data_sources.name")) throw nameTaken(name);
     throw err;
   }
 }
@@ -60,7 +61,7 @@ const pathProblemUnder = (policy: SqlitePathPolicy) => (path: string) => {
   return check.ok ? null : check.reason;
 };
 
-export function createDataSource(ctx: ServiceContext, sqlitePaths: SqlitePathPolicy, input: DataSourceInput) {
+export async function createDataSource(ctx: ServiceContext, sqlitePaths: SqlitePathPolicy, input: DataSourceInput) {
   const shape = withDefaults({
     engine: input.engine,
     host: input.host ?? null,
@@ -73,24 +74,24 @@ export function createDataSource(ctx: ServiceContext, sqlitePaths: SqlitePathPol
   });
   checkShape(shape, pathProblemUnder(sqlitePaths));
   const now = nowMs();
-  const row = asConflict(input.name, () =>
-    ctx.db.transaction((tx) => {
-      assertNameFree(tx, ctx.orgId, input.name);
+  const row = await asConflict(input.name, async () =>
+    await ctx.db.transaction(async (tx) => {
+      await assertNameFree(tx, ctx.orgId, input.name);
       const id = newId("ds");
-      const created = tx
+      const created = (await tx
         .insert(dataSources)
         .values({ id, orgId: ctx.orgId, name: input.name, ...shape, options: shape.options as Record<string, unknown>, createdAt: now, updatedAt: now })
         .returning()
-        .get();
-      recordAudit(tx, ctx, { action: "data_source.created", targetType: TARGET, targetId: id, metadata: { name: input.name, engine: input.engine } });
-      return created;
+        )[0];
+      await recordAudit(tx, ctx, { action: "data_source.created", targetType: TARGET, targetId: id, metadata: { name: input.name, engine: input.engine } });
+      return created!;
     }),
   );
   return toDataSource(row);
 }
 
-export function getDataSource(ctx: ServiceContext, id: string) {
-  return toDataSource(findDataSource(ctx.db, ctx.orgId, id));
+export async function getDataSource(ctx: ServiceContext, id: string) {
+  return toDataSource((await findDataSource(ctx.db, ctx.orgId, id)));
 }
 
 export interface DataSourceFilters {
@@ -99,13 +100,13 @@ export interface DataSourceFilters {
 }
 
 /** Newest first, one keyset page; `q` matches anywhere in the name, ignoring ASCII case. */
-export function listDataSources(ctx: ServiceContext, filters: DataSourceFilters, page: PageRequest) {
+export async function listDataSources(ctx: ServiceContext, filters: DataSourceFilters, page: PageRequest) {
   const where: (SQL | undefined)[] = [eq(dataSources.orgId, ctx.orgId)];
   if (filters.engine) where.push(eq(dataSources.engine, filters.engine));
   // instr, not LIKE: a `%` or `_` in the search text is literal.
   if (filters.q) where.push(sql`instr(lower(${dataSources.name}), lower(${filters.q})) > 0`);
   if (page.beforeId) where.push(lt(dataSources.id, page.beforeId));
-  const rows = ctx.db.select().from(dataSources).where(and(...where)).orderBy(desc(dataSources.id)).limit(page.limit + 1).all();
+  const rows = await ctx.db.select().from(dataSources).where(and(...where)).orderBy(desc(dataSources.id)).limit(page.limit + 1);
   const { items, hasMore } = takePage(rows, page.limit);
   return { items: items.map(toDataSource), hasMore };
 }
@@ -115,11 +116,11 @@ export function listDataSources(ctx: ServiceContext, filters: DataSourceFilters,
  * checked before every use anyway, and a label change should not fail because the operator
  * has since narrowed the roots).
  */
-export function updateDataSource(ctx: ServiceContext, sqlitePaths: SqlitePathPolicy, id: string, patch: DataSourcePatch) {
+export async function updateDataSource(ctx: ServiceContext, sqlitePaths: SqlitePathPolicy, id: string, patch: DataSourcePatch) {
   const name = patch.name;
-  const row = asConflict(name ?? "", () =>
-    ctx.db.transaction((tx) => {
-      const current = findDataSource(tx, ctx.orgId, id);
+  const row = await asConflict(name ?? "", async () =>
+    await ctx.db.transaction(async (tx) => {
+      const current = await findDataSource(tx, ctx.orgId, id);
       if (patch.engine !== undefined && patch.engine !== current.engine) {
         throw new AppError("INVALID_INPUT", "engine cannot be changed: create a new data source", [{ path: "/engine", message: "cannot be changed" }]);
       }
@@ -134,15 +135,15 @@ export function updateDataSource(ctx: ServiceContext, sqlitePaths: SqlitePathPol
         labels: patch.labels ?? current.labels,
       });
       checkShape(shape, patch.path !== undefined ? pathProblemUnder(sqlitePaths) : undefined);
-      if (name !== undefined && name !== current.name) assertNameFree(tx, ctx.orgId, name, id);
+      if (name !== undefined && name !== current.name) await assertNameFree(tx, ctx.orgId, name, id);
       const changed = Object.keys(patch).filter((k) => k !== "engine");
-      const updated = tx
+      const updated = (await tx
         .update(dataSources)
         .set({ name: name ?? current.name, ...shape, options: shape.options as Record<string, unknown>, updatedAt: nowMs() })
         .where(eq(dataSources.id, id))
         .returning()
-        .get();
-      recordAudit(tx, ctx, { action: "data_source.updated", targetType: TARGET, targetId: id, metadata: { changed } });
+        )[0];
+      await recordAudit(tx, ctx, { action: "data_source.updated", targetType: TARGET, targetId: id, metadata: { changed } });
       return updated!;
     }),
   );
@@ -173,12 +174,12 @@ export interface DeleteHooks {
  * rows pointing at missing files). A source with a queued or running job is never cascaded.
  */
 export async function deleteDataSource(ctx: ServiceContext, id: string, opts: { cascade: boolean }, hooks: DeleteHooks = {}) {
-  const files = ctx.db.transaction((tx) => {
-    const row = findDataSource(tx, ctx.orgId, id);
-    const nAtt = tx.select({ n: count() }).from(attachments).where(eq(attachments.dataSourceId, id)).get()!.n;
-    const nJobs = tx.select({ n: count() }).from(backupJobs).where(eq(backupJobs.dataSourceId, id)).get()!.n;
+  const files = await ctx.db.transaction(async (tx) => {
+    const row = await findDataSource(tx, ctx.orgId, id);
+    const nAtt = (await tx.select({ n: count() }).from(attachments).where(eq(attachments.dataSourceId, id)))[0]!.n;
+    const nJobs = (await tx.select({ n: count() }).from(backupJobs).where(eq(backupJobs.dataSourceId, id)))[0]!.n;
     // Restore plans restore this source's backups, or restore into it: they go with it too.
-    const plans = tx.select({ id: restorePlans.id }).from(restorePlans).where(or(eq(restorePlans.dataSourceId, id), eq(restorePlans.targetDataSourceId, id))).all();
+    const plans = await tx.select({ id: restorePlans.id }).from(restorePlans).where(or(eq(restorePlans.dataSourceId, id), eq(restorePlans.targetDataSourceId, id)));
     if ((nAtt || nJobs || plans.length) && !opts.cascade) {
       const withPlans = plans.length ? ` and ${plans.length} restore plan(s)` : "";
       throw new AppError(
@@ -186,33 +187,33 @@ export async function deleteDataSource(ctx: ServiceContext, id: string, opts: { 
         `data source has ${nAtt} attachment(s) and ${nJobs} backup job(s)${withPlans}; detach them first or delete with ?cascade=true`,
       );
     }
-    const active = tx
+    const active = (await tx
       .select({ n: count() })
       .from(backupJobs)
       .where(and(eq(backupJobs.dataSourceId, id), inArray(backupJobs.status, ["queued", "running"])))
-      .get()!.n;
+      )[0]!.n;
     if (active) throw new AppError("CONFLICT", `data source has ${active} queued or running backup job(s); cancel them first`);
-    const stored = tx
+    const stored = (await tx
       .select({ jobId: backupJobs.id, destinationId: backupJobs.destinationId, objectKey: backupJobs.objectKey })
       .from(backupJobs)
       .where(and(eq(backupJobs.dataSourceId, id), isNotNull(backupJobs.objectKey), isNull(backupJobs.fileDeletedAt)))
-      .all() as StoredBackupFile[];
+      ) as StoredBackupFile[];
     // Its archived WAL (physical policies) goes with it.
-    const wal = tx
+    const wal = await tx
       .select({ jobId: walSegments.name, destinationId: walSegments.destinationId, objectKey: walSegments.objectKey })
       .from(walSegments)
       .where(eq(walSegments.dataSourceId, id))
-      .all();
+      ;
     stored.push(...wal);
-    tx.delete(walSegments).where(eq(walSegments.dataSourceId, id)).run();
-    tx.delete(attachments).where(eq(attachments.dataSourceId, id)).run();
+    await tx.delete(walSegments).where(eq(walSegments.dataSourceId, id));
+    await tx.delete(attachments).where(eq(attachments.dataSourceId, id));
     for (const plan of plans) {
-      tx.delete(restorePlans).where(eq(restorePlans.id, plan.id)).run();
-      recordAudit(tx, ctx, { action: "restore_plan.deleted", targetType: "restore_plan", targetId: plan.id, metadata: { cascade: true, dataSourceId: id } });
+      await tx.delete(restorePlans).where(eq(restorePlans.id, plan.id));
+      await recordAudit(tx, ctx, { action: "restore_plan.deleted", targetType: "restore_plan", targetId: plan.id, metadata: { cascade: true, dataSourceId: id } });
     }
-    tx.delete(backupJobs).where(eq(backupJobs.dataSourceId, id)).run();
-    tx.delete(dataSources).where(eq(dataSources.id, id)).run();
-    recordAudit(tx, ctx, {
+    await tx.delete(backupJobs).where(eq(backupJobs.dataSourceId, id));
+    await tx.delete(dataSources).where(eq(dataSources.id, id));
+    await recordAudit(tx, ctx, {
       action: "data_source.deleted",
       targetType: TARGET,
       targetId: id,
@@ -233,11 +234,11 @@ export async function deleteDataSource(ctx: ServiceContext, id: string, opts: { 
 }
 
 /** One data source's backup jobs, newest first (the source must be the org's). */
-export function listDataSourceJobs(ctx: ServiceContext, id: string, page: PageRequest) {
-  findDataSource(ctx.db, ctx.orgId, id);
+export async function listDataSourceJobs(ctx: ServiceContext, id: string, page: PageRequest) {
+  await findDataSource(ctx.db, ctx.orgId, id);
   const where: (SQL | undefined)[] = [eq(backupJobs.orgId, ctx.orgId), eq(backupJobs.dataSourceId, id)];
   if (page.beforeId) where.push(lt(backupJobs.id, page.beforeId));
-  const rows = ctx.db.select().from(backupJobs).where(and(...where)).orderBy(desc(backupJobs.id)).limit(page.limit + 1).all();
+  const rows = await ctx.db.select().from(backupJobs).where(and(...where)).orderBy(desc(backupJobs.id)).limit(page.limit + 1);
   const { items, hasMore } = takePage(rows, page.limit);
   return { items: items.map(toBackupJob), hasMore };
 }

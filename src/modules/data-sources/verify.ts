@@ -31,21 +31,21 @@ async function probe(target: SourceTarget, env: EngineEnv, sqlitePaths: SqlitePa
  * and audits it. A failed check is a 200 with `ok: false`: the request itself worked.
  */
 export async function verifyDataSource(ctx: ServiceContext, secrets: SecretBox, env: EngineEnv, sqlitePaths: SqlitePathPolicy, id: string) {
-  const row = findDataSource(ctx.db, ctx.orgId, id);
+  const row = await findDataSource(ctx.db, ctx.orgId, id);
   const target = targetOf(row, secrets);
   const result = await probe(target, env, sqlitePaths);
   // A physical policy needs more than a dump's login: said as warnings when the login works.
-  const warnings = result.ok && row.engine === "postgres" && hasPhysicalPolicy(ctx.db, id) ? await physicalWarnings(target, env) : [];
+  const warnings = result.ok && row.engine === "postgres" && (await hasPhysicalPolicy(ctx.db, id)) ? await physicalWarnings(target, env) : [];
   const outcome = { ...result, ...(warnings.length ? { warnings } : {}), verifiedAt: nowIso() };
-  ctx.db.transaction((tx) => {
-    const changed = tx
+  await ctx.db.transaction(async (tx) => {
+    const changed = await tx
       .update(dataSources)
       .set({ lastVerify: outcome as Record<string, unknown> })
       .where(and(eq(dataSources.id, id), eq(dataSources.orgId, ctx.orgId)))
-      .run();
+      ;
     // Deleted while we were connecting: nothing left to record the outcome on.
     if ((changed as unknown as { changes: number }).changes === 0) throw notFound("data source");
-    recordAudit(tx, ctx, {
+    await recordAudit(tx, ctx, {
       action: "data_source.verified",
       targetType: "data_source",
       targetId: id,

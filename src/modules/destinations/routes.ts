@@ -31,8 +31,8 @@ export function destinationRoutes(kit: HttpKit) {
     .use(kit.auth)
     .post(
       "/storage-destinations/managed/ensure",
-      ({ ctx, set }) => {
-        const { created, destination } = ensureManagedDestination(ctx, kit.config);
+      async ({ ctx, set }) => {
+        const { created, destination } = await ensureManagedDestination(ctx, kit.config);
         set.status = created ? 201 : 200;
         return destination;
       },
@@ -104,7 +104,7 @@ export function destinationRoutes(kit: HttpKit) {
     )
     .get(
       "/storage-destinations/:id",
-      ({ params, ctx }) => getDestination(ctx, params.id, deps),
+      async ({ params, ctx }) => getDestination(ctx, params.id, deps),
       { scope: "backup.read", params: IdParams, response: { 200: Destination }, detail: { summary: "Get a storage destination", tags } },
     )
     .patch(
@@ -130,8 +130,8 @@ export function destinationRoutes(kit: HttpKit) {
     )
     .delete(
       "/storage-destinations/:id",
-      ({ params, ctx, set }) => {
-        deleteDestination(ctx, params.id);
+      async ({ params, ctx, set }) => {
+        await deleteDestination(ctx, params.id);
         kit.storage.evict(params.id);
         set.status = 204;
       },

@@ -11,7 +11,7 @@ import { newId } from "../../lib/ids.ts";
 import { takePage, type PageRequest } from "../../lib/page.ts";
 import { externalIdFor } from "../../storage/external-id.ts";
 import { secretAad, type DestinationRow, type DestinationSecret, type LocalSettings, type S3Settings } from "../../storage/registry.ts";
-import { isUniqueViolation } from "../policies/sqlite-errors.ts";
+import { isUniqueViolation } from "../../db/unique-violation.ts";
 import type { StorageFailureCode } from "../../lib/failure-codes.ts";
 import { checkAuth, checkLocalPath, checkName, checkS3, defaultName, rejectForeignFields, type FieldsInput } from "./validate.ts";
 
@@ -90,12 +90,12 @@ function auditView(row: Pick<DestinationRow, "kind" | "name" | "settings">) {
   return { kind: row.kind, name: row.name, settings: row.settings };
 }
 
-export function findDestination(tx: Tx | ServiceContext["db"], orgId: string, id: string): DestinationRow {
-  const row = tx
+export async function findDestination(tx: Tx | ServiceContext["db"], orgId: string, id: string): Promise<DestinationRow> {
+  const row = (await tx
     .select()
     .from(storageDestinations)
     .where(and(eq(storageDestinations.orgId, orgId), eq(storageDestinations.id, id)))
-    .get();
+    )[0];
   if (!row) throw notFound("storage destination");
   return row;
 }
@@ -130,9 +130,9 @@ export async function createDestination(ctx: ServiceContext, input: CreateInput,
     ...(secret ? seal(deps, id, secret) : {}),
   };
   try {
-    ctx.db.transaction((tx) => {
-      tx.insert(storageDestinations).values(row).run();
-      recordAudit(tx, ctx, { action: "storage_destination.created", targetType: "storage_destination", targetId: id, metadata: auditView(row) });
+    await ctx.db.transaction(async (tx) => {
+      await tx.insert(storageDestinations).values(row);
+      await recordAudit(tx, ctx, { action: "storage_destination.created", targetType: "storage_destination", targetId: id, metadata: auditView(row) });
     });
   } catch (err) {
     if (isUniqueViolation(err, NAME_COLUMNS)) throw nameTaken(name);
@@ -141,21 +141,21 @@ export async function createDestination(ctx: ServiceContext, input: CreateInput,
   return presentOne(ctx, row, deps);
 }
 
-export function getDestination(ctx: ServiceContext, id: string, deps: DestinationDeps): Promise<Destination> {
-  return presentOne(ctx, findDestination(ctx.db, ctx.orgId, id), deps);
+export async function getDestination(ctx: ServiceContext, id: string, deps: DestinationDeps): Promise<Destination> {
+  return presentOne(ctx, (await findDestination(ctx.db, ctx.orgId, id)), deps);
 }
 
 export async function listDestinations(ctx: ServiceContext, filters: { kind?: DestinationRow["kind"] }, page: PageRequest, deps: DestinationDeps) {
   const where: (SQL | undefined)[] = [eq(storageDestinations.orgId, ctx.orgId)];
   if (filters.kind) where.push(eq(storageDestinations.kind, filters.kind));
   if (page.beforeId) where.push(lt(storageDestinations.id, page.beforeId));
-  const rows = ctx.db
+  const rows = await ctx.db
     .select()
     .from(storageDestinations)
     .where(and(...where))
     .orderBy(desc(storageDestinations.id))
     .limit(page.limit + 1)
-    .all();
+    ;
   const { items, hasMore } = takePage(rows, page.limit);
   return { items: await present(ctx, items, deps), hasMore };
 }
@@ -164,20 +164,20 @@ const managedIsFixed = () =>
   new AppError("CONFLICT", "the managed destination is run by the operator: it can't be changed or deleted");
 
 /** Whether backup files recorded on this destination still exist (their location must not move). */
-function holdsFiles(tx: Tx, id: string): boolean {
-  return !!tx
+async function holdsFiles(tx: Tx, id: string): Promise<boolean> {
+  return !!(await tx
     .select({ id: backupJobs.id })
     .from(backupJobs)
     .where(and(eq(backupJobs.destinationId, id), isNotNull(backupJobs.objectKey), isNull(backupJobs.fileDeletedAt)))
     .limit(1)
-    .get();
+    )[0];
 }
 
 export async function updateDestination(ctx: ServiceContext, id: string, patch: FieldsInput, deps: DestinationDeps): Promise<Destination> {
   let updated!: DestinationRow;
   try {
-    ctx.db.transaction((tx) => {
-      const before = findDestination(tx, ctx.orgId, id);
+    await ctx.db.transaction(async (tx) => {
+      const before = await findDestination(tx, ctx.orgId, id);
       if (before.kind === "managed") throw managedIsFixed();
       rejectForeignFields(before.kind, patch);
       let settings = before.settings as unknown as S3Settings | LocalSettings;
@@ -200,7 +200,7 @@ export async function updateDestination(ctx: ServiceContext, id: string, patch: 
         settings = next;
       }
       // Jobs keep their object keys: moving the location would orphan every stored file.
-      if (moves && holdsFiles(tx, id)) {
+      if (moves && (await holdsFiles(tx, id))) {
         throw new AppError("CONFLICT", "backup files are stored on this destination: its bucket, prefix or path can't change");
       }
       const name = patch.name !== undefined ? checkName(patch.name) : before.name;
@@ -211,12 +211,12 @@ export async function updateDestination(ctx: ServiceContext, id: string, patch: 
         ...(sealed ?? {}),
         updatedAt: Math.max(nowMs(), before.updatedAt + 1),
       };
-      tx.update(storageDestinations)
+      await tx.update(storageDestinations)
         .set({ name, settings: updated.settings, secretCiphertext: updated.secretCiphertext, secretKeyId: updated.secretKeyId, updatedAt: updated.updatedAt })
         .where(eq(storageDestinations.id, id))
-        .run();
+        ;
       const changed = Object.keys(patch).filter((k) => k !== "auth");
-      recordAudit(tx, ctx, {
+      await recordAudit(tx, ctx, {
         action: "storage_destination.updated",
         targetType: "storage_destination",
         targetId: id,
@@ -230,16 +230,16 @@ export async function updateDestination(ctx: ServiceContext, id: string, patch: 
   return presentOne(ctx, updated, deps);
 }
 
-export function deleteDestination(ctx: ServiceContext, id: string): void {
-  ctx.db.transaction((tx) => {
-    const row = findDestination(tx, ctx.orgId, id);
+export async function deleteDestination(ctx: ServiceContext, id: string): Promise<void> {
+  await ctx.db.transaction(async (tx) => {
+    const row = await findDestination(tx, ctx.orgId, id);
     if (row.kind === "managed") throw managedIsFixed();
-    const policy = tx.select({ id: backupPolicies.id, name: backupPolicies.name }).from(backupPolicies).where(eq(backupPolicies.destinationId, id)).limit(1).get();
+    const policy = (await tx.select({ id: backupPolicies.id, name: backupPolicies.name }).from(backupPolicies).where(eq(backupPolicies.destinationId, id)).limit(1))[0];
     if (policy) {
       throw new AppError("CONFLICT", `the storage destination is used by backup policy ${JSON.stringify(policy.name)} (${policy.id})`);
     }
-    tx.delete(storageDestinations).where(eq(storageDestinations.id, id)).run();
-    recordAudit(tx, ctx, { action: "storage_destination.deleted", targetType: "storage_destination", targetId: id, metadata: auditView(row) });
+    await tx.delete(storageDestinations).where(eq(storageDestinations.id, id));
+    await recordAudit(tx, ctx, { action: "storage_destination.deleted", targetType: "storage_destination", targetId: id, metadata: auditView(row) });
   });
 }
 
@@ -248,14 +248,14 @@ export function deleteDestination(ctx: ServiceContext, id: string): void {
  * the partial unique index (one managed row per org) makes the second insert fail, and
  * that call then answers with the row the first one made.
  */
-export function ensureManagedDestination(ctx: ServiceContext, config: Config): { created: boolean; destination: Destination } {
-  const find = () =>
-    ctx.db
+export async function ensureManagedDestination(ctx: ServiceContext, config: Config): Promise<{ created: boolean; destination: Destination }> {
+  const find = async () =>
+    (await ctx.db
       .select()
       .from(storageDestinations)
       .where(and(eq(storageDestinations.orgId, ctx.orgId), eq(storageDestinations.kind, "managed")))
-      .get();
-  const existing = find();
+      )[0];
+  const existing = await find();
   if (existing) return { created: false, destination: toDestination(existing, config) };
   const now = nowMs();
   const row: DestinationRow = {
@@ -271,9 +271,9 @@ export function ensureManagedDestination(ctx: ServiceContext, config: Config): {
     updatedAt: now,
   };
   try {
-    ctx.db.transaction((tx) => {
-      tx.insert(storageDestinations).values(row).run();
-      recordAudit(tx, ctx, {
+    await ctx.db.transaction(async (tx) => {
+      await tx.insert(storageDestinations).values(row);
+      await recordAudit(tx, ctx, {
         action: "storage_destination.created",
         targetType: "storage_destination",
         targetId: row.id,
@@ -281,7 +281,7 @@ export function ensureManagedDestination(ctx: ServiceContext, config: Config): {
       });
     });
   } catch (err) {
-    const winner = find();
+    const winner = await find();
     if (winner) return { created: false, destination: toDestination(winner, config) };
     throw err;
   }

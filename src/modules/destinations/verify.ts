@@ -60,7 +60,7 @@ function toOutcomeError(err: unknown): { code: StorageFailureCode; message: stri
 
 /** `POST /storage-destinations/{id}/verify`: the outcome is stored as `lastVerify` and audited. */
 export async function verifyDestination(ctx: ServiceContext, id: string, registry: StorageRegistry): Promise<VerifyResult> {
-  const row = findDestination(ctx.db, ctx.orgId, id);
+  const row = await findDestination(ctx.db, ctx.orgId, id);
   const started = performance.now();
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), VERIFY_TIMEOUT_MS);
@@ -80,12 +80,12 @@ export async function verifyDestination(ctx: ServiceContext, id: string, registr
   } finally {
     clearTimeout(timer);
   }
-  ctx.db.transaction((tx) => {
-    tx.update(storageDestinations)
+  await ctx.db.transaction(async (tx) => {
+    await tx.update(storageDestinations)
       .set({ lastVerify: { ...result, at: nowIso() } })
       .where(eq(storageDestinations.id, row.id))
-      .run();
-    recordAudit(tx, ctx, {
+      ;
+    await recordAudit(tx, ctx, {
       action: "storage_destination.verified",
       targetType: "storage_destination",
       targetId: row.id,

@@ -28,7 +28,7 @@ export function downloadRoutes(kit: HttpKit) {
         throw new AppError("FORBIDDEN", check.reason === "expired" ? "download link has expired" : "download link is invalid");
       }
       const { grant } = check;
-      const row = kit.db.select().from(storageDestinations).where(eq(storageDestinations.id, grant.destinationId)).get();
+      const row = (await kit.db.select().from(storageDestinations).where(eq(storageDestinations.id, grant.destinationId)))[0];
       if (!row) throw new AppError("NOT_FOUND", "file not found");
       try {
         const object = await kit.storage.driverFor(row).get(grant.key);

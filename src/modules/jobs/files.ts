@@ -37,8 +37,8 @@ export interface FileDeps {
  * whole-server job's files are verified one `part` at a time.
  */
 export async function verifyJobFile(ctx: ServiceContext, deps: FileDeps, id: string, part?: string) {
-  const job = findJob(ctx.db, ctx.orgId, id);
-  const file = jobFileOf(ctx, job, part);
+  const job = await findJob(ctx.db, ctx.orgId, id);
+  const file = await jobFileOf(ctx, job, part);
   const { destination, key } = file;
   const format = (job.format ?? {}) as { compression?: CompressionAlgorithm; encrypted?: boolean };
   const fail = (code: VerifyFailureCode, message: string) => ({ ok: false as const, error: { code, message } });
@@ -68,7 +68,7 @@ export async function verifyJobFile(ctx: ServiceContext, deps: FileDeps, id: str
     try {
       let stream = (await driver.get(key)).body;
       if (format.encrypted) {
-        const identity = orgIdentity(ctx.db, deps.secrets, job.orgId);
+        const identity = await orgIdentity(ctx.db, deps.secrets, job.orgId);
         if (!identity) return fail("DECRYPT_FAILED", "the organisation has no age identity");
         stream = await decryptStream(stream, [identity]);
       }
@@ -84,7 +84,7 @@ export async function verifyJobFile(ctx: ServiceContext, deps: FileDeps, id: str
     if (dumpBytes !== file.sizeBytes) return fail("SIZE_MISMATCH", `the file restores to ${dumpBytes} bytes, the dump had ${file.sizeBytes}`);
     return { ok: true as const, sizeBytes: dumpBytes, storedBytes, sha256: hash.digest() };
   })();
-  ctx.db.transaction((tx) =>
+  await ctx.db.transaction(async (tx) =>
     recordAudit(tx, ctx, {
       action: "backup_job.verified",
       targetType: "backup_job",
@@ -100,14 +100,14 @@ export async function verifyJobFile(ctx: ServiceContext, deps: FileDeps, id: str
  * whole-server job's files have one link each (`part`), saved as `{jobId}-{part file}`.
  */
 export async function createDownloadLink(ctx: ServiceContext, deps: FileDeps, id: string, expiresInSeconds: number, part?: string) {
-  const job = findJob(ctx.db, ctx.orgId, id);
-  const { destination, key, part: partName } = jobFileOf(ctx, job, part);
+  const job = await findJob(ctx.db, ctx.orgId, id);
+  const { destination, key, part: partName } = await jobFileOf(ctx, job, part);
   const issuedAt = new Date();
   const leaf = key.split("/").at(-1)!;
   const url = await orUnavailable(() =>
     deps.storage.driverFor(destination).downloadUrl(key, { expiresInSeconds, filename: partName === null ? leaf : `${job.id}-${leaf}` }),
   );
-  ctx.db.transaction((tx) =>
+  await ctx.db.transaction(async (tx) =>
     recordAudit(tx, ctx, {
       action: "backup_job.download_link_created",
       targetType: "backup_job",
@@ -123,8 +123,8 @@ export async function createDownloadLink(ctx: ServiceContext, deps: FileDeps, id
  * `fileDeletedAt`. Deleting again is a no-op; a job that never stored a file is a 409.
  */
 export async function deleteJobFile(ctx: ServiceContext, deps: FileDeps, id: string): Promise<void> {
-  const job = findJob(ctx.db, ctx.orgId, id);
+  const job = await findJob(ctx.db, ctx.orgId, id);
   if (job.fileDeletedAt !== null) return;
   if (job.status !== "succeeded" || !job.objectKey) throw new AppError("CONFLICT", `the job has no stored file (status ${job.status})`);
-  await orUnavailable(() => deleteBackupFile(ctx.db, deps.storage, destinationOf(ctx, job), job, ctx, { reason: "manual" }));
+  await orUnavailable(async () => deleteBackupFile(ctx.db, deps.storage, (await destinationOf(ctx, job)), job, ctx, { reason: "manual" }));
 }

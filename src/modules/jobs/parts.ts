@@ -4,7 +4,7 @@ import { storedFileOf, type JobRow } from "./service.ts";
 
 /** One stored file of a job, with the figures recorded when it was written. */
 export interface JobFile {
-  destination: ReturnType<typeof storedFileOf>["destination"];
+  destination: Awaited<ReturnType<typeof storedFileOf>>["destination"];
   key: string;
   storedBytes: number | null;
   sizeBytes: number | null;
@@ -23,8 +23,8 @@ const listed = (job: JobRow) => storedParts(job).map((p) => JSON.stringify(p.nam
  * `part` names of a whole-server job (which has several, so leaving it out is a 400 that
  * lists them). A job without a stored file is a 409 (storedFileOf).
  */
-export function jobFileOf(ctx: ServiceContext, job: JobRow, part: string | undefined): JobFile {
-  const { destination, key } = storedFileOf(ctx, job);
+export async function jobFileOf(ctx: ServiceContext, job: JobRow, part: string | undefined): Promise<JobFile> {
+  const { destination, key } = await storedFileOf(ctx, job);
   if (!job.parts) {
     if (part !== undefined) throw invalidInput("/part", "this backup is one file: leave part out");
     return { destination, key, storedBytes: job.storedBytes, sizeBytes: job.sizeBytes, sha256: job.sha256, part: null };

@@ -16,16 +16,16 @@ export function jobRoutes(kit: HttpKit, control: JobControl) {
     .use(kit.auth)
     .get(
       "/backup-jobs",
-      ({ query, ctx }) => {
-        const page = listJobs(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
+      async ({ query, ctx }) => {
+        const page = await listJobs(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
         return kit.cursors.answer(LIST, ctx.orgId, { items: page.items.map((j) => presentJob(j, control)), hasMore: page.hasMore });
       },
       { scope: "backup.read", query: JobsListQuery, response: { 200: JobPage }, detail: { summary: "List backup jobs across the organisation, newest first", tags } },
     )
     .post(
       "/backup-jobs/run-now",
-      ({ body, ctx, set }) => {
-        const job = runNow(ctx, body);
+      async ({ body, ctx, set }) => {
+        const job = await runNow(ctx, body);
         control.wake();
         set.status = 202;
         return presentJob(job, control);
@@ -45,15 +45,15 @@ export function jobRoutes(kit: HttpKit, control: JobControl) {
     )
     .get(
       "/backup-jobs/:id",
-      ({ params, ctx }) => {
-        return presentJob(findJob(ctx.db, ctx.orgId, params.id), control);
+      async ({ params, ctx }) => {
+        return presentJob((await findJob(ctx.db, ctx.orgId, params.id)), control);
       },
       { scope: "backup.read", params: JobIdParams, response: { 200: BackupJob }, detail: { summary: "One backup job, with live progress while it runs", tags } },
     )
     .post(
       "/backup-jobs/:id/cancel",
-      ({ params, ctx, set }) => {
-        const job = cancelJob(ctx, control, params.id);
+      async ({ params, ctx, set }) => {
+        const job = await cancelJob(ctx, control, params.id);
         set.status = 202;
         return presentJob(job, control);
       },

@@ -32,8 +32,8 @@ const byId = (db: Db) =>
       .prepare(),
   );
 
-export function findJob(db: Db, orgId: string, id: string): JobRow {
-  const row = byId(db).get({ orgId, id });
+export async function findJob(db: Db, orgId: string, id: string): Promise<JobRow> {
+  const row = (await byId(db).execute({ orgId, id }))[0];
   if (!row) throw notFound("backup job");
   return row;
 }
@@ -66,7 +66,7 @@ function listQuery(db: Db, params: ListParams) {
   });
 }
 
-export function listJobs(ctx: ServiceContext, filters: JobFilters, page: PageRequest) {
+export async function listJobs(ctx: ServiceContext, filters: JobFilters, page: PageRequest) {
   const params: ListParams = { orgId: ctx.orgId, limit: page.limit + 1 };
   if (filters.dataSourceId) params.dataSourceId = filters.dataSourceId;
   if (filters.policyId) params.policyId = filters.policyId;
@@ -75,19 +75,19 @@ export function listJobs(ctx: ServiceContext, filters: JobFilters, page: PageReq
   if (filters.from) params.from = parseTimestamp(filters.from, "/from");
   if (filters.to) params.to = parseTimestamp(filters.to, "/to");
   if (page.beforeId) params.beforeId = page.beforeId;
-  const rows = listQuery(ctx.db, params).all(params);
+  const rows = await listQuery(ctx.db, params).execute(params);
   return takePage(rows, page.limit);
 }
 
 /** Which attachment a run-now uses: the named policy's, or the source's only one. */
-function pickPolicy(tx: Tx, ctx: ServiceContext, dataSourceId: string, policyId?: string) {
-  const attached = tx
+async function pickPolicy(tx: Tx, ctx: ServiceContext, dataSourceId: string, policyId?: string) {
+  const attached = await tx
     .select({ attachmentId: attachments.id, policyId: attachments.policyId })
     .from(attachments)
     .where(and(eq(attachments.orgId, ctx.orgId), eq(attachments.dataSourceId, dataSourceId)))
-    .all();
+    ;
   if (policyId) {
-    const policy = tx.select().from(backupPolicies).where(and(eq(backupPolicies.orgId, ctx.orgId), eq(backupPolicies.id, policyId))).get();
+    const policy = (await tx.select().from(backupPolicies).where(and(eq(backupPolicies.orgId, ctx.orgId), eq(backupPolicies.id, policyId))))[0];
     if (!policy) throw invalidInput("/policyId", "policyId does not name a backup policy of this organisation");
     return { policy, attachmentId: attached.find((a) => a.policyId === policyId)?.attachmentId ?? null };
   }
@@ -99,22 +99,22 @@ function pickPolicy(tx: Tx, ctx: ServiceContext, dataSourceId: string, policyId?
         : "the data source has several attached policies: name the policyId to run",
     );
   }
-  const policy = tx.select().from(backupPolicies).where(eq(backupPolicies.id, attached[0]!.policyId)).get()!;
+  const policy = (await tx.select().from(backupPolicies).where(eq(backupPolicies.id, attached[0]!.policyId)))[0]!;
   return { policy, attachmentId: attached[0]!.attachmentId };
 }
 
 /** Queues a manual backup. A source never has two backups queued or running: that is a 409. */
-export function runNow(ctx: ServiceContext, input: { dataSourceId: string; policyId?: string }): JobRow {
+export async function runNow(ctx: ServiceContext, input: { dataSourceId: string; policyId?: string }): Promise<JobRow> {
   const now = nowMs();
-  return ctx.db.transaction((tx) => {
-    const source = tx.select({ id: dataSources.id }).from(dataSources).where(and(eq(dataSources.orgId, ctx.orgId), eq(dataSources.id, input.dataSourceId))).get();
+  return await ctx.db.transaction(async (tx) => {
+    const source = (await tx.select({ id: dataSources.id }).from(dataSources).where(and(eq(dataSources.orgId, ctx.orgId), eq(dataSources.id, input.dataSourceId))))[0];
     if (!source) throw invalidInput("/dataSourceId", "dataSourceId does not name a data source of this organisation");
-    const { policy, attachmentId } = pickPolicy(tx, ctx, source.id, input.policyId);
-    const busy = tx
+    const { policy, attachmentId } = await pickPolicy(tx, ctx, source.id, input.policyId);
+    const busy = (await tx
       .select({ id: backupJobs.id })
       .from(backupJobs)
       .where(and(eq(backupJobs.dataSourceId, source.id), inArray(backupJobs.status, ["queued", "running"])))
-      .get();
+      )[0];
     if (busy) throw new AppError("CONFLICT", `a backup of this data source is already queued or running (${busy.id})`);
     const row: JobRow = {
       id: newId("job", now),
@@ -143,8 +143,8 @@ export function runNow(ctx: ServiceContext, input: { dataSourceId: string; polic
       fingerprint: null,
       physical: null,
     };
-    tx.insert(backupJobs).values(row).run();
-    recordAudit(tx, ctx, {
+    await tx.insert(backupJobs).values(row);
+    await recordAudit(tx, ctx, {
       action: "backup_job.queued",
       targetType: "backup_job",
       targetId: row.id,
@@ -158,24 +158,24 @@ export function runNow(ctx: ServiceContext, input: { dataSourceId: string; polic
  * A queued job is canceled at once; a running one is aborted (its dump killed, its upload
  * removed) and turns `canceled` when its pipeline has stopped. A finished job is a 409.
  */
-export function cancelJob(ctx: ServiceContext, control: JobControl, id: string): JobRow {
-  const job = findJob(ctx.db, ctx.orgId, id);
+export async function cancelJob(ctx: ServiceContext, control: JobControl, id: string): Promise<JobRow> {
+  const job = await findJob(ctx.db, ctx.orgId, id);
   if (job.status === "queued") {
-    const canceled = ctx.db.transaction((tx) => {
-      const rows = tx
+    const canceled = await ctx.db.transaction(async (tx) => {
+      const rows = await tx
         .update(backupJobs)
         .set({ status: "canceled", finishedAt: nowMs(), error: { code: "CANCELED", message: "the job was canceled before it started" } })
         .where(and(eq(backupJobs.id, id), eq(backupJobs.status, "queued")))
         .returning()
-        .all();
-      if (rows.length) recordAudit(tx, ctx, { action: "backup_job.canceled", targetType: "backup_job", targetId: id, metadata: { dataSourceId: job.dataSourceId, was: "queued" } });
+        ;
+      if (rows.length) await recordAudit(tx, ctx, { action: "backup_job.canceled", targetType: "backup_job", targetId: id, metadata: { dataSourceId: job.dataSourceId, was: "queued" } });
       return rows[0];
     });
     if (canceled) return canceled;
     return cancelJob(ctx, control, id); // it started meanwhile
   }
   if (job.status === "running") {
-    ctx.db.transaction((tx) =>
+    await ctx.db.transaction(async (tx) =>
       recordAudit(tx, ctx, { action: "backup_job.cancel_requested", targetType: "backup_job", targetId: id, metadata: { dataSourceId: job.dataSourceId } }),
     );
     control.abortRunning(id, "canceled");
@@ -184,17 +184,17 @@ export function cancelJob(ctx: ServiceContext, control: JobControl, id: string):
   throw new AppError("CONFLICT", `the job is already ${job.status}`);
 }
 
-export function destinationOf(ctx: ServiceContext, job: JobRow) {
+export async function destinationOf(ctx: ServiceContext, job: JobRow) {
   const destination = job.destinationId
-    ? ctx.db.select().from(storageDestinations).where(eq(storageDestinations.id, job.destinationId)).get()
+    ? (await ctx.db.select().from(storageDestinations).where(eq(storageDestinations.id, job.destinationId)))[0]
     : undefined;
   if (!destination) throw new AppError("CONFLICT", "the job's storage destination no longer exists");
   return destination;
 }
 
 /** The stored file of a job, or a 409 saying why there is none. */
-export function storedFileOf(ctx: ServiceContext, job: JobRow) {
+export async function storedFileOf(ctx: ServiceContext, job: JobRow) {
   if (job.status !== "succeeded" || !job.objectKey) throw new AppError("CONFLICT", `the job has no stored file (status ${job.status})`);
   if (job.fileDeletedAt !== null) throw new AppError("CONFLICT", "the job's file was deleted");
-  return { destination: destinationOf(ctx, job), key: job.objectKey };
+  return { destination: (await destinationOf(ctx, job)), key: job.objectKey };
 }

@@ -13,7 +13,7 @@ import type { OutboundPolicy } from "../../net/outbound-policy.ts";
 import { openChannelSecret, sealChannelSecret, type ChannelSettings } from "../../notify/channel-secret.ts";
 import type { ChannelType } from "../../notify/events.ts";
 import { enqueueDelivery } from "../../notify/outbox.ts";
-import { isUniqueViolation } from "../policies/sqlite-errors.ts";
+import { isUniqueViolation } from "../../db/unique-violation.ts";
 import { checkConfig, publicConfig, type ConfigInput } from "./channel-config.ts";
 
 export interface ChannelDeps {
@@ -48,13 +48,13 @@ function checkName(name: string): string {
   return trimmed;
 }
 
-export function findChannel(db: Db | Tx, orgId: string, id: string): ChannelRow {
-  const row = db.select().from(notificationChannels).where(and(eq(notificationChannels.orgId, orgId), eq(notificationChannels.id, id))).get();
+export async function findChannel(db: Db | Tx, orgId: string, id: string): Promise<ChannelRow> {
+  const row = (await db.select().from(notificationChannels).where(and(eq(notificationChannels.orgId, orgId), eq(notificationChannels.id, id))))[0];
   if (!row) throw notFound("notification channel");
   return row;
 }
 
-export function createChannel(ctx: ServiceContext, input: { name: string; type: ChannelType; config: ConfigInput }, deps: ChannelDeps) {
+export async function createChannel(ctx: ServiceContext, input: { name: string; type: ChannelType; config: ConfigInput }, deps: ChannelDeps) {
   const id = newId("nch");
   const name = checkName(input.name);
   const { settings, secret } = checkConfig(input.type, input.config, deps);
@@ -70,9 +70,9 @@ export function createChannel(ctx: ServiceContext, input: { name: string; type: 
     updatedAt: now,
   };
   try {
-    ctx.db.transaction((tx) => {
-      tx.insert(notificationChannels).values(row).run();
-      recordAudit(tx, ctx, { action: "notification_channel.created", targetType: "notification_channel", targetId: id, metadata: auditView(row) });
+    await ctx.db.transaction(async (tx) => {
+      await tx.insert(notificationChannels).values(row);
+      await recordAudit(tx, ctx, { action: "notification_channel.created", targetType: "notification_channel", targetId: id, metadata: auditView(row) });
     });
   } catch (err) {
     if (isUniqueViolation(err, NAME_COLUMNS)) throw nameTaken(name);
@@ -81,24 +81,24 @@ export function createChannel(ctx: ServiceContext, input: { name: string; type: 
   return toChannel(row);
 }
 
-export function getChannel(ctx: ServiceContext, id: string) {
-  return toChannel(findChannel(ctx.db, ctx.orgId, id));
+export async function getChannel(ctx: ServiceContext, id: string) {
+  return toChannel((await findChannel(ctx.db, ctx.orgId, id)));
 }
 
-export function listChannels(ctx: ServiceContext, filters: { type?: ChannelType }, page: PageRequest) {
+export async function listChannels(ctx: ServiceContext, filters: { type?: ChannelType }, page: PageRequest) {
   const where: (SQL | undefined)[] = [eq(notificationChannels.orgId, ctx.orgId)];
   if (filters.type) where.push(eq(notificationChannels.type, filters.type));
   if (page.beforeId) where.push(lt(notificationChannels.id, page.beforeId));
-  const rows = ctx.db.select().from(notificationChannels).where(and(...where)).orderBy(desc(notificationChannels.id)).limit(page.limit + 1).all();
+  const rows = await ctx.db.select().from(notificationChannels).where(and(...where)).orderBy(desc(notificationChannels.id)).limit(page.limit + 1);
   const { items, hasMore } = takePage(rows, page.limit);
   return { items: items.map(toChannel), hasMore };
 }
 
-export function updateChannel(ctx: ServiceContext, id: string, patch: { name?: string; config?: ConfigInput }, deps: ChannelDeps) {
+export async function updateChannel(ctx: ServiceContext, id: string, patch: { name?: string; config?: ConfigInput }, deps: ChannelDeps) {
   let updated!: ChannelRow;
   try {
-    ctx.db.transaction((tx) => {
-      const before = findChannel(tx, ctx.orgId, id);
+    await ctx.db.transaction(async (tx) => {
+      const before = await findChannel(tx, ctx.orgId, id);
       const name = patch.name !== undefined ? checkName(patch.name) : before.name;
       let sealed = { secretCiphertext: before.secretCiphertext, secretKeyId: before.secretKeyId };
       let settings = before.settings;
@@ -109,12 +109,12 @@ export function updateChannel(ctx: ServiceContext, id: string, patch: { name?: s
         sealed = sealChannelSecret(deps.secrets, id, next.secret);
       }
       updated = { ...before, name, settings, ...sealed, updatedAt: Math.max(nowMs(), before.updatedAt + 1) };
-      tx.update(notificationChannels)
+      await tx.update(notificationChannels)
         .set({ name, settings, ...sealed, updatedAt: updated.updatedAt })
         .where(eq(notificationChannels.id, id))
-        .run();
+        ;
       const changed = [...(patch.name !== undefined ? ["name"] : []), ...Object.keys(patch.config ?? {}).map((k) => `config.${k}`)];
-      recordAudit(tx, ctx, { action: "notification_channel.updated", targetType: "notification_channel", targetId: id, metadata: { changed, ...auditView(updated) } });
+      await recordAudit(tx, ctx, { action: "notification_channel.updated", targetType: "notification_channel", targetId: id, metadata: { changed, ...auditView(updated) } });
     });
   } catch (err) {
     if (patch.name !== undefined && isUniqueViolation(err, NAME_COLUMNS)) throw nameTaken(patch.name.trim());
@@ -124,16 +124,16 @@ export function updateChannel(ctx: ServiceContext, id: string, patch: { name?: s
 }
 
 /** Deletes the channel and its rules; deliveries still pending for it end as failed (history stays). */
-export function deleteChannel(ctx: ServiceContext, id: string): void {
-  ctx.db.transaction((tx) => {
-    const row = findChannel(tx, ctx.orgId, id);
-    const rules = tx.delete(notificationRules).where(eq(notificationRules.channelId, id)).returning({ id: notificationRules.id }).all();
-    tx.delete(notificationChannels).where(eq(notificationChannels.id, id)).run();
-    tx.update(notificationDeliveries)
+export async function deleteChannel(ctx: ServiceContext, id: string): Promise<void> {
+  await ctx.db.transaction(async (tx) => {
+    const row = await findChannel(tx, ctx.orgId, id);
+    const rules = await tx.delete(notificationRules).where(eq(notificationRules.channelId, id)).returning({ id: notificationRules.id });
+    await tx.delete(notificationChannels).where(eq(notificationChannels.id, id));
+    await tx.update(notificationDeliveries)
       .set({ status: "failed", nextAttemptAt: null, lastError: "the channel was deleted" })
       .where(and(eq(notificationDeliveries.channelId, id), eq(notificationDeliveries.status, "pending")))
-      .run();
-    recordAudit(tx, ctx, {
+      ;
+    await recordAudit(tx, ctx, {
       action: "notification_channel.deleted",
       targetType: "notification_channel",
       targetId: id,
@@ -143,12 +143,12 @@ export function deleteChannel(ctx: ServiceContext, id: string): void {
 }
 
 /** `POST /notification-channels/{id}/test`: one `notification.test` delivery, sent by the sender like any other. */
-export function testChannel(ctx: ServiceContext, id: string): { deliveryId: string } {
-  return ctx.db.transaction((tx) => {
-    const row = findChannel(tx, ctx.orgId, id);
+export async function testChannel(ctx: ServiceContext, id: string): Promise<{ deliveryId: string }> {
+  return await ctx.db.transaction(async (tx) => {
+    const row = await findChannel(tx, ctx.orgId, id);
     const data = { channelId: row.id, channelName: row.name, message: "A test notification from snapdb." };
-    const deliveryId = enqueueDelivery(tx, { orgId: ctx.orgId, event: "notification.test", occurredAt: nowMs(), data }, { channelId: row.id, channelType: row.type, ruleId: null });
-    recordAudit(tx, ctx, { action: "notification_channel.tested", targetType: "notification_channel", targetId: id, metadata: { deliveryId, name: row.name, type: row.type } });
+    const deliveryId = await enqueueDelivery(tx, { orgId: ctx.orgId, event: "notification.test", occurredAt: nowMs(), data }, { channelId: row.id, channelType: row.type, ruleId: null });
+    await recordAudit(tx, ctx, { action: "notification_channel.tested", targetType: "notification_channel", targetId: id, metadata: { deliveryId, name: row.name, type: row.type } });
     return { deliveryId };
   });
 }

@@ -33,13 +33,13 @@ export interface DeliveryFilters {
 }
 
 /** The delivery log, newest first (ids are time-sortable). */
-export function listDeliveries(ctx: ServiceContext, filters: DeliveryFilters, page: PageRequest) {
+export async function listDeliveries(ctx: ServiceContext, filters: DeliveryFilters, page: PageRequest) {
   const where: (SQL | undefined)[] = [eq(notificationDeliveries.orgId, ctx.orgId)];
   if (filters.channelId) where.push(eq(notificationDeliveries.channelId, filters.channelId));
   if (filters.event) where.push(eq(notificationDeliveries.event, filters.event));
   if (filters.status) where.push(eq(notificationDeliveries.status, filters.status));
   if (page.beforeId) where.push(lt(notificationDeliveries.id, page.beforeId));
-  const rows = ctx.db.select().from(notificationDeliveries).where(and(...where)).orderBy(desc(notificationDeliveries.id)).limit(page.limit + 1).all();
+  const rows = await ctx.db.select().from(notificationDeliveries).where(and(...where)).orderBy(desc(notificationDeliveries.id)).limit(page.limit + 1);
   const { items, hasMore } = takePage(rows, page.limit);
   return { items: items.map(toDelivery), hasMore };
 }

@@ -18,8 +18,8 @@ export function notificationRoutes(kit: HttpKit) {
     .use(kit.auth)
     .post(
       "/notification-channels",
-      ({ body, ctx, set }) => {
-        const channel = createChannel(ctx, body, deps);
+      async ({ body, ctx, set }) => {
+        const channel = await createChannel(ctx, body, deps);
         set.status = 201;
         return channel;
       },
@@ -40,19 +40,19 @@ export function notificationRoutes(kit: HttpKit) {
     )
     .get(
       "/notification-channels",
-      ({ query, ctx }) => {
-        return kit.cursors.answer(CHANNELS, ctx.orgId, listChannels(ctx, query, kit.cursors.request(CHANNELS, ctx.orgId, query)));
+      async ({ query, ctx }) => {
+        return kit.cursors.answer(CHANNELS, ctx.orgId, (await listChannels(ctx, query, kit.cursors.request(CHANNELS, ctx.orgId, query))));
       },
       { scope: "backup.read", query: ChannelQuery, response: { 200: ChannelPage }, detail: { summary: "List notification channels, newest first", tags } },
     )
     .get(
       "/notification-channels/:id",
-      ({ params, ctx }) => getChannel(ctx, params.id),
+      async ({ params, ctx }) => getChannel(ctx, params.id),
       { scope: "backup.read", params: IdParams, response: { 200: Channel }, detail: { summary: "Get a notification channel", tags } },
     )
     .patch(
       "/notification-channels/:id",
-      ({ params, body, ctx }) => updateChannel(ctx, params.id, body, deps),
+      async ({ params, body, ctx }) => updateChannel(ctx, params.id, body, deps),
       {
         scope: "notify.write",
         params: IdParams,
@@ -67,8 +67,8 @@ export function notificationRoutes(kit: HttpKit) {
     )
     .delete(
       "/notification-channels/:id",
-      ({ params, ctx, set }) => {
-        deleteChannel(ctx, params.id);
+      async ({ params, ctx, set }) => {
+        await deleteChannel(ctx, params.id);
         set.status = 204;
       },
       {
@@ -80,8 +80,8 @@ export function notificationRoutes(kit: HttpKit) {
     )
     .post(
       "/notification-channels/:id/test",
-      ({ params, ctx, set }) => {
-        const accepted = testChannel(ctx, params.id);
+      async ({ params, ctx, set }) => {
+        const accepted = await testChannel(ctx, params.id);
         set.status = 202;
         return accepted;
       },
@@ -99,8 +99,8 @@ export function notificationRoutes(kit: HttpKit) {
     .use(ruleRoutes(kit))
     .get(
       "/notification-deliveries",
-      ({ query, ctx }) => {
-        return kit.cursors.answer(DELIVERIES, ctx.orgId, listDeliveries(ctx, query, kit.cursors.request(DELIVERIES, ctx.orgId, query)));
+      async ({ query, ctx }) => {
+        return kit.cursors.answer(DELIVERIES, ctx.orgId, (await listDeliveries(ctx, query, kit.cursors.request(DELIVERIES, ctx.orgId, query))));
       },
       {
         scope: "backup.read",

@@ -12,8 +12,8 @@ export function ruleRoutes(kit: HttpKit) {
     .use(kit.auth)
     .post(
       "/notification-rules",
-      ({ body, ctx, set }) => {
-        const rule = createRule(ctx, body);
+      async ({ body, ctx, set }) => {
+        const rule = await createRule(ctx, body);
         set.status = 201;
         return rule;
       },
@@ -35,19 +35,19 @@ export function ruleRoutes(kit: HttpKit) {
     )
     .get(
       "/notification-rules",
-      ({ query, ctx }) => {
-        return kit.cursors.answer(LIST, ctx.orgId, listRules(ctx, query, kit.cursors.request(LIST, ctx.orgId, query)));
+      async ({ query, ctx }) => {
+        return kit.cursors.answer(LIST, ctx.orgId, (await listRules(ctx, query, kit.cursors.request(LIST, ctx.orgId, query))));
       },
       { scope: "backup.read", query: RuleQuery, response: { 200: RulePage }, detail: { summary: "List notification rules, newest first", tags } },
     )
     .get(
       "/notification-rules/:id",
-      ({ params, ctx }) => getRule(ctx, params.id),
+      async ({ params, ctx }) => getRule(ctx, params.id),
       { scope: "backup.read", params: IdParams, response: { 200: Rule }, detail: { summary: "Get a notification rule", tags } },
     )
     .patch(
       "/notification-rules/:id",
-      ({ params, body, ctx }) => updateRule(ctx, params.id, body),
+      async ({ params, body, ctx }) => updateRule(ctx, params.id, body),
       {
         scope: "notify.write",
         params: IdParams,
@@ -58,8 +58,8 @@ export function ruleRoutes(kit: HttpKit) {
     )
     .delete(
       "/notification-rules/:id",
-      ({ params, ctx, set }) => {
-        deleteRule(ctx, params.id);
+      async ({ params, ctx, set }) => {
+        await deleteRule(ctx, params.id);
         set.status = 204;
       },
       { scope: "notify.write", params: IdParams, response: { 204: t.Void({ description: "No content" }) }, detail: { summary: "Delete a notification rule", tags } },

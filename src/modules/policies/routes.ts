@@ -13,8 +13,8 @@ export function policyRoutes(kit: HttpKit) {
     .use(kit.auth)
     .post(
       "/backup-policies",
-      ({ body, ctx, set }) => {
-        const policy = createPolicy(ctx, limits, body);
+      async ({ body, ctx, set }) => {
+        const policy = await createPolicy(ctx, limits, body);
         set.status = 201;
         return policy;
       },
@@ -27,8 +27,8 @@ export function policyRoutes(kit: HttpKit) {
     )
     .get(
       "/backup-policies",
-      ({ query, ctx }) => {
-        const page = listPolicies(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
+      async ({ query, ctx }) => {
+        const page = await listPolicies(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
         return kit.cursors.answer(LIST, ctx.orgId, page);
       },
       {
@@ -38,7 +38,7 @@ export function policyRoutes(kit: HttpKit) {
         detail: { summary: "List backup policies, newest first", tags },
       },
     )
-    .get("/backup-policies/:id", ({ params, ctx }) => getPolicy(ctx, params.id), {
+    .get("/backup-policies/:id", async ({ params, ctx }) => getPolicy(ctx, params.id), {
       scope: "backup.read",
       params: PolicyParams,
       response: { 200: Policy },
@@ -46,7 +46,7 @@ export function policyRoutes(kit: HttpKit) {
     })
     .patch(
       "/backup-policies/:id",
-      ({ params, body, ctx }) => updatePolicy(ctx, kit.scheduler, limits, params.id, body),
+      async ({ params, body, ctx }) => updatePolicy(ctx, kit.scheduler, limits, params.id, body),
       {
         scope: "backup.write",
         params: PolicyParams,
@@ -61,8 +61,8 @@ export function policyRoutes(kit: HttpKit) {
     )
     .delete(
       "/backup-policies/:id",
-      ({ params, query, ctx, set }) => {
-        deletePolicy(ctx, kit.scheduler, params.id, query.cascade === "true");
+      async ({ params, query, ctx, set }) => {
+        await deletePolicy(ctx, kit.scheduler, params.id, query.cascade === "true");
         set.status = 204;
       },
       {

@@ -8,7 +8,7 @@ import { AppError } from "../../lib/errors.ts";
 import { newId } from "../../lib/ids.ts";
 import { takePage, type PageRequest } from "../../lib/page.ts";
 import type { ScheduleSync } from "../../scheduler/types.ts";
-import { isUniqueViolation } from "./sqlite-errors.ts";
+import { isUniqueViolation } from "../../db/unique-violation.ts";
 import {
   checkCompression,
   checkCron,
@@ -75,41 +75,41 @@ export function toPolicy(row: PolicyRow) {
 const nameTaken = (name: string) =>
   new AppError("CONFLICT", `a policy named ${JSON.stringify(name)} already exists`, [{ path: "/name", message: "already in use" }]);
 
-function requireDestination(tx: Tx, orgId: string, destinationId: string): void {
-  const found = tx
+async function requireDestination(tx: Tx, orgId: string, destinationId: string): Promise<void> {
+  const found = (await tx
     .select({ id: storageDestinations.id })
     .from(storageDestinations)
     .where(and(eq(storageDestinations.orgId, orgId), eq(storageDestinations.id, destinationId)))
-    .get();
+    )[0];
   if (!found) throw new AppError("NOT_FOUND", "storage destination not found", [{ path: "/destinationId", message: "no such storage destination" }]);
 }
 
-function requireNameFree(tx: Tx, orgId: string, name: string, exceptId?: string): void {
-  const other = tx
+async function requireNameFree(tx: Tx, orgId: string, name: string, exceptId?: string): Promise<void> {
+  const other = (await tx
     .select({ id: backupPolicies.id })
     .from(backupPolicies)
     .where(and(eq(backupPolicies.orgId, orgId), eq(backupPolicies.name, name)))
-    .get();
+    )[0];
   if (other && other.id !== exceptId) throw nameTaken(name);
 }
 
-function getRow(tx: Tx, orgId: string, id: string): PolicyRow {
-  const row = tx.select().from(backupPolicies).where(and(eq(backupPolicies.orgId, orgId), eq(backupPolicies.id, id))).get();
+async function getRow(tx: Tx, orgId: string, id: string): Promise<PolicyRow> {
+  const row = (await tx.select().from(backupPolicies).where(and(eq(backupPolicies.orgId, orgId), eq(backupPolicies.id, id))))[0];
   if (!row) throw new AppError("NOT_FOUND", "backup policy not found");
   return row;
 }
 
 /** Runs a write and turns a lost race on the name index into the same 409 as the pre-check. */
-function withNameGuard<T>(name: string | undefined, write: () => T): T {
+async function withNameGuard<T>(name: string | undefined, write: () => Promise<T>): Promise<T> {
   try {
-    return write();
+    return await write();
   } catch (error) {
     if (name !== undefined && isUniqueViolation(error, "backup_policies.org_id, backup_policies.name")) throw nameTaken(name);
     throw error;
   }
 }
 
-export function createPolicy(ctx: ServiceContext, limits: PolicyLimits, input: PolicyInput) {
+export async function createPolicy(ctx: ServiceContext, limits: PolicyLimits, input: PolicyInput) {
   const values = {
     timeoutSeconds: checkTimeout(input.timeoutSeconds, limits.maxTimeoutSeconds),
     scheduleCron: checkCron(input.scheduleCron),
@@ -133,12 +133,12 @@ export function createPolicy(ctx: ServiceContext, limits: PolicyLimits, input: P
     createdAt: now,
     updatedAt: now,
   };
-  withNameGuard(input.name, () =>
-    ctx.db.transaction((tx) => {
-      requireDestination(tx, ctx.orgId, input.destinationId);
-      requireNameFree(tx, ctx.orgId, input.name);
-      tx.insert(backupPolicies).values(row).run();
-      recordAudit(tx, ctx, {
+  await withNameGuard(input.name, async () =>
+    await ctx.db.transaction(async (tx) => {
+      await requireDestination(tx, ctx.orgId, input.destinationId);
+      await requireNameFree(tx, ctx.orgId, input.name);
+      await tx.insert(backupPolicies).values(row);
+      await recordAudit(tx, ctx, {
         action: "backup_policy.created",
         targetType: "backup_policy",
         targetId: row.id,
@@ -149,11 +149,11 @@ export function createPolicy(ctx: ServiceContext, limits: PolicyLimits, input: P
   return toPolicy(row);
 }
 
-export function getPolicy(ctx: ServiceContext, id: string) {
-  return toPolicy(ctx.db.transaction((tx) => getRow(tx, ctx.orgId, id)));
+export async function getPolicy(ctx: ServiceContext, id: string) {
+  return toPolicy((await ctx.db.transaction(async (tx) => getRow(tx, ctx.orgId, id))));
 }
 
-export function listPolicies(ctx: ServiceContext, filters: { destinationId?: string; q?: string }, page: PageRequest) {
+export async function listPolicies(ctx: ServiceContext, filters: { destinationId?: string; q?: string }, page: PageRequest) {
   const where: (SQL | undefined)[] = [eq(backupPolicies.orgId, ctx.orgId)];
   if (filters.destinationId) where.push(eq(backupPolicies.destinationId, filters.destinationId));
   // LIKE is case-insensitive for ASCII in SQLite; the pattern's own wildcards are escaped.
@@ -162,15 +162,15 @@ export function listPolicies(ctx: ServiceContext, filters: { destinationId?: str
     where.push(sql`${backupPolicies.name} LIKE ${pattern} ESCAPE '\\'`);
   }
   if (page.beforeId) where.push(lt(backupPolicies.id, page.beforeId));
-  const rows = ctx.db.select().from(backupPolicies).where(and(...where)).orderBy(desc(backupPolicies.id)).limit(page.limit + 1).all();
+  const rows = await ctx.db.select().from(backupPolicies).where(and(...where)).orderBy(desc(backupPolicies.id)).limit(page.limit + 1);
   const { items, hasMore } = takePage(rows, page.limit);
   return { items: items.map(toPolicy), hasMore };
 }
 
-export function updatePolicy(ctx: ServiceContext, scheduler: ScheduleSync, limits: PolicyLimits, id: string, patch: PolicyPatchInput) {
-  const result = withNameGuard(patch.name, () =>
-    ctx.db.transaction((tx) => {
-      const before = getRow(tx, ctx.orgId, id);
+export async function updatePolicy(ctx: ServiceContext, scheduler: ScheduleSync, limits: PolicyLimits, id: string, patch: PolicyPatchInput) {
+  const result = await withNameGuard(patch.name, async () =>
+    await ctx.db.transaction(async (tx) => {
+      const before = await getRow(tx, ctx.orgId, id);
       const retention = storedRetention(before.retention);
       const next: PolicyRow = {
         ...before,
@@ -189,43 +189,43 @@ export function updatePolicy(ctx: ServiceContext, scheduler: ScheduleSync, limit
         fastCheckpoint: patch.fastCheckpoint !== undefined ? checkFastCheckpoint(before.method, patch.fastCheckpoint) : before.fastCheckpoint,
         updatedAt: nowMs(),
       };
-      if (patch.destinationId !== undefined) requireDestination(tx, ctx.orgId, patch.destinationId);
-      if (patch.name !== undefined) requireNameFree(tx, ctx.orgId, patch.name, id);
+      if (patch.destinationId !== undefined) await requireDestination(tx, ctx.orgId, patch.destinationId);
+      if (patch.name !== undefined) await requireNameFree(tx, ctx.orgId, patch.name, id);
       const changed = (Object.keys(patch) as (keyof PolicyRow)[]).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(next[k]));
       if (changed.length === 0) return { row: before, reschedule: false };
-      tx.update(backupPolicies).set(next).where(eq(backupPolicies.id, id)).run();
-      recordAudit(tx, ctx, { action: "backup_policy.updated", targetType: "backup_policy", targetId: id, metadata: { changed } });
+      await tx.update(backupPolicies).set(next).where(eq(backupPolicies.id, id));
+      await recordAudit(tx, ctx, { action: "backup_policy.updated", targetType: "backup_policy", targetId: id, metadata: { changed } });
       return { row: next, reschedule: changed.includes("scheduleCron") || changed.includes("timezone") };
     }),
   );
-  if (result.reschedule) scheduler.syncPolicy(id);
+  if (result.reschedule) await scheduler.syncPolicy(id);
   return toPolicy(result.row);
 }
 
 /** 409 while attached; with `cascade` the attachments go first (jobs stay, they are history). */
-export function deletePolicy(ctx: ServiceContext, scheduler: ScheduleSync, id: string, cascade: boolean): void {
-  ctx.db.transaction((tx) => {
-    const row = getRow(tx, ctx.orgId, id);
-    const attached = tx.select({ id: attachments.id, dataSourceId: attachments.dataSourceId }).from(attachments).where(eq(attachments.policyId, id)).all();
+export async function deletePolicy(ctx: ServiceContext, scheduler: ScheduleSync, id: string, cascade: boolean): Promise<void> {
+  await ctx.db.transaction(async (tx) => {
+    const row = await getRow(tx, ctx.orgId, id);
+    const attached = await tx.select({ id: attachments.id, dataSourceId: attachments.dataSourceId }).from(attachments).where(eq(attachments.policyId, id));
     if (attached.length && !cascade) {
       throw new AppError("CONFLICT", `backup policy is attached to ${attached.length} data source(s); detach them first or pass ?cascade=true`);
     }
     for (const att of attached) {
-      tx.delete(attachments).where(eq(attachments.id, att.id)).run();
-      recordAudit(tx, ctx, {
+      await tx.delete(attachments).where(eq(attachments.id, att.id));
+      await recordAudit(tx, ctx, {
         action: "attachment.deleted",
         targetType: "attachment",
         targetId: att.id,
         metadata: { policyId: id, dataSourceId: att.dataSourceId, cascade: true },
       });
     }
-    tx.delete(backupPolicies).where(eq(backupPolicies.id, id)).run();
-    recordAudit(tx, ctx, {
+    await tx.delete(backupPolicies).where(eq(backupPolicies.id, id));
+    await recordAudit(tx, ctx, {
       action: "backup_policy.deleted",
       targetType: "backup_policy",
       targetId: id,
       metadata: { name: row.name, detachedAttachments: attached.map((a) => a.id) },
     });
   });
-  scheduler.syncPolicy(id);
+  await scheduler.syncPolicy(id);
 }

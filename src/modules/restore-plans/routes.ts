@@ -17,13 +17,13 @@ const RUN_DESCRIPTION =
   "A drill's scratch database is dropped whatever happens, and after a crash at the daemon's next start. Runs share the runner's slots with backups and restores.";
 
 export function restorePlanRoutes(kit: HttpKit, control: JobControl) {
-  const present = (row: Parameters<typeof presentPlan>[1]) => presentPlan(kit.db, row, control);
+  const present = async (row: Parameters<typeof presentPlan>[1]) => presentPlan(kit.db, row, control);
   return new Elysia({ name: "snapdb-restore-plans" })
     .use(kit.auth)
     .post(
       "/restore-plans",
-      ({ body, ctx, set }) => {
-        const row = createPlan(ctx, kit.scheduler, body);
+      async ({ body, ctx, set }) => {
+        const row = await createPlan(ctx, kit.scheduler, body);
         set.status = 201;
         return present(row);
       },
@@ -41,19 +41,19 @@ export function restorePlanRoutes(kit: HttpKit, control: JobControl) {
     )
     .get(
       "/restore-plans",
-      ({ query, ctx }) => {
-        const page = listPlans(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
-        return kit.cursors.answer(LIST, ctx.orgId, { items: page.items.map(present), hasMore: page.hasMore });
+      async ({ query, ctx }) => {
+        const page = await listPlans(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
+        return kit.cursors.answer(LIST, ctx.orgId, { items: await Promise.all(page.items.map(present)), hasMore: page.hasMore });
       },
       { scope: "backup.read", query: RestorePlanListQuery, response: { 200: RestorePlanPage }, detail: { summary: "List restore plans, newest first", tags } },
     )
-    .get("/restore-plans/:id", ({ params, ctx }) => present(getPlan(ctx, params.id)), {
+    .get("/restore-plans/:id", async ({ params, ctx }) => present((await getPlan(ctx, params.id))), {
       scope: "backup.read",
       params: RestorePlanParams,
       response: { 200: RestorePlan },
       detail: { summary: "One restore plan, with its next run time and its newest run", tags },
     })
-    .patch("/restore-plans/:id", ({ params, body, ctx }) => present(updatePlan(ctx, kit.scheduler, params.id, body)), {
+    .patch("/restore-plans/:id", async ({ params, body, ctx }) => present((await updatePlan(ctx, kit.scheduler, params.id, body))), {
       scope: "backup.restore",
       params: RestorePlanParams,
       body: RestorePlanPatch,
@@ -66,8 +66,8 @@ export function restorePlanRoutes(kit: HttpKit, control: JobControl) {
     })
     .delete(
       "/restore-plans/:id",
-      ({ params, ctx, set }) => {
-        deletePlan(ctx, kit.scheduler, params.id);
+      async ({ params, ctx, set }) => {
+        await deletePlan(ctx, kit.scheduler, params.id);
         set.status = 204;
       },
       {
@@ -79,8 +79,8 @@ export function restorePlanRoutes(kit: HttpKit, control: JobControl) {
     )
     .post(
       "/restore-plans/:id/run-now",
-      ({ params, ctx, set }) => {
-        const row = runPlanNow(ctx, control, params.id);
+      async ({ params, ctx, set }) => {
+        const row = await runPlanNow(ctx, control, params.id);
         set.status = 202;
         return presentRestore(row, control);
       },

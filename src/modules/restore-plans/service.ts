@@ -11,7 +11,7 @@ import type { JobControl } from "../../runner/control.ts";
 import { nextRunAfter } from "../../scheduler/cron.ts";
 import { queuePlanRun } from "../../scheduler/plan-fire.ts";
 import type { ScheduleSync } from "../../scheduler/types.ts";
-import { isUniqueViolation } from "../policies/sqlite-errors.ts";
+import { isUniqueViolation } from "../../db/unique-violation.ts";
 import { presentRestore } from "../restores/service.ts";
 import { checkPlan, nameTaken, type PlanFields } from "./validate.ts";
 
@@ -29,15 +29,15 @@ export interface PlanInput {
 }
 export type PlanPatch = Partial<PlanInput>;
 
-function findPlan(db: Db | Tx, orgId: string, id: string): PlanRow {
-  const row = db.select().from(restorePlans).where(and(eq(restorePlans.orgId, orgId), eq(restorePlans.id, id))).get();
+async function findPlan(db: Db | Tx, orgId: string, id: string): Promise<PlanRow> {
+  const row = (await db.select().from(restorePlans).where(and(eq(restorePlans.orgId, orgId), eq(restorePlans.id, id))))[0];
   if (!row) throw notFound("restore plan");
   return row;
 }
 
 /** The API shape: the plan, when it runs next, and its newest run (with live progress). */
-export function presentPlan(db: Db, row: PlanRow, control: JobControl, now = nowMs()) {
-  const last = db.select().from(restores).where(and(eq(restores.orgId, row.orgId), eq(restores.planId, row.id))).orderBy(desc(restores.id)).limit(1).get();
+export async function presentPlan(db: Db, row: PlanRow, control: JobControl, now = nowMs()) {
+  const last = (await db.select().from(restores).where(and(eq(restores.orgId, row.orgId), eq(restores.planId, row.id))).orderBy(desc(restores.id)).limit(1))[0];
   const next = row.enabled ? nextRunAfter(row.scheduleCron, row.timezone, now) : null;
   return {
     id: row.id,
@@ -58,17 +58,17 @@ export function presentPlan(db: Db, row: PlanRow, control: JobControl, now = now
 }
 
 /** Turns a lost race on the name index into the same 409 as the pre-check. */
-function withNameGuard<T>(name: string | undefined, write: () => T): T {
+async function withNameGuard<T>(name: string | undefined, write: () => Promise<T>): Promise<T> {
   try {
-    return write();
+    return await write();
   } catch (error) {
     if (name !== undefined && isUniqueViolation(error, "restore_plans.org_id, restore_plans.name")) throw nameTaken(name);
     throw error;
   }
 }
 
-function requireNameFree(tx: Tx, orgId: string, name: string, exceptId?: string): void {
-  const other = tx.select({ id: restorePlans.id }).from(restorePlans).where(and(eq(restorePlans.orgId, orgId), eq(restorePlans.name, name))).get();
+async function requireNameFree(tx: Tx, orgId: string, name: string, exceptId?: string): Promise<void> {
+  const other = (await tx.select({ id: restorePlans.id }).from(restorePlans).where(and(eq(restorePlans.orgId, orgId), eq(restorePlans.name, name))))[0];
   if (other && other.id !== exceptId) throw nameTaken(name);
 }
 
@@ -84,42 +84,42 @@ const auditFields = (p: Pick<PlanRow, "name" | "mode" | "dataSourceId" | "target
   checks: p.checks.map((c) => c.name),
 });
 
-export function createPlan(ctx: ServiceContext, scheduler: ScheduleSync, input: PlanInput): PlanRow {
+export async function createPlan(ctx: ServiceContext, scheduler: ScheduleSync, input: PlanInput): Promise<PlanRow> {
   const now = nowMs();
-  const row = withNameGuard(input.name, () =>
-    ctx.db.transaction((tx) => {
+  const row = await withNameGuard(input.name, async () =>
+    await ctx.db.transaction(async (tx) => {
       const fields: PlanFields = { ...input, timezone: input.timezone ?? "UTC", checks: input.checks ?? [], enabled: input.enabled ?? true };
-      const checked = checkPlan(tx, ctx.orgId, fields);
-      requireNameFree(tx, ctx.orgId, input.name);
+      const checked = await checkPlan(tx, ctx.orgId, fields);
+      await requireNameFree(tx, ctx.orgId, input.name);
       const row: PlanRow = { id: newId("rpl", now), orgId: ctx.orgId, ...checked, lastScheduledAt: null, createdAt: now, updatedAt: now };
-      tx.insert(restorePlans).values(row).run();
-      recordAudit(tx, ctx, { action: "restore_plan.created", targetType: "restore_plan", targetId: row.id, metadata: auditFields(row) });
+      await tx.insert(restorePlans).values(row);
+      await recordAudit(tx, ctx, { action: "restore_plan.created", targetType: "restore_plan", targetId: row.id, metadata: auditFields(row) });
       return row;
     }),
   );
-  scheduler.syncPlan(row.id);
+  await scheduler.syncPlan(row.id);
   return row;
 }
 
-export function getPlan(ctx: ServiceContext, id: string): PlanRow {
+export async function getPlan(ctx: ServiceContext, id: string): Promise<PlanRow> {
   return findPlan(ctx.db, ctx.orgId, id);
 }
 
-export function listPlans(ctx: ServiceContext, filters: { dataSourceId?: string; mode?: "drill" | "refresh"; enabled?: "true" | "false" }, page: PageRequest) {
+export async function listPlans(ctx: ServiceContext, filters: { dataSourceId?: string; mode?: "drill" | "refresh"; enabled?: "true" | "false" }, page: PageRequest) {
   const where: (SQL | undefined)[] = [eq(restorePlans.orgId, ctx.orgId)];
   if (filters.dataSourceId) where.push(eq(restorePlans.dataSourceId, filters.dataSourceId));
   if (filters.mode) where.push(eq(restorePlans.mode, filters.mode));
   if (filters.enabled) where.push(eq(restorePlans.enabled, filters.enabled === "true"));
   if (page.beforeId) where.push(lt(restorePlans.id, page.beforeId));
-  const rows = ctx.db.select().from(restorePlans).where(and(...where)).orderBy(desc(restorePlans.id)).limit(page.limit + 1).all();
+  const rows = await ctx.db.select().from(restorePlans).where(and(...where)).orderBy(desc(restorePlans.id)).limit(page.limit + 1);
   return takePage(rows, page.limit);
 }
 
 /** Partial update: the result is checked as a whole, as a create would be. */
-export function updatePlan(ctx: ServiceContext, scheduler: ScheduleSync, id: string, patch: PlanPatch): PlanRow {
-  const result = withNameGuard(patch.name, () =>
-    ctx.db.transaction((tx) => {
-      const before = findPlan(tx, ctx.orgId, id);
+export async function updatePlan(ctx: ServiceContext, scheduler: ScheduleSync, id: string, patch: PlanPatch): Promise<PlanRow> {
+  const result = await withNameGuard(patch.name, async () =>
+    await ctx.db.transaction(async (tx) => {
+      const before = await findPlan(tx, ctx.orgId, id);
       const fields: PlanFields = {
         name: patch.name ?? before.name,
         dataSourceId: patch.dataSourceId ?? before.dataSourceId,
@@ -131,17 +131,17 @@ export function updatePlan(ctx: ServiceContext, scheduler: ScheduleSync, id: str
         checks: patch.checks ?? before.checks,
         enabled: patch.enabled ?? before.enabled,
       };
-      const checked = checkPlan(tx, ctx.orgId, fields);
-      if (patch.name !== undefined) requireNameFree(tx, ctx.orgId, patch.name, id);
+      const checked = await checkPlan(tx, ctx.orgId, fields);
+      if (patch.name !== undefined) await requireNameFree(tx, ctx.orgId, patch.name, id);
       const next: PlanRow = { ...before, ...checked, updatedAt: nowMs() };
       const changed = (Object.keys(checked) as (keyof typeof checked)[]).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(next[k]));
       if (changed.length === 0) return { row: before, changed };
-      tx.update(restorePlans).set(next).where(eq(restorePlans.id, id)).run();
-      recordAudit(tx, ctx, { action: "restore_plan.updated", targetType: "restore_plan", targetId: id, metadata: { changed, ...auditFields(next) } });
+      await tx.update(restorePlans).set(next).where(eq(restorePlans.id, id));
+      await recordAudit(tx, ctx, { action: "restore_plan.updated", targetType: "restore_plan", targetId: id, metadata: { changed, ...auditFields(next) } });
       return { row: next, changed };
     }),
   );
-  if (result.changed.length) scheduler.syncPlan(id);
+  if (result.changed.length) await scheduler.syncPlan(id);
   return result.row;
 }
 
@@ -149,25 +149,25 @@ export function updatePlan(ctx: ServiceContext, scheduler: ScheduleSync, id: str
  * Deletes a plan. Its past runs stay (restores are history); a run still queued is
  * canceled, a running one finishes.
  */
-export function deletePlan(ctx: ServiceContext, scheduler: ScheduleSync, id: string): void {
-  ctx.db.transaction((tx) => {
-    const row = findPlan(tx, ctx.orgId, id);
-    const canceled = tx
+export async function deletePlan(ctx: ServiceContext, scheduler: ScheduleSync, id: string): Promise<void> {
+  await ctx.db.transaction(async (tx) => {
+    const row = await findPlan(tx, ctx.orgId, id);
+    const canceled = await tx
       .update(restores)
       .set({ status: "canceled", finishedAt: nowMs(), error: { code: "CANCELED", message: "the restore plan was deleted before this run started; nothing was restored" } })
       .where(and(eq(restores.planId, id), eq(restores.status, "queued")))
       .returning({ id: restores.id })
-      .all();
-    for (const r of canceled) recordAudit(tx, ctx, { action: "restore.canceled", targetType: "restore", targetId: r.id, metadata: { planId: id, was: "queued", reason: "plan_deleted" } });
-    tx.delete(restorePlans).where(eq(restorePlans.id, id)).run();
-    recordAudit(tx, ctx, { action: "restore_plan.deleted", targetType: "restore_plan", targetId: id, metadata: { ...auditFields(row), canceledRuns: canceled.map((r) => r.id) } });
+      ;
+    for (const r of canceled) await recordAudit(tx, ctx, { action: "restore.canceled", targetType: "restore", targetId: r.id, metadata: { planId: id, was: "queued", reason: "plan_deleted" } });
+    await tx.delete(restorePlans).where(eq(restorePlans.id, id));
+    await recordAudit(tx, ctx, { action: "restore_plan.deleted", targetType: "restore_plan", targetId: id, metadata: { ...auditFields(row), canceledRuns: canceled.map((r) => r.id) } });
   });
-  scheduler.syncPlan(id);
+  await scheduler.syncPlan(id);
 }
 
 /** Queues a run now (202). A plan whose previous run is still queued or running: 409. */
-export function runPlanNow(ctx: ServiceContext, control: JobControl, id: string) {
-  const result = queuePlanRun(ctx.db, ctx, id, { trigger: "manual", now: nowMs() });
+export async function runPlanNow(ctx: ServiceContext, control: JobControl, id: string) {
+  const result = await queuePlanRun(ctx.db, ctx, id, { trigger: "manual", now: nowMs() });
   if (result.outcome === "gone" || result.outcome === "duplicate") throw notFound("restore plan");
   if (result.outcome === "skipped") throw new AppError("CONFLICT", `the plan's previous run is still queued or running (${result.busyRestoreId})`);
   control.wake();

@@ -27,8 +27,8 @@ export interface CheckedPlan extends Omit<PlanFields, "target"> {
   targetDatabase: string | null;
 }
 
-function sourceOf(tx: Tx, orgId: string, id: string, path: string): DataSourceRow {
-  const row = tx.select().from(dataSources).where(and(eq(dataSources.orgId, orgId), eq(dataSources.id, id))).get();
+async function sourceOf(tx: Tx, orgId: string, id: string, path: string): Promise<DataSourceRow> {
+  const row = (await tx.select().from(dataSources).where(and(eq(dataSources.orgId, orgId), eq(dataSources.id, id))))[0];
   if (!row) throw invalidInput(path, `${path.slice(1).replace("/", ".")} does not name a data source of this organisation`);
   return row;
 }
@@ -51,11 +51,11 @@ function isSameDatabase(source: DataSourceRow, target: DataSourceRow, database: 
 }
 
 /** Checks a plan's fields against each other and the org's data sources (400 with the offending field). */
-export function checkPlan(tx: Tx, orgId: string, input: PlanFields): CheckedPlan {
+export async function checkPlan(tx: Tx, orgId: string, input: PlanFields): Promise<CheckedPlan> {
   const scheduleCron = checkCron(input.scheduleCron);
   const timezone = checkZone(input.timezone);
-  const source = sourceOf(tx, orgId, input.dataSourceId, "/dataSourceId");
-  const target = sourceOf(tx, orgId, input.target.dataSourceId, "/target/dataSourceId");
+  const source = await sourceOf(tx, orgId, input.dataSourceId, "/dataSourceId");
+  const target = await sourceOf(tx, orgId, input.target.dataSourceId, "/target/dataSourceId");
   if (engineFamily(source.engine) !== engineFamily(target.engine)) {
     throw invalidInput("/target/dataSourceId", `a ${source.engine} backup cannot be restored into a ${target.engine} data source`);
   }

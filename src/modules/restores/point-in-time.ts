@@ -20,7 +20,7 @@ export const isPointInTime = (input: CreateRestoreInput) => PITR_FIELDS.some((f)
  * of the org, the instant lies in its recovery window, the directory is allowed and empty.
  * The base backup it starts from is recorded as the restore's `backupJobId`.
  */
-export function createPointInTimeRestore(ctx: ServiceContext, restoreDirs: RestoreDirectoryPolicy, input: CreateRestoreInput): RestoreRow {
+export async function createPointInTimeRestore(ctx: ServiceContext, restoreDirs: RestoreDirectoryPolicy, input: CreateRestoreInput): Promise<RestoreRow> {
   for (const field of DUMP_FIELDS) {
     // `clean` defaults to false in the schema: only a true one is a mistake here.
     if (input[field] !== undefined && input[field] !== false) throw invalidInput(`/${field}`, `${field} does not apply to a point-in-time restore (dataSourceId, targetTime, targetDirectory)`);
@@ -28,7 +28,7 @@ export function createPointInTimeRestore(ctx: ServiceContext, restoreDirs: Resto
   for (const field of PITR_FIELDS) {
     if (input[field] === undefined) throw invalidInput(`/${field}`, `a point-in-time restore needs dataSourceId, targetTime and targetDirectory: ${field} is missing`);
   }
-  const source = ctx.db.select().from(dataSources).where(and(eq(dataSources.orgId, ctx.orgId), eq(dataSources.id, input.dataSourceId!))).get();
+  const source = (await ctx.db.select().from(dataSources).where(and(eq(dataSources.orgId, ctx.orgId), eq(dataSources.id, input.dataSourceId!))))[0];
   if (!source) throw invalidInput("/dataSourceId", "dataSourceId does not name a data source of this organisation");
   if (source.engine !== "postgres") throw invalidInput("/dataSourceId", `point-in-time restores are for PostgreSQL sources; this one is ${source.engine}`);
   const targetTime = parseTimestamp(input.targetTime!, "/targetTime");
@@ -37,7 +37,7 @@ export function createPointInTimeRestore(ctx: ServiceContext, restoreDirs: Resto
     if (/not empty/.test(dir.reason)) throw new AppError("CONFLICT", dir.reason, [{ path: "/targetDirectory", message: dir.reason }]);
     throw invalidInput("/targetDirectory", dir.reason);
   }
-  const window = recoveryWindowOf(ctx.db, source.id);
+  const window = await recoveryWindowOf(ctx.db, source.id);
   const plan = window ? planPointInTime(window, targetTime) : null;
   if (!plan) throw invalidInput("/targetTime", `targetTime ${new Date(targetTime).toISOString()} is outside the recovery window: ${windowText(window)}`);
 

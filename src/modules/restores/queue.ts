@@ -19,19 +19,19 @@ export type QueuedRestoreFields = Pick<
  * into the same place (`place`: its condition on the restores table, and its name in the
  * message) is queued or running, then the row and its `restore.queued` audit record.
  */
-export function queueRestore(
+export async function queueRestore(
   ctx: ServiceContext,
   place: { where: SQL; name: string },
   fields: QueuedRestoreFields,
   metadata: Record<string, unknown>,
-): RestoreRow {
+): Promise<RestoreRow> {
   const now = nowMs();
-  return ctx.db.transaction((tx) => {
-    const busy = tx
+  return await ctx.db.transaction(async (tx) => {
+    const busy = (await tx
       .select({ id: restores.id })
       .from(restores)
       .where(and(place.where, inArray(restores.status, ["queued", "running"])))
-      .get();
+      )[0];
     if (busy) throw new AppError("CONFLICT", `a restore into this ${place.name} is already queued or running (${busy.id})`);
     const row: RestoreRow = {
       id: newId("rst", now),
@@ -50,8 +50,8 @@ export function queueRestore(
       trigger: "manual",
       verification: null,
     };
-    tx.insert(restores).values(row).run();
-    recordAudit(tx, ctx, { action: "restore.queued", targetType: "restore", targetId: row.id, metadata });
+    await tx.insert(restores).values(row);
+    await recordAudit(tx, ctx, { action: "restore.queued", targetType: "restore", targetId: row.id, metadata });
     return row;
   });
 }

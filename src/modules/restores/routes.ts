@@ -56,23 +56,23 @@ export function restoreRoutes(kit: HttpKit, control: JobControl) {
     )
     .get(
       "/restores",
-      ({ query, ctx }) => {
-        const page = listRestores(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
+      async ({ query, ctx }) => {
+        const page = await listRestores(ctx, query, kit.cursors.request(LIST, ctx.orgId, query));
         return kit.cursors.answer(LIST, ctx.orgId, { items: page.items.map((r) => presentRestore(r, control)), hasMore: page.hasMore });
       },
       { scope: "backup.read", query: RestoresListQuery, response: { 200: RestorePage }, detail: { summary: "List restores, newest first", tags } },
     )
     .get(
       "/restores/:id",
-      ({ params, ctx }) => {
-        return presentRestore(findRestore(ctx.db, ctx.orgId, params.id), control);
+      async ({ params, ctx }) => {
+        return presentRestore((await findRestore(ctx.db, ctx.orgId, params.id)), control);
       },
       { scope: "backup.read", params: RestoreIdParams, response: { 200: Restore }, detail: { summary: "One restore, with live progress while it runs", tags } },
     )
     .post(
       "/restores/:id/cancel",
-      ({ params, ctx, set }) => {
-        const row = cancelRestore(ctx, control, params.id);
+      async ({ params, ctx, set }) => {
+        const row = await cancelRestore(ctx, control, params.id);
         set.status = 202;
         return presentRestore(row, control);
       },

@@ -48,8 +48,8 @@ export interface CreateRestoreInput {
   targetDirectory?: string;
 }
 
-export function findRestore(db: ServiceContext["db"] | Tx, orgId: string, id: string): RestoreRow {
-  const row = db.select().from(restores).where(and(eq(restores.orgId, orgId), eq(restores.id, id))).get();
+export async function findRestore(db: ServiceContext["db"] | Tx, orgId: string, id: string): Promise<RestoreRow> {
+  const row = (await db.select().from(restores).where(and(eq(restores.orgId, orgId), eq(restores.id, id))))[0];
   if (!row) throw notFound("restore");
   return row;
 }
@@ -61,13 +61,13 @@ export function presentRestore(row: RestoreRow, control: JobControl) {
   return live ? { ...restore, progress: live } : restore;
 }
 
-export function listRestores(ctx: ServiceContext, filters: { dataSourceId?: string; planId?: string; status?: RestoreRow["status"] }, page: PageRequest) {
+export async function listRestores(ctx: ServiceContext, filters: { dataSourceId?: string; planId?: string; status?: RestoreRow["status"] }, page: PageRequest) {
   const where: (SQL | undefined)[] = [eq(restores.orgId, ctx.orgId)];
   if (filters.dataSourceId) where.push(or(eq(restores.targetDataSourceId, filters.dataSourceId), eq(restores.sourceDataSourceId, filters.dataSourceId)));
   if (filters.planId) where.push(eq(restores.planId, filters.planId));
   if (filters.status) where.push(eq(restores.status, filters.status));
   if (page.beforeId) where.push(lt(restores.id, page.beforeId));
-  const rows = ctx.db.select().from(restores).where(and(...where)).orderBy(desc(restores.id)).limit(page.limit + 1).all();
+  const rows = await ctx.db.select().from(restores).where(and(...where)).orderBy(desc(restores.id)).limit(page.limit + 1);
   return takePage(rows, page.limit);
 }
 
@@ -109,12 +109,12 @@ export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDep
     throw invalidInput("/backupJobId", "backupJobId is required (or dataSourceId, targetTime and targetDirectory for a point-in-time restore)");
   }
   const clean = input.clean ?? false;
-  const job = ctx.db.select().from(backupJobs).where(and(eq(backupJobs.orgId, ctx.orgId), eq(backupJobs.id, input.backupJobId))).get();
+  const job = (await ctx.db.select().from(backupJobs).where(and(eq(backupJobs.orgId, ctx.orgId), eq(backupJobs.id, input.backupJobId))))[0];
   if (!job) throw invalidInput("/backupJobId", "backupJobId does not name a backup job of this organisation");
   if (job.physical !== null) {
     throw invalidInput("/backupJobId", "this is a physical base backup: restore it to a point in time with dataSourceId, targetTime and targetDirectory");
   }
-  const { destination, key } = storedFileOf(ctx, job);
+  const { destination, key } = await storedFileOf(ctx, job);
   // A whole-server backup: the databases it restores, and the files of those and of the globals.
   const databases = job.parts ? chooseDatabases(job, input.databases) : null;
   if (databases) {
@@ -132,7 +132,7 @@ export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDep
   }
 
   const targetId = input.targetDataSourceId ?? job.dataSourceId;
-  const target = ctx.db.select().from(dataSources).where(and(eq(dataSources.orgId, ctx.orgId), eq(dataSources.id, targetId))).get();
+  const target = (await ctx.db.select().from(dataSources).where(and(eq(dataSources.orgId, ctx.orgId), eq(dataSources.id, targetId))))[0];
   if (!target) throw invalidInput("/targetDataSourceId", "targetDataSourceId does not name a data source of this organisation");
   const backupEngine = ((job.format as { engine?: string } | null)?.engine ?? target.engine) as EngineName;
   if (engineFamily(backupEngine) !== engineFamily(target.engine)) {
@@ -167,24 +167,24 @@ export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDep
  * turns `canceled` when its pipeline has stopped (its error says what state the target is
  * in). A finished restore is a 409.
  */
-export function cancelRestore(ctx: ServiceContext, control: JobControl, id: string): RestoreRow {
-  const row = findRestore(ctx.db, ctx.orgId, id);
+export async function cancelRestore(ctx: ServiceContext, control: JobControl, id: string): Promise<RestoreRow> {
+  const row = await findRestore(ctx.db, ctx.orgId, id);
   if (row.status === "queued") {
-    const canceled = ctx.db.transaction((tx) => {
-      const rows = tx
+    const canceled = await ctx.db.transaction(async (tx) => {
+      const rows = await tx
         .update(restores)
         .set({ status: "canceled", finishedAt: nowMs(), error: { code: "CANCELED", message: "the restore was canceled before it started; the target was not touched" } })
         .where(and(eq(restores.id, id), eq(restores.status, "queued")))
         .returning()
-        .all();
-      if (rows.length) recordAudit(tx, ctx, { action: "restore.canceled", targetType: "restore", targetId: id, metadata: { was: "queued" } });
+        ;
+      if (rows.length) await recordAudit(tx, ctx, { action: "restore.canceled", targetType: "restore", targetId: id, metadata: { was: "queued" } });
       return rows[0];
     });
     if (canceled) return canceled;
     return cancelRestore(ctx, control, id); // it started meanwhile
   }
   if (row.status === "running") {
-    ctx.db.transaction((tx) => recordAudit(tx, ctx, { action: "restore.cancel_requested", targetType: "restore", targetId: id }));
+    await ctx.db.transaction(async (tx) => recordAudit(tx, ctx, { action: "restore.cancel_requested", targetType: "restore", targetId: id }));
     control.abortRunning(id, "canceled");
     return findRestore(ctx.db, ctx.orgId, id);
   }
