@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { openStore } from "../../src/db/client.ts";
 import { LATEST_SCHEMA_VERSION, migrate, schemaVersion, SchemaTooNewError } from "../../src/db/migrate.ts";
 import { MIGRATIONS } from "../../src/db/migrations.gen.ts";
-import { renderEmbeddedMigrations } from "../../scripts/migrations-source.ts";
+import { renderEmbeddedMigrations, renderEmbeddedPgMigrations } from "../../scripts/migrations-source.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 const dir = tempDir("snapdb-migrate");
@@ -20,6 +20,10 @@ const tables = (file: string) => {
 describe("migrations", () => {
   test("the embedded migrations are the ones in migrations/ (run `npm run db:generate`)", () => {
     expect(readFileSync(new URL("../../src/db/migrations.gen.ts", import.meta.url), "utf8")).toBe(renderEmbeddedMigrations());
+  });
+
+  test("the embedded PostgreSQL migrations are the ones in migrations-pg/ (run `npm run db:generate`)", () => {
+    expect(readFileSync(new URL("../../src/db/migrations-pg.gen.ts", import.meta.url), "utf8")).toBe(renderEmbeddedPgMigrations());
   });
 
   test("apply to a fresh store, then are a no-op", () => {
