@@ -14,14 +14,13 @@
  *
  *   node_modules/.bin/bun bench/drill.ts [--size 0.5] [--rounds 7] [--variants zstd,age]
  */
-import { SQL } from "bun";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { newAgeIdentity } from "../src/crypto/age.ts";
 import { startPostgres } from "../test/helpers/postgres.ts";
-import { appendResults, cleanupStack, cpuOf, daemonWithPgSource, load, median, mmm, resetPeak, rssSampler, sh } from "./lib.ts";
+import { appendResults, cleanupStack, cpuOf, daemonWithPgSource, load, median, mmm, resetPeak, rssSampler, sessionWatcher, sh } from "./lib.ts";
 import { dbBytes, growTo } from "./pg-data.ts";
 
 const { values } = parseArgs({
@@ -58,40 +57,6 @@ interface Run {
   peakMiB: number;
   /** null when the sampler missed a session (a step shorter than its period). */
   steps: Steps | null;
-}
-
-/**
- * Watches pg_stat_activity every `ms` for sessions in the drills' databases and keeps, per
- * database, when (server clock, which is this machine's) the restore tool connected and when
- * the first other session (the counting) did. Both sides are watched alike, so the load it
- * adds (one small query per period) is the same on both.
- */
-function sessionWatcher(pg: { host: string; port: number; user: string; password: string }, ms = 50) {
-  const sql = new SQL({ url: `postgres://${pg.user}:${encodeURIComponent(pg.password)}@${pg.host}:${pg.port}/postgres`, max: 1 });
-  const seen = new Map<string, { restore: number | null; count: number | null }>();
-  let stopped = false;
-  const loop = (async () => {
-    while (!stopped) {
-      const rows = (await sql`SELECT datname, application_name AS app, backend_start AS started FROM pg_stat_activity
-        WHERE (datname LIKE 'snapdb\\_drill\\_%' OR datname LIKE 'shell\\_drill\\_%') AND pid <> pg_backend_pid()`) as { datname: string; app: string; started: Date }[];
-      for (const r of rows) {
-        const s = seen.get(r.datname) ?? { restore: null, count: null };
-        const key = r.app === "pg_restore" ? "restore" : "count";
-        const at = r.started.getTime();
-        s[key] = s[key] === null ? at : Math.min(s[key]!, at);
-        seen.set(r.datname, s);
-      }
-      await Bun.sleep(ms);
-    }
-  })();
-  return {
-    of: (datname: string) => seen.get(datname) ?? { restore: null, count: null },
-    async stop() {
-      stopped = true;
-      await loop.catch(() => {});
-      await sql.close({ timeout: 0 });
-    },
-  };
 }
 
 try {
@@ -155,8 +120,14 @@ try {
     `SELECT format('SELECT %L, count(*) FROM %I.%I', n.nspname || '.' || c.relname, n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1 \\gexec\n`,
   );
-  const watcher = sessionWatcher(pg);
+  // Sessions in the drills' databases: when the restore tool connected, and when the first other session (the counting) did.
+  const watcher = sessionWatcher(pg, "datname LIKE 'snapdb\\_drill\\_%' OR datname LIKE 'shell\\_drill\\_%'");
   cleanup.push(() => watcher.stop());
+  const firstOf = (xs: number[]) => (xs.length ? Math.min(...xs) : null);
+  const seenIn = (datname: string) => {
+    const ss = watcher.sessions().filter((s) => s.datname === datname);
+    return { restore: firstOf(ss.filter((s) => s.app === "pg_restore").map((s) => s.started)), count: firstOf(ss.filter((s) => s.app !== "pg_restore").map((s) => s.started)) };
+  };
   let n = 0;
 
   const shell = (v: Variant): Run => {
@@ -208,7 +179,7 @@ try {
     }
     if (row.progress.bytesWritten !== jobs[v].sizeBytes) throw new Error(`drill ${row.id} wrote ${row.progress.bytesWritten} bytes, the dump has ${jobs[v].sizeBytes}`);
     if (pg.psql(`SELECT count(*) FROM pg_database WHERE datname = '${row.targetDatabase}';`).trim() !== "0") throw new Error(`drill ${row.id} left ${row.targetDatabase}`);
-    const seen = watcher.of(row.targetDatabase);
+    const seen = seenIn(row.targetDatabase);
     const verified = Date.parse(row.startedAt) + ver.durationMs;
     const steps =
       seen.restore !== null && seen.count !== null

@@ -3,6 +3,7 @@
  * RSS sampler for the daemon process, and small API helpers over a real listening daemon.
  * Everything talks to 127.0.0.1 only.
  */
+import { SQL } from "bun";
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem, loadavg } from "node:os";
 import { join } from "node:path";
@@ -16,6 +17,14 @@ export function sh(cmd: string, opts: { env?: Record<string, string> } = {}): st
   const res = Bun.spawnSync(["bash", "-c", cmd], { env: { ...process.env, ...opts.env }, stdout: "pipe", stderr: "pipe" });
   if (res.exitCode !== 0) throw new Error(`${cmd} failed (${res.exitCode}): ${res.stderr.toString().slice(-2000)}`);
   return res.stdout.toString();
+}
+
+/** `sh` without blocking the event loop (samplers and watchers keep running meanwhile). */
+export async function shAsync(cmd: string, opts: { env?: Record<string, string> } = {}): Promise<string> {
+  const proc = Bun.spawn(["bash", "-c", cmd], { env: { ...process.env, ...opts.env }, stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  if (code !== 0) throw new Error(`${cmd} failed (${code}): ${err.slice(-2000)}`);
+  return out;
 }
 
 export function machine(): string {
@@ -156,4 +165,43 @@ export function cpuOf(pid: number | "self"): { self: number; children: number } 
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
   // Fields 14–17 of proc(5), counted from field 3 here; clock ticks are 100 per second on Linux.
   return { self: (f[11]! + f[12]!) / 100, children: (f[13]! + f[14]!) / 100 };
+}
+
+/** A session seen in pg_stat_activity: its database, application_name and backend_start (ms; the server's clock is this machine's). */
+export interface SeenSession {
+  datname: string;
+  app: string;
+  started: number;
+}
+
+/**
+ * Watches a PostgreSQL server's pg_stat_activity every `ms` for sessions matching `where` (an
+ * SQL condition over its columns, written by the script) and keeps every one seen, so the
+ * server-side start of each step of a run can be read afterwards. Both sides of a pair are
+ * watched alike, so the load it adds (one small query per period) is the same on both. A
+ * session shorter than the period may be missed. The login sees other sessions' details only
+ * for its own role: the daemon and the shell connect as the same role.
+ */
+export function sessionWatcher(pg: { host: string; port: number; user: string; password: string }, where: string, ms = 50) {
+  const sql = new SQL({ url: `postgres://${pg.user}:${encodeURIComponent(pg.password)}@${pg.host}:${pg.port}/postgres`, max: 1 });
+  const seen = new Map<string, SeenSession>();
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const rows = (await sql.unsafe(
+        `SELECT pid, datname, application_name AS app, backend_start AS started FROM pg_stat_activity WHERE (${where}) AND pid <> pg_backend_pid()`,
+      )) as { pid: number; datname: string; app: string; started: Date }[];
+      for (const r of rows) seen.set(`${r.pid}@${r.started.getTime()}`, { datname: r.datname, app: r.app, started: r.started.getTime() });
+      await Bun.sleep(ms);
+    }
+  })();
+  return {
+    /** Sessions that started in [from, to]. */
+    sessions: (from = 0, to = Infinity) => [...seen.values()].filter((s) => s.started >= from && s.started <= to),
+    async stop() {
+      stopped = true;
+      await loop.catch(() => {});
+      await sql.close({ timeout: 0 });
+    },
+  };
 }

@@ -12,6 +12,8 @@ export interface JobRun {
   peakMiB: number;
   /** CPU seconds: the daemon itself, and its children (pg_dump, zstd, age). */
   cpu: { self: number; children: number };
+  /** The job as the API answered at its end (a whole server's `parts`, …). */
+  row: any;
 }
 
 /**
@@ -43,5 +45,6 @@ export async function runJob(d: Daemon, api: ReturnType<typeof apiOf>, dataSourc
     storedBytes: row.storedBytes,
     peakMiB: Math.max(mem.hwm, mem.maxRss),
     cpu: { self: cpu1.self - cpu0.self, children: cpu1.children - cpu0.children },
+    row,
   };
 }
