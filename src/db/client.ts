@@ -6,7 +6,7 @@ import { is } from "drizzle-orm";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { PgDialect } from "drizzle-orm/pg-core";
 import { finalizePrepared } from "./prepared.ts";
-import * as schema from "./schema.ts";
+import * as schema from "./schema-sqlite.ts";
 
 /**
  * The store as services see it. Its types are drizzle's SQLite ones; on a PostgreSQL store the

@@ -30,3 +30,6 @@ export async function rawRun(db: Db, query: SQL): Promise<void> {
   if (isPostgres(db)) await (db as unknown as PgExecute).execute(query);
   else db.run(query);
 }
+
+/** A LIKE pattern matching `text` anywhere, its own `%`, `_` and backslash literal (with `ESCAPE` backslash). */
+export const containsPattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;

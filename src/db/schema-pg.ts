@@ -1,13 +1,13 @@
 import { sql } from "drizzle-orm";
 import { bigint, boolean, customType, index, pgTable, primaryKey, text, uniqueIndex } from "drizzle-orm/pg-core";
 import type { JobErrorCode, RestoreErrorCode } from "../lib/failure-codes.ts";
-import type { StoredPart } from "./schema.ts";
+import type { StoredPart } from "./schema-sqlite.ts";
 
 export type { StoredPart };
 
 /**
  * The metadata store on PostgreSQL (`store.url = postgres://…`): the same tables as
- * src/db/schema.ts, column for column, with the same exported names; read that file for
+ * src/db/schema-sqlite.ts, column for column, with the same exported names; read that file for
  * what each table and column means. test/unit/schema-drift.test.ts keeps the two in step.
  *
  * Types are chosen so both engines hand back identical JS values:
@@ -77,6 +77,7 @@ export const dataSources = pgTable(
     credentialsKeyId: text("credentials_key_id"),
     credentialsUpdatedAt: int("credentials_updated_at"),
     lastVerify: jsonText("last_verify").$type<Record<string, unknown> | null>(),
+    runOn: jsonText("run_on").$type<{ labels: Record<string, string> } | null>(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -182,12 +183,16 @@ export const backupJobs = pgTable(
     parts: jsonText("parts").$type<StoredPart[] | null>(),
     fingerprint: jsonText("fingerprint").$type<{ tables: Record<string, number>; takenAt: number } | null>(),
     physical: jsonText("physical").$type<Record<string, unknown> | null>(),
+    nodeId: text("node_id"),
+    leaseUntil: int("lease_until"),
+    scheduledFor: int("scheduled_for"),
   },
   (t) => [
     index("backup_jobs_org_id_idx").on(t.orgId, t.id),
     index("backup_jobs_org_source_idx").on(t.orgId, t.dataSourceId, t.id),
     index("backup_jobs_org_status_idx").on(t.orgId, t.status, t.id),
     index("backup_jobs_status_idx").on(t.status, t.queuedAt),
+    uniqueIndex("backup_jobs_attachment_slot_uq").on(t.attachmentId, t.scheduledFor),
   ],
 );
 
@@ -224,6 +229,8 @@ export const restores = pgTable(
     verification: jsonText("verification").$type<Record<string, unknown> | null>(),
     targetTime: int("target_time"),
     targetDirectory: text("target_directory"),
+    nodeId: text("node_id"),
+    leaseUntil: int("lease_until"),
   },
   (t) => [
     index("restores_org_id_idx").on(t.orgId, t.id),
@@ -361,3 +368,14 @@ export const walSegments = pgTable(
   },
   (t) => [primaryKey({ columns: [t.dataSourceId, t.name] }), index("wal_segments_source_segno_idx").on(t.dataSourceId, t.segno)],
 );
+
+export const nodes = pgTable("nodes", {
+  id: text("id").primaryKey(),
+  hostname: text("hostname").notNull(),
+  labels: jsonText("labels").$type<Record<string, string>>().notNull().default(sql`'{}'`),
+  version: text("version").notNull(),
+  masterKeyFingerprint: text("master_key_fingerprint").notNull(),
+  startedAt: int("started_at").notNull(),
+  lastSeenAt: int("last_seen_at").notNull(),
+  stoppedAt: int("stopped_at"),
+});

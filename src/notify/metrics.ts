@@ -25,6 +25,7 @@ export class NotifyMetrics {
       async collect() {
         const rows = await rawAll<{ type: string; status: string; n: number }>(db, 
           sql`SELECT channel_type AS type, status, count(*) AS n FROM notification_deliveries GROUP BY channel_type, status`,
+          ["n"],
         );
         for (const key of seen) this.set(JSON.parse(key), 0);
         for (const r of rows) {

@@ -45,14 +45,20 @@ function signal(): void {
   });
 }
 
+/**
+ * `events` is a JSON array of event names (a closed set, no `%` or `_` in them): matching the
+ * quoted name inside it reads the same on SQLite and PostgreSQL, where the JSON is stored as text.
+ */
+export const eventPattern = (event: string) => `%${JSON.stringify(event)}%`;
+
 /** The org's rules that subscribe to `event` and whose source/policy (if set) is the event's. */
 export async function matchingRules(tx: Tx, orgId: string, event: NotifyEvent, scope: EventScope): Promise<MatchedRule[]> {
-  const sources = scope.dataSourceIds.length ? sql`r.data_source_id IN ${scope.dataSourceIds}` : sql`0`;
+  const sources = scope.dataSourceIds.length ? sql`r.data_source_id IN ${scope.dataSourceIds}` : sql`1 = 0`;
   return await rawAll<MatchedRule>(tx, sql`
     SELECT r.id AS id, r.channel_id AS channelId, c.type AS channelType, r.policy_id AS policyId
     FROM notification_rules r JOIN notification_channels c ON c.id = r.channel_id
     WHERE r.org_id = ${orgId}
-      AND EXISTS (SELECT 1 FROM json_each(r.events) WHERE value = ${event})
+      AND r.events LIKE ${eventPattern(event)}
       AND (r.data_source_id IS NULL OR ${sources})
       AND (r.policy_id IS NULL OR r.policy_id = ${scope.policyId})
     ORDER BY r.id`);

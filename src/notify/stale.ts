@@ -5,7 +5,7 @@ import { notificationStaleState } from "../db/schema.ts";
 import { isoOf, nowMs } from "../lib/clock.ts";
 import type { Logger } from "../lib/logger.ts";
 import { nextRunAfter } from "../scheduler/cron.ts";
-import { enqueueForRules, pruneDeliveries, type MatchedRule } from "./outbox.ts";
+import { enqueueForRules, eventPattern, pruneDeliveries, type MatchedRule } from "./outbox.ts";
 
 /**
  * `backup.stale`: a data source whose backups stopped. Its expected cadence comes from its
@@ -45,7 +45,7 @@ async function rulesWatchingStaleness(db: Db | Tx): Promise<Rule[]> {
     SELECT r.id AS id, r.org_id AS orgId, r.channel_id AS channelId, c.type AS channelType, r.events AS events,
            r.data_source_id AS dataSourceId, r.policy_id AS policyId, r.stale_after_seconds AS staleAfterSeconds
     FROM notification_rules r JOIN notification_channels c ON c.id = r.channel_id
-    WHERE EXISTS (SELECT 1 FROM json_each(r.events) WHERE value IN ('backup.stale', 'backup.recovered'))
+    WHERE r.events LIKE ${eventPattern("backup.stale")} OR r.events LIKE ${eventPattern("backup.recovered")}
     ORDER BY r.id`);
 }
 
@@ -55,16 +55,19 @@ async function candidates(db: Db | Tx, rule: Rule): Promise<Candidate[]> {
     SELECT a.data_source_id AS dataSourceId, d.name AS dataSourceName, a.created_at AS attachmentCreatedAt, p.id AS policyId,
            p.name AS policyName, p.schedule_cron AS scheduleCron, p.timezone AS timezone, p.timeout_seconds AS timeoutSeconds
     FROM attachments a JOIN backup_policies p ON p.id = a.policy_id JOIN data_sources d ON d.id = a.data_source_id
-    WHERE a.org_id = ${rule.orgId} AND a.enabled = 1
-      AND (${rule.dataSourceId} IS NULL OR a.data_source_id = ${rule.dataSourceId})
-      AND (${rule.policyId} IS NULL OR a.policy_id = ${rule.policyId})
+    WHERE a.org_id = ${rule.orgId} AND a.enabled = TRUE
+      AND (CAST(${rule.dataSourceId} AS TEXT) IS NULL OR a.data_source_id = ${rule.dataSourceId})
+      AND (CAST(${rule.policyId} AS TEXT) IS NULL OR a.policy_id = ${rule.policyId})
     ORDER BY a.data_source_id, a.id`);
 }
 
 async function lastSuccess(db: Db | Tx, dataSourceId: string, policyId: string | null): Promise<number | null> {
-  const [row] = await rawAll<{ at: number | null }>(db, sql`
-    SELECT max(finished_at) AS at FROM backup_jobs
-    WHERE data_source_id = ${dataSourceId} AND status = 'succeeded' AND (${policyId} IS NULL OR policy_id = ${policyId})`);
+  const [row] = await rawAll<{ at: number | null }>(
+    db,
+    sql`SELECT max(finished_at) AS at FROM backup_jobs
+        WHERE data_source_id = ${dataSourceId} AND status = 'succeeded' AND (CAST(${policyId} AS TEXT) IS NULL OR policy_id = ${policyId})`,
+    ["at"],
+  );
   return row?.at ?? null;
 }
 

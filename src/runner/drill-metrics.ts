@@ -21,6 +21,7 @@ export function registerDrillMetrics(db: Db, metrics: MetricsRegistry): void {
       const last = await rawAll<{ data_source_id: string; at: number }>(db, 
         sql`SELECT r.source_data_source_id AS data_source_id, max(r.finished_at) AS at FROM restores r JOIN data_sources d ON d.id = r.source_data_source_id
             WHERE r.mode = 'drill' AND r.status = 'succeeded' GROUP BY r.source_data_source_id`,
+        ["at"],
       );
       this.reset();
       for (const row of last) this.set({ data_source_id: row.data_source_id }, Math.floor(row.at / 1000));

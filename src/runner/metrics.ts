@@ -34,7 +34,7 @@ export class RunnerMetrics {
       labelNames: ["status"] as const,
       registers,
       async collect() {
-        const counts = await rawAll<{ status: string; n: number }>(db, sql`SELECT status, count(*) AS n FROM backup_jobs GROUP BY status`);
+        const counts = await rawAll<{ status: string; n: number }>(db, sql`SELECT status, count(*) AS n FROM backup_jobs GROUP BY status`, ["n"]);
         for (const status of JOB_STATUSES) this.set({ status }, counts.find((c) => c.status === status)?.n ?? 0);
       },
     });
@@ -47,6 +47,7 @@ export class RunnerMetrics {
         const last = await rawAll<{ data_source_id: string; at: number }>(db, 
           sql`SELECT j.data_source_id, max(j.finished_at) AS at FROM backup_jobs j JOIN data_sources d ON d.id = j.data_source_id
               WHERE j.status = 'succeeded' GROUP BY j.data_source_id`,
+          ["at"],
         );
         this.reset();
         for (const row of last) this.set({ data_source_id: row.data_source_id }, Math.floor(row.at / 1000));
@@ -57,7 +58,7 @@ export class RunnerMetrics {
       help: "Queued backup jobs.",
       registers,
       async collect() {
-        this.set((await rawGet<{ n: number }>(db, sql`SELECT count(*) AS n FROM backup_jobs WHERE status = 'queued'`))?.n ?? 0);
+        this.set((await rawGet<{ n: number }>(db, sql`SELECT count(*) AS n FROM backup_jobs WHERE status = 'queued'`, ["n"]))?.n ?? 0);
       },
     });
     this.runningJobs = new Gauge({ name: "snapdb_runner_running_jobs", help: "Backup jobs running now.", registers });

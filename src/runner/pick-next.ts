@@ -40,13 +40,13 @@ function runnableRestores(busy: string[], fullOrgs: string[]): SQL {
 export async function orgsWithRunnableWork(db: Db, now: number, busy: string[], fullOrgs: string[]): Promise<Map<string, number>> {
   const heads = new Map<string, number>();
   const backups = await db
-    .select({ orgId: backupJobs.orgId, oldest: sql<number>`min(${backupJobs.queuedAt})` })
+    .select({ orgId: backupJobs.orgId, oldest: sql<number>`min(${backupJobs.queuedAt})`.mapWith(Number) })
     .from(backupJobs)
     .where(runnableBackups(now, busy, fullOrgs))
     .groupBy(backupJobs.orgId)
     ;
   const queuedRestores = await db
-    .select({ orgId: restores.orgId, oldest: sql<number>`min(${restores.queuedAt})` })
+    .select({ orgId: restores.orgId, oldest: sql<number>`min(${restores.queuedAt})`.mapWith(Number) })
     .from(restores)
     .where(runnableRestores(busy, fullOrgs))
     .groupBy(restores.orgId)

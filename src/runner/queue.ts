@@ -202,7 +202,7 @@ export class Runner {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     const next = (await this.deps.db
-      .select({ at: sql<number>`min(${backupJobs.notBefore})` })
+      .select({ at: sql<number>`min(${backupJobs.notBefore})`.mapWith(Number) })
       .from(backupJobs)
       .where(and(eq(backupJobs.status, "queued"), sql`${backupJobs.notBefore} > ${now}`))
       )[0];

@@ -22,7 +22,7 @@ export function registerWalMetrics(db: Db, metrics: MetricsRegistry, states: () 
   const labelNames = ["data_source_id"] as const;
   const archived = async () =>
     new Map(
-      (await rawAll<Archived>(db, sql`SELECT data_source_id, max((segno + 1) * size_bytes) AS upto, max(archived_at) AS at FROM wal_segments WHERE segno IS NOT NULL GROUP BY data_source_id`))
+      (await rawAll<Archived>(db, sql`SELECT data_source_id, max((segno + 1) * size_bytes) AS upto, max(archived_at) AS at FROM wal_segments WHERE segno IS NOT NULL GROUP BY data_source_id`, ["upto", "at"]))
         .map((r) => [r.data_source_id, r]),
     );
   new Gauge({

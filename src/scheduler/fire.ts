@@ -52,6 +52,7 @@ const statements = (db: Db) =>
         status: "queued",
         attempt: 1,
         queuedAt: p("queuedAt"),
+        scheduledFor: p("scheduledFor"),
       })
       .prepare(),
   }));
@@ -64,8 +65,9 @@ const statements = (db: Db) =>
  * a savepoint of it.
  */
 export async function queueScheduledRun(db: Db, attachmentId: string, scheduledAt: number, now: number, catchUp = false): Promise<FireOutcome> {
-  const q = statements(db);
   return await db.transaction(async (tx) => {
+    // Prepared on the transaction's handle: on PostgreSQL the outer handle is another connection.
+    const q = statements(tx);
     const row = (await q.attachment.execute({ attachmentId }))[0];
     if (!row || !row.att.enabled) return { outcome: "gone" } as const;
     const att = row.att;
@@ -101,6 +103,7 @@ export async function queueScheduledRun(db: Db, attachmentId: string, scheduledA
       attachmentId: att.id,
       destinationId: row.destinationId,
       queuedAt: now,
+      scheduledFor: scheduledAt,
     });
     await recordAudit(tx, ctx, {
       action: "backup_job.queued",

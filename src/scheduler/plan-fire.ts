@@ -93,6 +93,8 @@ export async function queuePlanRun(db: Db, who: Omit<ServiceContext, "db" | "org
       planId: plan.id,
       mode: plan.mode,
       trigger: req.trigger,
+      nodeId: null,
+      leaseUntil: null,
       verification: null,
     };
     await tx.insert(restores).values(row);

@@ -47,6 +47,9 @@ test("restores written before restore plans survive the migration unchanged", ()
     // Added by a later migration (point-in-time restores).
     target_time: null,
     target_directory: null,
+    // Added by the fleet migration.
+    node_id: null,
+    lease_until: null,
   });
   s.close();
 });

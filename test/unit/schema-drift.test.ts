@@ -3,10 +3,10 @@ import { type Column, type InferInsertModel, type InferSelectModel, is, SQL, typ
 import { PgDialect, PgTable, getTableConfig as pgTableConfig } from "drizzle-orm/pg-core";
 import { SQLiteSyncDialect, SQLiteTable, getTableConfig as sqliteTableConfig } from "drizzle-orm/sqlite-core";
 import * as pgSchema from "../../src/db/schema-pg.ts";
-import * as sqliteSchema from "../../src/db/schema.ts";
+import * as sqliteSchema from "../../src/db/schema-sqlite.ts";
 
 /**
- * The PostgreSQL store's schema (src/db/schema-pg.ts) must be the SQLite one (src/db/schema.ts)
+ * The PostgreSQL store's schema (src/db/schema-pg.ts) must be the SQLite one (src/db/schema-sqlite.ts)
  * table for table, column for column, so services read and write the same rows on both.
  */
 
@@ -87,7 +87,7 @@ function sqliteOrPgName(table: Table): string {
 const sqliteTables = Object.fromEntries(Object.entries(sqliteSchema).filter(([, v]) => is(v, SQLiteTable))) as Record<string, SQLiteTable>;
 const pgTables = Object.fromEntries(Object.entries(pgSchema).filter(([, v]) => is(v, PgTable))) as Record<string, PgTable>;
 
-describe("schema-pg.ts mirrors schema.ts", () => {
+describe("schema-pg.ts mirrors schema-sqlite.ts", () => {
   test("the row and insert types are the same (checked by tsc)", () => {
     expect(sameRowTypes && sameInsertTypes).toBe(true);
   });

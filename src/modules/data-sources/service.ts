@@ -1,3 +1,4 @@
+import { containsPattern } from "../../db/raw.ts";
 import { isUniqueViolation } from "../../db/unique-violation.ts";
 import { and, count, desc, eq, inArray, isNotNull, isNull, lt, or, sql, type SQL } from "drizzle-orm";
 import { recordAudit } from "../../audit/record.ts";
@@ -103,8 +104,8 @@ export interface DataSourceFilters {
 export async function listDataSources(ctx: ServiceContext, filters: DataSourceFilters, page: PageRequest) {
   const where: (SQL | undefined)[] = [eq(dataSources.orgId, ctx.orgId)];
   if (filters.engine) where.push(eq(dataSources.engine, filters.engine));
-  // instr, not LIKE: a `%` or `_` in the search text is literal.
-  if (filters.q) where.push(sql`instr(lower(${dataSources.name}), lower(${filters.q})) > 0`);
+  // The search text's own `%` and `_` are escaped: they are literal.
+  if (filters.q) where.push(sql`lower(${dataSources.name}) LIKE ${containsPattern(filters.q.toLowerCase())} ESCAPE '\\'`);
   if (page.beforeId) where.push(lt(dataSources.id, page.beforeId));
   const rows = await ctx.db.select().from(dataSources).where(and(...where)).orderBy(desc(dataSources.id)).limit(page.limit + 1);
   const { items, hasMore } = takePage(rows, page.limit);

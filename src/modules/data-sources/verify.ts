@@ -42,9 +42,9 @@ export async function verifyDataSource(ctx: ServiceContext, secrets: SecretBox, 
       .update(dataSources)
       .set({ lastVerify: outcome as Record<string, unknown> })
       .where(and(eq(dataSources.id, id), eq(dataSources.orgId, ctx.orgId)))
-      ;
+      .returning({ id: dataSources.id });
     // Deleted while we were connecting: nothing left to record the outcome on.
-    if ((changed as unknown as { changes: number }).changes === 0) throw notFound("data source");
+    if (changed.length === 0) throw notFound("data source");
     await recordAudit(tx, ctx, {
       action: "data_source.verified",
       targetType: "data_source",

@@ -1,3 +1,4 @@
+import { containsPattern } from "../../db/raw.ts";
 import { and, desc, eq, lt, sql, type SQL } from "drizzle-orm";
 import { recordAudit } from "../../audit/record.ts";
 import type { Tx } from "../../db/client.ts";
@@ -156,10 +157,9 @@ export async function getPolicy(ctx: ServiceContext, id: string) {
 export async function listPolicies(ctx: ServiceContext, filters: { destinationId?: string; q?: string }, page: PageRequest) {
   const where: (SQL | undefined)[] = [eq(backupPolicies.orgId, ctx.orgId)];
   if (filters.destinationId) where.push(eq(backupPolicies.destinationId, filters.destinationId));
-  // LIKE is case-insensitive for ASCII in SQLite; the pattern's own wildcards are escaped.
+  // Case-insensitive for ASCII on both engines (PostgreSQL's LIKE is not); the pattern's own wildcards are escaped.
   if (filters.q) {
-    const pattern = `%${filters.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    where.push(sql`${backupPolicies.name} LIKE ${pattern} ESCAPE '\\'`);
+    where.push(sql`lower(${backupPolicies.name}) LIKE ${containsPattern(filters.q.toLowerCase())} ESCAPE '\\'`);
   }
   if (page.beforeId) where.push(lt(backupPolicies.id, page.beforeId));
   const rows = await ctx.db.select().from(backupPolicies).where(and(...where)).orderBy(desc(backupPolicies.id)).limit(page.limit + 1);

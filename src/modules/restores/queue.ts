@@ -49,6 +49,8 @@ export async function queueRestore(
       mode: null,
       trigger: "manual",
       verification: null,
+      nodeId: null,
+      leaseUntil: null,
     };
     await tx.insert(restores).values(row);
     await recordAudit(tx, ctx, { action: "restore.queued", targetType: "restore", targetId: row.id, metadata });
