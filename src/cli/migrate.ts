@@ -1,3 +1,4 @@
+import { maskStoreUrl } from "../db/pg-store.ts";
 import { CONFIG_HELP, CONFIG_OPTIONS, type Command } from "./command.ts";
 import { loadFromArgs, openMigratedStore, storeFile, withDataDirLock } from "./runtime.ts";
 
@@ -13,13 +14,15 @@ ${CONFIG_HELP}`,
   async run(values) {
     const config = loadFromArgs(values);
     // Never under a running daemon: it would run on a schema it does not know.
-    const migration = await withDataDirLock(config, "migrate", () => {
-      const { store, migration } = openMigratedStore(config);
+    const migration = await withDataDirLock(config, "migrate", async () => {
+      const { store, migration } = await openMigratedStore(config);
       store.close();
+      await store.closed;
       return migration;
     });
     const what = migration.applied.length ? `applied ${migration.applied.join(", ")}` : "already up to date";
-    process.stdout.write(`${storeFile(config)}: schema version ${migration.to} (${what})\n`);
+    const where = config.store.url ? maskStoreUrl(config.store.url) : storeFile(config);
+    process.stdout.write(`${where}: schema version ${migration.to} (${what})\n`);
     return 0;
   },
 };

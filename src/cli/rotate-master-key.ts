@@ -103,7 +103,7 @@ export interface ReencryptCounts {
 
 /** Step 3: every secret re-sealed under `box`'s current key, in one durable transaction. */
 export async function reencryptAll(store: Store, box: SecretBox): Promise<ReencryptCounts> {
-  store.sqlite.run("PRAGMA synchronous = FULL");
+  if (store.dialect === "sqlite") store.sqlite.run("PRAGMA synchronous = FULL");
   return await store.db.transaction(
     async (tx) => {
       const counts = { dataSources: 0, destinations: 0, orgKeys: 0, notificationChannels: 0 };
@@ -192,7 +192,7 @@ ${CONFIG_HELP}`,
   async run(values) {
     const config = loadFromArgs(values);
     // A running daemon keeps the old key and would seal new secrets under it: refused.
-    return withDataDirLock(config, "rotate-master-key", async () => rotateLocked(config.masterKeyFile, openMigratedStore(config).store));
+    return withDataDirLock(config, "rotate-master-key", async () => rotateLocked(config.masterKeyFile, (await openMigratedStore(config)).store));
   },
 };
 

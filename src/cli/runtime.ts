@@ -1,3 +1,4 @@
+import { openPgStore } from "../db/pg-store.ts";
 import { createHmac } from "node:crypto";
 import { chmodSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -6,7 +7,7 @@ import type { Config } from "../config/schema.ts";
 import { ensureKeyFile, readKeyFile } from "../crypto/key-files.ts";
 import { SecretBox } from "../crypto/secrets.ts";
 import { openStore, type Store } from "../db/client.ts";
-import { LATEST_SCHEMA_VERSION, migrate, schemaVersion, type MigrateResult } from "../db/migrate.ts";
+import { LATEST_SCHEMA_VERSION, migrate, type MigrateResult } from "../db/migrate.ts";
 import { configFlags } from "./command.ts";
 import { DataDirLockedError, lockDataDir, StoreInUseError, type DataDirLock } from "./data-dir-lock.ts";
 
@@ -85,8 +86,10 @@ export function secureDataDir(dir: string): void {
   }
 }
 
-export function openMigratedStore(config: Config): { store: Store; migration: MigrateResult } {
+/** The store as the config names it: the embedded SQLite file, or the shared PostgreSQL database (fleet mode). */
+export async function openMigratedStore(config: Config): Promise<{ store: Store; migration: MigrateResult }> {
   secureDataDir(config.dataDir);
+  if (config.store.url) return openPgStore(config.store.url);
   const store = openStore(storeFile(config));
   try {
     return { store, migration: migrate(store.sqlite) };
@@ -119,10 +122,11 @@ export async function withStoreForReading<T>(config: Config, command: string, fn
     if (!(err instanceof DataDirLockedError)) throw err;
   }
   try {
-    const store = lock ? openMigratedStore(config).store : openStore(storeFile(config));
+    // A PostgreSQL store is shared by running daemons anyway: it is opened (and migrated) as they do.
+    const store = lock || config.store.url ? (await openMigratedStore(config)).store : openStore(storeFile(config));
     try {
-      const version = schemaVersion(store.sqlite);
-      if (version !== LATEST_SCHEMA_VERSION) {
+      const version = store.schemaVersion();
+      if (store.dialect === "sqlite" && version !== LATEST_SCHEMA_VERSION) {
         throw new StoreInUseError(`the store is at schema ${version} and this snapdb expects ${LATEST_SCHEMA_VERSION}: run the daemon's own snapdb binary, or stop the daemon first`);
       }
       return await fn(store);

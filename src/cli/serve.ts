@@ -1,7 +1,10 @@
+import { keyFingerprint, nodeIdOf, startHeartbeat } from "../fleet/node.ts";
+import { maskStoreUrl } from "../db/pg-store.ts";
+import { LATEST_PG_SCHEMA_VERSION } from "../db/migrate-pg.ts";
 import { join } from "node:path";
 import { buildApp } from "../app.ts";
 import { printableConfig } from "../config/print.ts";
-import { LATEST_SCHEMA_VERSION, schemaVersion } from "../db/migrate.ts";
+import { LATEST_SCHEMA_VERSION } from "../db/migrate.ts";
 import { createTokenVerifier } from "../http/auth.ts";
 import { Readiness } from "../http/health.ts";
 import { MetricsRegistry } from "../http/metrics.ts";
@@ -54,13 +57,13 @@ ${CONFIG_HELP}`,
     const logger = createLogger(config.log.level, { service: "snapdb" });
     const { master, secrets } = secretBoxFor(config);
     const verifyToken = createTokenVerifier(config.auth, hsSecret(config));
-    const { store, migration } = openMigratedStore(config);
+    const { store, migration } = await openMigratedStore(config);
     if (migration.applied.length) logger.info("store migrated", { from: migration.from, to: migration.to, applied: migration.applied });
 
     const readiness = new Readiness();
     let stopping = false;
-    readiness.register("store", () => store.sqlite.query("SELECT 1 AS ok").get() !== null);
-    readiness.register("migrations", () => schemaVersion(store.sqlite) === LATEST_SCHEMA_VERSION);
+    readiness.register("store", () => store.healthy());
+    readiness.register("migrations", () => store.schemaVersion() === (store.dialect === "postgres" ? LATEST_PG_SCHEMA_VERSION : LATEST_SCHEMA_VERSION));
     readiness.register("accepting", () => !stopping);
     const scheduler = new Scheduler({ db: store.db, logger: logger.child({ component: "scheduler" }), catchUp: config.scheduler.catchUp });
     readiness.register("scheduler", () => scheduler.running);
@@ -89,8 +92,20 @@ ${CONFIG_HELP}`,
     });
     // Restore drills and refreshes a crash left `running` are failed and reported (drill.failed) first;
     // then jobs and other restores are failed and their uploads removed before any new job starts.
-    await recoverInterruptedPlanRuns(store.db, logger);
-    await recoverInterruptedJobs(store.db, storage, logger);
+    // Fleet: this node's own rows (its node id survives restarts), never another live node's.
+    const nodeId = nodeIdOf(config.dataDir);
+    const stopHeartbeat = await startHeartbeat(store.db, { id: nodeId, labels: config.node.labels, masterKeyFingerprint: keyFingerprint(master) }, Math.max(1000, (config.runner.leaseSeconds * 1000) / 3), logger);
+    await recoverInterruptedPlanRuns(store.db, logger, undefined, nodeId);
+    await recoverInterruptedJobs(store.db, storage, logger, { nodeId });
+    // Jobs of nodes that stopped renewing their lease (killed, cut off) are failed INTERRUPTED and,
+    // when their policy has retries left, queued again for whichever node is free.
+    const reaper = setInterval(() => {
+      recoverInterruptedJobs(store.db, storage, logger, { expiredOnly: true, retry: true })
+        .then(async (ids) => {
+          if (ids.length) await runner.wake();
+        })
+        .catch((err) => logger.error("lease reaper failed", { error: err }));
+    }, config.runner.leaseSeconds * 1000);
     // A kill -9 mid-backup of a SQLite source leaves its snapshot (a plain copy of the user's data) in tmp/.
     const staleSnapshots = removeStaleScratch(join(config.dataDir, "tmp"));
     if (staleSnapshots) logger.warn("removed SQLite snapshots left by an interrupted run", { count: staleSnapshots });
@@ -116,8 +131,11 @@ ${CONFIG_HELP}`,
       const why = code === "EADDRINUSE" ? "the address is in use (another snapdb, or another program)" : (err as Error).message;
       logger.error("cannot listen", { listen: config.listen, error: why });
       process.stderr.write(`snapdb serve: cannot listen on ${config.listen}: ${why}\n`);
+      clearInterval(reaper);
+      await stopHeartbeat().catch(() => {});
       storage.close();
       store.close();
+      await store.closed;
       lock.release();
       return 1;
     }
@@ -130,7 +148,7 @@ ${CONFIG_HELP}`,
     // After the store is migrated: timers for every enabled attachment, then any catch-up runs.
     await scheduler.start();
     const url = `http://${app.server!.hostname}:${app.server!.port}`;
-    logger.info("snapdb listening", { url, version: VERSION, dataDir: config.dataDir, store: storeFile(config) });
+    logger.info("snapdb listening", { url, version: VERSION, dataDir: config.dataDir, store: config.store.url ? maskStoreUrl(config.store.url) : storeFile(config) });
 
     const done = Promise.withResolvers<number>();
     const shutdown = async (signal: string) => {
@@ -146,8 +164,11 @@ ${CONFIG_HELP}`,
       await Promise.all([runner.stop(config.runner.shutdownGraceSeconds * 1000), walArchiver.stop()]);
       // After the runner: its last jobs' deliveries are in the store and go out at the next start.
       await notifications.stop();
+      clearInterval(reaper);
+      await stopHeartbeat().catch((err) => logger.warn("could not mark the node stopped", { error: err }));
       storage.close();
       store.close();
+      await store.closed;
       lock.release();
       logger.info("stopped");
       done.resolve(0);

@@ -21,9 +21,17 @@ export type Tx = Db;
 export const isPostgres = (db: Db): boolean => is((db as unknown as { dialect: unknown }).dialect, PgDialect);
 
 export interface Store {
+  dialect: "sqlite" | "postgres";
+  /** The embedded store's connection (SQLite only: on PostgreSQL reading it throws). */
   sqlite: Database;
   db: Db;
+  /** The store answers (readiness): SQLite asks now, PostgreSQL reports its last periodic ping. */
+  healthy(): boolean;
+  /** The schema version the store is at (readiness compares it with this binary's). */
+  schemaVersion(): number;
   close(): void;
+  /** Settles when close() has finished (PostgreSQL closes its pool asynchronously). */
+  closed?: Promise<void>;
 }
 
 /**
@@ -54,8 +62,11 @@ export function openStore(file: string): Store {
   const db = drizzle({ client: sqlite, schema });
   asyncTransactions(sqlite, db);
   return {
+    dialect: "sqlite",
     sqlite,
     db,
+    healthy: () => sqlite.query("SELECT 1 AS ok").get() !== null,
+    schemaVersion: () => (sqlite.query("PRAGMA user_version").get() as { user_version: number }).user_version,
     close() {
       finalizePrepared(db);
       // Fold the WAL back so a copied data dir is one self-contained file.

@@ -19,6 +19,7 @@ export const ID_PREFIXES = {
   notificationChannel: "nch",
   notificationRule: "nru",
   notificationDelivery: "ndl",
+  node: "node",
 } as const;
 
 export type IdPrefix = (typeof ID_PREFIXES)[keyof typeof ID_PREFIXES];

@@ -55,7 +55,7 @@ export const eventPattern = (event: string) => `%${JSON.stringify(event)}%`;
 export async function matchingRules(tx: Tx, orgId: string, event: NotifyEvent, scope: EventScope): Promise<MatchedRule[]> {
   const sources = scope.dataSourceIds.length ? sql`r.data_source_id IN ${scope.dataSourceIds}` : sql`1 = 0`;
   return await rawAll<MatchedRule>(tx, sql`
-    SELECT r.id AS id, r.channel_id AS channelId, c.type AS channelType, r.policy_id AS policyId
+    SELECT r.id AS id, r.channel_id AS "channelId", c.type AS "channelType", r.policy_id AS "policyId"
     FROM notification_rules r JOIN notification_channels c ON c.id = r.channel_id
     WHERE r.org_id = ${orgId}
       AND r.events LIKE ${eventPattern(event)}

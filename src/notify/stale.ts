@@ -42,8 +42,8 @@ export function scheduleIntervalMs(cron: string, timezone: string, now: number):
 
 async function rulesWatchingStaleness(db: Db | Tx): Promise<Rule[]> {
   return await rawAll<Rule>(db, sql`
-    SELECT r.id AS id, r.org_id AS orgId, r.channel_id AS channelId, c.type AS channelType, r.events AS events,
-           r.data_source_id AS dataSourceId, r.policy_id AS policyId, r.stale_after_seconds AS staleAfterSeconds
+    SELECT r.id AS id, r.org_id AS "orgId", r.channel_id AS "channelId", c.type AS "channelType", r.events AS events,
+           r.data_source_id AS "dataSourceId", r.policy_id AS "policyId", r.stale_after_seconds AS "staleAfterSeconds"
     FROM notification_rules r JOIN notification_channels c ON c.id = r.channel_id
     WHERE r.events LIKE ${eventPattern("backup.stale")} OR r.events LIKE ${eventPattern("backup.recovered")}
     ORDER BY r.id`);
@@ -52,8 +52,8 @@ async function rulesWatchingStaleness(db: Db | Tx): Promise<Rule[]> {
 /** Enabled attachments in the rule's scope, with their policies' schedules. */
 async function candidates(db: Db | Tx, rule: Rule): Promise<Candidate[]> {
   return await rawAll<Candidate>(db, sql`
-    SELECT a.data_source_id AS dataSourceId, d.name AS dataSourceName, a.created_at AS attachmentCreatedAt, p.id AS policyId,
-           p.name AS policyName, p.schedule_cron AS scheduleCron, p.timezone AS timezone, p.timeout_seconds AS timeoutSeconds
+    SELECT a.data_source_id AS "dataSourceId", d.name AS "dataSourceName", a.created_at AS "attachmentCreatedAt", p.id AS "policyId",
+           p.name AS "policyName", p.schedule_cron AS "scheduleCron", p.timezone AS timezone, p.timeout_seconds AS "timeoutSeconds"
     FROM attachments a JOIN backup_policies p ON p.id = a.policy_id JOIN data_sources d ON d.id = a.data_source_id
     WHERE a.org_id = ${rule.orgId} AND a.enabled = TRUE
       AND (CAST(${rule.dataSourceId} AS TEXT) IS NULL OR a.data_source_id = ${rule.dataSourceId})

@@ -1,3 +1,4 @@
+import { nodeIdOf } from "../fleet/node.ts";
 import { join } from "node:path";
 import type { Config } from "../config/schema.ts";
 import { sqlitePathPolicy } from "../engines/sqlite-path.ts";
@@ -51,6 +52,8 @@ export function createRunner(input: CreateRunnerInput): Runner {
       restoreTimeoutSeconds: input.config.runner.restoreTimeoutSeconds,
       partsConcurrency: input.config.runner.partsConcurrency,
       retryBaseSeconds: input.config.runner.retryBaseSeconds,
+      nodeId: nodeIdOf(input.config.dataDir),
+      leaseMs: input.config.runner.leaseSeconds * 1000,
     },
   );
 }

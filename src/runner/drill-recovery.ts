@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { and, eq, inArray, isNotNull } from "drizzle-orm";
+import { and, eq, inArray, isNotNull, isNull, lt, or } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { dataSources, restorePlans, restores } from "../db/schema.ts";
 import { pinTarget } from "../engines/network.ts";
@@ -31,8 +31,10 @@ const INTERRUPTED = {
 };
 
 /** Fails the plan runs a dead process left `running`; returns their ids. Call before the runner starts. */
-export async function recoverInterruptedPlanRuns(db: Db, logger: Logger, hook?: PlanRunHook): Promise<string[]> {
-  const rows = await db.select().from(restores).where(and(eq(restores.status, "running"), isNotNull(restores.planId)));
+export async function recoverInterruptedPlanRuns(db: Db, logger: Logger, hook?: PlanRunHook, nodeId?: string): Promise<string[]> {
+  // Another live node's runs are its own (fleet): only this node's, pre-fleet ones, and those whose lease ran out.
+  const mine = nodeId ? or(isNull(restores.nodeId), eq(restores.nodeId, nodeId), lt(restores.leaseUntil, Date.now())) : undefined;
+  const rows = await db.select().from(restores).where(and(eq(restores.status, "running"), isNotNull(restores.planId), mine));
   for (const row of rows) {
     const mode = row.mode ?? "drill";
     await recordPlanRunEnd(

@@ -8,6 +8,7 @@ import { deleteBackupObjects } from "../storage/backup-objects.ts";
 import { planBackup, type BackupDeps, type BackupPlan, type JobRow, type Progress } from "./backup.ts";
 import { runJobBackup } from "./backup-parts.ts";
 import { classifyJobFailure, effectiveTimeout, retryDelayMs, type AbortReason, type JobFailure, type JobTimeout } from "./job-error.ts";
+import { configureLease, sourceFreeForClaim } from "./claim-lock.ts";
 import { nextQueuedBackup, nextQueuedRestore, OrgTurns, orgsWithRunnableWork } from "./pick-next.ts";
 import { claimRestore, executeRestore, type RunningRestore } from "./restore-run.ts";
 import { executePlanRun } from "./drill.ts";
@@ -18,6 +19,8 @@ import { recordBackupEvent } from "../notify/record.ts";
 import type { RestoreDirectoryPolicy } from "../lib/restore-directory.ts";
 
 export const RUNNER_ACTOR: Actor = { type: "system", id: "runner" };
+
+const DEFAULT_LEASE_MS = 30_000;
 
 export interface RunnerOptions {
   maxConcurrent: number;
@@ -34,6 +37,9 @@ export interface RunnerOptions {
   progressIntervalMs?: number;
   /** A safety net: the queue is also looked at this often, not only when woken. */
   pollIntervalMs?: number;
+  /** Fleet: the node that claims jobs here, and how long a claim holds unless renewed (progress writes renew it). */
+  nodeId?: string;
+  leaseMs?: number;
 }
 
 export interface RunnerDeps extends BackupDeps {
@@ -75,7 +81,13 @@ export class Runner {
   private poller: ReturnType<typeof setInterval> | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(private readonly deps: RunnerDeps, private readonly opts: RunnerOptions) {}
+  constructor(private readonly deps: RunnerDeps, private readonly opts: RunnerOptions) {
+    if (opts.leaseMs) configureLease(opts.leaseMs);
+  }
+
+  private get leaseMs(): number {
+    return this.opts.leaseMs ?? DEFAULT_LEASE_MS;
+  }
 
   async start(): Promise<void> {
     this.stopped = false;
@@ -177,7 +189,7 @@ export class Runner {
       // Within the org, backups and restores take turns by age: whichever was queued first runs first.
       const restore = await nextQueuedRestore(this.deps.db, busySources, orgId);
       if (restore && (!next || restore.queuedAt < next.queuedAt)) {
-        const claimedRestore = await claimRestore(this.deps.db, restore, now);
+        const claimedRestore = await claimRestore(this.deps.db, restore, now, { nodeId: this.opts.nodeId, leaseMs: this.leaseMs });
         if (claimedRestore) this.launchRestore(claimedRestore);
         continue;
       }
@@ -211,9 +223,12 @@ export class Runner {
 
   private async claim(job: JobRow, now: number): Promise<JobRow | null> {
     return await this.deps.db.transaction(async (tx) => {
+      // Several nodes on one PostgreSQL store: one claim per data source at a time, then the
+      // source checked free again inside it (SQLite's transactions are serial already).
+      if (!(await sourceFreeForClaim(tx, job.dataSourceId))) return null;
       const claimed = await tx
         .update(backupJobs)
-        .set({ status: "running", startedAt: now, bytesIn: 0, bytesStored: 0 })
+        .set({ status: "running", startedAt: now, bytesIn: 0, bytesStored: 0, nodeId: this.opts.nodeId ?? null, leaseUntil: now + this.leaseMs })
         .where(and(eq(backupJobs.id, job.id), eq(backupJobs.status, "queued")))
         .returning({ id: backupJobs.id })
         ;
@@ -307,7 +322,7 @@ export class Runner {
   private async writeProgress(jobId: string, p: Progress): Promise<void> {
     await this.deps.db
       .update(backupJobs)
-      .set({ bytesIn: p.bytesIn, bytesStored: p.bytesStored })
+      .set({ bytesIn: p.bytesIn, bytesStored: p.bytesStored, leaseUntil: nowMs() + this.leaseMs })
       .where(and(eq(backupJobs.id, jobId), eq(backupJobs.status, "running")))
       ;
   }

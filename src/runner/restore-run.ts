@@ -1,3 +1,4 @@
+import { LEASE_RENEW_MS, sourceFreeForClaim } from "./claim-lock.ts";
 import { and, eq } from "drizzle-orm";
 import { recordAudit } from "../audit/record.ts";
 import { SecretDecryptError } from "../crypto/secrets.ts";
@@ -33,11 +34,12 @@ export interface RunningRestore {
 }
 
 /** Conditional UPDATE queued → running: a cancel that got there first wins. */
-export async function claimRestore(db: Db, row: RestoreRow, now: number): Promise<RestoreRow | null> {
+export async function claimRestore(db: Db, row: RestoreRow, now: number, lease: { nodeId?: string; leaseMs: number } = { leaseMs: 30_000 }): Promise<RestoreRow | null> {
   return await db.transaction(async (tx) => {
+    if (!(await sourceFreeForClaim(tx, row.targetDataSourceId))) return null;
     const claimed = await tx
       .update(restores)
-      .set({ status: "running", startedAt: now, bytesRead: 0, bytesWritten: 0 })
+      .set({ status: "running", startedAt: now, bytesRead: 0, bytesWritten: 0, nodeId: lease.nodeId ?? null, leaseUntil: now + lease.leaseMs })
       .where(and(eq(restores.id, row.id), eq(restores.status, "queued")))
       .returning({ id: restores.id })
       ;
@@ -100,7 +102,7 @@ function cleanUpPointInTimeQuietly(state: PitrState, log: Logger): void {
 
 async function writeProgress(db: Db, id: string, p: RestoreProgress): Promise<void> {
   await db.update(restores)
-    .set({ bytesRead: p.bytesRead, bytesWritten: p.bytesWritten })
+    .set({ bytesRead: p.bytesRead, bytesWritten: p.bytesWritten, leaseUntil: nowMs() + LEASE_RENEW_MS })
     .where(and(eq(restores.id, id), eq(restores.status, "running")))
     ;
 }

@@ -1,3 +1,4 @@
+import { isUniqueViolation } from "../db/unique-violation.ts";
 import { and, desc, eq, inArray, sql } from "drizzle-orm";
 import { recordAudit } from "../audit/record.ts";
 import type { Db } from "../db/client.ts";
@@ -65,6 +66,17 @@ const statements = (db: Db) =>
  * a savepoint of it.
  */
 export async function queueScheduledRun(db: Db, attachmentId: string, scheduledAt: number, now: number, catchUp = false): Promise<FireOutcome> {
+  try {
+    return await queueInTransaction(db, attachmentId, scheduledAt, now, catchUp);
+  } catch (err) {
+    // Another node (or a leader that just lost its lease) queued this very run: the job's
+    // (attachment, scheduled minute) is unique, so a tick fires once whatever fires it.
+    if (isUniqueViolation(err, "backup_jobs.attachment_id, backup_jobs.scheduled_for")) return { outcome: "duplicate" };
+    throw err;
+  }
+}
+
+async function queueInTransaction(db: Db, attachmentId: string, scheduledAt: number, now: number, catchUp: boolean): Promise<FireOutcome> {
   return await db.transaction(async (tx) => {
     // Prepared on the transaction's handle: on PostgreSQL the outer handle is another connection.
     const q = statements(tx);

@@ -1,3 +1,4 @@
+import { freshStoreUrl } from "./store-matrix.ts";
 import { buildApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
@@ -71,10 +72,11 @@ export interface HarnessOptions {
 
 export async function createHarness(env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
   const dir = tempDir();
-  const { config } = loadConfig({ env: { SNAPDB_DATA_DIR: dir.path, ...env }, defaultConfigFile: "/nonexistent" });
+  const storeUrl = await freshStoreUrl();
+  const { config } = loadConfig({ env: { SNAPDB_DATA_DIR: dir.path, ...(storeUrl ? { SNAPDB_STORE_URL: storeUrl } : {}), ...env }, defaultConfigFile: "/nonexistent" });
   const secret = hsSecret(config)!;
   const master = masterKey(config);
-  const { store } = openMigratedStore(config);
+  const { store } = await openMigratedStore(config);
   const logLines: string[] = [];
   const logger: Logger = createLogger("debug", {}, (line) => logLines.push(line));
   const storage = storageRegistryFor(config, store.db, new SecretBox(master), derivedKey(master, "download"), {

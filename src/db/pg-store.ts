@@ -1,0 +1,64 @@
+import { SQL } from "bun";
+import { drizzle } from "drizzle-orm/bun-sql";
+import type { Db, Store } from "./client.ts";
+import type { MigrateResult } from "./migrate.ts";
+import { migratePg, pgSchemaVersion } from "./migrate-pg.ts";
+import * as pgSchema from "./schema-pg.ts";
+import { useStoreDialect } from "./schema.ts";
+
+const PING_MS = 5_000;
+
+/** `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages and logs. */
+export function maskStoreUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "postgres://…";
+  }
+}
+
+/**
+ * Opens the shared PostgreSQL store (fleet mode) and migrates it (under an advisory lock, so
+ * nodes starting together migrate once). From here on the process's tables are the
+ * PostgreSQL ones (src/db/schema.ts). Connection errors name the URL without its password.
+ */
+export async function openPgStore(url: string, opts: { max?: number } = {}): Promise<{ store: Store; migration: MigrateResult }> {
+  const client = new SQL(url, { max: opts.max ?? 10, idleTimeout: 60, connectionTimeout: 10 });
+  let migration: MigrateResult;
+  try {
+    migration = await migratePg(client);
+  } catch (err) {
+    await client.close({ timeout: 0 }).catch(() => {});
+    const message = err instanceof Error ? err.message : String(err);
+    throw new Error(`the PostgreSQL store at ${maskStoreUrl(url)} could not be opened: ${message.split(url).join(maskStoreUrl(url))}`);
+  }
+  useStoreDialect("postgres");
+  const db = drizzle({ client, schema: pgSchema }) as unknown as Db;
+  let healthy = true;
+  let version = migration.to;
+  const ping = setInterval(async () => {
+    try {
+      version = await pgSchemaVersion(client);
+      healthy = true;
+    } catch {
+      healthy = false;
+    }
+  }, PING_MS);
+  ping.unref?.();
+  const store: Store = {
+    dialect: "postgres",
+    get sqlite(): never {
+      throw new Error("the PostgreSQL store has no SQLite connection");
+    },
+    db,
+    healthy: () => healthy,
+    schemaVersion: () => version,
+    close() {
+      clearInterval(ping);
+      store.closed = client.close({ timeout: 5 }).catch(() => {});
+    },
+  };
+  return { store, migration };
+}
