@@ -20,6 +20,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: "doctor", summary: "check config, data dir, store, keys, dump tools, listen address, storage", load: async () => (await import("./doctor.ts")).doctorCommand },
   { name: "ready", summary: "wait until the daemon answers /readyz (systemd ExecStartPost)", load: async () => (await import("./ready.ts")).readyCommand },
   { name: "rotate-master-key", summary: "generate a new master key and re-encrypt every stored secret under it", load: async () => (await import("./rotate-master-key.ts")).rotateMasterKeyCommand },
+  { name: "store", summary: "store copy --to postgres://…: copy the embedded store into PostgreSQL (fleet mode)", load: async () => (await import("./store-copy.ts")).storeCopyCommand },
   { name: "version", summary: "print the version", load: async () => (await import("./version.ts")).versionCommand },
   // Clients of the API: the same routes, scopes and errors as curl sees.
   { name: "sources", summary: "list data sources, or show one (--json: the API's JSON)", load: async () => (await import("./client/sources.ts")).sourcesCommand },

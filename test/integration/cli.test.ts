@@ -74,7 +74,7 @@ describe("snapdb CLI", () => {
   });
 
   test("every command has --help", () => {
-    for (const command of ["serve", "token", "migrate", "version"]) {
+    for (const command of ["serve", "token", "migrate", "store", "version"]) {
       const r = snapdb([command, "--help"]);
       expect({ command, code: r.code }).toEqual({ command, code: 0 });
       expect(r.out).toContain(`snapdb ${command}`);
