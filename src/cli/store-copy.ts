@@ -102,7 +102,7 @@ async function copyLocked(config: Config, url: string): Promise<number> {
   let store: Store | null = null;
   try {
     // The embedded file whatever store.url says: that is what is copied.
-    store = openMigratedStore({ ...config, store: { url: "" } }).store;
+    store = (await openMigratedStore({ ...config, store: { url: "" } })).store;
     // Checked before migrating too (and again inside the copy's transaction), so a non-empty
     // target at an older schema is not upgraded either.
     try {
