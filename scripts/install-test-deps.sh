@@ -22,6 +22,7 @@ PACKAGES=(
   python3-aiosmtpd  # a real SMTP server (with AUTH) that e-mail notifications are sent to
   zsh           # the CLI's zsh completion script is parsed with zsh -n
   fish          # … and its fish one with fish -n
+  faketime      # test/reliability/fleet-three.test.ts runs one fleet node with its clock 10 s off (libfaketime)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

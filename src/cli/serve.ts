@@ -1,4 +1,5 @@
 import { keyFingerprint, nodeIdOf, startHeartbeat } from "../fleet/node.ts";
+import { type Leadership, pgLeadership, soleLeader } from "../fleet/leader.ts";
 import { maskStoreUrl } from "../db/pg-store.ts";
 import { LATEST_PG_SCHEMA_VERSION } from "../db/migrate-pg.ts";
 import { join } from "node:path";
@@ -65,8 +66,18 @@ ${CONFIG_HELP}`,
     readiness.register("store", () => store.healthy());
     readiness.register("migrations", () => store.schemaVersion() === (store.dialect === "postgres" ? LATEST_PG_SCHEMA_VERSION : LATEST_SCHEMA_VERSION));
     readiness.register("accepting", () => !stopping);
-    const scheduler = new Scheduler({ db: store.db, logger: logger.child({ component: "scheduler" }), catchUp: config.scheduler.catchUp });
-    readiness.register("scheduler", () => scheduler.running);
+    const fleet = store.dialect === "postgres";
+    // In a fleet the leader's scheduler also picks up attachments changed through other nodes:
+    // their services cannot reach its timers, so it reads the table every few seconds.
+    const scheduler = new Scheduler({
+      db: store.db,
+      logger: logger.child({ component: "scheduler" }),
+      catchUp: config.scheduler.catchUp,
+      reconcileMs: fleet ? Math.min(60_000, Math.max(2_000, (config.runner.leaseSeconds * 1000) / 6)) : undefined,
+    });
+    let leadership: Leadership | null = null;
+    // A follower runs no scheduler and is ready all the same; the leader is ready once its scheduler runs.
+    readiness.register("scheduler", () => (leadership !== null && !leadership.isLeader && fleet) || scheduler.running);
     const metrics = new MetricsRegistry();
     const storage = storageRegistryFor(config, store.db, secrets, derivedKey(master, "download"), {
       publicBaseUrl: (config.http.publicUrl || `http://${config.listen}`).replace(/\/+$/, ""),
@@ -140,13 +151,27 @@ ${CONFIG_HELP}`,
       return 1;
     }
     await runner.start();
-    // Deliveries left pending by the previous run go out first; then events as they come.
-    await notifications.start();
-    // Continuous WAL archiving of PostgreSQL sources with a physical policy (pg_receivewal).
-    walArchiver.start();
-    const stopSweep = startRetentionSweep({ db: store.db, storage, logger });
-    // After the store is migrated: timers for every enabled attachment, then any catch-up runs.
-    await scheduler.start();
+    // What one node does for the whole fleet (the only node, on the embedded store): the leader.
+    let stopSweep = () => {};
+    const duties = {
+      async elected() {
+        // Deliveries left pending (by a previous run, or a previous leader) go out first; then events as they come.
+        await notifications.start();
+        // Continuous WAL archiving of PostgreSQL sources with a physical policy (pg_receivewal).
+        walArchiver.start();
+        stopSweep = startRetentionSweep({ db: store.db, storage, logger });
+        // Timers for every enabled attachment, then the catch-up runs of what was missed meanwhile.
+        await scheduler.start();
+      },
+      async deposed() {
+        // No new scheduled runs first: another node may be about to lead.
+        scheduler.stop();
+        stopSweep();
+        await Promise.all([notifications.stop(), walArchiver.stop()]);
+      },
+    };
+    leadership = fleet ? pgLeadership({ url: config.store.url, leaseMs: config.runner.leaseSeconds * 1000, logger: logger.child({ component: "leader" }), nodeId }, duties) : soleLeader(duties);
+    await leadership.start();
     const url = `http://${app.server!.hostname}:${app.server!.port}`;
     logger.info("snapdb listening", { url, version: VERSION, dataDir: config.dataDir, store: config.store.url ? maskStoreUrl(config.store.url) : storeFile(config) });
 
@@ -155,15 +180,14 @@ ${CONFIG_HELP}`,
       if (stopping) return;
       stopping = true;
       logger.info("shutting down", { signal });
-      // No new scheduled runs; stop accepting, let requests in flight finish, then close the store cleanly.
-      scheduler.stop();
-      stopSweep();
+      // No new scheduled runs (the leader's duties stop, its lock goes to another node); stop
+      // accepting, let requests in flight finish, then close the store cleanly. Meanwhile each
+      // pg_receivewal is stopped cleanly (its partial segment is resumed at the next start) and
+      // deliveries in flight stay pending for the next leader or start.
+      const leaderStopped = leadership?.stop() ?? Promise.resolve();
       await app.server?.stop(false);
-      // Running backups get a grace period, then are aborted and re-queued (or failed) as INTERRUPTED;
-      // meanwhile each pg_receivewal is stopped cleanly (its partial segment is resumed at the next start).
-      await Promise.all([runner.stop(config.runner.shutdownGraceSeconds * 1000), walArchiver.stop()]);
-      // After the runner: its last jobs' deliveries are in the store and go out at the next start.
-      await notifications.stop();
+      // Running backups get a grace period, then are aborted and re-queued (or failed) as INTERRUPTED.
+      await Promise.all([runner.stop(config.runner.shutdownGraceSeconds * 1000), leaderStopped]);
       clearInterval(reaper);
       await stopHeartbeat().catch((err) => logger.warn("could not mark the node stopped", { error: err }));
       storage.close();

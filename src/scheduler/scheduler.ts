@@ -21,6 +21,11 @@ export interface SchedulerOptions {
    * seconds-level pattern), so a test sees the cron → job path fire within a second or two.
    */
   timerPattern?: (attachment: ScheduledAttachment) => string;
+  /**
+   * How often timers are compared with the table (default a minute). A fleet's leader reads it
+   * every few seconds: attachments changed through other nodes never reach its sync calls.
+   */
+  reconcileMs?: number;
   /** Test hook only: the same for restore plans' timers. */
   planTimerPattern?: (plan: { id: string; scheduleCron: string }) => string;
 }
@@ -158,32 +163,46 @@ export class Scheduler implements ScheduleSync {
     const rows = await this.reconcile();
     let catchUps = await this.plans.start();
     // A safety net for changes made without a sync call (e.g. a data source deleted with its
-    // attachments): timers are compared with the table once a minute; unchanged ones stay.
+    // attachments, or an attachment made through another node of a fleet): timers are compared
+    // with the table once a minute (a fleet leader: every few seconds); unchanged ones stay.
     this.sweeper = setInterval(async () => {
       try {
-        await this.reconcile();
+        const before = new Set(this.timers.keys());
+        const added = (await this.reconcile()).filter((row) => !before.has(row.id));
         await this.plans.reconcile();
+        await this.catchUp(added);
       } catch (error) {
         this.opts.logger.error("scheduler reconcile failed", { error });
       }
-    }, RECONCILE_MS);
+    }, this.opts.reconcileMs ?? RECONCILE_MS);
     this.sweeper.unref?.();
-    if (this.opts.catchUp === "one") {
-      const now = this.now();
-      for (const row of rows) {
-        const missed = this.missedRun(row, now);
-        if (missed === null) continue;
-        catchUps++;
-        this.opts.logger.info("scheduler catch-up run", { attachmentId: row.id, scheduledAt: isoOf(missed) });
-        try {
-          await this.fire(row.id, missed, true);
-        } catch {
-          // Already logged by fire(); one attachment's failure must not keep the daemon from starting.
-        }
-      }
-    }
+    catchUps += await this.catchUp(rows);
     this.opts.logger.info("scheduler started", { timers: this.timers.size, catchUps });
     return { timers: this.timers.size, catchUps };
+  }
+
+  /**
+   * With `catchUp: one`, each attachment whose last scheduled time went by unacted on (the
+   * daemon, or the fleet's leader, was down; the timer was not there yet) runs once now.
+   * A run its slot already holds is not queued twice (the unique slot), so a new leader
+   * catching up after its predecessor fired changes nothing.
+   */
+  private async catchUp(rows: ScheduledAttachment[]): Promise<number> {
+    if (this.opts.catchUp !== "one") return 0;
+    const now = this.now();
+    let catchUps = 0;
+    for (const row of rows) {
+      const missed = this.missedRun(row, now);
+      if (missed === null) continue;
+      catchUps++;
+      this.opts.logger.info("scheduler catch-up run", { attachmentId: row.id, scheduledAt: isoOf(missed) });
+      try {
+        await this.fire(row.id, missed, true);
+      } catch {
+        // Already logged by fire(); one attachment's failure must not keep the others from running.
+      }
+    }
+    return catchUps;
   }
 
   stop(): void {
