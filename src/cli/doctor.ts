@@ -1,3 +1,4 @@
+import { checkFleet } from "./doctor-fleet.ts";
 import { ConfigError, loadConfig } from "../config/load.ts";
 import { VERSION } from "../version.ts";
 import { CONFIG_HELP, CONFIG_OPTIONS, configFlags, type Command } from "./command.ts";
@@ -32,6 +33,9 @@ Checks: the config loads (and which file was read), the data dir is writable, th
 store's schema version against this binary's, the master key and JWT secret files
 (present, mode 0600), the dump/restore tools on PATH and their versions, the listen
 address is free or a snapdb daemon answers /readyz there, the managed storage.
+With a PostgreSQL store (fleet mode): the store answers and its schema version, the
+nodes up and down, and that every node up holds this host's master key, runs this
+version and has a clock within a second of the others.
 
 ${CONFIG_HELP}`,
   options: { ...CONFIG_OPTIONS },
@@ -54,7 +58,9 @@ ${CONFIG_HELP}`,
     if (loaded) {
       const { config } = loaded;
       print(checkDataDir(config));
-      print(checkStore(config));
+      // A fleet's store is PostgreSQL: it and the nodes sharing it are checked instead of a file.
+      if (config.store.url) for (const r of await checkFleet(config)) print(r);
+      else print(checkStore(config));
       print(checkMasterKey(config));
       print(await checkJwt(config));
       print(await checkListen(config));

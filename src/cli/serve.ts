@@ -1,4 +1,4 @@
-import { keyFingerprint, nodeIdOf, startHeartbeat } from "../fleet/node.ts";
+import { directUrlOf, keyFingerprint, nodeIdOf, startHeartbeat } from "../fleet/node.ts";
 import { type Leadership, pgLeadership, soleLeader } from "../fleet/leader.ts";
 import { maskStoreUrl } from "../db/pg-store.ts";
 import { LATEST_PG_SCHEMA_VERSION } from "../db/migrate-pg.ts";
@@ -79,9 +79,8 @@ ${CONFIG_HELP}`,
     // A follower runs no scheduler and is ready all the same; the leader is ready once its scheduler runs.
     readiness.register("scheduler", () => (leadership !== null && !leadership.isLeader && fleet) || scheduler.running);
     const metrics = new MetricsRegistry();
-    const storage = storageRegistryFor(config, store.db, secrets, derivedKey(master, "download"), {
-      publicBaseUrl: (config.http.publicUrl || `http://${config.listen}`).replace(/\/+$/, ""),
-    });
+    const publicBaseUrl = (config.http.publicUrl || `http://${config.listen}`).replace(/\/+$/, "");
+    const storage = storageRegistryFor(config, store.db, secrets, derivedKey(master, "download"), { publicBaseUrl });
     const runner = createRunner({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
     readiness.register("runner", () => runner.isRunning);
     const notifications = createNotifications({ db: store.db, config, secrets, logger, metrics });
@@ -105,7 +104,7 @@ ${CONFIG_HELP}`,
     // then jobs and other restores are failed and their uploads removed before any new job starts.
     // Fleet: this node's own rows (its node id survives restarts), never another live node's.
     const nodeId = nodeIdOf(config.dataDir);
-    const stopHeartbeat = await startHeartbeat(store.db, { id: nodeId, labels: config.node.labels, masterKeyFingerprint: keyFingerprint(master) }, Math.max(1000, (config.runner.leaseSeconds * 1000) / 3), logger);
+    const stopHeartbeat = await startHeartbeat(store.db, { id: nodeId, labels: config.node.labels, masterKeyFingerprint: keyFingerprint(master), url: directUrlOf(config.listen) }, Math.max(1000, (config.runner.leaseSeconds * 1000) / 3), logger);
     await recoverInterruptedPlanRuns(store.db, logger, undefined, nodeId);
     await recoverInterruptedJobs(store.db, storage, logger, { nodeId });
     // Jobs of nodes that stopped renewing their lease (killed, cut off) are failed INTERRUPTED and,

@@ -378,4 +378,8 @@ export const nodes = pgTable("nodes", {
   startedAt: int("started_at").notNull(),
   lastSeenAt: int("last_seen_at").notNull(),
   stoppedAt: int("stopped_at"),
+  /** Where other nodes reach this one directly (its listen address): they fetch downloads of files on its disk there. */
+  url: text("url"),
+  /** The store's clock minus the node's, measured at its last heartbeat (doctor reports skew). */
+  clockOffsetMs: int("clock_offset_ms"),
 });

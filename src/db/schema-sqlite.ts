@@ -454,4 +454,8 @@ export const nodes = sqliteTable("nodes", {
   lastSeenAt: integer("last_seen_at").notNull(),
   /** Set at a clean shutdown: the node is down at once, not after the lease. */
   stoppedAt: integer("stopped_at"),
+  /** Where other nodes reach this one directly (its listen address): they fetch downloads of files on its disk there. */
+  url: text("url"),
+  /** The store's clock minus the node's, measured at its last heartbeat (doctor reports skew). */
+  clockOffsetMs: integer("clock_offset_ms"),
 });

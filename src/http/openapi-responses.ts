@@ -28,8 +28,8 @@ export const OPERATION_ERRORS: Record<string, Record<string, string>> = {
   },
   "GET /downloads/{token}": {
     "403": "The link is expired or tampered with (`FORBIDDEN`)",
-    "404": "The file was deleted since the link was made (`NOT_FOUND`)",
-    "503": "The storage holding the file is not available (`UNAVAILABLE`)",
+    "404": "The file was deleted since the link was made, or it is on the disk of a fleet node that is down (`NOT_FOUND`)",
+    "503": "The storage holding the file, or the fleet node whose disk holds it, is not available (`UNAVAILABLE`)",
   },
   "POST /storage-destinations": { "409": "A destination of that name exists (`CONFLICT`, `details[].path` `/name`)" },
   "PATCH /storage-destinations/{id}": {

@@ -1,3 +1,4 @@
+import { storeNowMs } from "../lib/clock.ts";
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { and, eq, inArray, isNotNull, isNull, lt, or } from "drizzle-orm";
@@ -33,7 +34,7 @@ const INTERRUPTED = {
 /** Fails the plan runs a dead process left `running`; returns their ids. Call before the runner starts. */
 export async function recoverInterruptedPlanRuns(db: Db, logger: Logger, hook?: PlanRunHook, nodeId?: string): Promise<string[]> {
   // Another live node's runs are its own (fleet): only this node's, pre-fleet ones, and those whose lease ran out.
-  const mine = nodeId ? or(isNull(restores.nodeId), eq(restores.nodeId, nodeId), lt(restores.leaseUntil, Date.now())) : undefined;
+  const mine = nodeId ? or(isNull(restores.nodeId), eq(restores.nodeId, nodeId), lt(restores.leaseUntil, storeNowMs())) : undefined;
   const rows = await db.select().from(restores).where(and(eq(restores.status, "running"), isNotNull(restores.planId), mine));
   for (const row of rows) {
     const mode = row.mode ?? "drill";

@@ -5,7 +5,7 @@ import { backupJobs, backupPolicies, dataSources, restores, storageDestinations 
 import { removeSqliteTemp, sqliteTempPath } from "../engines/sqlite-restore.ts";
 import { realPathOf } from "../lib/host-paths.ts";
 import type { Logger } from "../lib/logger.ts";
-import { nowMs } from "../lib/clock.ts";
+import { nowMs, storeNowMs } from "../lib/clock.ts";
 import { deleteBackupObjects } from "../storage/backup-objects.ts";
 import type { StorageRegistry } from "../storage/registry.ts";
 import { RUNNER_ACTOR } from "./queue.ts";
@@ -52,8 +52,10 @@ const deadRestores = (scope: RecoveryScope, now: number) => {
 export async function recoverInterruptedJobs(db: Db, storage: StorageRegistry, logger: Logger, scope: RecoveryScope = {}): Promise<string[]> {
   await recoverInterruptedRestores(db, logger, scope);
   const now = scope.now ?? nowMs();
+  // Leases are in the store's clock (every node's the same), not this node's.
+  const leaseNow = scope.now ?? storeNowMs();
   const interrupted = await db.transaction(async (tx) => {
-    const rows = await tx.select().from(backupJobs).where(deadJobs(scope, now));
+    const rows = await tx.select().from(backupJobs).where(deadJobs(scope, leaseNow));
     const taken: typeof rows = [];
     for (const job of rows) {
       const ctx = { orgId: job.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null };
@@ -115,8 +117,10 @@ const pitrInterrupted = (dir: string) => ({
  */
 export async function recoverInterruptedRestores(db: Db, logger: Logger, scope: RecoveryScope = {}): Promise<string[]> {
   const now = scope.now ?? nowMs();
+  // Leases are in the store's clock (every node's the same), not this node's.
+  const leaseNow = scope.now ?? storeNowMs();
   const rows = await db.transaction(async (tx) => {
-    const found = await tx.select().from(restores).where(deadRestores(scope, now));
+    const found = await tx.select().from(restores).where(deadRestores(scope, leaseNow));
     const taken: typeof found = [];
     for (const r of found) {
       const error = r.targetDirectory === null ? RESTORE_INTERRUPTED : pitrInterrupted(r.targetDirectory);

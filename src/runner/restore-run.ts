@@ -11,7 +11,7 @@ import type { EngineName } from "../engines/types.ts";
 import type { Actor } from "../lib/context.ts";
 import { AppError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
-import { nowMs } from "../lib/clock.ts";
+import { nowMs, storeNowMs } from "../lib/clock.ts";
 import type { RestoreErrorCode } from "../lib/failure-codes.ts";
 import { StorageError, storageFailureCode } from "../storage/errors.ts";
 import type { AbortReason } from "./job-error.ts";
@@ -39,7 +39,7 @@ export async function claimRestore(db: Db, row: RestoreRow, now: number, lease: 
     if (!(await sourceFreeForClaim(tx, row.targetDataSourceId))) return null;
     const claimed = await tx
       .update(restores)
-      .set({ status: "running", startedAt: now, bytesRead: 0, bytesWritten: 0, nodeId: lease.nodeId ?? null, leaseUntil: now + lease.leaseMs })
+      .set({ status: "running", startedAt: now, bytesRead: 0, bytesWritten: 0, nodeId: lease.nodeId ?? null, leaseUntil: storeNowMs() + lease.leaseMs })
       .where(and(eq(restores.id, row.id), eq(restores.status, "queued")))
       .returning({ id: restores.id })
       ;
@@ -102,7 +102,7 @@ function cleanUpPointInTimeQuietly(state: PitrState, log: Logger): void {
 
 async function writeProgress(db: Db, id: string, p: RestoreProgress): Promise<void> {
   await db.update(restores)
-    .set({ bytesRead: p.bytesRead, bytesWritten: p.bytesWritten, leaseUntil: nowMs() + LEASE_RENEW_MS })
+    .set({ bytesRead: p.bytesRead, bytesWritten: p.bytesWritten, leaseUntil: storeNowMs() + LEASE_RENEW_MS })
     .where(and(eq(restores.id, id), eq(restores.status, "running")))
     ;
 }

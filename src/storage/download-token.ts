@@ -13,6 +13,11 @@ export interface DownloadGrant {
   /** ms since epoch */
   expiresAt: number;
   filename: string;
+  /**
+   * The fleet node whose disk holds the file (a local destination is one host's); another
+   * node passes the download through from it. Absent in links of older versions.
+   */
+  nodeId?: string;
 }
 
 export type TokenCheck = { ok: true; grant: DownloadGrant } | { ok: false; reason: "invalid" | "expired" };
@@ -23,6 +28,7 @@ interface Payload {
   k: string;
   e: number;
   f: string;
+  n?: string;
 }
 
 export class DownloadTokens {
@@ -33,16 +39,16 @@ export class DownloadTokens {
   }
 
   sign(grant: DownloadGrant): string {
-    const payload: Payload = { v: 1, d: grant.destinationId, k: grant.key, e: grant.expiresAt, f: grant.filename };
+    const payload: Payload = { v: 1, d: grant.destinationId, k: grant.key, e: grant.expiresAt, f: grant.filename, ...(grant.nodeId ? { n: grant.nodeId } : {}) };
     return this.codec.sign(payload);
   }
 
   verify(token: string, now = Date.now()): TokenCheck {
     const p = this.codec.verify(token) as Partial<Payload> | null | undefined;
-    if (!p || typeof p !== "object" || p.v !== 1 || typeof p.d !== "string" || typeof p.k !== "string" || typeof p.e !== "number" || typeof p.f !== "string") {
+    if (!p || typeof p !== "object" || p.v !== 1 || typeof p.d !== "string" || typeof p.k !== "string" || typeof p.e !== "number" || typeof p.f !== "string" || (p.n !== undefined && typeof p.n !== "string")) {
       return { ok: false, reason: "invalid" };
     }
     if (now >= p.e) return { ok: false, reason: "expired" };
-    return { ok: true, grant: { destinationId: p.d, key: p.k, expiresAt: p.e, filename: p.f } };
+    return { ok: true, grant: { destinationId: p.d, key: p.k, expiresAt: p.e, filename: p.f, ...(p.n ? { nodeId: p.n } : {}) } };
   }
 }

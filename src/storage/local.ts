@@ -313,6 +313,7 @@ export class LocalDriver implements StorageDriver {
       key,
       expiresAt: issuedAt + options.expiresInSeconds * 1000,
       filename: options.filename ?? key.slice(key.lastIndexOf("/") + 1),
+      nodeId: options.nodeId,
     });
     return `${download.baseUrl.replace(/\/+$/, "")}/downloads/${token}`;
   }

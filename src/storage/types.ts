@@ -48,6 +48,8 @@ export interface DownloadUrlOptions {
   filename?: string;
   /** When the link's lifetime starts (now by default); tests use a past time to get an expired link. */
   issuedAt?: Date;
+  /** Local destinations: the fleet node that wrote the file (its disk holds it). */
+  nodeId?: string;
 }
 
 /**

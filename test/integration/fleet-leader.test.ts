@@ -124,6 +124,7 @@ test("one of three leads; a stopped leader is replaced within the lease; one who
   expect(takeover).toBeLessThanOrEqual(LEASE_MS);
   const second = all.find((c) => c.leading())!;
   expect(second.name).not.toBe(first.name);
+  expect(overlaps()).toBe(0);
 
   // The server ends the leader's session (as it would a node cut off by the network): the
   // leader notices it no longer holds the lock and steps down; the remaining one takes over.

@@ -105,7 +105,7 @@ export async function createDownloadLink(ctx: ServiceContext, deps: FileDeps, id
   const issuedAt = new Date();
   const leaf = key.split("/").at(-1)!;
   const url = await orUnavailable(() =>
-    deps.storage.driverFor(destination).downloadUrl(key, { expiresInSeconds, filename: partName === null ? leaf : `${job.id}-${leaf}` }),
+    deps.storage.driverFor(destination).downloadUrl(key, { expiresInSeconds, filename: partName === null ? leaf : `${job.id}-${leaf}`, nodeId: job.nodeId ?? undefined }),
   );
   await ctx.db.transaction(async (tx) =>
     recordAudit(tx, ctx, {
