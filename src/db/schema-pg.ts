@@ -185,6 +185,8 @@ export const backupJobs = pgTable(
     physical: jsonText("physical").$type<Record<string, unknown> | null>(),
     nodeId: text("node_id"),
     leaseUntil: int("lease_until"),
+    /** A cancel asked of a node that is not running it: the running node sees it at its next progress write. */
+    cancelRequestedAt: int("cancel_requested_at"),
     scheduledFor: int("scheduled_for"),
   },
   (t) => [
@@ -231,6 +233,8 @@ export const restores = pgTable(
     targetDirectory: text("target_directory"),
     nodeId: text("node_id"),
     leaseUntil: int("lease_until"),
+    /** A cancel asked of a node that is not running it: the running node sees it at its next progress write. */
+    cancelRequestedAt: int("cancel_requested_at"),
   },
   (t) => [
     index("restores_org_id_idx").on(t.orgId, t.id),

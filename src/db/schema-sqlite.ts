@@ -200,6 +200,8 @@ export const backupJobs = sqliteTable(
     /** The node that claimed it (fleet) and until when its claim holds unless renewed, ms. */
     nodeId: text("node_id"),
     leaseUntil: integer("lease_until"),
+    /** A cancel asked of a node that is not running it: the running node sees it at its next progress write. */
+    cancelRequestedAt: integer("cancel_requested_at"),
     /** A scheduled run's minute (ms): with the attachment, unique, so a tick fires once whatever fires it. */
     scheduledFor: integer("scheduled_for"),
   },
@@ -267,6 +269,8 @@ export const restores = sqliteTable(
     /** As on backup_jobs: the claiming node and its lease (ms). */
     nodeId: text("node_id"),
     leaseUntil: integer("lease_until"),
+    /** A cancel asked of a node that is not running it: the running node sees it at its next progress write. */
+    cancelRequestedAt: integer("cancel_requested_at"),
   },
   (t) => [
     index("restores_org_id_idx").on(t.orgId, t.id),

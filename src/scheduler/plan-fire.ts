@@ -94,6 +94,7 @@ export async function queuePlanRun(db: Db, who: Omit<ServiceContext, "db" | "org
       mode: plan.mode,
       trigger: req.trigger,
       nodeId: null,
+      cancelRequestedAt: null,
       leaseUntil: null,
       verification: null,
     };

@@ -139,6 +139,7 @@ export async function runNow(ctx: ServiceContext, input: { dataSourceId: string;
       format: null,
       error: null,
       nodeId: null,
+      cancelRequestedAt: null,
       leaseUntil: null,
       scheduledFor: null,
       fileDeletedAt: null,
@@ -178,9 +179,12 @@ export async function cancelJob(ctx: ServiceContext, control: JobControl, id: st
     return cancelJob(ctx, control, id); // it started meanwhile
   }
   if (job.status === "running") {
-    await ctx.db.transaction(async (tx) =>
-      recordAudit(tx, ctx, { action: "backup_job.cancel_requested", targetType: "backup_job", targetId: id, metadata: { dataSourceId: job.dataSourceId } }),
-    );
+    // Recorded in the row too: in a fleet the job may run on another node, which sees it at
+    // its next progress write (within a second) and stops it.
+    await ctx.db.transaction(async (tx) => {
+      await tx.update(backupJobs).set({ cancelRequestedAt: nowMs() }).where(and(eq(backupJobs.id, id), eq(backupJobs.status, "running")));
+      await recordAudit(tx, ctx, { action: "backup_job.cancel_requested", targetType: "backup_job", targetId: id, metadata: { dataSourceId: job.dataSourceId } });
+    });
     control.abortRunning(id, "canceled");
     return findJob(ctx.db, ctx.orgId, id);
   }

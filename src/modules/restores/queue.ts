@@ -50,6 +50,7 @@ export async function queueRestore(
       trigger: "manual",
       verification: null,
       nodeId: null,
+      cancelRequestedAt: null,
       leaseUntil: null,
     };
     await tx.insert(restores).values(row);

@@ -184,7 +184,12 @@ export async function cancelRestore(ctx: ServiceContext, control: JobControl, id
     return cancelRestore(ctx, control, id); // it started meanwhile
   }
   if (row.status === "running") {
-    await ctx.db.transaction(async (tx) => recordAudit(tx, ctx, { action: "restore.cancel_requested", targetType: "restore", targetId: id }));
+    // Recorded in the row too: in a fleet the restore may run on another node, which sees it
+    // at its next progress write (within a second) and stops it.
+    await ctx.db.transaction(async (tx) => {
+      await tx.update(restores).set({ cancelRequestedAt: nowMs() }).where(and(eq(restores.id, id), eq(restores.status, "running")));
+      await recordAudit(tx, ctx, { action: "restore.cancel_requested", targetType: "restore", targetId: id });
+    });
     control.abortRunning(id, "canceled");
     return findRestore(ctx.db, ctx.orgId, id);
   }
