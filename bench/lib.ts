@@ -4,7 +4,7 @@
  * Everything talks to 127.0.0.1 only.
  */
 import { SQL } from "bun";
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem, loadavg } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT, startDaemon, type Daemon, type DaemonOptions } from "../test/helpers/daemon.ts";
@@ -204,4 +204,26 @@ export function sessionWatcher(pg: { host: string; port: number; user: string; p
       await sql.close({ timeout: 0 });
     },
   };
+}
+
+/**
+ * CPU seconds of a PostgreSQL server's whole process tree: the postmaster (with the backends
+ * it has reaped) and every live child (backends, autovacuum, walwriter, …), read from /proc.
+ * `dataDir` is the server's data directory (postmaster.pid names the postmaster).
+ */
+export function pgServerCpu(dataDir: string): number {
+  const postmaster = Number(readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+  const own = cpuOf(postmaster);
+  let total = own.self + own.children;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid !== postmaster) continue;
+      const c = cpuOf(Number(entry));
+      total += c.self + c.children;
+    } catch {} // the process ended meanwhile: its time is in the postmaster's children now
+  }
+  return total;
 }
