@@ -30,6 +30,7 @@ import { jobRoutes } from "./modules/jobs/routes.ts";
 import { restoreRoutes } from "./modules/restores/routes.ts";
 import { notificationRoutes } from "./modules/notifications/routes.ts";
 import { restorePlanRoutes } from "./modules/restore-plans/routes.ts";
+import { nodeRoutes } from "./modules/nodes/routes.ts";
 
 export interface AppDeps {
   config: Config;
@@ -98,6 +99,7 @@ export function buildApp(deps: AppDeps) {
     .use(jobRoutes(kit, deps.jobs))
     .use(restoreRoutes(kit, deps.jobs))
     .use(notificationRoutes(kit))
-    .use(restorePlanRoutes(kit, deps.jobs));
+    .use(restorePlanRoutes(kit, deps.jobs))
+    .use(nodeRoutes(kit));
   return app;
 }

@@ -17,6 +17,7 @@ export const TAGS = {
     description: "Channels (webhook, Slack, Discord, Teams, ntfy, e-mail), the rules that route events to them, and the delivery log.",
   },
   audit: { name: "audit log", description: "A read-only feed of every sensitive operation." },
+  nodes: { name: "nodes", description: "The daemons sharing the store (fleet mode): labels, heartbeat, what runs on each." },
   operations: { name: "operations", description: "Health, readiness and Prometheus metrics." },
 } as const;
 

@@ -67,4 +67,5 @@ export const OPERATION_IDS: Record<string, string> = {
   "PATCH /restore-plans/{id}": "updateRestorePlan",
   "DELETE /restore-plans/{id}": "deleteRestorePlan",
   "POST /restore-plans/{id}/run-now": "runRestorePlanNow",
+  "GET /nodes": "listNodes",
 };

@@ -54,6 +54,7 @@ export function createRunner(input: CreateRunnerInput): Runner {
       retryBaseSeconds: input.config.runner.retryBaseSeconds,
       nodeId: nodeIdOf(input.config.dataDir),
       leaseMs: input.config.runner.leaseSeconds * 1000,
+      nodeLabels: input.config.node.labels,
     },
   );
 }

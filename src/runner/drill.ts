@@ -13,7 +13,7 @@ import type { EngineName, SourceTarget } from "../engines/types.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { RunnerMetrics } from "./metrics.ts";
 import { recordPlanRunEnd, type PlanRunHook } from "./plan-run-record.ts";
-import { classifyRestoreFailure, targetStateNote, watchRestore, type RunningRestore } from "./restore-run.ts";
+import { classifyRestoreFailure, targetStateNote, watchRestore, type RestoreWatch, type RunningRestore } from "./restore-run.ts";
 import { planRestore, runRestore, type RestoreDeps, type RestoreRow, type RestoreState } from "./restore.ts";
 import { failureSummary, notVerified, verifyRestored, type RestoredAt, type Verification } from "./verify-restore.ts";
 
@@ -87,7 +87,7 @@ async function refuseOwnSource(deps: PlanRunDeps, row: RestoreRow, at: RestoredA
   if (same) throw new RestoreSetupError("INVALID_TARGET", "refusing to refresh the plan's own data source: the target is the very database its backups are taken of; nothing was changed");
 }
 
-export async function executePlanRun(deps: PlanRunDeps, entry: RunningRestore, opts: { progressIntervalMs: number; timeoutSeconds: number }): Promise<void> {
+export async function executePlanRun(deps: PlanRunDeps, entry: RunningRestore, opts: RestoreWatch): Promise<void> {
   const { row, controller, progress } = entry;
   const mode = row.mode ?? "drill";
   const log = deps.logger.child({ restoreId: row.id, planId: row.planId, mode });

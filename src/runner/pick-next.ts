@@ -1,6 +1,8 @@
-import { and, asc, eq, isNull, lte, notInArray, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, eq, isNotNull, isNull, lte, notInArray, or, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
-import { backupJobs, restores } from "../db/schema.ts";
+import { rawAll } from "../db/raw.ts";
+import { backupJobs, dataSources, restores } from "../db/schema.ts";
+import { runsOn } from "../fleet/run-on.ts";
 import type { JobRow } from "./backup.ts";
 import type { RestoreRow } from "./restore.ts";
 
@@ -9,7 +11,9 @@ import type { RestoreRow } from "./restore.ts";
  * runner's slots and its rules:
  * - one job per data source (a restore counts for its target), in this process (`busy`)
  *   and as a `running` row;
- * - at most `maxConcurrentPerOrg` of one org at once (`fullOrgs` are the orgs at it);
+ * - only jobs this node may run: a source whose `runOn` labels the node lacks is passed over
+ *   (`busy` carries it too, see sourcesPinnedElsewhere);
+ * - at most `maxConcurrentPerOrg` of one org at once across the fleet (`fullOrgs`, see orgsAtLimit);
  * - orgs with queued work take turns; within an org the oldest job goes first.
  */
 
@@ -34,6 +38,33 @@ function runnableRestores(busy: string[], fullOrgs: string[]): SQL {
     ...sourceFree(restores.targetDataSourceId, busy),
     fullOrgs.length ? notInArray(restores.orgId, fullOrgs) : undefined,
   )!;
+}
+
+/**
+ * The data sources whose `runOn` labels this node (`nodeLabels`, config `node.labels`) does
+ * not carry: their backups, and restores and plan runs into them, are another node's to run.
+ * Few sources are pinned, so the labels are compared here rather than in SQL (JSON on two
+ * engines).
+ */
+export async function sourcesPinnedElsewhere(db: Db, nodeLabels: Record<string, string>): Promise<string[]> {
+  const pinned = await db.select({ id: dataSources.id, runOn: dataSources.runOn }).from(dataSources).where(isNotNull(dataSources.runOn));
+  return pinned.filter((s) => !runsOn(s.runOn, nodeLabels)).map((s) => s.id);
+}
+
+/**
+ * Orgs running `maxConcurrentPerOrg` jobs (backups and restores) or more: the store's
+ * `running` rows, so the limit holds for the whole fleet, not per node.
+ */
+export async function orgsAtLimit(db: Db, maxConcurrentPerOrg: number): Promise<string[]> {
+  const rows = await rawAll<{ org_id: string; n: number }>(
+    db,
+    sql`SELECT org_id, count(*) AS n FROM (
+          SELECT org_id FROM backup_jobs WHERE status = 'running'
+          UNION ALL SELECT org_id FROM restores WHERE status = 'running'
+        ) AS r GROUP BY org_id`,
+    ["n"],
+  );
+  return rows.filter((r) => r.n >= maxConcurrentPerOrg).map((r) => r.org_id);
 }
 
 /** Each org that has work able to start now → when its oldest such job was queued. */

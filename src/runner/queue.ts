@@ -3,13 +3,13 @@ import { recordAudit } from "../audit/record.ts";
 import { backupJobs } from "../db/schema.ts";
 import type { Actor } from "../lib/context.ts";
 import type { Logger } from "../lib/logger.ts";
-import { nowMs } from "../lib/clock.ts";
+import { nowMs, storeNowMs } from "../lib/clock.ts";
 import { deleteBackupObjects } from "../storage/backup-objects.ts";
 import { planBackup, type BackupDeps, type BackupPlan, type JobRow, type Progress } from "./backup.ts";
 import { runJobBackup } from "./backup-parts.ts";
 import { classifyJobFailure, effectiveTimeout, retryDelayMs, type AbortReason, type JobFailure, type JobTimeout } from "./job-error.ts";
-import { configureLease, sourceFreeForClaim } from "./claim-lock.ts";
-import { nextQueuedBackup, nextQueuedRestore, OrgTurns, orgsWithRunnableWork } from "./pick-next.ts";
+import { lockQueuedRow, orgFreeForClaim, sourceFreeForClaim } from "./claim-lock.ts";
+import { nextQueuedBackup, nextQueuedRestore, OrgTurns, orgsAtLimit, orgsWithRunnableWork, sourcesPinnedElsewhere } from "./pick-next.ts";
 import { claimRestore, executeRestore, type RunningRestore } from "./restore-run.ts";
 import { executePlanRun } from "./drill.ts";
 import type { PlanRunHook } from "./plan-run-record.ts";
@@ -24,7 +24,7 @@ const DEFAULT_LEASE_MS = 30_000;
 
 export interface RunnerOptions {
   maxConcurrent: number;
-  /** Jobs (backups and restores) of one org running at once. */
+  /** Jobs (backups and restores) of one org running at once, across every node of the store. */
   maxConcurrentPerOrg: number;
   /** Ceiling on a policy's timeoutSeconds, applied when a backup starts. */
   maxTimeoutSeconds: number;
@@ -40,6 +40,8 @@ export interface RunnerOptions {
   /** Fleet: the node that claims jobs here, and how long a claim holds unless renewed (progress writes renew it). */
   nodeId?: string;
   leaseMs?: number;
+  /** Fleet: this node's labels (config `node.labels`); a data source whose `runOn` labels it lacks is left to other nodes. */
+  nodeLabels?: Record<string, string>;
 }
 
 export interface RunnerDeps extends BackupDeps {
@@ -65,9 +67,11 @@ interface Running {
  * The bounded job queue. Jobs live in the store (status `queued`), so they survive a
  * restart; this class only decides which run now: at most `maxConcurrent` at once, at most
  * `maxConcurrentPerOrg` of one org, at most one per data source, none before its retry
- * time; orgs with queued work take turns, oldest job first within an org (so one org's
- * long backups cannot hold every slot). A job is claimed with a conditional UPDATE, so two
- * runners (or a runner and a cancel) never both own it.
+ * time, none of a data source pinned (`runOn`) to other nodes; orgs with queued work take
+ * turns, oldest job first within an org (so one org's long backups cannot hold every slot).
+ * A job is claimed with a conditional UPDATE, so two runners (or a runner and a cancel) never
+ * both own it; on a PostgreSQL store its row is locked first (SKIP LOCKED) and the source and
+ * org limits checked again under locks (claim-lock.ts), so they hold across nodes.
  */
 export class Runner {
   private readonly running = new Map<string, Running>();
@@ -81,9 +85,7 @@ export class Runner {
   private poller: ReturnType<typeof setInterval> | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(private readonly deps: RunnerDeps, private readonly opts: RunnerOptions) {
-    if (opts.leaseMs) configureLease(opts.leaseMs);
-  }
+  constructor(private readonly deps: RunnerDeps, private readonly opts: RunnerOptions) {}
 
   private get leaseMs(): number {
     return this.opts.leaseMs ?? DEFAULT_LEASE_MS;
@@ -178,35 +180,48 @@ export class Runner {
 
   private async pump(): Promise<void> {
     const now = nowMs();
+    // Sources passed over for this look at the queue: pinned to other nodes, or whose job
+    // could not be claimed (another node took it or is taking it, or the org filled up
+    // meanwhile); the next wake looks again.
+    const passed = await sourcesPinnedElsewhere(this.deps.db, this.opts.nodeLabels ?? {});
     while (!this.stopped && this.runningCount() < this.opts.maxConcurrent) {
       const busySources = [
         ...[...this.running.values()].map((r) => r.job.dataSourceId),
         ...[...this.restoring.values()].map((r) => r.row.targetDataSourceId),
+        ...passed,
       ];
-      const orgId = this.turns.pick((await orgsWithRunnableWork(this.deps.db, now, busySources, this.orgsAtLimit())));
+      const orgId = this.turns.pick((await orgsWithRunnableWork(this.deps.db, now, busySources, await this.orgsAtLimit())));
       if (orgId === undefined) break;
       const next = await nextQueuedBackup(this.deps.db, now, busySources, orgId);
       // Within the org, backups and restores take turns by age: whichever was queued first runs first.
       const restore = await nextQueuedRestore(this.deps.db, busySources, orgId);
       if (restore && (!next || restore.queuedAt < next.queuedAt)) {
-        const claimedRestore = await claimRestore(this.deps.db, restore, now, { nodeId: this.opts.nodeId, leaseMs: this.leaseMs });
+        const lease = { nodeId: this.opts.nodeId, leaseMs: this.leaseMs, maxConcurrentPerOrg: this.opts.maxConcurrentPerOrg };
+        const claimedRestore = await claimRestore(this.deps.db, restore, now, lease);
         if (claimedRestore) this.launchRestore(claimedRestore);
+        else passed.push(restore.targetDataSourceId);
         continue;
       }
       if (!next) break;
       const claimed = await this.claim(next, now);
       if (claimed) this.launch(claimed);
+      else passed.push(next.dataSourceId);
     }
     await this.scheduleRetryWake(now);
     this.deps.metrics?.setRunning(this.running.size);
   }
 
-  /** Orgs running as many jobs as `maxConcurrentPerOrg` allows. */
-  private orgsAtLimit(): string[] {
+  /**
+   * Orgs running as many jobs as `maxConcurrentPerOrg` allows: counted in the store, so every
+   * node's jobs count; this process's own are counted too, in case a row of one of them was
+   * taken from it (a reaper that saw its lease run out) while it still runs here.
+   */
+  private async orgsAtLimit(): Promise<string[]> {
     const perOrg = new Map<string, number>();
     for (const r of this.running.values()) perOrg.set(r.job.orgId, (perOrg.get(r.job.orgId) ?? 0) + 1);
     for (const r of this.restoring.values()) perOrg.set(r.row.orgId, (perOrg.get(r.row.orgId) ?? 0) + 1);
-    return [...perOrg].filter(([, n]) => n >= this.opts.maxConcurrentPerOrg).map(([orgId]) => orgId);
+    const local = [...perOrg].filter(([, n]) => n >= this.opts.maxConcurrentPerOrg).map(([orgId]) => orgId);
+    return [...new Set([...(await orgsAtLimit(this.deps.db, this.opts.maxConcurrentPerOrg)), ...local])];
   }
 
   /** The queued job whose retry time is next: wake then, not only at the next poll. */
@@ -223,12 +238,15 @@ export class Runner {
 
   private async claim(job: JobRow, now: number): Promise<JobRow | null> {
     return await this.deps.db.transaction(async (tx) => {
-      // Several nodes on one PostgreSQL store: one claim per data source at a time, then the
-      // source checked free again inside it (SQLite's transactions are serial already).
+      // Several nodes on one PostgreSQL store: the row (skipped if another node holds it),
+      // then one claim per data source and per org at a time, each checked again under its
+      // lock (SQLite's transactions are serial already).
+      if (!(await lockQueuedRow(tx, "backup_jobs", job.id))) return null;
       if (!(await sourceFreeForClaim(tx, job.dataSourceId))) return null;
+      if (!(await orgFreeForClaim(tx, job.orgId, this.opts.maxConcurrentPerOrg))) return null;
       const claimed = await tx
         .update(backupJobs)
-        .set({ status: "running", startedAt: now, bytesIn: 0, bytesStored: 0, nodeId: this.opts.nodeId ?? null, leaseUntil: now + this.leaseMs })
+        .set({ status: "running", startedAt: now, bytesIn: 0, bytesStored: 0, nodeId: this.opts.nodeId ?? null, leaseUntil: storeNowMs() + this.leaseMs })
         .where(and(eq(backupJobs.id, job.id), eq(backupJobs.status, "queued")))
         .returning({ id: backupJobs.id })
         ;
@@ -263,7 +281,11 @@ export class Runner {
     this.restoring.set(row.id, entry);
     this.turns.started(row.orgId);
     // A restore plan's run (drill or refresh) verifies what it restored; see drill.ts.
-    entry.done = (row.planId ? executePlanRun : executeRestore)(this.deps, entry, { progressIntervalMs: this.opts.progressIntervalMs ?? 1000, timeoutSeconds: this.opts.restoreTimeoutSeconds }).finally(() => {
+    entry.done = (row.planId ? executePlanRun : executeRestore)(this.deps, entry, {
+      progressIntervalMs: this.opts.progressIntervalMs ?? 1000,
+      timeoutSeconds: this.opts.restoreTimeoutSeconds,
+      leaseMs: this.leaseMs,
+    }).finally(() => {
       this.restoring.delete(row.id);
       this.wakeSoon();
     });
@@ -319,12 +341,17 @@ export class Runner {
     }
   }
 
+  /**
+   * Progress, the lease renewed (in the store's clock), and a cancel asked through another
+   * node read back on the way: it stops the job here as a local cancel would.
+   */
   private async writeProgress(jobId: string, p: Progress): Promise<void> {
-    await this.deps.db
+    const [row] = await this.deps.db
       .update(backupJobs)
-      .set({ bytesIn: p.bytesIn, bytesStored: p.bytesStored, leaseUntil: nowMs() + this.leaseMs })
+      .set({ bytesIn: p.bytesIn, bytesStored: p.bytesStored, leaseUntil: storeNowMs() + this.leaseMs })
       .where(and(eq(backupJobs.id, jobId), eq(backupJobs.status, "running")))
-      ;
+      .returning({ cancelRequestedAt: backupJobs.cancelRequestedAt });
+    if (row?.cancelRequestedAt != null) this.abortRunning(jobId, "canceled");
   }
 
   private async finishSucceeded(job: JobRow, r: { sizeBytes: number; storedBytes: number; sha256: string | null; objectKey: string; format: object; parts: JobRow["parts"]; fingerprint?: JobRow["fingerprint"]; physical?: object }): Promise<void> {

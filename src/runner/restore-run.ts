@@ -1,4 +1,4 @@
-import { LEASE_RENEW_MS, sourceFreeForClaim } from "./claim-lock.ts";
+import { lockQueuedRow, orgFreeForClaim, sourceFreeForClaim } from "./claim-lock.ts";
 import { and, eq } from "drizzle-orm";
 import { recordAudit } from "../audit/record.ts";
 import { SecretDecryptError } from "../crypto/secrets.ts";
@@ -33,10 +33,23 @@ export interface RunningRestore {
   done: Promise<void>;
 }
 
-/** Conditional UPDATE queued → running: a cancel that got there first wins. */
-export async function claimRestore(db: Db, row: RestoreRow, now: number, lease: { nodeId?: string; leaseMs: number } = { leaseMs: 30_000 }): Promise<RestoreRow | null> {
+export interface RestoreClaim {
+  nodeId?: string;
+  leaseMs: number;
+  /** The org's limit across the fleet, checked again inside the claim. */
+  maxConcurrentPerOrg: number;
+}
+
+/**
+ * Conditional UPDATE queued → running: a cancel that got there first wins. As for backups
+ * (claim-lock.ts): the row skipped if another node holds it, then the target and the org
+ * checked again under their locks.
+ */
+export async function claimRestore(db: Db, row: RestoreRow, now: number, lease: RestoreClaim): Promise<RestoreRow | null> {
   return await db.transaction(async (tx) => {
+    if (!(await lockQueuedRow(tx, "restores", row.id))) return null;
     if (!(await sourceFreeForClaim(tx, row.targetDataSourceId))) return null;
+    if (!(await orgFreeForClaim(tx, row.orgId, lease.maxConcurrentPerOrg))) return null;
     const claimed = await tx
       .update(restores)
       .set({ status: "running", startedAt: now, bytesRead: 0, bytesWritten: 0, nodeId: lease.nodeId ?? null, leaseUntil: storeNowMs() + lease.leaseMs })
@@ -100,20 +113,36 @@ function cleanUpPointInTimeQuietly(state: PitrState, log: Logger): void {
   }
 }
 
-async function writeProgress(db: Db, id: string, p: RestoreProgress): Promise<void> {
-  await db.update(restores)
-    .set({ bytesRead: p.bytesRead, bytesWritten: p.bytesWritten, leaseUntil: storeNowMs() + LEASE_RENEW_MS })
+/** Progress and the lease renewed; true when a cancel was asked through another node (fleet). */
+async function writeProgress(db: Db, id: string, p: RestoreProgress, leaseMs: number): Promise<boolean> {
+  const [row] = await db
+    .update(restores)
+    .set({ bytesRead: p.bytesRead, bytesWritten: p.bytesWritten, leaseUntil: storeNowMs() + leaseMs })
     .where(and(eq(restores.id, id), eq(restores.status, "running")))
-    ;
+    .returning({ cancelRequestedAt: restores.cancelRequestedAt });
+  return row?.cancelRequestedAt != null;
+}
+
+/** How a running restore is watched: progress writes (each renews the claim's lease by `leaseMs`) and its deadline. */
+export interface RestoreWatch {
+  progressIntervalMs: number;
+  timeoutSeconds: number;
+  /** runner.leaseSeconds in ms. */
+  leaseMs: number;
 }
 
 /**
- * A running restore's clocks: its progress flushed to its row every `progressIntervalMs`, and
- * its deadline, stopped like a cancel (the tool is killed, its transaction rolled back) but
- * failed as TIMEOUT. Returns what stops both.
+ * A running restore's clocks: its progress flushed to its row every `progressIntervalMs`
+ * (renewing its lease), and its deadline, stopped like a cancel (the tool is killed, its
+ * transaction rolled back) but failed as TIMEOUT. Returns what stops both.
  */
-export function watchRestore(db: Db, entry: RunningRestore, opts: { progressIntervalMs: number; timeoutSeconds: number }): () => void {
-  const flush = setInterval(async () => writeProgress(db, entry.row.id, entry.progress), opts.progressIntervalMs);
+export function watchRestore(db: Db, entry: RunningRestore, opts: RestoreWatch): () => void {
+  const flush = setInterval(async () => {
+    if (await writeProgress(db, entry.row.id, entry.progress, opts.leaseMs)) {
+      entry.reason ??= "canceled";
+      entry.controller.abort("canceled");
+    }
+  }, opts.progressIntervalMs);
   const timeout = setTimeout(() => {
     entry.reason ??= "timeout";
     entry.controller.abort("timeout");
@@ -132,7 +161,7 @@ export function watchRestore(db: Db, entry: RunningRestore, opts: { progressInte
 export async function executeRestore(
   deps: RestoreDeps & { logger: Logger; metrics?: Pick<RunnerMetrics, "recordRestore">; restoreDirs?: RestoreDirectoryPolicy },
   entry: RunningRestore,
-  opts: { progressIntervalMs: number; timeoutSeconds: number },
+  opts: RestoreWatch,
 ): Promise<void> {
   const { row, controller, progress } = entry;
   const log = deps.logger.child({ restoreId: row.id, targetDataSourceId: row.targetDataSourceId });

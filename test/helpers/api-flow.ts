@@ -1,4 +1,5 @@
 import type { Harness } from "./harness.ts";
+import { pinnedToHarness } from "./store-matrix.ts";
 
 /** Small steps of the public API that backup/restore tests repeat. Each checks its status. */
 export async function must(h: Harness, token: string, method: string, path: string, body?: unknown, status = 200): Promise<any> {
@@ -8,7 +9,8 @@ export async function must(h: Harness, token: string, method: string, path: stri
 }
 
 export async function createSource(h: Harness, token: string, body: Record<string, unknown>, credentials?: { username: string; password: string }) {
-  const source = await must(h, token, "POST", "/data-sources", { name: `src-${crypto.randomUUID().slice(0, 8)}`, ...body }, 201);
+  const pin = body.engine === "sqlite" ? pinnedToHarness() : {};
+  const source = await must(h, token, "POST", "/data-sources", { name: `src-${crypto.randomUUID().slice(0, 8)}`, ...pin, ...body }, 201);
   if (credentials) await must(h, token, "PUT", `/data-sources/${source.id}/credentials`, credentials, 204);
   return source;
 }

@@ -1,4 +1,4 @@
-import { freshStoreUrl } from "./store-matrix.ts";
+import { freshStoreUrl, MATRIX_NODE_LABELS } from "./store-matrix.ts";
 import { buildApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
@@ -73,7 +73,7 @@ export interface HarnessOptions {
 export async function createHarness(env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
   const dir = tempDir();
   const storeUrl = await freshStoreUrl();
-  const { config } = loadConfig({ env: { SNAPDB_DATA_DIR: dir.path, ...(storeUrl ? { SNAPDB_STORE_URL: storeUrl } : {}), ...env }, defaultConfigFile: "/nonexistent" });
+  const { config } = loadConfig({ env: { SNAPDB_DATA_DIR: dir.path, ...(storeUrl ? { SNAPDB_STORE_URL: storeUrl, SNAPDB_NODE_LABELS: MATRIX_NODE_LABELS } : {}), ...env }, defaultConfigFile: "/nonexistent" });
   const secret = hsSecret(config)!;
   const master = masterKey(config);
   const { store } = await openMigratedStore(config);

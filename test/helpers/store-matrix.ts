@@ -8,6 +8,15 @@ import { type PgServer, startPostgres } from "./postgres.ts";
  */
 export const testStore = (): "sqlite" | "postgres" => (process.env.SNAPDB_TEST_STORE === "postgres" ? "postgres" : "sqlite");
 
+/**
+ * On the PostgreSQL leg each harness is a fleet node labelled `matrix=harness`, and a SQLite
+ * source must name the node its file is on (`runOn`; 400 without it on a shared store):
+ * what pinnedToHarness() adds to a create body. On the SQLite leg both are empty.
+ */
+export const MATRIX_NODE_LABELS = "matrix=harness";
+export const pinnedToHarness = (): { runOn?: { labels: Record<string, string> } } =>
+  testStore() === "postgres" ? { runOn: { labels: { matrix: "harness" } } } : {};
+
 let server: Promise<PgServer> | null = null;
 let databases = 0;
 

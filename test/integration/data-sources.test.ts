@@ -8,6 +8,7 @@ import { newId } from "../../src/lib/ids.ts";
 import { SecretBox } from "../../src/crypto/secrets.ts";
 import { credentialsAad } from "../../src/modules/data-sources/credentials.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
+import { pinnedToHarness } from "../helpers/store-matrix.ts";
 import { createPolicyVia } from "../helpers/policies-seed.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -26,7 +27,8 @@ afterAll(() => {
   files.cleanup();
 });
 
-const create = (body: unknown) => h.call("POST", "/data-sources", { token, body });
+/** On the PostgreSQL leg a SQLite source must be pinned to a node (runOn): see data-sources-run-on.test.ts. */
+const create = (body: Record<string, unknown>) => h.call("POST", "/data-sources", { token, body: body.engine === "sqlite" ? { ...pinnedToHarness(), ...body } : body });
 const pg = (extra: Record<string, unknown> = {}) => ({ name: `pg-${crypto.randomUUID().slice(0, 8)}`, engine: "postgres", host: "db.internal", database: "app", ...extra });
 const auditRows = async (targetId: string) => await h.store.db.select().from(auditEvents).where(eq(auditEvents.targetId, targetId));
 
@@ -115,7 +117,7 @@ describe("data sources: read, list, update", () => {
     for (const name of ["Alpha-1", "beta-2", "alpha-3", "gamma_%"]) {
       await h.call("POST", "/data-sources", { token: t2, body: pg({ name }) });
     }
-    await h.call("POST", "/data-sources", { token: t2, body: { name: "alpha-file", engine: "sqlite", path: "/var/lib/app/a.db" } });
+    await h.call("POST", "/data-sources", { token: t2, body: { name: "alpha-file", engine: "sqlite", path: "/var/lib/app/a.db", ...pinnedToHarness() } });
     const all = await h.call("GET", "/data-sources?limit=2", { token: t2 });
     expect(all.body.items.map((i: any) => i.name)).toEqual(["alpha-file", "gamma_%"]);
     const next = await h.call("GET", `/data-sources?limit=2&cursor=${all.body.cursors.next}`, { token: t2 });

@@ -9,6 +9,7 @@ import { newId } from "../../src/lib/ids.ts";
 import { freePort } from "../helpers/daemon.ts";
 import { createHarness, type CallOptions, type Harness } from "../helpers/harness.ts";
 import { ApiContract, contractFor } from "../helpers/status-contract.ts";
+import { pinnedToHarness } from "../helpers/store-matrix.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 /**
@@ -171,6 +172,7 @@ describe("a journey through every conflict and outage", () => {
     h.readiness.register("statuses-test", () => true);
     await hit("GET", "/metrics", 401, { via: closed, token: null });
     await hit("GET", "/metrics", 403, { via: closed, token: await closed.token(ORG) });
+    await hit("GET", "/nodes", 200);
   });
 
   test("destinations: created once, a name twice is 409, the managed one can't change, one in use can't go", async () => {
@@ -198,9 +200,9 @@ describe("a journey through every conflict and outage", () => {
     db.run("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)");
     db.run("INSERT INTO notes (body) VALUES ('kept by the backup')");
     db.close();
-    source = await hit("POST", "/data-sources", 201, { body: { name: "app", engine: "sqlite", path: sqlitePath } });
-    await hit("POST", "/data-sources", 409, { body: { name: "app", engine: "sqlite", path: sqlitePath } });
-    otherSource = await hit("POST", "/data-sources", 201, { body: { name: "other", engine: "sqlite", path: join(sqliteRoot, "other.db") } });
+    source = await hit("POST", "/data-sources", 201, { body: { name: "app", engine: "sqlite", path: sqlitePath, ...pinnedToHarness() } });
+    await hit("POST", "/data-sources", 409, { body: { name: "app", engine: "sqlite", path: sqlitePath, ...pinnedToHarness() } });
+    otherSource = await hit("POST", "/data-sources", 201, { body: { name: "other", engine: "sqlite", path: join(sqliteRoot, "other.db"), ...pinnedToHarness() } });
     await hit("PATCH", `/data-sources/${otherSource.id}`, 409, { body: { name: "app" } });
     await hit("PATCH", `/data-sources/${otherSource.id}`, 200, { body: { labels: { team: "core" } } });
     await hit("PUT", `/data-sources/${otherSource.id}/credentials`, 204, { body: { username: "u", password: "p" } });

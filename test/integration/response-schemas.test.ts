@@ -46,6 +46,7 @@ describe("response schemas", () => {
       trigger: "manual",
       status: "succeeded",
       attempt: 1,
+      nodeId: null,
       queuedAt: "2026-11-29T10:00:00.000Z",
       startedAt: null,
       finishedAt: null,

@@ -1,5 +1,6 @@
 import type { Harness } from "../helpers/harness.ts";
 import type { Fixtures } from "../helpers/security-suite.ts";
+import { pinnedToHarness } from "../helpers/store-matrix.ts";
 
 /**
  * Where the fixtures' SQLite sources live (never created: the path is only stored). A
@@ -10,7 +11,7 @@ export const FIXTURE_SQLITE_ROOT = "/var/lib/app";
 /** A sqlite data source created through the API in `org` (no server needed). */
 export async function createDataSourceVia(h: Harness, org: string, extra: Record<string, unknown> = {}): Promise<any> {
   const token = await h.token(org);
-  const body = { name: `src-${crypto.randomUUID().slice(0, 8)}`, engine: "sqlite", path: `${FIXTURE_SQLITE_ROOT}/app.db`, ...extra };
+  const body = { name: `src-${crypto.randomUUID().slice(0, 8)}`, engine: "sqlite", path: `${FIXTURE_SQLITE_ROOT}/app.db`, ...pinnedToHarness(), ...extra };
   const res = await h.call("POST", "/data-sources", { token, body });
   if (res.status !== 201) throw new Error(`data source create failed: ${res.status} ${res.text}`);
   return res.body;

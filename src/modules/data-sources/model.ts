@@ -31,6 +31,16 @@ const Labels = t.Record(t.String({ minLength: 1, maxLength: 63 }), t.String({ ma
   description: "Free-form string map (at most 64 entries; keys 1–63 chars of `A-Za-z0-9._/-`).",
 });
 
+const RunOn = t.Object(
+  {
+    labels: t.Record(t.String(), t.String(), {
+      description: "1 to 16 labels; keys and values 1–63 chars of `A-Za-z0-9_.-`. A node runs the source's jobs only if its `node.labels` hold every one with an equal value.",
+      examples: [{ host: "db1" }],
+    }),
+  },
+  { additionalProperties: false },
+);
+
 const fields = {
   name: t.String({ minLength: 1, maxLength: 200, description: "Unique within the organisation." }),
   host: t.String({
@@ -64,6 +74,11 @@ const fields = {
   }),
   options: Options,
   labels: Labels,
+  runOn: t.Union([RunOn, t.Null()], {
+    description:
+      "Fleet mode: which nodes may run this source's jobs (its backups, and restores and restore-plan runs into it); null (the default): any node. " +
+      "On a shared PostgreSQL store (`store.url`) a `sqlite` source must carry it (its file lives on one host): 400 on `/runOn` without it.",
+  }),
 };
 
 export const DataSourceCreate = t.Object(
@@ -77,6 +92,7 @@ export const DataSourceCreate = t.Object(
     path: t.Optional(fields.path),
     options: t.Optional(fields.options),
     labels: t.Optional(fields.labels),
+    runOn: t.Optional(fields.runOn),
   },
   { additionalProperties: false },
 );
@@ -92,6 +108,7 @@ export const DataSourceUpdate = t.Object(
     path: t.Optional(fields.path),
     options: t.Optional(t.Union([fields.options], { description: "Replaces the whole options object." })),
     labels: t.Optional(t.Union([fields.labels], { description: "Replaces the whole label map." })),
+    runOn: t.Optional(t.Union([RunOn, t.Null()], { description: "Replaces the placement; null: any node." })),
   },
   { additionalProperties: false },
 );
@@ -152,6 +169,7 @@ export const DataSource = t.Object(
     path: t.Union([t.String(), t.Null()]),
     options: t.Record(t.String(), t.Unknown()),
     labels: t.Record(t.String(), t.String()),
+    runOn: t.Union([RunOn, t.Null()], { description: "The nodes that may run its jobs (`GET /nodes`, their `labels`); null: any node." }),
     credentials: t.Union([t.Object({ username: t.String(), updatedAt: t.String({ format: "date-time" }) }), t.Null()], {
       description: "Who snapdb logs in as; the password is write-only and never returned.",
     }),

@@ -20,7 +20,7 @@ import {
   JobsQuery,
   VerifyOutcome,
 } from "./model.ts";
-import { createDataSource, deleteDataSource, getDataSource, listDataSourceJobs, listDataSources, updateDataSource, type DeleteHooks, type StoredBackupFile } from "./service.ts";
+import { createDataSource, deleteDataSource, getDataSource, listDataSourceJobs, listDataSources, updateDataSource, type DeleteHooks, type SourceRules, type StoredBackupFile } from "./service.ts";
 import { removeWithStorage } from "./files.ts";
 import { verifyDataSource } from "./verify.ts";
 import { getRecoveryWindow, RecoveryWindow } from "./recovery-window.ts";
@@ -38,6 +38,7 @@ export interface DataSourceRouteOptions {
 export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}) {
   const engineEnv = opts.engineEnv ?? defaultEngineEnv({ outbound: OutboundPolicy.fromConfig(kit.config.network) });
   const sqlitePaths = sqlitePathPolicy(kit.config);
+  const rules: SourceRules = { sqlitePaths, fleet: kit.config.store.url !== "" };
   const left = (file: StoredBackupFile, error: unknown) =>
     kit.logger.warn("a backup file of a deleted data source was left in storage", { ...file, error });
   const hooks: DeleteHooks = {
@@ -50,7 +51,7 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
       "/data-sources",
       async ({ body, ctx, set }) => {
         set.status = 201;
-        return createDataSource(ctx, sqlitePaths, body);
+        return createDataSource(ctx, rules, body);
       },
       {
         scope: "backup.write",
@@ -80,7 +81,7 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
     })
     .patch(
       "/data-sources/:id",
-      async ({ params, body, ctx }) => updateDataSource(ctx, sqlitePaths, params.id, body),
+      async ({ params, body, ctx }) => updateDataSource(ctx, rules, params.id, body),
       {
         scope: "backup.write",
         params: IdParams,

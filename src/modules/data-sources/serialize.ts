@@ -19,6 +19,7 @@ export function toDataSource(row: DataSourceRow) {
     path: row.path,
     options: row.options,
     labels: row.labels,
+    runOn: row.runOn ? { labels: row.runOn.labels } : null,
     credentials:
       row.credentialsUsername !== null && row.credentialsUpdatedAt !== null
         ? { username: row.credentialsUsername, updatedAt: isoOf(row.credentialsUpdatedAt) }

@@ -6,6 +6,7 @@ import type { Tx } from "../../db/client.ts";
 import { attachments, backupJobs, dataSources, restorePlans, walSegments } from "../../db/schema.ts";
 import { checkSqlitePath, type SqlitePathPolicy } from "../../engines/sqlite-path.ts";
 import type { EngineName, EngineOptions } from "../../engines/types.ts";
+import type { RunOn } from "../../fleet/run-on.ts";
 import type { ServiceContext } from "../../lib/context.ts";
 import { nowMs } from "../../lib/clock.ts";
 import { AppError, notFound } from "../../lib/errors.ts";
@@ -25,9 +26,17 @@ export interface DataSourceInput {
   path?: string;
   options?: EngineOptions;
   labels?: Record<string, string>;
+  runOn?: RunOn | null;
 }
 
 export type DataSourcePatch = Partial<DataSourceInput>;
+
+/** The operator's rules for data sources: the host boundary for SQLite paths, and whether the store is a fleet's. */
+export interface SourceRules {
+  sqlitePaths: SqlitePathPolicy;
+  /** config store.url is set (PostgreSQL, shared by several nodes). */
+  fleet: boolean;
+}
 
 const TARGET = "data_source";
 
@@ -62,7 +71,7 @@ const pathProblemUnder = (policy: SqlitePathPolicy) => (path: string) => {
   return check.ok ? null : check.reason;
 };
 
-export async function createDataSource(ctx: ServiceContext, sqlitePaths: SqlitePathPolicy, input: DataSourceInput) {
+export async function createDataSource(ctx: ServiceContext, rules: SourceRules, input: DataSourceInput) {
   const shape = withDefaults({
     engine: input.engine,
     host: input.host ?? null,
@@ -72,8 +81,9 @@ export async function createDataSource(ctx: ServiceContext, sqlitePaths: SqliteP
     path: input.path ?? null,
     options: input.options ?? {},
     labels: input.labels ?? {},
+    runOn: input.runOn ?? null,
   });
-  checkShape(shape, pathProblemUnder(sqlitePaths));
+  checkShape(shape, { pathProblem: pathProblemUnder(rules.sqlitePaths), fleet: rules.fleet });
   const now = nowMs();
   const row = await asConflict(input.name, async () =>
     await ctx.db.transaction(async (tx) => {
@@ -117,7 +127,7 @@ export async function listDataSources(ctx: ServiceContext, filters: DataSourceFi
  * checked before every use anyway, and a label change should not fail because the operator
  * has since narrowed the roots).
  */
-export async function updateDataSource(ctx: ServiceContext, sqlitePaths: SqlitePathPolicy, id: string, patch: DataSourcePatch) {
+export async function updateDataSource(ctx: ServiceContext, rules: SourceRules, id: string, patch: DataSourcePatch) {
   const name = patch.name;
   const row = await asConflict(name ?? "", async () =>
     await ctx.db.transaction(async (tx) => {
@@ -134,8 +144,9 @@ export async function updateDataSource(ctx: ServiceContext, sqlitePaths: SqliteP
         path: patch.path ?? current.path,
         options: (patch.options ?? current.options) as EngineOptions,
         labels: patch.labels ?? current.labels,
+        runOn: patch.runOn === undefined ? current.runOn : patch.runOn,
       });
-      checkShape(shape, patch.path !== undefined ? pathProblemUnder(sqlitePaths) : undefined);
+      checkShape(shape, { pathProblem: patch.path !== undefined ? pathProblemUnder(rules.sqlitePaths) : undefined, fleet: rules.fleet });
       if (name !== undefined && name !== current.name) await assertNameFree(tx, ctx.orgId, name, id);
       const changed = Object.keys(patch).filter((k) => k !== "engine");
       const updated = (await tx

@@ -3,6 +3,7 @@ import { isAbsolute } from "node:path";
 import { engineFor } from "../../engines/registry.ts";
 import { WHOLE_SERVER } from "../../engines/whole-server.ts";
 import type { EngineName, EngineOptions } from "../../engines/types.ts";
+import type { RunOn } from "../../fleet/run-on.ts";
 import { AppError, type ErrorDetail } from "../../lib/errors.ts";
 
 /** The location fields of a data source after defaults and a PATCH are applied. */
@@ -15,9 +16,22 @@ export interface SourceShape {
   path: string | null;
   options: EngineOptions;
   labels: Record<string, string>;
+  runOn: RunOn | null;
+}
+
+/** What checkShape needs to know beyond the source itself. */
+export interface ShapeRules {
+  /** The host boundary's objection to a SQLite path, or null (left out: the path is not checked). */
+  pathProblem?: (path: string) => string | null;
+  /** The store is shared by a fleet (PostgreSQL `store.url`): a source bound to one host must say which (`runOn`). */
+  fleet?: boolean;
 }
 
 const LABEL_KEY = /^[A-Za-z0-9._/-]{1,63}$/;
+/** runOn labels: what `node.labels` keys may be (config), and values alike. */
+const NODE_LABEL = /^[A-Za-z0-9_.-]{1,63}$/;
+const MAX_RUN_ON_LABELS = 16;
+const pointer = (key: string) => key.replace(/~/g, "~0").replace(/\//g, "~1");
 const LABEL = "[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?";
 const HOST_NAME = new RegExp(`^(?=.{1,253}\\.?$)${LABEL}(?:\\.${LABEL})*\\.?$`);
 const CONTROL = /[\x00-\x1f\x7f]/;
@@ -35,11 +49,13 @@ export function isNetworkHost(host: string): boolean {
 }
 
 /**
- * The rules the JSON schema cannot say: which fields each engine takes, and (given
- * `pathProblem`, the host boundary's verdict) whether a SQLite path may be used. Every
- * problem is reported at once, each with its JSON pointer, so a client can fix a form in one go.
+ * The rules the JSON schema cannot say: which fields each engine takes, (given
+ * `pathProblem`, the host boundary's verdict) whether a SQLite path may be used, and where
+ * in a fleet its jobs may run. Every problem is reported at once, each with its JSON
+ * pointer, so a client can fix a form in one go.
  */
-export function checkShape(s: SourceShape, pathProblem?: (path: string) => string | null): void {
+export function checkShape(s: SourceShape, rules: ShapeRules = {}): void {
+  const { pathProblem } = rules;
   const details: ErrorDetail[] = [];
   const bad = (path: string, message: string) => details.push({ path, message });
   if (s.engine === "sqlite") {
@@ -65,8 +81,31 @@ export function checkShape(s: SourceShape, pathProblem?: (path: string) => strin
   }
   const labelKeys = Object.keys(s.labels);
   if (labelKeys.length > 64) bad("/labels", "at most 64 labels");
-  for (const k of labelKeys) if (!LABEL_KEY.test(k)) bad(`/labels/${k.replace(/~/g, "~0").replace(/\//g, "~1")}`, "label keys are 1–63 chars of A-Za-z0-9._/-");
+  for (const k of labelKeys) if (!LABEL_KEY.test(k)) bad(`/labels/${pointer(k)}`, "label keys are 1–63 chars of A-Za-z0-9._/-");
+  checkRunOn(s, rules.fleet === true, bad);
   if (details.length) throw new AppError("INVALID_INPUT", `${details[0]!.path}: ${details[0]!.message}`, details);
+}
+
+/**
+ * `runOn.labels` are matched against nodes' `node.labels`, so they look like them. On a
+ * fleet's shared store a SQLite source must be pinned: its file is on one host, and another
+ * host may well hold a different file at the same path. (A network source's `host` is never
+ * a socket path, so no network source is bound to one host that way.)
+ */
+function checkRunOn(s: SourceShape, fleet: boolean, bad: (path: string, message: string) => void): void {
+  if (s.runOn === null) {
+    if (fleet && s.engine === "sqlite") {
+      bad("/runOn", "is required for a sqlite source when the store is shared by several nodes (store.url): name the labels of the node its file is on, e.g. { \"labels\": { \"host\": \"db1\" } }");
+    }
+    return;
+  }
+  const entries = Object.entries(s.runOn.labels);
+  if (entries.length === 0) bad("/runOn/labels", "needs at least one label (runOn: null runs anywhere)");
+  if (entries.length > MAX_RUN_ON_LABELS) bad("/runOn/labels", `at most ${MAX_RUN_ON_LABELS} labels`);
+  for (const [k, v] of entries) {
+    if (!NODE_LABEL.test(k)) bad(`/runOn/labels/${pointer(k)}`, "label keys are 1–63 chars of A-Za-z0-9_.-");
+    else if (!NODE_LABEL.test(v)) bad(`/runOn/labels/${pointer(k)}`, "label values are 1–63 chars of A-Za-z0-9_.-");
+  }
 }
 
 /** `excludeDatabases` and `includeRolePasswords` belong to a whole-server source (`database: "*"`). */

@@ -33,6 +33,9 @@ export const BackupJob = t.Object(
     trigger: t.Union([t.Literal("schedule"), t.Literal("manual")]),
     status: t.Union([t.Literal("queued"), t.Literal("running"), t.Literal("succeeded"), t.Literal("failed"), t.Literal("canceled")]),
     attempt: Int(),
+    nodeId: t.Union([t.String(), t.Null()], {
+      description: "The fleet node (`GET /nodes`) that claimed the job's latest attempt; null until one has.",
+    }),
     queuedAt: t.String({ format: "date-time" }),
     startedAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
     finishedAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
@@ -122,6 +125,7 @@ export function toBackupJob(row: JobRow) {
     trigger: row.trigger,
     status: row.status,
     attempt: row.attempt,
+    nodeId: row.nodeId,
     queuedAt: isoOf(row.queuedAt),
     startedAt: isoOrNull(row.startedAt),
     finishedAt: isoOrNull(row.finishedAt),
