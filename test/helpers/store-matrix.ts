@@ -49,3 +49,9 @@ export async function storeAtRest(h: { store: Store; config: { dataDir: string; 
   const files = [...filesUnder(join(pg.dataDir, "base", oid)), ...filesUnder(join(pg.dataDir, "pg_wal")).filter((f) => !f.includes("archive_status"))];
   return [[`pg_dump ${name}`, dump.stdout], ...files.map((f): [string, Buffer] => [f, readFileSync(f)])];
 }
+
+/** Runs SQL as the superuser in the harness's PostgreSQL store database (psql -qAtX); returns stdout. */
+export async function storeSuperuserSql(h: { config: { store: { url: string } } }, sql: string): Promise<string> {
+  if (!server) throw new Error("no PostgreSQL store server in this process");
+  return (await server).psql(sql, new URL(h.config.store.url).pathname.slice(1));
+}
