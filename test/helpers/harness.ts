@@ -75,11 +75,13 @@ export interface Harness {
 export interface HarnessOptions {
   /** The dashboard's login codes, e.g. with a clock the test moves. */
   loginCodes?: LoginCodes;
+  /** The embedded SQLite store whatever the matrix says, for a test about that store itself (store copy). */
+  store?: "sqlite";
 }
 
 export async function createHarness(env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
   const dir = tempDir();
-  const storeUrl = await freshStoreUrl();
+  const storeUrl = opts.store === "sqlite" ? null : await freshStoreUrl();
   const { config } = loadConfig({ env: { SNAPDB_DATA_DIR: dir.path, ...(storeUrl ? { SNAPDB_STORE_URL: storeUrl } : {}), ...env }, defaultConfigFile: "/nonexistent" });
   const secret = hsSecret(config)!;
   const master = masterKey(config);

@@ -190,8 +190,11 @@ describe("restores into a path that leads to the daemon's files (real app, runne
     root.cleanup();
   });
 
-  /** What must not change: the store's inode (a rename over it would give a new one) and the key's bytes. */
-  const daemonFiles = () => ({ storeIno: statSync(storeFile()).ino, key: readFileSync(masterKeyFile).toString("base64") });
+  /**
+   * What must not change: the store's inode (a rename over it would give a new one) and the key's
+   * bytes. On a PostgreSQL store there is no store file: then nothing may appear at its path.
+   */
+  const daemonFiles = () => ({ storeIno: existsSync(storeFile()) ? statSync(storeFile()).ino : null, key: readFileSync(masterKeyFile).toString("base64") });
 
   test("the master key and its rotation siblings are refused even under an allowed root", async () => {
     writeFileSync(`${masterKeyFile}.old-1`, "old key");

@@ -183,7 +183,8 @@ async function fillStore(): Promise<void> {
 }
 
 beforeAll(async () => {
-  [pg, h] = await Promise.all([startPostgres({ password: `pg-pw-${crypto.randomUUID()}` }), createHarness()]);
+  // The copy's source is the embedded store, whatever store the matrix runs the API suite on.
+  [pg, h] = await Promise.all([startPostgres({ password: `pg-pw-${crypto.randomUUID()}` }), createHarness({}, { store: "sqlite" })]);
   configFile = join(h.dataDir, "snapdb.toml");
   writeFileSync(configFile, "# empty: defaults and flags only\n");
   await fillStore();
