@@ -113,7 +113,8 @@ async function writeProgress(db: Db, id: string, p: RestoreProgress): Promise<vo
  * failed as TIMEOUT. Returns what stops both.
  */
 export function watchRestore(db: Db, entry: RunningRestore, opts: { progressIntervalMs: number; timeoutSeconds: number }): () => void {
-  const flush = setInterval(async () => writeProgress(db, entry.row.id, entry.progress), opts.progressIntervalMs);
+  // A store gone for a moment (PostgreSQL) fails one flush; the next one writes it and renews the lease.
+  const flush = setInterval(() => writeProgress(db, entry.row.id, entry.progress).catch(() => {}), opts.progressIntervalMs);
   const timeout = setTimeout(() => {
     entry.reason ??= "timeout";
     entry.controller.abort("timeout");

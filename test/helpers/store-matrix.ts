@@ -55,3 +55,16 @@ export async function storeSuperuserSql(h: { config: { store: { url: string } } 
   if (!server) throw new Error("no PostgreSQL store server in this process");
   return (await server).psql(sql, new URL(h.config.store.url).pathname.slice(1));
 }
+
+/** Runs SQL as the superuser in the store server's maintenance database (for statements about a store database itself). */
+export async function storeServerSql(sql: string): Promise<string> {
+  if (!server) throw new Error("no PostgreSQL store server in this process");
+  return (await server).psql(sql);
+}
+
+/** The PostgreSQL server the matrix's stores live on (started on first use): a test may add a database of its own to it. */
+export async function storeServer(): Promise<PgServer> {
+  if (testStore() !== "postgres") throw new Error("the store server exists on the PostgreSQL leg only");
+  server ??= startPostgres();
+  return server;
+}
