@@ -20,8 +20,11 @@ bash scripts/install-test-deps.sh || exit 1
 #   prometheus-alerts: promtool on the alerting rules and their unit tests.
 #   store-copy: copies the embedded store into PostgreSQL; its source is SQLite by design.
 #   pg-migrate: the PostgreSQL schema's migrations on a server of its own, no harness.
-#   cli, storage-local, wal-scan: no store at all (argument parsing, the local storage
-#     driver, WAL file names).
+#   cli: the CLI's arguments, config printing and `migrate` of the embedded store (pg-migrate
+#     covers PostgreSQL's).
+#   storage-local, wal-scan: no store at all (the local storage driver; WAL segments read
+#     against pg_waldump).
+# Daemons started by the API suite (test/helpers/daemon.ts) run on a PostgreSQL store too.
 PG_LEG_EXCLUDE=(
   openapi-lint openapi operation-ids response-schemas
   prometheus-alerts

@@ -65,6 +65,9 @@ ${CONFIG_HELP}`,
     readiness.register("store", () => store.healthy());
     readiness.register("migrations", () => store.schemaVersion() === (store.dialect === "postgres" ? LATEST_PG_SCHEMA_VERSION : LATEST_SCHEMA_VERSION));
     readiness.register("accepting", () => !stopping);
+    // Ready once SIGTERM is handled (the end of the start): before that a stop would kill, not drain.
+    let started = false;
+    readiness.register("started", () => started);
     const scheduler = new Scheduler({ db: store.db, logger: logger.child({ component: "scheduler" }), catchUp: config.scheduler.catchUp });
     readiness.register("scheduler", () => scheduler.running);
     const metrics = new MetricsRegistry();
@@ -175,6 +178,7 @@ ${CONFIG_HELP}`,
     };
     process.on("SIGTERM", () => void shutdown("SIGTERM"));
     process.on("SIGINT", () => void shutdown("SIGINT"));
+    started = true;
     return done.promise;
   },
 };

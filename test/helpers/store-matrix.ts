@@ -24,6 +24,15 @@ export async function freshStoreUrl(): Promise<string | null> {
   return `postgres://${pg.user}:${encodeURIComponent(pg.password)}@${pg.host}:${pg.port}/${name}`;
 }
 
+const byDataDir = new Map<string, Promise<string | null>>();
+
+/** The store of a daemon on `dataDir` under the matrix: a fresh one the first time, then the same (null on the SQLite leg). */
+export function storeUrlFor(dataDir: string): Promise<string | null> {
+  let url = byDataDir.get(dataDir);
+  if (!url) byDataDir.set(dataDir, (url = freshStoreUrl()));
+  return url;
+}
+
 const filesUnder = (dir: string): string[] =>
   readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? filesUnder(join(dir, n)) : [join(dir, n)]));
 
@@ -34,14 +43,26 @@ const filesUnder = (dir: string): string[] =>
  * the database's data files and the server's WAL.
  */
 export async function storeAtRest(h: { store: Store; config: { dataDir: string; store: { url: string } } }, checkpoint: "PASSIVE" | "TRUNCATE" = "PASSIVE"): Promise<[string, Buffer][]> {
-  if (h.store.dialect === "sqlite") {
-    h.store.sqlite.run(`PRAGMA wal_checkpoint(${checkpoint})`);
-    const file = join(h.config.dataDir, "snapdb.db");
+  if (h.store.dialect === "sqlite") h.store.sqlite.run(`PRAGMA wal_checkpoint(${checkpoint})`);
+  return storeBytesOf(h.config.dataDir, h.config.store.url || null);
+}
+
+/**
+ * The same for a daemon (a child process) on `dataDir` under the matrix: its store file, WAL
+ * and shm as they are (no checkpoint from here), or its PostgreSQL store as above.
+ */
+export async function daemonStoreAtRest(dataDir: string): Promise<[string, Buffer][]> {
+  return storeBytesOf(dataDir, await storeUrlFor(dataDir));
+}
+
+async function storeBytesOf(dataDir: string, url: string | null): Promise<[string, Buffer][]> {
+  if (!url) {
+    const file = join(dataDir, "snapdb.db");
     return [file, `${file}-wal`, `${file}-shm`].filter(existsSync).map((f) => [f, readFileSync(f)]);
   }
   if (!server) throw new Error("no PostgreSQL store server in this process");
   const pg = await server;
-  const name = new URL(h.config.store.url).pathname.slice(1);
+  const name = new URL(url).pathname.slice(1);
   const dump = Bun.spawnSync(["runuser", "-u", "postgres", "--", join(pg.binDir, "pg_dump"), "-h", pg.socketDir, "-p", String(pg.port), "-U", "postgres", name], { stdout: "pipe", stderr: "pipe" });
   if (dump.exitCode !== 0) throw new Error(`pg_dump ${name}: ${dump.stderr.toString()}`);
   pg.psql("CHECKPOINT;");

@@ -84,7 +84,9 @@ describe("with SQLite roots, against a real daemon whose data dir lies inside th
   const store = () => join(dataDir, "snapdb.db");
   beforeAll(async () => {
     mkdirSync(dataDir);
-    daemon = await startDaemon({ dataDir, env: { SNAPDB_ALLOWED_SQLITE_ROOTS: root.path, SNAPDB_LOG_LEVEL: "warn" } });
+    // The embedded store file is the target here, whatever store the matrix runs on (an empty
+    // store URL is the SQLite store); the restores below check the same on either store.
+    daemon = await startDaemon({ dataDir, env: { SNAPDB_STORE_URL: "", SNAPDB_ALLOWED_SQLITE_ROOTS: root.path, SNAPDB_LOG_LEVEL: "warn" } });
     api = new DaemonApi(daemon.baseUrl, await daemon.token(ORG));
   }, 60_000);
   afterAll(async () => {

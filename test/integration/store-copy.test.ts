@@ -284,7 +284,7 @@ describe("snapdb store copy", () => {
 
   test("refused while a daemon runs on the data dir: nothing is created in the target", async () => {
     const database = freshDatabase();
-    const daemon = await startDaemon({ dataDir: h.dataDir });
+    const daemon = await startDaemon({ dataDir: h.dataDir, env: { SNAPDB_STORE_URL: "" } }); // on the embedded store, whatever the matrix
     try {
       const r = await snapdb(["store", "copy", "--to", urlOf(database)]);
       expect(r.code).toBe(1);
