@@ -3,6 +3,7 @@ import type { Config } from "./config/schema.ts";
 import type { Store } from "./db/client.ts";
 import { authPlugin, bearerToken, METRICS_SCOPE, type TokenVerifier } from "./http/auth.ts";
 import { jsonBody } from "./http/body.ts";
+import { refuseNul } from "./http/no-nul.ts";
 import { useStrictDateTimeFormat } from "./http/date-time-format.ts";
 import { errorHandler } from "./http/errors.ts";
 import { healthRoutes, type Readiness } from "./http/health.ts";
@@ -78,6 +79,7 @@ export function buildApp(deps: AppDeps) {
       set.headers["x-request-id"] = requestMeta(request).id;
     })
     .use(jsonBody(config.http.bodyLimitBytes))
+    .use(refuseNul())
     .onAfterResponse({ as: "global" }, ({ request, route, set }) => {
       const meta = requestMeta(request);
       const seconds = (performance.now() - meta.startedAt) / 1000;

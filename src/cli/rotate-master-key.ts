@@ -104,41 +104,40 @@ export interface ReencryptCounts {
 /** Step 3: every secret re-sealed under `box`'s current key, in one durable transaction. */
 export async function reencryptAll(store: Store, box: SecretBox): Promise<ReencryptCounts> {
   if (store.dialect === "sqlite") store.sqlite.run("PRAGMA synchronous = FULL");
-  return await store.db.transaction(
-    async (tx) => {
-      const counts = { dataSources: 0, destinations: 0, orgKeys: 0, notificationChannels: 0 };
-      for (const row of (await tx.select().from(dataSources).where(isNotNull(dataSources.credentialsCiphertext)))) {
-        if (row.credentialsKeyId === box.keyId) continue;
-        const aad = credentialsAad(row.id);
-        const sealed = box.seal(openOrExplain(box, row.credentialsCiphertext!, row.credentialsKeyId, aad, `data source ${row.id}`), aad);
-        await tx.update(dataSources).set({ credentialsCiphertext: sealed.ciphertext, credentialsKeyId: sealed.keyId }).where(eq(dataSources.id, row.id));
-        counts.dataSources++;
-      }
-      for (const row of (await tx.select().from(storageDestinations).where(isNotNull(storageDestinations.secretCiphertext)))) {
-        if (row.secretKeyId === box.keyId) continue;
-        const aad = secretAad(row.id);
-        const sealed = box.seal(openOrExplain(box, row.secretCiphertext!, row.secretKeyId, aad, `storage destination ${row.id}`), aad);
-        await tx.update(storageDestinations).set({ secretCiphertext: sealed.ciphertext, secretKeyId: sealed.keyId }).where(eq(storageDestinations.id, row.id));
-        counts.destinations++;
-      }
-      for (const row of (await tx.select().from(orgKeys))) {
-        if (row.identityKeyId === box.keyId) continue;
-        const aad = ORG_KEY_AAD(row.orgId);
-        const sealed = box.seal(openOrExplain(box, row.identityCiphertext, row.identityKeyId, aad, `age identity of org ${row.orgId}`), aad);
-        await tx.update(orgKeys).set({ identityCiphertext: sealed.ciphertext, identityKeyId: sealed.keyId }).where(eq(orgKeys.orgId, row.orgId));
-        counts.orgKeys++;
-      }
-      for (const row of (await tx.select().from(notificationChannels).where(isNotNull(notificationChannels.secretCiphertext)))) {
-        if (row.secretKeyId === box.keyId) continue;
-        const aad = channelSecretAad(row.id);
-        const sealed = box.seal(openOrExplain(box, row.secretCiphertext!, row.secretKeyId, aad, `notification channel ${row.id}`), aad);
-        await tx.update(notificationChannels).set({ secretCiphertext: sealed.ciphertext, secretKeyId: sealed.keyId }).where(eq(notificationChannels.id, row.id));
-        counts.notificationChannels++;
-      }
-      return counts;
-    },
-    { behavior: "immediate" },
-  );
+  // SQLite's transactions are BEGIN IMMEDIATE already (src/db/client.ts); PostgreSQL's drizzle
+  // has no `behavior` option and would send an empty SET TRANSACTION for one.
+  return await store.db.transaction(async (tx) => {
+    const counts = { dataSources: 0, destinations: 0, orgKeys: 0, notificationChannels: 0 };
+    for (const row of (await tx.select().from(dataSources).where(isNotNull(dataSources.credentialsCiphertext)))) {
+      if (row.credentialsKeyId === box.keyId) continue;
+      const aad = credentialsAad(row.id);
+      const sealed = box.seal(openOrExplain(box, row.credentialsCiphertext!, row.credentialsKeyId, aad, `data source ${row.id}`), aad);
+      await tx.update(dataSources).set({ credentialsCiphertext: sealed.ciphertext, credentialsKeyId: sealed.keyId }).where(eq(dataSources.id, row.id));
+      counts.dataSources++;
+    }
+    for (const row of (await tx.select().from(storageDestinations).where(isNotNull(storageDestinations.secretCiphertext)))) {
+      if (row.secretKeyId === box.keyId) continue;
+      const aad = secretAad(row.id);
+      const sealed = box.seal(openOrExplain(box, row.secretCiphertext!, row.secretKeyId, aad, `storage destination ${row.id}`), aad);
+      await tx.update(storageDestinations).set({ secretCiphertext: sealed.ciphertext, secretKeyId: sealed.keyId }).where(eq(storageDestinations.id, row.id));
+      counts.destinations++;
+    }
+    for (const row of (await tx.select().from(orgKeys))) {
+      if (row.identityKeyId === box.keyId) continue;
+      const aad = ORG_KEY_AAD(row.orgId);
+      const sealed = box.seal(openOrExplain(box, row.identityCiphertext, row.identityKeyId, aad, `age identity of org ${row.orgId}`), aad);
+      await tx.update(orgKeys).set({ identityCiphertext: sealed.ciphertext, identityKeyId: sealed.keyId }).where(eq(orgKeys.orgId, row.orgId));
+      counts.orgKeys++;
+    }
+    for (const row of (await tx.select().from(notificationChannels).where(isNotNull(notificationChannels.secretCiphertext)))) {
+      if (row.secretKeyId === box.keyId) continue;
+      const aad = channelSecretAad(row.id);
+      const sealed = box.seal(openOrExplain(box, row.secretCiphertext!, row.secretKeyId, aad, `notification channel ${row.id}`), aad);
+      await tx.update(notificationChannels).set({ secretCiphertext: sealed.ciphertext, secretKeyId: sealed.keyId }).where(eq(notificationChannels.id, row.id));
+      counts.notificationChannels++;
+    }
+    return counts;
+  });
 }
 
 /** A failure after the commit: the store already uses the new key; a re-run finishes. */

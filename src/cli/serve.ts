@@ -66,6 +66,9 @@ ${CONFIG_HELP}`,
     readiness.register("store", () => store.healthy());
     readiness.register("migrations", () => store.schemaVersion() === (store.dialect === "postgres" ? LATEST_PG_SCHEMA_VERSION : LATEST_SCHEMA_VERSION));
     readiness.register("accepting", () => !stopping);
+    // Ready once SIGTERM is handled (the end of the start): before that a stop would kill, not drain.
+    let started = false;
+    readiness.register("started", () => started);
     const fleet = store.dialect === "postgres";
     // In a fleet the leader's scheduler also picks up attachments changed through other nodes:
     // their services cannot reach its timers, so it reads the table every few seconds.
@@ -198,6 +201,7 @@ ${CONFIG_HELP}`,
     };
     process.on("SIGTERM", () => void shutdown("SIGTERM"));
     process.on("SIGINT", () => void shutdown("SIGINT"));
+    started = true;
     return done.promise;
   },
 };

@@ -6,6 +6,7 @@ import { is } from "drizzle-orm";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { PgDialect } from "drizzle-orm/pg-core";
 import { finalizePrepared } from "./prepared.ts";
+import { useStoreDialect } from "./schema.ts";
 import * as schema from "./schema-sqlite.ts";
 
 /**
@@ -51,8 +52,13 @@ function privateStoreFiles(file: string): void {
   }
 }
 
-/** Opens the metadata store: WAL, a busy timeout so a concurrent writer waits, foreign keys on. */
+/**
+ * Opens the metadata store: WAL, a busy timeout so a concurrent writer waits, foreign keys on.
+ * From here on the process's tables are the SQLite ones (src/db/schema.ts), as opening a
+ * PostgreSQL store makes them the PostgreSQL ones: the store opened last is the one served.
+ */
 export function openStore(file: string): Store {
+  useStoreDialect("sqlite");
   if (file !== ":memory:") privateStoreFiles(file);
   const sqlite = new Database(file, { create: true, strict: true });
   sqlite.run("PRAGMA busy_timeout = 5000");

@@ -31,10 +31,16 @@ export type ChannelSend = (input: SendInput) => Promise<Outcome>;
 
 export const USER_AGENT = "snapdb-notifications";
 
+/**
+ * A receiver's text as one line for `lastError`: whitespace and control characters (NUL
+ * included, which a PostgreSQL store cannot keep in text) become single spaces.
+ */
+export const oneLine = (text: string) => text.replace(/[\s\u0000-\u001f\u007f]+/g, " ").trim();
+
 /** 2xx delivered; 429 and 5xx retried (Retry-After honoured); anything else is final. */
 export function outcomeOfHttp(answer: HttpAnswer, host: string): Outcome {
   if (answer.status >= 200 && answer.status < 300) return { ok: true };
-  const snippet = answer.snippet.replace(/\s+/g, " ").trim().slice(0, 200);
+  const snippet = oneLine(answer.snippet).slice(0, 200);
   const error = `${host} answered HTTP ${answer.status}${snippet ? `: ${snippet}` : ""}`;
   if (answer.status === 429 || answer.status >= 500) return { ok: false, retry: true, retryAfterMs: retryAfterMs(answer.headers["retry-after"]), error };
   if (answer.status >= 300 && answer.status < 400) return { ok: false, retry: false, error: `${error} (redirects are not followed)` };

@@ -1,4 +1,4 @@
-import type { Outcome, SendInput } from "./channel-types.ts";
+import { oneLine, type Outcome, type SendInput } from "./channel-types.ts";
 import { plainText } from "./message.ts";
 
 /**
@@ -38,7 +38,7 @@ export async function sendEmail({ delivery, settings, message, smtp, timeoutMs }
     return { ok: true };
   } catch (err) {
     const e = err as { responseCode?: number; code?: string; response?: string };
-    const reply = e.responseCode ? `SMTP ${e.responseCode}${e.response ? `: ${e.response.slice(0, 200)}` : ""}` : `SMTP ${smtp.host}:${smtp.port}: ${e.code ?? "connection failed"}`;
+    const reply = e.responseCode ? `SMTP ${e.responseCode}${e.response ? `: ${oneLine(e.response).slice(0, 200)}` : ""}` : `SMTP ${smtp.host}:${smtp.port}: ${e.code ?? "connection failed"}`;
     const final = e.responseCode !== undefined && e.responseCode >= 500 || e.code === "EENVELOPE";
     return { ok: false, retry: !final, error: reply };
   } finally {

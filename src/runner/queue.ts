@@ -93,7 +93,7 @@ export class Runner {
 
   async start(): Promise<void> {
     this.stopped = false;
-    this.poller = setInterval(async () => this.wake(), this.opts.pollIntervalMs ?? 5000);
+    this.poller = setInterval(() => this.wakeInBackground(), this.opts.pollIntervalMs ?? 5000);
     await this.wake();
   }
 
@@ -128,10 +128,19 @@ export class Runner {
   wakeSoon(): void {
     if (this.wakeScheduled || this.stopped) return;
     this.wakeScheduled = true;
-    setImmediate(async () => {
+    setImmediate(() => {
       this.wakeScheduled = false;
-      await this.wake();
+      this.wakeInBackground();
     });
+  }
+
+  /**
+   * A wake nobody awaits (poller, timers). A PostgreSQL store can be gone for a moment: the
+   * failure is logged and the next wake tries again, never an unhandled rejection, which would
+   * end the daemon and its running jobs.
+   */
+  private wakeInBackground(): void {
+    this.wake().catch((err) => this.deps.logger.warn("could not look at the queue; the next wake retries", { error: err }));
   }
 
   /** Bytes moved so far by a running job (fresher than its row). */
@@ -233,7 +242,7 @@ export class Runner {
       .from(backupJobs)
       .where(and(eq(backupJobs.status, "queued"), sql`${backupJobs.notBefore} > ${now}`))
       )[0];
-    if (next?.at) this.retryTimer = setTimeout(async () => this.wake(), Math.max(0, next.at - now) + 5);
+    if (next?.at) this.retryTimer = setTimeout(() => this.wakeInBackground(), Math.max(0, next.at - now) + 5);
   }
 
   private async claim(job: JobRow, now: number): Promise<JobRow | null> {
@@ -297,7 +306,8 @@ export class Runner {
     let plan: BackupPlan | null = null;
     let timeout: ReturnType<typeof setTimeout> | null = null;
     let limit: JobTimeout | undefined;
-    const flush = setInterval(async () => this.writeProgress(job.id, progress), this.opts.progressIntervalMs ?? 1000);
+    // A store gone for a moment (PostgreSQL) fails one flush; the next one writes it and renews the lease.
+    const flush = setInterval(() => this.writeProgress(job.id, progress).catch(() => {}), this.opts.progressIntervalMs ?? 1000);
     let objectKey: string | null = null;
     try {
       plan = await planBackup(this.deps.db, job);

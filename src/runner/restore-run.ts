@@ -137,8 +137,9 @@ export interface RestoreWatch {
  * transaction rolled back) but failed as TIMEOUT. Returns what stops both.
  */
 export function watchRestore(db: Db, entry: RunningRestore, opts: RestoreWatch): () => void {
+  // A store gone for a moment (PostgreSQL) fails one flush; the next one writes it and renews the lease.
   const flush = setInterval(async () => {
-    if (await writeProgress(db, entry.row.id, entry.progress, opts.leaseMs)) {
+    if (await writeProgress(db, entry.row.id, entry.progress, opts.leaseMs).catch(() => false)) {
       entry.reason ??= "canceled";
       entry.controller.abort("canceled");
     }

@@ -71,7 +71,8 @@ interface TimerGroup {
  */
 const FIRE_SLICE_MS = 40;
 
-const selection = {
+// Built per query: the table bindings change when the store is PostgreSQL (src/db/schema.ts).
+const selection = () => ({
   id: attachments.id,
   orgId: attachments.orgId,
   policyId: attachments.policyId,
@@ -83,7 +84,7 @@ const selection = {
   scheduleCron: backupPolicies.scheduleCron,
   timezone: backupPolicies.timezone,
   policyUpdatedAt: backupPolicies.updatedAt,
-};
+});
 
 /**
  * Timers for every enabled attachment, in its policy's zone (one croner timer per distinct
@@ -217,7 +218,7 @@ export class Scheduler implements ScheduleSync {
 
   /** Makes the timers match the table: one per enabled attachment, none for anything else. */
   async reconcile(): Promise<ScheduledAttachment[]> {
-    const rows = await this.opts.db.select(selection).from(attachments).innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId)).where(eq(attachments.enabled, true));
+    const rows = await this.opts.db.select(selection()).from(attachments).innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId)).where(eq(attachments.enabled, true));
     const present = new Set(rows.map((r) => r.id));
     for (const id of [...this.timers.keys()]) if (!present.has(id)) this.drop(id);
     for (const row of rows) this.apply(row.id, row);
@@ -226,13 +227,13 @@ export class Scheduler implements ScheduleSync {
 
   async sync(attachmentId: string): Promise<void> {
     if (!this.started) return;
-    const row = (await this.opts.db.select(selection).from(attachments).innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId)).where(eq(attachments.id, attachmentId)))[0];
+    const row = (await this.opts.db.select(selection()).from(attachments).innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId)).where(eq(attachments.id, attachmentId)))[0];
     this.apply(attachmentId, row);
   }
 
   async syncPolicy(policyId: string): Promise<void> {
     if (!this.started) return;
-    const rows = await this.opts.db.select(selection).from(attachments).innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId)).where(eq(attachments.policyId, policyId));
+    const rows = await this.opts.db.select(selection()).from(attachments).innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId)).where(eq(attachments.policyId, policyId));
     const present = new Set(rows.map((r) => r.id));
     for (const row of rows) this.apply(row.id, row);
     // Attachments the policy lost (a cascade delete) are no longer in the join.

@@ -5,6 +5,7 @@
  */
 import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { storeUrlFor } from "./store-matrix.ts";
 import { tempDir } from "./tmp.ts";
 
 export const REPO_ROOT = resolve(import.meta.dir, "../..");
@@ -80,7 +81,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   const dataDir = opts.dataDir ?? dir!.path;
   const configFile = join(dataDir, "snapdb.toml");
   writeFileSync(configFile, "# empty: defaults, env and flags only\n");
-  const env = { ...process.env, ...opts.env, SNAPDB_CONFIG: configFile, SNAPDB_DATA_DIR: dataDir } as Record<string, string>;
+  // The store matrix: on its PostgreSQL leg the daemon's store is a PostgreSQL database, the same
+  // one again when a test restarts a daemon on this data dir (an explicit SNAPDB_STORE_URL wins).
+  const storeUrl = opts.env && "SNAPDB_STORE_URL" in opts.env ? null : await storeUrlFor(dataDir);
+  const env = { ...process.env, ...(storeUrl ? { SNAPDB_STORE_URL: storeUrl } : {}), ...opts.env, SNAPDB_CONFIG: configFile, SNAPDB_DATA_DIR: dataDir } as Record<string, string>;
   const common = ["--config", configFile, "--data-dir", dataDir];
 
   let output = "";

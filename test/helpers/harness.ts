@@ -1,3 +1,5 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { freshStoreUrl, MATRIX_NODE_LABELS } from "./store-matrix.ts";
 import { buildApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config/load.ts";
@@ -47,6 +49,11 @@ export interface Harness {
   secret: Uint8Array;
   master: Uint8Array;
   dataDir: string;
+  /**
+   * Flags that point a CLI command (`command.run(flags, [])`) at this harness's data dir and
+   * store: on the PostgreSQL leg of the matrix a config file in the data dir names the store.
+   */
+  cliFlags: Record<string, string>;
   logLines: string[];
   /** The app's storage registry (drivers for destination rows); S3 parts are 5 MiB here. */
   storage: StorageRegistry;
@@ -68,15 +75,22 @@ export interface Harness {
 export interface HarnessOptions {
   /** The dashboard's login codes, e.g. with a clock the test moves. */
   loginCodes?: LoginCodes;
+  /** The embedded SQLite store whatever the matrix says, for a test about that store itself (store copy). */
+  store?: "sqlite";
 }
 
 export async function createHarness(env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
   const dir = tempDir();
-  const storeUrl = await freshStoreUrl();
+  const storeUrl = opts.store === "sqlite" ? null : await freshStoreUrl();
   const { config } = loadConfig({ env: { SNAPDB_DATA_DIR: dir.path, ...(storeUrl ? { SNAPDB_STORE_URL: storeUrl, SNAPDB_NODE_LABELS: MATRIX_NODE_LABELS } : {}), ...env }, defaultConfigFile: "/nonexistent" });
   const secret = hsSecret(config)!;
   const master = masterKey(config);
   const { store } = await openMigratedStore(config);
+  const cliFlags: Record<string, string> = { "data-dir": dir.path };
+  if (storeUrl) {
+    cliFlags.config = join(dir.path, "store.toml");
+    writeFileSync(cliFlags.config, `[store]\nurl = ${JSON.stringify(storeUrl)}\n`, { mode: 0o600 });
+  }
   const logLines: string[] = [];
   const logger: Logger = createLogger("debug", {}, (line) => logLines.push(line));
   const storage = storageRegistryFor(config, store.db, new SecretBox(master), derivedKey(master, "download"), {
@@ -116,6 +130,7 @@ export async function createHarness(env: Record<string, string> = {}, opts: Harn
     secret,
     master,
     dataDir: dir.path,
+    cliFlags,
     logLines,
     storage,
     scheduler,

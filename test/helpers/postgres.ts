@@ -13,6 +13,8 @@ export interface PgServer {
   database: string;
   /** Socket dir (peer auth as the postgres OS user) for admin work. */
   socketDir: string;
+  /** The cluster's data directory (heap files under base/, WAL under pg_wal/). */
+  dataDir: string;
   /** The server major version, e.g. 15. */
   major: number;
   binDir: string;
@@ -84,6 +86,7 @@ export async function startPostgres(opts: { password?: string; replication?: boo
       password,
       database: "appdb",
       socketDir,
+      dataDir: data,
       major: Math.floor(major),
       binDir: PG_BIN,
       psql,

@@ -3,6 +3,8 @@ import { eq } from "drizzle-orm";
 import { attachments, auditEvents, backupJobs } from "../../src/db/schema.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { createPolicyVia, seedDataSource } from "../helpers/policies-seed.ts";
+import { storeRun } from "../helpers/store-sql.ts";
+import { testStore } from "../helpers/store-matrix.ts";
 
 let h: Harness;
 let token: string;
@@ -84,18 +86,34 @@ describe("attachments", () => {
   test("a pair inserted after the pre-check still ends as 409 (the unique index decides)", async () => {
     const policy = await createPolicyVia(h, ORG);
     const ds = await seedDataSource(h, ORG);
-    // Simulates a writer that wins the race after the service's pre-check: a temp trigger
-    // inserts the same pair just before our insert, so only the unique index can refuse it.
-    h.store.sqlite.run(
-      `CREATE TEMP TRIGGER race_${ds} BEFORE INSERT ON attachments WHEN NEW.data_source_id = '${ds}' AND NEW.id NOT LIKE 'att_race%'
-       BEGIN INSERT INTO attachments (id, org_id, data_source_id, policy_id, enabled, created_at, updated_at)
-             VALUES ('att_race' || NEW.id, NEW.org_id, NEW.data_source_id, NEW.policy_id, 1, 0, 0); END`,
-    );
+    // Simulates a writer that wins the race after the service's pre-check: a trigger inserts
+    // the same pair just before our insert, so only the unique index can refuse it.
+    const race = `race_${ds.toLowerCase()}`;
+    if (testStore() === "postgres") {
+      await storeRun(
+        h.store,
+        `CREATE FUNCTION ${race}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           IF NEW.data_source_id = '${ds}' AND NEW.id NOT LIKE 'att_race%' THEN
+             INSERT INTO attachments (id, org_id, data_source_id, policy_id, enabled, created_at, updated_at)
+               VALUES ('att_race' || NEW.id, NEW.org_id, NEW.data_source_id, NEW.policy_id, true, 0, 0);
+           END IF;
+           RETURN NEW;
+         END $$`,
+      );
+      await storeRun(h.store, `CREATE TRIGGER ${race} BEFORE INSERT ON attachments FOR EACH ROW EXECUTE FUNCTION ${race}()`);
+    } else {
+      await storeRun(
+        h.store,
+        `CREATE TEMP TRIGGER ${race} BEFORE INSERT ON attachments WHEN NEW.data_source_id = '${ds}' AND NEW.id NOT LIKE 'att_race%'
+         BEGIN INSERT INTO attachments (id, org_id, data_source_id, policy_id, enabled, created_at, updated_at)
+               VALUES ('att_race' || NEW.id, NEW.org_id, NEW.data_source_id, NEW.policy_id, 1, 0, 0); END`,
+      );
+    }
     try {
       const res = await post({ dataSourceId: ds, policyId: policy.id });
       expect([res.status, res.body.code]).toEqual([409, "CONFLICT"]);
     } finally {
-      h.store.sqlite.run(`DROP TRIGGER race_${ds}`);
+      await storeRun(h.store, testStore() === "postgres" ? `DROP TRIGGER ${race} ON attachments` : `DROP TRIGGER ${race}`);
     }
   });
 

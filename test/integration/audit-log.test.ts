@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { AuditAction, AuditTargetType } from "../../src/audit/actions.ts";
 import { recordAudit } from "../../src/audit/record.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
+import { storeGet } from "../helpers/store-sql.ts";
 
 let h: Harness;
 let token: string;
@@ -82,7 +83,8 @@ describe("audit log", () => {
     });
     const [event] = (await h.call("GET", "/audit-log?targetId=ds_secret", { token })).body.items;
     expect(event.metadata).toEqual({ username: "app", nested: { region: "eu" } });
-    const raw = h.store.sqlite.query("SELECT metadata FROM audit_events WHERE target_id = 'ds_secret'").get() as { metadata: string };
+    const raw = (await storeGet<{ metadata: string }>(h.store, "SELECT metadata FROM audit_events WHERE target_id = 'ds_secret'"))!;
+    expect(raw.metadata).toBeString();
     expect(raw.metadata).not.toContain("hunter2");
     expect(raw.metadata).not.toContain("AKS");
   });
@@ -120,12 +122,12 @@ describe("audit log", () => {
   });
 
   test("read-only: no method changes the log", async () => {
-    const count = () => (h.store.sqlite.query("SELECT count(*) AS n FROM audit_events").get() as { n: number }).n;
-    const before = count();
+    const count = async () => (await storeGet<{ n: number }>(h.store, "SELECT count(*) AS n FROM audit_events", [], ["n"]))!.n;
+    const before = await count();
     for (const method of ["POST", "PUT", "PATCH", "DELETE"]) {
       const res = await h.call(method, "/audit-log", { token, body: { action: "x.y" } });
       expect(res.status).toBe(404);
     }
-    expect(count()).toBe(before);
+    expect(await count()).toBe(before);
   });
 });

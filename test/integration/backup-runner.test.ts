@@ -6,7 +6,7 @@ import { Database } from "bun:sqlite";
 import { eq } from "drizzle-orm";
 import { orgIdentity } from "../../src/crypto/org-keys.ts";
 import { SecretBox } from "../../src/crypto/secrets.ts";
-import { backupJobs, backupPolicies } from "../../src/db/schema.ts";
+import { backupJobs, backupPolicies, storageDestinations } from "../../src/db/schema.ts";
 import { recoverInterruptedJobs } from "../../src/runner/recovery.ts";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must, waitForStatus } from "../helpers/api-flow.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
@@ -145,7 +145,8 @@ describe("backup runner", () => {
     expect(job.status).toBe("succeeded");
     expect(job.objectKey).toStartWith(`team-a/${ORG}/${source.id}/`);
     expect(job.objectKey).toEndWith(".sql.gz");
-    const object = await h.storage.driverFor(h.store.db.query.storageDestinations.findFirst({ where: (d, { eq }) => eq(d.id, dst.id) }).sync()!).get(job.objectKey);
+    const row = (await h.store.db.select().from(storageDestinations).where(eq(storageDestinations.id, dst.id)))[0]!;
+    const object = await h.storage.driverFor(row).get(job.objectKey);
     const bytes = new Uint8Array(await new Response(object.body).arrayBuffer());
     expect(sha256(bytes)).toBe(job.sha256);
     const sqlText = run(["gzip", "-d", "-c"], bytes).toString();

@@ -55,7 +55,7 @@ describe("snapdb rotate-master-key", () => {
     const { dsId, dstId } = await seed();
     const oldKey = readKeyFile(h.config.masterKeyFile);
     const recipient = await ensureOrgRecipient(h.store.db, new SecretBox(oldKey), "org_r");
-    const code = await rotateMasterKeyCommand.run({ "data-dir": h.dataDir }, []);
+    const code = await rotateMasterKeyCommand.run(h.cliFlags, []);
     expect(code).toBe(0);
     const newKey = readKeyFile(h.config.masterKeyFile);
     expect(keyIdOf(newKey)).not.toBe(keyIdOf(oldKey));

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { engineFor } from "../../src/engines/registry.ts";
@@ -9,6 +9,7 @@ import { createHarness, type Harness } from "../helpers/harness.ts";
 import { startMariaDb, type MariaDbServer } from "../helpers/mariadb.ts";
 import { startPostgres, type PgServer } from "../helpers/postgres.ts";
 import { freePort } from "../helpers/servers.ts";
+import { storeAtRest } from "../helpers/store-matrix.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 /**
@@ -182,9 +183,6 @@ describe("verify: audit and secrecy", () => {
     expect(log.body.items.map((e: any) => e.action)).toEqual(["data_source.verified", "data_source.credentials_set", "data_source.created"]);
     expect(log.text).not.toContain(pg.password);
     expect(h.logLines.join("\n")).not.toContain(pg.password);
-    h.store.sqlite.run("PRAGMA wal_checkpoint(TRUNCATE)");
-    for (const f of readdirSync(h.dataDir).filter((n) => n.startsWith("snapdb.db"))) {
-      expect(readFileSync(join(h.dataDir, f)).includes(Buffer.from(pg.password))).toBe(false);
-    }
+    for (const [where, bytes] of await storeAtRest(h, "TRUNCATE")) expect({ where, hit: bytes.includes(Buffer.from(pg.password)) }).toEqual({ where, hit: false });
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { eq } from "drizzle-orm";
 import { attachments, auditEvents, backupJobs, dataSources } from "../../src/db/schema.ts";
@@ -10,6 +10,7 @@ import { credentialsAad } from "../../src/modules/data-sources/credentials.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { pinnedToHarness } from "../helpers/store-matrix.ts";
 import { createPolicyVia } from "../helpers/policies-seed.ts";
+import { storeAtRest } from "../helpers/store-matrix.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 let h: Harness;
@@ -171,10 +172,7 @@ describe("data sources: credentials", () => {
     expect(h.logLines.join("\n")).not.toContain(PASSWORD);
 
     // The store's raw bytes (db + WAL) hold no plaintext password either.
-    h.store.sqlite.run("PRAGMA wal_checkpoint(TRUNCATE)");
-    for (const f of readdirSync(h.dataDir).filter((n) => n.startsWith("snapdb.db"))) {
-      expect(readFileSync(join(h.dataDir, f)).includes(Buffer.from(PASSWORD))).toBe(false);
-    }
+    for (const [where, bytes] of await storeAtRest(h, "TRUNCATE")) expect({ where, hit: bytes.includes(Buffer.from(PASSWORD)) }).toEqual({ where, hit: false });
 
     expect((await h.call("PUT", `/data-sources/${ds.id}/credentials`, { token, body: { username: "u" } })).status).toBe(400);
     expect((await h.call("PUT", `/data-sources/${ds.id}/credentials`, { token, body: { username: "u", password: "p", x: 1 } })).status).toBe(400);

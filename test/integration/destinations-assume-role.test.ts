@@ -10,6 +10,7 @@ import { createHarness, type Harness } from "../helpers/harness.ts";
 import { startFakeSts, type FakeSts } from "../helpers/fake-sts.ts";
 import { startFaultProxy, type FaultProxy } from "../helpers/fault-proxy.ts";
 import { startS3rver, type S3Server } from "../helpers/s3rver.ts";
+import { storeGet } from "../helpers/store-sql.ts";
 
 /**
  * assumeRole destinations from a tenant's side: the daemon's own AWS identity signs requests
@@ -97,8 +98,8 @@ const roleBody = (extra: Record<string, unknown> = {}, auth: Record<string, unkn
   ...extra,
 });
 
-const rowCount = (org: string) =>
-  (h.store.sqlite.query("SELECT count(*) AS n FROM storage_destinations WHERE org_id = ?").get(org) as { n: number }).n;
+const rowCount = async (org: string) =>
+  (await storeGet<{ n: number }>(h.store, "SELECT count(*) AS n FROM storage_destinations WHERE org_id = ?", [org], ["n"]))!.n;
 
 const expect400 = (res: { status: number; body: any }, path: string) =>
   expect({ status: res.status, code: res.body?.code, path: res.body?.details?.[0]?.path }).toEqual({ status: 400, code: "INVALID_INPUT", path });
@@ -118,10 +119,10 @@ describe("assumeRole: the daemon's identity goes only to the operator's STS", ()
   });
 
   test("a tenant-chosen stsEndpoint is refused (400, unknown field) and no row is written", async () => {
-    const before = rowCount("org_ar");
+    const before = (await rowCount("org_ar"));
     const res = await h.call("POST", "/storage-destinations", { token, body: roleBody({ name: "sts-attack", stsEndpoint: attacker.endpoint }) });
     expect400(res, "/stsEndpoint");
-    expect(rowCount("org_ar")).toBe(before);
+    expect((await rowCount("org_ar"))).toBe(before);
     const existing = await h.call("POST", "/storage-destinations", { token, body: roleBody({ name: "patch-target" }) });
     const patch = await h.call("PATCH", `/storage-destinations/${existing.body.id}`, { token, body: { stsEndpoint: attacker.endpoint } });
     expect400(patch, "/stsEndpoint");
@@ -156,11 +157,11 @@ describe("assumeRole: the daemon's identity goes only to the operator's STS", ()
   });
 
   test("a tenant-sent externalId is refused (400 on /auth/externalId): no row on create, no change on patch", async () => {
-    const before = rowCount("org_ar");
+    const before = (await rowCount("org_ar"));
     const res = await h.call("POST", "/storage-destinations", { token, body: roleBody({ name: "chosen-ext" }, { externalId: "victims-external-id" }) });
     expect400(res, "/auth/externalId");
     expect(res.body.message).toContain("read-only");
-    expect(rowCount("org_ar")).toBe(before);
+    expect((await rowCount("org_ar"))).toBe(before);
     const created = await h.call("POST", "/storage-destinations", { token, body: roleBody({ name: "patch-ext" }) });
     const patch = await h.call("PATCH", `/storage-destinations/${created.body.id}`, {
       token,
@@ -173,7 +174,7 @@ describe("assumeRole: the daemon's identity goes only to the operator's STS", ()
   });
 
   test("roleArn: a malformed ARN or one outside storage.allowedRoleArns → 400 on /auth/roleArn, no row", async () => {
-    const before = rowCount("org_ar");
+    const before = (await rowCount("org_ar"));
     for (const roleArn of [
       "arn:aws:iam::999999999999:role/snapdb-backups", // not in the allow-list
       "arn:aws:iam::123456789012:role/other", // account allowed, name not
@@ -186,7 +187,7 @@ describe("assumeRole: the daemon's identity goes only to the operator's STS", ()
       const res = await h.call("POST", "/storage-destinations", { token, body: roleBody({ name: `r-${roleArn}` }, { roleArn }) });
       expect({ roleArn, status: res.status, path: res.body?.details?.[0]?.path }).toEqual({ roleArn, status: 400, path: "/auth/roleArn" });
     }
-    expect(rowCount("org_ar")).toBe(before);
+    expect((await rowCount("org_ar"))).toBe(before);
     const ok = await h.call("POST", "/storage-destinations", {
       token,
       body: roleBody({ name: "other-account" }, { roleArn: "arn:aws:iam::210987654321:role/backups" }),
@@ -272,7 +273,7 @@ describe("assumeRole: the daemon's identity goes only to the operator's STS", ()
     const patched = await h.call("PATCH", `/storage-destinations/${created.body.id}`, { token, body: { auth: { type: "assumeRole", roleArn: ROLE } } });
     expect(patched.status).toBe(200);
     expect(patched.body.auth.type).toBe("assumeRole");
-    expect(h.store.sqlite.query("SELECT secret_ciphertext AS c, secret_key_id AS k FROM storage_destinations WHERE id = ?").get(created.body.id)).toEqual({
+    expect(await storeGet(h.store, "SELECT secret_ciphertext AS c, secret_key_id AS k FROM storage_destinations WHERE id = ?", [created.body.id])).toEqual({
       c: null,
       k: null,
     });
@@ -287,7 +288,7 @@ describe("the ExternalId outlives a master key rotation", () => {
       const tokenOf = await r.token("org_rot");
       const before = (await r.call("GET", "/storage-destinations/assume-role-info", { token: tokenOf })).body.externalId;
       expect(before).toMatch(/^snapdb-/);
-      expect(await rotateMasterKeyCommand.run({ "data-dir": r.dataDir }, [])).toBe(0);
+      expect(await rotateMasterKeyCommand.run(r.cliFlags, [])).toBe(0);
       const newKey = readKeyFile(r.config.masterKeyFile);
       expect(Buffer.from(newKey).equals(Buffer.from(r.master))).toBe(false);
       // What a daemon started on the rotated key derives.

@@ -6,6 +6,7 @@ import { assumeRoleProvider, REFRESH_MARGIN_MS } from "../../src/storage/assume-
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { startFakeSts, type FakeSts } from "../helpers/fake-sts.ts";
 import { startS3rver, type S3Server } from "../helpers/s3rver.ts";
+import { storeGet, storeRun } from "../helpers/store-sql.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 let h: Harness;
@@ -54,7 +55,8 @@ describe("storage destinations API", () => {
     expect(res.text).not.toContain(SECRET);
     const got = await h.call("GET", `/storage-destinations/${res.body.id}`, { token });
     expect(got.text).not.toContain(SECRET);
-    const row = h.store.sqlite.query("SELECT * FROM storage_destinations WHERE id = ?").get(res.body.id) as Record<string, string>;
+    const row = await storeGet(h.store, "SELECT * FROM storage_destinations WHERE id = ?", [res.body.id]);
+    expect(row).toBeDefined();
     expect(JSON.stringify(row)).not.toContain(SECRET);
     const audit = await h.call("GET", `/audit-log?targetId=${res.body.id}`, { token });
     expect(audit.body.items.map((e: { action: string }) => e.action)).toEqual(["storage_destination.created"]);
@@ -116,10 +118,12 @@ describe("storage destinations API", () => {
     expect((await h.call("POST", `/storage-destinations/${id}/verify`, { token })).body).toMatchObject({ ok: true });
     expect((await h.call("PATCH", `/storage-destinations/${id}`, { token, body: { path: "/x" } })).status).toBe(400);
     // A stored backup file pins bucket/prefix.
-    h.store.sqlite.run(
+    await storeRun(
+      h.store,
       "INSERT INTO data_sources (id, org_id, name, engine, created_at, updated_at) VALUES ('ds_P', 'org_d', 'p', 'sqlite', 1, 1)",
     );
-    h.store.sqlite.run(
+    await storeRun(
+      h.store,
       "INSERT INTO backup_jobs (id, org_id, data_source_id, destination_id, trigger, status, queued_at, object_key) VALUES ('job_P', 'org_d', 'ds_P', ?, 'manual', 'succeeded', 1, 'k')",
       [id],
     );
@@ -154,7 +158,7 @@ describe("storage destinations API", () => {
     const blocked = await h.call("DELETE", `/storage-destinations/${id}`, { token });
     expect(blocked.status).toBe(409);
     expect(blocked.body.message).toContain("uses-it");
-    h.store.sqlite.run("DELETE FROM backup_policies WHERE id = 'pol_X'");
+    await storeRun(h.store, "DELETE FROM backup_policies WHERE id = 'pol_X'");
     expect((await h.call("DELETE", `/storage-destinations/${id}`, { token })).status).toBe(204);
     expect((await h.call("GET", `/storage-destinations/${id}`, { token })).status).toBe(404);
     const audit = await h.call("GET", `/audit-log?targetId=${id}&action=storage_destination.deleted`, { token });
@@ -187,7 +191,7 @@ describe("storage destinations API", () => {
     const { externalId } = (await h.call("GET", "/storage-destinations/assume-role-info", { token })).body;
     expect(created.body.auth).toEqual({ type: "assumeRole", roleArn: role.roleArn, externalId });
     // Nothing to seal: the ExternalId is derived, not stored with the row.
-    expect(h.store.sqlite.query("SELECT secret_ciphertext AS c FROM storage_destinations WHERE id = ?").get(created.body.id)).toEqual({ c: null });
+    expect(await storeGet(h.store, "SELECT secret_ciphertext AS c FROM storage_destinations WHERE id = ?", [created.body.id])).toEqual({ c: null });
     const ok = await h.call("POST", `/storage-destinations/${created.body.id}/verify`, { token });
     expect(ok.body).toMatchObject({ ok: true });
     expect(sts.calls.at(-1)?.get("Action")).toBe("AssumeRole");

@@ -148,3 +148,27 @@ describe("metrics behind auth", () => {
     }
   });
 });
+
+describe("NUL characters (U+0000), which a PostgreSQL store cannot keep in text", () => {
+  test("the same answer on both stores: 404 in a path, 400 naming the field in a query or body, no row written", async () => {
+    const token = await h.token("org_nul");
+    const created = await h.call("POST", "/data-sources", { token, body: { name: "nul-ok", engine: "postgres", host: "db", database: "app" } });
+    expect(created.status).toBe(201);
+    const count = async () => (await h.call("GET", "/data-sources?limit=200", { token })).body.items.length;
+    const before = await count();
+
+    const named = await h.call("POST", "/data-sources", { token, body: { name: "a\u0000b", engine: "postgres", host: "db", database: "app" } });
+    expect([named.status, named.body.code, named.body.details?.[0]?.path]).toEqual([400, "INVALID_INPUT", "/name"]);
+    const labelled = await h.call("POST", "/data-sources", { token, body: { name: "nul-label", engine: "postgres", host: "db", database: "app", labels: { team: "x\u0000" } } });
+    expect([labelled.status, labelled.body.details?.[0]?.path]).toEqual([400, "/labels/team"]);
+    const patched = await h.call("PATCH", `/data-sources/${created.body.id}`, { token, body: { name: "\u0000" } });
+    expect([patched.status, patched.body.details?.[0]?.path]).toEqual([400, "/name"]);
+    expect(await count()).toBe(before);
+    expect((await h.call("GET", `/data-sources/${created.body.id}`, { token })).body.name).toBe("nul-ok");
+
+    expect((await h.call("GET", `/data-sources/${created.body.id}%00`, { token })).status).toBe(404);
+    expect((await h.call("DELETE", `/data-sources/%00`, { token })).status).toBe(404);
+    const filtered = await h.call("GET", "/audit-log?targetId=ds_%00", { token });
+    expect([filtered.status, filtered.body.details?.[0]?.path]).toEqual([400, "/targetId"]);
+  });
+});

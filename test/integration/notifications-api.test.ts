@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createPolicy, createSource, managedDestination, must } from "../helpers/api-flow.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { createChannel, createRule, smallSqlite } from "../helpers/notify-flow.ts";
+import { storeGet } from "../helpers/store-sql.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { pruneDeliveries } from "../../src/notify/outbox.ts";
 
@@ -95,9 +96,11 @@ describe("channels", () => {
     expect((await post({ name: "dup", type: "webhook", config: { url: "https://example.com/b", secret: SECRET } })).status).toBe(409);
     const renamed = await must(h, token, "PATCH", `/notification-channels/${ch.id}`, { name: "renamed", config: { url: "https://example.com/c" } });
     expect(renamed.config).toEqual({ url: "https://example.com/c", hasSecret: true });
-    const row = h.store.sqlite.query("SELECT secret_ciphertext FROM notification_channels WHERE id = ?").get(ch.id) as { secret_ciphertext: string };
+    const secretOf = async () => (await storeGet<{ secret_ciphertext: string }>(h.store, "SELECT secret_ciphertext FROM notification_channels WHERE id = ?", [ch.id]))!;
+    const row = await secretOf();
+    expect(row.secret_ciphertext).toBeString();
     await must(h, token, "PATCH", `/notification-channels/${ch.id}`, { config: { secret: "a-brand-new-secret-value" } });
-    const after = h.store.sqlite.query("SELECT secret_ciphertext FROM notification_channels WHERE id = ?").get(ch.id) as { secret_ciphertext: string };
+    const after = await secretOf();
     expect(after.secret_ciphertext).not.toBe(row.secret_ciphertext);
     expect((await h.call("PATCH", `/notification-channels/${ch.id}`, { token, body: { config: { webhookUrl: SLACK } } })).body.details[0].path).toBe("/config/webhookUrl");
     expect((await h.call("PATCH", `/notification-channels/${ch.id}`, { token, body: { type: "slack" } })).status).toBe(400);

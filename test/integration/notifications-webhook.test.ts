@@ -111,6 +111,15 @@ describe("a webhook channel", () => {
     expect(await deliveries(h, token, `channelId=${channel.id}&status=failed`)).toHaveLength(1);
   });
 
+  test("a receiver's answer with control characters and NUL is kept as one clean line (a PostgreSQL store cannot hold NUL)", async () => {
+    const r = receiver();
+    r.respond = () => new Response("gone\u0000\u0007 for\r\ngood", { status: 410 });
+    const channel = await createChannel(h, token, "webhook", { url: r.url, secret: SECRET });
+    const { deliveryId } = await must(h, token, "POST", `/notification-channels/${channel.id}/test`, undefined, 202);
+    const d = await waitForDelivery(h, token, deliveryId);
+    expect(d).toMatchObject({ status: "failed", attempts: 1, lastError: `127.0.0.1:${r.port} answered HTTP 410: gone for good` });
+  });
+
   test("a receiver that never answers delays neither another channel nor the runner's next job", async () => {
     const stuck = receiver();
     stuck.respond = () => new Promise<Response>(() => {}); // holds every request open

@@ -298,10 +298,12 @@ describe("point-in-time recovery", () => {
     expect(slots()).toBe("1");
     const [att] = (await must(h, token, "GET", `/attachments?dataSourceId=${source.id}`)).items;
     await must(h, token, "DELETE", `/attachments/${att.id}`, undefined, 204);
-    await waitFor("the archiver to let go of the source", () => archiver.receiverOf(source.id) === undefined && slots() === "0", 30_000);
+    const stopped = () => h.store.db.select().from(auditEvents).where(and(eq(auditEvents.orgId, ORG), eq(auditEvents.action, "wal_archive.stopped")));
+    // The audit event is written once the archiver is done with the source: slot dropped, spool removed.
+    await waitFor("the archiver to let go of the source", async () => archiver.receiverOf(source.id) === undefined && (await stopped()).length > 0, 30_000);
+    expect(slots()).toBe("0");
     expect(existsSync(join(h.dataDir, "wal-spool", source.id))).toBe(false);
-    const stopped = await h.store.db.select().from(auditEvents).where(and(eq(auditEvents.orgId, ORG), eq(auditEvents.action, "wal_archive.stopped")));
-    expect(stopped.map((e) => e.metadata)).toEqual([{ slot, slotDropped: true }]);
+    expect((await stopped()).map((e) => e.metadata)).toEqual([{ slot, slotDropped: true }]);
   }, 60_000);
 
   test("deleting the data source deletes its archived WAL too", async () => {

@@ -7,6 +7,8 @@ import { Scheduler } from "../../src/scheduler/scheduler.ts";
 import type { QueuedJob } from "../../src/scheduler/types.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { createAttachmentVia, createPolicyVia, seedDataSource } from "../helpers/policies-seed.ts";
+import { storeRun } from "../helpers/store-sql.ts";
+import { testStore } from "../helpers/store-matrix.ts";
 
 let h: Harness;
 beforeAll(async () => {
@@ -243,15 +245,29 @@ describe("scheduler: a group's firings in one transaction", () => {
     for (let i = 0; i < 5; i++) atts.push(await createAttachmentVia(own, org, policy.id));
     // The store itself refuses the third source's job (as a full disk or a constraint would).
     const failing = atts[2]!;
-    own.store.sqlite.run(
-      `CREATE TRIGGER refuse_job BEFORE INSERT ON backup_jobs WHEN NEW.data_source_id = '${failing.dataSourceId}' BEGIN SELECT RAISE(ABORT, 'refused'); END`,
-    );
+    if (testStore() === "postgres") {
+      await storeRun(
+        own.store,
+        `CREATE FUNCTION refuse_job() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           IF NEW.data_source_id = '${failing.dataSourceId}' THEN RAISE EXCEPTION 'refused'; END IF;
+           RETURN NEW;
+         END $$`,
+      );
+      await storeRun(own.store, "CREATE TRIGGER refuse_job BEFORE INSERT ON backup_jobs FOR EACH ROW EXECUTE FUNCTION refuse_job()");
+    } else {
+      await storeRun(
+        own.store,
+        `CREATE TRIGGER refuse_job BEFORE INSERT ON backup_jobs WHEN NEW.data_source_id = '${failing.dataSourceId}' BEGIN SELECT RAISE(ABORT, 'refused'); END`,
+      );
+    }
     const second = new Date(Date.now() + 2000).getSeconds();
     const s = new Scheduler({ db: own.store.db, logger: silentLogger, catchUp: "none", timerPattern: (a) => (a.policyId === policy.id ? `${second} * * * * *` : a.scheduleCron) });
     const announced: { id: string; inTransaction: boolean; committed: boolean }[] = [];
     s.onJobQueued(async (job) => {
       // A listener (the runner) must find the job committed: no transaction is open around it.
-      announced.push({ id: job.id, inTransaction: own.store.sqlite.inTransaction, committed: (await jobs(job.dataSourceId)).length === 1 });
+      // On PostgreSQL `jobs` reads through another pooled connection, which sees committed rows only.
+      const inTransaction = testStore() === "sqlite" && own.store.sqlite.inTransaction;
+      announced.push({ id: job.id, inTransaction, committed: (await jobs(job.dataSourceId)).length === 1 });
     });
     await s.start();
     try {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { orgIdentity } from "../../src/crypto/org-keys.ts";
 import { SecretBox } from "../../src/crypto/secrets.ts";
@@ -9,6 +9,7 @@ import { createHarness, type CallOptions, type Harness } from "../helpers/harnes
 import { startMariaDb, type MariaDbServer } from "../helpers/mariadb.ts";
 import { startPostgres, type PgServer } from "../helpers/postgres.ts";
 import { startS3rver, type S3Server } from "../helpers/s3rver.ts";
+import { storeAtRest } from "../helpers/store-matrix.ts";
 
 /**
  * Secrets end to end: a realistic flow (credentials, verify, backups to managed disk and to a
@@ -172,9 +173,8 @@ describe("secrets never leak", () => {
       return forms;
     });
     const store = storeFile(h.config);
-    h.store.sqlite.run("PRAGMA wal_checkpoint(PASSIVE)");
     const haystacks: [string, Buffer][] = [
-      ...[store, `${store}-wal`, `${store}-shm`].filter(existsSync).map((f) => [f, readFileSync(f)] as [string, Buffer]),
+      ...(await storeAtRest(h, "PASSIVE")),
       ["log lines", Buffer.from(h.logLines.join("\n"))],
       ["API answers", Buffer.from(answers.join("\n"))],
       ["spawned argv", Buffer.from(argvs.map((a) => a.join(" ")).join("\n"))],

@@ -183,7 +183,8 @@ async function fillStore(): Promise<void> {
 }
 
 beforeAll(async () => {
-  [pg, h] = await Promise.all([startPostgres({ password: `pg-pw-${crypto.randomUUID()}` }), createHarness()]);
+  // The copy's source is the embedded store, whatever store the matrix runs the API suite on.
+  [pg, h] = await Promise.all([startPostgres({ password: `pg-pw-${crypto.randomUUID()}` }), createHarness({}, { store: "sqlite" })]);
   configFile = join(h.dataDir, "snapdb.toml");
   writeFileSync(configFile, "# empty: defaults and flags only\n");
   await fillStore();
@@ -283,7 +284,7 @@ describe("snapdb store copy", () => {
 
   test("refused while a daemon runs on the data dir: nothing is created in the target", async () => {
     const database = freshDatabase();
-    const daemon = await startDaemon({ dataDir: h.dataDir });
+    const daemon = await startDaemon({ dataDir: h.dataDir, env: { SNAPDB_STORE_URL: "" } }); // on the embedded store, whatever the matrix
     try {
       const r = await snapdb(["store", "copy", "--to", urlOf(database)]);
       expect(r.code).toBe(1);

@@ -54,11 +54,13 @@ async function toAttachment(db: Db | Tx, row: AttachmentRow, schedule: { schedul
   };
 }
 
-const withSchedule = { att: attachments, scheduleCron: backupPolicies.scheduleCron, timezone: backupPolicies.timezone };
+// A function, not a constant: the table bindings change when the store is PostgreSQL
+// (src/db/schema.ts), and a selection built at import would map PostgreSQL rows with SQLite columns.
+const withSchedule = () => ({ att: attachments, scheduleCron: backupPolicies.scheduleCron, timezone: backupPolicies.timezone });
 
 async function getJoined(db: Db | Tx, orgId: string, id: string) {
   const found = (await db
-    .select(withSchedule)
+    .select(withSchedule())
     .from(attachments)
     .innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId))
     .where(and(eq(attachments.orgId, orgId), eq(attachments.id, id)))
@@ -131,7 +133,7 @@ export async function listAttachments(ctx: ServiceContext, filters: { dataSource
   if (filters.enabled) where.push(eq(attachments.enabled, filters.enabled === "true"));
   if (page.beforeId) where.push(lt(attachments.id, page.beforeId));
   const rows = await ctx.db
-    .select(withSchedule)
+    .select(withSchedule())
     .from(attachments)
     .innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId))
     .where(and(...where))
