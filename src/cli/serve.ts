@@ -89,7 +89,7 @@ ${CONFIG_HELP}`,
     const notifications = createNotifications({ db: store.db, config, secrets, logger, metrics });
     const walArchiver = createWalArchiver({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
     scheduler.onJobQueued(() => runner.wakeSoon());
-    scheduler.onRestoreQueued(async () => runner.wake());
+    scheduler.onRestoreQueued(() => runner.wakeSoon());
     const app = buildApp({
       config,
       store,

@@ -65,9 +65,17 @@ export class NotificationSender {
 
   async start(): Promise<void> {
     this.stopped = false;
-    this.unsubscribe = onOutboxWrite(async () => this.wake());
-    this.timer = setInterval(async () => this.wake(), this.opts.pollMs ?? 1000);
+    this.unsubscribe = onOutboxWrite(() => this.wakeInBackground());
+    this.timer = setInterval(() => this.wakeInBackground(), this.opts.pollMs ?? 1000);
     await this.wake();
+  }
+
+  /**
+   * A wake nobody awaits: a store gone for a moment (PostgreSQL) is logged and the next poll
+   * tries again, never an unhandled rejection, which would end the daemon.
+   */
+  private wakeInBackground(): void {
+    this.wake().catch((error) => this.deps.logger.warn("could not read pending deliveries; the next poll retries", { error }));
   }
 
   /** Aborts attempts in flight (they stay pending and are sent again after the next start). */
@@ -133,9 +141,9 @@ export class NotificationSender {
     this.inFlight.set(row.id, entry);
     entry.done = this.attempt(row, controller.signal)
       .catch((err) => this.deps.logger.error("notification attempt failed unexpectedly", { deliveryId: row.id, error: err }))
-      .finally(async () => {
+      .finally(() => {
         this.inFlight.delete(row.id);
-        await this.wake();
+        this.wakeInBackground();
       });
   }
 

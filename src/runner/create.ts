@@ -69,6 +69,9 @@ export function startRetentionSweep(input: Pick<CreateRunnerInput, "db" | "stora
     try {
       const removed = await sweepRetention(input.db, input.storage, logger);
       if (removed) logger.info("retention sweep deleted backup files", { removed });
+    } catch (error) {
+      // The next sweep tries again; a rejection nobody awaits would end the daemon.
+      logger.error("retention sweep failed", { error });
     } finally {
       running = false;
     }

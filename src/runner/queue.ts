@@ -278,11 +278,15 @@ export class Runner {
     // The next job starts on a later turn of the event loop: jobs that end at once (a source
     // that is gone) would otherwise chain start → fail → start in one run of microtasks, and
     // hold off everything else (2,000 scheduled firings waited 0.75 s at a time).
-    entry.done = this.execute(entry).finally(() => {
-      this.running.delete(job.id);
-      this.deps.metrics?.setRunning(this.running.size);
-      this.wakeSoon();
-    });
+    // A store that fails while the job's end is written leaves the row running: its lease runs
+    // out and the reaper of some node takes it over. Here it must not end the daemon.
+    entry.done = this.execute(entry)
+      .catch((error) => this.deps.logger.error("could not record the end of a backup job; its lease will expire", { jobId: job.id, error }))
+      .finally(() => {
+        this.running.delete(job.id);
+        this.deps.metrics?.setRunning(this.running.size);
+        this.wakeSoon();
+      });
   }
 
   private launchRestore(row: RestoreRow): void {
@@ -294,10 +298,12 @@ export class Runner {
       progressIntervalMs: this.opts.progressIntervalMs ?? 1000,
       timeoutSeconds: this.opts.restoreTimeoutSeconds,
       leaseMs: this.leaseMs,
-    }).finally(() => {
-      this.restoring.delete(row.id);
-      this.wakeSoon();
-    });
+    })
+      .catch((error) => this.deps.logger.error("could not record the end of a restore; its lease will expire", { restoreId: row.id, error }))
+      .finally(() => {
+        this.restoring.delete(row.id);
+        this.wakeSoon();
+      });
   }
 
   private async execute(entry: Running): Promise<void> {

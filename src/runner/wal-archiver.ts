@@ -89,8 +89,11 @@ export class WalArchiver {
 
   start(): void {
     this.stopped = false;
-    void this.sync();
-    this.timer = setInterval(() => void this.sync(), this.deps.syncIntervalMs ?? 5000);
+    // Nobody awaits these: a store gone for a moment is logged and retried at the next sync,
+    // never an unhandled rejection (which would end the daemon).
+    const background = () => this.sync().catch((error) => this.deps.logger.warn("WAL archiving: could not read the attachments; retried at the next sync", { error }));
+    void background();
+    this.timer = setInterval(() => void background(), this.deps.syncIntervalMs ?? 5000);
   }
 
   /** What the metrics show, per archived source. */

@@ -104,7 +104,7 @@ export async function createHarness(env: Record<string, string> = {}, opts: Harn
   const runner = createRunner({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
   scheduler.onJobQueued(() => runner.wakeSoon());
   const notifications = createNotifications({ db: store.db, config, secrets, logger, metrics });
-  scheduler.onRestoreQueued(async () => runner.wake());
+  scheduler.onRestoreQueued(() => runner.wakeSoon());
   const app = buildApp({
     config,
     store,
