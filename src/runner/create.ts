@@ -68,6 +68,9 @@ export function startRetentionSweep(input: Pick<CreateRunnerInput, "db" | "stora
     try {
       const removed = await sweepRetention(input.db, input.storage, logger);
       if (removed) logger.info("retention sweep deleted backup files", { removed });
+    } catch (err) {
+      // A PostgreSQL store gone for a moment: the next sweep tries again (no unhandled rejection).
+      logger.warn("retention sweep failed; the next one retries", { error: err });
     } finally {
       running = false;
     }

@@ -89,8 +89,13 @@ export class WalArchiver {
 
   start(): void {
     this.stopped = false;
-    void this.sync();
-    this.timer = setInterval(() => void this.sync(), this.deps.syncIntervalMs ?? 5000);
+    this.syncInBackground();
+    this.timer = setInterval(() => this.syncInBackground(), this.deps.syncIntervalMs ?? 5000);
+  }
+
+  /** A PostgreSQL store can be gone for a moment: logged, and the next sync tries again (never an unhandled rejection, which ends the daemon). */
+  private syncInBackground(): void {
+    this.sync().catch((err) => this.deps.logger.warn("could not read the physical attachments; the next sync retries", { error: err }));
   }
 
   /** What the metrics show, per archived source. */

@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must, waitForStatus } from "../helpers/api-flow.ts";
+import { SecretBox } from "../../src/crypto/secrets.ts";
+import { createLogger } from "../../src/lib/logger.ts";
+import { targetOf } from "../../src/modules/data-sources/credentials.ts";
+import { startRetentionSweep } from "../../src/runner/create.ts";
+import { createWalArchiver } from "../../src/runner/wal-archiver.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { smallSqlite } from "../helpers/notify-flow.ts";
 import { holdTableLock } from "../helpers/postgres.ts";
@@ -66,6 +71,27 @@ describe.skipIf(testStore() !== "postgres")("the PostgreSQL store gone for a mom
 
     const job = await backupNow(h, token, source.id);
     expect(job.status).toBe("succeeded");
+  }, 60_000);
+
+  test("the WAL archiver's and the retention sweep's background passes log the failure and carry on", async () => {
+    const lines: string[] = [];
+    const logger = createLogger("debug", {}, (line) => lines.push(line));
+    const secrets = new SecretBox(h.master);
+    const archiver = createWalArchiver({ db: h.store.db, config: h.config, secrets, storage: h.storage, logger, targetOf: (row) => targetOf(row, secrets), intervals: { syncIntervalMs: 100 } });
+    let stopSweep: (() => void) | null = null;
+    try {
+      await outage(async () => {
+        archiver.start();
+        stopSweep = startRetentionSweep({ db: h.store.db, storage: h.storage, logger }, 100);
+        await Bun.sleep(1000);
+      });
+      expect(unhandled.map(String)).toEqual([]);
+      expect(lines.some((l) => l.includes("could not read the physical attachments"))).toBe(true);
+      expect(lines.some((l) => l.includes("retention sweep failed"))).toBe(true);
+    } finally {
+      (stopSweep as (() => void) | null)?.();
+      await archiver.stop();
+    }
   }, 60_000);
 
   test("a backup running through the outage misses progress writes, then finishes", async () => {
