@@ -65,9 +65,14 @@ export class NotificationSender {
 
   async start(): Promise<void> {
     this.stopped = false;
-    this.unsubscribe = onOutboxWrite(async () => this.wake());
-    this.timer = setInterval(async () => this.wake(), this.opts.pollMs ?? 1000);
+    this.unsubscribe = onOutboxWrite(() => void this.wakeLogged());
+    this.timer = setInterval(() => void this.wakeLogged(), this.opts.pollMs ?? 1000);
     await this.wake();
+  }
+
+  /** A wake nobody else awaits: a PostgreSQL store gone for a moment is logged and the next poll tries again (never an unhandled rejection, which ends the daemon). */
+  private wakeLogged(): Promise<void> {
+    return this.wake().catch((err) => this.deps.logger.warn("could not look for due notifications; the next poll retries", { error: err }));
   }
 
   /** Aborts attempts in flight (they stay pending and are sent again after the next start). */
@@ -135,7 +140,7 @@ export class NotificationSender {
       .catch((err) => this.deps.logger.error("notification attempt failed unexpectedly", { deliveryId: row.id, error: err }))
       .finally(async () => {
         this.inFlight.delete(row.id);
-        await this.wake();
+        await this.wakeLogged();
       });
   }
 

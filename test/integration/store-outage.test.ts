@@ -73,24 +73,27 @@ describe.skipIf(testStore() !== "postgres")("the PostgreSQL store gone for a mom
     expect(job.status).toBe("succeeded");
   }, 60_000);
 
-  test("the WAL archiver's and the retention sweep's background passes log the failure and carry on", async () => {
+  test("the WAL archiver's, the retention sweep's and the notification sender's background passes log the failure and carry on", async () => {
     const lines: string[] = [];
     const logger = createLogger("debug", {}, (line) => lines.push(line));
     const secrets = new SecretBox(h.master);
     const archiver = createWalArchiver({ db: h.store.db, config: h.config, secrets, storage: h.storage, logger, targetOf: (row) => targetOf(row, secrets), intervals: { syncIntervalMs: 100 } });
     let stopSweep: (() => void) | null = null;
+    await h.notifications.sender.start();
     try {
       await outage(async () => {
         archiver.start();
         stopSweep = startRetentionSweep({ db: h.store.db, storage: h.storage, logger }, 100);
-        await Bun.sleep(1000);
+        await Bun.sleep(1500); // the notification sender polls every second
       });
       expect(unhandled.map(String)).toEqual([]);
       expect(lines.some((l) => l.includes("could not read the physical attachments"))).toBe(true);
       expect(lines.some((l) => l.includes("retention sweep failed"))).toBe(true);
+      expect(h.logLines.some((l) => l.includes("could not look for due notifications"))).toBe(true);
     } finally {
       (stopSweep as (() => void) | null)?.();
       await archiver.stop();
+      await h.notifications.stop();
     }
   }, 60_000);
 
