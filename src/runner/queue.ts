@@ -260,11 +260,15 @@ export class Runner {
     // The next job starts on a later turn of the event loop: jobs that end at once (a source
     // that is gone) would otherwise chain start → fail → start in one run of microtasks, and
     // hold off everything else (2,000 scheduled firings waited 0.75 s at a time).
-    entry.done = this.execute(entry).finally(() => {
-      this.running.delete(job.id);
-      this.deps.metrics?.setRunning(this.running.size);
-      this.wakeSoon();
-    });
+    entry.done = this.execute(entry)
+      // Its end could not be written (a PostgreSQL store gone for a moment): the row stays running
+      // until its lease runs out, then the reaper (or the next start) retries it.
+      .catch((err) => this.deps.logger.error("could not record how a backup ended; it is retried once its lease runs out", { jobId: job.id, error: err }))
+      .finally(() => {
+        this.running.delete(job.id);
+        this.deps.metrics?.setRunning(this.running.size);
+        this.wakeSoon();
+      });
   }
 
   private launchRestore(row: RestoreRow): void {
@@ -272,10 +276,12 @@ export class Runner {
     this.restoring.set(row.id, entry);
     this.turns.started(row.orgId);
     // A restore plan's run (drill or refresh) verifies what it restored; see drill.ts.
-    entry.done = (row.planId ? executePlanRun : executeRestore)(this.deps, entry, { progressIntervalMs: this.opts.progressIntervalMs ?? 1000, timeoutSeconds: this.opts.restoreTimeoutSeconds }).finally(() => {
-      this.restoring.delete(row.id);
-      this.wakeSoon();
-    });
+    entry.done = (row.planId ? executePlanRun : executeRestore)(this.deps, entry, { progressIntervalMs: this.opts.progressIntervalMs ?? 1000, timeoutSeconds: this.opts.restoreTimeoutSeconds })
+      .catch((err) => this.deps.logger.error("could not record how a restore ended; it is retried once its lease runs out", { restoreId: row.id, error: err }))
+      .finally(() => {
+        this.restoring.delete(row.id);
+        this.wakeSoon();
+      });
   }
 
   private async execute(entry: Running): Promise<void> {
