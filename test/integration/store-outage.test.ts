@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must, waitForStatus } from "../helpers/api-flow.ts";
+import { SecretBox } from "../../src/crypto/secrets.ts";
+import { createLogger } from "../../src/lib/logger.ts";
+import { targetOf } from "../../src/modules/data-sources/credentials.ts";
+import { startRetentionSweep } from "../../src/runner/create.ts";
+import { createWalArchiver } from "../../src/runner/wal-archiver.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { smallSqlite } from "../helpers/notify-flow.ts";
 import { holdTableLock } from "../helpers/postgres.ts";
@@ -22,6 +27,7 @@ describe.skipIf(testStore() !== "postgres")("the PostgreSQL store gone for a mom
   beforeAll(async () => {
     h = await createHarness({ SNAPDB_ALLOWED_SQLITE_ROOTS: dir.path });
     process.on("unhandledRejection", onUnhandled);
+    await h.runner.start();
   });
   afterAll(async () => {
     process.off("unhandledRejection", onUnhandled);
@@ -51,7 +57,6 @@ describe.skipIf(testStore() !== "postgres")("the PostgreSQL store gone for a mom
     const policy = await createPolicy(h, token, managed.id);
     const source = await createSource(h, token, { engine: "sqlite", path: smallSqlite(dir.path) });
     await attach(h, token, source.id, policy.id);
-    await h.runner.start();
 
     await outage(async () => {
       // As the scheduler and finished jobs do: a wake on the next turn of the event loop.
@@ -68,18 +73,54 @@ describe.skipIf(testStore() !== "postgres")("the PostgreSQL store gone for a mom
     expect(job.status).toBe("succeeded");
   }, 60_000);
 
+  test("the WAL archiver's, the retention sweep's and the notification sender's background passes log the failure and carry on", async () => {
+    const lines: string[] = [];
+    const logger = createLogger("debug", {}, (line) => lines.push(line));
+    const secrets = new SecretBox(h.master);
+    const archiver = createWalArchiver({ db: h.store.db, config: h.config, secrets, storage: h.storage, logger, targetOf: (row) => targetOf(row, secrets), intervals: { syncIntervalMs: 100 } });
+    let stopSweep: (() => void) | null = null;
+    await h.notifications.sender.start();
+    try {
+      await outage(async () => {
+        archiver.start();
+        stopSweep = startRetentionSweep({ db: h.store.db, storage: h.storage, logger }, 100);
+        await Bun.sleep(1500); // the notification sender polls every second
+      });
+      expect(unhandled.map(String)).toEqual([]);
+      expect(lines.some((l) => l.includes("could not read the physical attachments"))).toBe(true);
+      expect(lines.some((l) => l.includes("retention sweep failed"))).toBe(true);
+      expect(h.logLines.some((l) => l.includes("could not look for due notifications"))).toBe(true);
+    } finally {
+      (stopSweep as (() => void) | null)?.();
+      await archiver.stop();
+      await h.notifications.stop();
+    }
+  }, 60_000);
+
+  /**
+   * A PostgreSQL source on a database of its own on the store's server (which stays up), and a
+   * lock on its table: pg_dump waits while it is held, so the job is reliably running.
+   */
+  let lockable: Promise<{ id: string }> | null = null;
+  function lockableSource(token: string): Promise<{ id: string }> {
+    lockable ??= (async () => {
+      const pg = await storeServer();
+      pg.psql(`CREATE DATABASE outage_src OWNER ${pg.user};`);
+      pg.psql(`SET ROLE ${pg.user}; CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100);`, "outage_src");
+      const managed = await managedDestination(h, token);
+      const policy = await createPolicy(h, token, managed.id);
+      const source = await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: "outage_src" }, { username: pg.user, password: pg.password });
+      await attach(h, token, source.id, policy.id);
+      return source;
+    })();
+    return lockable;
+  }
+  const lockTable = async () => holdTableLock(await storeServer(), "outage_src", "t", "ACCESS EXCLUSIVE");
+
   test("a backup running through the outage misses progress writes, then finishes", async () => {
     const token = await h.token("org_outage");
-    // The source: a database of its own on the store's server (it stays up), its table locked
-    // so that pg_dump waits and the job is reliably running during the outage.
-    const pg = await storeServer();
-    pg.psql(`CREATE DATABASE outage_src OWNER ${pg.user};`);
-    pg.psql(`SET ROLE ${pg.user}; CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100);`, "outage_src");
-    const managed = await managedDestination(h, token);
-    const policy = await createPolicy(h, token, managed.id);
-    const source = await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: "outage_src" }, { username: pg.user, password: pg.password });
-    await attach(h, token, source.id, policy.id);
-    const release = await holdTableLock(pg, "outage_src", "t", "ACCESS EXCLUSIVE");
+    const source = await lockableSource(token);
+    const release = await lockTable();
     try {
       const queued = await must(h, token, "POST", "/backup-jobs/run-now", { dataSourceId: source.id }, 202);
       await waitForStatus(h, token, `/backup-jobs/${queued.id}`, ["running"]);
@@ -88,6 +129,30 @@ describe.skipIf(testStore() !== "postgres")("the PostgreSQL store gone for a mom
       const done = await waitForStatus(h, token, `/backup-jobs/${queued.id}`);
       expect(done.status).toBe("succeeded");
       expect(unhandled.map(String)).toEqual([]);
+    } finally {
+      await release();
+    }
+  }, 60_000);
+
+  test("a backup that ends while the store is gone: logged, its row left to its lease (then retried), the daemon goes on", async () => {
+    const token = await h.token("org_outage");
+    const source = await lockableSource(token);
+    const release = await lockTable();
+    try {
+      const queued = await must(h, token, "POST", "/backup-jobs/run-now", { dataSourceId: source.id }, 202);
+      await waitForStatus(h, token, `/backup-jobs/${queued.id}`, ["running"]);
+      await outage(async () => {
+        await release(); // pg_dump goes on and the job ends: nothing of it can be written now
+        await Bun.sleep(2000);
+      });
+      expect(unhandled.map(String)).toEqual([]);
+      expect(h.logLines.some((l) => l.includes("could not record how a backup ended"))).toBe(true);
+      const row = await must(h, token, "GET", `/backup-jobs/${queued.id}`);
+      expect(row.status).toBe("running"); // until its lease runs out: then the reaper or the next start retries it
+      // The runner itself goes on: another source's backup runs.
+      const other = await createSource(h, token, { engine: "sqlite", path: smallSqlite(dir.path) });
+      await attach(h, token, other.id, (await createPolicy(h, token, (await managedDestination(h, token)).id)).id);
+      expect((await backupNow(h, token, other.id)).status).toBe("succeeded");
     } finally {
       await release();
     }
