@@ -75,7 +75,7 @@ export class NotificationSender {
    * tries again, never an unhandled rejection, which would end the daemon.
    */
   private wakeInBackground(): void {
-    this.wake().catch((error) => this.deps.logger.warn("could not read pending deliveries; the next poll retries", { error }));
+    this.wake().catch((error) => this.deps.logger.warn("could not look for due notifications; the next poll retries", { error }));
   }
 
   /** Aborts attempts in flight (they stay pending and are sent again after the next start). */

@@ -281,7 +281,7 @@ export class Runner {
     // A store that fails while the job's end is written leaves the row running: its lease runs
     // out and the reaper of some node takes it over. Here it must not end the daemon.
     entry.done = this.execute(entry)
-      .catch((error) => this.deps.logger.error("could not record the end of a backup job; its lease will expire", { jobId: job.id, error }))
+      .catch((error) => this.deps.logger.error("could not record how a backup ended; it is retried once its lease runs out", { jobId: job.id, error }))
       .finally(() => {
         this.running.delete(job.id);
         this.deps.metrics?.setRunning(this.running.size);
@@ -299,7 +299,7 @@ export class Runner {
       timeoutSeconds: this.opts.restoreTimeoutSeconds,
       leaseMs: this.leaseMs,
     })
-      .catch((error) => this.deps.logger.error("could not record the end of a restore; its lease will expire", { restoreId: row.id, error }))
+      .catch((error) => this.deps.logger.error("could not record how a restore ended; it is retried once its lease runs out", { restoreId: row.id, error }))
       .finally(() => {
         this.restoring.delete(row.id);
         this.wakeSoon();

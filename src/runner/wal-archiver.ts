@@ -91,7 +91,7 @@ export class WalArchiver {
     this.stopped = false;
     // Nobody awaits these: a store gone for a moment is logged and retried at the next sync,
     // never an unhandled rejection (which would end the daemon).
-    const background = () => this.sync().catch((error) => this.deps.logger.warn("WAL archiving: could not read the attachments; retried at the next sync", { error }));
+    const background = () => this.sync().catch((error) => this.deps.logger.warn("could not read the physical attachments; the next sync retries", { error }));
     void background();
     this.timer = setInterval(() => void background(), this.deps.syncIntervalMs ?? 5000);
   }

@@ -149,10 +149,12 @@ describe.skipIf(testStore() !== "postgres")("the PostgreSQL store gone for a mom
       expect(h.logLines.some((l) => l.includes("could not record how a backup ended"))).toBe(true);
       const row = await must(h, token, "GET", `/backup-jobs/${queued.id}`);
       expect(row.status).toBe("running"); // until its lease runs out: then the reaper or the next start retries it
-      // The runner itself goes on: another source's backup runs.
-      const other = await createSource(h, token, { engine: "sqlite", path: smallSqlite(dir.path) });
-      await attach(h, token, other.id, (await createPolicy(h, token, (await managedDestination(h, token)).id)).id);
-      expect((await backupNow(h, token, other.id)).status).toBe("succeeded");
+      // The runner itself goes on: another organisation's backup runs. (This one's slot,
+      // runner.maxConcurrentPerOrg = 1 counted over the fleet, is held by the row until its lease ends.)
+      const otherOrg = await h.token("org_outage_other");
+      const other = await createSource(h, otherOrg, { engine: "sqlite", path: smallSqlite(dir.path) });
+      await attach(h, otherOrg, other.id, (await createPolicy(h, otherOrg, (await managedDestination(h, otherOrg)).id)).id);
+      expect((await backupNow(h, otherOrg, other.id)).status).toBe("succeeded");
     } finally {
       await release();
     }
