@@ -7,8 +7,8 @@ import type { RestoreProgress } from "./restore.ts";
  * prefixes tell them apart), read live progress.
  */
 export interface JobControl {
-  /** Look at the queue on the next turn of the event loop; never rejects (failures are logged, the next wake retries). */
-  wakeSoon(): void;
+  /** Look at the queue now; never rejects (a failure is logged, the next wake retries). */
+  wakeNow(): void;
   abortRunning(jobId: string, reason: AbortReason): boolean;
   progressOf(jobId: string): Progress | null;
   restoreProgressOf(restoreId: string): RestoreProgress | null;

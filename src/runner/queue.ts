@@ -134,6 +134,11 @@ export class Runner {
     });
   }
 
+  /** wake() for callers that do not await it (the API after queueing work): never rejects. */
+  wakeNow(): void {
+    this.wakeInBackground();
+  }
+
   /**
    * A wake nobody awaits (poller, timers). A PostgreSQL store can be gone for a moment: the
    * failure is logged and the next wake tries again, never an unhandled rejection, which would

@@ -50,6 +50,8 @@ test("restores written before restore plans survive the migration unchanged", ()
     // Added by the fleet migration.
     node_id: null,
     lease_until: null,
+    // Added with cancels that reach another node.
+    cancel_requested_at: null,
   });
   s.close();
 });

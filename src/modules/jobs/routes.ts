@@ -26,7 +26,7 @@ export function jobRoutes(kit: HttpKit, control: JobControl) {
       "/backup-jobs/run-now",
       async ({ body, ctx, set }) => {
         const job = await runNow(ctx, body);
-        control.wakeSoon();
+        control.wakeNow();
         set.status = 202;
         return presentJob(job, control);
       },

@@ -170,6 +170,6 @@ export async function runPlanNow(ctx: ServiceContext, control: JobControl, id: s
   const result = await queuePlanRun(ctx.db, ctx, id, { trigger: "manual", now: nowMs() });
   if (result.outcome === "gone" || result.outcome === "duplicate") throw notFound("restore plan");
   if (result.outcome === "skipped") throw new AppError("CONFLICT", `the plan's previous run is still queued or running (${result.busyRestoreId})`);
-  control.wakeSoon();
+  control.wakeNow();
   return result.restore;
 }

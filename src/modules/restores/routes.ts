@@ -26,7 +26,7 @@ export function restoreRoutes(kit: HttpKit, control: JobControl) {
       "/restores",
       async ({ body, ctx, set }) => {
         const row = await createRestore(ctx, deps, body);
-        control.wakeSoon();
+        control.wakeNow();
         set.status = 202;
         return presentRestore(row, control);
       },
