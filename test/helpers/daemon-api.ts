@@ -1,4 +1,5 @@
 import { contractFor, type ApiContract } from "./status-contract.ts";
+import { pinnedToHarness } from "./store-matrix.ts";
 
 /**
  * The api-flow steps (createSource, createPolicy, attach, …) over real HTTP against a daemon
@@ -52,7 +53,9 @@ export class DaemonApi {
   }
 
   async createSource(body: Record<string, unknown>, credentials?: { username: string; password: string }) {
-    const source = await this.must("POST", "/data-sources", { name: `src-${crypto.randomUUID().slice(0, 8)}`, ...body }, 201);
+    // On the PostgreSQL leg a SQLite source names its node (the daemon is labelled like a harness).
+    const pin = body.engine === "sqlite" && !("runOn" in body) ? pinnedToHarness() : {};
+    const source = await this.must("POST", "/data-sources", { name: `src-${crypto.randomUUID().slice(0, 8)}`, ...pin, ...body }, 201);
     if (credentials) await this.must("PUT", `/data-sources/${source.id}/credentials`, credentials, 204);
     return source;
   }

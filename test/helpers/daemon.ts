@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { storeUrlFor } from "./store-matrix.ts";
+import { MATRIX_NODE_LABELS, storeUrlFor, testStore } from "./store-matrix.ts";
 import { tempDir } from "./tmp.ts";
 
 export const REPO_ROOT = resolve(import.meta.dir, "../..");
@@ -84,7 +84,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   // The store matrix: on its PostgreSQL leg the daemon's store is a PostgreSQL database, the same
   // one again when a test restarts a daemon on this data dir (an explicit SNAPDB_STORE_URL wins).
   const storeUrl = opts.env && "SNAPDB_STORE_URL" in opts.env ? null : await storeUrlFor(dataDir);
-  const env = { ...process.env, ...(storeUrl ? { SNAPDB_STORE_URL: storeUrl } : {}), ...opts.env, SNAPDB_CONFIG: configFile, SNAPDB_DATA_DIR: dataDir } as Record<string, string>;
+  // On the PostgreSQL leg every daemon carries the harness's label (a SQLite-store one too): the
+  // SQLite sources tests create there are pinned to it.
+  const matrix = { ...(testStore() === "postgres" ? { SNAPDB_NODE_LABELS: MATRIX_NODE_LABELS } : {}), ...(storeUrl ? { SNAPDB_STORE_URL: storeUrl } : {}) };
+  const env = { ...process.env, ...matrix, ...opts.env, SNAPDB_CONFIG: configFile, SNAPDB_DATA_DIR: dataDir } as Record<string, string>;
   const common = ["--config", configFile, "--data-dir", dataDir];
 
   let output = "";

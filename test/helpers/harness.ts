@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freshStoreUrl, MATRIX_NODE_LABELS } from "./store-matrix.ts";
+import { freshStoreUrl, MATRIX_NODE_LABELS, testStore } from "./store-matrix.ts";
 import { buildApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
@@ -82,7 +82,7 @@ export interface HarnessOptions {
 export async function createHarness(env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
   const dir = tempDir();
   const storeUrl = opts.store === "sqlite" ? null : await freshStoreUrl();
-  const { config } = loadConfig({ env: { SNAPDB_DATA_DIR: dir.path, ...(storeUrl ? { SNAPDB_STORE_URL: storeUrl, SNAPDB_NODE_LABELS: MATRIX_NODE_LABELS } : {}), ...env }, defaultConfigFile: "/nonexistent" });
+  const { config } = loadConfig({ env: { SNAPDB_DATA_DIR: dir.path, ...(testStore() === "postgres" ? { SNAPDB_NODE_LABELS: MATRIX_NODE_LABELS } : {}), ...(storeUrl ? { SNAPDB_STORE_URL: storeUrl } : {}), ...env }, defaultConfigFile: "/nonexistent" });
   const secret = hsSecret(config)!;
   const master = masterKey(config);
   const { store } = await openMigratedStore(config);

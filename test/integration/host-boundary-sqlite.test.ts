@@ -6,6 +6,7 @@ import { attach, backupNow, createPolicy, createSource, managedDestination, must
 import { DaemonApi } from "../helpers/daemon-api.ts";
 import { startDaemon, type Daemon } from "../helpers/daemon.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
+import { pinnedToHarness } from "../helpers/store-matrix.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 /**
@@ -66,7 +67,7 @@ describe("default config: no SQLite roots", () => {
 
   test("creating a SQLite source is a 400 naming sources.allowedSqliteRoots, and nothing is written", async () => {
     const path = sqliteFile(join(files.path, "app.db"));
-    const res = await api.call("POST", "/data-sources", { name: "app", engine: "sqlite", path });
+    const res = await api.call("POST", "/data-sources", { name: "app", engine: "sqlite", path, ...pinnedToHarness() });
     expectRefusedPath(res, "default config");
     expect(res.body.message).toContain("sources.allowedSqliteRoots");
     expect(res.body.details[0].message).toContain("sources.allowedSqliteRoots");
@@ -121,7 +122,7 @@ describe("with SQLite roots, against a real daemon whose data dir lies inside th
 
   test("create: every path into the daemon's files is a 400 on /path, and no row is written", async () => {
     for (const [what, path] of Object.entries(attackPaths())) {
-      expectRefusedPath(await api.call("POST", "/data-sources", { name: `x-${crypto.randomUUID().slice(0, 6)}`, engine: "sqlite", path }), what);
+      expectRefusedPath(await api.call("POST", "/data-sources", { name: `x-${crypto.randomUUID().slice(0, 6)}`, engine: "sqlite", path, ...pinnedToHarness() }), what);
     }
     expect((await api.must("GET", "/data-sources?engine=sqlite")).items).toEqual([]);
   });
@@ -201,7 +202,7 @@ describe("restores into a path that leads to the daemon's files (real app, runne
   test("the master key and its rotation siblings are refused even under an allowed root", async () => {
     writeFileSync(`${masterKeyFile}.old-1`, "old key");
     for (const path of [masterKeyFile, `${masterKeyFile}.old-1`, `${masterKeyFile}.new-2`]) {
-      expectRefusedPath(await h.call("POST", "/data-sources", { token, body: { name: basename(path), engine: "sqlite", path } }), path);
+      expectRefusedPath(await h.call("POST", "/data-sources", { token, body: { name: basename(path), engine: "sqlite", path, ...pinnedToHarness() } }), path);
     }
   });
 
