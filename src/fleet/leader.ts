@@ -97,8 +97,11 @@ export function pgLeadership(opts: PgLeadershipOptions, duties: LeaderDuties): L
     const c = client;
     const rows = await withTimeout(
       c.begin(async (tx) => {
-        // Transaction-local for the statement itself, then made the session's for the lock's life.
-        await tx.unsafe(`SELECT set_config('idle_session_timeout', '${Math.ceil(opts.leaseMs)}', false)`);
+        // For the session's life (is_local false). PostgreSQL before 14 has no idle_session_timeout:
+        // there a leader cut off without its socket closing keeps the lock until TCP gives up.
+        await tx.unsafe(
+          `SELECT CASE WHEN current_setting('server_version_num')::int >= 140000 THEN set_config('idle_session_timeout', '${Math.ceil(opts.leaseMs)}', false) END`,
+        );
         return tx`SELECT pg_try_advisory_lock(${LOCK.classId}::int, ${LOCK.objId}::int) AS ok`;
       }),
     );

@@ -47,7 +47,7 @@ function run(argv: string[], env: Record<string, string> = {}) {
 }
 
 test("npm test: the whole suite on SQLite and test/integration on PostgreSQL without the store-independent files, at once or one after the other", () => {
-  for (const env of [{}, { SNAPDB_TEST_SERIAL: "1" }]) {
+  for (const env of [{}, { SNAPDB_TEST_SERIAL: "1" }] as Record<string, string>[]) {
     const r = run(["bash", "scripts/test.sh"], env);
     expect(r.code).toBe(0);
     expect(r.calls).toEqual(["sqlite test --timeout 60000", "postgres test --timeout 60000 ./test/integration/data-sources.test.ts ./test/integration/fuzz.test.ts"]);
