@@ -1,5 +1,5 @@
 import { afterAll, expect, test } from "bun:test";
-import { chmodSync, cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT } from "../helpers/daemon.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -51,6 +51,27 @@ test("npm test: the whole suite on SQLite and test/integration on PostgreSQL wit
     const r = run(["bash", "scripts/test.sh"], env);
     expect(r.code).toBe(0);
     expect(r.calls).toEqual(["sqlite test --timeout 60000", "postgres test --timeout 60000 ./test/integration/data-sources.test.ts ./test/integration/fuzz.test.ts"]);
+  }
+});
+
+test("at once, the wall-clock-bound fleet test runs in the second process, after the PostgreSQL leg's files; one after the other, in the first", () => {
+  const fleet = join(repo, "test/reliability/fleet-three.test.ts");
+  mkdirSync(join(repo, "test/reliability"), { recursive: true });
+  writeFileSync(fleet, "");
+  writeFileSync(join(repo, "test/unit/clock.test.ts"), "");
+  try {
+    const r = run(["bash", "scripts/test.sh"]);
+    expect(r.code).toBe(0);
+    expect(r.calls[0]).toStartWith("sqlite test --timeout 60000 ./test/integration/cli.test.ts");
+    expect(r.calls[0]).toContain("./test/unit/clock.test.ts");
+    expect(r.calls[0]).not.toContain("fleet-three");
+    expect(r.calls[1]).toEndWith("./test/integration/fuzz.test.ts ./test/reliability/fleet-three.test.ts");
+    const serial = run(["bash", "scripts/test.sh"], { SNAPDB_TEST_SERIAL: "1" });
+    expect(serial.calls[0]).toBe("sqlite test --timeout 60000");
+    expect(serial.calls[1]).not.toContain("fleet-three");
+  } finally {
+    rmSync(join(repo, "test/reliability"), { recursive: true, force: true });
+    rmSync(join(repo, "test/unit/clock.test.ts"));
   }
 });
 
