@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { DaemonApi } from "../helpers/daemon-api.ts";
 import { type Daemon, startDaemon } from "../helpers/daemon.ts";
 import { type PgServer, startPostgres } from "../helpers/postgres.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -28,15 +29,12 @@ let token: string;
 const shared = tempDir("snapdb-fleet3");
 const sql = (query: string) => pg.psql(query, STORE_DB).trim();
 
-async function api(d: Daemon, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${d.baseUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
+/** The daemon API as a client sees it, each answer held to the served document. */
+const clients = new Map<Daemon, DaemonApi>();
+const api = (d: Daemon, method: string, path: string, body?: unknown) => {
+  if (!clients.has(d)) clients.set(d, new DaemonApi(d.baseUrl, token));
+  return clients.get(d)!.call(method, path, body);
+};
 
 const nodeIdOf = (d: Daemon) => Bun.file(join(d.dataDir, "node-id")).text().then((t) => t.trim());
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { DaemonApi } from "../helpers/daemon-api.ts";
 import { type Daemon, startDaemon } from "../helpers/daemon.ts";
 import { type PgServer, startPostgres } from "../helpers/postgres.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -17,15 +18,13 @@ const shared = tempDir("snapdb-fleet");
 const ORG = "org_fleet";
 const LEASE_SECONDS = 5;
 
-async function api(d: Daemon, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${d.baseUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
+/** The daemon API as a client sees it, each answer held to the served document. */
+const clients = new Map<string, DaemonApi>();
+const api = (d: Daemon, token: string, method: string, path: string, body?: unknown) => {
+  const key = `${d.baseUrl} ${token}`;
+  if (!clients.has(key)) clients.set(key, new DaemonApi(d.baseUrl, token));
+  return clients.get(key)!.call(method, path, body);
+};
 
 beforeAll(async () => {
   pg = await startPostgres();
