@@ -2,6 +2,7 @@ import { SQL } from "bun";
 import type { Config } from "../config/schema.ts";
 import type { Store } from "../db/client.ts";
 import { migratePg } from "../db/migrate-pg.ts";
+import { redactSecrets } from "../lib/redact.ts";
 import { CONFIG_HELP, CONFIG_OPTIONS, UsageError, type Command } from "./command.ts";
 import { copyToPostgres, reasonOf, refuseOccupiedTarget, TargetNotEmptyError } from "./copy-to-postgres.ts";
 import { DataDirLockedError, StoreInUseError } from "./data-dir-lock.ts";
@@ -41,9 +42,7 @@ function secretsOf(url: string): string[] {
 }
 
 export function scrub(text: string, url: string): string {
-  let out = text.replaceAll(url, maskUrl(url));
-  for (const s of secretsOf(url)) out = out.replaceAll(s, MASK);
-  return out;
+  return redactSecrets(text.replaceAll(url, maskUrl(url)), secretsOf(url), MASK);
 }
 
 const REMINDER = `Every node of the fleet must use the same master key file as this data dir (master.key):

@@ -1,5 +1,6 @@
 import { SQL } from "bun";
 import { isIP } from "node:net";
+import { redactSecret } from "../lib/redact.ts";
 import { OutboundError, type OutboundPolicy } from "../net/outbound-policy.ts";
 import type { SourceTarget, VerifyError, VerifyErrorCode } from "./types.ts";
 
@@ -91,9 +92,7 @@ export function classifyConnectError(err: unknown, target: SourceTarget): Verify
   const e = (err ?? {}) as { code?: string; errno?: string | number; message?: string };
   const code = String(e.code ?? "");
   const errno = String(e.errno ?? "");
-  let message = String(e.message ?? err);
-  const password = target.credentials?.password;
-  if (password) message = message.split(password).join("***");
+  const message = redactSecret(String(e.message ?? err), target.credentials?.password);
   const fail = (c: VerifyErrorCode, m = message): VerifyError => ({ code: c, message: m });
   const where = `${target.host}:${target.port}`;
   if (code.endsWith("CONNECTION_TIMEOUT") || code === "ETIMEDOUT") return fail("TIMEOUT", `no answer from ${where} in time: ${message}`);

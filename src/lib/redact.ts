@@ -11,9 +11,9 @@ export const MASK = "***";
 const EVERYWHERE_FROM = 8;
 const WORD = /[\p{L}\p{N}_]/u;
 
-export function redactSecret(text: string, secret: string | null | undefined): string {
+export function redactSecret(text: string, secret: string | null | undefined, mask = MASK): string {
   if (!secret) return text;
-  if (secret.length >= EVERYWHERE_FROM) return text.split(secret).join(MASK);
+  if (secret.length >= EVERYWHERE_FROM) return text.split(secret).join(mask);
   const first = WORD.test(secret[0]!);
   const last = WORD.test(secret[secret.length - 1]!);
   let out = "";
@@ -25,13 +25,13 @@ export function redactSecret(text: string, secret: string | null | undefined): s
     // A boundary is needed only where the secret itself starts or ends with a word character.
     const standsAlone = (!first || !before || !WORD.test(before)) && (!last || !after || !WORD.test(after));
     if (!standsAlone) continue;
-    out += text.slice(from, at) + MASK;
+    out += text.slice(from, at) + mask;
     from = at + secret.length;
   }
   return out + text.slice(from);
 }
 
-export function redactSecrets(text: string, secrets: readonly (string | null | undefined)[]): string {
+export function redactSecrets(text: string, secrets: readonly (string | null | undefined)[], mask = MASK): string {
   // Longest first, so a secret that contains another is masked whole.
-  return [...secrets].sort((a, b) => (b?.length ?? 0) - (a?.length ?? 0)).reduce<string>((t, s) => redactSecret(t, s), text);
+  return [...secrets].sort((a, b) => (b?.length ?? 0) - (a?.length ?? 0)).reduce<string>((t, s) => redactSecret(t, s, mask), text);
 }

@@ -4,6 +4,7 @@ import { baseBackupCommand, ensureReservedSlot, slotNameOf, walPosition, type Wa
 import type { SourceTarget } from "../engines/types.ts";
 import { formatLsn, segmentName, segnoOf } from "../engines/wal-names.ts";
 import { nowMs } from "../lib/clock.ts";
+import { redactSecret } from "../lib/redact.ts";
 import { COMPRESSION_EXT, type Compression } from "./compression.ts";
 import { JobSetupError } from "./job-error.ts";
 
@@ -67,9 +68,7 @@ export async function ensureSlot(target: SourceTarget, slot: string): Promise<vo
 function serverFailure(err: unknown, target: SourceTarget, what: string): Error {
   const errno = (err as { errno?: string }).errno;
   if (!errno || ["28P01", "28000", "3D000"].includes(errno)) return new ProbeError(classifyConnectError(err, target), { cause: err });
-  const password = target.credentials?.password;
-  let message = err instanceof Error ? err.message : String(err);
-  if (password) message = message.split(password).join("***");
+  const message = redactSecret(err instanceof Error ? err.message : String(err), target.credentials?.password);
   const hint = errno === "42501" ? " (the role needs the REPLICATION attribute)" : "";
   return new JobSetupError("DUMP_FAILED", `${what} failed${hint}: ${message}`);
 }

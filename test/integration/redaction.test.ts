@@ -51,3 +51,14 @@ test("a long password a tool echoes (here as the database name) is masked", asyn
   expect(error.message).toContain("***");
   expect(error.message).toMatch(/database "\*\*\*" does not exist/);
 });
+
+test("a one-letter wrong password does not garble the verify message (the driver's words stay whole)", async () => {
+  // PostgreSQL answers "password authentication failed for user …": every word holds an `a`.
+  const ds = await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: pg.database }, { username: pg.user, password: "a" });
+  const res = await h.call("POST", `/data-sources/${ds.id}/verify`, { token });
+  expect(res.status).toBe(200);
+  expect(res.body).toMatchObject({ ok: false, error: { code: "AUTH_FAILED" } });
+  const message = res.body.error.message as string;
+  expect(message).toContain("password authentication failed");
+  expect(message).not.toContain("***");
+});

@@ -352,5 +352,8 @@ describe("the copy's plan", () => {
     expect(maskUrl("postgresql://u@h/db?password=hunter22")).toBe("postgresql://u@h/db?password=****");
     const url = "postgres://u:p%40ss-word@h/db";
     expect(scrub(`cannot reach ${url}; auth p@ss-word failed, p%40ss-word`, url)).toBe("cannot reach postgres://u:****@h/db; auth **** failed, ****");
+    // A one-letter password is masked where it stands alone, not inside the driver's words.
+    const short = "postgres://app:a@h/db";
+    expect(scrub(`password authentication failed at ${short} (a)`, short)).toBe("password authentication failed at postgres://app:****@h/db (****)");
   });
 });

@@ -35,6 +35,16 @@ describe("engines: error classification", () => {
     expect(e.message).not.toContain("hunter2-secret");
   });
 
+  test("a one-letter password is masked only where it stands alone; a long one everywhere", () => {
+    const driver = { code: "ERR_POSTGRES_SERVER_ERROR", errno: "28P01", message: 'password authentication failed for user "app" (password a)' };
+    const short = classifyConnectError(driver, target({ credentials: { username: "app", password: "a" } }));
+    expect(short.code).toBe("AUTH_FAILED");
+    expect(short.message).toBe('password authentication failed for user "app" (password ***)');
+    const long = "s3cr3t-Passw0rd";
+    const echoed = classifyConnectError({ ...driver, message: `login with ${long} refused (pw=${long}x)` }, target({ credentials: { username: "app", password: long } }));
+    expect(echoed.message).toBe("login with *** refused (pw=***x)");
+  });
+
   test("versions", () => {
     expect(pgToolMajor("pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)")).toBe(15);
     expect(pgToolMajor("pg_dump (PostgreSQL) 9.6.24")).toBe(9);
