@@ -15,8 +15,8 @@ const ERROR_STATUS_TEXT: Record<string, string> = {
 
 /**
  * The error statuses each operation answers beyond the ones every operation may give:
- * 413 (a declared length over the limit is refused before routing) and 500 everywhere, 400
- * wherever there is input, 401 and 403 with a scope, 404 with an id in the path. Keyed like src/http/operation-ids.ts. A status a route answers but
+ * 400 (a NUL in the query is refused before any handler runs), 413 (a declared length over
+ * the limit is refused before routing) and 500 everywhere, 401 and 403 with a scope, 404 with an id in the path. Keyed like src/http/operation-ids.ts. A status a route answers but
  * nobody listed here fails test/integration/declared-statuses.test.ts (and any test whose
  * call gets it: test/helpers/status-contract.ts checks every answer the suites receive).
  */
@@ -86,16 +86,19 @@ const REQUEST_ID = { $ref: "#/components/headers/RequestId" };
 const errorContent = { "application/json": { schema: { $ref: "#/components/schemas/Error" } } };
 
 /**
- * Whether a request can be invalid input: it has parameters, or it is not a GET (any other
- * method's body goes through the JSON parser, which refuses a malformed one).
+ * Whether a request takes input of its own: it has parameters, or it is not a GET (any other
+ * method's body goes through the JSON parser, which refuses a malformed one). One that does
+ * not still answers 400 to a NUL in its query (src/http/no-nul.ts refuses one anywhere).
  */
 const takesInput = (key: string, op: Json) => (op.parameters?.length ?? 0) > 0 || !key.startsWith("GET ");
+const NUL_QUERY_TEXT = "A query parameter, even one the operation does not read, holds a NUL character (U+0000) (`INVALID_INPUT`, with `details[].path`)";
 
 /** The error statuses of one operation: the common ones and its own (OPERATION_ERRORS). */
 export function errorStatusesOf(key: string, op: Json, secured: boolean, path: string): Record<string, string> {
   const statuses: Record<string, string> = {};
   const add = (status: string) => (statuses[status] = ERROR_STATUS_TEXT[status]!);
   if (takesInput(key, op)) add("400");
+  else statuses["400"] = NUL_QUERY_TEXT;
   if (secured) {
     add("401");
     add("403");
