@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
+import { AUDIT_ACTIONS, AUDIT_TARGET_TYPES } from "../../src/audit/actions.ts";
 import { REPO_ROOT } from "../helpers/daemon.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -55,4 +56,36 @@ test("integers are typed integer, never the string-or-integer union of the valid
   expect(text).not.toContain('"format":"integer"');
   expect(spec.components.schemas.BackupJob.properties.attempt).toEqual({ type: "integer" });
   expect(spec.components.schemas.BackupJob.properties.progress.properties.bytesIn.type).toBe("integer");
+});
+
+test("closed sets are enums a generated client turns into unions: statuses, triggers, audit action and target type, error codes", async () => {
+  const schemas = (await h.call("GET", "/swagger/json")).body.components.schemas;
+  const statuses = ["queued", "running", "succeeded", "failed", "canceled"];
+  const enumOf = (schema: { type?: unknown; enum?: unknown }) => ({ type: schema.type, enum: schema.enum });
+  expect(enumOf(schemas.BackupJob.properties.status)).toEqual({ type: "string", enum: statuses });
+  expect(enumOf(schemas.Restore.properties.status)).toEqual({ type: "string", enum: statuses });
+  expect(enumOf(schemas.BackupJob.properties.trigger)).toEqual({ type: "string", enum: ["schedule", "manual"] });
+  expect(enumOf(schemas.Restore.properties.trigger)).toEqual({ type: "string", enum: ["schedule", "manual"] });
+  expect(enumOf(schemas.AuditEvent.properties.action)).toEqual({ type: "string", enum: [...AUDIT_ACTIONS] });
+  expect(enumOf(schemas.AuditEvent.properties.targetType)).toEqual({ type: "string", enum: [...AUDIT_TARGET_TYPES] });
+  expect(enumOf(schemas.Error.properties.code)).toEqual({ type: "string", enum: expect.arrayContaining(["INVALID_INPUT", "NOT_FOUND", "CONFLICT"]) });
+  for (const owner of ["BackupJob", "Restore"]) {
+    const code = schemas[owner].properties.error.properties.code;
+    expect({ owner, type: code.type, closed: Array.isArray(code.enum) && code.enum.length > 5 }).toEqual({ owner, type: "string", closed: true });
+  }
+});
+
+test("every answer of every operation documents the x-request-id header", async () => {
+  const spec = (await h.call("GET", "/swagger/json")).body;
+  expect(spec.components.headers.RequestId).toMatchObject({ required: true, schema: { type: "string" } });
+  const missing: string[] = [];
+  for (const [path, item] of Object.entries(spec.paths as Record<string, Record<string, { responses: Record<string, { headers?: Record<string, unknown> }> }>>)) {
+    for (const [method, op] of Object.entries(item)) {
+      expect(Object.keys(op.responses).length).toBeGreaterThan(0);
+      for (const [status, response] of Object.entries(op.responses)) {
+        if (!Bun.deepEquals(response.headers?.["x-request-id"], { $ref: "#/components/headers/RequestId" })) missing.push(`${method.toUpperCase()} ${path} ${status}`);
+      }
+    }
+  }
+  expect(missing).toEqual([]);
 });
