@@ -56,6 +56,21 @@ test("integers are typed integer, never the string-or-integer union of the valid
   expect(text).not.toContain('"format":"integer"');
   expect(spec.components.schemas.BackupJob.properties.attempt).toEqual({ type: "integer" });
   expect(spec.components.schemas.BackupJob.properties.progress.properties.bytesIn.type).toBe("integer");
+  // No field is a bare `number`: every count, size and duration the API carries is whole.
+  const numbers: string[] = [];
+  const walk = (node: unknown, at: string) => {
+    if (Array.isArray(node)) node.forEach((child, i) => walk(child, `${at}/${i}`));
+    else if (node && typeof node === "object") {
+      const type = (node as { type?: unknown }).type;
+      if (type === "number" || (Array.isArray(type) && type.includes("number"))) numbers.push(at);
+      for (const [key, child] of Object.entries(node)) walk(child, `${at}/${key}`);
+    }
+  };
+  walk(spec, "");
+  expect(numbers).toEqual([]);
+  const verify = spec.paths["/storage-destinations/{id}/verify"].post.responses["200"].content["application/json"].schema;
+  expect(verify.properties.latencyMs.type).toBe("integer");
+  expect(spec.components.schemas.StorageDestination.properties.lastVerify.properties.latencyMs.type).toBe("integer");
 });
 
 test("closed sets are enums a generated client turns into unions: statuses, triggers, audit action and target type, error codes", async () => {

@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { Int } from "../../http/json-int.ts";
 import { oneOf } from "../../http/one-of.ts";
 import { PageQuery, pageOf } from "../../http/pagination.ts";
 import { STORAGE_FAILURE_CODES } from "../../lib/failure-codes.ts";
@@ -73,10 +74,12 @@ export const DestinationUpdate = t.Object(
   { additionalProperties: false },
 );
 
+const PROBE_MS = "Writing, reading back and deleting the probe object, in whole milliseconds.";
+
 const Verify = t.Union([
   t.Object({
     ok: t.Boolean(),
-    latencyMs: t.Optional(t.Number()),
+    latencyMs: t.Optional(Int({ description: PROBE_MS })),
     error: t.Optional(t.Object({ code: oneOf(STORAGE_FAILURE_CODES), message: t.String() })),
     at: t.String({ format: "date-time" }),
   }),
@@ -130,7 +133,7 @@ export const IdParams = t.Object({ id: t.String({ maxLength: 64 }) });
 
 export const VerifyOutcome = t.Object({
   ok: t.Boolean(),
-  latencyMs: t.Optional(t.Number()),
+  latencyMs: t.Optional(Int({ description: PROBE_MS })),
   error: t.Optional(
     t.Object({
       code: oneOf(STORAGE_FAILURE_CODES),
