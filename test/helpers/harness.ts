@@ -69,6 +69,8 @@ export interface Harness {
   metrics: MetricsRegistry;
   token(org: string, opts?: { sub?: string; scopes?: string[]; ttlSeconds?: number }): Promise<string>;
   call<T = any>(method: string, path: string, opts?: CallOptions): Promise<CallResult<T>>;
+  /** The answer as a Response with its bytes intact (a downloaded file), held to the document like `call`. */
+  request(method: string, path: string, opts?: CallOptions): Promise<Response>;
   close(): void;
 }
 
@@ -148,7 +150,7 @@ export async function createHarness(env: Record<string, string> = {}, opts: Harn
         audience: config.auth.audience,
         orgClaim: config.auth.orgClaim,
       }),
-    async call(method, path, opts = {}) {
+    async request(method, path, opts = {}) {
       const headers: Record<string, string> = { ...opts.headers };
       if (opts.token) headers.authorization = `Bearer ${opts.token}`;
       let body: string | undefined;
@@ -156,8 +158,14 @@ export async function createHarness(env: Record<string, string> = {}, opts: Harn
       else if (opts.body !== undefined) body = JSON.stringify(opts.body);
       if (body !== undefined) headers["content-type"] ??= "application/json";
       const response = await app.handle(new Request(`http://localhost${path}`, { method, headers, body }));
-      const text = await response.text();
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      const text = new TextDecoder().decode(bytes);
       (await contractOf()).check({ method, path, status: response.status, headers: response.headers, text });
+      return new Response(bytes.byteLength ? bytes : null, { status: response.status, statusText: response.statusText, headers: response.headers });
+    },
+    async call(method, path, opts = {}) {
+      const response = await harness.request(method, path, opts);
+      const text = await response.text();
       let parsed: unknown = text;
       try {
         parsed = text ? JSON.parse(text) : null;

@@ -109,7 +109,8 @@ describe("download links of a local-disk destination", () => {
   const ORG = "org_dl";
   const sha256 = (b: ArrayBuffer) => createHash("sha256").update(new Uint8Array(b)).digest("hex");
   const pathOf = (url: string) => new URL(url).pathname;
-  const get = (path: string) => h.app.handle(new Request(`http://localhost${path}`));
+  // Through the harness, so every download answer is held to the served document too.
+  const get = (path: string) => h.request("GET", path);
 
   function smallSqlite(rows: number): string {
     const file = join(scratch.path, `small-${crypto.randomUUID()}.db`);
