@@ -2,6 +2,7 @@ import { ValueErrorType } from "@sinclair/typebox/errors";
 import { Elysia, t } from "elysia";
 import { AppError, ERROR_CODES, type ErrorDetail } from "../lib/errors.ts";
 import { oneOf } from "./one-of.ts";
+import { LIMIT_PATTERN, PAGE_LIMIT } from "./pagination.ts";
 import type { Logger } from "../lib/logger.ts";
 import { requestMeta } from "./request-meta.ts";
 
@@ -22,7 +23,7 @@ interface ValueErrorLike {
   message?: string;
   summary?: string;
   value?: unknown;
-  schema?: { anyOf?: { type?: string; format?: string; minimum?: number; maximum?: number }[] };
+  schema?: { pattern?: string; anyOf?: { type?: string; format?: string; minimum?: number; maximum?: number; const?: unknown }[] };
 }
 
 interface ValidationLike {
@@ -30,10 +31,24 @@ interface ValidationLike {
   type?: string;
 }
 
-/** TypeBox's words, made plainer where they say little (a union's "Expected union value"). */
+/** `a`, `a or b`, `a, b or c`. */
+const either = (values: string[]) => (values.length < 2 ? values.join("") : `${values.slice(0, -1).join(", ")} or ${values.at(-1)}`);
+
+/**
+ * TypeBox's words, made plainer where they say little (a union's "Expected union value"), and
+ * in the terms of the document where a query value is validated as the string it is on the
+ * wire: a flag documented as a boolean is "true or false", `limit` an integer from 1 to 200.
+ */
 function plainMessage(e: ValueErrorLike): string {
   if (e.type === ValueErrorType.ObjectAdditionalProperties) return "unknown field";
   if (e.type === ValueErrorType.ObjectRequiredProperty) return "is required";
+  if (e.type === ValueErrorType.StringPattern && e.schema?.pattern === LIMIT_PATTERN) {
+    return `must be an integer from ${PAGE_LIMIT.minimum} to ${PAGE_LIMIT.maximum}`;
+  }
+  const literals = e.schema?.anyOf?.map((s) => s.const);
+  if (e.type === ValueErrorType.Union && literals?.length && literals.every((v) => typeof v === "string")) {
+    return `must be ${either(literals as string[])}`;
+  }
   if (e.type === ValueErrorType.Union && e.schema?.anyOf) {
     // Elysia widens numbers to "number or numeric string": name the range that failed.
     const ranged = e.schema.anyOf.find((s) => s.minimum !== undefined || s.maximum !== undefined);

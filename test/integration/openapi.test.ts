@@ -65,4 +65,34 @@ describe("the served OpenAPI document", () => {
     const ids = operations().map(({ op }) => op.operationId);
     expect(new Set(ids).size).toBe(ids.length);
   });
+
+  test("a bad query value is refused in the document's terms: a boolean is true or false, limit an integer from 1 to 200, an enum its values", async () => {
+    const token = await h.token("org_query_words");
+    const either = (values: string[]) => `${values.slice(0, -1).join(", ")} or ${values.at(-1)}`;
+    const cases: { call: string; path: string; words: string }[] = [];
+    for (const { path, method, op } of operations()) {
+      for (const param of (op.parameters ?? []) as { in: string; name: string; schema: { type: string; enum?: string[]; minimum?: number; maximum?: number } }[]) {
+        if (param.in !== "query") continue;
+        const bad =
+          param.schema.type === "boolean"
+            ? { values: ["maybe", "1", "TRUE"], words: "must be true or false" }
+            : param.schema.type === "integer"
+              ? { values: ["1.5", "abc", "0", "-1", "201", "99999"], words: `must be an integer from ${param.schema.minimum} to ${param.schema.maximum}` }
+              : param.schema.enum
+                ? { values: ["nope"], words: `must be ${either(param.schema.enum)}` }
+                : null;
+        if (!bad) continue;
+        const target = `${method.toUpperCase()} ${path.replace(/\{\w+\}/g, "nope_1")}`;
+        for (const value of bad.values) cases.push({ call: `${target}?${param.name}=${value}`, path: `/${param.name}`, words: bad.words });
+      }
+    }
+    expect(cases.filter((c) => c.words === "must be true or false").length).toBeGreaterThanOrEqual(4 * 3);
+    for (const { call, path, words } of cases) {
+      const [method, target] = call.split(" ") as [string, string];
+      const res = await h.call(method, target, { token });
+      const detail = res.body.details?.[0] ?? {};
+      // The words may follow the field's name ("limit must be …"): they are what counts.
+      expect({ call, status: res.status, path: detail.path, says: String(detail.message).endsWith(words) ? words : detail.message }).toEqual({ call, status: 400, path, says: words });
+    }
+  });
 });
