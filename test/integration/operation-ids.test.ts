@@ -34,14 +34,14 @@ test("every operation has a readable camelCase id, unique in the document", () =
 /** The published operations whose id changed, or that are gone, without a CHANGELOG line naming that change. */
 function silentChanges(published: Record<string, string>, now: Record<string, string>, changelog: string): string[] {
   const lines = changelog.split("\n");
-  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   return Object.entries(published).flatMap(([op, id]) => {
     const current = now[op];
     if (current === id) return [];
     const note =
       current === undefined
-        ? new RegExp(`\\bremoved \`${escape(id)}\``, "i")
-        : new RegExp(`\`${escape(id)}\` *(→|->) *\`${escape(current)}\``);
+        ? new RegExp(`\\bremoved \`${literal(id)}\``, "i")
+        : new RegExp(`\`${literal(id)}\` *(→|->) *\`${literal(current)}\``);
     if (lines.some((line) => note.test(line))) return [];
     return [`${op} was ${id}, now ${current ?? "gone"}: add a CHANGELOG.md line ${current ? `\`${id}\` → \`${current}\`` : `removed \`${id}\``}`];
   });
