@@ -28,9 +28,9 @@ export interface PlanRunRequest {
 
 /**
  * Queues one run of a restore plan in one transaction: a restore row with the plan's id,
- * mode and trigger, restoring the data source's newest successful backup whose file is
- * still stored (none: the row still goes in and the run fails NO_BACKUP, so it is reported,
- * never silently skipped), and its audit event. A drill's scratch database is named after
+ * mode and trigger, restoring the data source's newest successful logical backup of one
+ * database whose file is still stored (none: the row still goes in and the run fails
+ * NO_BACKUP, so it is reported, never silently skipped), and its audit event. A drill's scratch database is named after
  * the restore. A plan never has two runs queued or running at once. `ctx` is who asked: the
  * scheduler or a user (then the plan must be of their org).
  */
@@ -62,7 +62,19 @@ export async function queuePlanRun(db: Db, who: Omit<ServiceContext, "db" | "org
     const backup = (await tx
       .select({ id: backupJobs.id })
       .from(backupJobs)
-      .where(and(eq(backupJobs.dataSourceId, plan.dataSourceId), eq(backupJobs.status, "succeeded"), isNotNull(backupJobs.objectKey), isNull(backupJobs.fileDeletedAt)))
+      .where(
+        and(
+          eq(backupJobs.dataSourceId, plan.dataSourceId),
+          eq(backupJobs.status, "succeeded"),
+          isNotNull(backupJobs.objectKey),
+          isNull(backupJobs.fileDeletedAt),
+          // A dump of one database only: a physical policy's base backups (restored to a point in
+          // time into a directory, never by pg_restore) and whole-server jobs (one file per
+          // database) are not what a drill or refresh restores, however new.
+          isNull(backupJobs.physical),
+          isNull(backupJobs.parts),
+        ),
+      )
       .orderBy(desc(backupJobs.finishedAt), desc(backupJobs.id))
       .limit(1)
       )[0];

@@ -3,7 +3,9 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SQL } from "bun";
 import { eq } from "drizzle-orm";
-import { backupJobs } from "../../src/db/schema.ts";
+import { backupJobs, restores } from "../../src/db/schema.ts";
+import { scratchNameOf } from "../../src/engines/scratch-db.ts";
+import { newId } from "../../src/lib/ids.ts";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must, waitForStatus } from "../helpers/api-flow.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { actionsOf, createPlan, runPlan } from "../helpers/plan-flow.ts";
@@ -29,7 +31,8 @@ const managedFile = (key: string) => join(h.config.managedStorage.type === "loca
 const creds = () => ({ username: pg.user, password: pg.password });
 
 beforeAll(async () => {
-  pg = await startPostgres();
+  // REPLICATION: one source also has a physical policy (pg_basebackup), whose base backups a plan never restores.
+  pg = await startPostgres({ replication: true });
   h = await createHarness();
   await h.runner.start();
   token = await h.token(ORG);
@@ -263,6 +266,90 @@ describe("drills", () => {
     expect(run.error.code).toBe("CONNECTION_REFUSED");
     expect(await actionsOf(h, token, plan.id)).toEqual(["restore_plan.created", "drill.failed"]);
   });
+});
+
+describe("which backups a plan restores: logical backups of one database", () => {
+  test("newest backup a base backup of a physical policy: the drill restores the newest logical backup", async () => {
+    const mixed = await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: pg.database }, creds());
+    const physical = await createPolicy(h, token, policy.destinationId, { method: "physical", fastCheckpoint: true });
+    await attach(h, token, mixed.id, policy.id);
+    await attach(h, token, mixed.id, physical.id);
+    try {
+      const logical = await backupNow(h, token, mixed.id, policy.id);
+      expect(logical.status).toBe("succeeded");
+      const base = await backupNow(h, token, mixed.id, physical.id);
+      expect(base.status).toBe("succeeded");
+      expect(base.physical).not.toBeNull();
+      expect(Date.parse(base.finishedAt)).toBeGreaterThanOrEqual(Date.parse(logical.finishedAt));
+      const plan = await createPlan(h, token, { dataSourceId: mixed.id, mode: "drill", target: { dataSourceId: mixed.id } });
+      const run = await runPlan(h, token, plan.id);
+      expect(run.error).toBeNull();
+      expect(run).toMatchObject({ status: "succeeded", backupJobId: logical.id });
+      expect(run.verification).toMatchObject({ status: "passed", fingerprint: true, tables: 4, rowsCompared: 3620, mismatches: [] });
+      expect(scratchDatabases()).toBe("");
+
+      // Only base backups: nothing a plan can restore, NO_BACKUP saying what it looked for.
+      const onlyBase = await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: pg.database }, creds());
+      await attach(h, token, onlyBase.id, physical.id);
+      expect((await backupNow(h, token, onlyBase.id, physical.id)).status).toBe("succeeded");
+      const none = await runPlan(h, token, (await createPlan(h, token, { dataSourceId: onlyBase.id, mode: "drill", target: { dataSourceId: onlyBase.id } })).id);
+      expect(none).toMatchObject({ status: "failed", backupJobId: null });
+      expect(none.error.code).toBe("NO_BACKUP");
+      expect(none.error.message).toContain("logical");
+    } finally {
+      pg.psql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active;");
+    }
+  }, 120_000);
+
+  test("a whole-server source (database \"*\") → 400 at /dataSourceId, on create and on update", async () => {
+    const whole = await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: "*" }, creds());
+    for (const mode of ["drill", "refresh"]) {
+      const res = await h.call("POST", "/restore-plans", {
+        token,
+        body: { name: `whole-${mode}`, dataSourceId: whole.id, mode, scheduleCron: "0 4 * * *", target: { dataSourceId: source.id, ...(mode === "refresh" ? { database: "staging" } : {}) } },
+      });
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe("INVALID_INPUT");
+      expect(res.body.details[0].path).toBe("/dataSourceId");
+      expect(res.body.message).toContain("whole server");
+    }
+    const plan = await createPlan(h, token, { dataSourceId: source.id, mode: "drill", target: { dataSourceId: source.id } });
+    const patched = await h.call("PATCH", `/restore-plans/${plan.id}`, { token, body: { dataSourceId: whole.id } });
+    expect(patched.status).toBe(400);
+    expect(patched.body.details[0].path).toBe("/dataSourceId");
+    expect((await must(h, token, "GET", `/restore-plans/${plan.id}`)).dataSourceId).toBe(source.id);
+  });
+
+  test("a run that reaches a whole-server backup anyway (queued before plans refused them) fails UNSUPPORTED_BACKUP, scratch dropped", async () => {
+    const whole = await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: "*", excludeDatabases: ["postgres", "staging*", "snapdb_*"] }, creds());
+    await attach(h, token, whole.id, policy.id);
+    const wholeJob = await backupNow(h, token, whole.id, policy.id);
+    expect(wholeJob.status).toBe("succeeded");
+    expect(wholeJob.parts.length).toBeGreaterThan(1);
+    const plan = await createPlan(h, token, { dataSourceId: source.id, mode: "drill", target: { dataSourceId: source.id } });
+    const id = newId("rst");
+    await h.store.db.insert(restores).values({
+      id,
+      orgId: ORG,
+      backupJobId: wholeJob.id,
+      sourceDataSourceId: whole.id,
+      targetDataSourceId: source.id,
+      targetDatabase: scratchNameOf(id),
+      clean: false,
+      status: "queued",
+      queuedAt: Date.now(),
+      planId: plan.id,
+      mode: "drill",
+      trigger: "schedule",
+    });
+    await h.runner.wake();
+    const run = await waitForStatus(h, token, `/restores/${id}`);
+    expect(run.status).toBe("failed");
+    expect(run.error.code).toBe("UNSUPPORTED_BACKUP");
+    expect(run.error.message).toContain("whole-server");
+    expect(scratchDatabases()).toBe("");
+    expect(await actionsOf(h, token, plan.id)).toEqual(["restore_plan.created", "drill.failed"]);
+  }, 120_000);
 });
 
 describe("refresh", () => {
