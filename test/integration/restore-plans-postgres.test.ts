@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SQL } from "bun";
 import { eq } from "drizzle-orm";
-import { backupJobs, restores } from "../../src/db/schema.ts";
+import { backupJobs, orgKeys, restores } from "../../src/db/schema.ts";
 import { scratchNameOf } from "../../src/engines/scratch-db.ts";
 import { newId } from "../../src/lib/ids.ts";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must, waitForStatus } from "../helpers/api-flow.ts";
@@ -13,8 +14,8 @@ import { startPostgres, type PgServer } from "../helpers/postgres.ts";
 
 /**
  * Restore drills and refreshes against a real PostgreSQL: a drill of a good backup passes
- * and proves every row; a tampered file, a table the archive lacks and a failing check each
- * fail it with the reason; the scratch database is gone after every run; a refresh replaces
+ * and proves every row; a tampered file, a table the archive lacks (the archive rebuilt
+ * without it) and a failing check each fail it with the reason; the scratch database is gone after every run; a refresh replaces
  * staging and leaves production alone; the fingerprint is the dump's own snapshot even
  * while rows are being written.
  */
@@ -175,7 +176,7 @@ describe("drills", () => {
     }
   });
 
-  test("a table the archive lacks, and a count that differs → VERIFICATION_FAILED naming them", async () => {
+  test("the fingerprint names a table the restore lacks, and a count that differs → VERIFICATION_FAILED naming them", async () => {
     const fingerprint = (await h.store.db.select({ f: backupJobs.fingerprint }).from(backupJobs).where(eq(backupJobs.id, job.id)))[0]!.f!;
     const altered = { ...fingerprint, tables: { ...fingerprint.tables, "public.ledger": 42, "public.notes": 501 } };
     await h.store.db.update(backupJobs).set({ fingerprint: altered }).where(eq(backupJobs.id, job.id));
@@ -195,6 +196,46 @@ describe("drills", () => {
       expect(scratchDatabases()).toBe("");
     } finally {
       await h.store.db.update(backupJobs).set({ fingerprint }).where(eq(backupJobs.id, job.id));
+    }
+  });
+
+  test("a table really dropped from the archive (rebuilt without it, the backup's fingerprint kept) → VERIFICATION_FAILED naming it", async () => {
+    const file = managedFile(job.objectKey);
+    const original = readFileSync(file);
+    const recorded = (await h.store.db.select({ sha256: backupJobs.sha256, storedBytes: backupJobs.storedBytes }).from(backupJobs).where(eq(backupJobs.id, job.id)))[0]!;
+    // The backup restored elsewhere, one table dropped, dumped again as the runner stores it: pg_dump -Fc | zstd | age.
+    const restored = await must(h, token, "POST", "/restores", { backupJobId: job.id, targetDatabase: "rebuilt_without_notes" }, 202);
+    expect((await waitForStatus(h, token, `/restores/${restored.id}`)).status).toBe("succeeded");
+    pg.psql("DROP TABLE notes;", "rebuilt_without_notes");
+    const recipient = (await h.store.db.select({ r: orgKeys.recipient }).from(orgKeys).where(eq(orgKeys.orgId, ORG)))[0]!.r;
+    const rebuilt = Bun.spawnSync(["bash", "-c", 'set -o pipefail; "$PG_DUMP" -Fc -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d rebuilt_without_notes | zstd -q -c | age -r "$RECIPIENT"'], {
+      env: { ...process.env, PG_DUMP: join(pg.binDir, "pg_dump"), PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: pg.user, PGPASSWORD: pg.password, RECIPIENT: recipient },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    expect(rebuilt.stderr.toString()).toBe("");
+    expect(rebuilt.exitCode).toBe(0);
+    const bytes = rebuilt.stdout;
+    writeFileSync(file, bytes);
+    await h.store.db
+      .update(backupJobs)
+      .set({ sha256: createHash("sha256").update(bytes).digest("hex"), storedBytes: bytes.byteLength })
+      .where(eq(backupJobs.id, job.id));
+    try {
+      const plan = await createPlan(h, token, { dataSourceId: source.id, mode: "drill", target: { dataSourceId: source.id } });
+      const run = await runPlan(h, token, plan.id);
+      expect(run.backupJobId).toBe(job.id);
+      expect(run.status).toBe("failed");
+      expect(run.error.code).toBe("VERIFICATION_FAILED");
+      expect(run.error.message).toContain("public.notes is missing (500 rows expected)");
+      expect(run.verification).toMatchObject({ status: "failed", fingerprint: true, tables: 4 });
+      expect(run.verification.mismatches).toEqual([{ table: "public.notes", expected: 500, found: null }]);
+      expect(scratchDatabases()).toBe("");
+      expect(await actionsOf(h, token, plan.id)).toEqual(["restore_plan.created", "drill.failed"]);
+    } finally {
+      writeFileSync(file, original);
+      await h.store.db.update(backupJobs).set(recorded).where(eq(backupJobs.id, job.id));
+      pg.psql("DROP DATABASE rebuilt_without_notes;");
     }
   });
 
