@@ -179,6 +179,7 @@ describe("MariaDB", () => {
     const run = await runPlan(h, token, plan.id);
     expect(run.error).toBeNull();
     expect(run.verification.status).toBe("passed");
+    // clean on MySQL/MariaDB drops every table and view of the target first: old_stuff, which the backup lacks, is gone.
     expect(maria.sql("SHOW TABLES;", "staging").trim().split("\n").sort()).toEqual(["cheap", "items", "tags"]);
     expect(maria.sql("SELECT label FROM items WHERE id = 1;", "staging").trim()).toBe("item 1");
     expect(maria.sql("SELECT label FROM items WHERE id = 1;", maria.database).trim()).toBe("prod change");

@@ -414,6 +414,20 @@ describe("refresh", () => {
     expect(pg.psql("SELECT md5(string_agg(name, ',' ORDER BY id)) FROM people;", pg.database)).toBe(productionBefore);
     expect(pg.psql("SELECT name FROM people WHERE id = 1;", pg.database).trim()).toBe("changed in production");
     expect(await actionsOf(h, token, plan.id)).toEqual(["restore_plan.created", "refresh.succeeded"]);
+    // clean on PostgreSQL drops and recreates what the archive holds, nothing else: a table
+    // only staging has stays, rows and all (MariaDB drops every table, SQLite replaces the file).
+    expect(pg.psql("SELECT count(*) FROM stale;", "staging").trim()).toBe("1");
+
+    // ... so a staging-only object that depends on one of the archive's tables stops the
+    // refresh: pg_restore cannot drop that table, and its one transaction leaves staging as it was.
+    pg.psql(`SET ROLE ${pg.user}; UPDATE people SET name = 'edited in staging' WHERE id = 1; CREATE TABLE staging_only (person bigint REFERENCES people(id));`, "staging");
+    const blocked = await runPlan(h, token, plan.id);
+    expect(blocked.status).toBe("failed");
+    expect(blocked.error.code).toBe("RESTORE_FAILED");
+    expect(blocked.error.message).toContain("depend");
+    expect(pg.psql("SELECT name FROM people WHERE id = 1;", "staging").trim()).toBe("edited in staging");
+    expect(pg.psql("SELECT count(*) FROM stale;", "staging").trim()).toBe("1");
+    pg.psql("DROP TABLE staging_only;", "staging");
     pg.psql("UPDATE people SET name = 'nom 1' WHERE id = 1;", pg.database);
   });
 

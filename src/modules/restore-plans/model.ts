@@ -15,7 +15,9 @@ const SourceId = t.String({
 const Mode = t.Union([t.Literal("drill"), t.Literal("refresh")], {
   description:
     "drill: restore into a scratch database on the target's server (snapdb_drill_…; SQLite: a scratch file in the daemon's data dir), verify it, drop it whatever the outcome. " +
-    "refresh: restore into the target database with clean, replacing it (e.g. production into staging), then verify it.",
+    "refresh: restore into the target database with clean (e.g. production into staging), then verify it. " +
+    "clean on PostgreSQL drops and recreates the archive's own objects only (a table only the target has is kept; one depending on an archive's table fails the run RESTORE_FAILED, target unchanged); " +
+    "on MySQL/MariaDB it drops every table and view of the target first; a SQLite file is replaced whole.",
 });
 const Cron = t.String({ examples: ["30 4 * * *"], description: "A 5-field cron expression (minute hour day-of-month month day-of-week)." });
 const Zone = t.String({ minLength: 1, maxLength: 64, examples: ["Europe/Berlin"], description: "IANA time zone the cron is read in (default UTC)." });
