@@ -55,9 +55,11 @@ export const RESTORE_ERROR_CODES = [
   "DATABASE_CREATE_FAILED",
   "INVALID_TARGET",
   "GLOBALS_FAILED",
-  // Restore plans: no successful backup to restore, a drill's verification failed.
+  // Restore plans: no successful backup to restore, a drill's verification failed, a run
+  // given a backup that is not a dump of one database (a base backup, a whole server).
   "NO_BACKUP",
   "VERIFICATION_FAILED",
+  "UNSUPPORTED_BACKUP",
   // Point-in-time restores: the instant is outside the recovery window.
   "OUTSIDE_WINDOW",
   "BACKUP_NOT_FOUND",

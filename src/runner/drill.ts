@@ -14,7 +14,7 @@ import type { Logger } from "../lib/logger.ts";
 import type { RunnerMetrics } from "./metrics.ts";
 import { recordPlanRunEnd, type PlanRunHook } from "./plan-run-record.ts";
 import { classifyRestoreFailure, targetStateNote, watchRestore, type RestoreWatch, type RunningRestore } from "./restore-run.ts";
-import { planRestore, runRestore, type RestoreDeps, type RestoreRow, type RestoreState } from "./restore.ts";
+import { planRestore, runRestore, type RestoreDeps, type RestorePlan, type RestoreRow, type RestoreState } from "./restore.ts";
 import { failureSummary, notVerified, verifyRestored, type RestoredAt, type Verification } from "./verify-restore.ts";
 
 /**
@@ -35,6 +35,8 @@ export interface PlanRunDeps extends RestoreDeps {
   /** notify: drill.succeeded|failed — see PlanRunHook. */
   onPlanRunFinished?: PlanRunHook;
 }
+
+type RestorePlanJob = RestorePlan["job"];
 
 /** Where a drill restores to, so it can be removed afterwards. */
 type Scratch = { kind: "database"; target: SourceTarget; name: string } | { kind: "file"; path: string };
@@ -87,6 +89,21 @@ async function refuseOwnSource(deps: PlanRunDeps, row: RestoreRow, at: RestoredA
   if (same) throw new RestoreSetupError("INVALID_TARGET", "refusing to refresh the plan's own data source: the target is the very database its backups are taken of; nothing was changed");
 }
 
+/**
+ * A plan restores a dump of one database. Its runs only ever pick one (plan-fire.ts) and a
+ * whole-server source is refused at the API, but a run queued before that was so may still
+ * name another kind: refused before anything is read or created, with its own code, rather
+ * than failing on the storage key of a whole-server job's folder or in pg_restore.
+ */
+function refuseUnsupported(job: RestorePlanJob): void {
+  if (job.parts !== null) {
+    throw new RestoreSetupError("UNSUPPORTED_BACKUP", `backup job ${job.id} is a whole-server backup (one file per database): a restore plan restores logical backups of one database`);
+  }
+  if (job.physical !== null) {
+    throw new RestoreSetupError("UNSUPPORTED_BACKUP", `backup job ${job.id} is a physical base backup: a restore plan restores logical backups of one database (restore a base backup to a point in time instead)`);
+  }
+}
+
 export async function executePlanRun(deps: PlanRunDeps, entry: RunningRestore, opts: RestoreWatch): Promise<void> {
   const { row, controller, progress } = entry;
   const mode = row.mode ?? "drill";
@@ -102,6 +119,7 @@ export async function executePlanRun(deps: PlanRunDeps, entry: RunningRestore, o
   let failure: { code: string; message: string } | null = null;
   try {
     const plan = await planRestore(deps, row);
+    refuseUnsupported(plan.job);
     engine = plan.target.engine;
     fingerprinted = plan.job.fingerprint !== null;
     // One resolution of the target's host for the restore, the verification and the drop.

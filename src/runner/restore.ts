@@ -46,7 +46,12 @@ export interface RestorePlan {
 
 /** Everything a restore needs, read when it starts; what went missing since the POST fails it clearly. */
 export async function planRestore(deps: RestoreDeps, row: RestoreRow): Promise<RestorePlan> {
-  if (!row.backupJobId) throw new RestoreSetupError("NO_BACKUP", "the data source had no successful backup with its file still stored");
+  if (!row.backupJobId) {
+    throw new RestoreSetupError(
+      "NO_BACKUP",
+      "the data source had no successful logical backup with its file still stored (a restore plan restores dumps of one database: never a physical base backup or a whole-server backup)",
+    );
+  }
   const job = (await deps.db.select().from(backupJobs).where(eq(backupJobs.id, row.backupJobId)))[0];
   if (!job) throw new RestoreSetupError("BACKUP_NOT_FOUND", "the backup job was deleted");
   if (job.status !== "succeeded" || !job.objectKey || job.fileDeletedAt !== null || !job.destinationId) {

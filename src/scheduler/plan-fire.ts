@@ -1,6 +1,7 @@
-import { and, desc, eq, inArray, isNotNull, isNull } from "drizzle-orm";
+import { and, desc, eq, inArray, isNotNull, isNull, sql } from "drizzle-orm";
 import { recordAudit } from "../audit/record.ts";
-import type { Db } from "../db/client.ts";
+import { isPostgres, type Db } from "../db/client.ts";
+import { rawRun } from "../db/raw.ts";
 import { backupJobs, dataSources, restorePlans, restores } from "../db/schema.ts";
 import { scratchNameOf } from "../engines/scratch-db.ts";
 import { isoOf } from "../lib/clock.ts";
@@ -28,14 +29,20 @@ export interface PlanRunRequest {
 
 /**
  * Queues one run of a restore plan in one transaction: a restore row with the plan's id,
- * mode and trigger, restoring the data source's newest successful backup whose file is
- * still stored (none: the row still goes in and the run fails NO_BACKUP, so it is reported,
- * never silently skipped), and its audit event. A drill's scratch database is named after
+ * mode and trigger, restoring the data source's newest successful logical backup of one
+ * database whose file is still stored (none: the row still goes in and the run fails
+ * NO_BACKUP, so it is reported, never silently skipped), and its audit event. A drill's scratch database is named after
  * the restore. A plan never has two runs queued or running at once. `ctx` is who asked: the
  * scheduler or a user (then the plan must be of their org).
+ *
+ * The busy check and the insert must not interleave with another queuing of the same plan.
+ * On SQLite transactions run one at a time (BEGIN IMMEDIATE). On a PostgreSQL store two
+ * nodes (or two connections of one) could both see no run and both insert one, so the plan
+ * row is locked first: a second queuing waits for the first to commit, then reads its run.
  */
 export async function queuePlanRun(db: Db, who: Omit<ServiceContext, "db" | "orgId"> & { orgId?: string }, planId: string, req: PlanRunRequest): Promise<PlanFireOutcome> {
   return await db.transaction(async (tx) => {
+    if (isPostgres(tx)) await rawRun(tx, sql`SELECT id FROM restore_plans WHERE id = ${planId} FOR UPDATE`);
     const plan = (await tx.select().from(restorePlans).where(eq(restorePlans.id, planId)))[0];
     if (!plan || (who.orgId !== undefined && plan.orgId !== who.orgId) || (req.trigger === "schedule" && !plan.enabled)) return { outcome: "gone" } as const;
     const ctx = { ...who, orgId: plan.orgId };
@@ -62,7 +69,19 @@ export async function queuePlanRun(db: Db, who: Omit<ServiceContext, "db" | "org
     const backup = (await tx
       .select({ id: backupJobs.id })
       .from(backupJobs)
-      .where(and(eq(backupJobs.dataSourceId, plan.dataSourceId), eq(backupJobs.status, "succeeded"), isNotNull(backupJobs.objectKey), isNull(backupJobs.fileDeletedAt)))
+      .where(
+        and(
+          eq(backupJobs.dataSourceId, plan.dataSourceId),
+          eq(backupJobs.status, "succeeded"),
+          isNotNull(backupJobs.objectKey),
+          isNull(backupJobs.fileDeletedAt),
+          // A dump of one database only: a physical policy's base backups (restored to a point in
+          // time into a directory, never by pg_restore) and whole-server jobs (one file per
+          // database) are not what a drill or refresh restores, however new.
+          isNull(backupJobs.physical),
+          isNull(backupJobs.parts),
+        ),
+      )
       .orderBy(desc(backupJobs.finishedAt), desc(backupJobs.id))
       .limit(1)
       )[0];

@@ -292,3 +292,30 @@ describe("two nodes, one queue", () => {
     expect(await waitForStatus(a, token, `/restores/${restore.id}`)).toMatchObject({ status: "succeeded", nodeId: nodeOf(a) });
   }, 120_000);
 });
+
+describe("restore plans on two nodes", () => {
+  test("run-nows of one plan sent to both nodes at once queue exactly one run; the others are 409", async () => {
+    const token = await a.token("org_plan_race");
+    await Promise.all([a.runner.stop(5000), b.runner.stop(5000)]);
+    const source = await must(a, token, "POST", "/data-sources", { name: "plan-race", engine: "postgres", host: pg.host, port: pg.port, database: "fx1" }, 201);
+    const plan = await must(
+      a,
+      token,
+      "POST",
+      "/restore-plans",
+      { name: "race", dataSourceId: source.id, mode: "drill", scheduleCron: "0 4 1 1 *", enabled: false, target: { dataSourceId: source.id } },
+      201,
+    );
+    // Several rounds: a lost race shows as two queued runs in any one of them.
+    for (let round = 0; round < 5; round++) {
+      const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 ? b : a).call("POST", `/restore-plans/${plan.id}/run-now`, { token })));
+      const statuses = answers.map((r) => r.status).sort();
+      expect({ round, statuses }).toEqual({ round, statuses: [202, 409, 409, 409, 409, 409, 409, 409] });
+      const queued = psql(`SELECT count(*) FROM restores WHERE plan_id = '${plan.id}' AND status = 'queued'`);
+      expect({ round, queued }).toEqual({ round, queued: "1" });
+      const run = answers.find((r) => r.status === 202)!.body;
+      await must(a, token, "POST", `/restores/${run.id}/cancel`, undefined, 202);
+      expect((await must(a, token, "GET", `/restores/${run.id}`)).status).toBe("canceled");
+    }
+  }, 120_000);
+});

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { eq } from "drizzle-orm";
+import { backupJobs } from "../../src/db/schema.ts";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must } from "../helpers/api-flow.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { startMariaDb, type MariaDbServer } from "../helpers/mariadb.ts";
@@ -10,9 +12,10 @@ import { tempDir } from "../helpers/tmp.ts";
 
 /**
  * Restore drills and refreshes of MariaDB (through the mysql client) and SQLite (scratch
- * file in the daemon's data dir), with real servers and files: a good backup passes, a
- * failing check fails it, the scratch goes either way, and a refresh replaces the target
- * and leaves production untouched.
+ * file in the daemon's data dir), with real servers and files: a good backup passes; a
+ * stored file altered after the fact, a table the backup should hold that the restore lacks,
+ * and a failing check each fail it with the reason; the scratch goes either way; and a
+ * refresh replaces the target and leaves production untouched.
  */
 let h: Harness;
 let maria: MariaDbServer;
@@ -29,6 +32,36 @@ beforeAll(async () => {
   const managed = await managedDestination(h, token);
   policyId = (await createPolicy(h, token, managed.id, { fingerprint: true })).id;
 }, 120_000);
+
+/** Flips one byte in the middle of a job's stored file while `body` runs, then puts it back. */
+async function withFlippedByte(objectKey: string, body: () => Promise<void>): Promise<void> {
+  const file = join(h.config.managedStorage.type === "local" ? h.config.managedStorage.path : "", objectKey);
+  const bytes = readFileSync(file);
+  const i = Math.floor(bytes.length / 2);
+  bytes[i] = bytes[i]! ^ 0x01;
+  writeFileSync(file, bytes);
+  try {
+    await body();
+  } finally {
+    bytes[i] = bytes[i]! ^ 0x01;
+    writeFileSync(file, bytes);
+  }
+}
+
+/**
+ * Runs `body` while the job's stored fingerprint names one table more (`ledger`, 42 rows)
+ * and one count off by one: what a drill sees when the archive lacks a table the database had.
+ */
+async function withAlteredFingerprint(jobId: string, offByOne: string, body: () => Promise<void>): Promise<void> {
+  const fingerprint = (await h.store.db.select({ f: backupJobs.fingerprint }).from(backupJobs).where(eq(backupJobs.id, jobId)))[0]!.f!;
+  const altered = { ...fingerprint, tables: { ...fingerprint.tables, ledger: 42, [offByOne]: fingerprint.tables[offByOne]! + 1 } };
+  await h.store.db.update(backupJobs).set({ fingerprint: altered }).where(eq(backupJobs.id, jobId));
+  try {
+    await body();
+  } finally {
+    await h.store.db.update(backupJobs).set({ fingerprint }).where(eq(backupJobs.id, jobId));
+  }
+}
 
 afterAll(async () => {
   await h?.runner.stop(1000);
@@ -85,6 +118,36 @@ describe("MariaDB", () => {
     expect(await actionsOf(h, token, plan.id)).toEqual(["restore_plan.created", "drill.succeeded"]);
   });
 
+  test("the stored file altered after the fact → CHECKSUM_MISMATCH, drill failed, scratch dropped", async () => {
+    await withFlippedByte(job.objectKey, async () => {
+      const plan = await createPlan(h, token, { dataSourceId: source.id, mode: "drill", target: { dataSourceId: source.id } });
+      const run = await runPlan(h, token, plan.id);
+      expect(run.status).toBe("failed");
+      expect(run.error.code).toBe("CHECKSUM_MISMATCH");
+      expect(run.error.message).toContain(`the scratch database ${run.targetDatabase} was removed`);
+      expect(run.verification).toMatchObject({ status: "failed", tables: 0, rowsCompared: 0 });
+      expect(scratchDatabases()).toBe("");
+      expect(await actionsOf(h, token, plan.id)).toEqual(["restore_plan.created", "drill.failed"]);
+    });
+  });
+
+  test("a table the backup should hold is missing, and a count differs → VERIFICATION_FAILED naming them, scratch dropped", async () => {
+    await withAlteredFingerprint(job.id, "tags", async () => {
+      const plan = await createPlan(h, token, { dataSourceId: source.id, mode: "drill", target: { dataSourceId: source.id } });
+      const run = await runPlan(h, token, plan.id);
+      expect(run.status).toBe("failed");
+      expect(run.error.code).toBe("VERIFICATION_FAILED");
+      expect(run.error.message).toContain("ledger is missing (42 rows expected)");
+      expect(run.error.message).toContain("tags has 300 rows, the backup 301");
+      expect(run.verification.mismatches).toEqual([
+        { table: "ledger", expected: 42, found: null },
+        { table: "tags", expected: 301, found: 300 },
+      ]);
+      expect(scratchDatabases()).toBe("");
+      expect(await actionsOf(h, token, plan.id)).toEqual(["restore_plan.created", "drill.failed"]);
+    });
+  });
+
   test("a failing check fails the drill; checks cannot write or run a second statement; scratch dropped", async () => {
     const plan = await createPlan(h, token, {
       dataSourceId: source.id,
@@ -116,6 +179,7 @@ describe("MariaDB", () => {
     const run = await runPlan(h, token, plan.id);
     expect(run.error).toBeNull();
     expect(run.verification.status).toBe("passed");
+    // clean on MySQL/MariaDB drops every table and view of the target first: old_stuff, which the backup lacks, is gone.
     expect(maria.sql("SHOW TABLES;", "staging").trim().split("\n").sort()).toEqual(["cheap", "items", "tags"]);
     expect(maria.sql("SELECT label FROM items WHERE id = 1;", "staging").trim()).toBe("item 1");
     expect(maria.sql("SELECT label FROM items WHERE id = 1;", maria.database).trim()).toBe("prod change");
@@ -158,6 +222,36 @@ describe("SQLite", () => {
     expect(run.targetDatabase).toBeNull();
     expect(run.verification).toMatchObject({ status: "passed", tables: 2, rowsCompared: 700, checks: [{ name: "last", ok: true, found: "note 700" }] });
     expect(drillFiles()).toEqual([]);
+  });
+
+  test("the stored file altered after the fact → CHECKSUM_MISMATCH, drill failed, scratch file removed", async () => {
+    await withFlippedByte(job.objectKey, async () => {
+      const plan = await createPlan(h, token, { dataSourceId: source.id, mode: "drill", target: { dataSourceId: source.id } });
+      const run = await runPlan(h, token, plan.id);
+      expect(run.status).toBe("failed");
+      expect(run.error.code).toBe("CHECKSUM_MISMATCH");
+      expect(run.error.message).toContain("the scratch file was removed");
+      expect(run.verification).toMatchObject({ status: "failed", tables: 0, rowsCompared: 0 });
+      expect(drillFiles()).toEqual([]);
+      expect(await actionsOf(h, token, plan.id)).toEqual(["restore_plan.created", "drill.failed"]);
+    });
+  });
+
+  test("a table the backup should hold is missing, and a count differs → VERIFICATION_FAILED naming them, scratch file removed", async () => {
+    await withAlteredFingerprint(job.id, "notes", async () => {
+      const plan = await createPlan(h, token, { dataSourceId: source.id, mode: "drill", target: { dataSourceId: source.id } });
+      const run = await runPlan(h, token, plan.id);
+      expect(run.status).toBe("failed");
+      expect(run.error.code).toBe("VERIFICATION_FAILED");
+      expect(run.error.message).toContain("ledger is missing (42 rows expected)");
+      expect(run.error.message).toContain("notes has 700 rows, the backup 701");
+      expect(run.verification.mismatches).toEqual([
+        { table: "ledger", expected: 42, found: null },
+        { table: "notes", expected: 701, found: 700 },
+      ]);
+      expect(drillFiles()).toEqual([]);
+      expect(await actionsOf(h, token, plan.id)).toEqual(["restore_plan.created", "drill.failed"]);
+    });
   });
 
   test("a failing check, a write and an ATTACH fail the drill; the scratch file is removed", async () => {

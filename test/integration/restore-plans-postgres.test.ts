@@ -1,9 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SQL } from "bun";
 import { eq } from "drizzle-orm";
-import { backupJobs } from "../../src/db/schema.ts";
+import { backupJobs, orgKeys, restores } from "../../src/db/schema.ts";
+import { scratchNameOf } from "../../src/engines/scratch-db.ts";
+import { newId } from "../../src/lib/ids.ts";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must, waitForStatus } from "../helpers/api-flow.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { actionsOf, createPlan, runPlan } from "../helpers/plan-flow.ts";
@@ -11,8 +14,8 @@ import { startPostgres, type PgServer } from "../helpers/postgres.ts";
 
 /**
  * Restore drills and refreshes against a real PostgreSQL: a drill of a good backup passes
- * and proves every row; a tampered file, a table the archive lacks and a failing check each
- * fail it with the reason; the scratch database is gone after every run; a refresh replaces
+ * and proves every row; a tampered file, a table the archive lacks (the archive rebuilt
+ * without it) and a failing check each fail it with the reason; the scratch database is gone after every run; a refresh replaces
  * staging and leaves production alone; the fingerprint is the dump's own snapshot even
  * while rows are being written.
  */
@@ -29,7 +32,8 @@ const managedFile = (key: string) => join(h.config.managedStorage.type === "loca
 const creds = () => ({ username: pg.user, password: pg.password });
 
 beforeAll(async () => {
-  pg = await startPostgres();
+  // REPLICATION: one source also has a physical policy (pg_basebackup), whose base backups a plan never restores.
+  pg = await startPostgres({ replication: true });
   h = await createHarness();
   await h.runner.start();
   token = await h.token(ORG);
@@ -172,7 +176,7 @@ describe("drills", () => {
     }
   });
 
-  test("a table the archive lacks, and a count that differs → VERIFICATION_FAILED naming them", async () => {
+  test("the fingerprint names a table the restore lacks, and a count that differs → VERIFICATION_FAILED naming them", async () => {
     const fingerprint = (await h.store.db.select({ f: backupJobs.fingerprint }).from(backupJobs).where(eq(backupJobs.id, job.id)))[0]!.f!;
     const altered = { ...fingerprint, tables: { ...fingerprint.tables, "public.ledger": 42, "public.notes": 501 } };
     await h.store.db.update(backupJobs).set({ fingerprint: altered }).where(eq(backupJobs.id, job.id));
@@ -192,6 +196,46 @@ describe("drills", () => {
       expect(scratchDatabases()).toBe("");
     } finally {
       await h.store.db.update(backupJobs).set({ fingerprint }).where(eq(backupJobs.id, job.id));
+    }
+  });
+
+  test("a table really dropped from the archive (rebuilt without it, the backup's fingerprint kept) → VERIFICATION_FAILED naming it", async () => {
+    const file = managedFile(job.objectKey);
+    const original = readFileSync(file);
+    const recorded = (await h.store.db.select({ sha256: backupJobs.sha256, storedBytes: backupJobs.storedBytes }).from(backupJobs).where(eq(backupJobs.id, job.id)))[0]!;
+    // The backup restored elsewhere, one table dropped, dumped again as the runner stores it: pg_dump -Fc | zstd | age.
+    const restored = await must(h, token, "POST", "/restores", { backupJobId: job.id, targetDatabase: "rebuilt_without_notes" }, 202);
+    expect((await waitForStatus(h, token, `/restores/${restored.id}`)).status).toBe("succeeded");
+    pg.psql("DROP TABLE notes;", "rebuilt_without_notes");
+    const recipient = (await h.store.db.select({ r: orgKeys.recipient }).from(orgKeys).where(eq(orgKeys.orgId, ORG)))[0]!.r;
+    const rebuilt = Bun.spawnSync(["bash", "-c", 'set -o pipefail; "$PG_DUMP" -Fc -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d rebuilt_without_notes | zstd -q -c | age -r "$RECIPIENT"'], {
+      env: { ...process.env, PG_DUMP: join(pg.binDir, "pg_dump"), PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: pg.user, PGPASSWORD: pg.password, RECIPIENT: recipient },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    expect(rebuilt.stderr.toString()).toBe("");
+    expect(rebuilt.exitCode).toBe(0);
+    const bytes = rebuilt.stdout;
+    writeFileSync(file, bytes);
+    await h.store.db
+      .update(backupJobs)
+      .set({ sha256: createHash("sha256").update(bytes).digest("hex"), storedBytes: bytes.byteLength })
+      .where(eq(backupJobs.id, job.id));
+    try {
+      const plan = await createPlan(h, token, { dataSourceId: source.id, mode: "drill", target: { dataSourceId: source.id } });
+      const run = await runPlan(h, token, plan.id);
+      expect(run.backupJobId).toBe(job.id);
+      expect(run.status).toBe("failed");
+      expect(run.error.code).toBe("VERIFICATION_FAILED");
+      expect(run.error.message).toContain("public.notes is missing (500 rows expected)");
+      expect(run.verification).toMatchObject({ status: "failed", fingerprint: true, tables: 4 });
+      expect(run.verification.mismatches).toEqual([{ table: "public.notes", expected: 500, found: null }]);
+      expect(scratchDatabases()).toBe("");
+      expect(await actionsOf(h, token, plan.id)).toEqual(["restore_plan.created", "drill.failed"]);
+    } finally {
+      writeFileSync(file, original);
+      await h.store.db.update(backupJobs).set(recorded).where(eq(backupJobs.id, job.id));
+      pg.psql("DROP DATABASE rebuilt_without_notes;");
     }
   });
 
@@ -265,6 +309,90 @@ describe("drills", () => {
   });
 });
 
+describe("which backups a plan restores: logical backups of one database", () => {
+  test("newest backup a base backup of a physical policy: the drill restores the newest logical backup", async () => {
+    const mixed = await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: pg.database }, creds());
+    const physical = await createPolicy(h, token, policy.destinationId, { method: "physical", fastCheckpoint: true });
+    await attach(h, token, mixed.id, policy.id);
+    await attach(h, token, mixed.id, physical.id);
+    try {
+      const logical = await backupNow(h, token, mixed.id, policy.id);
+      expect(logical.status).toBe("succeeded");
+      const base = await backupNow(h, token, mixed.id, physical.id);
+      expect(base.status).toBe("succeeded");
+      expect(base.physical).not.toBeNull();
+      expect(Date.parse(base.finishedAt)).toBeGreaterThanOrEqual(Date.parse(logical.finishedAt));
+      const plan = await createPlan(h, token, { dataSourceId: mixed.id, mode: "drill", target: { dataSourceId: mixed.id } });
+      const run = await runPlan(h, token, plan.id);
+      expect(run.error).toBeNull();
+      expect(run).toMatchObject({ status: "succeeded", backupJobId: logical.id });
+      expect(run.verification).toMatchObject({ status: "passed", fingerprint: true, tables: 4, rowsCompared: 3620, mismatches: [] });
+      expect(scratchDatabases()).toBe("");
+
+      // Only base backups: nothing a plan can restore, NO_BACKUP saying what it looked for.
+      const onlyBase = await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: pg.database }, creds());
+      await attach(h, token, onlyBase.id, physical.id);
+      expect((await backupNow(h, token, onlyBase.id, physical.id)).status).toBe("succeeded");
+      const none = await runPlan(h, token, (await createPlan(h, token, { dataSourceId: onlyBase.id, mode: "drill", target: { dataSourceId: onlyBase.id } })).id);
+      expect(none).toMatchObject({ status: "failed", backupJobId: null });
+      expect(none.error.code).toBe("NO_BACKUP");
+      expect(none.error.message).toContain("logical");
+    } finally {
+      pg.psql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active;");
+    }
+  }, 120_000);
+
+  test("a whole-server source (database \"*\") → 400 at /dataSourceId, on create and on update", async () => {
+    const whole = await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: "*" }, creds());
+    for (const mode of ["drill", "refresh"]) {
+      const res = await h.call("POST", "/restore-plans", {
+        token,
+        body: { name: `whole-${mode}`, dataSourceId: whole.id, mode, scheduleCron: "0 4 * * *", target: { dataSourceId: source.id, ...(mode === "refresh" ? { database: "staging" } : {}) } },
+      });
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe("INVALID_INPUT");
+      expect(res.body.details[0].path).toBe("/dataSourceId");
+      expect(res.body.message).toContain("whole server");
+    }
+    const plan = await createPlan(h, token, { dataSourceId: source.id, mode: "drill", target: { dataSourceId: source.id } });
+    const patched = await h.call("PATCH", `/restore-plans/${plan.id}`, { token, body: { dataSourceId: whole.id } });
+    expect(patched.status).toBe(400);
+    expect(patched.body.details[0].path).toBe("/dataSourceId");
+    expect((await must(h, token, "GET", `/restore-plans/${plan.id}`)).dataSourceId).toBe(source.id);
+  });
+
+  test("a run that reaches a whole-server backup anyway (queued before plans refused them) fails UNSUPPORTED_BACKUP, scratch dropped", async () => {
+    const whole = await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: "*", excludeDatabases: ["postgres", "staging*", "snapdb_*"] }, creds());
+    await attach(h, token, whole.id, policy.id);
+    const wholeJob = await backupNow(h, token, whole.id, policy.id);
+    expect(wholeJob.status).toBe("succeeded");
+    expect(wholeJob.parts.length).toBeGreaterThan(1);
+    const plan = await createPlan(h, token, { dataSourceId: source.id, mode: "drill", target: { dataSourceId: source.id } });
+    const id = newId("rst");
+    await h.store.db.insert(restores).values({
+      id,
+      orgId: ORG,
+      backupJobId: wholeJob.id,
+      sourceDataSourceId: whole.id,
+      targetDataSourceId: source.id,
+      targetDatabase: scratchNameOf(id),
+      clean: false,
+      status: "queued",
+      queuedAt: Date.now(),
+      planId: plan.id,
+      mode: "drill",
+      trigger: "schedule",
+    });
+    await h.runner.wake();
+    const run = await waitForStatus(h, token, `/restores/${id}`);
+    expect(run.status).toBe("failed");
+    expect(run.error.code).toBe("UNSUPPORTED_BACKUP");
+    expect(run.error.message).toContain("whole-server");
+    expect(scratchDatabases()).toBe("");
+    expect(await actionsOf(h, token, plan.id)).toEqual(["restore_plan.created", "drill.failed"]);
+  }, 120_000);
+});
+
 describe("refresh", () => {
   test("replaces staging with the newest backup; production untouched", async () => {
     const staging = await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: "staging" }, creds());
@@ -286,6 +414,20 @@ describe("refresh", () => {
     expect(pg.psql("SELECT md5(string_agg(name, ',' ORDER BY id)) FROM people;", pg.database)).toBe(productionBefore);
     expect(pg.psql("SELECT name FROM people WHERE id = 1;", pg.database).trim()).toBe("changed in production");
     expect(await actionsOf(h, token, plan.id)).toEqual(["restore_plan.created", "refresh.succeeded"]);
+    // clean on PostgreSQL drops and recreates what the archive holds, nothing else: a table
+    // only staging has stays, rows and all (MariaDB drops every table, SQLite replaces the file).
+    expect(pg.psql("SELECT count(*) FROM stale;", "staging").trim()).toBe("1");
+
+    // ... so a staging-only object that depends on one of the archive's tables stops the
+    // refresh: pg_restore cannot drop that table, and its one transaction leaves staging as it was.
+    pg.psql(`SET ROLE ${pg.user}; UPDATE people SET name = 'edited in staging' WHERE id = 1; CREATE TABLE staging_only (person bigint REFERENCES people(id));`, "staging");
+    const blocked = await runPlan(h, token, plan.id);
+    expect(blocked.status).toBe("failed");
+    expect(blocked.error.code).toBe("RESTORE_FAILED");
+    expect(blocked.error.message).toContain("depend");
+    expect(pg.psql("SELECT name FROM people WHERE id = 1;", "staging").trim()).toBe("edited in staging");
+    expect(pg.psql("SELECT count(*) FROM stale;", "staging").trim()).toBe("1");
+    pg.psql("DROP TABLE staging_only;", "staging");
     pg.psql("UPDATE people SET name = 'nom 1' WHERE id = 1;", pg.database);
   });
 

@@ -5,11 +5,19 @@ import { Restore } from "../restores/serialize.ts";
 export const MAX_CHECKS = 20;
 
 const Name = t.String({ minLength: 1, maxLength: 100, examples: ["nightly drill"] });
-const Id = (example: string) => t.String({ minLength: 1, maxLength: 64, examples: [example] });
+const SourceId = t.String({
+  minLength: 1,
+  maxLength: 64,
+  examples: ["ds_01JD8Z3K6Y6Q2W9V7T5R4E3W2Q"],
+  description:
+    "The data source whose newest successful logical backup of one database each run restores (never a physical policy's base backup). A whole-server data source (database \"*\") is refused.",
+});
 const Mode = t.Union([t.Literal("drill"), t.Literal("refresh")], {
   description:
     "drill: restore into a scratch database on the target's server (snapdb_drill_…; SQLite: a scratch file in the daemon's data dir), verify it, drop it whatever the outcome. " +
-    "refresh: restore into the target database with clean, replacing it (e.g. production into staging), then verify it.",
+    "refresh: restore into the target database with clean (e.g. production into staging), then verify it. " +
+    "clean on PostgreSQL drops and recreates the archive's own objects only (a table only the target has is kept; one depending on an archive's table fails the run RESTORE_FAILED, target unchanged); " +
+    "on MySQL/MariaDB it drops every table and view of the target first; a SQLite file is replaced whole.",
 });
 const Cron = t.String({ examples: ["30 4 * * *"], description: "A 5-field cron expression (minute hour day-of-month month day-of-week)." });
 const Zone = t.String({ minLength: 1, maxLength: 64, examples: ["Europe/Berlin"], description: "IANA time zone the cron is read in (default UTC)." });
@@ -51,7 +59,7 @@ const Checks = t.Array(Check, { maxItems: MAX_CHECKS, description: `Up to ${MAX_
 export const RestorePlanCreate = t.Object(
   {
     name: Name,
-    dataSourceId: Id("ds_01JD8Z3K6Y6Q2W9V7T5R4E3W2Q"),
+    dataSourceId: SourceId,
     mode: Mode,
     scheduleCron: Cron,
     timezone: t.Optional(Zone),
@@ -66,7 +74,7 @@ export const RestorePlanCreate = t.Object(
 export const RestorePlanPatch = t.Object(
   {
     name: t.Optional(Name),
-    dataSourceId: t.Optional(Id("ds_01JD8Z3K6Y6Q2W9V7T5R4E3W2Q")),
+    dataSourceId: t.Optional(SourceId),
     mode: t.Optional(Mode),
     scheduleCron: t.Optional(Cron),
     timezone: t.Optional(Zone),
@@ -83,7 +91,7 @@ export const RestorePlan = t.Object(
   {
     id: t.String({ examples: ["rpl_01JD8Z3K6Y6Q2W9V7T5R4E3W2Q"] }),
     name: t.String(),
-    dataSourceId: t.String({ description: "Whose newest successful backup each run restores." }),
+    dataSourceId: t.String({ description: "Whose newest successful logical backup of one database each run restores." }),
     mode: t.Union([t.Literal("drill"), t.Literal("refresh")]),
     scheduleCron: t.String(),
     timezone: t.String(),

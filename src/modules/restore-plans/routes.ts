@@ -11,9 +11,9 @@ const LIST = "restore-plans";
 const tags = [TAGS.restorePlans.name];
 
 const RUN_DESCRIPTION =
-  "Each run restores the data source's newest successful backup whose file is still stored and is a restore (`/restores/{id}`) with `planId`, `mode`, `trigger` and, once over, `verification`. " +
+  "Each run restores the data source's newest successful logical backup of one database whose file is still stored (a physical policy's base backups are never picked, however new; a whole-server data source, `database: \"*\"`, is refused with 400 at /dataSourceId) and is a restore (`/restores/{id}`) with `planId`, `mode`, `trigger` and, once over, `verification`. " +
   "A run passes when the restore tool succeeded, every table of the backup's fingerprint (policy `fingerprint: true`) exists with exactly its row count, and every check returns what it expects; " +
-  "otherwise it fails with the restore's error code, or VERIFICATION_FAILED saying which tables and checks differ. A run that cannot start fails with a code too (NO_BACKUP, CONNECTION_REFUSED, AUTH_FAILED, …): never silently skipped. " +
+  "otherwise it fails with the restore's error code, or VERIFICATION_FAILED saying which tables and checks differ. A run that cannot start fails with a code too (NO_BACKUP when there is no such backup, CONNECTION_REFUSED, AUTH_FAILED, …): never silently skipped. " +
   "A drill's scratch database is dropped whatever happens, and after a crash at the daemon's next start. Runs share the runner's slots with backups and restores.";
 
 export function restorePlanRoutes(kit: HttpKit, control: JobControl) {

@@ -4,6 +4,7 @@ import { dataSources } from "../../db/schema.ts";
 import { bareHost } from "../../engines/network.ts";
 import { DATABASE_NAME, engineFamily } from "../../engines/restore.ts";
 import { engineFor } from "../../engines/registry.ts";
+import { isWholeServer, WHOLE_SERVER } from "../../engines/whole-server.ts";
 import { realPathOf } from "../../lib/host-paths.ts";
 import { AppError, invalidInput } from "../../lib/errors.ts";
 import { checkCron, checkZone } from "../policies/validate.ts";
@@ -55,6 +56,12 @@ export async function checkPlan(tx: Tx, orgId: string, input: PlanFields): Promi
   const scheduleCron = checkCron(input.scheduleCron);
   const timezone = checkZone(input.timezone);
   const source = await sourceOf(tx, orgId, input.dataSourceId, "/dataSourceId");
+  if (isWholeServer(source)) {
+    throw invalidInput(
+      "/dataSourceId",
+      `the data source is a whole server (database "${WHOLE_SERVER}"): a restore plan restores a logical backup of one database; create a data source for the database to drill or refresh`,
+    );
+  }
   const target = await sourceOf(tx, orgId, input.target.dataSourceId, "/target/dataSourceId");
   if (engineFamily(source.engine) !== engineFamily(target.engine)) {
     throw invalidInput("/target/dataSourceId", `a ${source.engine} backup cannot be restored into a ${target.engine} data source`);
