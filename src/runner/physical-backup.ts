@@ -66,7 +66,9 @@ export async function ensureSlot(target: SourceTarget, slot: string): Promise<vo
  */
 function serverFailure(err: unknown, target: SourceTarget, what: string): Error {
   const errno = (err as { errno?: string }).errno;
-  if (!errno || ["28P01", "28000", "3D000"].includes(errno)) return new ProbeError(classifyConnectError(err, target), { cause: err });
+  // No `cause`: the failure is logged with its cause chain, and the client's own message may hold
+  // the password (classifyConnectError masks it in the message it returns).
+  if (!errno || ["28P01", "28000", "3D000"].includes(errno)) return new ProbeError(classifyConnectError(err, target));
   const password = target.credentials?.password;
   let message = err instanceof Error ? err.message : String(err);
   if (password) message = message.split(password).join("***");
