@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { attach, backupNow, createPolicy, createSource, must, waitForStatus } from "../helpers/api-flow.ts";
 import { startFaultProxy, type FaultProxy } from "../helpers/fault-proxy.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
-import { smallSqlite } from "../helpers/notify-flow.ts";
+import { smallSqlite } from "../helpers/sqlite-file.ts";
 import { createPlan, runPlan } from "../helpers/plan-flow.ts";
 import { startS3rver, type S3Server } from "../helpers/s3rver.ts";
 import { tempDir } from "../helpers/tmp.ts";
