@@ -157,7 +157,7 @@ export async function executePlanRun(deps: PlanRunDeps, entry: RunningRestore, o
     verified = null;
     failure = classifyRestoreFailure(err, entry.reason, opts.timeoutSeconds);
     if (failure.code === "INTERNAL") log.error("plan run failed unexpectedly", { error: err });
-    else log.warn("plan run failed", { code: failure.code, message: failure.message });
+    else log.warn("plan run failed", { code: failure.code, message: failure.message, error: err });
   } finally {
     stopWatching();
   }

@@ -67,7 +67,9 @@ export async function ensureSlot(target: SourceTarget, slot: string): Promise<vo
  */
 function serverFailure(err: unknown, target: SourceTarget, what: string): Error {
   const errno = (err as { errno?: string }).errno;
-  if (!errno || ["28P01", "28000", "3D000"].includes(errno)) return new ProbeError(classifyConnectError(err, target), { cause: err });
+  // No `cause`: the failure is logged with its cause chain, and the client's own message may hold
+  // the password (classifyConnectError masks it in the message it returns).
+  if (!errno || ["28P01", "28000", "3D000"].includes(errno)) return new ProbeError(classifyConnectError(err, target));
   const message = redactSecret(err instanceof Error ? err.message : String(err), target.credentials?.password);
   const hint = errno === "42501" ? " (the role needs the REPLICATION attribute)" : "";
   return new JobSetupError("DUMP_FAILED", `${what} failed${hint}: ${message}`);

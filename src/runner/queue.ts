@@ -338,7 +338,7 @@ export class Runner {
     } catch (err) {
       const failure = classifyJobFailure(err, entry.reason, limit);
       if (failure.code === "INTERNAL") log.error("backup failed unexpectedly", { error: err });
-      else log.warn("backup failed", { code: failure.code, message: failure.message });
+      else log.warn("backup failed", { code: failure.code, message: failure.message, error: err });
       if (objectKey && plan) await this.removeLeftovers(plan, objectKey, log, job.id);
       await this.finishFailed(job, failure, plan?.retries ?? 0);
       this.deps.metrics?.recordFailure(job, failure.code);

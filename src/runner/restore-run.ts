@@ -188,7 +188,7 @@ export async function executeRestore(
   } catch (err) {
     const failure = classifyRestoreFailure(err, entry.reason, opts.timeoutSeconds);
     if (failure.code === "INTERNAL") log.error("restore failed unexpectedly", { error: err });
-    else log.warn("restore failed", { code: failure.code, message: failure.message, ...(state.pipeline ? { pipeline: state.pipeline } : {}) });
+    else log.warn("restore failed", { code: failure.code, message: failure.message, error: err, ...(state.pipeline ? { pipeline: state.pipeline } : {}) });
     if (row.targetDirectory !== null) cleanUpPointInTimeQuietly(pitr, log);
     const note = row.targetDirectory !== null ? pitrStateNote(pitr) : targetStateNote(engine, state, row.targetDatabase);
     const error = { code: failure.code, message: `${failure.message}; ${note}` };

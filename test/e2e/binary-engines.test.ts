@@ -10,7 +10,8 @@ import { tempDir } from "../helpers/tmp.ts";
 /**
  * The shipped binary backs up and restores every engine, as a user runs it: the compiled
  * dist/snapdb (not the sources), real PostgreSQL and MariaDB servers, a real SQLite file.
- * Each engine: a backup, then a restore into a new target, then the rows read back.
+ * Each engine: a backup, then a restore (PostgreSQL and MariaDB into a new database, SQLite
+ * over its changed file), then the rows read back.
  */
 const files = tempDir("snapdb-e2e-engines");
 let daemon: Daemon;
@@ -37,10 +38,12 @@ afterAll(async () => {
   files.cleanup();
 });
 
-async function backupAndRestore(dsId: string, restoreBody: Record<string, unknown>) {
+/** Backs up, runs `between` (a change the restore must undo), restores, and checks both ended well. */
+async function backupAndRestore(dsId: string, restoreBody: Record<string, unknown>, between?: () => void) {
   const job = await api.backupNow(dsId, await policyFor(dsId));
   expect({ status: job.status, error: job.error }).toEqual({ status: "succeeded", error: null });
   expect(job.sizeBytes).toBeGreaterThan(0);
+  between?.();
   const restore = await api.must("POST", "/restores", { backupJobId: job.id, ...restoreBody }, 202);
   const done = await api.waitForStatus(`/restores/${restore.id}`);
   expect({ status: done.status, error: done.error }).toEqual({ status: "succeeded", error: null });
@@ -73,10 +76,18 @@ describe("the compiled binary backs up and restores every engine", () => {
     for (let i = 1; i <= 500; i++) db.run("INSERT INTO fruit VALUES (?, ?)", [i, `f${i}`]);
     db.close();
     const ds = await api.createSource({ engine: "sqlite", path });
-    const job = await backupAndRestore(ds.id, { clean: true });
+    // The restore goes back over the same file: change it after the backup, so a restore that
+    // left the file alone would be seen.
+    const job = await backupAndRestore(ds.id, { clean: true }, () => {
+      const changed = new Database(path);
+      changed.run("DELETE FROM fruit WHERE id > 10");
+      changed.run("UPDATE fruit SET name = 'changed' WHERE id = 1");
+      changed.close();
+    });
     expect(job.format).toMatchObject({ engine: "sqlite", dump: "sqlite" });
     const restored = new Database(path, { readonly: true });
     expect(restored.query("SELECT count(*) AS n, max(name) AS m FROM fruit").get()).toEqual({ n: 500, m: "f99" });
+    expect(restored.query("SELECT name FROM fruit WHERE id IN (1, 500) ORDER BY id").all()).toEqual([{ name: "f1" }, { name: "f500" }]);
     restored.close();
   }, 120_000);
 });

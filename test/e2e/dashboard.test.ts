@@ -1,5 +1,5 @@
 /**
- * The dashboard at /ui/ in a real headless Chromium (Debian's, driven by playwright-core)
+ * The dashboard at /ui/ in a real headless Chromium (the system's, driven by playwright-core)
  * against the compiled daemon and a real PostgreSQL: three data sources, one failing, show
  * with the right states, the 30-day strip, charts, failed jobs and the queue; the login link
  * of `snapdb ui-link` works once, and a reused or expired one is refused; the token stays in
@@ -15,8 +15,8 @@ import { DaemonApi } from "../helpers/daemon-api.ts";
 import { REPO_ROOT, startDaemon, type Daemon } from "../helpers/daemon.ts";
 import { holdTableLock, startPostgres, type PgServer } from "../helpers/postgres.ts";
 import { tempDir } from "../helpers/tmp.ts";
+import { findChromium } from "../helpers/tool-paths.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 const ORG = "acme";
 
@@ -46,7 +46,8 @@ async function open(url: string): Promise<Page> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-test-deps.sh (Debian package chromium)`);
+  // No silent skip: without Chromium this suite fails (findChromium says how to get one), it does not pass.
+  const executablePath = findChromium();
   [pg, daemon] = await Promise.all([startPostgres(), startDaemon({ binary: "compiled" })]);
   pg.psql(`CREATE DATABASE inventory OWNER ${pg.user};`);
   pg.psql(`SET ROLE ${pg.user}; CREATE TABLE orders AS SELECT g AS id, md5(g::text) AS customer FROM generate_series(1, 20000) g;`, pg.database);
@@ -65,7 +66,7 @@ beforeAll(async () => {
   expect((await api.backupNow(ids.payments!)).status).toBe("failed");
 
   profile = tempDir("snapdb-chromium");
-  context = await chromium.launchPersistentContext(profile.path, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 760 } });
+  context = await chromium.launchPersistentContext(profile.path, { executablePath, headless: true, args: ARGS, viewport: { width: 1280, height: 760 } });
   context.on("request", (req) => void requested.push(req.url()));
 }, 180_000);
 

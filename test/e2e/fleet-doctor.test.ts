@@ -3,13 +3,14 @@ import { join } from "node:path";
 import { type Daemon, startDaemon } from "../helpers/daemon.ts";
 import { type PgServer, startPostgres } from "../helpers/postgres.ts";
 import { tempDir } from "../helpers/tmp.ts";
+import { findFaketimeLib } from "../helpers/tool-paths.ts";
 
 /**
  * `snapdb doctor` on a fleet: A is a healthy node; B shares the store but was given another
  * master key by mistake, and its clock runs 10 s ahead (libfaketime). Doctor on A's host
  * names B for both; once B is gone, the fleet checks are clean.
  */
-const FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+const FAKETIME_LIB = findFaketimeLib();
 let pg: PgServer;
 let a: Daemon;
 let b: Daemon;

@@ -1,16 +1,15 @@
 /**
- * The Swagger UI in a real headless Chromium (Debian's, driven by playwright-core) against
+ * The Swagger UI in a real headless Chromium (the system's, driven by playwright-core) against
  * the real daemon: the page renders every operation of the served spec, a request can be
  * authorized and executed through the UI, and nothing is fetched from anywhere but the daemon
  * (the UI is embedded: it must work air-gapped).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { startDaemon, type Daemon } from "../helpers/daemon.ts";
 import { tempDir } from "../helpers/tmp.ts";
+import { findChromium } from "../helpers/tool-paths.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 // snapdb.test resolves to loopback inside the browser only: a non-loopback name, as a user
 // behind a proxy would have, which is where Swagger UI would otherwise add its validator badge.
 const ALIAS = "snapdb.test";
@@ -33,11 +32,11 @@ let profile: ReturnType<typeof tempDir>;
 const requested: string[] = [];
 
 beforeAll(async () => {
-  // No silent skip: without Chromium this suite fails, it does not pass.
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-test-deps.sh (Debian package chromium)`);
+  // No silent skip: without Chromium this suite fails (findChromium says how to get one), it does not pass.
+  const executablePath = findChromium();
   daemon = await startDaemon();
   profile = tempDir("snapdb-chromium");
-  context = await chromium.launchPersistentContext(profile.path, { executablePath: CHROMIUM, headless: true, args: ARGS });
+  context = await chromium.launchPersistentContext(profile.path, { executablePath, headless: true, args: ARGS });
   context.on("request", (req) => void requested.push(req.url()));
 }, 60_000);
 

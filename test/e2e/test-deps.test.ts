@@ -1,5 +1,5 @@
 import { afterAll, expect, test } from "bun:test";
-import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT } from "../helpers/daemon.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -18,16 +18,31 @@ function shim(name: string, body: string) {
   chmodSync(path, 0o755);
 }
 
-function run(uid: number, withSudo: boolean) {
+/** A directory with just the system tools the script needs besides the stand-ins: no Chromium, no sudo. */
+const sys = tempDir("snapdb-test-deps-sys");
+afterAll(() => sys.cleanup());
+for (const tool of ["bash", "grep", "env"]) symlinkSync(Bun.which(tool)!, join(sys.path, tool));
+
+interface RunOptions {
+  /** The machine's /etc/os-release ID (default debian). */
+  os?: string;
+  /** Packages dpkg-query says are missing, as a shell `case` pattern. */
+  missing?: string;
+  env?: Record<string, string>;
+}
+
+function run(uid: number, withSudo: boolean, opts: RunOptions = {}) {
   const log = join(bin.path, `calls-${uid}-${withSudo}`);
   writeFileSync(log, "");
-  shim("dpkg-query", `case "$*" in *age*|*jq*) exit 1;; *) printf 'install ok installed';; esac`);
+  const osRelease = join(bin.path, "os-release");
+  writeFileSync(osRelease, `PRETTY_NAME="test"\nID=${opts.os ?? "debian"}\n`);
+  shim("dpkg-query", `case "$*" in ${opts.missing ?? "*age*|*jq*"}) exit 1;; *) printf 'install ok installed';; esac`);
   shim("apt-get", `echo "apt-get $*" >> "$CALLS"`);
   shim("id", `echo ${uid}`);
   if (withSudo) shim("sudo", `echo "sudo $1" >> "$CALLS"; exec "$@"`);
-  else Bun.spawnSync(["rm", "-f", join(bin.path, "sudo")]);
+  else rmSync(join(bin.path, "sudo"), { force: true });
   const res = Bun.spawnSync(["/bin/bash", join(REPO_ROOT, "scripts/install-test-deps.sh")], {
-    env: { PATH: `${bin.path}:/usr/bin:/bin`, CALLS: log },
+    env: { PATH: `${bin.path}:${sys.path}`, CALLS: log, SNAPDB_OS_RELEASE: osRelease, ...opts.env },
     stdout: "pipe",
     stderr: "pipe",
   });
@@ -51,11 +66,27 @@ test("not root, with sudo: installs through sudo", () => {
 });
 
 test("not root, no sudo: refuses with the command to run", () => {
-  if (Bun.which("sudo", { PATH: "/usr/bin:/bin" })) return; // a real sudo would be found after our PATH
   const r = run(1000, false);
   expect(r.code).toBe(1);
   expect(r.stderr).toContain("missing Debian packages: age jq");
   expect(r.calls).toBe("");
+});
+
+test("Chromium's package is the distribution's: chromium on Debian, chromium-browser on Ubuntu", () => {
+  const missing = "*age*|*chromium*";
+  expect(run(0, false, { missing }).calls).toMatch(/apt-get install -y -qq --no-install-recommends chromium age\n/);
+  expect(run(0, false, { missing, os: "ubuntu" }).calls).toMatch(/apt-get install -y -qq --no-install-recommends chromium-browser age\n/);
+});
+
+test("a Chromium named by SNAPDB_TEST_CHROMIUM, or one on PATH, is not installed again", () => {
+  const missing = "*age*|*chromium*";
+  expect(run(0, false, { missing, os: "ubuntu", env: { SNAPDB_TEST_CHROMIUM: "/opt/chrome/chrome" } }).calls).toMatch(/apt-get install -y -qq --no-install-recommends age\n/);
+  shim("chromium-browser", "exit 0");
+  try {
+    expect(run(0, false, { missing, os: "ubuntu" }).calls).toMatch(/apt-get install -y -qq --no-install-recommends age\n/);
+  } finally {
+    rmSync(join(bin.path, "chromium-browser"));
+  }
 });
 
 test("npm test runs the installer before the suite", () => {

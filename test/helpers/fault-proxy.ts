@@ -1,8 +1,8 @@
 /**
  * A tiny HTTP proxy on loopback in front of a storage server (s3rver), to inject faults into
- * chosen requests: an answer of our own (500s), a delay before forwarding, a held answer (the
- * upstream already did the work, the client does not know yet), or a dead upstream (the
- * client's connection is reset, as when the storage server goes away).
+ * chosen requests: an answer of our own (500s), a reset connection, a delay before forwarding,
+ * a held answer (the upstream already did the work, the client does not know yet), or a dead
+ * upstream (the client's connection is reset, as when the storage server goes away).
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
@@ -18,6 +18,8 @@ export interface ProxiedRequest {
 export interface Fault {
   /** Answer with this status (an S3-style XML error) instead of forwarding. */
   status?: number;
+  /** Reset the client's connection instead of answering (a storage server that went away). */
+  reset?: boolean;
   /** Wait this long before forwarding. */
   delayMs?: number;
   /** Forward, then hold the upstream's answer until this settles before passing it on. */
@@ -60,6 +62,10 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     proxy.seen.push(seen);
     const fault = proxy.rule(seen);
     if (fault?.delayMs) await Bun.sleep(fault.delayMs);
+    if (fault?.reset) {
+      req.socket.destroy();
+      return;
+    }
     if (fault?.status) {
       req.resume();
       const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected fault</Message></Error>`;

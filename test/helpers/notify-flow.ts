@@ -1,18 +1,7 @@
-import { Database } from "bun:sqlite";
-import { join } from "node:path";
 import { must } from "./api-flow.ts";
 import type { Harness } from "./harness.ts";
 
 /** Steps of the notification API that several tests repeat (each checks its status). */
-export function smallSqlite(dir: string, rows = 20): string {
-  const file = join(dir, `src-${crypto.randomUUID()}.db`);
-  const db = new Database(file);
-  db.run("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
-  for (let i = 0; i < rows; i++) db.run("INSERT INTO t (v) VALUES (?)", [`row ${i}`]);
-  db.close();
-  return file;
-}
-
 export const createChannel = (h: Harness, token: string, type: string, config: Record<string, unknown>, name = `ch-${crypto.randomUUID().slice(0, 8)}`) =>
   must(h, token, "POST", "/notification-channels", { name, type, config }, 201);
 

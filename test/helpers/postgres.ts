@@ -3,6 +3,7 @@ import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, onExit, waitFor } from "./servers.ts";
+import { pgBinDir } from "./tool-paths.ts";
 
 export interface PgServer {
   host: string;
@@ -23,7 +24,6 @@ export interface PgServer {
   stop(): Promise<void>;
 }
 
-const PG_BIN = process.env.SNAPDB_TEST_PG_BIN ?? "/usr/lib/postgresql/15/bin";
 
 function runAsPostgres(argv: string[], input?: string): string {
   const res = Bun.spawnSync(["runuser", "-u", "postgres", "--", ...argv], {
@@ -42,6 +42,7 @@ function runAsPostgres(argv: string[], input?: string): string {
  * `stop()` (also run at process exit) stops it fast and removes the directory.
  */
 export async function startPostgres(opts: { password?: string; replication?: boolean } = {}): Promise<PgServer> {
+  const binDir = pgBinDir();
   const root = mkdtempSync(join(tmpdir(), "snapdb-pg-"));
   chmodSync(root, 0o700);
   const pg = Bun.spawnSync(["id", "-u", "postgres"]).stdout.toString().trim();
@@ -66,14 +67,14 @@ export async function startPostgres(opts: { password?: string; replication?: boo
   };
   const unregister = onExit(cleanup);
   try {
-    runAsPostgres([join(PG_BIN, "initdb"), "-D", data, "-U", "postgres", "--auth-local=peer", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "-N"]);
+    runAsPostgres([join(binDir, "initdb"), "-D", data, "-U", "postgres", "--auth-local=peer", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "-N"]);
     proc = Bun.spawn(
-      ["runuser", "-u", "postgres", "--", join(PG_BIN, "postgres"), "-D", data, "-k", socketDir, "-h", "127.0.0.1", "-p", String(port), "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+      ["runuser", "-u", "postgres", "--", join(binDir, "postgres"), "-D", data, "-k", socketDir, "-h", "127.0.0.1", "-p", String(port), "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
       { stdout: "ignore", stderr: "ignore" },
     );
     const psql = (sql: string, database = "postgres") =>
-      runAsPostgres([join(PG_BIN, "psql"), "-h", socketDir, "-p", String(port), "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-qAtX", "-f", "-"], sql);
-    await waitFor("postgres", () => Bun.spawnSync(["runuser", "-u", "postgres", "--", join(PG_BIN, "pg_isready"), "-h", socketDir, "-p", String(port)]).exitCode === 0);
+      runAsPostgres([join(binDir, "psql"), "-h", socketDir, "-p", String(port), "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-qAtX", "-f", "-"], sql);
+    await waitFor("postgres", () => Bun.spawnSync(["runuser", "-u", "postgres", "--", join(binDir, "pg_isready"), "-h", socketDir, "-p", String(port)]).exitCode === 0);
     // The password goes through stdin, never argv.
     psql(`CREATE ROLE snapdb_test LOGIN PASSWORD '${password.replace(/'/g, "''")}';\nCREATE DATABASE appdb OWNER snapdb_test;`);
     // initdb's pg_hba.conf already lets every role replicate over TCP (scram); the role needs the attribute.
@@ -88,7 +89,7 @@ export async function startPostgres(opts: { password?: string; replication?: boo
       socketDir,
       dataDir: data,
       major: Math.floor(major),
-      binDir: PG_BIN,
+      binDir,
       psql,
       async stop() {
         unregister();
@@ -155,13 +156,14 @@ export interface RestoredPg {
  * Resolves once the server accepts connections and has left recovery (promoted).
  */
 export async function startPostgresOn(dataDir: string, timeoutMs = 60_000): Promise<RestoredPg> {
+  const binDir = pgBinDir();
   const owner = Bun.spawnSync(["chown", "-R", "postgres:postgres", dataDir]);
   if (owner.exitCode !== 0) throw new Error(`chown failed: ${owner.stderr.toString()}`);
   const socketDir = mkdtempSync(join(tmpdir(), "snapdb-pgr-"));
   chownSync(socketDir, Number(Bun.spawnSync(["id", "-u", "postgres"]).stdout.toString().trim()), Number(Bun.spawnSync(["id", "-g", "postgres"]).stdout.toString().trim()));
   const port = await freePort();
   const logFile = join(socketDir, "server.log");
-  const proc = Bun.spawn(["runuser", "-u", "postgres", "--", join(PG_BIN, "postgres"), "-D", dataDir, "-k", socketDir, "-h", "127.0.0.1", "-p", String(port), "-c", "fsync=off"], {
+  const proc = Bun.spawn(["runuser", "-u", "postgres", "--", join(binDir, "postgres"), "-D", dataDir, "-k", socketDir, "-h", "127.0.0.1", "-p", String(port), "-c", "fsync=off"], {
     stdout: "ignore",
     stderr: Bun.file(logFile),
   });
@@ -176,7 +178,7 @@ export async function startPostgresOn(dataDir: string, timeoutMs = 60_000): Prom
     rmSync(socketDir, { recursive: true, force: true });
   });
   const psql = (sql: string, database = "postgres") =>
-    runAsPostgres([join(PG_BIN, "psql"), "-h", socketDir, "-p", String(port), "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-qAtX", "-f", "-"], sql);
+    runAsPostgres([join(binDir, "psql"), "-h", socketDir, "-p", String(port), "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-qAtX", "-f", "-"], sql);
   const log = () => {
     try {
       return readFileSync(logFile, "utf8");

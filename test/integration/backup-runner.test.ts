@@ -14,6 +14,7 @@ import { startMariaDb, type MariaDbServer } from "../helpers/mariadb.ts";
 import { holdTableLock, startPostgres, type PgServer } from "../helpers/postgres.ts";
 import { startS3rver, type S3Server } from "../helpers/s3rver.ts";
 import { tempDir } from "../helpers/tmp.ts";
+import { smallSqlite } from "../helpers/sqlite-file.ts";
 
 let h: Harness;
 let pg: PgServer;
@@ -298,7 +299,7 @@ describe("backup runner", () => {
       forcePathStyle: true,
       auth: { type: "accessKey", accessKeyId: "AKIA", secretAccessKey: "secret" },
     }, 201);
-    const source = await createSource(h, token, { engine: "sqlite", path: smallSqlite() });
+    const source = await createSource(h, token, { engine: "sqlite", path: smallSqlite(scratch.path) });
     const policy = await createPolicy(h, token, dead.id, { retries: 1 });
     await attach(h, token, source.id, policy.id);
     const job = await backupNow(h, token, source.id);
@@ -311,7 +312,7 @@ describe("backup runner", () => {
   });
 
   test("retention keeps keepLast and deletes older files; delete-file keeps the job", async () => {
-    const source = await createSource(h, token, { engine: "sqlite", path: smallSqlite() });
+    const source = await createSource(h, token, { engine: "sqlite", path: smallSqlite(scratch.path) });
     const policy = await createPolicy(h, token, managedId, { retention: { keepLast: 1 } });
     await attach(h, token, source.id, policy.id);
     const first = await backupNow(h, token, source.id);
@@ -379,7 +380,7 @@ describe("backup runner", () => {
   });
 
   test("recovery: a job left running by a crash is failed and its stored object removed", async () => {
-    const source = await createSource(h, token, { engine: "sqlite", path: smallSqlite() });
+    const source = await createSource(h, token, { engine: "sqlite", path: smallSqlite(scratch.path) });
     const key = `${ORG}/${source.id}/2026/01/01/job_crashed.sqlite.zst`;
     const file = managedFile(key);
     await Bun.write(file, "looks complete but was never recorded");
@@ -407,16 +408,6 @@ async function whileCustomersLocked(fn: () => Promise<void>): Promise<void> {
   } finally {
     await release();
   }
-}
-
-/** A small SQLite database of its own, so a test does not depend on another's files. */
-function smallSqlite(): string {
-  const file = join(scratch.path, `small-${crypto.randomUUID()}.db`);
-  const db = new Database(file);
-  db.run("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
-  db.run("INSERT INTO t (v) VALUES ('a'), ('b')");
-  db.close();
-  return file;
 }
 
 /** The pid of the pg_dump our runner started against this server (its argv names the port). */

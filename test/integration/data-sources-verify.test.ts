@@ -135,7 +135,9 @@ describe("verify: dump tool checks (engine with its own PATH, no mocks)", () => 
   test("mariadb: PATH without mariadb-dump or mysqldump → DUMP_TOOL_MISSING", async () => {
     const only = join(tools.path, "only-client");
     mkdirSync(only);
-    symlinkSync("/usr/bin/mariadb", join(only, "mariadb")); // a client, but no dump tool
+    const client = Bun.which("mariadb");
+    if (!client) throw new Error("no mariadb client on PATH: run scripts/install-test-deps.sh");
+    symlinkSync(client, join(only, "mariadb")); // a client, but no dump tool
     const res = await engineFor("mariadb").verify(
       { engine: "mariadb", host: maria.host, port: maria.port, database: maria.database, path: null, options: {}, credentials: { username: maria.user, password: maria.password } },
       { ...env, toolPath: only },

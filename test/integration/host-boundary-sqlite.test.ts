@@ -8,6 +8,7 @@ import { startDaemon, type Daemon } from "../helpers/daemon.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { pinnedToHarness } from "../helpers/store-matrix.ts";
 import { tempDir } from "../helpers/tmp.ts";
+import { sqliteWithRows } from "../helpers/sqlite-file.ts";
 
 /**
  * The host boundary of SQLite data sources, replayed from outside: a tenant names the
@@ -19,15 +20,6 @@ import { tempDir } from "../helpers/tmp.ts";
 
 const ORG = "org_boundary";
 const PLAIN = { compression: { algorithm: "none", level: 0 }, encryption: { enabled: false, recipients: [] } };
-
-function sqliteFile(path: string, rows = 3, wal = false): string {
-  const db = new Database(path);
-  if (wal) db.run("PRAGMA journal_mode = WAL");
-  db.run("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
-  for (let i = 0; i < rows; i++) db.run("INSERT INTO t (v) VALUES (?)", [`row ${i}`]);
-  db.close();
-  return path;
-}
 
 /** Every file below `dir`, relative. */
 function filesUnder(dir: string): string[] {
@@ -66,7 +58,7 @@ describe("default config: no SQLite roots", () => {
   });
 
   test("creating a SQLite source is a 400 naming sources.allowedSqliteRoots, and nothing is written", async () => {
-    const path = sqliteFile(join(files.path, "app.db"));
+    const path = sqliteWithRows(join(files.path, "app.db"), 3);
     const res = await api.call("POST", "/data-sources", { name: "app", engine: "sqlite", path, ...pinnedToHarness() });
     expectRefusedPath(res, "default config");
     expect(res.body.message).toContain("sources.allowedSqliteRoots");
@@ -128,7 +120,7 @@ describe("with SQLite roots, against a real daemon whose data dir lies inside th
   });
 
   test("PATCH onto such a path is a 400 on /path and the source keeps its path", async () => {
-    const legit = sqliteFile(join(root.path, "legit.db"));
+    const legit = sqliteWithRows(join(root.path, "legit.db"), 3);
     const source = await api.createSource({ engine: "sqlite", path: legit });
     for (const [what, path] of Object.entries(attackPaths())) {
       expectRefusedPath(await api.call("PATCH", `/data-sources/${source.id}`, { path }), what);
@@ -141,10 +133,10 @@ describe("with SQLite roots, against a real daemon whose data dir lies inside th
   test("a legit file swapped for a symlink to the store after creation: verify refuses, the backup fails PATH_NOT_ALLOWED and stores nothing", async () => {
     const managed = await api.managedDestination();
     const policy = await api.createPolicy(managed.id, PLAIN);
-    const byFile = await api.createSource({ engine: "sqlite", path: sqliteFile(join(root.path, "swapped.db")) });
+    const byFile = await api.createSource({ engine: "sqlite", path: sqliteWithRows(join(root.path, "swapped.db"), 3) });
     mkdirSync(join(root.path, "swapdir"));
-    const byDir = await api.createSource({ engine: "sqlite", path: sqliteFile(join(root.path, "swapdir", "snapdb.db")) });
-    const byWal = await api.createSource({ engine: "sqlite", path: sqliteFile(join(root.path, "wal.db"), 3, true) });
+    const byDir = await api.createSource({ engine: "sqlite", path: sqliteWithRows(join(root.path, "swapdir", "snapdb.db"), 3) });
+    const byWal = await api.createSource({ engine: "sqlite", path: sqliteWithRows(join(root.path, "wal.db"), 3, { wal: true }) });
     swapForSymlink(byFile.path, store());
     swapForSymlink(join(root.path, "swapdir"), dataDir);
     // SQLite reads `<file>-wal` into the database it opens: a link to the store's WAL would feed it the store's pages.
@@ -180,7 +172,7 @@ describe("restores into a path that leads to the daemon's files (real app, runne
     token = await h.token(ORG);
     const managed = await managedDestination(h, token);
     const policy = await createPolicy(h, token, managed.id, PLAIN);
-    const source = await createSource(h, token, { engine: "sqlite", path: sqliteFile(join(root.path, "backed-up.db"), 50) });
+    const source = await createSource(h, token, { engine: "sqlite", path: sqliteWithRows(join(root.path, "backed-up.db"), 50) });
     await attach(h, token, source.id, policy.id);
     await h.runner.start();
     job = await backupNow(h, token, source.id, policy.id);
@@ -208,7 +200,7 @@ describe("restores into a path that leads to the daemon's files (real app, runne
 
   test("already swapped when the restore is asked for: 409, nothing queued, nothing touched", async () => {
     mkdirSync(join(root.path, "early"));
-    const target = await createSource(h, token, { engine: "sqlite", path: sqliteFile(join(root.path, "early", "snapdb.db")) });
+    const target = await createSource(h, token, { engine: "sqlite", path: sqliteWithRows(join(root.path, "early", "snapdb.db"), 3) });
     swapForSymlink(join(root.path, "early"), h.dataDir);
     const before = daemonFiles();
     const res = await h.call("POST", "/restores", { token, body: { backupJobId: job.id, targetDataSourceId: target.id, clean: true } });
@@ -221,10 +213,10 @@ describe("restores into a path that leads to the daemon's files (real app, runne
   test("swapped after the restore was queued: it fails PATH_NOT_ALLOWED at run time; the store and the master key are untouched", async () => {
     mkdirSync(join(root.path, "late-store"));
     mkdirSync(join(root.path, "late-key"));
-    const intoStore = await createSource(h, token, { engine: "sqlite", path: sqliteFile(join(root.path, "late-store", "snapdb.db")) });
-    const intoKey = await createSource(h, token, { engine: "sqlite", path: sqliteFile(join(root.path, "late-key", "master.key")) });
-    const intoFile = await createSource(h, token, { engine: "sqlite", path: sqliteFile(join(root.path, "late-file.db")) });
-    const intoWal = await createSource(h, token, { engine: "sqlite", path: sqliteFile(join(root.path, "late-wal.db"), 3, true) });
+    const intoStore = await createSource(h, token, { engine: "sqlite", path: sqliteWithRows(join(root.path, "late-store", "snapdb.db"), 3) });
+    const intoKey = await createSource(h, token, { engine: "sqlite", path: sqliteWithRows(join(root.path, "late-key", "master.key"), 3) });
+    const intoFile = await createSource(h, token, { engine: "sqlite", path: sqliteWithRows(join(root.path, "late-file.db"), 3) });
+    const intoWal = await createSource(h, token, { engine: "sqlite", path: sqliteWithRows(join(root.path, "late-wal.db"), 3, { wal: true }) });
     const queued = [];
     for (const target of [intoStore, intoKey, intoFile, intoWal]) queued.push(await must(h, token, "POST", "/restores", { backupJobId: job.id, targetDataSourceId: target.id, clean: true }, 202));
     // Now the tenant swaps the directories (and a file) for symlinks into the daemon's own files.

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { Database } from "bun:sqlite";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must, waitForStatus } from "../helpers/api-flow.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { tempDir } from "../helpers/tmp.ts";
+import { sqliteWithRows } from "../helpers/sqlite-file.ts";
 
 /**
  * The metrics that come from the store and the runner, scraped from `/metrics` of a real app
@@ -31,17 +31,8 @@ afterAll(async () => {
 
 const scrape = async () => (await h.call("GET", "/metrics")).text;
 
-function sqliteFile(name: string): string {
-  const path = join(scratch.path, name);
-  const db = new Database(path);
-  db.run("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
-  db.run("INSERT INTO t (v) VALUES ('a'), ('b')");
-  db.close();
-  return path;
-}
-
 async function backedUpSource(name: string) {
-  const source = await createSource(h, token, { engine: "sqlite", path: sqliteFile(name) });
+  const source = await createSource(h, token, { engine: "sqlite", path: sqliteWithRows(join(scratch.path, name)) });
   await attach(h, token, source.id, policyId);
   const job = await backupNow(h, token, source.id);
   expect(job.status).toBe("succeeded");

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createPolicy, createSource, managedDestination, must } from "../helpers/api-flow.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
-import { createChannel, createRule, smallSqlite } from "../helpers/notify-flow.ts";
+import { createChannel, createRule } from "../helpers/notify-flow.ts";
+import { smallSqlite } from "../helpers/sqlite-file.ts";
 import { storeGet } from "../helpers/store-sql.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { pruneDeliveries } from "../../src/notify/outbox.ts";

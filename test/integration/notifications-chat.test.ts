@@ -2,7 +2,8 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { renameSync } from "node:fs";
 import { attach, backupNow, createPolicy, createSource, managedDestination } from "../helpers/api-flow.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
-import { createChannel, createRule, smallSqlite } from "../helpers/notify-flow.ts";
+import { createChannel, createRule } from "../helpers/notify-flow.ts";
+import { smallSqlite } from "../helpers/sqlite-file.ts";
 import { startReceiver, type Receiver } from "../helpers/receiver.ts";
 import { tempDir } from "../helpers/tmp.ts";
 

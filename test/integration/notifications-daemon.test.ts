@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { DaemonApi } from "../helpers/daemon-api.ts";
 import { freePort, startDaemon, type Daemon } from "../helpers/daemon.ts";
-import { smallSqlite } from "../helpers/notify-flow.ts";
+import { smallSqlite } from "../helpers/sqlite-file.ts";
 import { startReceiver, type Receiver } from "../helpers/receiver.ts";
 import { daemonStoreAtRest } from "../helpers/store-matrix.ts";
 import { tempDir } from "../helpers/tmp.ts";

@@ -3,7 +3,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must, waitForStatus } from "../helpers/api-flow.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
-import { createChannel, createRule, smallSqlite } from "../helpers/notify-flow.ts";
+import { createChannel, createRule } from "../helpers/notify-flow.ts";
+import { smallSqlite } from "../helpers/sqlite-file.ts";
 import { startReceiver, type Receiver } from "../helpers/receiver.ts";
 import { tempDir } from "../helpers/tmp.ts";
 

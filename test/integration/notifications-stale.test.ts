@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must } from "../helpers/api-flow.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
-import { createChannel, createRule, deliveries, smallSqlite, waitForDelivery } from "../helpers/notify-flow.ts";
+import { createChannel, createRule, deliveries, waitForDelivery } from "../helpers/notify-flow.ts";
+import { smallSqlite } from "../helpers/sqlite-file.ts";
 import { startReceiver, type Receiver } from "../helpers/receiver.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { checkStaleness, scheduleIntervalMs } from "../../src/notify/stale.ts";

@@ -2,13 +2,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
-import { Database } from "bun:sqlite";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must } from "../helpers/api-flow.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { startPostgres, type PgServer } from "../helpers/postgres.ts";
 import { startS3rver, type S3Server } from "../helpers/s3rver.ts";
 import { freePort } from "../helpers/servers.ts";
 import { tempDir } from "../helpers/tmp.ts";
+import { smallSqlite } from "../helpers/sqlite-file.ts";
 
 /**
  * The outbound policy (config `network.denyCidrs` / `network.allowCidrs`) from outside:
@@ -75,16 +75,6 @@ async function verifyDestination(a: App, id: string) {
   const started = performance.now();
   const outcome = await must(a.h, a.token, "POST", `/storage-destinations/${id}/verify`);
   return { outcome, ms: performance.now() - started };
-}
-
-/** A small SQLite source: backing it up connects to nothing but the destination. */
-function sqliteFile(): string {
-  const path = join(scratch.path, `src-${crypto.randomUUID().slice(0, 8)}.db`);
-  const db = new Database(path);
-  db.run("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
-  db.run("INSERT INTO t (v) VALUES ('x'), ('y')");
-  db.close();
-  return path;
 }
 
 async function backupInto(a: App, sourceBody: Record<string, unknown>, destinationId: string, creds?: { username: string; password: string }) {
@@ -198,7 +188,7 @@ describe("denyCidrs covering loopback: nothing on 127.0.0.0/8 is ever connected 
       expect(outcome, endpoint).toEqual({ ok: false, error: { code: "STORAGE_UNREACHABLE", message: "the storage endpoint is unreachable" } });
     }
     const dest = await s3Destination(a, `http://localhost:${listener.port}`);
-    const { job } = await backupInto(a, { engine: "sqlite", path: sqliteFile() }, dest.id);
+    const { job } = await backupInto(a, { engine: "sqlite", path: smallSqlite(scratch.path) }, dest.id);
     expect(job.status).toBe("failed");
     expect(job.attempt).toBe(1);
     expect(job.error.code).toBe("STORAGE_UNREACHABLE");
@@ -209,7 +199,7 @@ describe("denyCidrs covering loopback: nothing on 127.0.0.0/8 is ever connected 
   test("the operator's managed S3 storage on loopback still works", async () => {
     const managed = await managedDestination(a.h, a.token);
     expect((await verifyDestination(a, managed.id)).outcome).toMatchObject({ ok: true });
-    const { job } = await backupInto(a, { engine: "sqlite", path: sqliteFile() }, managed.id);
+    const { job } = await backupInto(a, { engine: "sqlite", path: smallSqlite(scratch.path) }, managed.id);
     expect(job.error).toBeNull();
     expect(job.status).toBe("succeeded");
   });

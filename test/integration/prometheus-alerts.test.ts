@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must } from "../helpers/api-flow.ts";
 import { REPO_ROOT } from "../helpers/daemon.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
-import { createChannel, smallSqlite, waitForDelivery } from "../helpers/notify-flow.ts";
+import { createChannel, waitForDelivery } from "../helpers/notify-flow.ts";
+import { smallSqlite } from "../helpers/sqlite-file.ts";
 import { startReceiver, type Receiver } from "../helpers/receiver.ts";
 import { tempDir } from "../helpers/tmp.ts";
 

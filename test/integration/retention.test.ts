@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { Database } from "bun:sqlite";
 import { eq } from "drizzle-orm";
 import { backupJobs } from "../../src/db/schema.ts";
 import { silentLogger } from "../../src/lib/logger.ts";
@@ -9,6 +8,7 @@ import { sweepRetention } from "../../src/runner/apply-retention.ts";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must } from "../helpers/api-flow.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { tempDir } from "../helpers/tmp.ts";
+import { smallSqlite } from "../helpers/sqlite-file.ts";
 
 /** Retention through the real runner, store and managed disk: what the rules delete, and what they never do. */
 let h: Harness;
@@ -30,20 +30,11 @@ afterAll(async () => {
   scratch.cleanup();
 });
 
-function smallSqlite(): string {
-  const file = join(scratch.path, `small-${crypto.randomUUID()}.db`);
-  const db = new Database(file);
-  db.run("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
-  db.run("INSERT INTO t (v) VALUES ('a'), ('b')");
-  db.close();
-  return file;
-}
-
 const managedFile = (key: string) => join(h.config.managedStorage.type === "local" ? h.config.managedStorage.path : "", key);
 
 /** `count` successful backups of a fresh source under a policy that keeps them all, oldest first. */
 async function backups(count: number, timezone = "UTC") {
-  const source = await createSource(h, token, { engine: "sqlite", path: smallSqlite() });
+  const source = await createSource(h, token, { engine: "sqlite", path: smallSqlite(scratch.path) });
   const policy = await createPolicy(h, token, managedId, { timezone, retention: { keepLast: 100 } });
   await attach(h, token, source.id, policy.id);
   const jobs = [];

@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash, generateKeyPairSync } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Database } from "bun:sqlite";
 import { eq } from "drizzle-orm";
 import { SignJWT } from "jose";
 import { derivedKey } from "../../src/cli/runtime.ts";
@@ -13,6 +12,7 @@ import { attach, backupNow, createPolicy, createSource, managedDestination, must
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { fillPath, securedRoutes, type SpecRoute } from "../helpers/security-suite.ts";
 import { tempDir } from "../helpers/tmp.ts";
+import { smallSqlite } from "../helpers/sqlite-file.ts";
 
 /**
  * What test/integration/security.test.ts does not cover: a configured issuer, HS/RS
@@ -112,23 +112,14 @@ describe("download links of a local-disk destination", () => {
   // Through the harness, so every download answer is held to the served document too.
   const get = (path: string) => h.request("GET", path);
 
-  function smallSqlite(rows: number): string {
-    const file = join(scratch.path, `small-${crypto.randomUUID()}.db`);
-    const db = new Database(file);
-    db.run("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
-    for (let i = 0; i < rows; i++) db.run("INSERT INTO t (v) VALUES (?)", [`row ${i}`]);
-    db.close();
-    return file;
-  }
-
   beforeAll(async () => {
     h = await createHarness({ SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path });
     await h.runner.start();
     token = await h.token(ORG);
     const managed = await managedDestination(h, token);
     const policy = await createPolicy(h, token, managed.id);
-    const a = await createSource(h, token, { engine: "sqlite", path: smallSqlite(3) });
-    const b = await createSource(h, token, { engine: "sqlite", path: smallSqlite(50) });
+    const a = await createSource(h, token, { engine: "sqlite", path: smallSqlite(scratch.path, 3) });
+    const b = await createSource(h, token, { engine: "sqlite", path: smallSqlite(scratch.path, 50) });
     await attach(h, token, a.id, policy.id);
     await attach(h, token, b.id, policy.id);
     jobA = await backupNow(h, token, a.id);

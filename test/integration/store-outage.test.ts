@@ -6,7 +6,7 @@ import { targetOf } from "../../src/modules/data-sources/credentials.ts";
 import { startRetentionSweep } from "../../src/runner/create.ts";
 import { createWalArchiver } from "../../src/runner/wal-archiver.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
-import { smallSqlite } from "../helpers/notify-flow.ts";
+import { smallSqlite } from "../helpers/sqlite-file.ts";
 import { holdTableLock } from "../helpers/postgres.ts";
 import { storeServer, storeServerSql, testStore } from "../helpers/store-matrix.ts";
 import { tempDir } from "../helpers/tmp.ts";

@@ -5,6 +5,7 @@ import { DaemonApi } from "../helpers/daemon-api.ts";
 import { type Daemon, startDaemon } from "../helpers/daemon.ts";
 import { type PgServer, startPostgres } from "../helpers/postgres.ts";
 import { tempDir } from "../helpers/tmp.ts";
+import { findFaketimeLib } from "../helpers/tool-paths.ts";
 
 /**
  * Three compiled daemons on one PostgreSQL store: A (started first, so the first leader),
@@ -16,7 +17,7 @@ import { tempDir } from "../helpers/tmp.ts";
  * across the leader being killed — B (the skewed one) takes over and neither misses nor
  * repeats a minute.
  */
-const FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+const FAKETIME_LIB = findFaketimeLib();
 const ORG = "org_fleet3";
 const LEASE_SECONDS = 6;
 const STORE_DB = "snapdb_fleet3";
@@ -51,7 +52,6 @@ let sources: string[] = [];
 let policyId = "";
 
 beforeAll(async () => {
-  expect(existsSync(FAKETIME_LIB)).toBe(true);
   pg = await startPostgres();
   pg.psql(`CREATE DATABASE ${STORE_DB} OWNER ${pg.user}`);
   pg.psql("CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 2000) g", pg.database);

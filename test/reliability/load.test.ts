@@ -7,11 +7,11 @@
  * SNAPDB_LOAD_SECONDS (default 20) sets the duration; the issue's figure is 60.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { DaemonApi, seededRandom, type ApiAnswer } from "../helpers/daemon-api.ts";
 import { startDaemon, type Daemon } from "../helpers/daemon.ts";
 import { tempDir } from "../helpers/tmp.ts";
+import { smallSqlite } from "../helpers/sqlite-file.ts";
 import { readStore } from "./invariants.ts";
 
 const SECONDS = Number(process.env.SNAPDB_LOAD_SECONDS ?? 20);
@@ -23,15 +23,6 @@ let token: string;
 let managedId: string;
 const shared: { sourceId: string; policyId: string }[] = [];
 
-function sqliteFile(): string {
-  const file = join(scratch.path, `src-${crypto.randomUUID()}.db`);
-  const db = new Database(file);
-  db.run("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
-  db.run("INSERT INTO t (v) VALUES ('a'), ('b'), ('c')");
-  db.close();
-  return file;
-}
-
 beforeAll(async () => {
   // One org here: let it use both of the runner's slots, as the load is about the API under running backups.
   daemon = await startDaemon({ env: { SNAPDB_RUNNER_RETRY_BASE_SECONDS: "1", SNAPDB_LOG_LEVEL: "warn", SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path, SNAPDB_RUNNER_MAX_CONCURRENT_PER_ORG: "2" } });
@@ -39,7 +30,7 @@ beforeAll(async () => {
   const api = new DaemonApi(daemon.baseUrl, token);
   managedId = (await api.managedDestination()).id;
   for (let i = 0; i < 8; i++) {
-    const source = await api.createSource({ engine: "sqlite", path: sqliteFile() });
+    const source = await api.createSource({ engine: "sqlite", path: smallSqlite(scratch.path) });
     const policy = await api.createPolicy(managedId, { compression: { algorithm: "zstd", level: 1 }, retention: { keepLast: 3 } });
     await api.attach(source.id, policy.id);
     shared.push({ sourceId: source.id, policyId: policy.id });
@@ -62,7 +53,7 @@ const failures: string[] = [];
 const latencies = new Map<Kind, number[]>();
 const statuses = new Map<number, number>();
 const written = new Map<string, Written>();
-const fileToOpen = sqliteFile();
+const fileToOpen = smallSqlite(scratch.path);
 
 function note(kind: Kind, res: ApiAnswer, ok: number[]): ApiAnswer {
   latencies.set(kind, [...(latencies.get(kind) ?? []), res.ms]);
