@@ -259,9 +259,12 @@ async function startChain(links: ChainLink[], opts: ChainOptions, firstStdin: To
   // (a restore) is the other way round: an end of input where the data was cut must not be
   // acted on, so the tools after it go at once, the last one first, and the ones before it
   // (fed by the daemon, never waiting on a database) die of the broken pipe.
+  // Not after an abort, though: every tool was sent SIGTERM then (killOnAbort, SIGKILL after
+  // a grace), and a SIGKILL now would beat pg_dump's own cancel of the query it waits on,
+  // leaving its backend queued on the lock on the server.
   tools.forEach((t, i) =>
     void t.proc.exited.then((code) => {
-      if (code === 0) return;
+      if (code === 0 || opts.signal?.aborted) return;
       const others = rule === "upstream" ? tools.slice(i + 1).toReversed() : tools.slice(0, i);
       for (const other of others) other.proc.kill("SIGKILL");
     }),

@@ -79,6 +79,8 @@ export interface HarnessOptions {
   loginCodes?: LoginCodes;
   /** The embedded SQLite store whatever the matrix says, for a test about that store itself (store copy). */
   store?: "sqlite";
+  /** The PATH the runner finds its tools on (the daemon's own PATH otherwise), e.g. with a stand-in tool first. */
+  toolPath?: string;
 }
 
 export async function createHarness(env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
@@ -103,7 +105,7 @@ export async function createHarness(env: Record<string, string> = {}, opts: Harn
   const secrets = new SecretBox(master);
   const metrics = new MetricsRegistry();
   const readiness = new Readiness();
-  const runner = createRunner({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
+  const runner = createRunner({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets), toolPath: opts.toolPath });
   scheduler.onJobQueued(() => runner.wakeSoon());
   const notifications = createNotifications({ db: store.db, config, secrets, logger, metrics });
   scheduler.onRestoreQueued(() => runner.wakeSoon());

@@ -94,3 +94,33 @@ FLUSH PRIVILEGES;`);
     throw err;
   }
 }
+
+/**
+ * Holds `LOCK TABLES table WRITE` in `database` on a root session of its own (the mariadb
+ * client over the socket) until the returned release is called; idempotent, so a test may
+ * release in its body and again in `finally`.
+ */
+export async function holdMariaDbTableLock(server: Pick<MariaDbServer, "socket">, database: string, table: string): Promise<() => Promise<void>> {
+  const proc = Bun.spawn(["mariadb", "--no-defaults", `--socket=${server.socket}`, "-uroot", "-N", "-B", "--unbuffered", database], {
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  proc.stdin.write(`LOCK TABLES \`${table.replace(/`/g, "``")}\` WRITE; SELECT 'locked';\n`);
+  proc.stdin.flush();
+  const reader = proc.stdout.getReader();
+  let out = "";
+  while (!out.includes("locked")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`LOCK TABLES failed: ${await new Response(proc.stderr).text()}`);
+    out += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  let released: Promise<void> | null = null;
+  return () =>
+    (released ??= (async () => {
+      proc.stdin.write("UNLOCK TABLES;\n");
+      proc.stdin.end();
+      await proc.exited;
+    })());
+}

@@ -1,13 +1,20 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { eq } from "drizzle-orm";
-import { storageDestinations } from "../../src/db/schema.ts";
+import { orgIdentity } from "../../src/crypto/org-keys.ts";
+import { SecretBox } from "../../src/crypto/secrets.ts";
+import { backupPolicies, storageDestinations } from "../../src/db/schema.ts";
 import { pinTarget } from "../../src/engines/network.ts";
 import { mysqlGlobalsSql } from "../../src/engines/whole-server.ts";
 import { OutboundPolicy } from "../../src/net/outbound-policy.ts";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must, waitForStatus } from "../helpers/api-flow.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
-import { startMariaDb, type MariaDbServer } from "../helpers/mariadb.ts";
+import { holdMariaDbTableLock, startMariaDb, type MariaDbServer } from "../helpers/mariadb.ts";
+import { runCommands, wholeServerRestoreCommands } from "../helpers/readme.ts";
 import { startS3rver, type S3Server } from "../helpers/s3rver.ts";
+import { waitFor } from "../helpers/servers.ts";
+import { tempDir } from "../helpers/tmp.ts";
 
 /**
  * Whole-server backups of a real MariaDB server (`database: "*"`): every database but the
@@ -25,14 +32,26 @@ const LIMITED = { username: "snap_limited", password: "limited-pw-1" };
 const DATABASES = ["crm", "shop", "we-ird db"];
 const ACCOUNTS = ["'alice'@'%'", "'bob'@'localhost'", "'app_role'"];
 
-const dumpOf = (db: string) =>
-  Bun.spawnSync(["mariadb-dump", "--no-defaults", `--socket=${maria.socket}`, "-uroot", "--default-character-set=utf8mb4", "--skip-dump-date", "--hex-blob", "--routines", "--events", "--", db], {
+const dumpOf = (db: string, server = maria) =>
+  Bun.spawnSync(["mariadb-dump", "--no-defaults", `--socket=${server.socket}`, "-uroot", "--default-character-set=utf8mb4", "--skip-dump-date", "--hex-blob", "--routines", "--events", "--", db], {
     stdout: "pipe",
   }).stdout.toString();
 
-const grantsOf = () => ACCOUNTS.map((a) => maria.sql(`SHOW GRANTS FOR ${a};`)).join("\n");
+const grantsOf = (server = maria) => ACCOUNTS.map((a) => server.sql(`SHOW GRANTS FOR ${a};`)).join("\n");
 const charsets = () => maria.sql("SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA ORDER BY 1;");
+const charsetOf = (db: string, server = maria) => server.sql(`SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '${db}';`).trim();
 const databases = () => maria.sql("SHOW DATABASES;").trim().split("\n");
+const managedRoot = () => (h.config.managedStorage.type === "local" ? h.config.managedStorage.path : "");
+/** Every file under a folder of the managed destination (recursively), [] when it is gone. */
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name));
+}
+const partNames = (job: any) => job.parts.map((p: any) => p.name);
+/** Leaves out every database the seed made, but `keep`. */
+const allBut = (...keep: string[]) => ["appdb", ...DATABASES].filter((d) => !keep.includes(d));
 
 beforeAll(async () => {
   [maria, s3] = await Promise.all([startMariaDb(), startS3rver(["backups"])]);
@@ -43,7 +62,7 @@ beforeAll(async () => {
     GRANT SHOW DATABASES ON *.* TO '${LIMITED.username}'@'127.0.0.1';
     GRANT SELECT ON mysql.* TO '${LIMITED.username}'@'127.0.0.1';
     GRANT SELECT, SHOW VIEW, TRIGGER, LOCK TABLES ON shop.* TO '${LIMITED.username}'@'127.0.0.1';
-    CREATE DATABASE shop;
+    CREATE DATABASE shop CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
     CREATE DATABASE crm CHARACTER SET latin1 COLLATE latin1_swedish_ci;
     CREATE DATABASE \`we-ird db\`;
     CREATE ROLE app_role;
@@ -80,7 +99,7 @@ describe("whole-server MariaDB backups", () => {
   test("every database (no system schemas) and the users, roles and grants; after dropping them all a restore brings them back", async () => {
     const source = await serverSource();
     await attach(h, token, source.id, policyId);
-    const before = { dumps: DATABASES.map(dumpOf), grants: grantsOf(), charsets: charsets() };
+    const before = { dumps: DATABASES.map((d) => dumpOf(d)), grants: grantsOf(), charsets: charsets() };
     const job = await backupNow(h, token, source.id);
     expect(job.status).toBe("succeeded");
     expect(job.parts.map((p: any) => p.name)).toEqual([":globals", "appdb", "crm", "shop", "we-ird db"]);
@@ -95,7 +114,7 @@ describe("whole-server MariaDB backups", () => {
     expect(restore.status).toBe("succeeded");
     // root, mariadb.sys and the login itself existed: tolerated and said so.
     expect(restore.notes.join(" ")).toContain("snap_admin");
-    expect({ dumps: DATABASES.map(dumpOf), grants: grantsOf(), charsets: charsets() }).toEqual(before);
+    expect({ dumps: DATABASES.map((d) => dumpOf(d)), grants: grantsOf(), charsets: charsets() }).toEqual(before);
 
     const verified = await must(h, token, "POST", `/backup-jobs/${job.id}/verify?part=crm`);
     expect(verified.ok).toBe(true);
@@ -176,4 +195,196 @@ describe("whole-server MariaDB backups", () => {
     for (const line of r.stderr.toString().split("\n").filter((l) => l.startsWith("ERROR"))) expect(line).toMatch(/ERROR 1396 .*Operation CREATE USER failed/);
     expect(grantsOf()).toBe(before);
   }, 60_000);
+  test("databases are found at each run: one created since is in, excluded ones (names and globs) are out", async () => {
+    const source = await serverSource({ excludeDatabases: ["crm", "we-*", "app?b"] });
+    await attach(h, token, source.id, policyId);
+    const first = await backupNow(h, token, source.id);
+    expect(first.status).toBe("succeeded");
+    expect(partNames(first)).toEqual([":globals", "shop"]);
+    maria.sql("CREATE DATABASE newcomer; CREATE DATABASE `we-new`; CREATE DATABASE appxb; CREATE DATABASE APPDB2;");
+    try {
+      const second = await backupNow(h, token, source.id);
+      expect(second.status).toBe("succeeded");
+      // `we-*` and `app?b` (exactly one character) keep the new `we-new` and `appxb` out; globs match whole names only.
+      expect(partNames(second)).toEqual([":globals", "APPDB2", "newcomer", "shop"]);
+    } finally {
+      maria.sql("DROP DATABASE newcomer; DROP DATABASE `we-new`; DROP DATABASE appxb; DROP DATABASE APPDB2;");
+    }
+  }, 60_000);
+
+  test("a table locked past the policy's timeout fails the job with TIMEOUT: no part is left (not the ones already stored), no dump left waiting", async () => {
+    maria.sql("CREATE DATABASE aa_ok; CREATE DATABASE zz_locked;");
+    maria.sql("CREATE TABLE a (x INT) ENGINE=InnoDB; INSERT INTO a VALUES (1), (2);", "aa_ok");
+    maria.sql("CREATE TABLE t (x INT) ENGINE=InnoDB; INSERT INTO t VALUES (1);", "zz_locked");
+    const dumpsOnLocked = () => Number(maria.sql(`SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '${ADMIN.username}' AND DB = 'zz_locked';`).trim());
+    const release = await holdMariaDbTableLock(maria, "zz_locked", "t");
+    try {
+      const source = await serverSource({ excludeDatabases: allBut() });
+      const slow = await createPolicy(h, token, (await managedDestination(h, token)).id);
+      // The API's floor is 60 s; the runner honours whatever the row says, so shorten it here.
+      await h.store.db.update(backupPolicies).set({ timeoutSeconds: 3 }).where(eq(backupPolicies.id, slow.id));
+      await attach(h, token, source.id, slow.id);
+      const job = await backupNow(h, token, source.id);
+      expect(job.status).toBe("failed");
+      expect(job.error.code).toBe("TIMEOUT");
+      expect(partNames(job)).toEqual([":globals", "aa_ok", "zz_locked"]);
+      // The globals and aa_ok had been stored before zz_locked's dump waited on the lock.
+      for (const name of [":globals", "aa_ok"]) expect(job.parts.find((p: any) => p.name === name).sha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(job.parts.find((p: any) => p.name === "zz_locked").sha256).toBeNull();
+      expect(filesUnder(join(managedRoot(), job.objectKey))).toEqual([]);
+      expect(existsSync(join(managedRoot(), job.objectKey))).toBe(false);
+      // The lock is still held: the dump's connection is gone, not left waiting on it.
+      await waitFor("no dump connection on zz_locked", () => dumpsOnLocked() === 0, 5_000);
+    } finally {
+      await release();
+      maria.sql("DROP DATABASE aa_ok; DROP DATABASE zz_locked;");
+    }
+  }, 60_000);
+
+  test("with a mariadb-dump that has no --system, a job writes the users and grants from SHOW CREATE USER / SHOW GRANTS, and its restore brings them back", async () => {
+    // A stand-in first on the daemon's PATH: mariadb-dump as releases without --system are
+    // (its --help does not offer it, and it refuses it); anything else goes to the real one.
+    const bin = tempDir("snapdb-no-system");
+    const real = Bun.which("mariadb-dump")!;
+    writeFileSync(
+      join(bin.path, "mariadb-dump"),
+      `#!/bin/sh
+for a in "$@"; do
+  case "$a" in
+    --system=*) echo "mariadb-dump: unknown option '--system'" >&2; exit 7 ;;
+    --help) "${real}" "$@" | grep -v -e '--system='; exit 0 ;;
+  esac
+done
+exec "${real}" "$@"
+`,
+      { mode: 0o755 },
+    );
+    const hs = await createHarness({}, { toolPath: `${bin.path}:${process.env.PATH}` });
+    await hs.runner.start();
+    try {
+      const tok = await hs.token(ORG);
+      const plain = await createPolicy(hs, tok, (await managedDestination(hs, tok)).id, { compression: { algorithm: "none", level: 0 }, encryption: { enabled: false, recipients: [] } });
+      const source = await createSource(hs, tok, { engine: "mariadb", host: maria.host, port: maria.port, database: "*", excludeDatabases: allBut("crm") }, ADMIN);
+      await attach(hs, tok, source.id, plain.id);
+      const job = await backupNow(hs, tok, source.id);
+      expect(job.error).toBeNull();
+      expect(partNames(job)).toEqual([":globals", "crm"]);
+      const root = hs.config.managedStorage.type === "local" ? hs.config.managedStorage.path : "";
+      const globals = readFileSync(join(root, job.parts[0].objectKey), "utf8");
+      expect(globals.split("\n")[0]).toBe("-- users, roles and grants, written by snapdb");
+      expect(globals).toContain("CREATE USER `alice`@`%` IDENTIFIED BY PASSWORD");
+      expect(globals).toContain("GRANT SELECT, INSERT ON `crm`.* TO `bob`@`localhost`");
+      expect(globals).not.toContain("mariadb.sys");
+
+      const before = { grants: grantsOf(), crm: dumpOf("crm"), charset: charsetOf("crm") };
+      maria.sql("DROP DATABASE crm; DROP USER 'alice'@'%'; DROP USER 'bob'@'localhost'; DROP ROLE app_role;");
+      const restore = await waitForStatus(hs, tok, `/restores/${(await must(hs, tok, "POST", "/restores", { backupJobId: job.id }, 202)).id}`);
+      expect(restore.error).toBeNull();
+      expect(restore.status).toBe("succeeded");
+      expect({ grants: grantsOf(), crm: dumpOf("crm"), charset: charsetOf("crm") }).toEqual(before);
+    } finally {
+      await hs.runner.stop(1000);
+      hs.close();
+      bin.cleanup();
+    }
+  }, 60_000);
+});
+
+describe("whole-server MariaDB restores: refusals and clean", () => {
+  test("a non-empty database on the target is a 409 naming it, unless clean, which replaces it (rows back, a table the backup lacks gone); databases picks which", async () => {
+    const source = await serverSource({ excludeDatabases: allBut("crm", "shop") });
+    await attach(h, token, source.id, policyId);
+    const job = await backupNow(h, token, source.id);
+    expect(job.status).toBe("succeeded");
+    expect(partNames(job)).toEqual([":globals", "crm", "shop"]);
+    // What a restore creates each database with, on the job as stored.
+    expect(job.parts.find((p: any) => p.name === "shop")).toMatchObject({ charset: "utf8mb4", collation: "utf8mb4_unicode_ci" });
+    expect(job.parts.find((p: any) => p.name === "crm")).toMatchObject({ charset: "latin1", collation: "latin1_swedish_ci" });
+    expect(job.parts[0]).not.toHaveProperty("charset");
+
+    const refused = await h.call("POST", "/restores", { token, body: { backupJobId: job.id } });
+    expect(refused.status).toBe(409);
+    expect(refused.body.message).toContain('"crm", "shop"');
+    const one = await h.call("POST", "/restores", { token, body: { backupJobId: job.id, databases: ["shop"] } });
+    expect(one.status).toBe(409);
+    expect(one.body.message).toContain('"shop"');
+    expect(one.body.message).not.toContain('"crm"');
+    const unknown = await h.call("POST", "/restores", { token, body: { backupJobId: job.id, databases: ["shop", "nope"] } });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.details[0].path).toBe("/databases/1");
+
+    const before = { shop: dumpOf("shop"), crm: dumpOf("crm"), grants: grantsOf() };
+    maria.sql("DELETE FROM orders WHERE id > 10; CREATE TABLE extra (k INT); INSERT INTO extra VALUES (1);", "shop");
+    maria.sql("DELETE FROM contacts WHERE id > 50;", "crm");
+    const crmChanged = dumpOf("crm");
+    const r = await must(h, token, "POST", "/restores", { backupJobId: job.id, databases: ["shop"], clean: true }, 202);
+    expect(r.databases).toEqual(["shop"]);
+    const done = await waitForStatus(h, token, `/restores/${r.id}`);
+    expect(done.error).toBeNull();
+    expect(done.status).toBe("succeeded");
+    expect(dumpOf("shop")).toBe(before.shop);
+    expect(maria.sql("SHOW TABLES LIKE 'extra';", "shop").trim()).toBe("");
+    // crm was left out: untouched.
+    expect(dumpOf("crm")).toBe(crmChanged);
+    expect(grantsOf()).toBe(before.grants);
+
+    const all = await must(h, token, "POST", "/restores", { backupJobId: job.id, clean: true }, 202);
+    expect((await waitForStatus(h, token, `/restores/${all.id}`)).status).toBe("succeeded");
+    expect({ shop: dumpOf("shop"), crm: dumpOf("crm"), grants: grantsOf() }).toEqual(before);
+  }, 60_000);
+});
+
+describe("the README's by-hand restore of a whole-server backup", () => {
+  let maria2: MariaDbServer;
+  beforeAll(async () => {
+    // A new server, as after losing the old one.
+    maria2 = await startMariaDb();
+  }, 120_000);
+  afterAll(async () => {
+    await maria2?.stop();
+  });
+
+  test("its MySQL/MariaDB commands, run as written in the backup's folder onto a new server, bring back the users, grants and the database with its charset and collation", async () => {
+    const { mysql: commands } = wholeServerRestoreCommands();
+    expect(commands.length).toBeGreaterThan(2);
+    const source = await serverSource({ excludeDatabases: allBut("shop") });
+    await attach(h, token, source.id, policyId);
+    const job = await backupNow(h, token, source.id);
+    expect(job.status).toBe("succeeded");
+    // The README's files are this job's: the globals and shop, zstd then age.
+    expect(job.parts.map((p: any) => p.objectKey.split("/").pop())).toEqual(["globals.sql.zst.age", "db-shop.sql.zst.age"]);
+    // The README creates shop with the charset and collation its part records, which are the server's...
+    const shop = job.parts.find((p: any) => p.name === "shop");
+    expect(commands.join("\n").match(/CREATE DATABASE `shop` CHARACTER SET (\w+) COLLATE (\w+)'/)?.slice(1)).toEqual([shop.charset, shop.collation]);
+    expect(`${shop.charset}\t${shop.collation}`).toBe(charsetOf("shop"));
+    // ...and not the new server's defaults, which a plain CREATE DATABASE would give it.
+    maria2.sql("CREATE DATABASE probe;");
+    expect(charsetOf("probe", maria2)).not.toBe(charsetOf("shop"));
+    maria2.sql("DROP DATABASE probe;");
+
+    const home = tempDir("snapdb-readme");
+    try {
+      writeFileSync(join(home.path, "snapdb-acme.key"), `${await orgIdentity(h.store.db, new SecretBox(h.master), ORG)}\n`, { mode: 0o600 });
+      // "as an admin": the new server's root, from the reader's ~/.my.cnf.
+      writeFileSync(join(home.path, ".my.cnf"), `[client]\nsocket=${maria2.socket}\nuser=root\n`, { mode: 0o600 });
+      const ran = runCommands(commands, join(managedRoot(), job.objectKey), { PATH: process.env.PATH!, HOME: home.path });
+      for (const r of ran) {
+        if (!r.command.includes("--force")) {
+          expect({ command: r.command, exitCode: r.exitCode, stderr: r.stderr }).toEqual({ command: r.command, exitCode: 0, stderr: "" });
+          continue;
+        }
+        // --force goes on past users that exist (root, the new server's own) and, the first
+        // time, grants on tables that are not there yet (it shows each failed statement
+        // between dashes); nothing else fails.
+        for (const line of r.stderr.split("\n").filter((l) => l.startsWith("ERROR"))) expect(line).toMatch(/^ERROR (1396 \(HY000\) at line \d+: Operation CREATE (USER|ROLE) failed|1146 \(42S02\) at line \d+: Table 'shop\.orders' doesn't exist)/);
+      }
+      expect(ran.at(-1)!.stderr).not.toContain("ERROR 1146");
+      expect(ran[0]!.stderr).toContain("ERROR 1146");
+    } finally {
+      home.cleanup();
+    }
+    expect(dumpOf("shop", maria2)).toBe(dumpOf("shop"));
+    expect(grantsOf(maria2)).toBe(grantsOf());
+    expect(charsetOf("shop", maria2)).toBe(charsetOf("shop"));
+  }, 120_000);
 });

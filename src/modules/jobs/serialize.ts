@@ -18,6 +18,13 @@ export const BackupPart = t.Object(
     storedBytes: t.Union([Int(), t.Null()], { description: "Bytes of the stored file (after compression and encryption)." }),
     sha256: t.Union([t.String(), t.Null()], { description: "Hex sha256 of the stored file." }),
     note: t.Optional(t.String()),
+    charset: t.Optional(
+      t.Union([t.String(), t.Null()], {
+        description:
+          "MySQL/MariaDB database parts: the database's default character set when it was backed up. Its dump holds no CREATE DATABASE: a restore (snapdb's, or one by hand) creates the database with this and `collation`. Absent for PostgreSQL, whose archive carries its database's own.",
+      }),
+    ),
+    collation: t.Optional(t.Union([t.String(), t.Null()], { description: "MySQL/MariaDB database parts: the database's default collation when it was backed up (see `charset`)." })),
   },
   { $id: "#/components/schemas/BackupPart", title: "BackupPart" },
 );
@@ -143,7 +150,7 @@ export function toBackupJob(row: JobRow) {
   };
 }
 
-/** Field by field: what a restore needs (owner, charset) stays in the store. */
+/** Field by field; a MySQL/MariaDB database's charset and collation are shown, as a restore by hand needs them. */
 function toBackupPart(p: NonNullable<JobRow["parts"]>[number]) {
   return {
     name: p.name,
@@ -153,5 +160,6 @@ function toBackupPart(p: NonNullable<JobRow["parts"]>[number]) {
     storedBytes: p.storedBytes,
     sha256: p.sha256,
     ...(p.note ? { note: p.note } : {}),
+    ...(p.charset !== undefined ? { charset: p.charset, collation: p.collation ?? null } : {}),
   };
 }
