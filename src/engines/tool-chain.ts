@@ -1,6 +1,6 @@
 import { closeSync, readdirSync, readlinkSync, write as writeFd } from "node:fs";
 import { closeOsPipe, openOsPipe, type OsPipe } from "./os-pipe.ts";
-import { spawnTool, type ToolFailedError, type ToolOptions } from "./tool-stream.ts";
+import { spawnTool, terminateTool, type ToolFailedError, type ToolOptions } from "./tool-stream.ts";
 
 /** One tool of a chain: its argv, its secret variables, the code its failure reports. */
 export interface ChainLink {
@@ -143,7 +143,7 @@ export async function toolChainFed(links: ChainLink[], opts: ChainOptions): Prom
       } catch {}
     })());
   const kill = async () => {
-    started.stop();
+    started.stop(true);
     await Promise.all(started.tools.map((t) => t.proc.exited));
     await closeInput();
   };
@@ -272,10 +272,16 @@ async function startChain(links: ChainLink[], opts: ChainOptions, firstStdin: To
   return {
     tools,
     last: tools[tools.length - 1]!,
-    /** Kills every tool, the last one first (an error on the daemon's side, or a cancel). */
-    stop() {
+    /**
+     * Stops every tool, the last one first (an error on the daemon's side, or a cancel):
+     * SIGTERM, then SIGKILL after a grace (terminateTool), so a pg_dump waiting on a lock
+     * cancels its query instead of leaving its backend queued on the server. `hard`: SIGKILL
+     * at once, for a fed chain, whose restore tool must be gone before its input ends.
+     */
+    stop(hard = false) {
       tools.toReversed().forEach((t) => {
-        t.proc.kill("SIGKILL");
+        if (hard) t.proc.kill("SIGKILL");
+        else terminateTool(t.proc);
         t.detach();
       });
     },

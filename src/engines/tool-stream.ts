@@ -27,12 +27,22 @@ export interface ToolOptions {
 
 const KILL_GRACE_MS = 5000;
 
-function killOnAbort(proc: { kill(signal?: number | NodeJS.Signals): void; exited: Promise<number> }, signal?: AbortSignal) {
-  const onAbort = () => {
-    proc.kill("SIGTERM");
-    const hard = setTimeout(() => proc.kill("SIGKILL"), KILL_GRACE_MS);
-    void proc.exited.finally(() => clearTimeout(hard));
-  };
+type Killable = { kill(signal?: number | NodeJS.Signals): void; exited: Promise<number> };
+
+/**
+ * Stops a tool the way it asks to be stopped: SIGTERM, then SIGKILL if it is still there
+ * after a grace. pg_dump (and pg_basebackup) answer SIGTERM by canceling their query on the
+ * server; a SIGKILL leaves a backend that waits on a lock queued there until the lock goes,
+ * and every later conflicting lock request (DDL) queues behind it.
+ */
+export function terminateTool(proc: Killable): void {
+  proc.kill("SIGTERM");
+  const hard = setTimeout(() => proc.kill("SIGKILL"), KILL_GRACE_MS);
+  void proc.exited.finally(() => clearTimeout(hard));
+}
+
+function killOnAbort(proc: Killable, signal?: AbortSignal) {
+  const onAbort = () => terminateTool(proc);
   if (signal?.aborted) onAbort();
   signal?.addEventListener("abort", onAbort, { once: true });
   return () => signal?.removeEventListener("abort", onAbort);
@@ -135,7 +145,9 @@ export function toolOutput(argv: string[], opts: ToolOptions & { errorCode?: "DU
         }
       },
       async cancel() {
-        proc.kill("SIGKILL");
+        // The consumer went away (an upload failed or was aborted): a dump tool may be
+        // waiting on the database, so it is asked to stop (it cancels its query).
+        terminateTool(proc);
         detach();
         await reader.cancel().catch(() => {});
       },

@@ -306,8 +306,12 @@ describe("fed tool chains (restores)", () => {
     const ac = new AbortController();
     const { chain, dir } = await fed([sh(`echo $$ > ${out.path}/a; exec cat`, "RESTORE_FAILED"), sh(`echo $$ > ${out.path}/b; cat >/dev/null; touch ${out.path}/eof`, "RESTORE_FAILED")], ac.signal);
     await chain.write(new Uint8Array(1000));
-    for (let i = 0; i < 100 && !existsSync(join(out.path, "b")); i++) await Bun.sleep(20);
-    const pids = ["a", "b"].map((n) => Number(readFileSync(join(out.path, n), "utf8")));
+    // Both pids written whole (the shell creates the file before it writes to it: an empty
+    // read would be pid 0, which "is alive" as this process's group).
+    const pidOf = (n: string) => (existsSync(join(out.path, n)) ? Number(readFileSync(join(out.path, n), "utf8").trim()) : 0);
+    for (let i = 0; i < 100 && !(pidOf("a") > 0 && pidOf("b") > 0); i++) await Bun.sleep(20);
+    const pids = ["a", "b"].map(pidOf);
+    expect(pids.every((p) => p > 0)).toBe(true);
     ac.abort();
     expect(await chain.finished.then(() => "ok", () => "failed")).toBe("failed");
     expect(pids.filter(alive)).toEqual([]);
