@@ -1,7 +1,7 @@
 import { all, ApiFailure, get, hasToken, redeemCode, setToken, Unauthenticated } from "./api.ts";
 import { byId } from "./dom.ts";
-import { sourceView, type Attachment, type Job, type Policy, type Source } from "./model.ts";
-import { failedRow, fill, queueRow, sourceRow, type QueueItem } from "./render.ts";
+import { drillView, sourceView, type Attachment, type Job, type Policy, type RestorePlan, type Source } from "./model.ts";
+import { drillRow, failedRow, fill, queueRow, sourceRow, type QueueItem } from "./render.ts";
 
 const DAY_MS = 86_400_000;
 const REFRESH_MS = 30_000;
@@ -27,7 +27,7 @@ function showLogin(message?: string): void {
 async function load(): Promise<void> {
   const now = Date.now();
   const from = new Date(now - 30 * DAY_MS).toISOString();
-  const [sources, attachments, policies, recent, queued, running, restoresQueued, restoresRunning] = await Promise.all([
+  const [sources, attachments, policies, recent, queued, running, restoresQueued, restoresRunning, drills] = await Promise.all([
     all<Source>("data-sources"),
     all<Attachment>("attachments"),
     all<Policy>("backup-policies"),
@@ -36,6 +36,7 @@ async function load(): Promise<void> {
     all<Job>("backup-jobs", { status: "running" }, 2),
     all<any>("restores", { status: "queued" }, 2),
     all<any>("restores", { status: "running" }, 2),
+    all<RestorePlan>("restore-plans", { mode: "drill" }),
   ]);
   const policyById = new Map(policies.map((p) => [p.id, p]));
   const names = new Map(sources.map((s) => [s.id, s.name]));
@@ -65,6 +66,9 @@ async function load(): Promise<void> {
 
   const failed = recent.filter((j) => j.status === "failed").slice(0, 50);
   fill(byId<HTMLTableSectionElement>("failed-body"), failed.map((j) => failedRow(j, names, now)), "No failed backups in the last 30 days.", 5);
+
+  const drillViews = drills.map(drillView).sort((a, b) => a.plan.name.localeCompare(b.plan.name));
+  fill(byId<HTMLTableSectionElement>("drills-body"), drillViews.map((d) => drillRow(d, names, now)), "No restore drills yet (a restore plan with mode drill).", 8);
 
   const counts = { ok: 0, failed: 0 };
   for (const v of views) if (v.state === "ok" || v.state === "failed") counts[v.state]++;

@@ -175,3 +175,51 @@ export function stripSummary(strip: Day[]): string {
   const parts = (["ok", "failed", "missed", "pending"] as const).filter((s) => count(s)).map((s) => `${count(s)} ${s}`);
   return parts.length ? parts.join(", ") : "nothing due";
 }
+
+/** A restore plan's run as the API shows it (a restore), only what the dashboard reads. */
+export interface PlanRun {
+  id: string;
+  status: Job["status"];
+  queuedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  error: { code: string; message: string } | null;
+  verification: { status: "passed" | "failed"; tables: number; rowsCompared: number; durationMs: number } | null;
+}
+
+export interface RestorePlan {
+  id: string;
+  name: string;
+  dataSourceId: string;
+  mode: "drill" | "refresh";
+  enabled: boolean;
+  lastRun: PlanRun | null;
+}
+
+/** passed / failed: what the last run's verification said · queued / running: a run is under way · canceled · never: no run yet. */
+export type DrillResult = "passed" | "failed" | "queued" | "running" | "canceled" | "never";
+
+export interface DrillView {
+  plan: RestorePlan;
+  result: DrillResult;
+  /** When the last run ended (or started, or was queued, while it has not). */
+  at: number | null;
+  tables: number | null;
+  rowsCompared: number | null;
+  durationMs: number | null;
+  /** Why it failed (VERIFICATION_FAILED names the tables and checks that differ). */
+  problem: { code: string; message: string } | null;
+}
+
+/** What a restore drill's row shows, from the plan's `lastRun`. */
+export function drillView(plan: RestorePlan): DrillView {
+  const run = plan.lastRun;
+  if (!run) return { plan, result: "never", at: null, tables: null, rowsCompared: null, durationMs: null, problem: null };
+  const at = Date.parse(run.finishedAt ?? run.startedAt ?? run.queuedAt);
+  const v = run.verification;
+  const result: DrillResult =
+    run.status === "queued" || run.status === "running" || run.status === "canceled" ? run.status : v ? v.status : run.status === "failed" ? "failed" : "passed";
+  // A failed verification comes with VERIFICATION_FAILED and its summary; the fallback is for a run without one.
+  const problem = run.error ?? (result === "failed" ? { code: "VERIFICATION_FAILED", message: "the verification failed" } : null);
+  return { plan, result, at: Number.isFinite(at) ? at : null, tables: v?.tables ?? null, rowsCompared: v?.rowsCompared ?? null, durationMs: v?.durationMs ?? null, problem };
+}

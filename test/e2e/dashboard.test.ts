@@ -49,11 +49,13 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-test-deps.sh (Debian package chromium)`);
   [pg, daemon] = await Promise.all([startPostgres(), startDaemon({ binary: "compiled" })]);
   pg.psql(`CREATE DATABASE inventory OWNER ${pg.user};`);
+  // A drill restores into a scratch database it creates on the source's server.
+  pg.psql(`ALTER ROLE ${pg.user} CREATEDB;`);
   pg.psql(`SET ROLE ${pg.user}; CREATE TABLE orders AS SELECT g AS id, md5(g::text) AS customer FROM generate_series(1, 20000) g;`, pg.database);
   pg.psql(`SET ROLE ${pg.user}; CREATE TABLE items AS SELECT g AS id, md5(g::text) AS sku FROM generate_series(1, 5000) g;`, "inventory");
   api = new DaemonApi(daemon.baseUrl, await daemon.token(ORG));
   const dst = await api.managedDestination();
-  const nightly = await api.createPolicy(dst.id, { name: "nightly", scheduleCron: "15 2 * * *", timezone: "Europe/Berlin", retries: 0 });
+  const nightly = await api.createPolicy(dst.id, { name: "nightly", scheduleCron: "15 2 * * *", timezone: "Europe/Berlin", retries: 0, fingerprint: true });
   const at = { engine: "postgres", host: pg.host, port: pg.port };
   const good = { username: pg.user, password: pg.password };
   ids.orders = (await api.createSource({ name: "orders", ...at, database: pg.database }, good)).id;
@@ -63,6 +65,12 @@ beforeAll(async () => {
   for (let i = 0; i < 3; i++) expect((await api.backupNow(ids.orders!)).status).toBe("succeeded");
   for (let i = 0; i < 2; i++) expect((await api.backupNow(ids.inventory!)).status).toBe("succeeded");
   expect((await api.backupNow(ids.payments!)).status).toBe("failed");
+  // A restore drill of orders, run once: the dashboard shows its verification.
+  const plan = await api.must("POST", "/restore-plans", { name: "orders drill", dataSourceId: ids.orders, mode: "drill", scheduleCron: "30 4 * * *", target: { dataSourceId: ids.orders } }, 201);
+  ids.drill = plan.id;
+  const run = await api.must("POST", `/restore-plans/${plan.id}/run-now`, undefined, 202);
+  const drilled = await api.waitForStatus(`/restores/${run.id}`);
+  expect(drilled.verification).toMatchObject({ status: "passed", tables: 1, rowsCompared: 20000 });
 
   profile = tempDir("snapdb-chromium");
   context = await chromium.launchPersistentContext(profile.path, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 760 } });
@@ -126,6 +134,21 @@ test("the link signs in once; the page shows every source with its state, strip,
   expect(await failedRows.first().locator(".message").textContent()).toBe(failedJob.error.message);
   expect(await page.locator("#queue-body td.empty").innerText()).toBe("Nothing is queued or running.");
 
+  // Restore drills: the last run of the drill of orders passed, with what it compared and how long it took.
+  const drills = page.locator("#drills-body tr[data-plan-id]");
+  expect(await drills.count()).toBe(1);
+  const drill = drills.first();
+  expect(await drill.getAttribute("data-plan-id")).toBe(ids.drill!);
+  const cells = await drill.locator("th, td").allInnerTexts();
+  const lastRun = (await api.must("GET", `/restore-plans/${ids.drill}`)).lastRun;
+  expect(cells.slice(0, 2)).toEqual(["orders drill", "orders"]);
+  expect(cells[2]).toMatch(/^\d+ (s|min) ago$/);
+  expect(await drill.locator("td").nth(1).locator("time").getAttribute("datetime")).toBe(lastRun.finishedAt);
+  expect(cells.slice(3, 6)).toEqual(["passed", "1", "20,000"]);
+  expect(cells[6]).toMatch(/^\d+:\d\d$/);
+  expect(cells[7]).toBe("");
+  expect(await drill.locator(".badge").getAttribute("class")).toBe("badge ok");
+
   // The token lives in the page's memory only.
   // (Functions given to evaluate() run in the page: its globals are reached through globalThis.)
   expect(await page.evaluate(() => {
@@ -170,8 +193,8 @@ test("accessible: headings, labelled tables, row headers, and text contrast of a
   const page = await open(await uiLink());
   await page.waitForSelector("#sources-body tr[data-source-id]", { timeout: 20_000 });
   expect(await page.locator("h1").allInnerTexts()).toEqual(["snapdb dashboard"]);
-  expect(await page.locator("h2:visible").allInnerTexts()).toEqual(["Data sources", "Queue", "Failed backups"]);
-  for (const table of ["#sources", "#queue", "#failed"]) {
+  expect(await page.locator("h2:visible").allInnerTexts()).toEqual(["Data sources", "Queue", "Failed backups", "Restore drills"]);
+  for (const table of ["#sources", "#queue", "#failed", "#drills"]) {
     expect((await page.locator(`${table} caption`).innerText()).length).toBeGreaterThan(10);
     const cols = page.locator(`${table} thead th`);
     expect(await cols.count()).toBeGreaterThan(3);

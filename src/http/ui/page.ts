@@ -99,6 +99,27 @@ export function dashboardPage(assetVersion: string): string {
           </table>
         </div>
       </section>
+      <section aria-labelledby="drills-title">
+        <h2 id="drills-title">Restore drills</h2>
+        <div class="scroll">
+          <table id="drills">
+            <caption>Restore drills: each restores its data source's newest backup into a scratch database and checks it. The last run of each, with what it compared.</caption>
+            <thead>
+              <tr>
+                <th scope="col">Drill</th>
+                <th scope="col">Data source</th>
+                <th scope="col">Last run</th>
+                <th scope="col">Result</th>
+                <th scope="col">Tables</th>
+                <th scope="col">Rows compared</th>
+                <th scope="col">Took</th>
+                <th scope="col">Error</th>
+              </tr>
+            </thead>
+            <tbody id="drills-body"></tbody>
+          </table>
+        </div>
+      </section>
     </div>
   </main>
 </body>
