@@ -3,14 +3,15 @@ import { sparkline } from "./charts.ts";
 import { h, time } from "./dom.ts";
 import { stripSummary, type DrillView, type Job, type SourceView } from "./model.ts";
 
-const STATE_TEXT = { ok: "ok", failed: "failed", canceled: "canceled", never: "no backup yet" } as const;
+const STATE_TEXT = { ok: "ok", failed: "failed", canceled: "canceled", never: "no backup yet", unknown: "not loaded yet" } as const;
+const DAY_TEXT = { ok: "a backup succeeded", failed: "failed, none succeeded", missed: "missed", pending: "queued or running", none: "nothing due", unknown: "not loaded" } as const;
 
 function strip(view: SourceView): HTMLElement {
   const label = `Last 30 days, oldest first: ${stripSummary(view.strip)}`;
   const box = h("div", { class: "strip", role: "img", "aria-label": label, title: label });
   for (const day of view.strip) {
     const date = new Date(day.start).toLocaleDateString(undefined, { month: "short", day: "numeric" });
-    box.append(h("span", { class: `day ${day.state}`, "data-state": day.state, title: `${date}: ${day.state}` }));
+    box.append(h("span", { class: `day ${day.state}`, "data-state": day.state, title: `${date}: ${DAY_TEXT[day.state]}` }));
   }
   return box;
 }
@@ -29,7 +30,7 @@ export function sourceRow(view: SourceView, now: number): HTMLTableRowElement {
     { "data-source-id": view.source.id, "data-state": view.state },
     h("th", { scope: "row" }, view.source.name, h("span", { class: "engine" }, view.source.engine)),
     state,
-    h("td", {}, when(view.lastSuccess?.finishedAt ? Date.parse(view.lastSuccess.finishedAt) : null, now, "never")),
+    h("td", {}, when(view.lastSuccess?.finishedAt ? Date.parse(view.lastSuccess.finishedAt) : null, now, view.lastSuccessKnown ? "never" : "not loaded yet")),
     h("td", {}, when(view.nextRunAt, now, "not scheduled")),
     h("td", {}, strip(view)),
     h("td", {}, sparkline(points((p) => p.sizeBytes), "size", "Size")),

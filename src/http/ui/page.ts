@@ -35,6 +35,7 @@ export function dashboardPage(assetVersion: string): string {
       </form>
     </section>
     <div id="dashboard" hidden>
+      <p id="partial" class="notice" role="note" hidden></p>
       <section aria-labelledby="sources-title">
         <h2 id="sources-title">Data sources</h2>
         <ul class="legend" aria-label="Legend of the 30-day strip">
@@ -43,6 +44,7 @@ export function dashboardPage(assetVersion: string): string {
           <li><span class="day missed"></span> missed: scheduled, nothing ran</li>
           <li><span class="day pending"></span> queued or running</li>
           <li><span class="day none"></span> nothing due</li>
+          <li id="legend-unknown" hidden><span class="day unknown"></span> not loaded (see the note above)</li>
         </ul>
         <div class="scroll">
           <table id="sources">
