@@ -2,6 +2,7 @@ import { all, ApiFailure, collect, get, hasToken, redeemCode, setToken, Unauthen
 import { byId } from "./dom.ts";
 import { coveredFromOf, drillView, NOT_LOADED, sourceView, type Attachment, type Job, type Policy, type RestorePlan, type Source } from "./model.ts";
 import { drillRow, failedRow, fill, queueRow, sourceRow, type QueueItem } from "./render.ts";
+import { pastedTokenProblem } from "./token.ts";
 
 const DAY_MS = 86_400_000;
 const REFRESH_MS = 30_000;
@@ -131,7 +132,10 @@ async function boot(): Promise<void> {
     const input = byId<HTMLInputElement>("token");
     const token = input.value.trim();
     input.value = "";
-    if (token) void start(token);
+    if (!token) return;
+    const problem = pastedTokenProblem(token);
+    if (problem) return showLogin(problem);
+    void start(token);
   });
   const code = new URLSearchParams(location.hash.slice(1)).get("code");
   // The code leaves the address bar (and the history entry) before it is used, whatever happens next.

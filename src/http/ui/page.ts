@@ -26,8 +26,9 @@ export function dashboardPage(assetVersion: string): string {
       <h2 id="login-title">Sign in</h2>
       <p id="login-error" class="error" role="alert" hidden></p>
       <p>On the daemon's host, run <code>snapdb ui-link --org ORG</code> and open the link it prints
-        (once, within 5 minutes). Or paste an API token with the <code>backup.read</code> scope; the
-        page keeps it in memory only, until you close or reload it.</p>
+        (once, within 5 minutes). Or paste a read-only API token (scope <code>backup.read</code>; a
+        token that can change anything is refused); the page keeps it in memory only, until you
+        close or reload it.</p>
       <form id="login-form">
         <label for="token">API token</label>
         <input id="token" name="token" type="password" autocomplete="off" spellcheck="false" required>
