@@ -122,6 +122,13 @@ describe("backup --wait", () => {
     expect(r.stderr).toEndWith(`${id} failed: ${job.error.code}: ${job.error.message}\n`);
     expect(job.error.message).toContain("password authentication failed");
     expect(r.stderr).not.toContain("not-the-password");
+    // -q: the id alone on stdout (for JOB=$(…)), the failure on stderr, exit 1.
+    const quiet = await snapdb(["backup", "broken", "--org", ORG, "--wait", "-q"]);
+    expect(quiet.code).toBe(1);
+    expect(quiet.stdout).toMatch(/^job_\w+\n$/);
+    const quietJob = await api.must("GET", `/backup-jobs/${quiet.stdout.trim()}`);
+    expect(quiet.stderr).toBe(`${quietJob.id} failed: ${quietJob.error.code}: ${quietJob.error.message}\n`);
+    expect((await snapdb(["backup", "broken", "-q", "--json", "--org", ORG])).code).toBe(2);
   }, 120_000);
 
   test("--json: the queued job, and with --wait the finished one; --policy runs it with that policy", async () => {
@@ -411,7 +418,12 @@ describe("the README", () => {
     return block;
   }
 
-  test("its four CLI commands run as written, with snapdb on PATH", async () => {
+  test("its four CLI commands (no more) run as written, with snapdb on PATH", async () => {
+    const commands = cliBlock()
+      .split("\n")
+      .filter((l) => /^\s*(\w+=\$\()?snapdb /.test(l));
+    expect(commands.length).toBe(4);
+    expect(cliBlock()).not.toContain("jq");
     const bin = join(work.path, "bin");
     mkdirSync(bin, { recursive: true });
     if (!existsSync(join(bin, "snapdb"))) symlinkSync(daemon.cli[0]!, join(bin, "snapdb"));
@@ -426,7 +438,7 @@ describe("the README", () => {
       const timer = setTimeout(() => bash.kill("SIGKILL"), 150_000);
       const [out, err] = await Promise.all([new Response(bash.stdout).text(), new Response(bash.stderr).text()]);
       clearTimeout(timer);
-      expect({ code: await bash.exited, err: err.replace(/backing up shop .*\n/, "") }).toEqual({ code: 0, err: "" });
+      expect({ code: await bash.exited, err }).toEqual({ code: 0, err: "" });
       const job = out.match(/^JOB (job_\w+)$/m)?.[1];
       expect(job).toBeTruthy();
       expect(out).toMatch(/^ok: job_/m);
