@@ -92,7 +92,7 @@ export function drillRow(view: DrillView, names: Map<string, string>, now: numbe
     h("td", { class: "result" }, h("span", { class: `badge ${DRILL_BADGE[view.result]}` }, DRILL_TEXT[view.result])),
     h("td", { class: "num" }, count(view.tables)),
     h("td", { class: "num" }, count(view.rowsCompared)),
-    h("td", { class: "num" }, view.durationMs === null ? "-" : formatDuration(view.durationMs)),
+    h("td", { class: "num" }, view.durationMs === null ? "-" : view.durationMs < 10_000 ? `${(view.durationMs / 1000).toFixed(1)} s` : formatDuration(view.durationMs)),
     error,
   );
 }
