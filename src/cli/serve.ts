@@ -137,8 +137,9 @@ ${CONFIG_HELP}`,
     try {
       // The body limit is enforced by the app with a clear 413; Bun's own cap is a backstop.
       // reusePort off (Elysia turns it on): a second daemon on this port fails here instead
-      // of silently sharing the requests with us.
-      app.listen({ hostname, port, reusePort: false, maxRequestBodySize: config.http.bodyLimitBytes + 64 * 1024 });
+      // of silently sharing the requests with us. idleTimeout: Bun also counts it while a
+      // handler works, so a handler that may take longer lifts it for its request (server.timeout).
+      app.listen({ hostname, port, reusePort: false, maxRequestBodySize: config.http.bodyLimitBytes + 64 * 1024, idleTimeout: config.http.idleTimeoutSeconds });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       const why = code === "EADDRINUSE" ? "the address is in use (another snapdb, or another program)" : (err as Error).message;

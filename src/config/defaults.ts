@@ -21,7 +21,7 @@ export function defaultsFor(dataDir: string, managedType: unknown): Record<strin
       jwksUrl: "",
       maxTokenLifetimeSeconds: 30 * 86400,
     },
-    http: { bodyLimitBytes: 1024 * 1024, metricsPublic: true, publicUrl: "" },
+    http: { bodyLimitBytes: 1024 * 1024, metricsPublic: true, publicUrl: "", idleTimeoutSeconds: 30 },
     managedStorage:
       managedType === "s3"
         ? {

@@ -54,6 +54,11 @@ export const ConfigSchema = T.Object(
         metricsPublic: T.Boolean(),
         /** How clients reach the daemon (download links of local destinations); `http://{listen}` when empty. */
         publicUrl: T.String(),
+        /**
+         * A connection that sends and receives nothing for this long is closed (Bun's ceiling is
+         * 255 s). Also while a handler works: the few that may work longer (a file's verify) lift it.
+         */
+        idleTimeoutSeconds: T.Integer({ minimum: 1, maximum: 255 }),
       },
       { additionalProperties: false },
     ),

@@ -25,6 +25,7 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { env: "SNAPDB_METRICS_PUBLIC", path: "http.metricsPublic", parse: "boolean" },
   { env: "SNAPDB_BODY_LIMIT_BYTES", path: "http.bodyLimitBytes", parse: "integer" },
   { env: "SNAPDB_PUBLIC_URL", path: "http.publicUrl", parse: "string" },
+  { env: "SNAPDB_HTTP_IDLE_TIMEOUT_SECONDS", path: "http.idleTimeoutSeconds", parse: "integer" },
   { env: "SNAPDB_ALLOWED_LOCAL_ROOTS", path: "storage.allowedLocalRoots", parse: "list" },
   { env: "SNAPDB_STS_ENDPOINT", path: "storage.stsEndpoint", parse: "string" },
   { env: "SNAPDB_ALLOWED_ROLE_ARNS", path: "storage.allowedRoleArns", parse: "list" },

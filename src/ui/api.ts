@@ -38,17 +38,25 @@ export async function get<T = any>(path: string, query: Record<string, string | 
   return answer<T>(res);
 }
 
-/** Every item of a list, page after page, up to `maxPages` pages of 200. */
-export async function all<T = any>(path: string, query: Record<string, string | number | undefined> = {}, maxPages = 10): Promise<T[]> {
+/**
+ * The items of a list, page after page, up to `maxPages` pages of 200; `complete` is false when
+ * there were more (the list is newest first: what is missing is the oldest).
+ */
+export async function collect<T = any>(path: string, query: Record<string, string | number | undefined> = {}, maxPages = 10): Promise<{ items: T[]; complete: boolean }> {
   const items: T[] = [];
   let cursor: string | undefined;
   for (let i = 0; i < maxPages; i++) {
     const page = await get<{ items: T[]; cursors: { next: string | null } }>(path, { ...query, limit: 200, cursor });
     items.push(...page.items);
-    if (!page.cursors.next) break;
+    if (!page.cursors.next) return { items, complete: true };
     cursor = page.cursors.next;
   }
-  return items;
+  return { items, complete: false };
+}
+
+/** Every item of a list, up to `maxPages` pages of 200 (see collect). */
+export async function all<T = any>(path: string, query: Record<string, string | number | undefined> = {}, maxPages = 10): Promise<T[]> {
+  return (await collect<T>(path, query, maxPages)).items;
 }
 
 /** Exchanges a one-time login code (from `snapdb ui-link`) for a read-only token. */

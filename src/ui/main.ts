@@ -1,11 +1,20 @@
-import { all, ApiFailure, get, hasToken, redeemCode, setToken, Unauthenticated } from "./api.ts";
+import { all, ApiFailure, collect, get, hasToken, redeemCode, setToken, Unauthenticated } from "./api.ts";
 import { byId } from "./dom.ts";
-import { sourceView, type Attachment, type Job, type Policy, type Source } from "./model.ts";
-import { failedRow, fill, queueRow, sourceRow, type QueueItem } from "./render.ts";
+import { coveredFromOf, drillView, NOT_LOADED, sourceView, type Attachment, type Job, type Policy, type RestorePlan, type Source } from "./model.ts";
+import { drillRow, failedRow, fill, queueRow, sourceRow, type QueueItem } from "./render.ts";
+import { pastedTokenProblem } from "./token.ts";
 
 const DAY_MS = 86_400_000;
 const REFRESH_MS = 30_000;
+/** Pages of 200 backup jobs read for the 30-day window: past that, the oldest days say "not loaded". */
+const JOB_PAGES = 25;
+/** Data sources whose last success (older than the jobs loaded) is looked up per refresh. */
+const OLDER_PER_REFRESH = 50;
+/** Such a last success is asked again after this long (a job may have been deleted meanwhile). */
+const OLDER_TTL_MS = 10 * 60_000;
 let timer: number | undefined;
+/** Kept across refreshes: a source's last success older than the loaded jobs changes rarely. */
+const olderSuccess = new Map<string, { job: Job | null; at: number }>();
 
 const status = (text: string) => {
   byId("status").textContent = text;
@@ -27,33 +36,39 @@ function showLogin(message?: string): void {
 async function load(): Promise<void> {
   const now = Date.now();
   const from = new Date(now - 30 * DAY_MS).toISOString();
-  const [sources, attachments, policies, recent, queued, running, restoresQueued, restoresRunning] = await Promise.all([
+  const [sources, attachments, policies, recentPages, queuedPages, runningPages, restoresQueuedPages, restoresRunningPages, drills] = await Promise.all([
     all<Source>("data-sources"),
     all<Attachment>("attachments"),
     all<Policy>("backup-policies"),
-    all<Job>("backup-jobs", { from }, 25),
-    all<Job>("backup-jobs", { status: "queued" }, 2),
-    all<Job>("backup-jobs", { status: "running" }, 2),
-    all<any>("restores", { status: "queued" }, 2),
-    all<any>("restores", { status: "running" }, 2),
+    collect<Job>("backup-jobs", { from }, JOB_PAGES),
+    collect<Job>("backup-jobs", { status: "queued" }, 2),
+    collect<Job>("backup-jobs", { status: "running" }, 2),
+    collect<any>("restores", { status: "queued" }, 2),
+    collect<any>("restores", { status: "running" }, 2),
+    all<RestorePlan>("restore-plans", { mode: "drill" }),
   ]);
+  const recent = recentPages.items;
+  const [queued, running, restoresQueued, restoresRunning] = [queuedPages, runningPages, restoresQueuedPages, restoresRunningPages].map((p) => p.items) as [Job[], Job[], any[], any[]];
+  const coveredFrom = coveredFromOf(recentPages);
   const policyById = new Map(policies.map((p) => [p.id, p]));
   const names = new Map(sources.map((s) => [s.id, s.name]));
-  // A source with no success in the window: ask for its last one (a few at most, in parallel).
+  // A source with no success among the loaded jobs: ask for its last one (a few per refresh, in
+  // parallel; the answers are kept). The others say "not loaded yet" until their turn.
   const recentSuccess = new Set(recent.filter((j) => j.status === "succeeded").map((j) => j.dataSourceId));
-  const older = new Map<string, Job | null>();
+  const withoutRecent = sources.filter((s) => !recentSuccess.has(s.id));
   await Promise.all(
-    sources
-      .filter((s) => !recentSuccess.has(s.id))
-      .slice(0, 50)
+    withoutRecent
+      .filter((s) => (olderSuccess.get(s.id)?.at ?? 0) <= now - OLDER_TTL_MS)
+      .slice(0, OLDER_PER_REFRESH)
       .map(async (s) => {
         const page = await get<{ items: Job[] }>("backup-jobs", { dataSourceId: s.id, status: "succeeded", limit: 1 });
-        older.set(s.id, page.items[0] ?? null);
+        olderSuccess.set(s.id, { job: page.items[0] ?? null, at: now });
       }),
   );
+  const notLoaded = withoutRecent.filter((s) => !olderSuccess.has(s.id)).length;
 
   const views = sources
-    .map((s) => sourceView(s, recent, attachments, policyById, now, older.get(s.id) ?? null))
+    .map((s) => sourceView(s, recent, attachments, policyById, now, olderSuccess.has(s.id) ? olderSuccess.get(s.id)!.job : NOT_LOADED, { coveredFrom }))
     .sort((a, b) => a.source.name.localeCompare(b.source.name));
   fill(byId<HTMLTableSectionElement>("sources-body"), views.map((v) => sourceRow(v, now)), "No data sources yet.", 7);
 
@@ -66,9 +81,27 @@ async function load(): Promise<void> {
   const failed = recent.filter((j) => j.status === "failed").slice(0, 50);
   fill(byId<HTMLTableSectionElement>("failed-body"), failed.map((j) => failedRow(j, names, now)), "No failed backups in the last 30 days.", 5);
 
+  const drillViews = drills.map(drillView).sort((a, b) => a.plan.name.localeCompare(b.plan.name));
+  fill(byId<HTMLTableSectionElement>("drills-body"), drillViews.map((d) => drillRow(d, names, now)), "No restore drills yet (a restore plan with mode drill).", 8);
+
+  // What this refresh could not read, said on the page rather than shown as if it were known.
+  const partial: string[] = [];
+  if (coveredFrom !== null) {
+    partial.push(
+      `Only the newest ${recent.length} backup jobs of the last 30 days were loaded (the most the dashboard reads at once): ` +
+        `the 30-day strips say "not loaded" for days before ${new Date(coveredFrom).toLocaleString()} instead of ok, failed or missed, and the failed backups are those among them.`,
+    );
+  }
+  if (notLoaded) partial.push(`The last success of ${notLoaded} data source${notLoaded === 1 ? "" : "s"} is not loaded yet (${OLDER_PER_REFRESH} are looked up per refresh).`);
+  if (![queuedPages, runningPages, restoresQueuedPages, restoresRunningPages].every((p) => p.complete)) partial.push("The queue shows the first 400 queued and 400 running backups and restores only.");
+  const notice = byId("partial");
+  notice.hidden = partial.length === 0;
+  notice.textContent = partial.length ? `Partial data. ${partial.join(" ")}` : "";
+  byId("legend-unknown").hidden = coveredFrom === null;
+
   const counts = { ok: 0, failed: 0 };
   for (const v of views) if (v.state === "ok" || v.state === "failed") counts[v.state]++;
-  status(`${views.length} data sources: ${counts.ok} ok, ${counts.failed} failing. Updated ${new Date(now).toLocaleTimeString()}.`);
+  status(`${views.length} data sources: ${counts.ok} ok, ${counts.failed} failing. Updated ${new Date(now).toLocaleTimeString()}.${partial.length ? " Partial data: see the note above the table." : ""}`);
 }
 
 async function refresh(): Promise<void> {
@@ -99,7 +132,10 @@ async function boot(): Promise<void> {
     const input = byId<HTMLInputElement>("token");
     const token = input.value.trim();
     input.value = "";
-    if (token) void start(token);
+    if (!token) return;
+    const problem = pastedTokenProblem(token);
+    if (problem) return showLogin(problem);
+    void start(token);
   });
   const code = new URLSearchParams(location.hash.slice(1)).get("code");
   // The code leaves the address bar (and the history entry) before it is used, whatever happens next.

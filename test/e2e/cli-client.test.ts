@@ -20,6 +20,7 @@ let api: DaemonApi;
 let work: ReturnType<typeof tempDir>;
 let shopId: string;
 let brokenId: string;
+let policyId: string;
 
 /** What a shell on the daemon's host has: its config (here: env) and nothing else. */
 function cliEnv(extra: Record<string, string> = {}): Record<string, string> {
@@ -62,6 +63,7 @@ beforeAll(async () => {
   api = new DaemonApi(daemon.baseUrl, await daemon.token(ORG));
   const dst = await api.managedDestination();
   const policy = await api.createPolicy(dst.id, { retries: 0 });
+  policyId = policy.id;
   const target = { engine: "postgres", host: pg.host, port: pg.port, database: pg.database };
   shopId = (await api.createSource({ name: "shop", ...target }, { username: pg.user, password: pg.password })).id;
   brokenId = (await api.createSource({ name: "broken", ...target }, { username: pg.user, password: "not-the-password" })).id;
@@ -120,16 +122,25 @@ describe("backup --wait", () => {
     expect(r.stderr).toEndWith(`${id} failed: ${job.error.code}: ${job.error.message}\n`);
     expect(job.error.message).toContain("password authentication failed");
     expect(r.stderr).not.toContain("not-the-password");
+    // -q: the id alone on stdout (for JOB=$(…)), the failure on stderr, exit 1.
+    const quiet = await snapdb(["backup", "broken", "--org", ORG, "--wait", "-q"]);
+    expect(quiet.code).toBe(1);
+    expect(quiet.stdout).toMatch(/^job_\w+\n$/);
+    const quietJob = await api.must("GET", `/backup-jobs/${quiet.stdout.trim()}`);
+    expect(quiet.stderr).toBe(`${quietJob.id} failed: ${quietJob.error.code}: ${quietJob.error.message}\n`);
+    expect((await snapdb(["backup", "broken", "-q", "--json", "--org", ORG])).code).toBe(2);
   }, 120_000);
 
-  test("--json: the queued job, and with --wait the finished one", async () => {
-    const queued = await snapdb(["backup", shopId, "--org", ORG, "--json"]);
+  test("--json: the queued job, and with --wait the finished one; --policy runs it with that policy", async () => {
+    // Not the policy shop is attached to: the job says which one it ran with.
+    const other = await api.createPolicy((await api.managedDestination()).id, { compression: { algorithm: "gzip", level: 1 } });
+    const queued = await snapdb(["backup", shopId, "--policy", other.id, "--org", ORG, "--json"]);
     expect(queued.code).toBe(0);
     const job = JSON.parse(queued.stdout);
     const id: string = job.id;
     expect(id).toMatch(/^job_/);
-    expect(job).toMatchObject({ dataSourceId: shopId, trigger: "manual", status: "queued" });
-    await api.waitForStatus(`/backup-jobs/${id}`);
+    expect(job).toMatchObject({ dataSourceId: shopId, policyId: other.id, trigger: "manual", status: "queued" });
+    expect(await api.waitForStatus(`/backup-jobs/${id}`)).toMatchObject({ status: "succeeded", policyId: other.id, format: { compression: "gzip" } });
     const waited = await snapdb(["backup", "broken", "--org", ORG, "--json", "--wait"]);
     expect(waited.code).toBe(1);
     expect(JSON.parse(waited.stdout)).toMatchObject({ status: "failed", error: { code: expect.any(String) } });
@@ -164,6 +175,23 @@ describe("lists, show and --json", () => {
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout)).toHaveProperty("items");
     }
+    // policies as a table: the policy's row with its schedule, retention, compression and encryption.
+    const policies = await snapdb(["policies", "--org", ORG]);
+    expect(policies.code).toBe(0);
+    expect(policies.stdout.split("\n")[0]).toMatch(/^ID +NAME +SCHEDULE +ZONE +DESTINATION +KEEP +COMPRESSION +ENCRYPTED$/);
+    expect(policies.stdout).toMatch(new RegExp(`^${policyId} +pol-\\w+ +0 3 1 1 \\* +UTC +dst_\\w+ +last 50 +zstd 3 +yes$`, "m"));
+
+    // show without --json: one "key: value" line per field, nested ones dotted.
+    const shown = await snapdb(["sources", "show", shopId, "--org", ORG]);
+    expect(shown.code).toBe(0);
+    const fields = Object.fromEntries(shown.stdout.trimEnd().split("\n").map((l) => [l.slice(0, l.indexOf(": ")), l.slice(l.indexOf(": ") + 2)]));
+    expect(fields).toMatchObject({ id: shopId, name: "shop", engine: "postgres", host: pg.host, port: String(pg.port), database: pg.database });
+    expect(shown.stdout).not.toContain(pg.password);
+    const failedJob = (await api.must("GET", `/backup-jobs?dataSourceId=${brokenId}&status=failed&limit=1`)).items[0];
+    const jobShown = await snapdb(["jobs", "show", failedJob.id, "--org", ORG]);
+    expect(jobShown.stdout).toContain(`\nstatus: failed\n`);
+    expect(jobShown.stdout).toContain(`\nerror.code: ${failedJob.error.code}\n`);
+    expect(jobShown.stdout).toContain(`\nsha256: -\n`);
   }, 60_000);
 
   test("API errors print CODE: message and exit 1; usage errors exit 2", async () => {
@@ -207,10 +235,13 @@ describe("verify, download, restore", () => {
     jobId = (await api.must("GET", `/backup-jobs?dataSourceId=${shopId}&status=succeeded&limit=1`)).items[0].id;
   });
 
-  test("verify prints ok and exits 0", async () => {
+  test("verify prints ok and exits 0; --wait also says it is verifying", async () => {
     const r = await snapdb(["verify", jobId, "--org", ORG]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^ok: ${jobId}: [\\d.]+ MiB dump, [\\d.]+ MiB stored, sha256 [0-9a-f]{64}\\n$`));
+    const waited = await snapdb(["verify", jobId, "--wait", "--org", ORG]);
+    expect({ code: waited.code, stderr: waited.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(waited.stdout).toMatch(new RegExp(`^${jobId} {2}verifying {2}elapsed 0:00\\n(.*\\n)*ok: ${jobId}: [\\d.]+ MiB dump, `));
   }, 60_000);
 
   test("download streams the file, checks its sha256, and never overwrites", async () => {
@@ -246,7 +277,23 @@ describe("verify, download, restore", () => {
     expect(pg.psql("SELECT count(*) FROM big", "shop_copy").trim()).toBe("1200000");
     const refused = await snapdb(["restore", jobId, "--target-database", "shop_copy", "--org", ORG]);
     expect(refused).toMatchObject({ code: 1, stderr: expect.stringMatching(/^CONFLICT: /) });
-  }, 180_000);
+
+    // --clean replaces what the backup holds: a row added since is gone afterwards.
+    pg.psql(`SET ROLE ${pg.user}; INSERT INTO big VALUES (0, 'added');`, "shop_copy");
+    expect(pg.psql("SELECT count(*) FROM big", "shop_copy").trim()).toBe("1200001");
+    const clean = await snapdb(["restore", jobId, "--target-database", "shop_copy", "--clean", "--wait", "--org", ORG]);
+    expect({ code: clean.code, stderr: clean.stderr }).toEqual({ code: 0, stderr: expect.stringContaining("restoring") });
+    const cleanId = clean.stdout.match(/^(rst_\w+) succeeded: /m)?.[1];
+    expect(cleanId).toBeTruthy();
+    expect(pg.psql("SELECT count(*) FROM big", "shop_copy").trim()).toBe("1200000");
+
+    // restores as a table: the clean one says so.
+    const restores = await snapdb(["restores", "--org", ORG]);
+    expect(restores.code).toBe(0);
+    expect(restores.stdout.split("\n")[0]).toMatch(/^ID +BACKUP JOB +TARGET +DATABASE +STATUS +QUEUED +TOOK +WRITTEN +ERROR$/);
+    expect(restores.stdout).toMatch(new RegExp(`^${cleanId} +${jobId} +shop +shop_copy +succeeded \\(clean\\) +\\d{4}-`, "m"));
+    expect(restores.stdout).toMatch(new RegExp(`^rst_\\w+ +${jobId} +shop +shop_copy +succeeded +\\d{4}-`, "m"));
+  }, 240_000);
 });
 
 describe("a stored file that changed under the daemon", () => {
@@ -272,11 +319,67 @@ describe("a stored file that changed under the daemon", () => {
   }, 120_000);
 });
 
+describe("a whole-server backup (database \"*\"): one file per database, named with --part", () => {
+  let job: any;
+  beforeAll(async () => {
+    // A superuser for the globals (roles), and one small database: the big ones stay out.
+    pg.psql(`CREATE ROLE snap_admin SUPERUSER LOGIN PASSWORD 'admin-pw-1'; CREATE DATABASE tiny;`);
+    pg.psql(`CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 100) g;`, "tiny");
+    const source = await api.createSource(
+      { name: "server", engine: "postgres", host: pg.host, port: pg.port, database: "*", excludeDatabases: ["postgres", pg.database, "shop_copy"] },
+      { username: "snap_admin", password: "admin-pw-1" },
+    );
+    await api.attach(source.id, policyId);
+    job = await api.backupNow(source.id);
+    expect(job.status).toBe("succeeded");
+    expect(job.sha256).toBeNull();
+    expect(job.parts.map((p: any) => p.name).sort()).toEqual([":globals", "tiny"]);
+  }, 120_000);
+
+  test("download and verify without --part list the parts (exit 2); with --part they fetch and check that file", async () => {
+    for (const cmd of ["download", "verify"]) {
+      const r = await snapdb([cmd, job.id, "--org", ORG]);
+      expect({ cmd, code: r.code, stdout: r.stdout }).toEqual({ cmd, code: 2, stdout: "" });
+      expect(r.stderr).toContain(`${job.id} is a whole-server backup of 2 files, one per database and one for the globals: name one with --part NAME.`);
+      expect(r.stderr).toMatch(/Its parts: (:globals, tiny|tiny, :globals)\n/);
+      expect(r.stderr).toContain(`e.g. snapdb ${cmd} ${job.id} --part `);
+    }
+    const unknown = await snapdb(["download", job.id, "--part", "nope", "--org", ORG]);
+    expect(unknown).toMatchObject({ code: 2, stderr: expect.stringContaining(`${job.id} has no part "nope"; its parts: `) });
+
+    const part = job.parts.find((p: any) => p.name === "tiny");
+    const fetched = await snapdb(["download", job.id, "--part", "tiny", "--org", ORG]);
+    expect({ code: fetched.code, stderr: fetched.stderr }).toEqual({ code: 0, stderr: "" });
+    const name = `${job.id}-${part.objectKey.split("/").at(-1)}`;
+    expect(fetched.stdout).toStartWith(`wrote ${name}: `);
+    expect(fetched.stdout).toEndWith(`sha256 ${part.sha256} matches the job's\n`);
+    const bytes = readFileSync(join(work.path, name));
+    expect(bytes.length).toBe(part.storedBytes);
+    expect(new Bun.CryptoHasher("sha256").update(bytes).digest("hex")).toBe(part.sha256);
+
+    const verified = await snapdb(["verify", job.id, "--part", ":globals", "--wait", "--org", ORG]);
+    expect({ code: verified.code, stderr: verified.stderr }).toEqual({ code: 0, stderr: "" });
+    const globals = job.parts.find((p: any) => p.name === ":globals");
+    expect(verified.stdout).toStartWith(`${job.id} (part :globals)  verifying  elapsed 0:00\n`);
+    expect(verified.stdout.trimEnd().split("\n").at(-1)).toMatch(
+      new RegExp(`^ok: ${job.id} \\(part :globals\\): [\\d.]+ (B|KiB) dump, [\\d.]+ (B|KiB) stored, sha256 ${globals.sha256}$`),
+    );
+  }, 120_000);
+
+  test("--part on a one-file backup is refused", async () => {
+    const one = (await api.must("GET", `/backup-jobs?dataSourceId=${shopId}&status=succeeded&limit=1`)).items[0];
+    for (const cmd of ["download", "verify"]) {
+      const r = await snapdb([cmd, one.id, "--part", "x", "--org", ORG]);
+      expect(r).toMatchObject({ code: 2, stderr: expect.stringContaining(`${one.id} is one file, not a whole-server backup: leave --part out`) });
+    }
+  }, 60_000);
+});
+
 describe("shell completion", () => {
   test("bash, zsh and fish parse the scripts, which list the commands and flags", async () => {
     const bash = await snapdb(["completion", "bash"]);
     expect(bash.code).toBe(0);
-    for (const word of ["backup", "restore", "verify", "download", "ui-link", "--wait", "--target-database", "--json"]) expect(bash.stdout).toContain(word);
+    for (const word of ["backup", "restore", "verify", "download", "ui-link", "--wait", "--target-database", "--json", "--part"]) expect(bash.stdout).toContain(word);
     const file = join(work.path, "snapdb.bash");
     writeFileSync(file, bash.stdout);
     expect(Bun.spawnSync(["bash", "-n", file]).exitCode).toBe(0);
@@ -288,6 +391,8 @@ describe("shell completion", () => {
     };
     expect(complete("snapdb ba")).toEqual(["backup"]);
     expect(complete("snapdb backup --w")).toEqual(["--wait"]);
+    expect(complete("snapdb download --pa")).toEqual(["--part"]);
+    expect(complete("snapdb verify --")).toEqual(expect.arrayContaining(["--part", "--wait", "--json"]));
     expect(complete("snapdb completion z")).toEqual(["zsh"]);
     for (const shell of ["zsh", "fish"]) {
       const r = await snapdb(["completion", shell]);
@@ -313,7 +418,12 @@ describe("the README", () => {
     return block;
   }
 
-  test("its four CLI commands run as written, with snapdb on PATH", async () => {
+  test("its four CLI commands (no more) run as written, with snapdb on PATH", async () => {
+    const commands = cliBlock()
+      .split("\n")
+      .filter((l) => /^\s*(\w+=\$\()?snapdb /.test(l));
+    expect(commands.length).toBe(4);
+    expect(cliBlock()).not.toContain("jq");
     const bin = join(work.path, "bin");
     mkdirSync(bin, { recursive: true });
     if (!existsSync(join(bin, "snapdb"))) symlinkSync(daemon.cli[0]!, join(bin, "snapdb"));
@@ -328,7 +438,7 @@ describe("the README", () => {
       const timer = setTimeout(() => bash.kill("SIGKILL"), 150_000);
       const [out, err] = await Promise.all([new Response(bash.stdout).text(), new Response(bash.stderr).text()]);
       clearTimeout(timer);
-      expect({ code: await bash.exited, err: err.replace(/backing up shop .*\n/, "") }).toEqual({ code: 0, err: "" });
+      expect({ code: await bash.exited, err }).toEqual({ code: 0, err: "" });
       const job = out.match(/^JOB (job_\w+)$/m)?.[1];
       expect(job).toBeTruthy();
       expect(out).toMatch(/^ok: job_/m);

@@ -4,7 +4,7 @@
  * own cron semantics, and a source's state is its last finished backup.
  */
 import { expect, test } from "bun:test";
-import { dayStrip, sourceView, stripSummary, type Attachment, type Job, type Policy } from "../../src/ui/model.ts";
+import { coveredFromOf, dayStrip, NOT_LOADED, sourceView, stripSummary, type Attachment, type Job, type Policy } from "../../src/ui/model.ts";
 
 const DAY = 86_400_000;
 const localMidnight = (ms: number) => {
@@ -95,4 +95,36 @@ test("the source's state is its last finished backup; charts take its successes 
   // A success older than the window still counts as the last success.
   const old = job("succeeded", new Date(now - 90 * DAY).toISOString(), { dataSourceId: "ds_b" });
   expect(sourceView({ id: "ds_b", name: "b", engine: "sqlite" }, [], [], policies, now, old)).toMatchObject({ state: "ok", lastSuccess: old });
+});
+
+test("jobs cut short (too many to load): the days they do not cover say unknown, never missed", () => {
+  const local = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const schedule = { cron: "0 1 * * *", timezone: local, since: Date.parse(dayAgo(25, 0)) };
+  // The newest jobs only (the list is newest first), down to one queued 5 days ago at 03:00.
+  const loaded = [job("succeeded", dayAgo(1)), job("failed", dayAgo(3)), job("failed", dayAgo(5, 2)), job("succeeded", dayAgo(5))];
+  const coveredFrom = coveredFromOf({ items: loaded, complete: false });
+  expect(coveredFrom).toBe(Date.parse(dayAgo(5)));
+  expect(coveredFromOf({ items: loaded, complete: true })).toBeNull();
+
+  const strip = dayStrip(loaded, [schedule], now, 30, coveredFrom);
+  const at = (n: number) => strip[29 - n]!.state;
+  expect(at(1)).toBe("ok");
+  expect(at(2)).toBe("missed"); // inside what was loaded: a real miss
+  expect(at(3)).toBe("failed");
+  expect(at(5)).toBe("ok"); // partly loaded, but a success was seen
+  // Before the loaded jobs: not "missed" (the runs may be among the jobs not loaded), not "none" either.
+  for (let n = 6; n < 30; n++) expect({ n, state: at(n) }).toEqual({ n, state: "unknown" });
+  expect(stripSummary(strip)).toBe(`2 ok, 1 failed, ${strip.filter((d) => d.state === "missed").length} missed, 24 not loaded`);
+  // A partly loaded day without a success seen is unknown too (its success may be among the others).
+  const cutMidDay = dayStrip([job("failed", dayAgo(4, 12))], [schedule], now, 30, Date.parse(dayAgo(4, 12)));
+  expect(cutMidDay[29 - 4]!.state).toBe("unknown");
+
+  // The same through sourceView, and a last success not looked up yet is "not loaded", not "never".
+  const attachments: Attachment[] = [{ id: "att_1", dataSourceId: "ds_a", policyId: "pol_1", enabled: true, nextRunAt: null, createdAt: dayAgo(25) }];
+  const policies = new Map<string, Policy>([["pol_1", { id: "pol_1", name: "nightly", scheduleCron: "0 1 * * *", timezone: local }]]);
+  const view = sourceView({ id: "ds_a", name: "a", engine: "postgres" }, loaded, attachments, policies, now, null, { coveredFrom });
+  expect(view.strip.map((d) => d.state)).toEqual(strip.map((d) => d.state));
+  const unseen = sourceView({ id: "ds_z", name: "z", engine: "postgres" }, loaded, [], policies, now, NOT_LOADED, { coveredFrom });
+  expect(unseen).toMatchObject({ state: "unknown", lastSuccess: null, lastSuccessKnown: false });
+  expect(sourceView({ id: "ds_z", name: "z", engine: "postgres" }, loaded, [], policies, now, null)).toMatchObject({ state: "never", lastSuccessKnown: true });
 });

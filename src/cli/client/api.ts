@@ -18,6 +18,7 @@ export interface TokenSource {
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
+/** How long an ordinary call may take; calls that are slow by design pass their own (or none). */
 const TIMEOUT_MS = 60_000;
 
 /** The REST API as the CLI sees it: JSON in and out, `{ code, message }` errors. */
@@ -33,7 +34,8 @@ export class ApiClient {
     return url.toString();
   }
 
-  async request<T = any>(method: string, path: string, opts: { query?: Query; body?: unknown } = {}): Promise<T> {
+  /** `timeoutMs: null`: no time limit (the daemon answers when the work is done, e.g. a verify). */
+  async request<T = any>(method: string, path: string, opts: { query?: Query; body?: unknown; timeoutMs?: number | null } = {}): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${await this.tokens.get()}`, accept: "application/json" };
     if (opts.body !== undefined) headers["content-type"] = "application/json";
     let res: Response;
@@ -43,7 +45,9 @@ export class ApiClient {
         headers,
         body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
         redirect: "manual",
-        signal: AbortSignal.timeout(TIMEOUT_MS),
+        signal: opts.timeoutMs === null ? undefined : AbortSignal.timeout(opts.timeoutMs ?? TIMEOUT_MS),
+        // Bun's own idle timer (5 min by default) would still cut a silent answer: off as well.
+        ...(opts.timeoutMs === null ? { timeout: false } : {}),
       });
     } catch (err) {
       throw new ApiError("UNAVAILABLE", `cannot reach the daemon at ${this.baseUrl}: ${(err as Error).message}`);
@@ -64,7 +68,7 @@ export class ApiClient {
     return this.request<T>("GET", path, { query });
   }
 
-  post<T = any>(path: string, body?: unknown): Promise<T> {
-    return this.request<T>("POST", path, { body });
+  post<T = any>(path: string, body?: unknown, opts: { query?: Query; timeoutMs?: number | null } = {}): Promise<T> {
+    return this.request<T>("POST", path, { body, ...opts });
   }
 }

@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { link, open, rm } from "node:fs/promises";
-import { basename } from "node:path";
 import { ExitError, UsageError, type Command } from "../command.ts";
 import { ApiError } from "./api.ts";
 import { CLIENT_HELP, CLIENT_OPTIONS, connect } from "./connect.ts";
 import { formatBytes } from "./format.ts";
+import { jobFileOf } from "./job-file.ts";
 import { ProgressView } from "./progress.ts";
 
 /** The link only has to be valid when the transfer starts. */
@@ -24,7 +24,7 @@ export const downloadCommand: Command = {
   name: "download",
   summary: "download a backup's stored file and check its sha256",
   positionals: true,
-  usage: `snapdb download <job id> [-o FILE]
+  usage: `snapdb download <job id> [--part NAME] [-o FILE]
 
 Asks for a download link (POST /backup-jobs/{id}/download-link), streams the file into
 FILE (default: the object's own name, e.g. job_….dump.zst.age, in the current directory)
@@ -33,23 +33,26 @@ FILE is written under FILE.part, mode 0600, and moved there only once it checked
 existing FILE is never overwritten. -o - writes to stdout (checked at the end: exit 1 on
 a mismatch).
 
-  -o, --output FILE   where to write it (- for stdout)
+A whole-server backup (a data source with database "*") is one file per database plus one
+for the globals: name the one to fetch with --part (without it, the parts are listed).
+
+  --part NAME         a whole-server backup's file: a database's name, or :globals
+  -o, --output FILE   where to write it (- for stdout; a part's default: job_…-NAME.…)
 
 ${CLIENT_HELP}`,
-  options: { ...CLIENT_OPTIONS, output: { type: "string", short: "o" } },
+  options: { ...CLIENT_OPTIONS, output: { type: "string", short: "o" }, part: { type: "string" } },
   async run(values, positionals) {
     const [jobId, ...extra] = positionals;
     if (!jobId) throw new UsageError("name the backup job to download (job_…)");
     if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
     const { api } = connect(values);
     const job = await api.get(`/backup-jobs/${encodeURIComponent(jobId)}`);
-    if (job.status !== "succeeded" || !job.sha256) throw new ApiError("CONFLICT", `${job.id} is ${job.status}: it has no file to download`);
-    if (job.fileDeletedAt) throw new ApiError("NOT_FOUND", `the file of ${job.id} was deleted at ${job.fileDeletedAt}`);
-    const output = typeof values.output === "string" ? values.output : basename(job.objectKey ?? `${job.id}.backup`);
+    const stored = jobFileOf(job, typeof values.part === "string" ? values.part : undefined, "download");
+    const output = typeof values.output === "string" ? values.output : stored.fileName;
     const toStdout = output === "-";
     if (!toStdout && existsSync(output)) throw new ExitError(`${output} already exists: remove it or pass -o another name`);
 
-    const grant = await api.post(`/backup-jobs/${encodeURIComponent(job.id)}/download-link`, { expiresInSeconds: LINK_SECONDS });
+    const grant = await api.post(`/backup-jobs/${encodeURIComponent(job.id)}/download-link`, { expiresInSeconds: LINK_SECONDS }, { query: { part: stored.part ?? undefined } });
     // No bearer token here: the link is its own credential (and may point at S3, which must not see ours).
     let res: Response;
     try {
@@ -62,7 +65,7 @@ ${CLIENT_HELP}`,
     const partial = `${output}.part`;
     const file = toStdout ? null : await open(partial, "wx", 0o600);
     const hash = createHash("sha256");
-    const view = new ProgressView(process.stderr, { id: job.id, total: job.storedBytes, exact: true });
+    const view = new ProgressView(process.stderr, { id: job.id, total: stored.storedBytes, exact: true });
     const redraw = view.tty ? setInterval(() => view.render(), 100) : null;
     let size = 0;
     try {
@@ -83,11 +86,11 @@ ${CLIENT_HELP}`,
       await file?.close();
     }
     const sha256 = hash.digest("hex");
-    if (sha256 !== job.sha256 || (job.storedBytes !== null && size !== job.storedBytes)) {
+    if (sha256 !== stored.sha256 || (stored.storedBytes !== null && size !== stored.storedBytes)) {
       if (file) await rm(partial, { force: true });
       throw new ApiError(
         "CHECKSUM_MISMATCH",
-        `got ${size} bytes with sha256 ${sha256}; the job recorded ${job.storedBytes} bytes with sha256 ${job.sha256}${file ? " (nothing was kept)" : ""}`,
+        `got ${size} bytes with sha256 ${sha256}; the job recorded ${stored.storedBytes} bytes with sha256 ${stored.sha256}${file ? " (nothing was kept)" : ""}`,
       );
     }
     if (file) {

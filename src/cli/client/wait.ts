@@ -41,12 +41,11 @@ export function summary(target: WaitTarget, item: any): string {
 }
 
 /**
- * Polls a job or restore until it ends, drawing its progress on stdout (a bar on a
- * terminal, plain lines elsewhere; none with `quiet`). Returns the final answer. Ctrl-C
- * stops the waiting only: the job goes on in the daemon.
+ * Polls a job or restore until it ends, drawing its progress on `out` (stdout by default: a
+ * bar on a terminal, plain lines elsewhere; none with `quiet`). Returns the final answer.
+ * Ctrl-C stops the waiting only: the job goes on in the daemon.
  */
-export async function waitUntilDone(api: ApiClient, target: WaitTarget, quiet = false): Promise<any> {
-  const out = process.stdout;
+export async function waitUntilDone(api: ApiClient, target: WaitTarget, quiet = false, out: NodeJS.WriteStream = process.stdout): Promise<any> {
   const view = new ProgressView(out, { id: target.id, total: target.total, exact: target.exact });
   const redraw = !quiet && view.tty ? setInterval(() => view.render(), 100) : null;
   const onInterrupt = () => {

@@ -26,8 +26,9 @@ export function dashboardPage(assetVersion: string): string {
       <h2 id="login-title">Sign in</h2>
       <p id="login-error" class="error" role="alert" hidden></p>
       <p>On the daemon's host, run <code>snapdb ui-link --org ORG</code> and open the link it prints
-        (once, within 5 minutes). Or paste an API token with the <code>backup.read</code> scope; the
-        page keeps it in memory only, until you close or reload it.</p>
+        (once, within 5 minutes). Or paste a read-only API token (scope <code>backup.read</code>; a
+        token that can change anything is refused); the page keeps it in memory only, until you
+        close or reload it.</p>
       <form id="login-form">
         <label for="token">API token</label>
         <input id="token" name="token" type="password" autocomplete="off" spellcheck="false" required>
@@ -35,6 +36,7 @@ export function dashboardPage(assetVersion: string): string {
       </form>
     </section>
     <div id="dashboard" hidden>
+      <p id="partial" class="notice" role="note" hidden></p>
       <section aria-labelledby="sources-title">
         <h2 id="sources-title">Data sources</h2>
         <ul class="legend" aria-label="Legend of the 30-day strip">
@@ -43,6 +45,7 @@ export function dashboardPage(assetVersion: string): string {
           <li><span class="day missed"></span> missed: scheduled, nothing ran</li>
           <li><span class="day pending"></span> queued or running</li>
           <li><span class="day none"></span> nothing due</li>
+          <li id="legend-unknown" hidden><span class="day unknown"></span> not loaded (see the note above)</li>
         </ul>
         <div class="scroll">
           <table id="sources">
@@ -96,6 +99,27 @@ export function dashboardPage(assetVersion: string): string {
               </tr>
             </thead>
             <tbody id="failed-body"></tbody>
+          </table>
+        </div>
+      </section>
+      <section aria-labelledby="drills-title">
+        <h2 id="drills-title">Restore drills</h2>
+        <div class="scroll">
+          <table id="drills">
+            <caption>Restore drills: each restores its data source's newest backup into a scratch database and checks it. The last run of each, with what it compared.</caption>
+            <thead>
+              <tr>
+                <th scope="col">Drill</th>
+                <th scope="col">Data source</th>
+                <th scope="col">Last run</th>
+                <th scope="col">Result</th>
+                <th scope="col">Tables</th>
+                <th scope="col">Rows compared</th>
+                <th scope="col">Took</th>
+                <th scope="col">Error</th>
+              </tr>
+            </thead>
+            <tbody id="drills-body"></tbody>
           </table>
         </div>
       </section>

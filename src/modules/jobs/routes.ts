@@ -66,7 +66,12 @@ export function jobRoutes(kit: HttpKit, control: JobControl) {
     )
     .post(
       "/backup-jobs/:id/verify",
-      ({ params, query, ctx }) => verifyJobFile(ctx, deps, params.id, query.part),
+      ({ params, query, ctx, request, server }) => {
+        // The answer comes once the whole file was read twice, which can take longer than the
+        // server's idle timeout (it counts while a handler works): not for this request.
+        server?.timeout(request, 0);
+        return verifyJobFile(ctx, deps, params.id, query.part);
+      },
       {
         scope: "backup.operate",
         params: JobIdParams,
@@ -74,7 +79,9 @@ export function jobRoutes(kit: HttpKit, control: JobControl) {
         response: { 200: JobVerifyResult },
         detail: {
           summary: "Re-read the stored file: size, sha256, and that it decrypts and decompresses",
-          description: "A whole-server backup's files are verified one at a time: `?part=NAME` (400 listing the parts without it).",
+          description:
+            "Synchronous: it answers once the file was read (twice: as stored, then decrypted and decompressed), however long that takes; the daemon's idle timeout does not apply to it. " +
+            "A whole-server backup's files are verified one at a time: `?part=NAME` (400 listing the parts without it).",
           tags,
         },
       },
