@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { AGE_PROBE_PREFIX } from "./age-tool.ts";
 import { PIPE_DIR_PREFIX } from "./os-pipe.ts";
@@ -133,7 +133,8 @@ export function snapshotWorkerSpecifier(moduleUrl = import.meta.url): string {
 /** A consistent snapshot via VACUUM INTO in a worker, streamed, then removed. */
 function sqliteDump(target: SourceTarget, env: DumpEnv, signal: AbortSignal): ReadableStream<Uint8Array> {
   mkdirSync(env.scratchDir, { recursive: true, mode: 0o700 });
-  const snapshot = join(env.scratchDir, `${SNAPSHOT_PREFIX}${crypto.randomUUID()}.db`);
+  // Real: a fingerprint counts it with SQLite's NOFOLLOW, which refuses any symlink on the way.
+  const snapshot = join(realpathSync(env.scratchDir), `${SNAPSHOT_PREFIX}${crypto.randomUUID()}.db`);
   const cleanup = () => rmSync(snapshot, { force: true });
   let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   const made = new Promise<void>((resolve, reject) => {

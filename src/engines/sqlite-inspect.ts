@@ -13,13 +13,14 @@ import { spawnTool } from "./tool-stream.ts";
  *
  * Every check opens the file on its own read-only connection and runs one statement
  * (bun:sqlite prepares the first statement of the text only), so an ATTACH in one check
- * cannot serve a later one.
+ * cannot serve a later one. The path must be a real one (no symlink anywhere in it): the file
+ * is opened with SQLite's NOFOLLOW, as every tenant file is (sqlite-path.ts).
  */
 const CHILD = `
-import { Database } from "bun:sqlite";
+import { Database, constants } from "bun:sqlite";
 const input = JSON.parse(await Bun.stdin.text());
 const text = (v) => v === null || v === undefined ? null : typeof v === "string" ? v : v instanceof Uint8Array ? Buffer.from(v).toString("hex") : String(v);
-const open = () => { const db = new Database(input.path, { readonly: true }); db.run("PRAGMA query_only = ON"); return db; };
+const open = () => { const db = new Database(input.path, constants.SQLITE_OPEN_READONLY | constants.SQLITE_OPEN_NOFOLLOW); db.run("PRAGMA query_only = ON"); return db; };
 const out = {};
 if (input.count) {
   const db = open();

@@ -1,19 +1,25 @@
 import { Database } from "bun:sqlite";
-import { closeSync, constants, existsSync, lstatSync, openSync, readSync, rmSync, statSync } from "node:fs";
-import { open, rename } from "node:fs/promises";
+import { closeSync, constants, existsSync, fsyncSync, lstatSync, openSync, readSync, renameSync, rmSync, statSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { RestoreSetupError } from "./restore.ts";
+import { COMPANIONS, SQLITE_READONLY_NOFOLLOW, SQLITE_READWRITE_NOFOLLOW, type SqlitePin } from "./sqlite-path.ts";
 
 /**
  * SQLite restores never write into the target file: the database is written to a temp file
  * beside it (same directory, so the rename is atomic on the same filesystem), fsynced,
  * checked with `PRAGMA integrity_check`, and only then renamed over the target. A failure or
  * cancel at any point removes the temp file; the target is the old file or the new one,
- * never half of each.
+ * never half of each. Every step happens in the target's directory held open (a SqlitePin):
+ * the daemon's own opens and the rename go through the descriptor, SQLite's through the
+ * checked real path with NOFOLLOW.
  */
 
-/** The temp file of one restore: hidden, named after it, so recovery can find and remove it. */
-export const sqliteTempPath = (target: string, restoreId: string) => join(dirname(target), `.${basename(target)}.snapdb-restore-${restoreId}.tmp`);
+/** The temp file's name beside `name`: hidden, named after the restore, so recovery can find and remove it. */
+const sqliteTempName = (name: string, restoreId: string) => `.${name}.snapdb-restore-${restoreId}.tmp`;
+
+/** The temp file of one restore beside `target`. */
+export const sqliteTempPath = (target: string, restoreId: string) => join(dirname(target), sqliteTempName(basename(target), restoreId));
 
 export function removeSqliteTemp(tmp: string): void {
   for (const suffix of ["", "-wal", "-shm", "-journal"]) rmSync(tmp + suffix, { force: true });
@@ -23,9 +29,10 @@ export function removeSqliteTemp(tmp: string): void {
 const SQLITE_HEADER = Buffer.from("SQLite format 3\0", "latin1");
 
 /**
- * Why a restore must not put a database at `real` (a resolved path), or null when it may:
- * nothing is there yet and its directory exists, an empty file, or a file that starts with
- * SQLite's header. Anything else (a key, a config, a log) is never replaced, clean or not.
+ * Why a restore must not put a database at `real` (a resolved path, or a pinned one:
+ * `pin.at()`), or null when it may: nothing is there yet and its directory exists, an empty
+ * file, or a file that starts with SQLite's header. Anything else (a key, a config, a log)
+ * is never replaced, clean or not.
  */
 export function notReplaceable(real: string): string | null {
   let stat;
@@ -56,13 +63,13 @@ export function notReplaceable(real: string): string | null {
   return head.equals(SQLITE_HEADER) ? null : "exists and is not a SQLite database (a restore never replaces another kind of file)";
 }
 
-/** Tables and views of a SQLite file; null when the file is missing, -1 when it is not a database. */
+/** Tables and views of a SQLite file (a checked real path); null when the file is missing, -1 when it is not a database. */
 export function sqliteUserObjects(path: string): number | null {
   if (!existsSync(path)) return null;
   if (statSync(path).size === 0) return 0;
   let db: Database | null = null;
   try {
-    db = new Database(path, { readonly: true });
+    db = new Database(path, SQLITE_READONLY_NOFOLLOW);
     const row = db.query("SELECT count(*) AS n FROM sqlite_master WHERE type IN ('table','view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").get() as { n: number };
     return row.n;
   } catch {
@@ -75,7 +82,7 @@ export function sqliteUserObjects(path: string): number | null {
 function integrityOf(path: string): string {
   let db: Database | null = null;
   try {
-    db = new Database(path);
+    db = new Database(path, SQLITE_READWRITE_NOFOLLOW);
     const rows = db.query("PRAGMA integrity_check").all() as { integrity_check: string }[];
     return rows.map((r) => r.integrity_check).join("; ");
   } catch (err) {
@@ -86,20 +93,27 @@ function integrityOf(path: string): string {
 }
 
 /**
- * Writes `input` to `tmp` (backpressure: each chunk is written before the next is read),
- * fsyncs it, checks it, then `hooks.beforeRename()` (the caller's last look at the target) and the
- * atomic rename.
+ * Writes `input` to a temp file in the pinned directory (backpressure: each chunk is written
+ * before the next is read), fsyncs it, checks it, then `hooks.beforeRename()` (the caller's
+ * last look at the target) and the atomic rename over `pin.name`. The temp file is removed
+ * on any failure or cancel.
  */
 export async function writeSqliteAtomically(
   input: ReadableStream<Uint8Array>,
-  target: string,
-  tmp: string,
+  pin: SqlitePin,
+  restoreId: string,
   signal: AbortSignal,
   hooks: { beforeRename(): void; renamed(): void },
 ): Promise<void> {
-  const mode = existsSync(target) ? statSync(target).mode & 0o777 : 0o600;
+  const tmpName = sqliteTempName(pin.name, restoreId);
+  const tmp = pin.at(tmpName);
+  const target = pin.at();
+  // The old file's mode (a symlink's own is 0777: then the private default).
+  const old = lexists(target) ? lstatSync(target) : null;
+  const mode = old?.isFile() ? old.mode & 0o777 : 0o600;
   let renamed = false;
   try {
+    // O_EXCL: never through a symlink someone put at the temp name.
     const fh = await open(tmp, "wx", mode);
     try {
       for await (const chunk of input) {
@@ -113,23 +127,24 @@ export async function writeSqliteAtomically(
     if (signal.aborted) throw new RestoreSetupError("CANCELED", "aborted");
     // Nothing has opened the temp file yet, so a -wal or -journal beside it is someone else's
     // (a link to another database's pages): SQLite would read it into the restored file.
-    for (const suffix of ["-wal", "-shm", "-journal"]) {
-      if (lexists(tmp + suffix)) throw new RestoreSetupError("RESTORE_FAILED", `a file the restore did not make lies beside its temp file (${basename(tmp)}${suffix})`);
+    for (const suffix of COMPANIONS) {
+      if (lexists(tmp + suffix)) throw new RestoreSetupError("RESTORE_FAILED", `a file the restore did not make lies beside its temp file (${tmpName}${suffix})`);
     }
-    const integrity = integrityOf(tmp);
+    const integrity = integrityOf(join(dirname(pin.real), tmpName));
     if (integrity !== "ok") throw new RestoreSetupError("RESTORE_FAILED", `the restored file is not a sound SQLite database: ${integrity.slice(0, 500)}`);
     // Opening it may have left -wal/-shm beside the temp file; they must not follow it.
-    for (const suffix of ["-wal", "-shm", "-journal"]) rmSync(tmp + suffix, { force: true });
+    for (const suffix of COMPANIONS) rmSync(tmp + suffix, { force: true });
     hooks.beforeRename();
     if (signal.aborted) throw new RestoreSetupError("CANCELED", "aborted");
     // A WAL beside the old target would be replayed into the new file on the next open:
     // fold it into the old file first, then drop it once the new file is in place.
-    if (existsSync(`${target}-wal`)) checkpoint(target);
-    await rename(tmp, target);
+    if (lexists(`${target}-wal`)) checkpoint(pin.real);
+    // Both names in the held directory: the rename replaces the entry, never follows it.
+    renameSync(tmp, target);
     renamed = true;
     hooks.renamed();
     for (const suffix of ["-wal", "-shm"]) rmSync(target + suffix, { force: true });
-    await fsyncDir(dirname(target));
+    fsyncSync(pin.dirFd);
   } finally {
     if (!renamed) removeSqliteTemp(tmp);
   }
@@ -147,20 +162,11 @@ function lexists(path: string): boolean {
 function checkpoint(target: string): void {
   let db: Database | null = null;
   try {
-    db = new Database(target);
+    db = new Database(target, SQLITE_READWRITE_NOFOLLOW);
     db.run("PRAGMA wal_checkpoint(TRUNCATE)");
   } catch (err) {
     throw new RestoreSetupError("RESTORE_FAILED", `could not checkpoint the target's WAL (is an application holding it?): ${(err as Error).message}`);
   } finally {
     db?.close();
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }

@@ -1,5 +1,6 @@
 import { Database } from "bun:sqlite";
 import { statSync } from "node:fs";
+import { SQLITE_READONLY_NOFOLLOW } from "./sqlite-path.ts";
 import { verifyFailure, type Engine, type SourceTarget, type VerifyResult } from "./types.ts";
 
 /**
@@ -21,7 +22,8 @@ export const sqliteEngine: Engine = {
     }
     let db: Database | null = null;
     try {
-      db = new Database(path, { readonly: true });
+      // The checked real path (sqlite-path.ts): a symlink swapped in since is not followed.
+      db = new Database(path, SQLITE_READONLY_NOFOLLOW);
       db.query("SELECT count(*) AS n FROM sqlite_master").get();
       const row = db.query("SELECT sqlite_version() AS v").get() as { v: string };
       return { ok: true, latencyMs: Math.max(0, Math.round(performance.now() - started)), serverVersion: row.v };

@@ -6,7 +6,7 @@ import type { Db } from "../db/client.ts";
 import { type backupJobs, backupPolicies, dataSources, storageDestinations } from "../db/schema.ts";
 import { DUMP_EXT, DUMP_FORMAT, dumpCommand, startDump, type DumpCommand, type DumpEnv } from "../engines/dump.ts";
 import type { Fingerprint } from "../engines/fingerprint.ts";
-import { checkSqlitePath, type SqlitePathPolicy } from "../engines/sqlite-path.ts";
+import { pinSqlitePath, type SqlitePathPolicy } from "../engines/sqlite-path.ts";
 import { pinTarget } from "../engines/network.ts";
 import type { SourceTarget } from "../engines/types.ts";
 import { toolOutput } from "../engines/tool-stream.ts";
@@ -37,14 +37,17 @@ export interface BackupDeps {
 
 /**
  * The data source as the engines see it; for SQLite its path checked against the host
- * boundary now and replaced by the real path that was checked (what the dump opens).
+ * boundary of the job's organisation now (by name, then through its directory held open) and
+ * replaced by the real path that was checked: what the snapshot opens, with SQLite's
+ * NOFOLLOW (sqlite-path.ts says why that path then still leads to the checked file).
  */
-function backupTargetOf(deps: BackupDeps, row: DataSourceRow): SourceTarget {
+function backupTargetOf(deps: BackupDeps, row: DataSourceRow, orgId: string): SourceTarget {
   const target = deps.targetOf(row);
   if (target.engine !== "sqlite") return target;
-  const check = checkSqlitePath(target.path ?? "", deps.sqlitePaths);
-  if (!check.ok) throw new JobSetupError("PATH_NOT_ALLOWED", check.reason);
-  return { ...target, path: check.real };
+  const pinned = pinSqlitePath(target.path ?? "", deps.sqlitePaths, orgId);
+  if (!pinned.ok) throw new JobSetupError(pinned.missing ? "DUMP_FAILED" : "PATH_NOT_ALLOWED", pinned.reason);
+  using pin = pinned.pin;
+  return { ...target, path: pin.real };
 }
 
 /** Live byte counters of a running job, flushed to its row by the queue. */
@@ -150,7 +153,7 @@ export async function runBackup(
   });
   const recipients = await recipientsFor(deps, job, plan);
   // Before the object key is recorded: a refused source leaves nothing to clean up.
-  const target = await pinTarget(backupTargetOf(deps, plan.source), deps.outbound);
+  const target = await pinTarget(backupTargetOf(deps, plan.source, job.orgId), deps.outbound);
   // A base backup: its slot first (the WAL it needs is kept from then on), then pg_basebackup.
   const physical =
     plan.method === "physical" ? await preparePhysicalBackup(target, deps.dumpEnv.toolPath, { dataSourceId: job.dataSourceId, jobId: job.id }, plan.fastCheckpoint, signal) : null;

@@ -10,6 +10,7 @@ import { dropScratchDatabase, scratchNameOf } from "../engines/scratch-db.ts";
 import { checkSqlitePath } from "../engines/sqlite-path.ts";
 import { removeSqliteTemp } from "../engines/sqlite-restore.ts";
 import type { EngineName, SourceTarget } from "../engines/types.ts";
+import { realPathOf } from "../lib/host-paths.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { RunnerMetrics } from "./metrics.ts";
 import { recordPlanRunEnd, type PlanRunHook } from "./plan-run-record.ts";
@@ -80,7 +81,7 @@ async function refuseOwnSource(deps: PlanRunDeps, row: RestoreRow, at: RestoredA
   if (!sourceRow) return;
   let same: boolean;
   if (at.target.engine === "sqlite") {
-    const check = checkSqlitePath(sourceRow.path ?? "", deps.sqlitePaths);
+    const check = checkSqlitePath(sourceRow.path ?? "", deps.sqlitePaths, row.orgId);
     same = check.ok && check.real === at.sqlitePath;
   } else {
     const source = await pinTarget(deps.targetOf(sourceRow), deps.outbound);
@@ -134,13 +135,14 @@ export async function executePlanRun(deps: PlanRunDeps, entry: RunningRestore, o
       runPlan = { ...runPlan, target: { ...target, path } };
       // The scratch lies in the daemon's own directory, which SQLite sources may never use.
       runDeps = { ...deps, sqlitePaths: { roots: [deps.dumpEnv.scratchDir], reservedDirs: [], reservedFiles: deps.sqlitePaths.reservedFiles } };
-      at = { target, database: null, sqlitePath: path };
+      // The real path: the checks open it with SQLite's NOFOLLOW (a symlinked data dir included).
+      at = { target, database: null, sqlitePath: realPathOf(path) ?? path };
     } else if (mode === "drill") {
       if (!row.targetDatabase) throw new RestoreSetupError("INVALID_TARGET", "the drill has no scratch database name");
       scratch = { kind: "database", target, name: row.targetDatabase };
       at = { target, database: row.targetDatabase, sqlitePath: null };
     } else if (target.engine === "sqlite") {
-      const check = checkSqlitePath(target.path ?? "", deps.sqlitePaths);
+      const check = checkSqlitePath(target.path ?? "", deps.sqlitePaths, row.orgId);
       if (!check.ok) throw new RestoreSetupError("PATH_NOT_ALLOWED", check.reason);
       at = { target, database: null, sqlitePath: check.real };
       await refuseOwnSource(deps, row, at);

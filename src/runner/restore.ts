@@ -4,8 +4,8 @@ import { orgIdentity } from "../crypto/org-keys.ts";
 import { backupJobs, dataSources, type restores, storageDestinations } from "../db/schema.ts";
 import { dropMysqlTables, engineFamily, ensureDatabase, inspectDatabase, mysqlRestoreCommand, pgRestoreCommand, RestoreSetupError } from "../engines/restore.ts";
 import { pinTarget } from "../engines/network.ts";
-import { checkSqlitePath } from "../engines/sqlite-path.ts";
-import { notReplaceable, sqliteTempPath, sqliteUserObjects, writeSqliteAtomically } from "../engines/sqlite-restore.ts";
+import { checkSqlitePath, pinSqlitePath, type SqlitePin } from "../engines/sqlite-path.ts";
+import { notReplaceable, sqliteUserObjects, writeSqliteAtomically } from "../engines/sqlite-restore.ts";
 import type { SourceTarget } from "../engines/types.ts";
 import { countingTap } from "../lib/streams.ts";
 import { StorageError } from "../storage/errors.ts";
@@ -149,15 +149,30 @@ export function verifiedSource(body: ReadableStream<Uint8Array>, sha256: string 
 }
 
 /**
- * The real path a SQLite restore writes to: `path` still within the host boundary (checked
- * now, not only when the source was saved) and holding nothing but a SQLite database.
+ * Where a SQLite restore writes: `path` still within the organisation's host boundary
+ * (checked now, not only when the source was saved), its directory held open for the
+ * whole restore, and holding nothing but a SQLite database. The caller closes it.
  */
-function sqliteTargetPath(deps: RestoreDeps, path: string): string {
-  const check = checkSqlitePath(path, deps.sqlitePaths);
-  if (!check.ok) throw new RestoreSetupError("PATH_NOT_ALLOWED", check.reason);
-  const problem = notReplaceable(check.real);
-  if (problem) throw new RestoreSetupError("INVALID_TARGET", `${path} ${problem}`);
-  return check.real;
+function pinSqliteTarget(deps: RestoreDeps, path: string, orgId: string): SqlitePin {
+  const pinned = pinSqlitePath(path, deps.sqlitePaths, orgId);
+  if (!pinned.ok) throw new RestoreSetupError(pinned.missing ? "INVALID_TARGET" : "PATH_NOT_ALLOWED", pinned.reason);
+  const problem = notReplaceable(pinned.pin.at());
+  if (problem) {
+    pinned.pin.close();
+    throw new RestoreSetupError("INVALID_TARGET", `${path} ${problem}`);
+  }
+  return pinned.pin;
+}
+
+/** The last look before the rename: the held directory and the name still agree, and the file is still replaceable. */
+function recheckSqliteTarget(deps: RestoreDeps, path: string, orgId: string, pin: SqlitePin): void {
+  const problem = pin.recheck();
+  if (problem) throw new RestoreSetupError("PATH_NOT_ALLOWED", problem);
+  const again = checkSqlitePath(path, deps.sqlitePaths, orgId);
+  if (!again.ok) throw new RestoreSetupError("PATH_NOT_ALLOWED", again.reason);
+  if (again.real !== pin.real) throw new RestoreSetupError("PATH_NOT_ALLOWED", `${path} now resolves elsewhere than when the restore started`);
+  const replaceable = notReplaceable(pin.at());
+  if (replaceable) throw new RestoreSetupError("INVALID_TARGET", `${path} ${replaceable}`);
 }
 
 function refuseNonEmptySqlite(path: string): void {
@@ -188,11 +203,11 @@ export async function runRestore(
   const family = engineFamily(target.engine);
   const database = row.targetDatabase ?? target.database ?? "";
   let relations = 0;
-  let sqlitePath = "";
-  if (family === "sqlite") {
-    if (!target.path) throw new RestoreSetupError("INVALID_TARGET", "the target data source has no path");
-    sqlitePath = sqliteTargetPath(deps, target.path);
-    if (!row.clean) refuseNonEmptySqlite(sqlitePath);
+  if (family === "sqlite" && !target.path) throw new RestoreSetupError("INVALID_TARGET", "the target data source has no path");
+  // Closed however this function is left (done, failed, canceled).
+  using sqlite = family === "sqlite" ? pinSqliteTarget(deps, target.path!, row.orgId) : null;
+  if (sqlite) {
+    if (!row.clean) refuseNonEmptySqlite(sqlite.real);
   } else {
     const found = await inspectDatabase(target, database, signal);
     relations = found.relations;
@@ -208,12 +223,12 @@ export async function runRestore(
     if (family === "sqlite") {
       state.pipeline = "daemon";
       const decoded = await decodeInDaemon(stream, plan.format, identity, toolPath, signal);
-      const path = sqlitePath;
-      await writeSqliteAtomically(decoded.pipeThrough(countingTap((n) => (progress.bytesWritten += n))), path, sqliteTempPath(path, row.id), signal, {
+      const pin = sqlite!;
+      await writeSqliteAtomically(decoded.pipeThrough(countingTap((n) => (progress.bytesWritten += n))), pin, row.id, signal, {
         beforeRename: () => {
           // The last look: the path may have been swapped for a symlink while the bytes came in.
-          if (sqliteTargetPath(deps, target.path!) !== path) throw new RestoreSetupError("PATH_NOT_ALLOWED", `${target.path} now resolves elsewhere than when the restore started`);
-          if (!row.clean) refuseNonEmptySqlite(path);
+          recheckSqliteTarget(deps, target.path!, row.orgId, pin);
+          if (!row.clean) refuseNonEmptySqlite(pin.real);
         },
         renamed: () => (state.touched = "replaced"),
       });

@@ -157,6 +157,66 @@ describe("with SQLite roots, against a real daemon whose data dir lies inside th
   }, 60_000);
 });
 
+describe("per-organisation roots ({orgId}), on a real daemon", () => {
+  const base = tempDir("snapdb-boundary-orgs");
+  const shared = join(base.path, "x");
+  const dataDir = join(base.path, "data");
+  const aFile = () => join(shared, "org_a", "app.db");
+  let daemon: Daemon | null = null;
+  const start = async (roots: string) => {
+    await daemon?.stop();
+    daemon = await startDaemon({ dataDir, env: { SNAPDB_STORE_URL: "", SNAPDB_ALLOWED_SQLITE_ROOTS: roots, SNAPDB_LOG_LEVEL: "warn" } });
+    return { a: new DaemonApi(daemon.baseUrl, await daemon.token("org_a")), b: new DaemonApi(daemon.baseUrl, await daemon.token("org_b")) };
+  };
+  beforeAll(() => {
+    for (const dir of [dataDir, join(shared, "org_a"), join(shared, "org_b")]) mkdirSync(dir, { recursive: true });
+    sqliteFile(aFile(), 7);
+  });
+  afterAll(async () => {
+    await daemon?.stop();
+    base.cleanup();
+  });
+
+  test("org B cannot name org A's file: 400 at create; a row saved under a shared root is refused at verify, backup and restore once the root is per organisation", async () => {
+    // A shared root (no {orgId}): every organisation may name every file in it, org A's included.
+    let api = await start(shared);
+    const early = await api.b.createSource({ engine: "sqlite", path: aFile() });
+
+    // The operator makes the root per organisation.
+    api = await start(join(shared, "{orgId}"));
+    expectRefusedPath(await api.b.call("POST", "/data-sources", { name: "theirs", engine: "sqlite", path: aFile(), ...pinnedToHarness() }), "org A's file, as org B");
+    expectRefusedPath(await api.b.call("PATCH", `/data-sources/${early.id}`, { path: join(shared, "org_a", "other.db") }), "PATCH into org A's root");
+    // An id that is not one path segment gets no {orgId} root at all.
+    const dotted = new DaemonApi(daemon!.baseUrl, await daemon!.token("org_b/../org_a"));
+    const res = await dotted.call("POST", "/data-sources", { name: "dotted", engine: "sqlite", path: aFile(), ...pinnedToHarness() });
+    expectRefusedPath(res, "an org id with / and ..");
+    expect(res.body.details[0].message).toContain("{orgId}");
+
+    // The row saved before: verify, backup and restore are refused, nothing is read or written.
+    const managed = await api.b.managedDestination();
+    const policy = await api.b.createPolicy(managed.id, PLAIN);
+    expect(await api.b.must("POST", `/data-sources/${early.id}/verify`)).toMatchObject({ ok: false, error: { code: "PATH_NOT_ALLOWED" } });
+    await api.b.attach(early.id, policy.id);
+    const job = await api.b.backupNow(early.id, policy.id);
+    expect({ status: job.status, code: job.error?.code, objectKey: job.objectKey }).toEqual({ status: "failed", code: "PATH_NOT_ALLOWED", objectKey: null });
+    const own = await api.b.createSource({ engine: "sqlite", path: sqliteFile(join(shared, "org_b", "b.db"), 2) });
+    await api.b.attach(own.id, policy.id);
+    const ownJob = await api.b.backupNow(own.id, policy.id);
+    expect(ownJob.status).toBe("succeeded");
+    const before = readFileSync(aFile()).toString("base64");
+    const restore = await api.b.call("POST", "/restores", { backupJobId: ownJob.id, targetDataSourceId: early.id, clean: true });
+    expect(restore.status).toBe(409);
+    expect(restore.body.message).toContain("path is refused");
+    expect(readFileSync(aFile()).toString("base64")).toBe(before);
+
+    // Org A still backs up its own file.
+    const mine = await api.a.createSource({ engine: "sqlite", path: aFile() });
+    const aPolicy = await api.a.createPolicy((await api.a.managedDestination()).id, PLAIN);
+    await api.a.attach(mine.id, aPolicy.id);
+    expect((await api.a.backupNow(mine.id, aPolicy.id)).status).toBe("succeeded");
+  }, 90_000);
+});
+
 describe("restores into a path that leads to the daemon's files (real app, runner held until the swap)", () => {
   let h: Harness;
   let token: string;

@@ -69,7 +69,9 @@ const fields = {
     maxLength: 4096,
     description:
       "`sqlite`: absolute, normalized path of the database file on the daemon's host. It must resolve (symlinks followed) under a directory the operator allows " +
-      "(`sources.allowedSqliteRoots`; with none, SQLite sources are refused) and never onto the daemon's own files (its data dir, keys, backup directories). " +
+      "your organisation (`sources.allowedSqliteRoots`, where `{orgId}` stands for the organisation's id; with none, SQLite sources are refused) and never onto the daemon's own files " +
+      "(its data dir, keys, backup directories). The file, its `-wal`, `-shm` and `-journal` must be plain files (no symlink, no hard link), and every directory between the allowed root " +
+      "and the file must be writable only by the daemon's user (or root): a file directly in the root always qualifies. " +
       "Checked when saved (400 on `/path`) and again at every verify, backup and restore.",
   }),
   options: Options,

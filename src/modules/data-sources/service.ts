@@ -66,8 +66,8 @@ async function asConflict<T>(name: string, fn: () => Promise<T>): Promise<T> {
 }
 
 /** The host boundary's objection to a SQLite path, or null. */
-const pathProblemUnder = (policy: SqlitePathPolicy) => (path: string) => {
-  const check = checkSqlitePath(path, policy);
+const pathProblemUnder = (policy: SqlitePathPolicy, orgId: string) => (path: string) => {
+  const check = checkSqlitePath(path, policy, orgId);
   return check.ok ? null : check.reason;
 };
 
@@ -83,7 +83,7 @@ export async function createDataSource(ctx: ServiceContext, rules: SourceRules, 
     labels: input.labels ?? {},
     runOn: input.runOn ?? null,
   });
-  checkShape(shape, { pathProblem: pathProblemUnder(rules.sqlitePaths), fleet: rules.fleet });
+  checkShape(shape, { pathProblem: pathProblemUnder(rules.sqlitePaths, ctx.orgId), fleet: rules.fleet });
   const now = nowMs();
   const row = await asConflict(input.name, async () =>
     await ctx.db.transaction(async (tx) => {
@@ -146,7 +146,7 @@ export async function updateDataSource(ctx: ServiceContext, rules: SourceRules, 
         labels: patch.labels ?? current.labels,
         runOn: patch.runOn === undefined ? current.runOn : patch.runOn,
       });
-      checkShape(shape, { pathProblem: patch.path !== undefined ? pathProblemUnder(rules.sqlitePaths) : undefined, fleet: rules.fleet });
+      checkShape(shape, { pathProblem: patch.path !== undefined ? pathProblemUnder(rules.sqlitePaths, ctx.orgId) : undefined, fleet: rules.fleet });
       if (name !== undefined && name !== current.name) await assertNameFree(tx, ctx.orgId, name, id);
       const changed = Object.keys(patch).filter((k) => k !== "engine");
       const updated = (await tx

@@ -3,7 +3,7 @@ import { recordAudit } from "../../audit/record.ts";
 import type { SecretBox } from "../../crypto/secrets.ts";
 import { dataSources } from "../../db/schema.ts";
 import { engineFor } from "../../engines/registry.ts";
-import { checkSqlitePath, type SqlitePathPolicy } from "../../engines/sqlite-path.ts";
+import { pinSqlitePath, type SqlitePathPolicy } from "../../engines/sqlite-path.ts";
 import { isWholeServer } from "../../engines/whole-server.ts";
 import { verifyWholeServer } from "../../engines/whole-server-verify.ts";
 import { verifyFailure, type EngineEnv, type SourceTarget, type VerifyResult } from "../../engines/types.ts";
@@ -15,11 +15,12 @@ import { hasPhysicalPolicy, physicalWarnings } from "./physical-checks.ts";
 import { findDataSource } from "./service.ts";
 
 /** A SQLite file is opened only at the real path the host boundary allows, now. */
-async function probe(target: SourceTarget, env: EngineEnv, sqlitePaths: SqlitePathPolicy): Promise<VerifyResult> {
+async function probe(target: SourceTarget, env: EngineEnv, sqlitePaths: SqlitePathPolicy, orgId: string): Promise<VerifyResult> {
   if (target.engine === "sqlite") {
-    const check = checkSqlitePath(target.path ?? "", sqlitePaths);
-    if (!check.ok) return verifyFailure("PATH_NOT_ALLOWED", check.reason);
-    target = { ...target, path: check.real };
+    const pinned = pinSqlitePath(target.path ?? "", sqlitePaths, orgId);
+    if (!pinned.ok) return verifyFailure(pinned.missing ? "DATABASE_NOT_FOUND" : "PATH_NOT_ALLOWED", pinned.reason);
+    using pin = pinned.pin;
+    return await engineFor("sqlite").verify({ ...target, path: pin.real }, env);
   }
   const timeoutMs = target.options.connectTimeoutSeconds ? target.options.connectTimeoutSeconds * 1000 : env.timeoutMs;
   if (isWholeServer(target)) return verifyWholeServer(target, { ...env, timeoutMs });
@@ -33,7 +34,7 @@ async function probe(target: SourceTarget, env: EngineEnv, sqlitePaths: SqlitePa
 export async function verifyDataSource(ctx: ServiceContext, secrets: SecretBox, env: EngineEnv, sqlitePaths: SqlitePathPolicy, id: string) {
   const row = await findDataSource(ctx.db, ctx.orgId, id);
   const target = targetOf(row, secrets);
-  const result = await probe(target, env, sqlitePaths);
+  const result = await probe(target, env, sqlitePaths, ctx.orgId);
   // A physical policy needs more than a dump's login: said as warnings when the login works.
   const warnings = result.ok && row.engine === "postgres" && (await hasPhysicalPolicy(ctx.db, id)) ? await physicalWarnings(target, env) : [];
   const outcome = { ...result, ...(warnings.length ? { warnings } : {}), verifiedAt: nowIso() };

@@ -76,9 +76,9 @@ export async function listRestores(ctx: ServiceContext, filters: { dataSourceId?
  * (409) unless `clean`, and so is one that cannot be reached to look (the restore would
  * fail the same way). The runner looks again when the restore starts.
  */
-async function checkTarget(target: SourceTarget, database: string | null, clean: boolean, sqlitePaths: SqlitePathPolicy, outbound: OutboundPolicy): Promise<void> {
+async function checkTarget(target: SourceTarget, database: string | null, clean: boolean, sqlitePaths: SqlitePathPolicy, outbound: OutboundPolicy, orgId: string): Promise<void> {
   if (target.engine === "sqlite") {
-    const check = checkSqlitePath(target.path ?? "", sqlitePaths);
+    const check = checkSqlitePath(target.path ?? "", sqlitePaths, orgId);
     if (!check.ok) throw new AppError("CONFLICT", `the target data source's path is refused: ${check.reason}`);
     const problem = notReplaceable(check.real);
     if (problem) throw new AppError("CONFLICT", `the target ${target.path} ${problem}`);
@@ -152,7 +152,7 @@ export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDep
     if (!database) throw invalidInput("/targetDatabase", "the target data source names no database: give targetDatabase");
   }
   if (databases) await checkServerTarget(targetOf(target, deps.secrets), databases, clean, deps.outbound);
-  else await checkTarget(targetOf(target, deps.secrets), database, clean, deps.sqlitePaths, deps.outbound);
+  else await checkTarget(targetOf(target, deps.secrets), database, clean, deps.sqlitePaths, deps.outbound, ctx.orgId);
 
   return queueRestore(
     ctx,
