@@ -170,7 +170,7 @@ describe("per-organisation roots ({orgId}), on a real daemon", () => {
   };
   beforeAll(() => {
     for (const dir of [dataDir, join(shared, "org_a"), join(shared, "org_b")]) mkdirSync(dir, { recursive: true });
-    sqliteFile(aFile(), 7);
+    sqliteWithRows(aFile(), 7);
   });
   afterAll(async () => {
     await daemon?.stop();
@@ -199,7 +199,7 @@ describe("per-organisation roots ({orgId}), on a real daemon", () => {
     await api.b.attach(early.id, policy.id);
     const job = await api.b.backupNow(early.id, policy.id);
     expect({ status: job.status, code: job.error?.code, objectKey: job.objectKey }).toEqual({ status: "failed", code: "PATH_NOT_ALLOWED", objectKey: null });
-    const own = await api.b.createSource({ engine: "sqlite", path: sqliteFile(join(shared, "org_b", "b.db"), 2) });
+    const own = await api.b.createSource({ engine: "sqlite", path: sqliteWithRows(join(shared, "org_b", "b.db"), 2) });
     await api.b.attach(own.id, policy.id);
     const ownJob = await api.b.backupNow(own.id, policy.id);
     expect(ownJob.status).toBe("succeeded");
