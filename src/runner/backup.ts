@@ -9,6 +9,8 @@ import type { Fingerprint } from "../engines/fingerprint.ts";
 import { checkSqlitePath, type SqlitePathPolicy } from "../engines/sqlite-path.ts";
 import { pinTarget } from "../engines/network.ts";
 import type { SourceTarget } from "../engines/types.ts";
+import { slotNameOf } from "../engines/physical.ts";
+import type { Logger } from "../lib/logger.ts";
 import { toolOutput } from "../engines/tool-stream.ts";
 import { countingTap, sha256Tap } from "../lib/streams.ts";
 import type { OutboundPolicy } from "../net/outbound-policy.ts";
@@ -17,7 +19,7 @@ import { chainIntoFile, chainStream, planBackupChain } from "./backup-chain.ts";
 import { takeFingerprint } from "./backup-fingerprint.ts";
 import { COMPRESSION_EXT, compressStage, type Compression } from "./compression.ts";
 import { JobSetupError } from "./job-error.ts";
-import { physicalFormatOf, preparePhysicalBackup, type PhysicalInfo } from "./physical-backup.ts";
+import { physicalFormatOf, preparePhysicalBackup, recordSlotReset, type PhysicalInfo } from "./physical-backup.ts";
 
 export type JobRow = typeof backupJobs.$inferSelect;
 type DataSourceRow = typeof dataSources.$inferSelect;
@@ -33,6 +35,8 @@ export interface BackupDeps {
   outbound: OutboundPolicy;
   /** Where SQLite sources may be: checked again at every run (a file may have become a symlink). */
   sqlitePaths: SqlitePathPolicy;
+  /** What a job says outside its own record (a replication slot made again). */
+  logger?: Logger;
 }
 
 /**
@@ -154,6 +158,7 @@ export async function runBackup(
   // A base backup: its slot first (the WAL it needs is kept from then on), then pg_basebackup.
   const physical =
     plan.method === "physical" ? await preparePhysicalBackup(target, deps.dumpEnv.toolPath, { dataSourceId: job.dataSourceId, jobId: job.id }, plan.fastCheckpoint, signal) : null;
+  if (physical?.slotReset) await recordSlotReset(deps.db, deps.logger, { orgId: job.orgId, dataSourceId: job.dataSourceId, slot: slotNameOf(job.dataSourceId), reason: physical.slotReset });
   // Open (PostgreSQL: its transaction) until this function is left, i.e. until the dump is over.
   await using fingerprint = await takeFingerprint(plan.fingerprint && !physical, target, deps.dumpEnv, signal);
   onObjectKey(objectKey);
