@@ -87,20 +87,26 @@ export class WalReceiver {
     void this.archivePass();
   }
 
-  /** Stops pg_receivewal (its partial segment stays for the next run) and the timers. */
-  async stop(): Promise<void> {
+  /**
+   * Stops pg_receivewal (its partial segment stays for the next run) and the timers. Says how
+   * pg_receivewal ended: exit code 0 is its clean exit on SIGINT; null when none was running.
+   */
+  async stop(): Promise<{ exitCode: number | null; signal: string | null } | null> {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
     this.wakeBackoff?.();
     const proc = this.proc;
+    let ended: { exitCode: number | null; signal: string | null } | null = null;
     if (proc) {
       proc.kill("SIGINT");
       const hard = setTimeout(() => proc.kill("SIGKILL"), STOP_GRACE_MS);
       await proc.exited.catch(() => {});
       clearTimeout(hard);
+      ended = { exitCode: proc.exitCode, signal: proc.signalCode === null || proc.signalCode === undefined ? null : String(proc.signalCode) };
     }
     await this.loop;
     await this.archiving;
+    return ended;
   }
 
   /**
