@@ -4,9 +4,10 @@ import { recordAudit } from "../audit/record.ts";
 import type { Db } from "../db/client.ts";
 import { baseBackupCommand, ensureReservedSlot, slotNameOf, walPosition, type SlotCheck, type WalPosition } from "../engines/physical.ts";
 import type { SourceTarget } from "../engines/types.ts";
-import { formatLsn, segmentName, segnoOf } from "../engines/wal-names.ts";
+import { formatLsn, parseLsn, segmentName, segnoOf } from "../engines/wal-names.ts";
 import { nowMs } from "../lib/clock.ts";
 import type { Logger } from "../lib/logger.ts";
+import type { BackupLabel } from "./backup-label.ts";
 import { COMPRESSION_EXT, type Compression } from "./compression.ts";
 import { JobSetupError } from "./job-error.ts";
 import { WAL_ARCHIVER_ACTOR } from "./wal-upload.ts";
@@ -21,12 +22,15 @@ export function physicalFormatOf(compression: Compression, encrypted: boolean) {
 
 /**
  * What a base backup job records (`backup_jobs.physical`): the WAL a restore from it needs
- * and when it became consistent. The LSNs are bounds read from the server around the tool:
- * `startLsn` the position before pg_basebackup started (at or before the backup's own start,
- * its checkpoint's redo point), `stopLsn` the position once it had finished (at or after the
- * backup's end). So the WAL from `startSegno` through `stopSegno` is all a restore can need
- * to reach consistency, and `stoppedAt` (the daemon's clock when the tool exited) is the
- * earliest instant a restore from it can target.
+ * and when it became consistent. `startLsn` is the backup's own start, its backup_label's
+ * `START WAL LOCATION` (the redo point of the backup's checkpoint, read back from the stored
+ * file, see backup-label.ts; the server's position before pg_basebackup started when that
+ * read failed, a bound at or before it). `stopLsn` is the server's position once the tool had
+ * finished: at or after the backup's end (pg_basebackup reports its end point only when it
+ * fetches WAL itself, which `-X none` does not), and the server switches segments at the end
+ * of a backup, so the segment before it holds the end. So the WAL from `startSegno` through
+ * `stopSegno` is all a restore can need to reach consistency, and `stoppedAt` (the daemon's
+ * clock when the tool exited) is the earliest instant a restore from it can target.
  */
 export interface PhysicalInfo {
   label: string;
@@ -41,6 +45,27 @@ export interface PhysicalInfo {
   stopWalFile: string;
   startedAt: string;
   stoppedAt: string;
+  /** From the backup_label: the backup's checkpoint; null when it could not be read. */
+  checkpointLsn?: string | null;
+  /** The backup_label's text as PostgreSQL wrote it; null when it could not be read. */
+  backupLabel?: string | null;
+}
+
+/** The job's WAL range with the backup's own start, from its backup_label. */
+export function withBackupLabel(info: PhysicalInfo, label: BackupLabel | null): PhysicalInfo {
+  const start = label ? parseLsn(label.startLsn) : null;
+  if (!label || start === null) return { ...info, checkpointLsn: null, backupLabel: null };
+  const startSegno = segnoOf(start, info.walSegmentSize);
+  return {
+    ...info,
+    timeline: label.timeline,
+    startLsn: label.startLsn,
+    startSegno,
+    startWalFile: segmentName(label.timeline, startSegno, info.walSegmentSize),
+    stopSegno: Math.max(info.stopSegno, startSegno),
+    checkpointLsn: label.checkpointLsn,
+    backupLabel: label.text,
+  };
 }
 
 /** Reads a job row's `physical` column back (null for a dump, or a row written otherwise). */

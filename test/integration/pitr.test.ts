@@ -120,6 +120,7 @@ afterAll(async () => {
 });
 
 const commits: { started: number; committed: number }[] = [];
+let baseBackup: any;
 
 describe("point-in-time recovery", () => {
   test("no base backup yet: the window is empty", async () => {
@@ -136,6 +137,7 @@ describe("point-in-time recovery", () => {
     expect(job.objectKey).toEndWith(".tar.zst.age");
     expect(job.physical).toMatchObject({ timeline: 1, label: `snapdb ${job.id}` });
     expect(job.physical.startLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    baseBackup = job;
     for (let i = 1; i <= 6; i++) {
       commits[i] = await commitRow(i);
       await Bun.sleep(40);
@@ -163,6 +165,16 @@ describe("point-in-time recovery", () => {
     expect(conf).toContain("restore_command = 'cp pg_wal_archive/%f %p'");
     expect(conf).toContain(`recovery_target_time = '${new Date(target).toISOString().replace("T", " ").replace("Z", "")}+00'`);
     expect(conf).toContain("recovery_target_action = 'promote'");
+    // The job's start is the backup's own: its backup_label's START WAL LOCATION, as restored.
+    const label = readFileSync(join(dir, "backup_label"), "utf8");
+    const startLine = /^START WAL LOCATION: (\S+) \(file ([0-9A-F]{24})\)$/m.exec(label)!;
+    expect(baseBackup.physical).toMatchObject({
+      startLsn: startLine[1],
+      startWalFile: startLine[2],
+      checkpointLsn: /^CHECKPOINT LOCATION: (\S+)$/m.exec(label)![1],
+      backupLabel: label,
+    });
+    expect(label).toContain(`LABEL: snapdb ${baseBackup.id}\n`);
     expect(await idsIn(dir)).toEqual([0, 1, 2, 3]);
   }, 180_000);
 
