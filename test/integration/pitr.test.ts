@@ -22,6 +22,7 @@ import { tempDir } from "../helpers/tmp.ts";
  * on the restored directory: every row committed up to the instant is there, none after.
  */
 const ORG = "org_pitr";
+const testStarted = Date.now();
 const scratch = tempDir("snapdb-pitr");
 const restoreRoot = join(scratch.path, "restores");
 let pg: PgServer;
@@ -269,13 +270,21 @@ describe("point-in-time recovery", () => {
     }
   }, 60_000);
 
-  test("metrics: receiver up, slot retained bytes, last archive time, lag", async () => {
+  test("metrics: receiver up, slot retained bytes, last archive time and segment, lag in bytes and seconds", async () => {
     await Bun.sleep(400);
     const text = await metrics.render();
     expect(text).toContain(`snapdb_wal_receiver_up{data_source_id="${source.id}"} 1`);
     expect(text).toMatch(new RegExp(`snapdb_wal_slot_retained_bytes\\{data_source_id="${source.id}"\\} \\d+`));
     expect(text).toMatch(new RegExp(`snapdb_wal_last_archived_timestamp_seconds\\{data_source_id="${source.id}"\\} \\d+`));
     expect(text).toMatch(new RegExp(`snapdb_wal_archive_lag_bytes\\{data_source_id="${source.id}"\\} \\d+`));
+    // The newest archived segment, by number: the one the store recorded last.
+    const [newest] = await h.store.db.select().from(walSegments).where(eq(walSegments.dataSourceId, source.id)).orderBy(desc(walSegments.segno)).limit(1);
+    expect(text).toContain(`snapdb_wal_last_archived_segment{data_source_id="${source.id}"} ${newest!.segno}\n`);
+    const lagSeconds = new RegExp(`^snapdb_wal_archive_lag_seconds\\{data_source_id="${source.id}"\\} ([0-9.e+-]+)$`, "m").exec(text);
+    expect(lagSeconds).not.toBeNull();
+    // Caught up to within the current, unfinished segment: not older than this test file.
+    expect(Number(lagSeconds![1])).toBeGreaterThanOrEqual(0);
+    expect(Number(lagSeconds![1])).toBeLessThan((Date.now() - testStarted) / 1000 + 1);
     // initdb's default: no cap on what the slot may hold, said as -1.
     expect(text).toContain(`snapdb_wal_slot_keep_limit_bytes{data_source_id="${source.id}"} -1`);
   });
