@@ -179,6 +179,18 @@ describe("point-in-time recovery", () => {
     expect(await idsIn(dir)).toEqual([0, 1, 2, 3]);
   }, 180_000);
 
+  test("a restore to the window's end replays all of the archive, without a target, and is promoted", async () => {
+    const window = await waitForWindowTo(commits[6]!.started);
+    const dir = join(restoreRoot, "at-end");
+    const restore = await restoreTo(Date.parse(window.to), dir);
+    expect(restore).toMatchObject({ status: "succeeded", error: null });
+    const conf = readFileSync(join(dir, "postgresql.auto.conf"), "utf8");
+    // PostgreSQL 13+ would refuse a target time it never reaches ("recovery ended before configured recovery target was reached").
+    expect(conf).not.toContain("recovery_target");
+    expect(conf).toContain("is at or after the last archived transaction: all of the archived WAL is replayed");
+    expect(await idsIn(dir)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  }, 180_000);
+
   test("a target outside the window is 400 and the message gives the window", async () => {
     const window = (await h.call("GET", `/data-sources/${source.id}/recovery-window`, { token })).body;
     for (const at of [Date.parse(window.from) - 1, Date.parse(window.to) + 60_000]) {
