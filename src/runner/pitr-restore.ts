@@ -48,7 +48,8 @@ const gucValue = (value: string) => `'${value.replace(/'/g, "''")}'`;
  * recovers to `targetTime` on its first start and is promoted there. The newest base backup
  * that ended at or before the target is unpacked (`tar -x`, the stored file decrypted and
  * decompressed on the way) and postgresql.auto.conf gets a restore_command, the target and
- * `recovery_target_action = 'promote'`, plus `recovery.signal`. The WAL reaches PostgreSQL
+ * `recovery_target_action = 'promote'` (unless the target is at or after the last archived
+ * transaction: then all of the WAL is replayed), `archive_mode = 'off'`, plus `recovery.signal`. The WAL reaches PostgreSQL
  * one of two ways (the restore's `walDelivery`):
  * - `copy` (the default): the WAL the recovery needs is copied, plain, into
  *   `pg_wal_archive/` inside the directory, and `restore_command = 'cp pg_wal_archive/%f %p'`
@@ -121,6 +122,9 @@ export async function runPointInTimeRestore(
     "",
     `# snapdb point-in-time restore ${row.id}: recover from the base backup ${job.id} to ${new Date(targetTime).toISOString()}`,
     `restore_command = ${gucValue(restoreCommand)}`,
+    // The source's own archive_mode/archive_command came along in the base backup: a promoted
+    // copy must not push its WAL (a new timeline) into the source's archive.
+    "archive_mode = 'off'",
   ];
   if (plan.untilEnd) lines.push(`# ${new Date(targetTime).toISOString()} is at or after the last archived transaction: all of the archived WAL is replayed`);
   else lines.push(`recovery_target_time = ${gucValue(pgTimestamp(targetTime))}`, "recovery_target_action = 'promote'");

@@ -133,6 +133,7 @@ describe("walDelivery fetch", () => {
     );
     expect(conf).toMatch(command);
     expect(conf).toContain("recovery_target_action = 'promote'");
+    expect(conf).toContain("\narchive_mode = 'off'\n");
 
     const server = await startPostgresOn(dir);
     try {

@@ -71,6 +71,8 @@ async function idsIn(dir: string): Promise<number[]> {
   const server = await startPostgresOn(dir);
   if (process.env.PITR_DEBUG) console.log(server.log());
   try {
+    // The source's archive_mode = on and archive_command came along in the backup; the restore turns archiving off.
+    expect(server.psql("SHOW archive_mode;").trim()).toBe("off");
     return server
       .psql("SELECT id FROM events ORDER BY id;", "appdb")
       .trim()
@@ -87,6 +89,9 @@ beforeAll(async () => {
   chmodSync(scratch.path, 0o755);
   mkdirSync(restoreRoot, { mode: 0o755 });
   pg = await startPostgres({ replication: true });
+  // What production has: WAL archiving of its own. Pending on the source (archive_mode needs
+  // a restart), but in its postgresql.auto.conf, so in every base backup of it.
+  pg.psql(`ALTER SYSTEM SET archive_mode = 'on'; ALTER SYSTEM SET archive_command = 'cp %p /nonexistent/production-archive/%f';`);
   h = await createHarness({ SNAPDB_ALLOWED_RESTORE_ROOTS: restoreRoot });
   token = await h.token(ORG);
   metrics = new MetricsRegistry();
@@ -166,6 +171,8 @@ describe("point-in-time recovery", () => {
     expect(conf).toContain("restore_command = 'cp pg_wal_archive/%f %p'");
     expect(conf).toContain(`recovery_target_time = '${new Date(target).toISOString().replace("T", " ").replace("Z", "")}+00'`);
     expect(conf).toContain("recovery_target_action = 'promote'");
+    // Appended after the source's own settings (the last line of a setting wins).
+    expect(conf.indexOf("archive_mode = 'off'")).toBeGreaterThan(conf.lastIndexOf("archive_mode = 'on'"));
     // The job's start is the backup's own: its backup_label's START WAL LOCATION, as restored.
     const label = readFileSync(join(dir, "backup_label"), "utf8");
     const startLine = /^START WAL LOCATION: (\S+) \(file ([0-9A-F]{24})\)$/m.exec(label)!;
