@@ -16,9 +16,13 @@ export interface WalFetchInvocation {
   masterKeyFile: string;
 }
 
-/** This process's snapdb as a command line: inside the compiled binary every module is under Bun's embedded file system. */
+/**
+ * This process's snapdb as a command line. In the compiled binary the entry point is in
+ * Bun's embedded file system (`/$bunfs/root/snapdb`; modules' import.meta.url keep their
+ * build-time paths) and the binary is process.execPath; from source it is Bun and main.ts.
+ */
 export function selfCommand(): string[] {
-  if (import.meta.url.startsWith("file:///$bunfs/") || import.meta.url.includes("~BUN")) return [process.execPath];
+  if (Bun.main.startsWith("/$bunfs/") || Bun.main.includes("~BUN")) return [process.execPath];
   return [process.execPath, fileURLToPath(new URL("../main.ts", import.meta.url))];
 }
 
