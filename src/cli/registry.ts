@@ -21,6 +21,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: "ready", summary: "wait until the daemon answers /readyz (systemd ExecStartPost)", load: async () => (await import("./ready.ts")).readyCommand },
   { name: "rotate-master-key", summary: "generate a new master key and re-encrypt every stored secret under it", load: async () => (await import("./rotate-master-key.ts")).rotateMasterKeyCommand },
   { name: "store", summary: "store copy --to postgres://…: copy the embedded store into PostgreSQL (fleet mode)", load: async () => (await import("./store-copy.ts")).storeCopyCommand },
+  { name: "wal-fetch", summary: "restore_command of a point-in-time restore: one archived WAL file, decrypted, to a path", load: async () => (await import("./wal-fetch.ts")).walFetchCommand },
   { name: "version", summary: "print the version", load: async () => (await import("./version.ts")).versionCommand },
   // Clients of the API: the same routes, scopes and errors as curl sees.
   { name: "sources", summary: "list data sources, or show one (--json: the API's JSON)", load: async () => (await import("./client/sources.ts")).sourcesCommand },

@@ -1,4 +1,5 @@
-import { openPgStore } from "../db/pg-store.ts";
+import { openPgStore, openPgStoreReadOnly } from "../db/pg-store.ts";
+import { LATEST_PG_SCHEMA_VERSION } from "../db/migrate-pg.ts";
 import { createHmac } from "node:crypto";
 import { chmodSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -6,7 +7,7 @@ import { ConfigError, loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { ensureKeyFile, readKeyFile } from "../crypto/key-files.ts";
 import { SecretBox } from "../crypto/secrets.ts";
-import { openStore, type Store } from "../db/client.ts";
+import { openStore, openStoreReadOnly, type Store } from "../db/client.ts";
 import { LATEST_SCHEMA_VERSION, migrate, type MigrateResult } from "../db/migrate.ts";
 import { configFlags } from "./command.ts";
 import { DataDirLockedError, lockDataDir, StoreInUseError, type DataDirLock } from "./data-dir-lock.ts";
@@ -136,4 +137,21 @@ export async function withStoreForReading<T>(config: Config, command: string, fn
   } finally {
     lock?.release();
   }
+}
+
+/**
+ * The store opened beside a running daemon without touching it (`snapdb wal-fetch`): no
+ * data-dir lock (a daemon starting meanwhile must not be refused), no migration, read-only
+ * (SQLite: a read-only connection, which WAL mode lets read while the daemon writes;
+ * PostgreSQL: read-only transactions). It must be at this binary's schema.
+ */
+export async function openStoreBesideDaemon(config: Config): Promise<Store> {
+  const store = config.store.url ? await openPgStoreReadOnly(config.store.url) : openStoreReadOnly(storeFile(config));
+  const latest = store.dialect === "postgres" ? LATEST_PG_SCHEMA_VERSION : LATEST_SCHEMA_VERSION;
+  const version = store.schemaVersion();
+  if (version !== latest) {
+    store.close();
+    throw new StoreInUseError(`the store is at schema ${version} and this snapdb expects ${latest}: run the daemon's own snapdb binary`);
+  }
+  return store;
 }

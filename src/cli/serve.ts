@@ -4,6 +4,7 @@ import { maskStoreUrl } from "../db/pg-store.ts";
 import { LATEST_PG_SCHEMA_VERSION } from "../db/migrate-pg.ts";
 import { join } from "node:path";
 import { buildApp } from "../app.ts";
+import { loadConfig } from "../config/load.ts";
 import { printableConfig } from "../config/print.ts";
 import { LATEST_SCHEMA_VERSION } from "../db/migrate.ts";
 import { createTokenVerifier } from "../http/auth.ts";
@@ -23,9 +24,9 @@ import { OutboundPolicy } from "../net/outbound-policy.ts";
 import { targetOf } from "../modules/data-sources/credentials.ts";
 import { createNotifications } from "../notify/start.ts";
 import { VERSION } from "../version.ts";
-import { CONFIG_HELP, CONFIG_OPTIONS, type Command } from "./command.ts";
+import { CONFIG_HELP, CONFIG_OPTIONS, configFlags, type Command } from "./command.ts";
 import { lockDataDir } from "./data-dir-lock.ts";
-import { derivedKey, hsSecret, loadFromArgs, openMigratedStore, secretBoxFor, secureDataDir, storeFile } from "./runtime.ts";
+import { derivedKey, hsSecret, openMigratedStore, secretBoxFor, secureDataDir, storeFile } from "./runtime.ts";
 
 function splitListen(listen: string): { hostname: string; port: number } {
   const i = listen.lastIndexOf(":");
@@ -45,7 +46,7 @@ store in ./data, and generates a master key and a JWT signing secret there (0600
 ${CONFIG_HELP}`,
   options: { ...CONFIG_OPTIONS, "print-config": { type: "boolean" } },
   async run(values) {
-    const config = loadFromArgs(values);
+    const { config, file: configFile } = loadConfig({ flags: configFlags(values), env: process.env });
     if (values["print-config"]) {
       process.stdout.write(printableConfig(config));
       return 0;
@@ -84,7 +85,7 @@ ${CONFIG_HELP}`,
     const metrics = new MetricsRegistry();
     const publicBaseUrl = (config.http.publicUrl || `http://${config.listen}`).replace(/\/+$/, "");
     const storage = storageRegistryFor(config, store.db, secrets, derivedKey(master, "download"), { publicBaseUrl });
-    const runner = createRunner({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
+    const runner = createRunner({ db: store.db, config, configFile, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });
     readiness.register("runner", () => runner.isRunning);
     const notifications = createNotifications({ db: store.db, config, secrets, logger, metrics });
     const walArchiver = createWalArchiver({ db: store.db, config, secrets, storage, logger, metrics, targetOf: (row) => targetOf(row, secrets) });

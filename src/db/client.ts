@@ -84,6 +84,31 @@ export function openStore(file: string): Store {
   };
 }
 
+/**
+ * Opens the store file read-only, for a process beside the daemon (`snapdb wal-fetch`): no
+ * lock, no migration, no PRAGMA that writes. SQLite's WAL mode lets it read while the daemon
+ * writes; the file must exist.
+ */
+export function openStoreReadOnly(file: string): Store {
+  useStoreDialect("sqlite");
+  // bun:sqlite would make an empty database where there is none.
+  closeSync(openSync(file, "r"));
+  const sqlite = new Database(file, { readonly: true, strict: true });
+  sqlite.run("PRAGMA busy_timeout = 5000");
+  const db = drizzle({ client: sqlite, schema });
+  return {
+    dialect: "sqlite",
+    sqlite,
+    db,
+    healthy: () => sqlite.query("SELECT 1 AS ok").get() !== null,
+    schemaVersion: () => (sqlite.query("PRAGMA user_version").get() as { user_version: number }).user_version,
+    close() {
+      finalizePrepared(db);
+      sqlite.close();
+    },
+  };
+}
+
 type TxFn<T> = (tx: Db) => Promise<T> | T;
 
 /**

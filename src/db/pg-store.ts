@@ -62,3 +62,35 @@ export async function openPgStore(url: string, opts: { max?: number } = {}): Pro
   };
   return { store, migration };
 }
+
+/**
+ * The shared PostgreSQL store for a process beside the daemons (`snapdb wal-fetch`): one
+ * connection whose transactions are read-only, never migrated; its schema must be the one
+ * this binary knows.
+ */
+export async function openPgStoreReadOnly(url: string): Promise<Store> {
+  const client = new SQL(url, { max: 1, idleTimeout: 10, connectionTimeout: 10, connection: { default_transaction_read_only: "on" } });
+  let version: number;
+  try {
+    version = await pgSchemaVersion(client);
+  } catch (err) {
+    await client.close({ timeout: 0 }).catch(() => {});
+    const message = err instanceof Error ? err.message : String(err);
+    throw new Error(`the PostgreSQL store at ${maskStoreUrl(url)} could not be opened: ${message.split(url).join(maskStoreUrl(url))}`);
+  }
+  useStoreDialect("postgres");
+  const db = drizzle({ client, schema: pgSchema }) as unknown as Db;
+  const store: Store = {
+    dialect: "postgres",
+    get sqlite(): never {
+      throw new Error("the PostgreSQL store has no SQLite connection");
+    },
+    db,
+    healthy: () => true,
+    schemaVersion: () => version,
+    close() {
+      store.closed = client.close({ timeout: 5 }).catch(() => {});
+    },
+  };
+  return store;
+}

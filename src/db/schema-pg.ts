@@ -231,6 +231,7 @@ export const restores = pgTable(
     verification: jsonText("verification").$type<Record<string, unknown> | null>(),
     targetTime: int("target_time"),
     targetDirectory: text("target_directory"),
+    walDelivery: text("wal_delivery", { enum: ["copy", "fetch"] }),
     nodeId: text("node_id"),
     leaseUntil: int("lease_until"),
     /** A cancel asked of a node that is not running it: the running node sees it at its next progress write. */

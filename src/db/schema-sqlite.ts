@@ -266,6 +266,8 @@ export const restores = sqliteTable(
     targetTime: integer("target_time"),
     /** Point-in-time restores: the PostgreSQL data directory built (under storage.allowedRestoreRoots). */
     targetDirectory: text("target_directory"),
+    /** Point-in-time restores: how PostgreSQL gets the WAL (`copy` into the directory, or `fetch` with `snapdb wal-fetch`); null for a restore of a dump. */
+    walDelivery: text("wal_delivery", { enum: ["copy", "fetch"] }),
     /** As on backup_jobs: the claiming node and its lease (ms). */
     nodeId: text("node_id"),
     leaseUntil: integer("lease_until"),

@@ -107,20 +107,25 @@ export async function walPosition(target: SourceTarget): Promise<WalPosition> {
   return { lsn: row.lsn, position, timeline: file.timeline, segmentSize };
 }
 
+/** What ensureReservedSlot found: the slot as it was, or made again (with what the server said of the old one). */
+export type SlotCheck = { recreated: false } | { recreated: true; walStatus: string | null };
+
 /**
  * Creates the physical slot unless it exists, reserving WAL at once: from then on the server
  * keeps every segment from here until a client streams it. (`pg_receivewal --create-slot`
  * does not reserve: its slot holds nothing until pg_receivewal first connects.) A slot left
- * without a reservation (made by hand or by that tool) is made again, unless in use. Needs
- * the REPLICATION attribute, like the tools.
+ * without a reservation is made again, unless in use: snapdb creates its slots reserved, so
+ * that is one the server gave up (`wal_status` `lost`: it passed max_slot_wal_keep_size) or
+ * one made by hand; either way WAL the archive did not have is gone, which the caller says.
+ * Needs the REPLICATION attribute, like the tools.
  */
-export async function ensureReservedSlot(target: SourceTarget, slot: string): Promise<void> {
-  const [found] = await query<{ reserved: boolean; active: boolean }>(
+export async function ensureReservedSlot(target: SourceTarget, slot: string): Promise<SlotCheck> {
+  const [found] = await query<{ reserved: boolean; active: boolean; wal_status: string | null }>(
     target,
-    "SELECT restart_lsn IS NOT NULL AS reserved, active FROM pg_replication_slots WHERE slot_name = $1",
+    "SELECT restart_lsn IS NOT NULL AS reserved, active, wal_status FROM pg_replication_slots WHERE slot_name = $1",
     [slot],
   );
-  if (found?.reserved || found?.active) return;
+  if (found?.reserved || found?.active) return { recreated: false };
   if (found) await query(target, "SELECT pg_drop_replication_slot($1)", [slot]);
   try {
     await query(target, "SELECT pg_create_physical_replication_slot($1, true)", [slot]);
@@ -128,6 +133,7 @@ export async function ensureReservedSlot(target: SourceTarget, slot: string): Pr
     // Created meanwhile by the archiver or a backup job: that one reserves too.
     if ((err as { errno?: string }).errno !== "42710") throw err;
   }
+  return found ? { recreated: true, walStatus: found.wal_status } : { recreated: false };
 }
 
 export async function dropSlot(target: SourceTarget, slot: string): Promise<void> {

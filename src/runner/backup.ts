@@ -1,6 +1,6 @@
 import { eq } from "drizzle-orm";
 import { encryptStream } from "../crypto/age.ts";
-import { ensureOrgRecipient } from "../crypto/org-keys.ts";
+import { ensureOrgRecipient, orgIdentity } from "../crypto/org-keys.ts";
 import type { SecretBox } from "../crypto/secrets.ts";
 import type { Db } from "../db/client.ts";
 import { type backupJobs, backupPolicies, dataSources, storageDestinations } from "../db/schema.ts";
@@ -9,6 +9,8 @@ import type { Fingerprint } from "../engines/fingerprint.ts";
 import { pinSqlitePath, type SqlitePathPolicy } from "../engines/sqlite-path.ts";
 import { pinTarget } from "../engines/network.ts";
 import type { SourceTarget } from "../engines/types.ts";
+import { slotNameOf } from "../engines/physical.ts";
+import type { Logger } from "../lib/logger.ts";
 import { toolOutput } from "../engines/tool-stream.ts";
 import { countingTap, sha256Tap } from "../lib/streams.ts";
 import type { OutboundPolicy } from "../net/outbound-policy.ts";
@@ -17,7 +19,8 @@ import { chainIntoFile, chainStream, planBackupChain } from "./backup-chain.ts";
 import { takeFingerprint } from "./backup-fingerprint.ts";
 import { COMPRESSION_EXT, compressStage, type Compression } from "./compression.ts";
 import { JobSetupError } from "./job-error.ts";
-import { physicalFormatOf, preparePhysicalBackup, type PhysicalInfo } from "./physical-backup.ts";
+import { physicalFormatOf, preparePhysicalBackup, recordSlotReset, withBackupLabel, type PhysicalInfo } from "./physical-backup.ts";
+import { readBackupLabel, type BackupLabel } from "./backup-label.ts";
 
 export type JobRow = typeof backupJobs.$inferSelect;
 type DataSourceRow = typeof dataSources.$inferSelect;
@@ -33,6 +36,8 @@ export interface BackupDeps {
   outbound: OutboundPolicy;
   /** Where SQLite sources may be: checked again at every run (a file may have become a symlink). */
   sqlitePaths: SqlitePathPolicy;
+  /** What a job says outside its own record (a replication slot made again). */
+  logger?: Logger;
 }
 
 /**
@@ -157,6 +162,7 @@ export async function runBackup(
   // A base backup: its slot first (the WAL it needs is kept from then on), then pg_basebackup.
   const physical =
     plan.method === "physical" ? await preparePhysicalBackup(target, deps.dumpEnv.toolPath, { dataSourceId: job.dataSourceId, jobId: job.id }, plan.fastCheckpoint, signal) : null;
+  if (physical?.slotReset) await recordSlotReset(deps.db, deps.logger, { orgId: job.orgId, dataSourceId: job.dataSourceId, slot: slotNameOf(job.dataSourceId), reason: physical.slotReset });
   // Open (PostgreSQL: its transaction) until this function is left, i.e. until the dump is over.
   await using fingerprint = await takeFingerprint(plan.fingerprint && !physical, target, deps.dumpEnv, signal);
   onObjectKey(objectKey);
@@ -169,7 +175,25 @@ export async function runBackup(
       }
     : { command: dumpCommand(target, dumpEnv), stream: (s) => startDump(target, dumpEnv, s) };
   const stored = await storeDump(deps, plan, recipients, source, objectKey, signal, progress);
-  return { ...stored, format, fingerprint: fingerprint.result(), ...(physical ? { physical: await physical.finish() } : {}) };
+  if (!physical) return { ...stored, format, fingerprint: fingerprint.result() };
+  const info = await physical.finish();
+  return { ...stored, format, fingerprint: fingerprint.result(), physical: withBackupLabel(info, await storedBackupLabel(deps, job, plan, stored)) };
+}
+
+/** The stored base backup's backup_label (backup-label.ts); null, and logged, when it cannot be read back. */
+async function storedBackupLabel(deps: BackupDeps, job: JobRow, plan: BackupPlan, stored: StoredDump): Promise<BackupLabel | null> {
+  try {
+    const label = await readBackupLabel(
+      deps.storage.driverFor(plan.destination),
+      { objectKey: stored.objectKey, storedBytes: stored.storedBytes, compression: plan.compression.algorithm, encrypted: plan.encrypt },
+      async () => (await orgIdentity(deps.db, deps.secrets, job.orgId)) ?? "",
+    );
+    if (!label) deps.logger?.warn("the base backup does not start with a backup_label; its WAL range is the server's positions around it", { jobId: job.id });
+    return label;
+  } catch (error) {
+    deps.logger?.warn("could not read the base backup's backup_label back; its WAL range is the server's positions around it", { jobId: job.id, error });
+    return null;
+  }
 }
 
 /** What a file of a backup is made from: a dump tool, or a stream the daemon makes. */

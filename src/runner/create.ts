@@ -14,6 +14,7 @@ import { RunnerMetrics } from "./metrics.ts";
 import { registerDrillMetrics } from "./drill-metrics.ts";
 import { restoreDirectoryPolicy } from "./pitr-restore.ts";
 import { Runner } from "./queue.ts";
+import { walFetchInvocation } from "./wal-fetch-command.ts";
 
 export interface CreateRunnerInput {
   db: Db;
@@ -25,6 +26,8 @@ export interface CreateRunnerInput {
   targetOf: BackupDeps["targetOf"];
   /** Where dump tools are looked up (the daemon's PATH by default). */
   toolPath?: string;
+  /** The config file the daemon read (restore_command's `snapdb wal-fetch --config`), if any. */
+  configFile?: string | null;
 }
 
 /** The daemon's runner: config limits, retention after each success, metrics. */
@@ -43,6 +46,7 @@ export function createRunner(input: CreateRunnerInput): Runner {
       logger,
       metrics: input.metrics ? new RunnerMetrics(input.db, input.metrics) : undefined,
       restoreDirs: restoreDirectoryPolicy(input.config),
+      walFetch: walFetchInvocation(input.config, input.configFile ?? null),
       afterSuccess: async (job) => void (await applyRetention(input.db, input.storage, logger, job)),
     },
     {

@@ -11,6 +11,7 @@ import { classifyJobFailure, effectiveTimeout, retryDelayMs, type AbortReason, t
 import { lockQueuedRow, orgFreeForClaim, sourceFreeForClaim } from "./claim-lock.ts";
 import { nextQueuedBackup, nextQueuedRestore, OrgTurns, orgsAtLimit, orgsWithRunnableWork, sourcesPinnedElsewhere } from "./pick-next.ts";
 import { claimRestore, executeRestore, type RunningRestore } from "./restore-run.ts";
+import type { WalFetchInvocation } from "./wal-fetch-command.ts";
 import { executePlanRun } from "./drill.ts";
 import type { PlanRunHook } from "./plan-run-record.ts";
 import type { RestoreProgress, RestoreRow } from "./restore.ts";
@@ -49,6 +50,8 @@ export interface RunnerDeps extends BackupDeps {
   metrics?: RunnerMetrics;
   /** Where point-in-time restores may build data directories (config storage.allowedRestoreRoots). */
   restoreDirs?: RestoreDirectoryPolicy;
+  /** How a point-in-time restore's restore_command runs `snapdb wal-fetch` (walDelivery `fetch`). */
+  walFetch: WalFetchInvocation;
   /** Called after a job succeeded (retention runs there); failures are logged, not fatal. */
   afterSuccess?: (job: JobRow) => Promise<void>;
   /** notify: drill.succeeded|failed — inside the transaction that records a restore plan's run. */

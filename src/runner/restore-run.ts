@@ -20,6 +20,7 @@ import { recordRestoreEvent } from "../notify/record.ts";
 import { runServerRestore } from "./restore-server.ts";
 import type { RestoreDirectoryPolicy } from "../lib/restore-directory.ts";
 import { cleanUpPointInTime, pitrStateNote, runPointInTimeRestore, type PitrState } from "./pitr-restore.ts";
+import type { WalFetchInvocation } from "./wal-fetch-command.ts";
 import { planRestore, runRestore, type RestoreDeps, type RestoreProgress, type RestoreRow, type RestoreState } from "./restore.ts";
 
 const RUNNER: Actor = { type: "system", id: "runner" };
@@ -160,7 +161,7 @@ export function watchRestore(db: Db, entry: RunningRestore, opts: RestoreWatch):
  * second attempt over a half-restored MySQL target is not the same operation.
  */
 export async function executeRestore(
-  deps: RestoreDeps & { logger: Logger; metrics?: Pick<RunnerMetrics, "recordRestore">; restoreDirs?: RestoreDirectoryPolicy },
+  deps: RestoreDeps & { logger: Logger; metrics?: Pick<RunnerMetrics, "recordRestore">; restoreDirs?: RestoreDirectoryPolicy; walFetch: WalFetchInvocation },
   entry: RunningRestore,
   opts: RestoreWatch,
 ): Promise<void> {

@@ -175,7 +175,15 @@ export class WalArchiver {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.syncing;
-    await Promise.all([...this.receivers.values()].map((r) => r.stop()));
+    await Promise.all(
+      [...this.receivers].map(async ([dataSourceId, receiver]) => {
+        const ended = await receiver.stop();
+        this.deps.logger.info("WAL archiving stopped for shutdown (the slot and the spool's partial segment stay for the next start)", {
+          dataSourceId,
+          pgReceivewal: ended ?? "not running",
+        });
+      }),
+    );
     this.receivers.clear();
   }
 }

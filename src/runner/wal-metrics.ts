@@ -9,6 +9,8 @@ interface Archived {
   data_source_id: string;
   /** Bytes into the WAL where the newest archived segment ends. */
   upto: number;
+  /** The newest archived segment's number (its name is the timeline and this, in hex). */
+  segno: number;
   at: number;
 }
 
@@ -22,7 +24,7 @@ export function registerWalMetrics(db: Db, metrics: MetricsRegistry, states: () 
   const labelNames = ["data_source_id"] as const;
   const archived = async () =>
     new Map(
-      (await rawAll<Archived>(db, sql`SELECT data_source_id, max((segno + 1) * size_bytes) AS upto, max(archived_at) AS at FROM wal_segments WHERE segno IS NOT NULL GROUP BY data_source_id`, ["upto", "at"]))
+      (await rawAll<Archived>(db, sql`SELECT data_source_id, max((segno + 1) * size_bytes) AS upto, max(segno) AS segno, max(archived_at) AS at FROM wal_segments WHERE segno IS NOT NULL GROUP BY data_source_id`, ["upto", "segno", "at"]))
         .map((r) => [r.data_source_id, r]),
     );
   new Gauge({
@@ -43,6 +45,16 @@ export function registerWalMetrics(db: Db, metrics: MetricsRegistry, states: () 
     async collect() {
       this.reset();
       for (const row of (await archived()).values()) this.set({ data_source_id: row.data_source_id }, Math.floor(row.at / 1000));
+    },
+  });
+  new Gauge({
+    name: "snapdb_wal_last_archived_segment",
+    help: "The source's newest archived WAL segment, by number (the WAL position it starts at divided by the segment size): it grows by one per segment archived.",
+    labelNames,
+    registers,
+    async collect() {
+      this.reset();
+      for (const row of (await archived()).values()) this.set({ data_source_id: row.data_source_id }, row.segno);
     },
   });
   new Gauge({

@@ -1,14 +1,13 @@
 import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { recordAudit } from "../audit/record.ts";
 import { dropSlot, receiveWalCommand, slotNameOf, slotStatus, type SlotStatus } from "../engines/physical.ts";
 import { spawnTool } from "../engines/tool-stream.ts";
 import type { SourceTarget } from "../engines/types.ts";
 import { HISTORY_NAME, SEGMENT_NAME } from "../engines/wal-names.ts";
 import type { WalCarry } from "../engines/wal-scan.ts";
 import type { Logger } from "../lib/logger.ts";
-import { ensureSlot } from "./physical-backup.ts";
-import { archiveSpoolFile, type SegmentBuffer, WAL_ARCHIVER_ACTOR, type WalTarget, type WalUploadDeps } from "./wal-upload.ts";
+import { ensureSlot, recordSlotReset } from "./physical-backup.ts";
+import { archiveSpoolFile, type SegmentBuffer, type WalTarget, type WalUploadDeps } from "./wal-upload.ts";
 
 export interface ReceiverDeps extends WalUploadDeps {
   logger: Logger;
@@ -88,20 +87,26 @@ export class WalReceiver {
     void this.archivePass();
   }
 
-  /** Stops pg_receivewal (its partial segment stays for the next run) and the timers. */
-  async stop(): Promise<void> {
+  /**
+   * Stops pg_receivewal (its partial segment stays for the next run) and the timers. Says how
+   * pg_receivewal ended: exit code 0 is its clean exit on SIGINT; null when none was running.
+   */
+  async stop(): Promise<{ exitCode: number | null; signal: string | null } | null> {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
     this.wakeBackoff?.();
     const proc = this.proc;
+    let ended: { exitCode: number | null; signal: string | null } | null = null;
     if (proc) {
       proc.kill("SIGINT");
       const hard = setTimeout(() => proc.kill("SIGKILL"), STOP_GRACE_MS);
       await proc.exited.catch(() => {});
       clearTimeout(hard);
+      ended = { exitCode: proc.exitCode, signal: proc.signalCode === null || proc.signalCode === undefined ? null : String(proc.signalCode) };
     }
     await this.loop;
     await this.archiving;
+    return ended;
   }
 
   /**
@@ -225,7 +230,10 @@ export class WalReceiver {
   private async receiveOnce(): Promise<void> {
     const target = await this.deps.pinnedTarget();
     this.lastTarget = target;
-    await ensureSlot(target, this.slot);
+    const slotReset = await ensureSlot(target, this.slot);
+    // Its WAL is gone (max_slot_wal_keep_size while archiving was paused or down): the slot
+    // reserves again from now on; the spool's partial segment, from before the hole, goes.
+    if (slotReset) await this.resetSlot(slotReset, false);
     if (this.stopping) return;
     this.dropCutOffPartials();
     const cmd = receiveWalCommand(target, this.deps.toolPath, this.slot, this.spoolDir);
@@ -240,29 +248,22 @@ export class WalReceiver {
     this.state.pid = null;
     if (this.stopping) return;
     const failure = tool.failure("DUMP_FAILED");
-    if (WAL_GONE.test(failure.stderr)) await this.resetSlot(failure.stderr);
+    if (WAL_GONE.test(failure.stderr)) await this.resetSlot(failure.stderr, true);
     throw failure;
   }
 
   /**
    * The server removed WAL the archive did not have yet (the slot hit max_slot_wal_keep_size,
-   * or was dropped): a gap is certain. What the spool finished is archived, the rest of the
-   * spool and the slot are dropped, and archiving starts over from the server's position now;
-   * the next segment archived records the gap.
+   * or was dropped): a gap is certain. What the spool finished is archived and the rest of the
+   * spool dropped; after pg_receivewal found its WAL gone the slot is dropped too (one that
+   * ensureSlot just made again is kept), so archiving starts over from the server's position
+   * now; the next segment archived records the gap.
    */
-  private async resetSlot(why: string): Promise<void> {
+  private async resetSlot(why: string, dropSlotToo: boolean): Promise<void> {
     await this.archivePass();
     for (const name of readdirSync(this.spoolDir)) if (name.endsWith(".partial")) rmSync(join(this.spoolDir, name), { force: true });
-    if (this.lastTarget) await dropSlot(this.lastTarget, this.slot).catch(() => {});
+    if (dropSlotToo && this.lastTarget) await dropSlot(this.lastTarget, this.slot).catch(() => {});
     const { orgId, dataSourceId } = this.target;
-    await this.deps.db.transaction(async (tx) =>
-      recordAudit(tx, { orgId, actor: WAL_ARCHIVER_ACTOR, requestId: null, ip: null }, {
-        action: "wal_archive.slot_reset",
-        targetType: "data_source",
-        targetId: dataSourceId,
-        metadata: { slot: this.slot, reason: why.slice(0, 500) },
-      }),
-    );
-    this.deps.logger.error("the source no longer has WAL the archive needs; the replication slot was recreated and the archive has a gap", { dataSourceId, slot: this.slot });
+    await recordSlotReset(this.deps.db, this.deps.logger, { orgId, dataSourceId, slot: this.slot, reason: why });
   }
 }

@@ -101,6 +101,7 @@ export async function queuePlanRun(db: Db, who: Omit<ServiceContext, "db" | "org
       notes: null,
       targetTime: null,
       targetDirectory: null,
+      walDelivery: null,
       clean: plan.mode === "refresh",
       status: "queued",
       queuedAt: req.now,

@@ -21,6 +21,8 @@ export interface DaemonOptions {
   /** Use this data dir (kept on stop) instead of a fresh temp one (removed on stop). */
   dataDir?: string;
   readyTimeoutMs?: number;
+  /** The config file's TOML (default: empty), for settings a process without the daemon's environment must see too. */
+  config?: string;
 }
 
 export interface Daemon {
@@ -80,7 +82,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   const dir = opts.dataDir ? null : tempDir("snapdb-daemon");
   const dataDir = opts.dataDir ?? dir!.path;
   const configFile = join(dataDir, "snapdb.toml");
-  writeFileSync(configFile, "# empty: defaults, env and flags only\n");
+  writeFileSync(configFile, opts.config ?? "# empty: defaults, env and flags only\n");
   // The store matrix: on its PostgreSQL leg the daemon's store is a PostgreSQL database, the same
   // one again when a test restarts a daemon on this data dir (an explicit SNAPDB_STORE_URL wins).
   const storeUrl = opts.env && "SNAPDB_STORE_URL" in opts.env ? null : await storeUrlFor(dataDir);

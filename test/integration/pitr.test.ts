@@ -22,6 +22,7 @@ import { tempDir } from "../helpers/tmp.ts";
  * on the restored directory: every row committed up to the instant is there, none after.
  */
 const ORG = "org_pitr";
+const testStarted = Date.now();
 const scratch = tempDir("snapdb-pitr");
 const restoreRoot = join(scratch.path, "restores");
 let pg: PgServer;
@@ -70,6 +71,8 @@ async function idsIn(dir: string): Promise<number[]> {
   const server = await startPostgresOn(dir);
   if (process.env.PITR_DEBUG) console.log(server.log());
   try {
+    // The source's archive_mode = on and archive_command came along in the backup; the restore turns archiving off.
+    expect(server.psql("SHOW archive_mode;").trim()).toBe("off");
     return server
       .psql("SELECT id FROM events ORDER BY id;", "appdb")
       .trim()
@@ -86,6 +89,9 @@ beforeAll(async () => {
   chmodSync(scratch.path, 0o755);
   mkdirSync(restoreRoot, { mode: 0o755 });
   pg = await startPostgres({ replication: true });
+  // What production has: WAL archiving of its own. Pending on the source (archive_mode needs
+  // a restart), but in its postgresql.auto.conf, so in every base backup of it.
+  pg.psql(`ALTER SYSTEM SET archive_mode = 'on'; ALTER SYSTEM SET archive_command = 'cp %p /nonexistent/production-archive/%f';`);
   h = await createHarness({ SNAPDB_ALLOWED_RESTORE_ROOTS: restoreRoot });
   token = await h.token(ORG);
   metrics = new MetricsRegistry();
@@ -120,6 +126,7 @@ afterAll(async () => {
 });
 
 const commits: { started: number; committed: number }[] = [];
+let baseBackup: any;
 
 describe("point-in-time recovery", () => {
   test("no base backup yet: the window is empty", async () => {
@@ -136,6 +143,7 @@ describe("point-in-time recovery", () => {
     expect(job.objectKey).toEndWith(".tar.zst.age");
     expect(job.physical).toMatchObject({ timeline: 1, label: `snapdb ${job.id}` });
     expect(job.physical.startLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    baseBackup = job;
     for (let i = 1; i <= 6; i++) {
       commits[i] = await commitRow(i);
       await Bun.sleep(40);
@@ -163,7 +171,31 @@ describe("point-in-time recovery", () => {
     expect(conf).toContain("restore_command = 'cp pg_wal_archive/%f %p'");
     expect(conf).toContain(`recovery_target_time = '${new Date(target).toISOString().replace("T", " ").replace("Z", "")}+00'`);
     expect(conf).toContain("recovery_target_action = 'promote'");
+    // Appended after the source's own settings (the last line of a setting wins).
+    expect(conf.indexOf("archive_mode = 'off'")).toBeGreaterThan(conf.lastIndexOf("archive_mode = 'on'"));
+    // The job's start is the backup's own: its backup_label's START WAL LOCATION, as restored.
+    const label = readFileSync(join(dir, "backup_label"), "utf8");
+    const startLine = /^START WAL LOCATION: (\S+) \(file ([0-9A-F]{24})\)$/m.exec(label)!;
+    expect(baseBackup.physical).toMatchObject({
+      startLsn: startLine[1],
+      startWalFile: startLine[2],
+      checkpointLsn: /^CHECKPOINT LOCATION: (\S+)$/m.exec(label)![1],
+      backupLabel: label,
+    });
+    expect(label).toContain(`LABEL: snapdb ${baseBackup.id}\n`);
     expect(await idsIn(dir)).toEqual([0, 1, 2, 3]);
+  }, 180_000);
+
+  test("a restore to the window's end replays all of the archive, without a target, and is promoted", async () => {
+    const window = await waitForWindowTo(commits[6]!.started);
+    const dir = join(restoreRoot, "at-end");
+    const restore = await restoreTo(Date.parse(window.to), dir);
+    expect(restore).toMatchObject({ status: "succeeded", error: null });
+    const conf = readFileSync(join(dir, "postgresql.auto.conf"), "utf8");
+    // PostgreSQL 13+ would refuse a target time it never reaches ("recovery ended before configured recovery target was reached").
+    expect(conf).not.toContain("recovery_target");
+    expect(conf).toContain("is at or after the last archived transaction: all of the archived WAL is replayed");
+    expect(await idsIn(dir)).toEqual([0, 1, 2, 3, 4, 5, 6]);
   }, 180_000);
 
   test("a target outside the window is 400 and the message gives the window", async () => {
@@ -257,13 +289,21 @@ describe("point-in-time recovery", () => {
     }
   }, 60_000);
 
-  test("metrics: receiver up, slot retained bytes, last archive time, lag", async () => {
+  test("metrics: receiver up, slot retained bytes, last archive time and segment, lag in bytes and seconds", async () => {
     await Bun.sleep(400);
     const text = await metrics.render();
     expect(text).toContain(`snapdb_wal_receiver_up{data_source_id="${source.id}"} 1`);
     expect(text).toMatch(new RegExp(`snapdb_wal_slot_retained_bytes\\{data_source_id="${source.id}"\\} \\d+`));
     expect(text).toMatch(new RegExp(`snapdb_wal_last_archived_timestamp_seconds\\{data_source_id="${source.id}"\\} \\d+`));
     expect(text).toMatch(new RegExp(`snapdb_wal_archive_lag_bytes\\{data_source_id="${source.id}"\\} \\d+`));
+    // The newest archived segment, by number: the one the store recorded last.
+    const [newest] = await h.store.db.select().from(walSegments).where(eq(walSegments.dataSourceId, source.id)).orderBy(desc(walSegments.segno)).limit(1);
+    expect(text).toContain(`snapdb_wal_last_archived_segment{data_source_id="${source.id}"} ${newest!.segno}\n`);
+    const lagSeconds = new RegExp(`^snapdb_wal_archive_lag_seconds\\{data_source_id="${source.id}"\\} ([0-9.e+-]+)$`, "m").exec(text);
+    expect(lagSeconds).not.toBeNull();
+    // Caught up to within the current, unfinished segment: not older than this test file.
+    expect(Number(lagSeconds![1])).toBeGreaterThanOrEqual(0);
+    expect(Number(lagSeconds![1])).toBeLessThan((Date.now() - testStarted) / 1000 + 1);
     // initdb's default: no cap on what the slot may hold, said as -1.
     expect(text).toContain(`snapdb_wal_slot_keep_limit_bytes{data_source_id="${source.id}"} -1`);
   });

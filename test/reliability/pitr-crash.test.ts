@@ -4,7 +4,8 @@
  * database commits rows, finishes segments and checkpoints (which recycles every segment no
  * replication slot holds). Restarted on the same data dir, it resumes from its spool and the
  * slot: the archive has no gap, and a restore to an instant of the downtime has exactly the
- * rows committed before it.
+ * rows committed before it. Then a clean stop (SIGTERM): exit 0, pg_receivewal stopped by the
+ * daemon with SIGINT (its clean exit), its partial segment kept and resumed after the restart.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
@@ -49,6 +50,7 @@ function receiversOfSpool(): number[] {
 }
 
 const commits: { started: number; committed: number }[] = [];
+let sourceId = "";
 async function commitRow(id: number) {
   const started = Date.now();
   await app`INSERT INTO events (id) VALUES (${id})`;
@@ -82,6 +84,7 @@ afterAll(async () => {
 test("kill -9 of the daemon mid-stream loses no WAL and leaves no gap", async () => {
   const destination = await api.managedDestination();
   const source = await api.createSource({ engine: "postgres", host: pg.host, port: pg.port, database: pg.database }, { username: pg.user, password: pg.password });
+  sourceId = source.id;
   const policy = await api.createPolicy(destination.id, { method: "physical", fastCheckpoint: true });
   await api.attach(source.id, policy.id);
   const job = await api.backupNow(source.id);
@@ -126,6 +129,53 @@ test("kill -9 of the daemon mid-stream loses no WAL and leaves no gap", async ()
   try {
     const ids = server.psql("SELECT id FROM events ORDER BY id;", "appdb").trim().split("\n").map(Number);
     expect(ids).toEqual([0, 1, 2, 3, 4]);
+  } finally {
+    await server.stop();
+  }
+}, 240_000);
+
+test("SIGTERM: the daemon exits 0, pg_receivewal stops with it, its partial segment is kept and resumed without a gap", async () => {
+  await waitFor("pg_receivewal under the daemon", () => receiversOfSpool().length === 1, 30_000);
+  // Row 8 lands in the segment pg_receivewal is writing: only the .partial file holds it.
+  await commitRow(8);
+  const spool = join(dataDir.path, "wal-spool", sourceId);
+  const partial = () => readdirSync(spool).filter((n) => n.endsWith(".partial"));
+  await waitFor("a partial segment in the spool", () => partial().length === 1, 10_000);
+  const kept = partial()[0]!;
+  await Bun.sleep(500);
+
+  const stopping = daemon!;
+  const code = await stopping.stop("SIGTERM");
+  const daemonLog = stopping.logs();
+  daemon = null;
+  expect(code).toBe(0);
+  // Stopped by the daemon (SIGINT, its clean exit), not left behind nor killed with it.
+  const stopped = daemonLog.split("\n").filter((l) => l.includes("WAL archiving stopped for shutdown")).map((l) => JSON.parse(l));
+  expect(stopped.map((l) => ({ dataSourceId: l.dataSourceId, pgReceivewal: l.pgReceivewal }))).toEqual([{ dataSourceId: sourceId, pgReceivewal: { exitCode: 0, signal: null } }]);
+  expect(receiversOfSpool()).toEqual([]);
+  expect(partial()).toEqual([kept]);
+
+  await start();
+  await commitRow(9);
+  pg.psql("SELECT pg_switch_wal();");
+  let window = await windowOf(sourceId);
+  await waitFor("the window to reach row 9", async () => {
+    window = await windowOf(sourceId);
+    return window.to !== null && Date.parse(window.to) >= commits[9]!.started;
+  }, 60_000).catch((err) => {
+    throw new Error(`${err.message}; window ${JSON.stringify(window)}; daemon log:\n${daemon?.logs()}`);
+  });
+  expect((await api.must("GET", "/audit-log?action=wal_archive.gap,wal_archive.slot_reset")).items).toEqual([]);
+  expect(daemon!.logs()).not.toContain("removed a partial WAL file");
+
+  // Row 8 was only in the partial segment when the daemon stopped: it is in the archive.
+  const target = Math.floor((commits[8]!.committed + commits[9]!.started) / 2);
+  const dir = join(restoreRoot, "after-sigterm");
+  const queued = await api.must("POST", "/restores", { dataSourceId: sourceId, targetTime: new Date(target).toISOString(), targetDirectory: dir }, 202);
+  expect((await api.waitForStatus(`/restores/${queued.id}`, undefined, 120_000)).error).toBeNull();
+  const server = await startPostgresOn(dir);
+  try {
+    expect(server.psql("SELECT id FROM events ORDER BY id;", "appdb").trim().split("\n").map(Number)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
   } finally {
     await server.stop();
   }

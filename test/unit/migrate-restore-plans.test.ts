@@ -52,6 +52,8 @@ test("restores written before restore plans survive the migration unchanged", ()
     lease_until: null,
     // Added with cancels that reach another node.
     cancel_requested_at: null,
+    // Added with point-in-time restores' WAL delivery (copy | fetch).
+    wal_delivery: null,
   });
   s.close();
 });

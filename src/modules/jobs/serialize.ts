@@ -91,8 +91,17 @@ export const BackupJob = t.Object(
           {
             label: t.String({ description: "pg_basebackup's --label." }),
             timeline: Int(),
-            startLsn: t.String({ description: "The server's WAL position before the backup started (at or before the backup's own start)." }),
-            stopLsn: t.String({ description: "The server's WAL position once it had finished (at or after the backup's own end)." }),
+            startLsn: t.String({
+              description:
+                "Where recovery from the backup starts: its backup_label's START WAL LOCATION (the redo point of its checkpoint). If the label could not be read back, the server's WAL position before the backup started (at or before it).",
+            }),
+            stopLsn: t.String({
+              description: "The server's WAL position once the backup had finished (at or after the backup's own end: pg_basebackup -X none does not report its end point).",
+            }),
+            checkpointLsn: t.Union([t.String(), t.Null()], { description: "The backup's checkpoint (backup_label's CHECKPOINT LOCATION); null if the label could not be read back." }),
+            backupLabel: t.Union([t.String(), t.Null()], {
+              description: "The backup_label file PostgreSQL wrote into the backup (START WAL LOCATION, CHECKPOINT LOCATION, START TIME, LABEL, START TIMELINE, …); null if it could not be read back.",
+            }),
             startWalFile: t.String(),
             stopWalFile: t.String(),
             startedAt: t.String({ format: "date-time" }),
@@ -113,12 +122,35 @@ type JobFormat = { engine: EngineName; dump: DumpFormat | "pg_basebackup_tar"; c
 
 const isoOrNull = (ms: number | null) => (ms === null ? null : isoOf(ms));
 
-type PhysicalView = { label: string; timeline: number; startLsn: string; stopLsn: string; startWalFile: string; stopWalFile: string; startedAt: string; stoppedAt: string };
+type PhysicalView = {
+  label: string;
+  timeline: number;
+  startLsn: string;
+  stopLsn: string;
+  checkpointLsn: string | null;
+  backupLabel: string | null;
+  startWalFile: string;
+  stopWalFile: string;
+  startedAt: string;
+  stoppedAt: string;
+};
 
 function physicalOf(value: Record<string, unknown> | null): PhysicalView | null {
   if (!value) return null;
-  const { label, timeline, startLsn, stopLsn, startWalFile, stopWalFile, startedAt, stoppedAt } = value as PhysicalView;
-  return { label, timeline, startLsn, stopLsn, startWalFile, stopWalFile, startedAt, stoppedAt };
+  const { label, timeline, startLsn, stopLsn, checkpointLsn, backupLabel, startWalFile, stopWalFile, startedAt, stoppedAt } = value as Partial<PhysicalView>;
+  return {
+    label: label!,
+    timeline: timeline!,
+    startLsn: startLsn!,
+    stopLsn: stopLsn!,
+    // Jobs recorded before the backup_label was read back have neither.
+    checkpointLsn: checkpointLsn ?? null,
+    backupLabel: backupLabel ?? null,
+    startWalFile: startWalFile!,
+    stopWalFile: stopWalFile!,
+    startedAt: startedAt!,
+    stoppedAt: stoppedAt!,
+  };
 }
 
 /** The API shape of one `backup_jobs` row. Live progress of a running job is the row's byte counters. */

@@ -53,6 +53,15 @@ export const CreateRestoreBody = t.Object(
           "empty or not there yet (else 409). It is created with mode 0700, owned by the daemon's user: chown it to the user PostgreSQL runs as before starting PostgreSQL on it.",
       }),
     ),
+    walDelivery: t.Optional(
+      t.Union([t.Literal("copy"), t.Literal("fetch")], {
+        description:
+          "Point-in-time restore: how PostgreSQL gets the WAL. `copy` (default): the WAL the recovery needs is copied, decrypted, into `pg_wal_archive/` inside the directory and " +
+          "`restore_command = 'cp pg_wal_archive/%f %p'`: PostgreSQL needs nothing of snapdb's. `fetch`: nothing is copied; `restore_command` runs `snapdb wal-fetch` " +
+          "(the daemon's own binary, with its config file and data dir) for each file as PostgreSQL asks for it, also while the daemon runs. The OS user PostgreSQL runs as " +
+          "must then be able to read snapdb's config, data dir (store) and master key: e.g. snapdb running as the postgres user.",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

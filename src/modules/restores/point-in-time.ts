@@ -54,7 +54,15 @@ export async function createPointInTimeRestore(ctx: ServiceContext, restoreDirs:
       databases: null,
       targetTime,
       targetDirectory: dir.real,
+      walDelivery: input.walDelivery ?? "copy",
     },
-    { kind: "point_in_time", dataSourceId: source.id, backupJobId: plan.backup.job.id, targetTime: new Date(targetTime).toISOString(), targetDirectory: dir.real },
+    {
+      kind: "point_in_time",
+      dataSourceId: source.id,
+      backupJobId: plan.backup.job.id,
+      targetTime: new Date(targetTime).toISOString(),
+      targetDirectory: dir.real,
+      walDelivery: input.walDelivery ?? "copy",
+    },
   );
 }

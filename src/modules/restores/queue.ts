@@ -12,7 +12,8 @@ type RestoreRow = typeof restores.$inferSelect;
 export type QueuedRestoreFields = Pick<
   RestoreRow,
   "backupJobId" | "sourceDataSourceId" | "targetDataSourceId" | "targetDatabase" | "clean" | "databases" | "targetTime" | "targetDirectory"
->;
+> &
+  Partial<Pick<RestoreRow, "walDelivery">>;
 
 /**
  * Queues a manual restore: in one transaction, refused with CONFLICT while another restore
@@ -36,6 +37,7 @@ export async function queueRestore(
     const row: RestoreRow = {
       id: newId("rst", now),
       orgId: ctx.orgId,
+      walDelivery: null,
       ...fields,
       status: "queued",
       queuedAt: now,

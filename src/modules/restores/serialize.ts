@@ -58,6 +58,9 @@ export const Restore = t.Object(
     targetDirectory: t.Union([t.String(), t.Null()], {
       description: "Point-in-time restores: the PostgreSQL data directory built; start PostgreSQL on it (as its owner) to recover and promote. Null for a restore of a dump.",
     }),
+    walDelivery: t.Union([t.Literal("copy"), t.Literal("fetch"), t.Null()], {
+      description: "Point-in-time restores: how PostgreSQL gets the WAL (`copy` into `pg_wal_archive/`, or `fetch` with `snapdb wal-fetch`); null for a restore of a dump.",
+    }),
     error: t.Union([
       t.Object(
         { code: oneOf(RESTORE_ERROR_CODES), message: t.String({ description: "Also says what state the target was left in." }) },
@@ -93,6 +96,7 @@ export function toRestore(row: RestoreRow) {
     progress: { bytesRead: row.bytesRead, bytesWritten: row.bytesWritten },
     targetTime: isoOrNull(row.targetTime),
     targetDirectory: row.targetDirectory,
+    walDelivery: row.walDelivery ?? null,
     error: row.error ?? null,
     databases: row.databases ?? null,
     notes: row.notes ?? [],

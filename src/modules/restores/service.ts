@@ -46,6 +46,7 @@ export interface CreateRestoreInput {
   dataSourceId?: string;
   targetTime?: string;
   targetDirectory?: string;
+  walDelivery?: "copy" | "fetch";
 }
 
 export async function findRestore(db: ServiceContext["db"] | Tx, orgId: string, id: string): Promise<RestoreRow> {
@@ -105,6 +106,7 @@ async function checkTarget(target: SourceTarget, database: string | null, clean:
 /** Validates the request, checks the target, and queues the restore (202). */
 export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDeps, input: CreateRestoreInput): Promise<RestoreRow> {
   if (isPointInTime(input)) return createPointInTimeRestore(ctx, deps.restoreDirs ?? { roots: [], reservedDirs: [] }, input);
+  if (input.walDelivery !== undefined) throw invalidInput("/walDelivery", "walDelivery applies to a point-in-time restore (dataSourceId, targetTime, targetDirectory) only");
   if (input.backupJobId === undefined) {
     throw invalidInput("/backupJobId", "backupJobId is required (or dataSourceId, targetTime and targetDirectory for a point-in-time restore)");
   }

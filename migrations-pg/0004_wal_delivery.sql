@@ -1,0 +1,1 @@
+ALTER TABLE "restores" ADD COLUMN "wal_delivery" text COLLATE "C";

@@ -1,0 +1,1 @@
+ALTER TABLE `restores` ADD `wal_delivery` text;
