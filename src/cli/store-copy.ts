@@ -2,6 +2,7 @@ import { SQL } from "bun";
 import type { Config } from "../config/schema.ts";
 import type { Store } from "../db/client.ts";
 import { migratePg } from "../db/migrate-pg.ts";
+import { maskUrl as maskUrlWith } from "../lib/mask-url.ts";
 import { redactSecrets } from "../lib/redact.ts";
 import { CONFIG_HELP, CONFIG_OPTIONS, UsageError, type Command } from "./command.ts";
 import { copyToPostgres, reasonOf, refuseOccupiedTarget, TargetNotEmptyError } from "./copy-to-postgres.ts";
@@ -11,16 +12,7 @@ import { loadFromArgs, openMigratedStore, storeFile, withDataDirLock } from "./r
 const MASK = "****";
 
 /** The URL as it may be printed: its password (user-info or `?password=`) replaced by ****. */
-export function maskUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = MASK;
-    for (const key of [...u.searchParams.keys()]) if (/pass/i.test(key)) u.searchParams.set(key, MASK);
-    return u.toString().replaceAll(encodeURIComponent(MASK), MASK);
-  } catch {
-    return "(an unparsable URL)";
-  }
-}
+export const maskUrl = (url: string): string => maskUrlWith(url, MASK);
 
 /** The URL's secrets, as written and decoded: every message printed is scrubbed of them. */
 function secretsOf(url: string): string[] {

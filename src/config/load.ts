@@ -53,17 +53,31 @@ function pickConfigFile(input: LoadInput): string | null {
   return existsSync(fallback) ? fallback : null;
 }
 
+/** The values of a union of literals (log.level, scheduler.catchUp, …), to name them in the error; null for other unions. */
+function literalChoices(schema: unknown): (string | number | boolean)[] | null {
+  const members = (schema as { anyOf?: { const?: unknown }[] } | undefined)?.anyOf;
+  if (!members?.length || !members.every((m) => ["string", "number", "boolean"].includes(typeof m.const))) return null;
+  return members.map((m) => m.const as string | number | boolean);
+}
+
 const pointerToDotted = (pointer: string) => pointer.replace(/^\//, "").replaceAll("/", ".");
 
 function schemaProblems(candidate: Tree, origin: (path: string) => string): string[] {
   const problems: string[] = [];
   const seen = new Set<string>();
-  const report = (pointer: string, message: string, type?: ValueErrorType) => {
+  const report = (pointer: string, message: string, type?: ValueErrorType, schema?: unknown) => {
     const path = pointerToDotted(pointer);
     if (seen.has(path)) return; // the first complaint about a value is the useful one
     seen.add(path);
+    const choices = type === ValueErrorType.Union ? literalChoices(schema) : null;
     const text =
-      type === ValueErrorType.ObjectAdditionalProperties ? "unknown key" : type === ValueErrorType.ObjectRequiredProperty ? "is required" : message;
+      type === ValueErrorType.ObjectAdditionalProperties
+        ? "unknown key"
+        : type === ValueErrorType.ObjectRequiredProperty
+          ? "is required"
+          : choices
+            ? `must be one of ${choices.map((c) => JSON.stringify(c)).join(", ")}`
+            : message;
     problems.push(`${path || "(root)"}${origin(path)}: ${text}`);
   };
   // The managed storage union gives poor messages as a whole: check the chosen member.
@@ -72,14 +86,14 @@ function schemaProblems(candidate: Tree, origin: (path: string) => string): stri
   if (isPlainObject(managed) && managed.type !== "s3" && managed.type !== "local") {
     report("/managedStorage/type", 'must be "local" or "s3"');
   } else {
-    for (const e of Value.Errors(member, managed)) report(`/managedStorage${e.path}`, e.message, e.type);
+    for (const e of Value.Errors(member, managed)) report(`/managedStorage${e.path}`, e.message, e.type, e.schema);
   }
   const rest = { ...ConfigSchema, properties: { ...ConfigSchema.properties } } as typeof ConfigSchema;
   delete (rest.properties as Record<string, unknown>).managedStorage;
   (rest as { required?: string[] }).required = rest.required?.filter((k) => k !== "managedStorage");
   const { managedStorage: _m, ...others } = candidate;
   for (const e of Value.Errors(rest, others)) {
-    report(e.path, e.message, e.type);
+    report(e.path, e.message, e.type, e.schema);
   }
   return problems;
 }

@@ -1,5 +1,6 @@
 import { stringify } from "smol-toml";
-import { SECRET_PATHS, type Config } from "./schema.ts";
+import { maskUrl } from "../lib/mask-url.ts";
+import { SECRET_PATHS, SECRET_URL_PATHS, type Config } from "./schema.ts";
 import { getPath, setPath, type Tree } from "./tree.ts";
 
 export const MASK = "********";
@@ -10,6 +11,11 @@ export function printableConfig(config: Config): string {
   for (const path of SECRET_PATHS) {
     const value = getPath(copy, path);
     if (typeof value === "string" && value !== "") setPath(copy, path, MASK);
+  }
+  // The store URL is shown (which server, which database) with its password masked.
+  for (const path of SECRET_URL_PATHS) {
+    const value = getPath(copy, path);
+    if (typeof value === "string" && value !== "") setPath(copy, path, maskUrl(value, MASK));
   }
   return stringify(copy);
 }

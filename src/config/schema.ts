@@ -138,3 +138,5 @@ export type Config = Static<typeof ConfigSchema>;
 
 /** Dotted paths of values that are secrets: masked in --print-config, never logged. */
 export const SECRET_PATHS = ["auth.jwtSecret", "managedStorage.secretAccessKey", "notify.smtp.password"] as const;
+/** URLs that may carry a password (user-info or a query parameter): printed with it masked. */
+export const SECRET_URL_PATHS = ["store.url"] as const;

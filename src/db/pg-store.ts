@@ -1,5 +1,6 @@
 import { SQL } from "bun";
 import { drizzle } from "drizzle-orm/bun-sql";
+import { maskUrl } from "../lib/mask-url.ts";
 import type { Db, Store } from "./client.ts";
 import type { MigrateResult } from "./migrate.ts";
 import { migratePg, pgSchemaVersion } from "./migrate-pg.ts";
@@ -9,15 +10,7 @@ import { useStoreDialect } from "./schema.ts";
 const PING_MS = 5_000;
 
 /** `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages and logs. */
-export function maskStoreUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
-  } catch {
-    return "postgres://…";
-  }
-}
+export const maskStoreUrl = (url: string): string => maskUrl(url);
 
 /**
  * Opens the shared PostgreSQL store (fleet mode) and migrates it (under an advisory lock, so

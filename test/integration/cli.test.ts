@@ -42,6 +42,14 @@ describe("snapdb CLI", () => {
     expect(r.out).not.toContain(secret);
   });
 
+  test("serve --print-config shows the store URL with its password masked (user-info and query)", () => {
+    const password = "store-pw-x9";
+    const r = snapdb(["serve", "--print-config"], { SNAPDB_STORE_URL: `postgres://snap:${password}@db.example:5432/snapdb?sslmode=require&password=${password}` });
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("postgres://snap:********@db.example:5432/snapdb?sslmode=require&password=********");
+    expect(r.out).not.toContain(password);
+  });
+
   test("an invalid config stops with every problem and exit code 2", () => {
     const r = snapdb(["serve"], { SNAPDB_LISTEN: "nowhere", SNAPDB_RUNNER_MAX_CONCURRENT: "0" });
     expect(r.code).toBe(2);
