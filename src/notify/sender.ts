@@ -44,7 +44,7 @@ const HOUR = 3_600_000;
 
 /**
  * Sends pending deliveries: at least once, the same delivery id on every attempt, retried
- * with exponential backoff (or the receiver's Retry-After) on network errors, 429 and 5xx
+ * with exponential backoff (or the receiver's Retry-After when longer) on network errors, 429 and 5xx
  * for 24 h, then `failed`; other answers are final at once. Each attempt has its own
  * timeout and each channel its own slot, so a slow or dead receiver delays only its own
  * deliveries, never another channel's or the runner (which only writes rows). State lives
@@ -194,7 +194,9 @@ export class NotificationSender {
       result = "delivered";
       log.info("notification delivered");
     } else {
-      const delay = outcome.retryAfterMs != null ? Math.min(Math.max(outcome.retryAfterMs, 0), this.opts.maxRetryDelayMs ?? HOUR) : this.backoffMs(attempts);
+      // Retry-After may lengthen the wait, never shorten it: `0` or a date in the past would
+      // otherwise mean a tight loop against the receiver for the whole give-up period.
+      const delay = Math.min(Math.max(outcome.retryAfterMs ?? 0, this.backoffMs(attempts)), this.opts.maxRetryDelayMs ?? HOUR);
       const giveUpAt = row.occurredAt + (this.opts.giveUpAfterMs ?? 24 * HOUR);
       if (outcome.retry && now + delay <= giveUpAt) {
         set = { nextAttemptAt: now + delay, lastError: outcome.error };

@@ -99,6 +99,23 @@ describe("a webhook channel", () => {
     expect(await waitForDelivery(h, token, deliveryId)).toMatchObject({ status: "delivered", attempts: 2 });
   });
 
+  test("429 with Retry-After: 0 or a date in the past: never sooner than the backoff (no tight loop)", async () => {
+    const zero = receiver();
+    const past = receiver();
+    zero.respond = () => new Response("slow down", { status: 429, headers: { "retry-after": "0" } });
+    past.respond = () => new Response("slow down", { status: 429, headers: { "retry-after": new Date(Date.now() - 60_000).toUTCString() } });
+    const channels = [await createChannel(h, token, "webhook", { url: zero.url, secret: SECRET }), await createChannel(h, token, "webhook", { url: past.url, secret: SECRET })];
+    for (const c of channels) await must(h, token, "POST", `/notification-channels/${c.id}/test`, undefined, 202);
+    await Promise.all([zero.waitFor(2), past.waitFor(2)]);
+    await Bun.sleep(1500);
+    for (const c of channels) await must(h, token, "DELETE", `/notification-channels/${c.id}`, undefined, 204);
+    for (const r of [zero, past]) {
+      // Attempts 1 s (the retry base) then 2 s apart: at most three requests in this time.
+      expect(r.received[1]!.at - r.received[0]!.at).toBeGreaterThanOrEqual(900);
+      expect(r.received.length).toBeLessThanOrEqual(3);
+    }
+  });
+
   test("a 4xx other than 429 fails the delivery at once, with no retry", async () => {
     const r = receiver();
     r.respond = () => new Response("no such hook", { status: 410 });
