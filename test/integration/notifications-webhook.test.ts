@@ -8,6 +8,9 @@ import { verifySnapdbSignature } from "../helpers/verify-signature.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT } from "../helpers/daemon.ts";
+import { SecretBox } from "../../src/crypto/secrets.ts";
+import { createLogger } from "../../src/lib/logger.ts";
+import { NotificationSender } from "../../src/notify/sender.ts";
 
 /**
  * Webhook deliveries against real HTTP receivers on loopback: signed, the same delivery id
@@ -166,4 +169,44 @@ describe("a webhook channel", () => {
     const timedOut = await waitForDelivery(h, token, held.id, (d) => d.attempts >= 1, 20_000);
     expect(timedOut).toMatchObject({ status: "pending", lastError: `127.0.0.1: no answer within 10 s` });
   }, 60_000);
+});
+
+describe("the retry schedule (a sender with short delays: 200 ms doubling, at most 800 ms, given up after 4 s)", () => {
+  test("against an always-503 receiver: growing gaps, then the cap, then failed with 'gave up'", async () => {
+    // A harness of its own whose built-in sender never starts: only this sender sends.
+    const own = await createHarness();
+    const r = receiver();
+    r.respond = () => new Response("down", { status: 503 });
+    const sender = new NotificationSender(
+      { db: own.store.db, secrets: new SecretBox(own.master), config: own.config, logger: createLogger("error", {}, () => {}), policy: null },
+      { retryBaseMs: 200, maxRetryDelayMs: 800, giveUpAfterMs: 4000, pollMs: 20 },
+    );
+    try {
+      const t = await own.token("org_backoff");
+      const channel = await createChannel(own, t, "webhook", { url: r.url, secret: SECRET });
+      const { deliveryId } = await must(own, t, "POST", `/notification-channels/${channel.id}/test`, undefined, 202);
+      await sender.start();
+      const d = await waitForDelivery(own, t, deliveryId, undefined, 15_000);
+      const gaps = r.received.slice(1).map((x, i) => x.at - r.received[i]!.at);
+      // Each gap is at least its delay (a poll of 20 ms and the attempt itself may add a little).
+      const wanted = [200, 400, 800, 800, 800, 800];
+      expect(gaps.length).toBeGreaterThanOrEqual(4);
+      gaps.forEach((gap, i) => {
+        expect(gap).toBeGreaterThanOrEqual(wanted[i]! - 10);
+        expect(gap).toBeLessThan(wanted[i]! + 400); // capped: never 1600 ms or more
+      });
+      expect(d).toMatchObject({ status: "failed", attempts: r.received.length, nextAttemptAt: null });
+      expect(d.lastError).toStartWith(`127.0.0.1:${r.port} answered HTTP 503: down (gave up: still failing`);
+      // Given up at the first failure whose next delay (800 ms) would end past the 4 s; the
+      // last attempt was due within them (and ran a poll or an answer later).
+      const lastAt = Date.parse(d.lastAttemptAt) - Date.parse(d.occurredAt);
+      expect(lastAt + 800).toBeGreaterThan(4000);
+      expect(lastAt).toBeLessThanOrEqual(4000 + 300);
+      await Bun.sleep(1000);
+      expect(r.received.length).toBe(d.attempts); // nothing after giving up
+    } finally {
+      await sender.stop();
+      own.close();
+    }
+  }, 30_000);
 });
