@@ -117,7 +117,9 @@ export class NotificationSender {
     const max = this.opts.maxInFlight ?? 16;
     while (!this.stopped && this.inFlight.size < max) {
       const busy = [...new Set([...this.inFlight.values()].map((f) => f.channelId))];
-      const next = (await this.deps.db
+      // In a transaction of its own: on SQLite (one shared connection) a plain read made while
+      // another transaction is open, awaiting something, would see that one's uncommitted rows.
+      const next = (await this.deps.db.transaction(async (tx) => tx
         .select()
         .from(notificationDeliveries)
         .where(
@@ -129,7 +131,7 @@ export class NotificationSender {
         )
         .orderBy(asc(notificationDeliveries.nextAttemptAt), asc(notificationDeliveries.id))
         .limit(1)
-        )[0];
+        ))[0];
       if (!next) return;
       this.launch(next);
     }

@@ -5,12 +5,14 @@ import { createChannel, createRule, deliveries, smallSqlite, waitForDelivery } f
 import { startReceiver, type Receiver } from "../helpers/receiver.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { verifySnapdbSignature } from "../helpers/verify-signature.ts";
+import { Database } from "bun:sqlite";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT } from "../helpers/daemon.ts";
 import { SecretBox } from "../../src/crypto/secrets.ts";
 import { createLogger } from "../../src/lib/logger.ts";
 import { NotificationSender } from "../../src/notify/sender.ts";
+import { storeSuperuserSql, testStore } from "../helpers/store-matrix.ts";
 
 /**
  * Webhook deliveries against real HTTP receivers on loopback: signed, the same delivery id
@@ -210,3 +212,40 @@ describe("the retry schedule (a sender with short delays: 200 ms doubling, at mo
     }
   }, 30_000);
 });
+
+test("the outbox is the job's end transaction: when its commit fails, neither the final status nor a delivery is kept, nor sent", async () => {
+  const own = await createHarness({ SNAPDB_NOTIFY_RETRY_BASE_SECONDS: "1", SNAPDB_ALLOWED_SQLITE_ROOTS: dir.path });
+  const r = receiver();
+  try {
+    const t = await own.token("org_outbox");
+    const policy = await createPolicy(own, t, (await managedDestination(own, t)).id, { retries: 0 });
+    const source = await createSource(own, t, { engine: "sqlite", path: smallSqlite(dir.path) });
+    await attach(own, t, source.id, policy.id);
+    await createRule(own, t, { channelId: (await createChannel(own, t, "webhook", { url: r.url, secret: SECRET })).id, events: ["backup.succeeded", "backup.failed"] });
+    // A delivery row written makes its transaction fail at COMMIT, after everything else in it ran.
+    if (testStore() === "postgres") {
+      await storeSuperuserSql(own, `CREATE FUNCTION outbox_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'outbox guard'; END $$;
+        CREATE CONSTRAINT TRIGGER outbox_guard AFTER INSERT ON notification_deliveries DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION outbox_guard();`);
+    } else {
+      const db = new Database(join(own.dataDir, "snapdb.db"));
+      db.run("CREATE TABLE guard_parent (id TEXT PRIMARY KEY)");
+      db.run("CREATE TABLE guard (parent TEXT REFERENCES guard_parent (id) DEFERRABLE INITIALLY DEFERRED)");
+      db.run("CREATE TRIGGER outbox_guard AFTER INSERT ON notification_deliveries BEGIN INSERT INTO guard VALUES ('none'); END");
+      db.close();
+    }
+    await own.runner.start();
+    await own.notifications.sender.start();
+    const job = await must(own, t, "POST", "/backup-jobs/run-now", { dataSourceId: source.id }, 202);
+    for (const until = Date.now() + 20_000; !own.logLines.some((l) => l.includes("could not record how a backup ended")); await Bun.sleep(50)) {
+      if (Date.now() > until) throw new Error("the job's end was recorded");
+    }
+    await Bun.sleep(1500); // the sender's poll (1 s) has looked since
+    expect((await must(own, t, "GET", `/backup-jobs/${job.id}`)).status).toBe("running"); // its lease will hand it to the reaper
+    expect(await deliveries(own, t)).toEqual([]);
+    expect(r.received).toEqual([]);
+  } finally {
+    await own.runner.stop(1000);
+    await own.notifications.stop();
+    own.close();
+  }
+}, 60_000);
