@@ -214,6 +214,7 @@ listen = "127.0.0.1:8484"         # HOST:PORT of the API; keep it on loopback be
 # host = ""                       # empty: e-mail channels are refused
 # port = 587
 # secure = false                  # true: TLS from the first byte (port 465); false: STARTTLS if offered
+# requireTLS = false              # true: STARTTLS is required; no mail (and no password) over plain text
 # username = ""
 # password = ""                   # or SNAPDB_SMTP_PASSWORD in the unit's environment
 # from = ""                       # default sender, e.g. "snapdb <backups@example.com>"

@@ -53,7 +53,7 @@ export function defaultsFor(dataDir: string, managedType: unknown): Record<strin
     notify: {
       staleCheckSeconds: 60,
       retryBaseSeconds: 10,
-      smtp: { host: "", port: 587, secure: false, username: "", password: "", from: "" },
+      smtp: { host: "", port: 587, secure: false, requireTLS: false, username: "", password: "", from: "" },
     },
   };
 }

@@ -121,6 +121,8 @@ export const ConfigSchema = T.Object(
             port: T.Integer({ minimum: 1, maximum: 65535 }),
             /** TLS from the first byte (port 465); false = STARTTLS when the server offers it. */
             secure: T.Boolean(),
+            /** Refuse to send (and to AUTH) unless the connection is TLS: STARTTLS is required, not optional. */
+            requireTLS: T.Boolean(),
             username: T.String(),
             password: T.String(),
             from: T.String(),

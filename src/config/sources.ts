@@ -50,6 +50,7 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { env: "SNAPDB_SMTP_HOST", path: "notify.smtp.host", parse: "string" },
   { env: "SNAPDB_SMTP_PORT", path: "notify.smtp.port", parse: "integer" },
   { env: "SNAPDB_SMTP_SECURE", path: "notify.smtp.secure", parse: "boolean" },
+  { env: "SNAPDB_SMTP_REQUIRE_TLS", path: "notify.smtp.requireTLS", parse: "boolean" },
   { env: "SNAPDB_SMTP_USERNAME", path: "notify.smtp.username", parse: "string" },
   { env: "SNAPDB_SMTP_PASSWORD", path: "notify.smtp.password", parse: "string" },
   { env: "SNAPDB_SMTP_FROM", path: "notify.smtp.from", parse: "string" },

@@ -111,6 +111,23 @@ export function openStoreReadOnly(file: string): Store {
 
 type TxFn<T> = (tx: Db) => Promise<T> | T;
 
+const AFTER_COMMIT = Symbol("afterCommit");
+type AfterCommit = (fn: () => void) => void;
+
+/**
+ * Runs `fn` once the transaction `tx` belongs to has committed (never if it rolls back); outside
+ * a transaction, on the next microtask. On SQLite this matters: the connection is shared, so a
+ * read made while a transaction is open sees its uncommitted rows, and a reader woken too early
+ * would act on an event that may still roll back. On PostgreSQL other connections cannot see
+ * them: `fn` runs on the next microtask, and a reader it wakes before the commit finds nothing
+ * yet (the row is found by that reader's next look).
+ */
+export function afterCommit(tx: Db | Tx, fn: () => void): void {
+  const hook = (tx as unknown as { [AFTER_COMMIT]?: AfterCommit })[AFTER_COMMIT];
+  if (hook) hook(fn);
+  else queueMicrotask(fn);
+}
+
 /**
  * drizzle's SQLite transactions take a synchronous callback, and services are written once for
  * both engines with `await` in them. Here a transaction is `BEGIN IMMEDIATE … COMMIT` around the
@@ -123,23 +140,31 @@ function asyncTransactions(sqlite: Database, db: Db): void {
   // Which transaction the running code is inside, if any: a `db.transaction` called from within
   // one (a helper that opens its own, called by a caller that batches) nests as a savepoint
   // instead of waiting for the queue it is holding up.
-  const inside = new AsyncLocalStorage<{ open: boolean }>();
+  const inside = new AsyncLocalStorage<{ open: boolean; committed: (() => void)[] }>();
   let tail: Promise<unknown> = Promise.resolve();
   let savepoints = 0;
   const run = async <T>(fn: TxFn<T>): Promise<T> => {
-    const token = { open: true };
+    const token = { open: true, committed: [] as (() => void)[] };
     sqlite.run("BEGIN IMMEDIATE");
+    let result: T;
     try {
-      const result = await inside.run(token, () => fn(txDb));
+      result = await inside.run(token, () => fn(txDb));
       sqlite.run("COMMIT");
-      return result;
     } catch (err) {
       if (sqlite.inTransaction) sqlite.run("ROLLBACK");
       throw err;
     } finally {
       token.open = false;
     }
+    for (const hook of token.committed) queueMicrotask(hook);
+    return result;
   };
+  const afterCommitHook: AfterCommit = (fn) => {
+    const token = inside.getStore();
+    if (token?.open) token.committed.push(fn);
+    else queueMicrotask(fn);
+  };
+  for (const handle of [db, txDb]) (handle as unknown as { [AFTER_COMMIT]: AfterCommit })[AFTER_COMMIT] = afterCommitHook;
   (db as unknown as { transaction: unknown }).transaction = <T>(fn: TxFn<T>): Promise<T> => {
     if (inside.getStore()?.open) return txDb.transaction(fn as (tx: unknown) => Promise<T>) as Promise<T>;
     const next = tail.then(() => run(fn));

@@ -17,6 +17,9 @@ export async function sendEmail({ delivery, settings, message, smtp, timeoutMs }
     host: smtp.host,
     port: smtp.port,
     secure: smtp.secure,
+    // STARTTLS or nothing: without it nodemailer would send AUTH and the mail in clear to a
+    // relay (or a man in the middle) that does not offer STARTTLS.
+    requireTLS: smtp.requireTLS,
     auth: smtp.username ? { user: smtp.username, pass: smtp.password } : undefined,
     connectionTimeout: timeoutMs,
     greetingTimeout: timeoutMs,
@@ -38,7 +41,15 @@ export async function sendEmail({ delivery, settings, message, smtp, timeoutMs }
     return { ok: true };
   } catch (err) {
     const e = err as { responseCode?: number; code?: string; response?: string };
-    const reply = e.responseCode ? `SMTP ${e.responseCode}${e.response ? `: ${oneLine(e.response).slice(0, 200)}` : ""}` : `SMTP ${smtp.host}:${smtp.port}: ${e.code ?? "connection failed"}`;
+    const detail = oneLine((err as Error).message ?? "").slice(0, 200);
+    const at = `SMTP ${smtp.host}:${smtp.port}`;
+    // No TLS (STARTTLS refused, a certificate not trusted) is said as such: the operator has to act.
+    const reply =
+      e.code === "ETLS" || /certificate/i.test(detail)
+        ? `${at}: TLS failed (${detail})`
+        : e.responseCode
+          ? `SMTP ${e.responseCode}${e.response ? `: ${oneLine(e.response).slice(0, 200)}` : ""}`
+          : `${at}: ${e.code ?? "connection failed"}${detail ? ` (${detail})` : ""}`;
     const final = e.responseCode !== undefined && e.responseCode >= 500 || e.code === "EENVELOPE";
     return { ok: false, retry: !final, error: reply };
   } finally {

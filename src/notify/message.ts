@@ -72,6 +72,8 @@ function facts(event: NotifyEvent, d: Data): [string, string | null][] {
     return [
       ["Data source", named(d.dataSourceName, d.dataSourceId)],
       ["Policy", named(d.policyName, d.policyId)],
+      // Only said when no enabled attachment schedules the source any more.
+      ["Attachment", d.attachment === "disabled" || d.attachment === "detached" ? d.attachment : null],
       ["Last success", d.lastSuccessAt ?? "never"],
       ["Stale since", d.staleSince],
       ["Threshold", formatDuration((d.staleAfterSeconds ?? 0) * 1000)],

@@ -1,6 +1,6 @@
 import { rawAll } from "../db/raw.ts";
 import { and, lt, ne, sql } from "drizzle-orm";
-import type { Db, Tx } from "../db/client.ts";
+import { afterCommit, type Db, type Tx } from "../db/client.ts";
 import { notificationDeliveries } from "../db/schema.ts";
 import { newId } from "../lib/ids.ts";
 import type { NotifyEvent } from "./events.ts";
@@ -38,9 +38,13 @@ export function onOutboxWrite(listener: () => void): () => void {
   return () => listeners.delete(listener);
 }
 
-function signal(): void {
-  // A microtask runs after the synchronous transaction that called us has committed.
-  queueMicrotask(() => {
+/**
+ * Wakes the sender once the transaction that wrote a delivery has committed, not before: on
+ * SQLite the sender shares the writer's connection and would otherwise read (and send) a row
+ * that may still roll back. The wake is only a shortcut; the sender's poll finds the row anyway.
+ */
+function signal(tx: Tx): void {
+  afterCommit(tx, () => {
     for (const l of listeners) l();
   });
 }
@@ -82,7 +86,7 @@ export async function enqueueDelivery(tx: Tx, event: OutboxEvent, target: { chan
       nextAttemptAt: event.occurredAt,
     })
     ;
-  signal();
+  signal(tx);
   return id;
 }
 

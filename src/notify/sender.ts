@@ -44,7 +44,7 @@ const HOUR = 3_600_000;
 
 /**
  * Sends pending deliveries: at least once, the same delivery id on every attempt, retried
- * with exponential backoff (or the receiver's Retry-After) on network errors, 429 and 5xx
+ * with exponential backoff (or the receiver's Retry-After when longer) on network errors, 429 and 5xx
  * for 24 h, then `failed`; other answers are final at once. Each attempt has its own
  * timeout and each channel its own slot, so a slow or dead receiver delays only its own
  * deliveries, never another channel's or the runner (which only writes rows). State lives
@@ -117,7 +117,9 @@ export class NotificationSender {
     const max = this.opts.maxInFlight ?? 16;
     while (!this.stopped && this.inFlight.size < max) {
       const busy = [...new Set([...this.inFlight.values()].map((f) => f.channelId))];
-      const next = (await this.deps.db
+      // In a transaction of its own: on SQLite (one shared connection) a plain read made while
+      // another transaction is open, awaiting something, would see that one's uncommitted rows.
+      const next = (await this.deps.db.transaction(async (tx) => tx
         .select()
         .from(notificationDeliveries)
         .where(
@@ -129,7 +131,7 @@ export class NotificationSender {
         )
         .orderBy(asc(notificationDeliveries.nextAttemptAt), asc(notificationDeliveries.id))
         .limit(1)
-        )[0];
+        ))[0];
       if (!next) return;
       this.launch(next);
     }
@@ -194,7 +196,9 @@ export class NotificationSender {
       result = "delivered";
       log.info("notification delivered");
     } else {
-      const delay = outcome.retryAfterMs != null ? Math.min(Math.max(outcome.retryAfterMs, 0), this.opts.maxRetryDelayMs ?? HOUR) : this.backoffMs(attempts);
+      // Retry-After may lengthen the wait, never shorten it: `0` or a date in the past would
+      // otherwise mean a tight loop against the receiver for the whole give-up period.
+      const delay = Math.min(Math.max(outcome.retryAfterMs ?? 0, this.backoffMs(attempts)), this.opts.maxRetryDelayMs ?? HOUR);
       const giveUpAt = row.occurredAt + (this.opts.giveUpAfterMs ?? 24 * HOUR);
       if (outcome.retry && now + delay <= giveUpAt) {
         set = { nextAttemptAt: now + delay, lastError: outcome.error };

@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
+import { eq } from "drizzle-orm";
+import { notificationChannels } from "../../src/db/schema.ts";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must } from "../helpers/api-flow.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { startPostgres, type PgServer } from "../helpers/postgres.ts";
@@ -193,6 +195,35 @@ describe("denyCidrs covering loopback: nothing on 127.0.0.0/8 is ever connected 
     expect(job.attempt).toBe(1);
     expect(job.error.code).toBe("STORAGE_UNREACHABLE");
     expect(job.error.message).toContain("outbound network policy");
+    expect(listener.accepts).toBe(0);
+  });
+
+  test("notification channels on loopback: every send is refused by the policy, without a connection", async () => {
+    // Names pass at creation (an address is only known once resolved, at send time); a
+    // webhook URL stored before the operator denied its range is checked at send time too.
+    const channels = [
+      await must(a.h, a.token, "POST", "/notification-channels", { name: "hook", type: "webhook", config: { url: `http://localhost:${listener.port}/hook`, secret: "whsec-outbound-0123456789" } }, 201),
+      await must(a.h, a.token, "POST", "/notification-channels", { name: "slack", type: "slack", config: { webhookUrl: `http://localhost:${listener.port}/services/T0/B0/x` } }, 201),
+      await must(a.h, a.token, "POST", "/notification-channels", { name: "hook-ip", type: "webhook", config: { url: `http://localhost:${listener.port}/`, secret: "whsec-outbound-0123456789" } }, 201),
+    ];
+    const ipUrl = `http://127.0.0.1:${listener.port}/`;
+    expect((await a.h.call("POST", "/notification-channels", { token: a.token, body: { name: "refused", type: "webhook", config: { url: ipUrl, secret: "whsec-outbound-0123456789" } } })).status).toBe(400);
+    await a.h.store.db.update(notificationChannels).set({ settings: { url: ipUrl } }).where(eq(notificationChannels.id, channels[2].id));
+    await a.h.notifications.sender.start();
+    try {
+      for (const channel of channels) {
+        const { deliveryId } = await must(a.h, a.token, "POST", `/notification-channels/${channel.id}/test`, undefined, 202);
+        let d: any;
+        for (const until = Date.now() + 10_000; Date.now() < until; await Bun.sleep(50)) {
+          d = (await must(a.h, a.token, "GET", `/notification-deliveries?channelId=${channel.id}`)).items.find((x: any) => x.id === deliveryId);
+          if (d.status !== "pending") break;
+        }
+        expect(d, channel.name).toMatchObject({ status: "failed", attempts: 1, nextAttemptAt: null });
+        expect(d.lastError, channel.name).toContain("refused by the daemon's outbound network policy");
+      }
+    } finally {
+      await a.h.notifications.sender.stop();
+    }
     expect(listener.accepts).toBe(0);
   });
 

@@ -24,7 +24,7 @@ test("defaults: checks every 60 s, retries from 10 s, no SMTP relay", () => {
   expect(config.notify).toEqual({
     staleCheckSeconds: 60,
     retryBaseSeconds: 10,
-    smtp: { host: "", port: 587, secure: false, username: "", password: "", from: "" },
+    smtp: { host: "", port: 587, secure: false, requireTLS: false, username: "", password: "", from: "" },
   });
 });
 
@@ -34,6 +34,7 @@ test("SNAPDB_SMTP_* set notify.smtp.*; the password is masked in --print-config"
       SNAPDB_SMTP_HOST: "mail.example.com",
       SNAPDB_SMTP_PORT: "465",
       SNAPDB_SMTP_SECURE: "true",
+      SNAPDB_SMTP_REQUIRE_TLS: "true",
       SNAPDB_SMTP_USERNAME: "relay",
       SNAPDB_SMTP_PASSWORD: "relay-password-xyz",
       SNAPDB_SMTP_FROM: "snapdb <backups@example.com>",
@@ -45,7 +46,7 @@ test("SNAPDB_SMTP_* set notify.smtp.*; the password is masked in --print-config"
   expect(config.notify).toEqual({
     staleCheckSeconds: 5,
     retryBaseSeconds: 2,
-    smtp: { host: "mail.example.com", port: 465, secure: true, username: "relay", password: "relay-password-xyz", from: "snapdb <backups@example.com>" },
+    smtp: { host: "mail.example.com", port: 465, secure: true, requireTLS: true, username: "relay", password: "relay-password-xyz", from: "snapdb <backups@example.com>" },
   });
   const text = printableConfig(config);
   expect(text).not.toContain("relay-password-xyz");
