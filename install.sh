@@ -145,7 +145,7 @@ listen = "127.0.0.1:8484"         # HOST:PORT of the API; keep it on loopback be
 # orgClaim = "org_id"             # the claim that names the organisation
 # jwtSecret = ""                  # HS256 secret (>= 32 chars); prefer the generated file below
 # jwtSecretFile = "/var/lib/snapdb/jwt-secret"   # generated at first start (0600)
-# publicKeyFile = ""              # verify RS/ES/EdDSA tokens with this PEM public key instead
+# publicKeyFile = ""              # verify RS256/ES256 tokens with this PEM public key instead
 # jwksUrl = ""                    # or with the keys of this JWKS URL (not both)
 # maxTokenLifetimeSeconds = 2592000   # tokens valid longer than this (exp - iat) are refused
 

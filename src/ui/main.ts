@@ -101,7 +101,7 @@ async function load(): Promise<void> {
 
   const counts = { ok: 0, failed: 0 };
   for (const v of views) if (v.state === "ok" || v.state === "failed") counts[v.state]++;
-  status(`${views.length} data sources: ${counts.ok} ok, ${counts.failed} failing. Updated ${new Date(now).toLocaleTimeString()}.${partial.length ? " Partial data: see the note above the table." : ""}`);
+  status(`${views.length} data source${views.length === 1 ? "" : "s"}: ${counts.ok} ok, ${counts.failed} failing. Updated ${new Date(now).toLocaleTimeString()}.${partial.length ? " Partial data: see the note above the table." : ""}`);
 }
 
 async function refresh(): Promise<void> {

@@ -1,4 +1,5 @@
 import { UsageError, type Command } from "../command.ts";
+import { ApiError } from "./api.ts";
 import { CLIENT_HELP, CLIENT_OPTIONS, connect } from "./connect.ts";
 import { lastSuccessfulSize, resolveSource } from "./resolve.ts";
 import { report, summary, waitUntilDone } from "./wait.ts";
@@ -32,7 +33,13 @@ ${CLIENT_HELP}`,
     const source = await resolveSource(api, ref);
     const policyId = typeof values.policy === "string" ? values.policy : undefined;
     const estimate = values.wait ? await lastSuccessfulSize(api, source.id) : null;
-    const job = await api.post("/backup-jobs/run-now", { dataSourceId: source.id, ...(policyId ? { policyId } : {}) });
+    const job = await api.post("/backup-jobs/run-now", { dataSourceId: source.id, ...(policyId ? { policyId } : {}) }).catch((err: unknown) => {
+      // The API speaks of its field; here the choice is the --policy flag.
+      if (err instanceof ApiError && err.code === "INVALID_INPUT" && /policyId/.test(err.apiMessage)) {
+        throw new ApiError(err.code, `${err.apiMessage} (here: --policy ID; \`snapdb policies\` lists them)`, err.status);
+      }
+      throw err;
+    });
     if (!values.wait) {
       process.stdout.write(values.json ? `${JSON.stringify(job, null, 2)}\n` : `${job.id}\n`);
       return 0;

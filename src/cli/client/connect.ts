@@ -117,6 +117,6 @@ export function connect(values: Values, env = process.env): Connection {
   const token = str(values.token) ?? str(env.SNAPDB_TOKEN);
   if (token) return { api: new ApiClient(baseUrl, { get: async () => token }), config };
   const org = str(values.org) ?? str(env.SNAPDB_ORG);
-  if (!org) throw new UsageError("no token: pass --token (or set SNAPDB_TOKEN), or --org ORG on the daemon's host");
+  if (!org) throw new UsageError("no token: pass --token (or set SNAPDB_TOKEN), or --org ORG (or set SNAPDB_ORG) on the daemon's host");
   return { api: new ApiClient(baseUrl, mintingSource(config(), { org, scopes: SCOPES, ttlSeconds: MINTED_TTL_SECONDS })), config };
 }

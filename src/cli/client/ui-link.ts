@@ -33,7 +33,7 @@ never send to a server or put in a Referer.
     const base = apiBaseUrl(values, getConfig, env);
     const given = typeof values.token === "string" && values.token ? values.token : env.SNAPDB_TOKEN || undefined;
     const org = typeof values.org === "string" && values.org ? values.org : env.SNAPDB_ORG || undefined;
-    if (!given && !org) throw new UsageError("--org ORG (or --token) is required");
+    if (!given && !org) throw new UsageError("--org ORG (or SNAPDB_ORG, or --token) is required");
     const ttl = parseTtl(typeof values.ttl === "string" ? values.ttl : "1h");
     if (ttl === null) throw new UsageError("--ttl must look like 15m, 1h or 8h");
     const tokens = given
