@@ -49,21 +49,39 @@ try {
   const dst = await must("POST", "/storage-destinations/managed/ensure");
   const src = await must("POST", "/data-sources", { name: "db", engine: "sqlite", path: "/var/lib/app/db.sqlite" });
   const pol = await must("POST", "/backup-policies", {
-    name: "nightly", scheduleCron: "0 3 * * *", timezone: "UTC", destinationId: dst.id, retention: { keepLast: 7 },
-    compression: { algorithm: "zstd", level: 3 }, encryption: { enabled: true, recipients: [] }, timeoutSeconds: 600, retries: 0,
+    name: "nightly",
+    scheduleCron: "0 3 * * *",
+    timezone: "UTC",
+    destinationId: dst.id,
+    retention: { keepLast: 7 },
+    compression: { algorithm: "zstd", level: 3 },
+    encryption: { enabled: true, recipients: [] },
+    timeoutSeconds: 600,
+    retries: 0,
   });
   await seedJobs(h.store.db, { org: ORG, jobs: JOBS, audit: 0, sourceIds: [src.id], policyId: pol.id, destinationId: dst.id });
 
   // The deep page's cursor, by following cursors.
   let cursor: string = (await must("GET", "/backup-jobs?limit=50")).cursors.next;
   for (let i = 0; i < Math.min(1000, JOBS / 50 - 2); i++) cursor = (await must("GET", `/backup-jobs?limit=50&cursor=${encodeURIComponent(cursor)}`)).cursors.next;
-  const deepBefore = (await h.store.db.select({ id: backupJobs.id }).from(backupJobs).orderBy(desc(backupJobs.id)).limit(1).offset(50 * 1001 - 1))[0]!.id;
+  const deepBefore = (
+    await h.store.db
+      .select({ id: backupJobs.id })
+      .from(backupJobs)
+      .orderBy(desc(backupJobs.id))
+      .limit(1)
+      .offset(50 * 1001 - 1)
+  )[0]!.id;
   const oneId = deepBefore;
 
   // The plans SQLite picks (keyset on (org_id, id) for both pages: no sort, no scan of skipped rows).
   const client = h.store.sqlite;
   const plan = (sql: string, ...args: (string | number)[]) =>
-    client.query(`EXPLAIN QUERY PLAN ${sql}`).all(...args).map((r: any) => r.detail).join("; ");
+    client
+      .query(`EXPLAIN QUERY PLAN ${sql}`)
+      .all(...args)
+      .map((r: any) => r.detail)
+      .join("; ");
   console.log("Query plans:");
   console.log(`- first page: ${plan("select * from backup_jobs where org_id = ? order by id desc limit ?", ORG, 51)}`);
   console.log(`- deep page: ${plan("select * from backup_jobs where org_id = ? and id < ? order by id desc limit ?", ORG, deepBefore, 51)}`);
@@ -80,7 +98,12 @@ try {
     return xs;
   };
   const query = (before: string | null) => async () =>
-    await h.store.db.select().from(backupJobs).where(and(eq(backupJobs.orgId, ORG), before ? lt(backupJobs.id, before) : undefined)).orderBy(desc(backupJobs.id)).limit(51);
+    await h.store.db
+      .select()
+      .from(backupJobs)
+      .where(and(eq(backupJobs.orgId, ORG), before ? lt(backupJobs.id, before) : undefined))
+      .orderBy(desc(backupJobs.id))
+      .limit(51);
   const raw = client.query("select * from backup_jobs where org_id = ? and id < ? order by id desc limit ?");
   const rows = await query(null)();
   const mapped = rows.slice(0, 50).map(toBackupJob);

@@ -124,9 +124,40 @@ async function storeCalls(db: any, t: typeof liteSchema | typeof pgSchema, ids: 
   const pg = t === pgSchema;
   const prep = (q: any, name: string) => (pg ? q.prepare(name) : q.prepare());
   const queries = {
-    first: { q: prep(db.select().from(j).where(and(eq(j.orgId, p("orgId")))).orderBy(desc(j.id)).limit(p("limit")), "bench_first"), args: { orgId: ORG, limit: 51 } },
-    deep: { q: prep(db.select().from(j).where(and(eq(j.orgId, p("orgId")), lt(j.id, p("beforeId")))).orderBy(desc(j.id)).limit(p("limit")), "bench_deep"), args: { orgId: ORG, beforeId: ids.beforeId, limit: 51 } },
-    one: { q: prep(db.select().from(j).where(and(eq(j.orgId, p("orgId")), eq(j.id, p("id")))), "bench_one"), args: { orgId: ORG, id: ids.oneId } },
+    first: {
+      q: prep(
+        db
+          .select()
+          .from(j)
+          .where(and(eq(j.orgId, p("orgId"))))
+          .orderBy(desc(j.id))
+          .limit(p("limit")),
+        "bench_first",
+      ),
+      args: { orgId: ORG, limit: 51 },
+    },
+    deep: {
+      q: prep(
+        db
+          .select()
+          .from(j)
+          .where(and(eq(j.orgId, p("orgId")), lt(j.id, p("beforeId"))))
+          .orderBy(desc(j.id))
+          .limit(p("limit")),
+        "bench_deep",
+      ),
+      args: { orgId: ORG, beforeId: ids.beforeId, limit: 51 },
+    },
+    one: {
+      q: prep(
+        db
+          .select()
+          .from(j)
+          .where(and(eq(j.orgId, p("orgId")), eq(j.id, p("id")))),
+        "bench_one",
+      ),
+      args: { orgId: ORG, id: ids.oneId },
+    },
   };
   const out = { first: [] as number[], deep: [] as number[], one: [] as number[] };
   for (const [kind, { q, args }] of Object.entries(queries) as [keyof typeof out, { q: any; args: Record<string, unknown> }][]) {
@@ -335,7 +366,10 @@ try {
       const plan = pg.psql(`\\o /dev/null\nPREPARE bench_q AS ${text};\n${Array(6).fill(exec).join("\n")}\n\\o\nEXPLAIN (ANALYZE, BUFFERS) ${exec}`, STORE_DB);
       // The list's plan is a custom one (planned anew at every execution, its Planning Time
       // paid per request); what a generic plan would do instead, for the record.
-      const generic = kind === "one" ? "" : pg.psql(`SET plan_cache_mode = force_generic_plan;\n\\o /dev/null\nPREPARE bench_q AS ${text};\n${Array(6).fill(exec).join("\n")}\n\\o\nEXPLAIN (ANALYZE, BUFFERS) ${exec}`, STORE_DB);
+      const generic =
+        kind === "one"
+          ? ""
+          : pg.psql(`SET plan_cache_mode = force_generic_plan;\n\\o /dev/null\nPREPARE bench_q AS ${text};\n${Array(6).fill(exec).join("\n")}\n\\o\nEXPLAIN (ANALYZE, BUFFERS) ${exec}`, STORE_DB);
       plans[kind] = { sql: text.trim(), plan: plan.trim(), generic: generic.trim() };
     }
   }
@@ -354,23 +388,49 @@ try {
   }
   const callText = Object.keys(calls).length
     ? `\n\nThe store call alone (the service's query through drizzle from the bench process, ${CALLS} in a row, daemons idle), median (p99) ms: ${KINDS.map(
-        (k) => `${LABEL[k]} ${Object.entries(calls).map(([s, c]) => `${s === "sqlite" ? "SQLite" : "PostgreSQL"} ${median(c[k]).toFixed(3)} (${percentile(c[k], 99).toFixed(3)})`).join(", ")}`,
+        (k) =>
+          `${LABEL[k]} ${Object.entries(calls)
+            .map(([s, c]) => `${s === "sqlite" ? "SQLite" : "PostgreSQL"} ${median(c[k]).toFixed(3)} (${percentile(c[k], 99).toFixed(3)})`)
+            .join(", ")}`,
       ).join("; ")}.`
     : "";
 
   // 7. The section.
-  const cols = WITH_PG ? "| request | store | one at a time p50 ms | p50 ms | p99 ms | requests/s | daemon CPU ms/request | PostgreSQL CPU ms/request | non-2xx |" : "| request | daemon | one at a time p50 ms | p50 ms | p99 ms | requests/s | CPU ms/request | non-2xx |";
+  const cols = WITH_PG
+    ? "| request | store | one at a time p50 ms | p50 ms | p99 ms | requests/s | daemon CPU ms/request | PostgreSQL CPU ms/request | non-2xx |"
+    : "| request | daemon | one at a time p50 ms | p50 ms | p99 ms | requests/s | CPU ms/request | non-2xx |";
   const row = (x: Measured, k: Kind) => {
     const xs = res[x.name]![k];
     const cells = [
       LABEL[k],
       x.label,
       `${median(one[x.name]![k]).toFixed(2)} (p99 ${percentile(one[x.name]![k], 99).toFixed(2)})`,
-      mmm(xs.map((r) => r.p50), (n) => n.toFixed(2)),
-      mmm(xs.map((r) => r.p99), (n) => n.toFixed(2)),
-      mmm(xs.map((r) => r.rps), (n) => n.toFixed(0)),
-      mmm(xs.map((r) => r.cpuMs), (n) => n.toFixed(3)),
-      ...(WITH_PG ? [x.pgData ? mmm(xs.map((r) => r.pgCpuMs), (n) => n.toFixed(3)) : "–"] : []),
+      mmm(
+        xs.map((r) => r.p50),
+        (n) => n.toFixed(2),
+      ),
+      mmm(
+        xs.map((r) => r.p99),
+        (n) => n.toFixed(2),
+      ),
+      mmm(
+        xs.map((r) => r.rps),
+        (n) => n.toFixed(0),
+      ),
+      mmm(
+        xs.map((r) => r.cpuMs),
+        (n) => n.toFixed(3),
+      ),
+      ...(WITH_PG
+        ? [
+            x.pgData
+              ? mmm(
+                  xs.map((r) => r.pgCpuMs),
+                  (n) => n.toFixed(3),
+                )
+              : "–",
+          ]
+        : []),
       String(xs.reduce((s, r) => s + r.non2xx, 0)),
     ];
     return `| ${cells.join(" | ")} |`;
@@ -388,10 +448,12 @@ try {
     : "";
   const vsSqlite =
     STORE === "both"
-      ? `\n\nPostgreSQL store / SQLite store (medians):\n\n| request | one at a time p50 | p50 | p99 | requests/s | daemon CPU per request | daemon + PostgreSQL CPU per request |\n|---|---|---|---|---|---|---|\n${KINDS.map((k) => {
-          const q = (f: (x: WrkResult) => number) => (med("postgres", k, f) / med("sqlite", k, f)).toFixed(2);
-          return `| ${LABEL[k]} | ${(median(one.postgres![k]) / median(one.sqlite![k])).toFixed(2)} | ${q((x) => x.p50)} | ${q((x) => x.p99)} | ${q((x) => x.rps)} | ${q((x) => x.cpuMs)} | ${(med("postgres", k, (x) => x.cpuMs + x.pgCpuMs) / med("sqlite", k, (x) => x.cpuMs)).toFixed(2)} |`;
-        }).join("\n")}`
+      ? `\n\nPostgreSQL store / SQLite store (medians):\n\n| request | one at a time p50 | p50 | p99 | requests/s | daemon CPU per request | daemon + PostgreSQL CPU per request |\n|---|---|---|---|---|---|---|\n${KINDS.map(
+          (k) => {
+            const q = (f: (x: WrkResult) => number) => (med("postgres", k, f) / med("sqlite", k, f)).toFixed(2);
+            return `| ${LABEL[k]} | ${(median(one.postgres![k]) / median(one.sqlite![k])).toFixed(2)} | ${q((x) => x.p50)} | ${q((x) => x.p99)} | ${q((x) => x.rps)} | ${q((x) => x.cpuMs)} | ${(med("postgres", k, (x) => x.cpuMs + x.pgCpuMs) / med("sqlite", k, (x) => x.cpuMs)).toFixed(2)} |`;
+          },
+        ).join("\n")}`
       : "";
   const TARGET: Record<Kind, number> = { first: 10, deep: 10, one: 5 };
   const targets = pgd
@@ -417,7 +479,11 @@ try {
     `Store: ${JOBS.toLocaleString("en")} jobs and ${AUDIT.toLocaleString("en")} audit events in one org (bulk-inserted in ${seedSeconds.toFixed(1)} s).${pgSetup} wrk -t2 -c32 for ${SECONDS} s per run, ${RUNS} runs each, kinds in turn${daemons.length > 1 ? ", the two daemons alternating which goes first" : ""}; the daemon (bun src/main.ts serve) and wrk share the 2 cores. CPU ms/request is the daemon's user + sys time over the requests wrk counted. "One at a time": ${SERIAL} requests in a row over one keep-alive connection before the wrk runs, median (p99).
 
 ${cols}
-|${cols.split("|").slice(1, -1).map(() => "---|").join("")}
+|${cols
+      .split("|")
+      .slice(1, -1)
+      .map(() => "---|")
+      .join("")}
 ${rows.join("\n")}
 
 ${deepVsFirst}${vsBase}${vsSqlite}${targets}${callText}${plansSection}

@@ -69,7 +69,9 @@ try {
         else snap.push(await runJob(d, api, source.id, policy.id));
       }
       const ratio = snap[r]!.seconds / base[r]!.seconds;
-      console.log(`[${sizeGb} GB round ${r + 1}/${ROUNDS}, ${order[0]} first] baseline ${base[r]!.seconds.toFixed(2)} s, snapdb ${snap[r]!.seconds.toFixed(2)} s, ratio ${ratio.toFixed(2)} (load ${load()})`);
+      console.log(
+        `[${sizeGb} GB round ${r + 1}/${ROUNDS}, ${order[0]} first] baseline ${base[r]!.seconds.toFixed(2)} s, snapdb ${snap[r]!.seconds.toFixed(2)} s, ratio ${ratio.toFixed(2)} (load ${load()})`,
+      );
     }
     rmSync(out, { force: true });
     const ratios = snap.map((s, i) => s.seconds / base[i]!.seconds);
@@ -80,8 +82,14 @@ try {
 
 | ${ROUNDS} rounds, alternating order | seconds, median (min–max) | CPU s, median: daemon + tools |
 |---|---|---|
-| baseline: pg_dump -Fc -Z0 \\| zstd -3 > file; sync file | ${mmm(base.map((b) => b.seconds), (n) => n.toFixed(2))} | 0.00 + ${median(base.map((b) => b.tools)).toFixed(2)} |
-| snapdb: run-now → finishedAt, local managed, zstd 3 | ${mmm(snap.map((s) => s.seconds), (n) => n.toFixed(2))} | ${median(snap.map((s) => s.cpu.self)).toFixed(2)} + ${median(snap.map((s) => s.cpu.children)).toFixed(2)} |
+| baseline: pg_dump -Fc -Z0 \\| zstd -3 > file; sync file | ${mmm(
+      base.map((b) => b.seconds),
+      (n) => n.toFixed(2),
+    )} | 0.00 + ${median(base.map((b) => b.tools)).toFixed(2)} |
+| snapdb: run-now → finishedAt, local managed, zstd 3 | ${mmm(
+      snap.map((s) => s.seconds),
+      (n) => n.toFixed(2),
+    )} | ${median(snap.map((s) => s.cpu.self)).toFixed(2)} + ${median(snap.map((s) => s.cpu.children)).toFixed(2)} |
 
 Ratio snapdb / baseline: median of the per-round ratios **${median(ratios).toFixed(2)}** (range ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}; ${ratios.filter((x) => x <= 1.15).length} of ${ROUNDS} rounds ≤ 1.15), ratio of the medians ${(median(snap.map((s) => s.seconds)) / median(base.map((b) => b.seconds))).toFixed(2)} (target ≤ 1.15). Per round: ${ratios.map((x) => x.toFixed(2)).join(", ")}.
 Daemon peak RSS: ${mmm(peaks, (n) => n.toFixed(0))} MiB. Jobs whose sizeBytes differed from \`pg_dump | wc -c\`: ${wrongSize}.

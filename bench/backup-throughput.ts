@@ -176,9 +176,15 @@ ${rows.join("\n")}
 
 Ratios snapdb / baseline (median seconds): local zstd **${ratio(variants[3]!.name, variants[2]!.name)}** (target ≤ 1.15), local zstd + age **${ratio(variants[5]!.name, variants[4]!.name)}**, S3 **${ratio(variants[8]!.name, variants[7]!.name)}**. CPU seconds snapdb / baseline (less sensitive to the machine's other load): local zstd ${cpuRatio(variants[3]!.name, variants[2]!.name)}, local zstd + age ${cpuRatio(variants[5]!.name, variants[4]!.name)}. The CPU column leaves out the PostgreSQL server; "tools" are the child processes (pg_dump, and zstd/age for the baseline); for the S3 baseline the first figure is the benchmark process (AWS SDK upload plus the in-process s3rver).
 
-Seconds above are wall time from sending \`POST /backup-jobs/run-now\` to the job's \`finishedAt\` (stamped after the file and its directory were fsynced and the row committed; the job is polled every 250 ms); the job's own startedAt→finishedAt: ${Object.entries(jobSecs).map(([k, v]) => `${k} ${mmm(v, (n) => n.toFixed(2))} s`).join(", ")}.
+Seconds above are wall time from sending \`POST /backup-jobs/run-now\` to the job's \`finishedAt\` (stamped after the file and its directory were fsynced and the row committed; the job is polled every 250 ms); the job's own startedAt→finishedAt: ${Object.entries(
+      jobSecs,
+    )
+      .map(([k, v]) => `${k} ${mmm(v, (n) => n.toFixed(2))} s`)
+      .join(", ")}.
 
-Daemon peak RSS during these backups (VmHWM reset before each job, VmRSS sampled every 100 ms), MiB: ${Object.entries(peakBy).map(([k, v]) => `${k} ${mmm(v, (n) => n.toFixed(0))}`).join(", ")}; all ${peaks.length} jobs ${mmm(peaks, (n) => n.toFixed(0))}; RSS when idle after them: ${idle?.rss.toFixed(0)} MiB.
+Daemon peak RSS during these backups (VmHWM reset before each job, VmRSS sampled every 100 ms), MiB: ${Object.entries(peakBy)
+      .map(([k, v]) => `${k} ${mmm(v, (n) => n.toFixed(0))}`)
+      .join(", ")}; all ${peaks.length} jobs ${mmm(peaks, (n) => n.toFixed(0))}; RSS when idle after them: ${idle?.rss.toFixed(0)} MiB.
 `);
     // Stage timings on a dump file of this size, in-process (what the daemon does per stage).
     shell(`${dumpCmd} > ${out}`);

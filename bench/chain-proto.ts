@@ -20,7 +20,13 @@ const runs = Number(runsArg ?? 3);
 const dir = mkdtempSync(join(tmpdir(), "chain-proto-"));
 const PATH = process.env.PATH!;
 const chain = async (zstdFlags: string[] = [], onStderr?: (t: string) => string) =>
-  (await toolChain([{ argv: ["cat", file], errorCode: "DUMP_FAILED" }, { argv: ["zstd", "-3", "--check", ...zstdFlags, "-c"], errorCode: "COMPRESSION_FAILED", onStderr }], { toolPath: PATH, pipeDir: dir }))!;
+  (await toolChain(
+    [
+      { argv: ["cat", file], errorCode: "DUMP_FAILED" },
+      { argv: ["zstd", "-3", "--check", ...zstdFlags, "-c"], errorCode: "COMPRESSION_FAILED", onStderr },
+    ],
+    { toolPath: PATH, pipeDir: dir },
+  ))!;
 
 const variants: Record<string, () => Promise<unknown>> = {
   "shell: cat | zstd -3 > out; sync": async () => {
@@ -41,7 +47,14 @@ const variants: Record<string, () => Promise<unknown>> = {
   },
   "chain into a file + growing-file sha256 + fsync": async () => {
     const fd = openSync(`${dir}/direct.${Math.random()}`, "w+", 0o600);
-    const into = (await toolChainInto([{ argv: ["cat", file], errorCode: "DUMP_FAILED" }, { argv: ["zstd", "-3", "--check", "-c"], errorCode: "COMPRESSION_FAILED" }], { toolPath: PATH, pipeDir: dir }, fd))!;
+    const into = (await toolChainInto(
+      [
+        { argv: ["cat", file], errorCode: "DUMP_FAILED" },
+        { argv: ["zstd", "-3", "--check", "-c"], errorCode: "COMPRESSION_FAILED" },
+      ],
+      { toolPath: PATH, pipeDir: dir },
+      fd,
+    ))!;
     await hashGrowingFile(fd, into.finished);
     fsyncSync(fd);
     closeSync(fd);

@@ -64,8 +64,15 @@ async function loadedDataDir(): Promise<string> {
   const sources: string[] = [];
   for (let i = 0; i < 20; i++) sources.push((await api("POST", "/data-sources", { name: `db-${i}`, engine: "sqlite", path: `/var/lib/app/db-${i}.sqlite` })).id);
   const pol = await api("POST", "/backup-policies", {
-    name: "nightly", scheduleCron: "0 3 * * *", timezone: "UTC", destinationId: managed.id, retention: { keepLast: 7 },
-    compression: { algorithm: "zstd", level: 3 }, encryption: { enabled: true, recipients: [] }, timeoutSeconds: 3600, retries: 0,
+    name: "nightly",
+    scheduleCron: "0 3 * * *",
+    timezone: "UTC",
+    destinationId: managed.id,
+    retention: { keepLast: 7 },
+    compression: { algorithm: "zstd", level: 3 },
+    encryption: { enabled: true, recipients: [] },
+    timeoutSeconds: 3600,
+    retries: 0,
   });
   await setup.stop();
   const store = openStore(join(dir.path, "snapdb.db"));

@@ -31,5 +31,7 @@ console.log(`built ${N} Cron objects in ${built.toFixed(0)} ms; RSS ${(process.m
 const deadline = minute + 60_000;
 while (late.length < F && Date.now() < deadline) await Bun.sleep(200);
 for (const c of crons) c.stop();
-console.log(`${late.length} of ${F} fired; callback delay after the minute p50 ${percentile(late, 50)} ms, p99 ${percentile(late, 99)} ms, max ${Math.max(...late)} ms; currentRun() − minute p50 ${percentile(recorded, 50)} ms, max ${Math.max(...recorded)} ms`);
+console.log(
+  `${late.length} of ${F} fired; callback delay after the minute p50 ${percentile(late, 50)} ms, p99 ${percentile(late, 99)} ms, max ${Math.max(...late)} ms; currentRun() − minute p50 ${percentile(recorded, 50)} ms, max ${Math.max(...recorded)} ms`,
+);
 process.exit(0);

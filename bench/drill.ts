@@ -76,8 +76,16 @@ try {
   const policyOf = async (name: string, recipients: string[] | null) =>
     (
       await api("POST", "/backup-policies", {
-        name, scheduleCron: "0 3 1 1 *", timezone: "UTC", destinationId: managed.id, retention: { keepLast: 10 }, fingerprint: true,
-        compression: { algorithm: "zstd", level: 3 }, encryption: { enabled: recipients !== null, recipients: recipients ?? [] }, timeoutSeconds: 3600, retries: 0,
+        name,
+        scheduleCron: "0 3 1 1 *",
+        timezone: "UTC",
+        destinationId: managed.id,
+        retention: { keepLast: 10 },
+        fingerprint: true,
+        compression: { algorithm: "zstd", level: 3 },
+        encryption: { enabled: recipients !== null, recipients: recipients ?? [] },
+        timeoutSeconds: 3600,
+        retries: 0,
       })
     ).id as string;
   const policies: Record<Variant, string> = { zstd: await policyOf("zstd-fingerprint", null), age: await policyOf("zstd-age-fingerprint", [key.recipient]) };
@@ -103,7 +111,12 @@ try {
     if (!files[v]) throw new Error("backup file not found under the managed dir");
     plans[v] = (
       await api("POST", "/restore-plans", {
-        name: `drill-${v}`, dataSourceId: sources[v], mode: "drill", scheduleCron: "0 4 1 1 *", enabled: false, target: { dataSourceId: sources[v] },
+        name: `drill-${v}`,
+        dataSourceId: sources[v],
+        mode: "drill",
+        scheduleCron: "0 4 1 1 *",
+        enabled: false,
+        target: { dataSourceId: sources[v] },
       })
     ).id;
   }
@@ -216,13 +229,27 @@ try {
     const secs = (xs: Run[]) => xs.map((x) => x.seconds);
     const label = v === "zstd" ? "zstd 3" : "zstd 3 + age";
     const chain = v === "zstd" ? "zstd -d < f \\| pg_restore" : "age -d -i key f \\| zstd -d \\| pg_restore";
-    rows.push(`| ${label}: shell, createdb; ${chain}; count(*) per table; dropdb --force | ${mmm(secs(base), two)} | ${(dumpMb / median(secs(base))).toFixed(0)} | 0.00 + ${two(median(base.map((b) => b.cpu.tools)))} | |`);
     rows.push(
-      `| ${label}: snapdb drill, run-now → finishedAt | ${mmm(secs(snap), two)} | ${(dumpMb / median(secs(snap))).toFixed(0)} | ${two(median(snap.map((s) => s.cpu.self)))} + ${two(median(snap.map((s) => s.cpu.tools)))} | ${mmm(snap.map((s) => s.peakMiB), (x) => x.toFixed(0))} |`,
+      `| ${label}: shell, createdb; ${chain}; count(*) per table; dropdb --force | ${mmm(secs(base), two)} | ${(dumpMb / median(secs(base))).toFixed(0)} | 0.00 + ${two(median(base.map((b) => b.cpu.tools)))} | |`,
     );
-    for (const [side, xs] of [["shell", base], ["snapdb", snap]] as const) {
+    rows.push(
+      `| ${label}: snapdb drill, run-now → finishedAt | ${mmm(secs(snap), two)} | ${(dumpMb / median(secs(snap))).toFixed(0)} | ${two(median(snap.map((s) => s.cpu.self)))} + ${two(median(snap.map((s) => s.cpu.tools)))} | ${mmm(
+        snap.map((s) => s.peakMiB),
+        (x) => x.toFixed(0),
+      )} |`,
+    );
+    for (const [side, xs] of [
+      ["shell", base],
+      ["snapdb", snap],
+    ] as const) {
       const st = xs.map((x) => x.steps).filter((s): s is Steps => s !== null);
-      const col = (k: keyof Steps) => (st.length ? mmm(st.map((s) => s[k]), two) : "—");
+      const col = (k: keyof Steps) =>
+        st.length
+          ? mmm(
+              st.map((s) => s[k]),
+              two,
+            )
+          : "—";
       stepRows.push(`| ${label}: ${side} | ${col("setup")} | ${col("restore")} | ${col("count")} | ${col("drop")} | ${st.length} of ${xs.length} |`);
     }
     summary.push(

@@ -47,7 +47,9 @@ try {
     for (const [name, f] of Object.entries(variants)) {
       const c0 = cpuOf("self");
       const t0 = performance.now();
-      const stream = f(dump().pipeThrough(countingTap(() => {}))).pipeThrough(countingTap(() => {})).pipeThrough(sha256Tap().stream);
+      const stream = f(dump().pipeThrough(countingTap(() => {})))
+        .pipeThrough(countingTap(() => {}))
+        .pipeThrough(sha256Tap().stream);
       await driver.put(`x/${r}-${name.length}.bin`, stream);
       const c1 = cpuOf("self");
       (res[name] ??= { s: [], cpu: [] }).s.push((performance.now() - t0) / 1000);
@@ -56,7 +58,13 @@ try {
     }
   }
   console.log(`| pipeline (pg_dump → … → LocalDriver.put) | seconds | MB/s | CPU s of the pipeline process |\n|---|---|---|---|`);
-  for (const [name, r] of Object.entries(res)) console.log(`| ${name} | ${mmm(r.s, (n) => n.toFixed(2))} | ${mmm(r.s.map((x) => bytes / 1e6 / x), (n) => n.toFixed(0))} | ${mmm(r.cpu, (n) => n.toFixed(2))} |`);
+  for (const [name, r] of Object.entries(res))
+    console.log(
+      `| ${name} | ${mmm(r.s, (n) => n.toFixed(2))} | ${mmm(
+        r.s.map((x) => bytes / 1e6 / x),
+        (n) => n.toFixed(0),
+      )} | ${mmm(r.cpu, (n) => n.toFixed(2))} |`,
+    );
 } finally {
   dir.cleanup();
   await pg.stop();

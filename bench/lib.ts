@@ -39,7 +39,10 @@ export function machine(): string {
   return `${cpus().length} × ${cpu}, ${gib} GiB RAM, Bun ${Bun.version}, commit ${commit}${dirty}`;
 }
 
-export const load = () => loadavg().map((l) => l.toFixed(2)).join(" / ");
+export const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" / ");
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -125,10 +128,7 @@ export function daemon(opts: DaemonOptions = {}): Promise<Daemon> {
  * `cleanup`), an org's API client, its managed (local) destination and a data source for
  * the PostgreSQL server `pg`, credentials set.
  */
-export async function daemonWithPgSource(
-  pg: { host: string; port: number; database: string; user: string; password: string },
-  cleanup: ReturnType<typeof cleanupStack>,
-) {
+export async function daemonWithPgSource(pg: { host: string; port: number; database: string; user: string; password: string }, cleanup: ReturnType<typeof cleanupStack>) {
   const d = await daemon({ env: { SNAPDB_RUNNER_MAX_CONCURRENT: "1" } });
   cleanup.push(() => d.stop());
   const api = apiOf(d, await d.token("org_bench"));
@@ -162,7 +162,10 @@ export const fmtMs = (n: number) => (n < 10 ? n.toFixed(2) : n.toFixed(0));
 /** CPU seconds of a process: its own (user + sys) and its reaped children's (cutime + cstime). */
 export function cpuOf(pid: number | "self"): { self: number; children: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+  const f = stat
+    .slice(stat.lastIndexOf(")") + 2)
+    .split(" ")
+    .map(Number);
   // Fields 14–17 of proc(5), counted from field 3 here; clock ticks are 100 per second on Linux.
   return { self: (f[11]! + f[12]!) / 100, children: (f[13]! + f[14]!) / 100 };
 }
@@ -188,9 +191,12 @@ export function sessionWatcher(pg: { host: string; port: number; user: string; p
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {
-      const rows = (await sql.unsafe(
-        `SELECT pid, datname, application_name AS app, backend_start AS started FROM pg_stat_activity WHERE (${where}) AND pid <> pg_backend_pid()`,
-      )) as { pid: number; datname: string; app: string; started: Date }[];
+      const rows = (await sql.unsafe(`SELECT pid, datname, application_name AS app, backend_start AS started FROM pg_stat_activity WHERE (${where}) AND pid <> pg_backend_pid()`)) as {
+        pid: number;
+        datname: string;
+        app: string;
+        started: Date;
+      }[];
       for (const r of rows) seen.set(`${r.pid}@${r.started.getTime()}`, { datname: r.datname, app: r.app, started: r.started.getTime() });
       await Bun.sleep(ms);
     }

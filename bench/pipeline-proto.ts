@@ -73,8 +73,7 @@ export function gather(bytes: number): TransformStream<Uint8Array, Uint8Array> {
 
 const variants: Record<string, () => TransformStream<Uint8Array, Uint8Array>> = {
   "A: compressStage (src)": () => compressStage({ algorithm: "zstd", level: 3 })!,
-  "B: + chunkSize 256 KiB": () =>
-    fromNodeTransform(createZstdCompress({ chunkSize: 256 * 1024, params: { [constants.ZSTD_c_compressionLevel]: 3, [constants.ZSTD_c_checksumFlag]: 1 } })),
+  "B: + chunkSize 256 KiB": () => fromNodeTransform(createZstdCompress({ chunkSize: 256 * 1024, params: { [constants.ZSTD_c_compressionLevel]: 3, [constants.ZSTD_c_checksumFlag]: 1 } })),
   "C: 1 MiB blocks, Bun.zstdCompress off-thread": () => blockZstd(3),
   "N: no compression": () => new TransformStream(),
   "N2: no compression, gathered to 1 MiB": () => gather(1 << 20),
@@ -122,7 +121,12 @@ if (import.meta.main) {
     }
     console.log("| variant | seconds | MB/s of dump | CPU s (process + cat) | stored MB |\n|---|---|---|---|---|");
     for (const [name, r] of Object.entries(res)) {
-      console.log(`| ${name} | ${mmm(r.s, (n) => n.toFixed(2))} | ${mmm(r.s.map((x) => size / 1e6 / x), (n) => n.toFixed(0))} | ${mmm(r.cpu, (n) => n.toFixed(2))} | ${(r.out / 1e6).toFixed(1)} |`);
+      console.log(
+        `| ${name} | ${mmm(r.s, (n) => n.toFixed(2))} | ${mmm(
+          r.s.map((x) => size / 1e6 / x),
+          (n) => n.toFixed(0),
+        )} | ${mmm(r.cpu, (n) => n.toFixed(2))} | ${(r.out / 1e6).toFixed(1)} |`,
+      );
     }
   } finally {
     dir.cleanup();

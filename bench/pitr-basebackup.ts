@@ -83,8 +83,17 @@ try {
       await api("DELETE", `/attachments/${att.id}`);
       const ratios = snap.map((s, i) => s.seconds / base[i]!.seconds);
       rows.push(
-        `| baseline: pg_basebackup -Ft -D - -X none \\| zstd -3 > file; sync | ${mmm(base.map((b) => b.seconds), (n) => n.toFixed(2))} | ${(tarBytes / MB / median(base.map((b) => b.seconds))).toFixed(0)} | 0.00 + ${median(base.map((b) => b.tools)).toFixed(2)} | |`,
-        `| snapdb base backup, ${label} (run-now → finishedAt) | ${mmm(snap.map((s) => s.seconds), (n) => n.toFixed(2))} | ${(tarBytes / MB / median(snap.map((s) => s.seconds))).toFixed(0)} | ${median(snap.map((s) => s.cpu.self)).toFixed(2)} + ${median(snap.map((s) => s.cpu.children)).toFixed(2)} | ratio ${median(ratios).toFixed(2)} (${ratios.map((x) => x.toFixed(2)).join(", ")}); peak RSS ${mmm(snap.map((s) => s.peakMiB), (n) => n.toFixed(0))} MiB; stored ${(snap[0]!.storedBytes / MB).toFixed(0)} MB |`,
+        `| baseline: pg_basebackup -Ft -D - -X none \\| zstd -3 > file; sync | ${mmm(
+          base.map((b) => b.seconds),
+          (n) => n.toFixed(2),
+        )} | ${(tarBytes / MB / median(base.map((b) => b.seconds))).toFixed(0)} | 0.00 + ${median(base.map((b) => b.tools)).toFixed(2)} | |`,
+        `| snapdb base backup, ${label} (run-now → finishedAt) | ${mmm(
+          snap.map((s) => s.seconds),
+          (n) => n.toFixed(2),
+        )} | ${(tarBytes / MB / median(snap.map((s) => s.seconds))).toFixed(0)} | ${median(snap.map((s) => s.cpu.self)).toFixed(2)} + ${median(snap.map((s) => s.cpu.children)).toFixed(2)} | ratio ${median(ratios).toFixed(2)} (${ratios.map((x) => x.toFixed(2)).join(", ")}); peak RSS ${mmm(
+          snap.map((s) => s.peakMiB),
+          (n) => n.toFixed(0),
+        )} MiB; stored ${(snap[0]!.storedBytes / MB).toFixed(0)} MB |`,
       );
       rmSync(out, { force: true });
     }

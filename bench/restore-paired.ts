@@ -47,8 +47,15 @@ try {
   const policy = async (name: string, recipients: string[] | null) =>
     (
       await api("POST", "/backup-policies", {
-        name, scheduleCron: "0 3 1 1 *", timezone: "UTC", destinationId: managed.id, retention: { keepLast: 10 },
-        compression: { algorithm: "zstd", level: 3 }, encryption: { enabled: recipients !== null, recipients: recipients ?? [] }, timeoutSeconds: 3600, retries: 0,
+        name,
+        scheduleCron: "0 3 1 1 *",
+        timezone: "UTC",
+        destinationId: managed.id,
+        retention: { keepLast: 10 },
+        compression: { algorithm: "zstd", level: 3 },
+        encryption: { enabled: recipients !== null, recipients: recipients ?? [] },
+        timeoutSeconds: 3600,
+        retries: 0,
       })
     ).id as string;
   const plain = await policy("zstd", null);
@@ -131,9 +138,14 @@ try {
     const secs = (xs: Run[]) => xs.map((x) => x.seconds);
     const label = variant === "zstd" ? "zstd 3" : "zstd 3 + age";
     const shellCmd = variant === "zstd" ? "zstd -d < f \\| pg_restore" : "age -d -i key f \\| zstd -d \\| pg_restore";
-    rows.push(`| ${label}: shell, CREATE DATABASE; ${shellCmd} | ${mmm(secs(base), (x) => x.toFixed(2))} | ${(dumpMb / median(secs(base))).toFixed(0)} | 0.00 + ${median(base.map((b) => b.cpu.tools)).toFixed(2)} | |`);
     rows.push(
-      `| ${label}: snapdb POST /restores → finishedAt | ${mmm(secs(snap), (x) => x.toFixed(2))} | ${(dumpMb / median(secs(snap))).toFixed(0)} | ${median(snap.map((s) => s.cpu.self)).toFixed(2)} + ${median(snap.map((s) => s.cpu.tools)).toFixed(2)} | ${mmm(snap.map((s) => s.peakMiB), (x) => x.toFixed(0))} |`,
+      `| ${label}: shell, CREATE DATABASE; ${shellCmd} | ${mmm(secs(base), (x) => x.toFixed(2))} | ${(dumpMb / median(secs(base))).toFixed(0)} | 0.00 + ${median(base.map((b) => b.cpu.tools)).toFixed(2)} | |`,
+    );
+    rows.push(
+      `| ${label}: snapdb POST /restores → finishedAt | ${mmm(secs(snap), (x) => x.toFixed(2))} | ${(dumpMb / median(secs(snap))).toFixed(0)} | ${median(snap.map((s) => s.cpu.self)).toFixed(2)} + ${median(snap.map((s) => s.cpu.tools)).toFixed(2)} | ${mmm(
+        snap.map((s) => s.peakMiB),
+        (x) => x.toFixed(0),
+      )} |`,
     );
     summary.push(
       `${label}: median of the per-round ratios **${median(ratios).toFixed(2)}** (range ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}; ${ratios.filter((x) => x <= 1.05).length} of ${ROUNDS} rounds ≤ 1.05), ratio of the medians ${(median(secs(snap)) / median(secs(base))).toFixed(2)} (target ≤ 1.05). Per round: ${ratios.map((x) => x.toFixed(2)).join(", ")}.`,

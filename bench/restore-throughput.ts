@@ -24,8 +24,15 @@ try {
   const policy = async (name: string, encrypt: boolean) =>
     (
       await api("POST", "/backup-policies", {
-        name, scheduleCron: "0 3 1 1 *", timezone: "UTC", destinationId: managed.id, retention: { keepLast: 10 },
-        compression: { algorithm: "zstd", level: 3 }, encryption: { enabled: encrypt, recipients: [] }, timeoutSeconds: 3600, retries: 0,
+        name,
+        scheduleCron: "0 3 1 1 *",
+        timezone: "UTC",
+        destinationId: managed.id,
+        retention: { keepLast: 10 },
+        compression: { algorithm: "zstd", level: 3 },
+        encryption: { enabled: encrypt, recipients: [] },
+        timeoutSeconds: 3600,
+        retries: 0,
       })
     ).id as string;
   const plain = await policy("zstd", false);
@@ -82,12 +89,17 @@ try {
       cpu.baseline!.push(cpuOf("self").children - c0.children);
       await viaSnapdb(job.id, "snapdb");
       await viaSnapdb(jobAge.id, "snapdbAge");
-      console.log(`[${sizeGb} GB run ${r + 1}] baseline ${times.baseline!.at(-1)!.toFixed(2)} s, snapdb ${times.snapdb!.at(-1)!.toFixed(2)} s, snapdb+age ${times.snapdbAge!.at(-1)!.toFixed(2)} s (load ${load()})`);
+      console.log(
+        `[${sizeGb} GB run ${r + 1}] baseline ${times.baseline!.at(-1)!.toFixed(2)} s, snapdb ${times.snapdb!.at(-1)!.toFixed(2)} s, snapdb+age ${times.snapdbAge!.at(-1)!.toFixed(2)} s (load ${load()})`,
+      );
       dropAll();
     }
     const mb = job.sizeBytes / 1e6;
     const row = (name: string, key: string) =>
-      `| ${name} | ${mmm(times[key]!, (x) => x.toFixed(2))} | ${mmm(times[key]!.map((s) => mb / s), (x) => x.toFixed(0))} | ${median(cpu[key]!).toFixed(2)} |`;
+      `| ${name} | ${mmm(times[key]!, (x) => x.toFixed(2))} | ${mmm(
+        times[key]!.map((s) => mb / s),
+        (x) => x.toFixed(0),
+      )} | ${median(cpu[key]!).toFixed(2)} |`;
     sections.push(`### ${sizeGb} GB target: database ${(dbBytes(pg) / 1e9).toFixed(2)} GB, dump ${mb.toFixed(0)} MB, stored ${(job.storedBytes / 1e6).toFixed(0)} MB (generated in ${gen.toFixed(0)} s)
 
 | what | seconds, median (min–max) of ${RUNS} | MB/s of dump bytes | CPU s (snapdb + tools, median) |

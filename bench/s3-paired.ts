@@ -134,13 +134,24 @@ try {
         }
       }
       dropRestored();
-      console.log(`[${sizeGb} GB restore round ${r + 1}/${ROUNDS}, ${order[0]} first] baseline ${base[r]!.seconds.toFixed(2)} s, snapdb ${snap[r]!.seconds.toFixed(2)} s, ratio ${(snap[r]!.seconds / base[r]!.seconds).toFixed(2)}, snapdb peak ${snap[r]!.peakMiB.toFixed(0)} MiB (load ${load()})`);
+      console.log(
+        `[${sizeGb} GB restore round ${r + 1}/${ROUNDS}, ${order[0]} first] baseline ${base[r]!.seconds.toFixed(2)} s, snapdb ${snap[r]!.seconds.toFixed(2)} s, ratio ${(snap[r]!.seconds / base[r]!.seconds).toFixed(2)}, snapdb peak ${snap[r]!.peakMiB.toFixed(0)} MiB (load ${load()})`,
+      );
     }
     const ratios = snap.map((s, i) => s.seconds / base[i]!.seconds);
     return `| ${ROUNDS} restore rounds, alternating order | seconds, median (min–max) | CPU s, median: daemon + tools | s3rver CPU s | daemon peak RSS MiB |
 |---|---|---|---|---|
-| baseline: CREATE DATABASE; aws s3 cp s3://… - \\| zstd -d \\| pg_restore | ${mmm(base.map((b) => b.seconds), (n) => n.toFixed(2))} | 0.00 + ${median(base.map((b) => b.tools)).toFixed(2)} | ${median(base.map((b) => b.server)).toFixed(2)} | |
-| snapdb: POST /restores → finishedAt, from the S3 destination | ${mmm(snap.map((s) => s.seconds), (n) => n.toFixed(2))} | ${median(snap.map((s) => s.self)).toFixed(2)} + ${median(snap.map((s) => s.tools)).toFixed(2)} | ${median(snap.map((s) => s.server)).toFixed(2)} | ${mmm(snap.map((s) => s.peakMiB), (n) => n.toFixed(0))} |
+| baseline: CREATE DATABASE; aws s3 cp s3://… - \\| zstd -d \\| pg_restore | ${mmm(
+      base.map((b) => b.seconds),
+      (n) => n.toFixed(2),
+    )} | 0.00 + ${median(base.map((b) => b.tools)).toFixed(2)} | ${median(base.map((b) => b.server)).toFixed(2)} | |
+| snapdb: POST /restores → finishedAt, from the S3 destination | ${mmm(
+      snap.map((s) => s.seconds),
+      (n) => n.toFixed(2),
+    )} | ${median(snap.map((s) => s.self)).toFixed(2)} + ${median(snap.map((s) => s.tools)).toFixed(2)} | ${median(snap.map((s) => s.server)).toFixed(2)} | ${mmm(
+      snap.map((s) => s.peakMiB),
+      (n) => n.toFixed(0),
+    )} |
 
 Restore ratio snapdb / baseline: median of the per-round ratios **${median(ratios).toFixed(2)}** (range ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}; ${ratios.filter((x) => x <= 1.05).length} of ${ROUNDS} rounds ≤ 1.05), ratio of the medians ${(median(snap.map((s) => s.seconds)) / median(base.map((b) => b.seconds))).toFixed(2)} (target ≤ 1.05). Per round: ${ratios.map((x) => x.toFixed(2)).join(", ")}. Both restore with pg_restore ${flags}; each snapdb restore wrote exactly the dump's bytes (checked).`;
   };
@@ -162,7 +173,9 @@ Restore ratio snapdb / baseline: median of the per-round ratios **${median(ratio
           snap.push({ ...run, server: cpuOf(s3.pid).self - s0 });
         }
       }
-      console.log(`[${sizeGb} GB round ${r + 1}/${ROUNDS}, ${order[0]} first] baseline ${base[r]!.seconds.toFixed(2)} s, snapdb ${snap[r]!.seconds.toFixed(2)} s, ratio ${(snap[r]!.seconds / base[r]!.seconds).toFixed(2)}, snapdb peak ${snap[r]!.peakMiB.toFixed(0)} MiB (load ${load()})`);
+      console.log(
+        `[${sizeGb} GB round ${r + 1}/${ROUNDS}, ${order[0]} first] baseline ${base[r]!.seconds.toFixed(2)} s, snapdb ${snap[r]!.seconds.toFixed(2)} s, ratio ${(snap[r]!.seconds / base[r]!.seconds).toFixed(2)}, snapdb peak ${snap[r]!.peakMiB.toFixed(0)} MiB (load ${load()})`,
+      );
     }
 
     // s3rver alone, with the stored bytes: the CLI from a file, and one plain PUT.
@@ -189,15 +202,33 @@ Restore ratio snapdb / baseline: median of the per-round ratios **${median(ratio
 
 | ${ROUNDS} rounds, alternating order | seconds, median (min–max) | CPU s, median: daemon + tools | s3rver CPU s |
 |---|---|---|---|
-| baseline: pg_dump -Fc -Z0 \\| zstd -3 \\| aws s3 cp - s3://… | ${mmm(base.map((b) => b.seconds), (n) => n.toFixed(2))} | 0.00 + ${median(base.map((b) => b.tools)).toFixed(2)} | ${median(base.map((b) => b.server)).toFixed(2)} |
-| snapdb: run-now → finishedAt, S3 destination, zstd 3 | ${mmm(snap.map((s) => s.seconds), (n) => n.toFixed(2))} | ${median(snap.map((s) => s.cpu.self)).toFixed(2)} + ${median(snap.map((s) => s.cpu.children)).toFixed(2)} | ${median(snap.map((s) => s.server)).toFixed(2)} |
+| baseline: pg_dump -Fc -Z0 \\| zstd -3 \\| aws s3 cp - s3://… | ${mmm(
+      base.map((b) => b.seconds),
+      (n) => n.toFixed(2),
+    )} | 0.00 + ${median(base.map((b) => b.tools)).toFixed(2)} | ${median(base.map((b) => b.server)).toFixed(2)} |
+| snapdb: run-now → finishedAt, S3 destination, zstd 3 | ${mmm(
+      snap.map((s) => s.seconds),
+      (n) => n.toFixed(2),
+    )} | ${median(snap.map((s) => s.cpu.self)).toFixed(2)} + ${median(snap.map((s) => s.cpu.children)).toFixed(2)} | ${median(snap.map((s) => s.server)).toFixed(2)} |
 
 Ratio snapdb / baseline: median of the per-round ratios **${median(ratios).toFixed(2)}** (range ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}; ${ratios.filter((x) => x <= 1.05).length} of ${ROUNDS} rounds ≤ 1.05), ratio of the medians ${(median(snap.map((s) => s.seconds)) / median(base.map((b) => b.seconds))).toFixed(2)} (target ≤ 1.05). Per round: ${ratios.map((x) => x.toFixed(2)).join(", ")}.
 Daemon peak RSS: ${mmm(peaks, (n) => n.toFixed(0))} MiB (target ≤ 120 MB = 114.4 MiB). Jobs whose sizeBytes differed from \`pg_dump | wc -c\`: ${wrongSize}.
 
 ${restores}
 
-Alone, 3 runs each (median): \`pg_dump | zstd -3 > /dev/null\` ${mmm(dumpZstd, (n) => n.toFixed(2))} s (${mbps(dumpZstd, dumpBytes)} of dump); the ${(storedBytes / MB).toFixed(0)} MB file into s3rver by \`aws s3 cp FILE\` ${mmm(cliFile.map((x) => x.seconds), (n) => n.toFixed(2))} s (${mbps(cliFile.map((x) => x.seconds), storedBytes)}; CLI CPU ${median(cliFile.map((x) => x.tools)).toFixed(2)} s, s3rver CPU ${median(cliFile.map((x) => x.server)).toFixed(2)} s), by one \`curl -T\` PUT ${mmm(curlPut.map((x) => x.seconds), (n) => n.toFixed(2))} s (${mbps(curlPut.map((x) => x.seconds), storedBytes)}; s3rver CPU ${median(curlPut.map((x) => x.server)).toFixed(2)} s).
+Alone, 3 runs each (median): \`pg_dump | zstd -3 > /dev/null\` ${mmm(dumpZstd, (n) => n.toFixed(2))} s (${mbps(dumpZstd, dumpBytes)} of dump); the ${(storedBytes / MB).toFixed(0)} MB file into s3rver by \`aws s3 cp FILE\` ${mmm(
+      cliFile.map((x) => x.seconds),
+      (n) => n.toFixed(2),
+    )} s (${mbps(
+      cliFile.map((x) => x.seconds),
+      storedBytes,
+    )}; CLI CPU ${median(cliFile.map((x) => x.tools)).toFixed(2)} s, s3rver CPU ${median(cliFile.map((x) => x.server)).toFixed(2)} s), by one \`curl -T\` PUT ${mmm(
+      curlPut.map((x) => x.seconds),
+      (n) => n.toFixed(2),
+    )} s (${mbps(
+      curlPut.map((x) => x.seconds),
+      storedBytes,
+    )}; s3rver CPU ${median(curlPut.map((x) => x.server)).toFixed(2)} s).
 `);
   }
   appendResults(

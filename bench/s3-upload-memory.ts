@@ -73,7 +73,10 @@ try {
   const file = join(scratch, "payload.bin");
   writeFileSync(file, randomBytes(mb * 1e6));
 
-  const server = Bun.spawn(["node_modules/.bin/bun", "-e", `const { startS3rver } = await import("./test/helpers/s3rver.ts"); const s = await startS3rver(["bench"]); console.log(s.endpoint); await new Promise(() => {});`], { stdout: "pipe", stderr: "inherit" });
+  const server = Bun.spawn(
+    ["node_modules/.bin/bun", "-e", `const { startS3rver } = await import("./test/helpers/s3rver.ts"); const s = await startS3rver(["bench"]); console.log(s.endpoint); await new Promise(() => {});`],
+    { stdout: "pipe", stderr: "inherit" },
+  );
   cleanup.push(() => server.kill("SIGKILL"));
   const reader = server.stdout.getReader();
   const endpoint = new TextDecoder().decode((await reader.read()).value).trim();
@@ -90,7 +93,16 @@ try {
   }
   const rows = VARIANTS.map((v) => {
     const rs = results.get(v)!;
-    return `| ${v} | ${mmm(rs.map((r) => r.peak - r.before), (n) => n.toFixed(0))} | ${mmm(rs.map((r) => r.peak), (n) => n.toFixed(0))} | ${mmm(rs.map((r) => r.seconds), (n) => n.toFixed(2))} | ${median(rs.map((r) => r.cpu)).toFixed(2)} |`;
+    return `| ${v} | ${mmm(
+      rs.map((r) => r.peak - r.before),
+      (n) => n.toFixed(0),
+    )} | ${mmm(
+      rs.map((r) => r.peak),
+      (n) => n.toFixed(0),
+    )} | ${mmm(
+      rs.map((r) => r.seconds),
+      (n) => n.toFixed(2),
+    )} | ${median(rs.map((r) => r.cpu)).toFixed(2)} |`;
   });
   appendResults(
     "S3 upload memory (bench/s3-upload-memory.ts)",

@@ -20,10 +20,22 @@ const h = await createHarness({ SNAPDB_RUNNER_MAX_CONCURRENT: "1" });
 try {
   const token = await h.token(ORG);
   const dst = (await h.call("POST", "/storage-destinations/managed/ensure", { token })).body;
-  const pol = (await h.call("POST", "/backup-policies", { token, body: {
-    name: "every-minute", scheduleCron: "* * * * *", timezone: "UTC", destinationId: dst.id, retention: { keepLast: 7 },
-    compression: { algorithm: "zstd", level: 3 }, encryption: { enabled: false, recipients: [] }, timeoutSeconds: 600, retries: 0,
-  } })).body;
+  const pol = (
+    await h.call("POST", "/backup-policies", {
+      token,
+      body: {
+        name: "every-minute",
+        scheduleCron: "* * * * *",
+        timezone: "UTC",
+        destinationId: dst.id,
+        retention: { keepLast: 7 },
+        compression: { algorithm: "zstd", level: 3 },
+        encryption: { enabled: false, recipients: [] },
+        timeoutSeconds: 600,
+        retries: 0,
+      },
+    })
+  ).body;
   const now = Date.now();
   const ids: string[] = [];
   const s = h.store.sqlite;
@@ -47,7 +59,9 @@ try {
       if (r.outcome !== "queued") throw new Error(`${id}: ${r.outcome}`);
       xs.push(performance.now() - t);
     }
-    console.log(`${label}: ${F} firings in ${(performance.now() - t0).toFixed(0)} ms; each p50 ${median(xs).toFixed(2)} ms, p99 ${percentile(xs, 99).toFixed(2)} ms, max ${Math.max(...xs).toFixed(1)} ms`);
+    console.log(
+      `${label}: ${F} firings in ${(performance.now() - t0).toFixed(0)} ms; each p50 ${median(xs).toFixed(2)} ms, p99 ${percentile(xs, 99).toFixed(2)} ms, max ${Math.max(...xs).toFixed(1)} ms`,
+    );
   };
   const minute = Math.floor(now / 60_000) * 60_000;
   await round("runner stopped (queueScheduledRun only)", 0, minute);

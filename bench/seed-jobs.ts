@@ -71,4 +71,3 @@ export async function seedJobs(db: Db, o: { org: string; jobs: number; audit: nu
   });
   return (performance.now() - t0) / 1000;
 }
-

@@ -39,26 +39,50 @@ export async function stageTimings(dumpFile: string, recipient: string, runs = 3
   const zsize = statSync(zst).size;
   let chunkInfo = "";
   const cases: [string, number, () => Promise<unknown> | unknown][] = [
-    ["pipe read only (cat | runner-style reader)", size, async () => {
-      const r = await drain(piped(dumpFile));
-      chunkInfo = `${r.chunks} chunks, ${(r.bytes / r.chunks / 1024).toFixed(0)} KiB average`;
-    }],
-    ["pipe read + counting tap + sha256 tap (no compression)", size, () => drain(piped(dumpFile).pipeThrough(countingTap(() => {})).pipeThrough(sha256Tap().stream))],
+    [
+      "pipe read only (cat | runner-style reader)",
+      size,
+      async () => {
+        const r = await drain(piped(dumpFile));
+        chunkInfo = `${r.chunks} chunks, ${(r.bytes / r.chunks / 1024).toFixed(0)} KiB average`;
+      },
+    ],
+    [
+      "pipe read + counting tap + sha256 tap (no compression)",
+      size,
+      () =>
+        drain(
+          piped(dumpFile)
+            .pipeThrough(countingTap(() => {}))
+            .pipeThrough(sha256Tap().stream),
+        ),
+    ],
     ["zstd 3 in-process (compressStage, node:zlib)", size, () => drain(piped(dumpFile).pipeThrough(compressStage({ algorithm: "zstd", level: 3 })!))],
     ["zstd 3 CLI (zstd -3 < file > /dev/null)", size, () => sh(`zstd -3 -q < ${dumpFile} > /dev/null`)],
     ["age in-process (typage) over the .zst", zsize, async () => drain(await encryptStream(piped(zst), [recipient]))],
     ["age CLI over the .zst", zsize, () => sh(`age -r ${recipient} < ${zst} > /dev/null`)],
     ["sha256 tap over the .zst", zsize, () => drain(piped(zst).pipeThrough(sha256Tap().stream))],
-    ["whole in-process chain: zstd 3 → age → count → sha256", size, async () => {
-      const s = piped(dumpFile).pipeThrough(countingTap(() => {})).pipeThrough(compressStage({ algorithm: "zstd", level: 3 })!);
-      await drain((await encryptStream(s, [recipient])).pipeThrough(countingTap(() => {})).pipeThrough(sha256Tap().stream));
-    }],
+    [
+      "whole in-process chain: zstd 3 → age → count → sha256",
+      size,
+      async () => {
+        const s = piped(dumpFile)
+          .pipeThrough(countingTap(() => {}))
+          .pipeThrough(compressStage({ algorithm: "zstd", level: 3 })!);
+        await drain((await encryptStream(s, [recipient])).pipeThrough(countingTap(() => {})).pipeThrough(sha256Tap().stream));
+      },
+    ],
   ];
   const rows: string[] = [];
   for (const [name, bytes, f] of cases) {
     const secs: number[] = [];
     for (let i = 0; i < runs; i++) secs.push(await timed(f));
-    rows.push(`| ${name.replaceAll("|", "\\|")} | ${(bytes / 1e6).toFixed(0)} | ${mmm(secs, (n) => n.toFixed(2))} | ${mmm(secs.map((s) => bytes / 1e6 / s), (n) => n.toFixed(0))} |`);
+    rows.push(
+      `| ${name.replaceAll("|", "\\|")} | ${(bytes / 1e6).toFixed(0)} | ${mmm(secs, (n) => n.toFixed(2))} | ${mmm(
+        secs.map((s) => bytes / 1e6 / s),
+        (n) => n.toFixed(0),
+      )} |`,
+    );
   }
   sh(`rm -f ${zst}`);
   return `Stages alone, in the benchmark process (one core each; the daemon runs them all on its one JS thread), over a ${(size / 1e6).toFixed(0)} MB dump file read through a pipe (${chunkInfo}):

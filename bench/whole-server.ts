@@ -92,8 +92,15 @@ try {
     const policyOf = async (v: Variant) =>
       (
         await api("POST", "/backup-policies", {
-          name: `server-${v}`, scheduleCron: "0 3 1 1 *", timezone: "UTC", destinationId: managed.id, retention: { keepLast: 1 },
-          compression: { algorithm: "zstd", level: 3 }, encryption: { enabled: v === "age", recipients: [] }, timeoutSeconds: 3600, retries: 0,
+          name: `server-${v}`,
+          scheduleCron: "0 3 1 1 *",
+          timezone: "UTC",
+          destinationId: managed.id,
+          retention: { keepLast: 1 },
+          compression: { algorithm: "zstd", level: 3 },
+          encryption: { enabled: v === "age", recipients: [] },
+          timeoutSeconds: 3600,
+          retries: 0,
         })
       ).id as string;
     setups.set(parts, { d, api, sourceId: source.id, policies: { zstd: await policyOf("zstd"), age: await policyOf("age") } });
@@ -197,7 +204,13 @@ try {
         `| ${LABEL[v]} | shell, ${shellLabel} | ${mmm(secs(base), two)} | ${(dumpMb / median(secs(base))).toFixed(0)} | 0.00 + ${two(median(base.map((b) => b.cpu.tools)))} | ${(median(base.map((b) => b.storedBytes)) / MB).toFixed(1)} | |`,
       );
       rows.push(
-        `| ${LABEL[v]} | snapdb, partsConcurrency ${p} (job ${mmm(snap.map((s) => s.jobSeconds!), two)}) | ${mmm(secs(snap), two)} | ${(dumpMb / median(secs(snap))).toFixed(0)} | ${two(median(snap.map((s) => s.cpu.self)))} + ${two(median(snap.map((s) => s.cpu.tools)))} | ${(median(snap.map((s) => s.storedBytes)) / MB).toFixed(1)} | ${mmm(snap.map((s) => s.peakMiB), (x) => x.toFixed(0))} |`,
+        `| ${LABEL[v]} | snapdb, partsConcurrency ${p} (job ${mmm(
+          snap.map((s) => s.jobSeconds!),
+          two,
+        )}) | ${mmm(secs(snap), two)} | ${(dumpMb / median(secs(snap))).toFixed(0)} | ${two(median(snap.map((s) => s.cpu.self)))} + ${two(median(snap.map((s) => s.cpu.tools)))} | ${(median(snap.map((s) => s.storedBytes)) / MB).toFixed(1)} | ${mmm(
+          snap.map((s) => s.peakMiB),
+          (x) => x.toFixed(0),
+        )} |`,
       );
       const ratios = snap.map((s, i) => s.seconds / base[i]!.seconds);
       const jobRatios = snap.map((s, i) => s.jobSeconds! / base[i]!.seconds);
@@ -205,9 +218,18 @@ try {
         `- ${LABEL[v]}, ${p} at a time: snapdb ÷ shell, median of the per-round ratios **${two(median(ratios))}** (range ${two(Math.min(...ratios))}–${two(Math.max(...ratios))}; ${ratios.filter((x) => x <= 1.1).length} of ${ROUNDS} rounds ≤ 1.10), ratio of the medians ${two(median(secs(snap)) / median(secs(base)))}; the job's own seconds ÷ shell ${two(median(jobRatios))}. Per round: ${ratios.map(two).join(", ")}.`,
       );
       if (p === 1) {
-        for (const [side, xs] of [["shell", base], ["snapdb", snap]] as const) {
+        for (const [side, xs] of [
+          ["shell", base],
+          ["snapdb", snap],
+        ] as const) {
           const st = xs.map((x) => x.steps).filter((s): s is number[] => s !== null);
-          const col = (i: number) => (st.length ? mmm(st.map((s) => s[i]!), two) : "—");
+          const col = (i: number) =>
+            st.length
+              ? mmm(
+                  st.map((s) => s[i]!),
+                  two,
+                )
+              : "—";
           stepRows.push(`| ${LABEL[v]}: ${side} | ${DATABASES.map((_, i) => col(i)).join(" | ")} | ${col(DATABASES.length)} | ${st.length} of ${xs.length} |`);
         }
       }

@@ -44,8 +44,20 @@ const zstd = (extra: Record<string, unknown> = {}, params: Record<number, number
 const variants: [string, () => ReadableStream<Uint8Array>][] = [
   ["compressStage as in src (pipe chunks in, default chunkSize out)", () => piped().pipeThrough(compressStage({ algorithm: "zstd", level: 3 })!)],
   ["chunkSize 256 KiB out", () => piped().pipeThrough(zstd({ chunkSize: 256 * 1024 }))],
-  ["input coalesced to 1 MiB", () => piped().pipeThrough(coalesce(1 << 20)).pipeThrough(zstd())],
-  ["input coalesced to 1 MiB + chunkSize 256 KiB", () => piped().pipeThrough(coalesce(1 << 20)).pipeThrough(zstd({ chunkSize: 256 * 1024 }))],
+  [
+    "input coalesced to 1 MiB",
+    () =>
+      piped()
+        .pipeThrough(coalesce(1 << 20))
+        .pipeThrough(zstd()),
+  ],
+  [
+    "input coalesced to 1 MiB + chunkSize 256 KiB",
+    () =>
+      piped()
+        .pipeThrough(coalesce(1 << 20))
+        .pipeThrough(zstd({ chunkSize: 256 * 1024 })),
+  ],
   // ZSTD_c_nbWorkers (libzstd's own thread) is left out: Bun 1.4.4's zlib fails with
   // ERR_STREAM_PUSH_AFTER_EOF when it is set.
 ];
@@ -57,7 +69,12 @@ for (let i = 0; i < runs; i++) {
   sh(`zstd -3 -q < ${file} > /dev/null`);
   cli.push((performance.now() - t0) / 1000);
 }
-console.log(`| zstd -3 CLI | ${mmm(cli, (n) => n.toFixed(2))} | ${mmm(cli.map((s) => size / 1e6 / s), (n) => n.toFixed(0))} | ${(Number(sh(`zstd -3 -q < ${file} | wc -c`)) / 1e6).toFixed(1)} | |`);
+console.log(
+  `| zstd -3 CLI | ${mmm(cli, (n) => n.toFixed(2))} | ${mmm(
+    cli.map((s) => size / 1e6 / s),
+    (n) => n.toFixed(0),
+  )} | ${(Number(sh(`zstd -3 -q < ${file} | wc -c`)) / 1e6).toFixed(1)} | |`,
+);
 for (const [name, make] of variants) {
   const secs: number[] = [];
   let out = 0;
@@ -72,5 +89,10 @@ for (const [name, make] of variants) {
     }
     secs.push((performance.now() - t0) / 1000);
   }
-  console.log(`| ${name} | ${mmm(secs, (n) => n.toFixed(2))} | ${mmm(secs.map((s) => size / 1e6 / s), (n) => n.toFixed(0))} | ${(out / 1e6).toFixed(1)} | ${chunks} |`);
+  console.log(
+    `| ${name} | ${mmm(secs, (n) => n.toFixed(2))} | ${mmm(
+      secs.map((s) => size / 1e6 / s),
+      (n) => n.toFixed(0),
+    )} | ${(out / 1e6).toFixed(1)} | ${chunks} |`,
+  );
 }

@@ -59,17 +59,7 @@ export const AUDIT_ACTIONS = [
   "wal_archive.stopped",
 ] as const;
 
-export const AUDIT_TARGET_TYPES = [
-  "data_source",
-  "storage_destination",
-  "backup_policy",
-  "attachment",
-  "backup_job",
-  "restore",
-  "notification_channel",
-  "notification_rule",
-  "restore_plan",
-] as const;
+export const AUDIT_TARGET_TYPES = ["data_source", "storage_destination", "backup_policy", "attachment", "backup_job", "restore", "notification_channel", "notification_rule", "restore_plan"] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export type AuditTargetType = (typeof AUDIT_TARGET_TYPES)[number];

@@ -35,20 +35,18 @@ export function scrubSecrets(value: unknown): unknown {
  */
 export async function recordAudit(tx: Tx, ctx: Omit<ServiceContext, "db">, event: AuditInput): Promise<string> {
   const id = newId("aud");
-  await tx.insert(auditEvents)
-    .values({
-      id,
-      orgId: ctx.orgId,
-      occurredAt: nowMs(),
-      actorType: ctx.actor.type,
-      actorId: ctx.actor.id,
-      action: event.action,
-      targetType: event.targetType,
-      targetId: event.targetId,
-      requestId: ctx.requestId,
-      ip: ctx.ip,
-      metadata: (scrubSecrets(event.metadata ?? {}) as Record<string, unknown>),
-    })
-    ;
+  await tx.insert(auditEvents).values({
+    id,
+    orgId: ctx.orgId,
+    occurredAt: nowMs(),
+    actorType: ctx.actor.type,
+    actorId: ctx.actor.id,
+    action: event.action,
+    targetType: event.targetType,
+    targetId: event.targetId,
+    requestId: ctx.requestId,
+    ip: ctx.ip,
+    metadata: scrubSecrets(event.metadata ?? {}) as Record<string, unknown>,
+  });
   return id;
 }

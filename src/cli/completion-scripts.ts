@@ -52,9 +52,7 @@ const zshQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 export function zshCompletion(specs: CompletionSpec[]): string {
   const commands = specs.map((c) => `    ${zshQuote(`${c.name}:${c.summary.replace(/:/g, "\\:")}`)}`).join("\n");
-  const cases = specs
-    .map((c) => `    ${c.name}) flags=(${flagWords(c)}); subwords=(${c.words.join(" ")}) ;;`)
-    .join("\n");
+  const cases = specs.map((c) => `    ${c.name}) flags=(${flagWords(c)}); subwords=(${c.words.join(" ")}) ;;`).join("\n");
   return `#compdef snapdb
 # zsh completion for snapdb. Install it: snapdb completion zsh > "\${fpath[1]}/_snapdb"
 # or load it in a running shell: source <(snapdb completion zsh)
@@ -94,10 +92,7 @@ fi
 const fishQuote = (s: string) => `'${s.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
 
 export function fishCompletion(specs: CompletionSpec[]): string {
-  const lines = [
-    "# fish completion for snapdb. Install it: snapdb completion fish > ~/.config/fish/completions/snapdb.fish",
-    "complete -c snapdb -f",
-  ];
+  const lines = ["# fish completion for snapdb. Install it: snapdb completion fish > ~/.config/fish/completions/snapdb.fish", "complete -c snapdb -f"];
   for (const c of specs) lines.push(`complete -c snapdb -n __fish_use_subcommand -a ${c.name} -d ${fishQuote(c.summary)}`);
   for (const c of specs) {
     const when = `-n ${fishQuote(`__fish_seen_subcommand_from ${c.name}`)}`;

@@ -32,7 +32,12 @@ export function checkDataDir(config: Config): CheckResult {
     closeSync(openSync(probe, "wx", 0o600));
     unlinkSync(probe);
   } catch (err) {
-    return result("data dir", "fail", `${dir} is not writable by uid ${process.getuid?.()} (${errCode(err)})`, "run doctor as the daemon's user (sudo -u snapdb snapdb doctor …) or fix the owner: chown -R snapdb:snapdb " + dir);
+    return result(
+      "data dir",
+      "fail",
+      `${dir} is not writable by uid ${process.getuid?.()} (${errCode(err)})`,
+      "run doctor as the daemon's user (sudo -u snapdb snapdb doctor …) or fix the owner: chown -R snapdb:snapdb " + dir,
+    );
   }
   const mode = modeOf(dir);
   if (mode & 0o077) return result("data dir", "warn", `${dir} is writable but has mode ${octal(mode)}`, `chmod 700 ${dir}`);
@@ -130,7 +135,11 @@ async function toolVersion(path: string): Promise<string> {
   const proc = Bun.spawn([path, "--version"], { stdin: "ignore", stdout: "pipe", stderr: "pipe", timeout: 5000 });
   const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   await proc.exited;
-  const line = `${out}\n${err}`.split("\n").map((l) => l.replace(/\*+/g, "").trim()).find(Boolean) ?? "";
+  const line =
+    `${out}\n${err}`
+      .split("\n")
+      .map((l) => l.replace(/\*+/g, "").trim())
+      .find(Boolean) ?? "";
   if (proc.exitCode !== 0) throw new Error(`exited ${proc.exitCode ?? proc.signalCode}: ${line}`);
   return line;
 }

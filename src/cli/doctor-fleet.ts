@@ -93,7 +93,12 @@ export async function checkFleet(config: Config): Promise<CheckResult[]> {
     const otherVersions = up.filter((n) => n.version !== VERSION);
     out.push(
       otherVersions.length
-        ? result("fleet versions", "warn", `this binary is ${VERSION}; ${otherVersions.map((n) => `${nameOf(n)} runs ${n.version}`).join(", ")}`, "upgrade every node to one version (one at a time is fine)")
+        ? result(
+            "fleet versions",
+            "warn",
+            `this binary is ${VERSION}; ${otherVersions.map((n) => `${nameOf(n)} runs ${n.version}`).join(", ")}`,
+            "upgrade every node to one version (one at a time is fine)",
+          )
         : result("fleet versions", "ok", `every node up runs ${VERSION}`),
     );
 

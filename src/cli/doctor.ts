@@ -2,16 +2,7 @@ import { checkFleet } from "./doctor-fleet.ts";
 import { ConfigError, loadConfig } from "../config/load.ts";
 import { VERSION } from "../version.ts";
 import { CONFIG_HELP, CONFIG_OPTIONS, configFlags, type Command } from "./command.ts";
-import {
-  checkDataDir,
-  checkJwt,
-  checkListen,
-  checkManagedStorage,
-  checkMasterKey,
-  checkStore,
-  checkTools,
-  type CheckResult,
-} from "./doctor-checks.ts";
+import { checkDataDir, checkJwt, checkListen, checkManagedStorage, checkMasterKey, checkStore, checkTools, type CheckResult } from "./doctor-checks.ts";
 
 const LABEL: Record<CheckResult["status"], string> = { ok: "ok  ", warn: "warn", fail: "FAIL" };
 

@@ -11,10 +11,7 @@ export function localBaseUrl(listen: string): string {
   return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
 
-export type ReadyProbe =
-  | { state: "ready" }
-  | { state: "not-ready"; status: number; message: string }
-  | { state: "unreachable"; message: string };
+export type ReadyProbe = { state: "ready" } | { state: "not-ready"; status: number; message: string } | { state: "unreachable"; message: string };
 
 /** One GET /readyz with a timeout; never throws. */
 export async function probeReady(baseUrl: string, timeoutMs = 2000): Promise<ReadyProbe> {

@@ -108,28 +108,28 @@ export async function reencryptAll(store: Store, box: SecretBox): Promise<Reencr
   // has no `behavior` option and would send an empty SET TRANSACTION for one.
   return await store.db.transaction(async (tx) => {
     const counts = { dataSources: 0, destinations: 0, orgKeys: 0, notificationChannels: 0 };
-    for (const row of (await tx.select().from(dataSources).where(isNotNull(dataSources.credentialsCiphertext)))) {
+    for (const row of await tx.select().from(dataSources).where(isNotNull(dataSources.credentialsCiphertext))) {
       if (row.credentialsKeyId === box.keyId) continue;
       const aad = credentialsAad(row.id);
       const sealed = box.seal(openOrExplain(box, row.credentialsCiphertext!, row.credentialsKeyId, aad, `data source ${row.id}`), aad);
       await tx.update(dataSources).set({ credentialsCiphertext: sealed.ciphertext, credentialsKeyId: sealed.keyId }).where(eq(dataSources.id, row.id));
       counts.dataSources++;
     }
-    for (const row of (await tx.select().from(storageDestinations).where(isNotNull(storageDestinations.secretCiphertext)))) {
+    for (const row of await tx.select().from(storageDestinations).where(isNotNull(storageDestinations.secretCiphertext))) {
       if (row.secretKeyId === box.keyId) continue;
       const aad = secretAad(row.id);
       const sealed = box.seal(openOrExplain(box, row.secretCiphertext!, row.secretKeyId, aad, `storage destination ${row.id}`), aad);
       await tx.update(storageDestinations).set({ secretCiphertext: sealed.ciphertext, secretKeyId: sealed.keyId }).where(eq(storageDestinations.id, row.id));
       counts.destinations++;
     }
-    for (const row of (await tx.select().from(orgKeys))) {
+    for (const row of await tx.select().from(orgKeys)) {
       if (row.identityKeyId === box.keyId) continue;
       const aad = ORG_KEY_AAD(row.orgId);
       const sealed = box.seal(openOrExplain(box, row.identityCiphertext, row.identityKeyId, aad, `age identity of org ${row.orgId}`), aad);
       await tx.update(orgKeys).set({ identityCiphertext: sealed.ciphertext, identityKeyId: sealed.keyId }).where(eq(orgKeys.orgId, row.orgId));
       counts.orgKeys++;
     }
-    for (const row of (await tx.select().from(notificationChannels).where(isNotNull(notificationChannels.secretCiphertext)))) {
+    for (const row of await tx.select().from(notificationChannels).where(isNotNull(notificationChannels.secretCiphertext))) {
       if (row.secretKeyId === box.keyId) continue;
       const aad = channelSecretAad(row.id);
       const sealed = box.seal(openOrExplain(box, row.secretCiphertext!, row.secretKeyId, aad, `notification channel ${row.id}`), aad);
@@ -149,9 +149,7 @@ export function finishRotation(p: PreparedRotation): void {
     renameSync(p.pendingFile, p.keyFile);
     fsyncDir(dirname(p.keyFile));
   } catch (err) {
-    throw new RotationIncompleteError(
-      `secrets are re-encrypted under ${p.pendingFile} but ${p.keyFile} could not be replaced (${(err as Error).message}); run the command again to finish`,
-    );
+    throw new RotationIncompleteError(`secrets are re-encrypted under ${p.pendingFile} but ${p.keyFile} could not be replaced (${(err as Error).message}); run the command again to finish`);
   }
 }
 

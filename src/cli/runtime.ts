@@ -81,8 +81,7 @@ export function secureDataDir(dir: string): void {
   if (mode & 0o022) {
     const octal = `0${mode.toString(8).padStart(3, "0")}`;
     throw new ConfigError([
-      `dataDir ${dir}: mode ${octal} lets other users write it and it belongs to uid ${st.uid}, not to this process (uid ${uid}); ` +
-        `fix it: chown <daemon user> ${dir} && chmod 700 ${dir}`,
+      `dataDir ${dir}: mode ${octal} lets other users write it and it belongs to uid ${st.uid}, not to this process (uid ${uid}); ` + `fix it: chown <daemon user> ${dir} && chmod 700 ${dir}`,
     ]);
   }
 }

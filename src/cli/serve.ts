@@ -108,7 +108,12 @@ ${CONFIG_HELP}`,
     // then jobs and other restores are failed and their uploads removed before any new job starts.
     // Fleet: this node's own rows (its node id survives restarts), never another live node's.
     const nodeId = nodeIdOf(config.dataDir);
-    const stopHeartbeat = await startHeartbeat(store.db, { id: nodeId, labels: config.node.labels, masterKeyFingerprint: keyFingerprint(master), url: directUrlOf(config.listen) }, Math.max(1000, (config.runner.leaseSeconds * 1000) / 3), logger);
+    const stopHeartbeat = await startHeartbeat(
+      store.db,
+      { id: nodeId, labels: config.node.labels, masterKeyFingerprint: keyFingerprint(master), url: directUrlOf(config.listen) },
+      Math.max(1000, (config.runner.leaseSeconds * 1000) / 3),
+      logger,
+    );
     await recoverInterruptedPlanRuns(store.db, logger, undefined, nodeId);
     await recoverInterruptedJobs(store.db, storage, logger, { nodeId });
     // Jobs of nodes that stopped renewing their lease (killed, cut off) are failed INTERRUPTED and,

@@ -189,11 +189,7 @@ export function loadConfig(input: LoadInput = {}): LoadedConfig {
   const candidate = deepMerge(defaultsFor(dataDir, getPath(layered, "managedStorage.type")), layered);
   // Report everything at once: the semantic checks look only at values of the right type.
   // deepMerge drops `__proto__` & co. (they would reach the prototype): name them here.
-  const problems = [
-    ...unsafeKeyPaths(layered).map((p) => `${p}${origin(p)}: unknown key`),
-    ...schemaProblems(candidate, origin),
-    ...semanticProblems(candidate, origin),
-  ];
+  const problems = [...unsafeKeyPaths(layered).map((p) => `${p}${origin(p)}: unknown key`), ...schemaProblems(candidate, origin), ...semanticProblems(candidate, origin)];
   if (problems.length) throw new ConfigError(problems);
 
   const config = candidate as unknown as Config;

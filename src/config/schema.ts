@@ -6,10 +6,7 @@ import { Type as T, type Static } from "@sinclair/typebox";
  */
 const Str = (opts: Record<string, unknown> = {}) => T.String({ minLength: 1, ...opts });
 
-export const LocalManagedStorage = T.Object(
-  { type: T.Literal("local"), path: Str() },
-  { additionalProperties: false },
-);
+export const LocalManagedStorage = T.Object({ type: T.Literal("local"), path: Str() }, { additionalProperties: false });
 
 export const S3ManagedStorage = T.Object(
   {
@@ -30,10 +27,7 @@ export const ConfigSchema = T.Object(
     listen: Str(),
     dataDir: Str(),
     masterKeyFile: Str(),
-    log: T.Object(
-      { level: T.Union([T.Literal("debug"), T.Literal("info"), T.Literal("warn"), T.Literal("error")]) },
-      { additionalProperties: false },
-    ),
+    log: T.Object({ level: T.Union([T.Literal("debug"), T.Literal("info"), T.Literal("warn"), T.Literal("error")]) }, { additionalProperties: false }),
     auth: T.Object(
       {
         audience: Str(),
@@ -100,14 +94,8 @@ export const ConfigSchema = T.Object(
     /** Where the metadata lives: empty = the embedded SQLite file in dataDir; `postgres://…` = a store shared by a fleet of daemons. */
     store: T.Object({ url: T.String({ pattern: "^(|postgres(ql)?://.+)$" }) }, { additionalProperties: false }),
     /** This daemon as a fleet node: labels that data sources' `runOn.labels` match. */
-    node: T.Object(
-      { labels: T.Record(T.String({ pattern: "^[A-Za-z0-9_.-]{1,63}$" }), T.String({ maxLength: 253 })) },
-      { additionalProperties: false },
-    ),
-    scheduler: T.Object(
-      { catchUp: T.Union([T.Literal("one"), T.Literal("none")]) },
-      { additionalProperties: false },
-    ),
+    node: T.Object({ labels: T.Record(T.String({ pattern: "^[A-Za-z0-9_.-]{1,63}$" }), T.String({ maxLength: 253 })) }, { additionalProperties: false }),
+    scheduler: T.Object({ catchUp: T.Union([T.Literal("one"), T.Literal("none")]) }, { additionalProperties: false }),
     notify: T.Object(
       {
         /** How often data sources are checked for backups that stopped (backup.stale). */

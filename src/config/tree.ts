@@ -8,8 +8,7 @@ export type Tree = Record<string, unknown>;
 const UNSAFE_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 export const isUnsafeKey = (key: string) => UNSAFE_KEYS.has(key);
 
-export const isPlainObject = (v: unknown): v is Tree =>
-  typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
+export const isPlainObject = (v: unknown): v is Tree => typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
 
 const own = (tree: Tree, key: string) => (Object.hasOwn(tree, key) ? tree[key] : undefined);
 
@@ -35,16 +34,12 @@ export function getPath(tree: Tree, path: string): unknown {
 
 /** Leaves of a tree as dotted paths (arrays are leaves). */
 export function leafPaths(tree: Tree, prefix = ""): string[] {
-  return Object.entries(tree).flatMap(([k, v]) =>
-    isPlainObject(v) ? leafPaths(v, `${prefix}${k}.`) : [`${prefix}${k}`],
-  );
+  return Object.entries(tree).flatMap(([k, v]) => (isPlainObject(v) ? leafPaths(v, `${prefix}${k}.`) : [`${prefix}${k}`]));
 }
 
 /** Dotted paths of the unsafe keys anywhere in a tree. */
 export function unsafeKeyPaths(tree: Tree, prefix = ""): string[] {
-  return Object.entries(tree).flatMap(([k, v]) =>
-    isUnsafeKey(k) ? [`${prefix}${k}`] : isPlainObject(v) ? unsafeKeyPaths(v, `${prefix}${k}.`) : [],
-  );
+  return Object.entries(tree).flatMap(([k, v]) => (isUnsafeKey(k) ? [`${prefix}${k}`] : isPlainObject(v) ? unsafeKeyPaths(v, `${prefix}${k}.`) : []));
 }
 
 /** `over` wins; objects merge key by key, everything else is replaced; unsafe keys are dropped. */

@@ -22,10 +22,7 @@ export async function recipientOf(identity: string): Promise<string> {
   return (await typage()).identityToRecipient(identity);
 }
 
-export async function encryptStream(
-  input: ReadableStream<Uint8Array>,
-  recipients: string[],
-): Promise<ReadableStream<Uint8Array>> {
+export async function encryptStream(input: ReadableStream<Uint8Array>, recipients: string[]): Promise<ReadableStream<Uint8Array>> {
   if (recipients.length === 0) throw new Error("age encryption needs at least one recipient");
   const e = new (await typage()).Encrypter();
   for (const r of recipients) e.addRecipient(r);
@@ -33,10 +30,7 @@ export async function encryptStream(
 }
 
 /** Decrypts as it reads; a wrong identity fails at the header, a tampered chunk where it is. */
-export async function decryptStream(
-  input: ReadableStream<Uint8Array>,
-  identities: string[],
-): Promise<ReadableStream<Uint8Array>> {
+export async function decryptStream(input: ReadableStream<Uint8Array>, identities: string[]): Promise<ReadableStream<Uint8Array>> {
   const d = new (await typage()).Decrypter();
   for (const i of identities) d.addIdentity(i);
   return d.decrypt(input);

@@ -16,10 +16,7 @@ export async function ensureOrgRecipient(db: Db, secrets: SecretBox, orgId: stri
   if (existing) return existing.recipient;
   const fresh = await newAgeIdentity();
   const sealed = secrets.seal(fresh.identity, aadOf(orgId));
-  await db.insert(orgKeys)
-    .values({ orgId, recipient: fresh.recipient, identityCiphertext: sealed.ciphertext, identityKeyId: sealed.keyId, createdAt: nowMs() })
-    .onConflictDoNothing()
-    ;
+  await db.insert(orgKeys).values({ orgId, recipient: fresh.recipient, identityCiphertext: sealed.ciphertext, identityKeyId: sealed.keyId, createdAt: nowMs() }).onConflictDoNothing();
   return (await db.select({ recipient: orgKeys.recipient }).from(orgKeys).where(eq(orgKeys.orgId, orgId)))[0]!.recipient;
 }
 

@@ -28,7 +28,10 @@ export class SecretBox {
   readonly keyId: string;
   private readonly keys = new Map<string, Uint8Array>();
 
-  constructor(private readonly current: Uint8Array, older: Uint8Array[] = []) {
+  constructor(
+    private readonly current: Uint8Array,
+    older: Uint8Array[] = [],
+  ) {
     if (current.length !== 32) throw new Error("the master key must be 32 bytes");
     this.keyId = keyIdOf(current);
     for (const k of [current, ...older]) this.keys.set(keyIdOf(k), k);

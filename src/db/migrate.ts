@@ -2,11 +2,11 @@ import type { Database } from "bun:sqlite";
 import { MIGRATIONS, type EmbeddedMigration } from "./migrations.gen.ts";
 
 export class SchemaTooNewError extends Error {
-  constructor(readonly found: number, readonly known: number) {
-    super(
-      `the metadata store is at schema version ${found}, newer than this snapdb binary knows (${known}); ` +
-        `run the snapdb version that wrote it, or a newer one`,
-    );
+  constructor(
+    readonly found: number,
+    readonly known: number,
+  ) {
+    super(`the metadata store is at schema version ${found}, newer than this snapdb binary knows (${known}); ` + `run the snapdb version that wrote it, or a newer one`);
     this.name = "SchemaTooNewError";
   }
 }

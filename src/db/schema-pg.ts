@@ -122,7 +122,9 @@ export const backupPolicies = pgTable(
     timeoutSeconds: int("timeout_seconds").notNull(),
     retries: int("retries").notNull(),
     fingerprint: boolean("fingerprint").notNull().default(false),
-    method: text("method", { enum: ["logical", "physical"] }).notNull().default("logical"),
+    method: text("method", { enum: ["logical", "physical"] })
+      .notNull()
+      .default("logical"),
     fastCheckpoint: boolean("fast_checkpoint").notNull().default(false),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
@@ -146,11 +148,7 @@ export const attachments = pgTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [
-    uniqueIndex("attachments_policy_source_uq").on(t.policyId, t.dataSourceId),
-    index("attachments_org_id_idx").on(t.orgId, t.id),
-    index("attachments_source_idx").on(t.dataSourceId),
-  ],
+  (t) => [uniqueIndex("attachments_policy_source_uq").on(t.policyId, t.dataSourceId), index("attachments_org_id_idx").on(t.orgId, t.id), index("attachments_source_idx").on(t.dataSourceId)],
 );
 
 export const backupJobs = pgTable(
@@ -227,7 +225,9 @@ export const restores = pgTable(
     notes: jsonText("notes").$type<string[] | null>(),
     planId: text("plan_id"),
     mode: text("mode", { enum: ["drill", "refresh"] }),
-    trigger: text("trigger", { enum: ["schedule", "manual"] }).notNull().default("manual"),
+    trigger: text("trigger", { enum: ["schedule", "manual"] })
+      .notNull()
+      .default("manual"),
     verification: jsonText("verification").$type<Record<string, unknown> | null>(),
     targetTime: int("target_time"),
     targetDirectory: text("target_directory"),

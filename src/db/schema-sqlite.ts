@@ -125,7 +125,9 @@ export const backupPolicies = sqliteTable(
     /** Record per-table row counts in the dump's own snapshot (restore drills compare against them). */
     fingerprint: integer("fingerprint", { mode: "boolean" }).notNull().default(false),
     /** `logical` (a dump tool) or `physical` (pg_basebackup + continuous WAL archiving, PostgreSQL only). */
-    method: text("method", { enum: ["logical", "physical"] }).notNull().default("logical"),
+    method: text("method", { enum: ["logical", "physical"] })
+      .notNull()
+      .default("logical"),
     /** Physical only: pg_basebackup --checkpoint=fast (an immediate checkpoint instead of a spread one). */
     fastCheckpoint: integer("fast_checkpoint", { mode: "boolean" }).notNull().default(false),
     createdAt: createdAt(),
@@ -152,11 +154,7 @@ export const attachments = sqliteTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [
-    uniqueIndex("attachments_policy_source_uq").on(t.policyId, t.dataSourceId),
-    index("attachments_org_id_idx").on(t.orgId, t.id),
-    index("attachments_source_idx").on(t.dataSourceId),
-  ],
+  (t) => [uniqueIndex("attachments_policy_source_uq").on(t.policyId, t.dataSourceId), index("attachments_org_id_idx").on(t.orgId, t.id), index("attachments_source_idx").on(t.dataSourceId)],
 );
 
 /**
@@ -259,7 +257,9 @@ export const restores = sqliteTable(
     /** The restore plan that queued this run (a drill or a refresh); null for a restore asked for directly. */
     planId: text("plan_id"),
     mode: text("mode", { enum: ["drill", "refresh"] }),
-    trigger: text("trigger", { enum: ["schedule", "manual"] }).notNull().default("manual"),
+    trigger: text("trigger", { enum: ["schedule", "manual"] })
+      .notNull()
+      .default("manual"),
     /** A plan run's verification (src/runner/verify-restore.ts), written with its final status. */
     verification: text("verification", { mode: "json" }).$type<Record<string, unknown> | null>(),
     /** Point-in-time restores: the instant recovered to (ms); null for a restore of a dump. */

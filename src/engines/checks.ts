@@ -97,11 +97,7 @@ async function mysqlChecks(sql: SQL, checks: CheckSpec[]): Promise<CheckResult[]
 }
 
 /** Runs `checks` against `database` of a pinned network target, or against the SQLite file at `sqlitePath`. */
-export async function runChecks(
-  where: { target: SourceTarget; database: string | null; sqlitePath: string | null },
-  checks: CheckSpec[],
-  signal?: AbortSignal,
-): Promise<CheckResult[]> {
+export async function runChecks(where: { target: SourceTarget; database: string | null; sqlitePath: string | null }, checks: CheckSpec[], signal?: AbortSignal): Promise<CheckResult[]> {
   if (checks.length === 0) return [];
   if (where.target.engine === "sqlite") {
     const out: CheckResult[] = [];

@@ -23,7 +23,10 @@ export const DUMP_FORMAT: Record<EngineName, DumpFormat> = {
 };
 
 export class DumpSetupError extends Error {
-  constructor(readonly code: "DUMP_TOOL_MISSING" | "AUTH_FAILED" | "DUMP_FAILED", message: string) {
+  constructor(
+    readonly code: "DUMP_TOOL_MISSING" | "AUTH_FAILED" | "DUMP_FAILED",
+    message: string,
+  ) {
     super(message);
     this.name = "DumpSetupError";
   }

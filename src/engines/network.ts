@@ -68,11 +68,7 @@ function tlsOption(target: SourceTarget) {
 }
 
 /** Bun SQL options for one short-lived connection to a pinned target. */
-export function connectionOptions(
-  target: SourceTarget,
-  database: string | undefined,
-  connectTimeoutSeconds: number,
-): ConstructorParameters<typeof SQL>[0] {
+export function connectionOptions(target: SourceTarget, database: string | undefined, connectTimeoutSeconds: number): ConstructorParameters<typeof SQL>[0] {
   return {
     adapter: target.engine === "postgres" ? "postgres" : "mysql",
     hostname: addressOf(target),
@@ -125,10 +121,7 @@ export async function probeServer(target: SourceTarget, query: string, timeoutMs
   const started = performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new ProbeError({ code: "TIMEOUT", message: `no answer from ${target.host}:${target.port} within ${timeoutMs} ms` })),
-      timeoutMs,
-    );
+    timer = setTimeout(() => reject(new ProbeError({ code: "TIMEOUT", message: `no answer from ${target.host}:${target.port} within ${timeoutMs} ms` })), timeoutMs);
   });
   let sql: SQL | null = null;
   try {

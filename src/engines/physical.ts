@@ -55,7 +55,6 @@ export function baseBackupCommand(target: SourceTarget, toolPath: string, opts: 
   return { argv, secretEnv };
 }
 
-
 /**
  * Streams the WAL into `spoolDir` over `slot`: the current segment as `<name>.partial`,
  * renamed to `<name>` once complete and fsynced. `--no-loop`: on a lost connection it exits

@@ -31,12 +31,7 @@ export const postgresEngine: Engine = {
   async verify(target: SourceTarget, env: EngineEnv): Promise<VerifyResult> {
     if (!target.credentials) return verifyFailure("AUTH_FAILED", "no credentials are set: PUT /data-sources/{id}/credentials first");
     try {
-      const probe = await probeServer(
-        target,
-        "SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num",
-        env.timeoutMs,
-        env.outbound,
-      );
+      const probe = await probeServer(target, "SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num", env.timeoutMs, env.outbound);
       const row = probe.rows[0] ?? {};
       const serverVersion = leadingVersion(String(row.version ?? ""));
       const serverMajor = Math.floor(Number(row.num) / 10000);

@@ -25,7 +25,13 @@ export class StderrTail {
   /** The tail as text, with every secret replaced, so it can go into job.error or a log. */
   text(secrets: readonly string[] = []): string {
     const all = Buffer.concat(this.chunks);
-    return redactSecrets(all.subarray(Math.max(0, all.length - this.max)).toString("utf8").trim(), secrets);
+    return redactSecrets(
+      all
+        .subarray(Math.max(0, all.length - this.max))
+        .toString("utf8")
+        .trim(),
+      secrets,
+    );
   }
 }
 

@@ -14,7 +14,10 @@ import type { EngineName, SourceTarget } from "./types.ts";
 
 /** Why a restore could not start or finish, as its `error.code` says it. */
 export class RestoreSetupError extends Error {
-  constructor(readonly code: RestoreErrorCode, message: string) {
+  constructor(
+    readonly code: RestoreErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = "RestoreSetupError";
   }

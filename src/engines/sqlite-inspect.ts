@@ -49,7 +49,10 @@ export interface SqliteInspectResult {
 }
 
 export class SqliteInspectError extends Error {
-  constructor(message: string, readonly timedOut = false) {
+  constructor(
+    message: string,
+    readonly timedOut = false,
+  ) {
     super(message);
     this.name = "SqliteInspectError";
   }
@@ -60,7 +63,12 @@ export async function inspectSqlite(path: string, request: { count?: boolean; ch
   const deadline = AbortSignal.timeout(opts.timeoutMs);
   const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
   // A spawned tool like the dump tools: dies with the daemon where setpriv allows it, killed on abort.
-  const { proc, detach, stderrDone, failure } = spawnTool([process.execPath, "-e", CHILD], { toolPath: process.env.PATH ?? "/usr/bin:/bin", secretEnv: { BUN_BE_BUN: "1" }, signal, cwd: tmpdir() }, "pipe", "pipe");
+  const { proc, detach, stderrDone, failure } = spawnTool(
+    [process.execPath, "-e", CHILD],
+    { toolPath: process.env.PATH ?? "/usr/bin:/bin", secretEnv: { BUN_BE_BUN: "1" }, signal, cwd: tmpdir() },
+    "pipe",
+    "pipe",
+  );
   try {
     const stdout = new Response(proc.stdout).text();
     await proc.stdin.write(JSON.stringify({ path, ...request }));

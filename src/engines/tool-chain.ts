@@ -70,11 +70,7 @@ export async function toolChain(links: ChainLink[], opts: ChainOptions): Promise
  * rejects with the downstream-most failure as above. Aborting `signal` or `stop()` (an
  * error on the daemon's side) kills them all. Null when no OS pipe can be made.
  */
-export async function toolChainInto(
-  links: ChainLink[],
-  opts: ChainOptions,
-  fd: number,
-): Promise<{ finished: Promise<void>; stop(): void } | null> {
+export async function toolChainInto(links: ChainLink[], opts: ChainOptions, fd: number): Promise<{ finished: Promise<void>; stop(): void } | null> {
   const chain = await startChain(links, opts, "ignore", fd);
   if (!chain) return null;
   const finished = chain.outcome().then((failure) => {
@@ -262,12 +258,13 @@ async function startChain(links: ChainLink[], opts: ChainOptions, firstStdin: To
   // Not after an abort, though: every tool was sent SIGTERM then (killOnAbort, SIGKILL after
   // a grace), and a SIGKILL now would beat pg_dump's own cancel of the query it waits on,
   // leaving its backend queued on the lock on the server.
-  tools.forEach((t, i) =>
-    void t.proc.exited.then((code) => {
-      if (code === 0 || opts.signal?.aborted) return;
-      const others = rule === "upstream" ? tools.slice(i + 1).toReversed() : tools.slice(0, i);
-      for (const other of others) other.proc.kill("SIGKILL");
-    }),
+  tools.forEach(
+    (t, i) =>
+      void t.proc.exited.then((code) => {
+        if (code === 0 || opts.signal?.aborted) return;
+        const others = rule === "upstream" ? tools.slice(i + 1).toReversed() : tools.slice(0, i);
+        for (const other of others) other.proc.kill("SIGKILL");
+      }),
   );
   return {
     tools,

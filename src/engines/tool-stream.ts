@@ -94,14 +94,7 @@ export type ToolStdin = ToolStdio | Uint8Array;
  * sees the stderr text first and returns what is worth keeping for an error (zstd's
  * progress lines are read, not kept). `extraFds` become the tool's fds 3, 4, …
  */
-export function spawnTool<In extends ToolStdin, Out extends ToolStdio>(
-  argv: string[],
-  opts: ToolOptions,
-  stdin: In,
-  stdout: Out,
-  onStderr?: (text: string) => string,
-  extraFds: number[] = [],
-) {
+export function spawnTool<In extends ToolStdin, Out extends ToolStdio>(argv: string[], opts: ToolOptions, stdin: In, stdout: Out, onStderr?: (text: string) => string, extraFds: number[] = []) {
   const tail = new StderrTail();
   const guard = deathGuardFor(opts.toolPath);
   const spawned = guard ? [...guard, ...argv] : argv;
@@ -114,8 +107,7 @@ export function spawnTool<In extends ToolStdin, Out extends ToolStdio>(
     }
   })();
   const secrets = [...Object.values(opts.secretEnv ?? {}), ...(opts.secrets ?? [])];
-  const failure = (code: ToolFailedError["code"]) =>
-    new ToolFailedError(code, argv[0]!, proc.exitCode, tail.text(secrets), proc.signalCode ?? null);
+  const failure = (code: ToolFailedError["code"]) => new ToolFailedError(code, argv[0]!, proc.exitCode, tail.text(secrets), proc.signalCode ?? null);
   return { proc, detach, stderrDone, failure };
 }
 
@@ -161,11 +153,7 @@ export function toolOutput(argv: string[], opts: ToolOptions & { errorCode?: "DU
  * of `input` was written, stdin closed and the tool exited 0; otherwise it rejects with the
  * stderr tail. Writes wait for the pipe to drain, so a slow tool slows the download.
  */
-export async function toolInput(
-  argv: string[],
-  input: ReadableStream<Uint8Array>,
-  opts: ToolOptions & { onStderr?: (text: string) => string },
-): Promise<{ stdout: string }> {
+export async function toolInput(argv: string[], input: ReadableStream<Uint8Array>, opts: ToolOptions & { onStderr?: (text: string) => string }): Promise<{ stdout: string }> {
   const { proc, detach, stderrDone, failure } = spawnTool(argv, opts, "pipe", "pipe", opts.onStderr);
   const stdoutText = new Response(proc.stdout).text().then((t) => t.slice(0, 64 * 1024));
   const reader = input.getReader();

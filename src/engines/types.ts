@@ -60,9 +60,7 @@ export interface VerifyError {
  * `ok: false` still carries `latencyMs`/`serverVersion` when the connection worked and a
  * later check (the dump tool) failed: it tells the user the database side is fine.
  */
-export type VerifyResult =
-  | ({ ok: true; latencyMs: number; serverVersion: string } & ServerListing)
-  | ({ ok: false; latencyMs?: number; serverVersion?: string; error: VerifyError } & ServerListing);
+export type VerifyResult = ({ ok: true; latencyMs: number; serverVersion: string } & ServerListing) | ({ ok: false; latencyMs?: number; serverVersion?: string; error: VerifyError } & ServerListing);
 
 /** A whole-server source's verify also says which databases a backup would take, and which it cannot read. */
 export interface ServerListing {

@@ -160,7 +160,10 @@ export async function applyGlobals(target: SourceTarget, input: ReadableStream<U
   }
   if (retryLines.length && kept <= MAX_TEXT) {
     const lines = Buffer.concat(chunks).toString("utf8").split("\n");
-    outcome.retry = `${retryLines.map((n) => lines[n - 1] ?? "").filter((l) => l.trim() !== "").join("\n")}\n`;
+    outcome.retry = `${retryLines
+      .map((n) => lines[n - 1] ?? "")
+      .filter((l) => l.trim() !== "")
+      .join("\n")}\n`;
   }
   return outcome;
 }
@@ -173,14 +176,7 @@ export async function applyGlobals(target: SourceTarget, input: ReadableStream<U
  */
 export function serverPgRestoreCommand(target: SourceTarget, database: string, clean: boolean, toolPath: string): ToolCommand {
   const creds = credentialsOf(target);
-  const argv = [
-    tool(["pg_restore"], toolPath),
-    "--exit-on-error",
-    "--single-transaction",
-    "--no-password",
-    `--port=${target.port ?? 5432}`,
-    `--dbname=${pgConninfo(target, database)}`,
-  ];
+  const argv = [tool(["pg_restore"], toolPath), "--exit-on-error", "--single-transaction", "--no-password", `--port=${target.port ?? 5432}`, `--dbname=${pgConninfo(target, database)}`];
   if (clean) argv.push("--clean", "--if-exists");
   const secretEnv: Record<string, string> = { PGPASSWORD: creds.password, PGCONNECT_TIMEOUT: "15" };
   if (target.options.sslMode) secretEnv.PGSSLMODE = target.options.sslMode;

@@ -90,9 +90,11 @@ export async function listServerDatabases(target: SourceTarget, opts: { timeoutS
       const rows = (await sql`SELECT datname AS name FROM pg_database WHERE NOT datistemplate AND datallowconn`) as { name: string }[];
       return rows.map((r) => ({ name: String(r.name) }));
     }
-    const rows = (await sql.unsafe(
-      "SELECT SCHEMA_NAME AS name, DEFAULT_CHARACTER_SET_NAME AS charset, DEFAULT_COLLATION_NAME AS collation FROM information_schema.SCHEMATA",
-    )) as { name: string; charset: string | null; collation: string | null }[];
+    const rows = (await sql.unsafe("SELECT SCHEMA_NAME AS name, DEFAULT_CHARACTER_SET_NAME AS charset, DEFAULT_COLLATION_NAME AS collation FROM information_schema.SCHEMATA")) as {
+      name: string;
+      charset: string | null;
+      collation: string | null;
+    }[];
     return rows
       .map((r) => ({ name: String(r.name), charset: r.charset === null ? null : String(r.charset), collation: r.collation === null ? null : String(r.collation) }))
       .filter((r) => !(MYSQL_SYSTEM_SCHEMAS as readonly string[]).includes(r.name.toLowerCase()));

@@ -99,9 +99,7 @@ export function pgLeadership(opts: PgLeadershipOptions, duties: LeaderDuties): L
       c.begin(async (tx) => {
         // For the session's life (is_local false). PostgreSQL before 14 has no idle_session_timeout:
         // there a leader cut off without its socket closing keeps the lock until TCP gives up.
-        await tx.unsafe(
-          `SELECT CASE WHEN current_setting('server_version_num')::int >= 140000 THEN set_config('idle_session_timeout', '${Math.ceil(opts.leaseMs)}', false) END`,
-        );
+        await tx.unsafe(`SELECT CASE WHEN current_setting('server_version_num')::int >= 140000 THEN set_config('idle_session_timeout', '${Math.ceil(opts.leaseMs)}', false) END`);
         return tx`SELECT pg_try_advisory_lock(${LOCK.classId}::int, ${LOCK.objId}::int) AS ok`;
       }),
     );

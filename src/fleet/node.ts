@@ -86,7 +86,10 @@ export async function startHeartbeat(db: Db, node: NodeInfo, intervalMs: number,
     lastSeenAt: now,
     stoppedAt: null,
   };
-  await db.insert(nodes).values({ id: node.id, ...row }).onConflictDoUpdate({ target: nodes.id, set: row });
+  await db
+    .insert(nodes)
+    .values({ id: node.id, ...row })
+    .onConflictDoUpdate({ target: nodes.id, set: row });
   const timer = setInterval(async () => {
     try {
       const offset = await syncClock(db);

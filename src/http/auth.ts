@@ -120,10 +120,7 @@ export function createTokenVerifier(auth: Config["auth"], hsSecret: Uint8Array |
     if (known) return known;
     let payload: JWTPayload;
     try {
-      payload =
-        "jwks" in source
-          ? (await jwtVerify(token, source.jwks, options)).payload
-          : (await jwtVerify(token, source.key, options)).payload;
+      payload = "jwks" in source ? (await jwtVerify(token, source.jwks, options)).payload : (await jwtVerify(token, source.key, options)).payload;
     } catch (err) {
       throw unauthenticated(explainJoseError(err));
     }

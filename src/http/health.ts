@@ -13,13 +13,15 @@ export class Readiness {
     this.checks.set(name, check);
   }
   failing(): string[] {
-    return [...this.checks].filter(([, check]) => {
-      try {
-        return !check();
-      } catch {
-        return true;
-      }
-    }).map(([name]) => name);
+    return [...this.checks]
+      .filter(([, check]) => {
+        try {
+          return !check();
+        } catch {
+          return true;
+        }
+      })
+      .map(([name]) => name);
   }
 }
 

@@ -8,5 +8,8 @@ type Literals<T extends readonly string[]> = { -readonly [K in keyof T]: TLitera
  * (which a generated client types as the union of the literals).
  */
 export function oneOf<const T extends readonly [string, ...string[]]>(values: T, options?: SchemaOptions): TUnion<Literals<T>> {
-  return t.Union(values.map((v) => t.Literal(v)), options) as unknown as TUnion<Literals<T>>;
+  return t.Union(
+    values.map((v) => t.Literal(v)),
+    options,
+  ) as unknown as TUnion<Literals<T>>;
 }

@@ -129,9 +129,7 @@ export function declareResponses(key: string, op: Json, secured: boolean, path: 
 /** `components.headers` for what declareResponses refers to. */
 export const RESPONSE_HEADERS = {
   RequestId: {
-    description:
-      "The request's id: the caller's own `x-request-id` when it is 1–64 characters of `A-Za-z0-9._:-`, else one snapdb made. " +
-      "The daemon's log lines about the request carry it.",
+    description: "The request's id: the caller's own `x-request-id` when it is 1–64 characters of `A-Za-z0-9._:-`, else one snapdb made. " + "The daemon's log lines about the request carry it.",
     required: true,
     schema: { type: "string", examples: ["req_01JD8Z3K6Y6Q2W9V7T5R4E3W2Q"] },
   },

@@ -136,48 +136,43 @@ function jsonBodiesView(app: Elysia<any, any, any, any, any, any, any>, optional
  */
 export function openapiRoutes(getRoot: () => Elysia<any, any, any, any, any, any, any>, version: string, publicUrl = "") {
   let cached: { routes: number; spec: Json } | null = null;
-  return new Elysia({ name: "snapdb-openapi" })
-    .get(
-      "/swagger/json",
-      ({ request }) => {
-        const root = getRoot();
-        if (!cached || cached.routes !== root.routes.length) {
-          const optionalBodies = new Set<string>();
-          const generated = toOpenAPISchema(jsonBodiesView(root, optionalBodies), { paths: [/^\/swagger/, "/downloads/*"] }, undefined, undefined, "3.1.0");
-          cached = { routes: root.routes.length, spec: finishSpec({ openapi: "3.1.0", ...generated }, version, optionalBodies) };
-        }
-        const url = publicUrl.replace(/\/+$/, "") || new URL(request.url).origin;
-        return { ...cached.spec, servers: [{ url, description: "this snapdb daemon" }] };
-      },
-      { detail: { hide: true } },
-    )
-    // Elysia routes "/swagger" and "/swagger/" alike; the page must be served under the
-    // slash for its relative URLs ("json", "assets/…") to resolve, so one handler tells them apart.
-    .get(
-      "/swagger/",
-      ({ request, redirect }) =>
-        new URL(request.url).pathname.endsWith("/")
-          ? new Response(SWAGGER_PAGE, { headers: { "content-type": "text/html; charset=utf-8" } })
-          : redirect("swagger/", 301),
-      { detail: { hide: true } },
-    )
-    .get(
-      "/swagger/init.js",
-      () => new Response(SWAGGER_INIT, { headers: { "content-type": "text/javascript; charset=utf-8" } }),
-      { detail: { hide: true } },
-    )
-    .get(
-      "/swagger/assets/:name",
-      ({ params, set }) => {
-        const asset = SWAGGER_ASSETS[params.name];
-        if (!asset) {
-          set.status = 404;
-          return { code: "NOT_FOUND", message: "no such asset" };
-        }
-        return new Response(Bun.file(asset.path), {
-          headers: { "content-type": asset.type, "cache-control": "public, max-age=86400" },
-        });
-      },
-      { detail: { hide: true } },
-    );
+  return (
+    new Elysia({ name: "snapdb-openapi" })
+      .get(
+        "/swagger/json",
+        ({ request }) => {
+          const root = getRoot();
+          if (!cached || cached.routes !== root.routes.length) {
+            const optionalBodies = new Set<string>();
+            const generated = toOpenAPISchema(jsonBodiesView(root, optionalBodies), { paths: [/^\/swagger/, "/downloads/*"] }, undefined, undefined, "3.1.0");
+            cached = { routes: root.routes.length, spec: finishSpec({ openapi: "3.1.0", ...generated }, version, optionalBodies) };
+          }
+          const url = publicUrl.replace(/\/+$/, "") || new URL(request.url).origin;
+          return { ...cached.spec, servers: [{ url, description: "this snapdb daemon" }] };
+        },
+        { detail: { hide: true } },
+      )
+      // Elysia routes "/swagger" and "/swagger/" alike; the page must be served under the
+      // slash for its relative URLs ("json", "assets/…") to resolve, so one handler tells them apart.
+      .get(
+        "/swagger/",
+        ({ request, redirect }) => (new URL(request.url).pathname.endsWith("/") ? new Response(SWAGGER_PAGE, { headers: { "content-type": "text/html; charset=utf-8" } }) : redirect("swagger/", 301)),
+        { detail: { hide: true } },
+      )
+      .get("/swagger/init.js", () => new Response(SWAGGER_INIT, { headers: { "content-type": "text/javascript; charset=utf-8" } }), { detail: { hide: true } })
+      .get(
+        "/swagger/assets/:name",
+        ({ params, set }) => {
+          const asset = SWAGGER_ASSETS[params.name];
+          if (!asset) {
+            set.status = 404;
+            return { code: "NOT_FOUND", message: "no such asset" };
+          }
+          return new Response(Bun.file(asset.path), {
+            headers: { "content-type": asset.type, "cache-control": "public, max-age=86400" },
+          });
+        },
+        { detail: { hide: true } },
+      )
+  );
 }

@@ -16,13 +16,9 @@ export const PageQuery = {
 };
 
 /** `{ items, cursors: { next } }` for an item schema. */
-export const pageOf = <T extends Parameters<typeof t.Array>[0]>(item: T) =>
-  t.Object({ items: t.Array(item), cursors: t.Object({ next: t.Union([t.String(), t.Null()]) }) });
+export const pageOf = <T extends Parameters<typeof t.Array>[0]>(item: T) => t.Object({ items: t.Array(item), cursors: t.Object({ next: t.Union([t.String(), t.Null()]) }) });
 
-const badCursor = () =>
-  new AppError("INVALID_INPUT", "cursor is malformed or belongs to another list", [
-    { path: "/cursor", message: "malformed or foreign cursor" },
-  ]);
+const badCursor = () => new AppError("INVALID_INPUT", "cursor is malformed or belongs to another list", [{ path: "/cursor", message: "malformed or foreign cursor" }]);
 
 /**
  * Opaque keyset cursors: the last id of a page, bound to the list and org it came from and

@@ -1,16 +1,5 @@
 /** Every `code` of an error answer: the one list the API's `Error` schema enumerates. */
-export const ERROR_CODES = [
-  "INVALID_INPUT",
-  "UNAUTHENTICATED",
-  "FORBIDDEN",
-  "NOT_FOUND",
-  "CONFLICT",
-  "PAYLOAD_TOO_LARGE",
-  "RATE_LIMITED",
-  "INTERNAL",
-  "NOT_IMPLEMENTED",
-  "UNAVAILABLE",
-] as const;
+export const ERROR_CODES = ["INVALID_INPUT", "UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "CONFLICT", "PAYLOAD_TOO_LARGE", "RATE_LIMITED", "INTERNAL", "NOT_IMPLEMENTED", "UNAVAILABLE"] as const;
 
 /** The code of an `AppError`; `onError` maps one to `{ code, message, details? }`. */
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -48,13 +37,10 @@ export class AppError extends Error {
   }
 
   toBody(): { code: ErrorCode; message: string; details?: ErrorDetail[] } {
-    return this.details?.length
-      ? { code: this.code, message: this.message, details: this.details }
-      : { code: this.code, message: this.message };
+    return this.details?.length ? { code: this.code, message: this.message, details: this.details } : { code: this.code, message: this.message };
   }
 }
 
-export const invalidInput = (path: string, message: string) =>
-  new AppError("INVALID_INPUT", message, [{ path, message }]);
+export const invalidInput = (path: string, message: string) => new AppError("INVALID_INPUT", message, [{ path, message }]);
 
 export const notFound = (what: string) => new AppError("NOT_FOUND", `${what} not found`);

@@ -24,11 +24,7 @@ const SETTLED_MS = 50;
  * hashed; if it rejects, reading stops and the returned promise rejects with the same
  * error. What is hashed is what is on disk, not a copy of it on the way there.
  */
-export async function hashGrowingFile(
-  fd: number,
-  writerDone: Promise<unknown>,
-  onBytes?: (n: number) => void,
-): Promise<{ sha256: string; size: number }> {
+export async function hashGrowingFile(fd: number, writerDone: Promise<unknown>, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
   const hasher = new Bun.CryptoHasher("sha256");
   const buffer = Buffer.allocUnsafe(READ_SIZE);
   const writer: { state: "writing" | "done" | "failed" } = { state: "writing" };

@@ -26,7 +26,6 @@ export function formatDuration(ms: number): string {
 export function relativeTime(ms: number, now: number): string {
   const d = ms - now;
   const a = Math.abs(d);
-  const text =
-    a < 60_000 ? `${Math.round(a / 1000)} s` : a < 3_600_000 ? `${Math.round(a / 60_000)} min` : a < 172_800_000 ? `${Math.round(a / 3_600_000)} h` : `${Math.round(a / 86_400_000)} d`;
+  const text = a < 60_000 ? `${Math.round(a / 1000)} s` : a < 3_600_000 ? `${Math.round(a / 60_000)} min` : a < 172_800_000 ? `${Math.round(a / 3_600_000)} h` : `${Math.round(a / 86_400_000)} d`;
   return d >= 0 ? `in ${text}` : `${text} ago`;
 }

@@ -56,11 +56,7 @@ function serializeError(value: unknown, depth: number, withStack: boolean): Reco
 /** Errors anywhere in the fields (top level or nested) are serialized; plain values pass. */
 const replaceErrors = (_key: string, value: unknown) => (value instanceof Error ? serializeError(value, 0, true) : value);
 
-export function createLogger(
-  level: LogLevel = "info",
-  base: Record<string, unknown> = {},
-  sink: LogSink = stdoutSink,
-): Logger {
+export function createLogger(level: LogLevel = "info", base: Record<string, unknown> = {}, sink: LogSink = stdoutSink): Logger {
   const write = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < ORDER[level]) return;
     const record: Record<string, unknown> = { ts: new Date().toISOString(), level: lvl, msg, ...base };

@@ -20,7 +20,9 @@ export class SignedJson {
   ) {}
 
   private mac(encoded: string): string {
-    const digest = createHmac("sha256", this.key).update(`${this.options.context ?? ""}${encoded}`).digest();
+    const digest = createHmac("sha256", this.key)
+      .update(`${this.options.context ?? ""}${encoded}`)
+      .digest();
     return (this.options.macBytes ? digest.subarray(0, this.options.macBytes) : digest).toString("base64url");
   }
 

@@ -50,7 +50,7 @@ export async function sendEmail({ delivery, settings, message, smtp, timeoutMs }
         : e.responseCode
           ? `SMTP ${e.responseCode}${e.response ? `: ${oneLine(e.response).slice(0, 200)}` : ""}`
           : `${at}: ${e.code ?? "connection failed"}${detail ? ` (${detail})` : ""}`;
-    const final = e.responseCode !== undefined && e.responseCode >= 500 || e.code === "EENVELOPE";
+    const final = (e.responseCode !== undefined && e.responseCode >= 500) || e.code === "EENVELOPE";
     return { ok: false, retry: !final, error: reply };
   } finally {
     transport.close();

@@ -1,14 +1,5 @@
 /** What a rule may subscribe to: every event but the test, which goes to one channel on request. */
-export const RULE_EVENTS = [
-  "backup.succeeded",
-  "backup.failed",
-  "backup.stale",
-  "backup.recovered",
-  "restore.succeeded",
-  "restore.failed",
-  "drill.succeeded",
-  "drill.failed",
-] as const;
+export const RULE_EVENTS = ["backup.succeeded", "backup.failed", "backup.stale", "backup.recovered", "restore.succeeded", "restore.failed", "drill.succeeded", "drill.failed"] as const;
 
 /** The events a notification can be about: a rule's events, and the channel test. */
 export const NOTIFY_EVENTS = [...RULE_EVENTS, "notification.test"] as const;

@@ -18,7 +18,10 @@ export interface HttpAnswer {
 
 /** A failure before an HTTP answer arrived. `retry`: worth trying again later. */
 export class SendError extends Error {
-  constructor(message: string, readonly retry: boolean) {
+  constructor(
+    message: string,
+    readonly retry: boolean,
+  ) {
     super(message);
     this.name = "SendError";
   }
@@ -92,20 +95,16 @@ export async function httpPost(target: string, opts: PostOptions): Promise<HttpA
   const send = url.protocol === "https:" ? httpsRequest : httpRequest;
   return new Promise<HttpAnswer>((resolve, reject) => {
     const signal = opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs)]) : AbortSignal.timeout(opts.timeoutMs);
-    const req = send(
-      url,
-      { method: "POST", headers: { ...opts.headers, "content-length": String(body.byteLength) }, lookup: lookup as never, signal, agent: false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on("data", (chunk: Buffer) => {
-          if (size < SNIPPET_BYTES) chunks.push(chunk);
-          size += chunk.length;
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, snippet: Buffer.concat(chunks).subarray(0, SNIPPET_BYTES).toString("utf8") }));
-        res.on("error", (err) => reject(new SendError(describe(err, host), true)));
-      },
-    );
+    const req = send(url, { method: "POST", headers: { ...opts.headers, "content-length": String(body.byteLength) }, lookup: lookup as never, signal, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on("data", (chunk: Buffer) => {
+        if (size < SNIPPET_BYTES) chunks.push(chunk);
+        size += chunk.length;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, snippet: Buffer.concat(chunks).subarray(0, SNIPPET_BYTES).toString("utf8") }));
+      res.on("error", (err) => reject(new SendError(describe(err, host), true)));
+    });
     req.on("error", (err) => {
       const timedOut = signal.aborted && !opts.signal?.aborted;
       reject(new SendError(timedOut ? `${host}: no answer within ${opts.timeoutMs / 1000} s` : describe(err, host), true));

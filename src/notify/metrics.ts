@@ -23,10 +23,9 @@ export class NotifyMetrics {
       labelNames: ["channel_type", "status"] as const,
       registers,
       async collect() {
-        const rows = await rawAll<{ type: string; status: string; n: number }>(db, 
-          sql`SELECT channel_type AS type, status, count(*) AS n FROM notification_deliveries GROUP BY channel_type, status`,
-          ["n"],
-        );
+        const rows = await rawAll<{ type: string; status: string; n: number }>(db, sql`SELECT channel_type AS type, status, count(*) AS n FROM notification_deliveries GROUP BY channel_type, status`, [
+          "n",
+        ]);
         for (const key of seen) this.set(JSON.parse(key), 0);
         for (const r of rows) {
           const labels = { channel_type: r.type, status: r.status };

@@ -58,34 +58,35 @@ export const eventPattern = (event: string) => `%${JSON.stringify(event)}%`;
 /** The org's rules that subscribe to `event` and whose source/policy (if set) is the event's. */
 export async function matchingRules(tx: Tx, orgId: string, event: NotifyEvent, scope: EventScope): Promise<MatchedRule[]> {
   const sources = scope.dataSourceIds.length ? sql`r.data_source_id IN ${scope.dataSourceIds}` : sql`1 = 0`;
-  return await rawAll<MatchedRule>(tx, sql`
+  return await rawAll<MatchedRule>(
+    tx,
+    sql`
     SELECT r.id AS id, r.channel_id AS "channelId", c.type AS "channelType", r.policy_id AS "policyId"
     FROM notification_rules r JOIN notification_channels c ON c.id = r.channel_id
     WHERE r.org_id = ${orgId}
       AND r.events LIKE ${eventPattern(event)}
       AND (r.data_source_id IS NULL OR ${sources})
       AND (r.policy_id IS NULL OR r.policy_id = ${scope.policyId})
-    ORDER BY r.id`);
+    ORDER BY r.id`,
+  );
 }
 
 /** One pending delivery of `event` to a channel, due now. Returns its id (`ndl_…`). */
 export async function enqueueDelivery(tx: Tx, event: OutboxEvent, target: { channelId: string; channelType: string; ruleId: string | null }): Promise<string> {
   const id = newId("ndl");
-  await tx.insert(notificationDeliveries)
-    .values({
-      id,
-      orgId: event.orgId,
-      channelId: target.channelId,
-      channelType: target.channelType,
-      ruleId: target.ruleId,
-      event: event.event,
-      occurredAt: event.occurredAt,
-      data: event.data,
-      status: "pending",
-      attempts: 0,
-      nextAttemptAt: event.occurredAt,
-    })
-    ;
+  await tx.insert(notificationDeliveries).values({
+    id,
+    orgId: event.orgId,
+    channelId: target.channelId,
+    channelType: target.channelType,
+    ruleId: target.ruleId,
+    event: event.event,
+    occurredAt: event.occurredAt,
+    data: event.data,
+    status: "pending",
+    attempts: 0,
+    nextAttemptAt: event.occurredAt,
+  });
   signal(tx);
   return id;
 }
@@ -99,9 +100,10 @@ export async function enqueueForRules(tx: Tx, event: OutboxEvent, rules: Matched
 
 /** Finished deliveries older than `keepMs` leave the log (pending ones stay until they end). */
 export async function pruneDeliveries(db: Db, now: number, keepMs = 30 * 86_400_000): Promise<number> {
-  return (await db
-    .delete(notificationDeliveries)
-    .where(and(ne(notificationDeliveries.status, "pending"), lt(notificationDeliveries.occurredAt, now - keepMs)))
-    .returning({ id: notificationDeliveries.id })
-    ).length;
+  return (
+    await db
+      .delete(notificationDeliveries)
+      .where(and(ne(notificationDeliveries.status, "pending"), lt(notificationDeliveries.occurredAt, now - keepMs)))
+      .returning({ id: notificationDeliveries.id })
+  ).length;
 }

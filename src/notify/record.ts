@@ -22,7 +22,14 @@ async function guarded(tx: Tx, what: string, log: Logger | undefined, fn: (tx: T
 async function previousOutcome(tx: Tx, job: JobRow, policyId: string | null): Promise<string | null> {
   const where = [eq(backupJobs.dataSourceId, job.dataSourceId), inArray(backupJobs.status, ["succeeded", "failed"]), ne(backupJobs.id, job.id)];
   if (policyId) where.push(eq(backupJobs.policyId, policyId));
-  const row = (await tx.select({ status: backupJobs.status }).from(backupJobs).where(and(...where)).orderBy(desc(backupJobs.finishedAt), desc(backupJobs.id)).limit(1))[0];
+  const row = (
+    await tx
+      .select({ status: backupJobs.status })
+      .from(backupJobs)
+      .where(and(...where))
+      .orderBy(desc(backupJobs.finishedAt), desc(backupJobs.id))
+      .limit(1)
+  )[0];
   return row?.status ?? null;
 }
 
@@ -54,7 +61,7 @@ export async function recordBackupEvent(tx: Tx, jobId: string, log?: Logger): Pr
     const scope = { dataSourceIds: [job.dataSourceId], policyId: job.policyId };
     const data = await backupData(sp, job);
     const event = job.status === "succeeded" ? "backup.succeeded" : "backup.failed";
-    await enqueueForRules(sp, { orgId: job.orgId, event, occurredAt: job.finishedAt ?? Date.now(), data }, (await matchingRules(sp, job.orgId, event, scope)));
+    await enqueueForRules(sp, { orgId: job.orgId, event, occurredAt: job.finishedAt ?? Date.now(), data }, await matchingRules(sp, job.orgId, event, scope));
     if (job.status === "succeeded") await recovered(sp, job, scope, data);
   });
 }
@@ -67,7 +74,7 @@ export async function recordRestoreEvent(tx: Tx, restoreId: string, log?: Logger
     const event = row.status === "succeeded" ? "restore.succeeded" : "restore.failed";
     // A restore concerns the source it was taken of and the one it wrote: a rule of either matches.
     const scope = { dataSourceIds: [...new Set([row.targetDataSourceId, row.sourceDataSourceId])], policyId: null };
-    await enqueueForRules(sp, { orgId: row.orgId, event, occurredAt: row.finishedAt ?? Date.now(), data: (await restoreData(sp, row)) }, (await matchingRules(sp, row.orgId, event, scope)));
+    await enqueueForRules(sp, { orgId: row.orgId, event, occurredAt: row.finishedAt ?? Date.now(), data: await restoreData(sp, row) }, await matchingRules(sp, row.orgId, event, scope));
   });
 }
 
@@ -84,6 +91,6 @@ export async function recordPlanRunEvent(tx: Tx, restoreId: string, log?: Logger
     const outcome = row.status === "succeeded" ? "succeeded" : "failed";
     const event = row.mode === "refresh" ? (`restore.${outcome}` as const) : (`drill.${outcome}` as const);
     const scope = { dataSourceIds: [...new Set([row.sourceDataSourceId, row.targetDataSourceId])], policyId: null };
-    await enqueueForRules(sp, { orgId: row.orgId, event, occurredAt: row.finishedAt ?? Date.now(), data: (await restoreData(sp, row)) }, (await matchingRules(sp, row.orgId, event, scope)));
+    await enqueueForRules(sp, { orgId: row.orgId, event, occurredAt: row.finishedAt ?? Date.now(), data: await restoreData(sp, row) }, await matchingRules(sp, row.orgId, event, scope));
   });
 }

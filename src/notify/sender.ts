@@ -59,7 +59,10 @@ export class NotificationSender {
   private unsubscribe: (() => void) | null = null;
   private readonly baseUrl: string;
 
-  constructor(private readonly deps: SenderDeps, private readonly opts: SenderOptions) {
+  constructor(
+    private readonly deps: SenderDeps,
+    private readonly opts: SenderOptions,
+  ) {
     this.baseUrl = (deps.config.http.publicUrl || `http://${deps.config.listen}`).replace(/\/+$/, "");
   }
 
@@ -119,19 +122,16 @@ export class NotificationSender {
       const busy = [...new Set([...this.inFlight.values()].map((f) => f.channelId))];
       // In a transaction of its own: on SQLite (one shared connection) a plain read made while
       // another transaction is open, awaiting something, would see that one's uncommitted rows.
-      const next = (await this.deps.db.transaction(async (tx) => tx
-        .select()
-        .from(notificationDeliveries)
-        .where(
-          and(
-            eq(notificationDeliveries.status, "pending"),
-            lte(notificationDeliveries.nextAttemptAt, nowMs()),
-            busy.length ? notInArray(notificationDeliveries.channelId, busy) : undefined,
-          ),
+      const next = (
+        await this.deps.db.transaction(async (tx) =>
+          tx
+            .select()
+            .from(notificationDeliveries)
+            .where(and(eq(notificationDeliveries.status, "pending"), lte(notificationDeliveries.nextAttemptAt, nowMs()), busy.length ? notInArray(notificationDeliveries.channelId, busy) : undefined))
+            .orderBy(asc(notificationDeliveries.nextAttemptAt), asc(notificationDeliveries.id))
+            .limit(1),
         )
-        .orderBy(asc(notificationDeliveries.nextAttemptAt), asc(notificationDeliveries.id))
-        .limit(1)
-        ))[0];
+      )[0];
       if (!next) return;
       this.launch(next);
     }
@@ -214,8 +214,7 @@ export class NotificationSender {
     await this.deps.db
       .update(notificationDeliveries)
       .set({ ...set, attempts, lastAttemptAt: now })
-      .where(and(eq(notificationDeliveries.id, row.id), eq(notificationDeliveries.status, "pending")))
-      ;
+      .where(and(eq(notificationDeliveries.id, row.id), eq(notificationDeliveries.status, "pending")));
     this.deps.metrics?.attempt(row.channelType, result);
   }
 }

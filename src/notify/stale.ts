@@ -69,24 +69,32 @@ export function scheduleIntervalMs(cron: string, timezone: string, now: number):
 }
 
 async function rulesWatchingStaleness(db: Db | Tx): Promise<Rule[]> {
-  return await rawAll<Rule>(db, sql`
+  return await rawAll<Rule>(
+    db,
+    sql`
     SELECT r.id AS id, r.org_id AS "orgId", r.channel_id AS "channelId", c.type AS "channelType", r.events AS events,
            r.data_source_id AS "dataSourceId", r.policy_id AS "policyId", r.stale_after_seconds AS "staleAfterSeconds"
     FROM notification_rules r JOIN notification_channels c ON c.id = r.channel_id
     WHERE r.events LIKE ${eventPattern("backup.stale")} OR r.events LIKE ${eventPattern("backup.recovered")}
-    ORDER BY r.id`, ["staleAfterSeconds"]);
+    ORDER BY r.id`,
+    ["staleAfterSeconds"],
+  );
 }
 
 /** Enabled attachments in the rule's scope, with their policies' schedules. */
 async function candidates(db: Db | Tx, rule: Rule): Promise<Candidate[]> {
-  return await rawAll<Candidate>(db, sql`
+  return await rawAll<Candidate>(
+    db,
+    sql`
     SELECT a.data_source_id AS "dataSourceId", d.name AS "dataSourceName", a.created_at AS "attachmentCreatedAt", p.id AS "policyId",
            p.name AS "policyName", p.schedule_cron AS "scheduleCron", p.timezone AS timezone, p.timeout_seconds AS "timeoutSeconds"
     FROM attachments a JOIN backup_policies p ON p.id = a.policy_id JOIN data_sources d ON d.id = a.data_source_id
     WHERE a.org_id = ${rule.orgId} AND a.enabled = TRUE
       AND (CAST(${rule.dataSourceId} AS TEXT) IS NULL OR a.data_source_id = ${rule.dataSourceId})
       AND (CAST(${rule.policyId} AS TEXT) IS NULL OR a.policy_id = ${rule.policyId})
-    ORDER BY a.data_source_id, a.id`, ["attachmentCreatedAt", "timeoutSeconds"]);
+    ORDER BY a.data_source_id, a.id`,
+    ["attachmentCreatedAt", "timeoutSeconds"],
+  );
 }
 
 /** Per data source: the attachment whose policy runs most often (and its interval). */
@@ -116,7 +124,9 @@ function mostFrequent(list: Candidate[], now: number): Watched[] {
  * attachment left in that scope; each with the schedule of its last successful job's policy.
  */
 async function orphans(db: Db | Tx, rule: Rule, now: number): Promise<Watched[]> {
-  const rows = await rawAll<{ dataSourceId: string; dataSourceName: string; anyAttachment: number }>(db, sql`
+  const rows = await rawAll<{ dataSourceId: string; dataSourceName: string; anyAttachment: number }>(
+    db,
+    sql`
     SELECT j.data_source_id AS "dataSourceId", d.name AS "dataSourceName",
            (SELECT count(*) FROM attachments a WHERE a.data_source_id = j.data_source_id
               AND (CAST(${rule.policyId} AS TEXT) IS NULL OR a.policy_id = ${rule.policyId})) AS "anyAttachment"
@@ -127,15 +137,21 @@ async function orphans(db: Db | Tx, rule: Rule, now: number): Promise<Watched[]>
       AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.data_source_id = j.data_source_id AND a.enabled = TRUE
               AND (CAST(${rule.policyId} AS TEXT) IS NULL OR a.policy_id = ${rule.policyId}))
     GROUP BY j.data_source_id, d.name
-    ORDER BY j.data_source_id`, ["anyAttachment"]);
+    ORDER BY j.data_source_id`,
+    ["anyAttachment"],
+  );
   const out: Watched[] = [];
   for (const row of rows) {
-    const [last] = await rawAll<{ policyId: string | null; policyName: string | null; scheduleCron: string | null; timezone: string | null; timeoutSeconds: number | null }>(db, sql`
+    const [last] = await rawAll<{ policyId: string | null; policyName: string | null; scheduleCron: string | null; timezone: string | null; timeoutSeconds: number | null }>(
+      db,
+      sql`
       SELECT j.policy_id AS "policyId", p.name AS "policyName", p.schedule_cron AS "scheduleCron", p.timezone AS timezone, p.timeout_seconds AS "timeoutSeconds"
       FROM backup_jobs j LEFT JOIN backup_policies p ON p.id = j.policy_id
       WHERE j.data_source_id = ${row.dataSourceId} AND j.status = 'succeeded'
         AND (CAST(${rule.policyId} AS TEXT) IS NULL OR j.policy_id = ${rule.policyId})
-      ORDER BY j.finished_at DESC, j.id DESC LIMIT 1`, ["timeoutSeconds"]);
+      ORDER BY j.finished_at DESC, j.id DESC LIMIT 1`,
+      ["timeoutSeconds"],
+    );
     if (!last) continue;
     const known = last.scheduleCron !== null && last.timezone !== null;
     out.push({
@@ -170,9 +186,9 @@ function thresholdOf(rule: Rule, w: Watched): number {
 /** One pass over every rule that watches staleness; returns the number of `backup.stale` deliveries written. */
 export async function checkStaleness(db: Db, now = nowMs()): Promise<number> {
   let sent = 0;
-  for (const rule of (await rulesWatchingStaleness(db))) {
+  for (const rule of await rulesWatchingStaleness(db)) {
     const announces = (JSON.parse(rule.events) as string[]).includes("backup.stale");
-    const watched = [...mostFrequent((await candidates(db, rule)), now), ...(await orphans(db, rule, now))];
+    const watched = [...mostFrequent(await candidates(db, rule), now), ...(await orphans(db, rule, now))];
     for (const w of watched) {
       const thresholdMs = thresholdOf(rule, w);
       const last = await lastSuccess(db, w.dataSourceId, rule.policyId);
@@ -184,8 +200,7 @@ export async function checkStaleness(db: Db, now = nowMs()): Promise<number> {
           .insert(notificationStaleState)
           .values({ ruleId: rule.id, dataSourceId: w.dataSourceId, orgId: rule.orgId, staleSince: since + thresholdMs, notifiedAt: now })
           .onConflictDoNothing()
-          .returning({ ruleId: notificationStaleState.ruleId })
-          ;
+          .returning({ ruleId: notificationStaleState.ruleId });
         if (!marked.length || !announces) return;
         const data = {
           dataSourceId: w.dataSourceId,

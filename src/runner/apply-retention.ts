@@ -15,28 +15,15 @@ import { pruneWal } from "./wal-retention.ts";
  * backups under that policy (files still present), each removal through deleteBackupFile
  * (marked first, then deleted). The pure rule keeps the newest success.
  */
-export async function applyRetention(
-  db: Db,
-  storage: StorageRegistry,
-  logger: Logger,
-  job: Pick<JobRow, "dataSourceId" | "policyId">,
-): Promise<string[]> {
+export async function applyRetention(db: Db, storage: StorageRegistry, logger: Logger, job: Pick<JobRow, "dataSourceId" | "policyId">): Promise<string[]> {
   if (!job.policyId) return [];
   const policy = (await db.select().from(backupPolicies).where(eq(backupPolicies.id, job.policyId)))[0];
   if (!policy) return [];
   const candidates = await db
     .select()
     .from(backupJobs)
-    .where(
-      and(
-        eq(backupJobs.dataSourceId, job.dataSourceId),
-        eq(backupJobs.policyId, job.policyId),
-        eq(backupJobs.status, "succeeded"),
-        isNull(backupJobs.fileDeletedAt),
-      ),
-    )
-    .orderBy(desc(backupJobs.id))
-    ;
+    .where(and(eq(backupJobs.dataSourceId, job.dataSourceId), eq(backupJobs.policyId, job.policyId), eq(backupJobs.status, "succeeded"), isNull(backupJobs.fileDeletedAt)))
+    .orderBy(desc(backupJobs.id));
   const decision = selectBackupsToKeep(
     candidates.map((c) => ({ id: c.id, status: c.status, at: c.startedAt ?? c.queuedAt })),
     policy.retention,
@@ -46,15 +33,20 @@ export async function applyRetention(
   const removed: string[] = [];
   for (const id of decision.remove) {
     const row = candidates.find((c) => c.id === id)!;
-    const destination = row.destinationId
-      ? (await db.select().from(storageDestinations).where(eq(storageDestinations.id, row.destinationId)))[0]
-      : undefined;
+    const destination = row.destinationId ? (await db.select().from(storageDestinations).where(eq(storageDestinations.id, row.destinationId)))[0] : undefined;
     if (!destination || !row.objectKey) continue;
     try {
-      await deleteBackupFile(db, storage, destination, row, { orgId: row.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null }, {
-        reason: "retention",
-        policyId: job.policyId,
-      });
+      await deleteBackupFile(
+        db,
+        storage,
+        destination,
+        row,
+        { orgId: row.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null },
+        {
+          reason: "retention",
+          policyId: job.policyId,
+        },
+      );
     } catch (err) {
       logger.warn("retention could not delete a backup file; it stays listed and is retried", { jobId: id, error: err });
       continue;
@@ -76,8 +68,7 @@ export async function sweepRetention(db: Db, storage: StorageRegistry, logger: L
   const pairs = await db
     .selectDistinct({ dataSourceId: backupJobs.dataSourceId, policyId: backupJobs.policyId })
     .from(backupJobs)
-    .where(and(eq(backupJobs.status, "succeeded"), isNull(backupJobs.fileDeletedAt)))
-    ;
+    .where(and(eq(backupJobs.status, "succeeded"), isNull(backupJobs.fileDeletedAt)));
   let removed = 0;
   for (const pair of pairs) {
     try {

@@ -38,13 +38,7 @@ export interface BackupChainPlan {
   check(stored: number): void;
 }
 
-export async function planBackupChain(
-  dump: DumpCommand,
-  compression: Compression,
-  recipients: string[],
-  env: DumpEnv,
-  progress: Progress,
-): Promise<BackupChainPlan | null> {
+export async function planBackupChain(dump: DumpCommand, compression: Compression, recipients: string[], env: DumpEnv, progress: Progress): Promise<BackupChainPlan | null> {
   const dumpLink: ChainLink = { argv: dump.argv, secretEnv: dump.secretEnv, errorCode: "DUMP_FAILED" };
   if (compression.algorithm === "none" && recipients.length === 0) {
     // The dump tool alone: what it writes is stored as is, so its size is the dump's.
@@ -128,13 +122,7 @@ export async function chainStream(plan: BackupChainPlan, env: DumpEnv, signal: A
  * once every tool exited 0, the whole file is hashed and zstd's report matches it; the
  * caller then commits the file. Null when no OS pipe can be made (nothing was started).
  */
-export async function chainIntoFile(
-  plan: BackupChainPlan,
-  env: DumpEnv,
-  signal: AbortSignal,
-  target: DirectWrite,
-  onStored: (n: number) => void,
-): Promise<{ sha256: string; size: number } | null> {
+export async function chainIntoFile(plan: BackupChainPlan, env: DumpEnv, signal: AbortSignal, target: DirectWrite, onStored: (n: number) => void): Promise<{ sha256: string; size: number } | null> {
   const chain = await toolChainInto(plan.links, { toolPath: env.toolPath, signal, pipeDir: env.scratchDir }, target.fd);
   if (!chain) return null;
   const writer = plan.links[plan.links.length - 1]!;

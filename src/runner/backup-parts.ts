@@ -4,29 +4,9 @@ import { dumpCommand, DUMP_EXT, startDump } from "../engines/dump.ts";
 import { pinTarget, ProbeError } from "../engines/network.ts";
 import { toolOutput } from "../engines/tool-stream.ts";
 import type { SourceTarget } from "../engines/types.ts";
-import {
-  globalsCommand,
-  GLOBALS_PART,
-  isWholeServer,
-  listServerDatabases,
-  mysqlGlobalsStream,
-  partFileName,
-  serverHasDatabase,
-} from "../engines/whole-server.ts";
+import { globalsCommand, GLOBALS_PART, isWholeServer, listServerDatabases, mysqlGlobalsStream, partFileName, serverHasDatabase } from "../engines/whole-server.ts";
 import { folderOf } from "../storage/keys.ts";
-import {
-  formatOf,
-  recipientsFor,
-  runBackup,
-  storeDump,
-  type BackupDeps,
-  type BackupPlan,
-  type BackupResult,
-  type DumpSource,
-  type JobRow,
-  type Progress,
-  type StoredDump,
-} from "./backup.ts";
+import { formatOf, recipientsFor, runBackup, storeDump, type BackupDeps, type BackupPlan, type BackupResult, type DumpSource, type JobRow, type Progress, type StoredDump } from "./backup.ts";
 import { COMPRESSION_EXT } from "./compression.ts";
 import { JobSetupError } from "./job-error.ts";
 
@@ -127,13 +107,15 @@ export async function runServerBackup(
   const pending = { objectKey: null, sizeBytes: null, storedBytes: null, sha256: null };
   const parts: StoredPart[] = [
     { ...pending, name: GLOBALS_PART, kind: "globals", objectKey: keyOf("globals", sqlExt) },
-    ...databases.map((d): StoredPart => ({
-      ...pending,
-      name: d.name,
-      kind: "database",
-      objectKey: keyOf(partFileName({ name: d.name, kind: "database" }), format.ext),
-      ...(target.engine === "postgres" ? {} : { charset: d.charset ?? null, collation: d.collation ?? null }),
-    })),
+    ...databases.map(
+      (d): StoredPart => ({
+        ...pending,
+        name: d.name,
+        kind: "database",
+        objectKey: keyOf(partFileName({ name: d.name, kind: "database" }), format.ext),
+        ...(target.engine === "postgres" ? {} : { charset: d.charset ?? null, collation: d.collation ?? null }),
+      }),
+    ),
   ];
   const writeParts = async () => await deps.db.update(backupJobs).set({ parts }).where(eq(backupJobs.id, job.id));
   onObjectKey(folderOf(parts[0]!.objectKey!));

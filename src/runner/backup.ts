@@ -141,14 +141,7 @@ export async function recipientsFor(deps: BackupDeps, job: JobRow, plan: BackupP
  * `onObjectKey` runs before any byte is stored, so a crash leaves the key on the job row
  * for recovery to clean (the temp file included).
  */
-export async function runBackup(
-  deps: BackupDeps,
-  job: JobRow,
-  plan: BackupPlan,
-  signal: AbortSignal,
-  progress: Progress,
-  onObjectKey: (key: string) => void,
-): Promise<BackupResult> {
+export async function runBackup(deps: BackupDeps, job: JobRow, plan: BackupPlan, signal: AbortSignal, progress: Progress, onObjectKey: (key: string) => void): Promise<BackupResult> {
   const format = plan.method === "physical" ? physicalFormatOf(plan.compression, plan.encrypt) : formatOf(plan.source.engine, plan.compression, plan.encrypt);
   const objectKey = deps.storage.objectKeyFor(plan.destination, {
     dataSourceId: job.dataSourceId,
@@ -160,8 +153,7 @@ export async function runBackup(
   // Before the object key is recorded: a refused source leaves nothing to clean up.
   const target = await pinTarget(backupTargetOf(deps, plan.source, job.orgId), deps.outbound);
   // A base backup: its slot first (the WAL it needs is kept from then on), then pg_basebackup.
-  const physical =
-    plan.method === "physical" ? await preparePhysicalBackup(target, deps.dumpEnv.toolPath, { dataSourceId: job.dataSourceId, jobId: job.id }, plan.fastCheckpoint, signal) : null;
+  const physical = plan.method === "physical" ? await preparePhysicalBackup(target, deps.dumpEnv.toolPath, { dataSourceId: job.dataSourceId, jobId: job.id }, plan.fastCheckpoint, signal) : null;
   if (physical?.slotReset) await recordSlotReset(deps.db, deps.logger, { orgId: job.orgId, dataSourceId: job.dataSourceId, slot: slotNameOf(job.dataSourceId), reason: physical.slotReset });
   // Open (PostgreSQL: its transaction) until this function is left, i.e. until the dump is over.
   await using fingerprint = await takeFingerprint(plan.fingerprint && !physical, target, deps.dumpEnv, signal);

@@ -18,7 +18,8 @@ export function registerDrillMetrics(db: Db, metrics: MetricsRegistry): void {
     labelNames: ["data_source_id"] as const,
     registers: [metrics.registry],
     async collect() {
-      const last = await rawAll<{ data_source_id: string; at: number }>(db, 
+      const last = await rawAll<{ data_source_id: string; at: number }>(
+        db,
         sql`SELECT r.source_data_source_id AS data_source_id, max(r.finished_at) AS at FROM restores r JOIN data_sources d ON d.id = r.source_data_source_id
             WHERE r.mode = 'drill' AND r.status = 'succeeded' GROUP BY r.source_data_source_id`,
         ["at"],

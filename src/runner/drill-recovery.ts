@@ -35,7 +35,10 @@ const INTERRUPTED = {
 export async function recoverInterruptedPlanRuns(db: Db, logger: Logger, hook?: PlanRunHook, nodeId?: string): Promise<string[]> {
   // Another live node's runs are its own (fleet): only this node's, pre-fleet ones, and those whose lease ran out.
   const mine = nodeId ? or(isNull(restores.nodeId), eq(restores.nodeId, nodeId), lt(restores.leaseUntil, storeNowMs())) : undefined;
-  const rows = await db.select().from(restores).where(and(eq(restores.status, "running"), isNotNull(restores.planId), mine));
+  const rows = await db
+    .select()
+    .from(restores)
+    .where(and(eq(restores.status, "running"), isNotNull(restores.planId), mine));
   for (const row of rows) {
     const mode = row.mode ?? "drill";
     await recordPlanRunEnd(

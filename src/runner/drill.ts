@@ -101,7 +101,10 @@ function refuseUnsupported(job: RestorePlanJob): void {
     throw new RestoreSetupError("UNSUPPORTED_BACKUP", `backup job ${job.id} is a whole-server backup (one file per database): a restore plan restores logical backups of one database`);
   }
   if (job.physical !== null) {
-    throw new RestoreSetupError("UNSUPPORTED_BACKUP", `backup job ${job.id} is a physical base backup: a restore plan restores logical backups of one database (restore a base backup to a point in time instead)`);
+    throw new RestoreSetupError(
+      "UNSUPPORTED_BACKUP",
+      `backup job ${job.id} is a physical base backup: a restore plan restores logical backups of one database (restore a base backup to a point in time instead)`,
+    );
   }
 }
 

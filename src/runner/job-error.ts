@@ -22,7 +22,11 @@ const TRANSIENT_DUMP = /could not connect|connection refused|connection reset|lo
 const STORAGE_RETRYABLE = new Set(["STORAGE_UNREACHABLE", "STORAGE_ERROR", "ABORTED"]);
 
 export class JobSetupError extends Error {
-  constructor(readonly code: JobErrorCode, message: string, readonly retryable = false) {
+  constructor(
+    readonly code: JobErrorCode,
+    message: string,
+    readonly retryable = false,
+  ) {
     super(message);
     this.name = "JobSetupError";
   }
@@ -46,9 +50,7 @@ export function effectiveTimeout(policySeconds: number, ceilingSeconds: number):
 export function classifyJobFailure(err: unknown, aborted: AbortReason | null, timeout?: JobTimeout): JobFailure {
   if (aborted === "canceled") return { code: "CANCELED", message: "the job was canceled", retryable: false };
   if (aborted === "timeout") {
-    const limit = timeout?.capped
-      ? `runner.maxTimeoutSeconds (${timeout.seconds}), the daemon's ceiling on the policy's timeoutSeconds`
-      : `the policy's timeoutSeconds (${timeout?.seconds})`;
+    const limit = timeout?.capped ? `runner.maxTimeoutSeconds (${timeout.seconds}), the daemon's ceiling on the policy's timeoutSeconds` : `the policy's timeoutSeconds (${timeout?.seconds})`;
     return { code: "TIMEOUT", message: `the job ran longer than ${limit}`, retryable: true };
   }
   if (aborted === "shutdown") return { code: "INTERRUPTED", message: "the daemon shut down while the job ran", retryable: true };

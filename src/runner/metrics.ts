@@ -44,7 +44,8 @@ export class RunnerMetrics {
       labelNames: ["data_source_id"] as const,
       registers,
       async collect() {
-        const last = await rawAll<{ data_source_id: string; at: number }>(db, 
+        const last = await rawAll<{ data_source_id: string; at: number }>(
+          db,
           sql`SELECT j.data_source_id, max(j.finished_at) AS at FROM backup_jobs j JOIN data_sources d ON d.id = j.data_source_id
               WHERE j.status = 'succeeded' GROUP BY j.data_source_id`,
           ["at"],

@@ -98,19 +98,19 @@ export async function ensureSlot(target: SourceTarget, slot: string): Promise<st
  * gone): the archive will have a gap. Said once, in the audit log and the daemon's log; the
  * gap itself is recorded when the next segment is archived.
  */
-export async function recordSlotReset(
-  db: Db,
-  logger: Logger | undefined,
-  at: { orgId: string; dataSourceId: string; slot: string; reason: string },
-): Promise<void> {
+export async function recordSlotReset(db: Db, logger: Logger | undefined, at: { orgId: string; dataSourceId: string; slot: string; reason: string }): Promise<void> {
   const { orgId, dataSourceId, slot, reason } = at;
   await db.transaction(async (tx) =>
-    recordAudit(tx, { orgId, actor: WAL_ARCHIVER_ACTOR, requestId: null, ip: null }, {
-      action: "wal_archive.slot_reset",
-      targetType: "data_source",
-      targetId: dataSourceId,
-      metadata: { slot, reason: reason.slice(0, 500) },
-    }),
+    recordAudit(
+      tx,
+      { orgId, actor: WAL_ARCHIVER_ACTOR, requestId: null, ip: null },
+      {
+        action: "wal_archive.slot_reset",
+        targetType: "data_source",
+        targetId: dataSourceId,
+        metadata: { slot, reason: reason.slice(0, 500) },
+      },
+    ),
   );
   logger?.error("the source no longer has WAL the archive needs; the replication slot was made again and the archive has a gap", { dataSourceId, slot, reason: reason.slice(0, 500) });
 }
@@ -147,13 +147,7 @@ async function positionOf(target: SourceTarget, when: string): Promise<WalPositi
 }
 
 /** Slot, position before, the pg_basebackup command; `finish` reads the position after. */
-export async function preparePhysicalBackup(
-  target: SourceTarget,
-  toolPath: string,
-  ids: { dataSourceId: string; jobId: string },
-  fastCheckpoint: boolean,
-  signal?: AbortSignal,
-): Promise<PhysicalRun> {
+export async function preparePhysicalBackup(target: SourceTarget, toolPath: string, ids: { dataSourceId: string; jobId: string }, fastCheckpoint: boolean, signal?: AbortSignal): Promise<PhysicalRun> {
   if (target.engine !== "postgres") throw new JobSetupError("INVALID_POLICY", `a physical policy backs up PostgreSQL only; this data source is ${target.engine}`);
   const slot = slotNameOf(ids.dataSourceId);
   if (signal?.aborted) throw new JobSetupError("CANCELED", "canceled before pg_basebackup started");

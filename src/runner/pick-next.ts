@@ -33,11 +33,7 @@ function runnableBackups(now: number, busy: string[], fullOrgs: string[]): SQL {
 }
 
 function runnableRestores(busy: string[], fullOrgs: string[]): SQL {
-  return and(
-    eq(restores.status, "queued"),
-    ...sourceFree(restores.targetDataSourceId, busy),
-    fullOrgs.length ? notInArray(restores.orgId, fullOrgs) : undefined,
-  )!;
+  return and(eq(restores.status, "queued"), ...sourceFree(restores.targetDataSourceId, busy), fullOrgs.length ? notInArray(restores.orgId, fullOrgs) : undefined)!;
 }
 
 /**
@@ -74,38 +70,38 @@ export async function orgsWithRunnableWork(db: Db, now: number, busy: string[], 
     .select({ orgId: backupJobs.orgId, oldest: sql<number>`min(${backupJobs.queuedAt})`.mapWith(Number) })
     .from(backupJobs)
     .where(runnableBackups(now, busy, fullOrgs))
-    .groupBy(backupJobs.orgId)
-    ;
+    .groupBy(backupJobs.orgId);
   const queuedRestores = await db
     .select({ orgId: restores.orgId, oldest: sql<number>`min(${restores.queuedAt})`.mapWith(Number) })
     .from(restores)
     .where(runnableRestores(busy, fullOrgs))
-    .groupBy(restores.orgId)
-    ;
+    .groupBy(restores.orgId);
   for (const { orgId, oldest } of [...backups, ...queuedRestores]) heads.set(orgId, Math.min(oldest, heads.get(orgId) ?? Infinity));
   return heads;
 }
 
 /** The org's oldest backup that may start now. */
 export async function nextQueuedBackup(db: Db, now: number, busy: string[], orgId: string): Promise<JobRow | undefined> {
-  return (await db
-    .select()
-    .from(backupJobs)
-    .where(and(eq(backupJobs.orgId, orgId), runnableBackups(now, busy, [])))
-    .orderBy(asc(backupJobs.queuedAt), asc(backupJobs.id))
-    .limit(1)
-    )[0];
+  return (
+    await db
+      .select()
+      .from(backupJobs)
+      .where(and(eq(backupJobs.orgId, orgId), runnableBackups(now, busy, [])))
+      .orderBy(asc(backupJobs.queuedAt), asc(backupJobs.id))
+      .limit(1)
+  )[0];
 }
 
 /** The org's oldest restore whose target is free. */
 export async function nextQueuedRestore(db: Db, busy: string[], orgId: string): Promise<RestoreRow | undefined> {
-  return (await db
-    .select()
-    .from(restores)
-    .where(and(eq(restores.orgId, orgId), runnableRestores(busy, [])))
-    .orderBy(asc(restores.queuedAt), asc(restores.id))
-    .limit(1)
-    )[0];
+  return (
+    await db
+      .select()
+      .from(restores)
+      .where(and(eq(restores.orgId, orgId), runnableRestores(busy, [])))
+      .orderBy(asc(restores.queuedAt), asc(restores.id))
+      .limit(1)
+  )[0];
 }
 
 /**

@@ -59,7 +59,8 @@ export async function recordPlanRunEnd(
   };
   const ctx = { orgId: row.orgId, actor: RUNNER, requestId: null, ip: null };
   await db.transaction(async (tx) => {
-    await tx.update(restores)
+    await tx
+      .update(restores)
       .set({
         status: end.status,
         finishedAt: now,
@@ -69,8 +70,7 @@ export async function recordPlanRunEnd(
         error: end.error && { code: isRestoreErrorCode(end.error.code) ? end.error.code : "INTERNAL", message: end.error.message },
         verification: end.verification as unknown as Record<string, unknown>,
       })
-      .where(eq(restores.id, row.id))
-      ;
+      .where(eq(restores.id, row.id));
     await recordAudit(tx, ctx, {
       action: end.status === "succeeded" ? "restore.completed" : end.status === "canceled" ? "restore.canceled" : "restore.failed",
       targetType: "restore",
@@ -97,7 +97,15 @@ export async function recordPlanRunEnd(
         targetDataSourceId: row.targetDataSourceId,
         trigger: row.trigger,
         status: end.status,
-        verification: { status: v.status, fingerprint: v.fingerprint, tables: v.tables, rowsCompared: v.rowsCompared, mismatches: v.mismatches.length, checksFailed: v.checks.filter((c) => !c.ok).length, durationMs: v.durationMs },
+        verification: {
+          status: v.status,
+          fingerprint: v.fingerprint,
+          tables: v.tables,
+          rowsCompared: v.rowsCompared,
+          mismatches: v.mismatches.length,
+          checksFailed: v.checks.filter((c) => !c.ok).length,
+          durationMs: v.durationMs,
+        },
         ...(end.error ? { error: end.error } : {}),
       },
     });

@@ -88,7 +88,10 @@ export class Runner {
   private poller: ReturnType<typeof setInterval> | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(private readonly deps: RunnerDeps, private readonly opts: RunnerOptions) {}
+  constructor(
+    private readonly deps: RunnerDeps,
+    private readonly opts: RunnerOptions,
+  ) {}
 
   private get leaseMs(): number {
     return this.opts.leaseMs ?? DEFAULT_LEASE_MS;
@@ -202,12 +205,8 @@ export class Runner {
     // meanwhile); the next wake looks again.
     const passed = await sourcesPinnedElsewhere(this.deps.db, this.opts.nodeLabels ?? {});
     while (!this.stopped && this.runningCount() < this.opts.maxConcurrent) {
-      const busySources = [
-        ...[...this.running.values()].map((r) => r.job.dataSourceId),
-        ...[...this.restoring.values()].map((r) => r.row.targetDataSourceId),
-        ...passed,
-      ];
-      const orgId = this.turns.pick((await orgsWithRunnableWork(this.deps.db, now, busySources, await this.orgsAtLimit())));
+      const busySources = [...[...this.running.values()].map((r) => r.job.dataSourceId), ...[...this.restoring.values()].map((r) => r.row.targetDataSourceId), ...passed];
+      const orgId = this.turns.pick(await orgsWithRunnableWork(this.deps.db, now, busySources, await this.orgsAtLimit()));
       if (orgId === undefined) break;
       const next = await nextQueuedBackup(this.deps.db, now, busySources, orgId);
       // Within the org, backups and restores take turns by age: whichever was queued first runs first.
@@ -245,11 +244,12 @@ export class Runner {
   private async scheduleRetryWake(now: number): Promise<void> {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    const next = (await this.deps.db
-      .select({ at: sql<number>`min(${backupJobs.notBefore})`.mapWith(Number) })
-      .from(backupJobs)
-      .where(and(eq(backupJobs.status, "queued"), sql`${backupJobs.notBefore} > ${now}`))
-      )[0];
+    const next = (
+      await this.deps.db
+        .select({ at: sql<number>`min(${backupJobs.notBefore})`.mapWith(Number) })
+        .from(backupJobs)
+        .where(and(eq(backupJobs.status, "queued"), sql`${backupJobs.notBefore} > ${now}`))
+    )[0];
     if (next?.at) this.retryTimer = setTimeout(() => this.wakeInBackground(), Math.max(0, next.at - now) + 5);
   }
 
@@ -265,15 +265,18 @@ export class Runner {
         .update(backupJobs)
         .set({ status: "running", startedAt: now, bytesIn: 0, bytesStored: 0, nodeId: this.opts.nodeId ?? null, leaseUntil: storeNowMs() + this.leaseMs })
         .where(and(eq(backupJobs.id, job.id), eq(backupJobs.status, "queued")))
-        .returning({ id: backupJobs.id })
-        ;
+        .returning({ id: backupJobs.id });
       if (claimed.length !== 1) return null;
-      await recordAudit(tx, { orgId: job.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null }, {
-        action: "backup_job.started",
-        targetType: "backup_job",
-        targetId: job.id,
-        metadata: { dataSourceId: job.dataSourceId, attempt: job.attempt, trigger: job.trigger },
-      });
+      await recordAudit(
+        tx,
+        { orgId: job.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null },
+        {
+          action: "backup_job.started",
+          targetType: "backup_job",
+          targetId: job.id,
+          metadata: { dataSourceId: job.dataSourceId, attempt: job.attempt, trigger: job.trigger },
+        },
+      );
       return { ...job, status: "running" as const, startedAt: now };
     });
   }
@@ -329,10 +332,18 @@ export class Runner {
       timeout = setTimeout(() => this.abortRunning(job.id, "timeout"), limit.seconds * 1000);
       log.info("backup started", { attempt: job.attempt });
       const partsConcurrency = Math.min(this.opts.partsConcurrency ?? 1, this.opts.maxConcurrent);
-      const result = await runJobBackup(this.deps, job, plan, controller.signal, progress, async (key) => {
-        objectKey = key;
-        await this.deps.db.update(backupJobs).set({ objectKey: key, destinationId: plan!.destination.id }).where(eq(backupJobs.id, job.id));
-      }, { partsConcurrency });
+      const result = await runJobBackup(
+        this.deps,
+        job,
+        plan,
+        controller.signal,
+        progress,
+        async (key) => {
+          objectKey = key;
+          await this.deps.db.update(backupJobs).set({ objectKey: key, destinationId: plan!.destination.id }).where(eq(backupJobs.id, job.id));
+        },
+        { partsConcurrency },
+      );
       if (entry.reason) throw new Error(`aborted: ${entry.reason}`);
       await this.finishSucceeded(job, result);
       this.deps.metrics?.recordSuccess(job, result.sizeBytes, result.storedBytes, nowMs() - job.startedAt!);
@@ -378,10 +389,14 @@ export class Runner {
     if (row?.cancelRequestedAt != null) this.abortRunning(jobId, "canceled");
   }
 
-  private async finishSucceeded(job: JobRow, r: { sizeBytes: number; storedBytes: number; sha256: string | null; objectKey: string; format: object; parts: JobRow["parts"]; fingerprint?: JobRow["fingerprint"]; physical?: object }): Promise<void> {
+  private async finishSucceeded(
+    job: JobRow,
+    r: { sizeBytes: number; storedBytes: number; sha256: string | null; objectKey: string; format: object; parts: JobRow["parts"]; fingerprint?: JobRow["fingerprint"]; physical?: object },
+  ): Promise<void> {
     const now = nowMs();
     await this.deps.db.transaction(async (tx) => {
-      await tx.update(backupJobs)
+      await tx
+        .update(backupJobs)
         .set({
           status: "succeeded",
           finishedAt: now,
@@ -398,14 +413,17 @@ export class Runner {
           error: null,
           notBefore: null,
         })
-        .where(eq(backupJobs.id, job.id))
-        ;
-      await recordAudit(tx, { orgId: job.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null }, {
-        action: "backup_job.completed",
-        targetType: "backup_job",
-        targetId: job.id,
-        metadata: { dataSourceId: job.dataSourceId, sizeBytes: r.sizeBytes, storedBytes: r.storedBytes, sha256: r.sha256, durationMs: now - (job.startedAt ?? now) },
-      });
+        .where(eq(backupJobs.id, job.id));
+      await recordAudit(
+        tx,
+        { orgId: job.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null },
+        {
+          action: "backup_job.completed",
+          targetType: "backup_job",
+          targetId: job.id,
+          metadata: { dataSourceId: job.dataSourceId, sizeBytes: r.sizeBytes, storedBytes: r.storedBytes, sha256: r.sha256, durationMs: now - (job.startedAt ?? now) },
+        },
+      );
       await recordBackupEvent(tx, job.id, this.deps.logger);
     });
   }
@@ -417,10 +435,10 @@ export class Runner {
     await this.deps.db.transaction(async (tx) => {
       if (failure.retryable && job.attempt <= retries && failure.code !== "CANCELED") {
         const notBefore = now + retryDelayMs(this.opts.retryBaseSeconds, job.attempt);
-        await tx.update(backupJobs)
+        await tx
+          .update(backupJobs)
           .set({ status: "queued", attempt: job.attempt + 1, notBefore, startedAt: null, error, objectKey: null, parts: null })
-          .where(eq(backupJobs.id, job.id))
-          ;
+          .where(eq(backupJobs.id, job.id));
         await recordAudit(tx, ctx, {
           action: "backup_job.retry_scheduled",
           targetType: "backup_job",
@@ -440,5 +458,4 @@ export class Runner {
       await recordBackupEvent(tx, job.id, this.deps.logger);
     });
   }
-
 }

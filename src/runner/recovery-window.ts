@@ -43,8 +43,7 @@ export async function baseBackupsOf(db: Db, dataSourceId: string): Promise<BaseB
   const jobs = await db
     .select()
     .from(backupJobs)
-    .where(and(eq(backupJobs.dataSourceId, dataSourceId), eq(backupJobs.status, "succeeded"), isNull(backupJobs.fileDeletedAt), isNotNull(backupJobs.physical)))
-    ;
+    .where(and(eq(backupJobs.dataSourceId, dataSourceId), eq(backupJobs.status, "succeeded"), isNull(backupJobs.fileDeletedAt), isNotNull(backupJobs.physical)));
   const out: BaseBackup[] = [];
   for (const job of jobs) {
     const info = physicalInfoOf(job.physical);
@@ -59,8 +58,7 @@ export async function segmentsOf(db: Db, dataSourceId: string): Promise<SegmentR
     .select()
     .from(walSegments)
     .where(and(eq(walSegments.dataSourceId, dataSourceId), isNotNull(walSegments.segno)))
-    .orderBy(asc(walSegments.segno), asc(walSegments.timeline))
-    ;
+    .orderBy(asc(walSegments.segno), asc(walSegments.timeline));
 }
 
 /** The last segment number of the unbroken run that starts at `start`, or null when `start` is missing. */
@@ -76,9 +74,7 @@ export async function recoveryWindowOf(db: Db, dataSourceId: string): Promise<Re
   if (!backups.length) return null;
   const segments = await segmentsOf(db, dataSourceId);
   const present = new Set(segments.map((s) => s.segno!));
-  const usable = backups
-    .map((b) => ({ b, end: runEnd(present, b.info.startSegno) }))
-    .filter((u): u is { b: BaseBackup; end: number } => u.end !== null && u.end >= u.b.info.stopSegno);
+  const usable = backups.map((b) => ({ b, end: runEnd(present, b.info.startSegno) })).filter((u): u is { b: BaseBackup; end: number } => u.end !== null && u.end >= u.b.info.stopSegno);
   if (!usable.length) return null;
   const endSegno = usable[usable.length - 1]!.end;
   const reaching = usable.filter((u) => u.end === endSegno).map((u) => u.b);

@@ -59,13 +59,17 @@ export async function recoverInterruptedJobs(db: Db, storage: StorageRegistry, l
     const taken: typeof rows = [];
     for (const job of rows) {
       const ctx = { orgId: job.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null };
-      const retries = scope.retry && job.policyId ? (await tx.select({ retries: backupPolicies.retries }).from(backupPolicies).where(eq(backupPolicies.id, job.policyId)))[0]?.retries ?? 0 : 0;
+      const retries = scope.retry && job.policyId ? ((await tx.select({ retries: backupPolicies.retries }).from(backupPolicies).where(eq(backupPolicies.id, job.policyId)))[0]?.retries ?? 0) : 0;
       const again = scope.retry && job.attempt <= retries;
       // Conditional on the row being as read: of several nodes reaping at once, one takes it.
       const set = again
         ? { status: "queued" as const, attempt: job.attempt + 1, notBefore: now + REQUEUE_GRACE_MS, startedAt: null, error: INTERRUPTED, nodeId: null, leaseUntil: null, objectKey: null, parts: null }
         : { status: "failed" as const, finishedAt: now, error: INTERRUPTED };
-      const won = await tx.update(backupJobs).set(set).where(and(eq(backupJobs.id, job.id), eq(backupJobs.status, "running"), eq(backupJobs.attempt, job.attempt))).returning({ id: backupJobs.id });
+      const won = await tx
+        .update(backupJobs)
+        .set(set)
+        .where(and(eq(backupJobs.id, job.id), eq(backupJobs.status, "running"), eq(backupJobs.attempt, job.attempt)))
+        .returning({ id: backupJobs.id });
       if (!won.length) continue;
       taken.push(job);
       await recordAudit(tx, ctx, {
@@ -80,7 +84,15 @@ export async function recoverInterruptedJobs(db: Db, storage: StorageRegistry, l
   });
   const withFiles = interrupted.filter((j) => j.objectKey && j.destinationId);
   const destinations = withFiles.length
-    ? (await db.select().from(storageDestinations).where(inArray(storageDestinations.id, withFiles.map((j) => j.destinationId!))))
+    ? await db
+        .select()
+        .from(storageDestinations)
+        .where(
+          inArray(
+            storageDestinations.id,
+            withFiles.map((j) => j.destinationId!),
+          ),
+        )
     : [];
   for (const job of withFiles) {
     const destination = destinations.find((d) => d.id === job.destinationId);
@@ -124,15 +136,23 @@ export async function recoverInterruptedRestores(db: Db, logger: Logger, scope: 
     const taken: typeof found = [];
     for (const r of found) {
       const error = r.targetDirectory === null ? RESTORE_INTERRUPTED : pitrInterrupted(r.targetDirectory);
-      const won = await tx.update(restores).set({ status: "failed", finishedAt: now, error }).where(and(eq(restores.id, r.id), eq(restores.status, "running"))).returning({ id: restores.id });
+      const won = await tx
+        .update(restores)
+        .set({ status: "failed", finishedAt: now, error })
+        .where(and(eq(restores.id, r.id), eq(restores.status, "running")))
+        .returning({ id: restores.id });
       if (!won.length) continue;
       taken.push(r);
-      await recordAudit(tx, { orgId: r.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null }, {
-        action: "restore.failed",
-        targetType: "restore",
-        targetId: r.id,
-        metadata: { backupJobId: r.backupJobId, targetDataSourceId: r.targetDataSourceId, error },
-      });
+      await recordAudit(
+        tx,
+        { orgId: r.orgId, actor: RUNNER_ACTOR, requestId: null, ip: null },
+        {
+          action: "restore.failed",
+          targetType: "restore",
+          targetId: r.id,
+          metadata: { backupJobId: r.backupJobId, targetDataSourceId: r.targetDataSourceId, error },
+        },
+      );
       await recordRestoreEvent(tx, r.id, logger);
     }
     return taken;

@@ -76,13 +76,7 @@ export async function restoreThroughTools(source: Source, feed: RestoreFeed): Pr
  * stage when installed, else in-process). Awaits the age header, so an identity that does
  * not open the file fails here, before the target is touched.
  */
-export async function decodeInDaemon(
-  source: Source,
-  format: BackupFormat,
-  identity: string | null,
-  toolPath: string,
-  signal: AbortSignal,
-): Promise<ReadableStream<Uint8Array>> {
+export async function decodeInDaemon(source: Source, format: BackupFormat, identity: string | null, toolPath: string, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
   let stream = source;
   if (format.encrypted) {
     if (!identity) throw noIdentity();

@@ -55,8 +55,7 @@ export async function claimRestore(db: Db, row: RestoreRow, now: number, lease: 
       .update(restores)
       .set({ status: "running", startedAt: now, bytesRead: 0, bytesWritten: 0, nodeId: lease.nodeId ?? null, leaseUntil: storeNowMs() + lease.leaseMs })
       .where(and(eq(restores.id, row.id), eq(restores.status, "queued")))
-      .returning({ id: restores.id })
-      ;
+      .returning({ id: restores.id });
     if (claimed.length !== 1) return null;
     await recordAudit(tx, ctxOf(row.orgId), {
       action: "restore.started",
@@ -194,7 +193,7 @@ export async function executeRestore(
     const note = row.targetDirectory !== null ? pitrStateNote(pitr) : targetStateNote(engine, state, row.targetDatabase);
     const error = { code: failure.code, message: `${failure.message}; ${note}` };
     const status = failure.code === "CANCELED" ? "canceled" : "failed";
-    deps.metrics?.recordRestore(status, failure.code, (await finish(deps.db, row, status, progress, error)));
+    deps.metrics?.recordRestore(status, failure.code, await finish(deps.db, row, status, progress, error));
   } finally {
     stopWatching();
   }
@@ -205,10 +204,7 @@ async function finish(db: Db, row: RestoreRow, status: "succeeded" | "failed" | 
   const now = nowMs();
   const durationMs = now - (row.startedAt ?? now);
   await db.transaction(async (tx) => {
-    await tx.update(restores)
-      .set({ status, finishedAt: now, bytesRead: p.bytesRead, bytesWritten: p.bytesWritten, error })
-      .where(eq(restores.id, row.id))
-      ;
+    await tx.update(restores).set({ status, finishedAt: now, bytesRead: p.bytesRead, bytesWritten: p.bytesWritten, error }).where(eq(restores.id, row.id));
     const action = status === "succeeded" ? "restore.completed" : status === "canceled" ? "restore.canceled" : "restore.failed";
     await recordAudit(tx, ctxOf(row.orgId), {
       action,

@@ -75,14 +75,7 @@ function stateAfter(engine: SourceTarget["engine"], globalsApplied: boolean, don
  * empty (looked at again now) is refused unless `clean`. If a database fails, the ones
  * restored before it stay, and it is dropped again if this restore created it.
  */
-export async function runServerRestore(
-  deps: RestoreDeps,
-  row: RestoreRow,
-  plan: RestorePlan,
-  signal: AbortSignal,
-  progress: RestoreProgress,
-  state: RestoreState,
-): Promise<void> {
+export async function runServerRestore(deps: RestoreDeps, row: RestoreRow, plan: RestorePlan, signal: AbortSignal, progress: RestoreProgress, state: RestoreState): Promise<void> {
   state.note = "nothing on the target was changed";
   const target = await pinTarget(plan.target, deps.outbound);
   const parts = plan.job.parts ?? [];
@@ -106,7 +99,13 @@ export async function runServerRestore(
   let globalsApplied = false;
   const done: string[] = [];
   let failed: { name: string; dropped: boolean } | null = null;
-  state.note = stateAfter(target.engine, false, [], null, chosen.map((p) => p.name));
+  state.note = stateAfter(
+    target.engine,
+    false,
+    [],
+    null,
+    chosen.map((p) => p.name),
+  );
   try {
     let retry = "";
     if (globals) {
@@ -144,7 +143,11 @@ export async function runServerRestore(
         // "tools" only when every database went through them (the globals always go through the daemon).
         await feedPart(deps, plan, part, signal, progress, { tool, before: emptyTables }, (pipeline) => void (state.pipeline = state.pipeline === "daemon" ? "daemon" : pipeline));
       } catch (err) {
-        if (created || (createdByTool && !failedToCreate(err))) failed.dropped = await dropServerDatabase(target, part.name).then(() => true, () => false);
+        if (created || (createdByTool && !failedToCreate(err)))
+          failed.dropped = await dropServerDatabase(target, part.name).then(
+            () => true,
+            () => false,
+          );
         throw err;
       }
       failed = null;

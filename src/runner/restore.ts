@@ -99,8 +99,7 @@ export function verifiedSource(body: ReadableStream<Uint8Array>, sha256: string 
     onBytes(chunk.byteLength);
   };
   const finish = () => (verdict = hash.digest("hex") === sha256 && (size === null || read === size));
-  const mismatch = () =>
-    new RestoreSetupError("CHECKSUM_MISMATCH", `the stored file's sha256 (or size: ${read} bytes read, ${size} recorded) differs from the one recorded at backup time`);
+  const mismatch = () => new RestoreSetupError("CHECKSUM_MISMATCH", `the stored file's sha256 (or size: ${read} bytes read, ${size} recorded) differs from the one recorded at backup time`);
   const stream = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
@@ -188,14 +187,7 @@ function refuseNonEmptySqlite(path: string): void {
  * when they can (restore-chain.ts). No copy of the backup is kept anywhere. The target is checked again first
  * (it may have changed since the API accepted the restore) and a missing database created.
  */
-export async function runRestore(
-  deps: RestoreDeps,
-  row: RestoreRow,
-  plan: RestorePlan,
-  signal: AbortSignal,
-  progress: RestoreProgress,
-  state: RestoreState,
-): Promise<void> {
+export async function runRestore(deps: RestoreDeps, row: RestoreRow, plan: RestorePlan, signal: AbortSignal, progress: RestoreProgress, state: RestoreState): Promise<void> {
   const { job } = plan;
   // Resolved and checked once: every connection of this restore goes to that address (a
   // caller that pinned the target already, a restore drill, keeps its own address).
@@ -274,7 +266,7 @@ export async function restoreStoredFile(
   const { body } = await deps.storage.driverFor(plan.destination).get(file.objectKey!);
   const source = verifiedSource(body, file.sha256, file.storedBytes, (n) => (progress.bytesRead += n));
   try {
-    const identity = plan.format.encrypted ? (await orgIdentity(deps.db, deps.secrets, plan.job.orgId)) : null;
+    const identity = plan.format.encrypted ? await orgIdentity(deps.db, deps.secrets, plan.job.orgId) : null;
     if (plan.format.encrypted && !identity) throw noIdentity();
     await consume(source.stream, identity);
     // Every byte went through the check above; this only guards a consumer that stopped early.

@@ -139,12 +139,7 @@ const limit = (n: number | null | undefined): number => (n === -1 ? Infinity : n
 /** Newest first; equal times fall back to the (time-sortable) id so the order is total. */
 const newestFirst = (a: RetentionCandidate, b: RetentionCandidate) => b.at - a.at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 
-export function selectBackupsToKeep(
-  backups: readonly RetentionCandidate[],
-  rules: RetentionRules,
-  now: number,
-  timezone = "UTC",
-): RetentionDecision {
+export function selectBackupsToKeep(backups: readonly RetentionCandidate[], rules: RetentionRules, now: number, timezone = "UTC"): RetentionDecision {
   const successes = backups.filter((b) => b.status === "succeeded").sort(newestFirst);
   const reasons: Record<string, RetentionReason[]> = {};
   const mark = (id: string, reason: RetentionReason) => (reasons[id] ??= []).push(reason);

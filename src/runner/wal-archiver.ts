@@ -43,8 +43,7 @@ async function wanted(db: Db): Promise<Map<string, { source: DataSourceRow; targ
     .innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId))
     .innerJoin(dataSources, eq(dataSources.id, attachments.dataSourceId))
     .innerJoin(storageDestinations, eq(storageDestinations.id, backupPolicies.destinationId))
-    .where(and(eq(attachments.enabled, true), eq(backupPolicies.method, "physical"), eq(dataSources.engine, "postgres")))
-    ;
+    .where(and(eq(attachments.enabled, true), eq(backupPolicies.method, "physical"), eq(dataSources.engine, "postgres")));
   const out = new Map<string, { source: DataSourceRow; target: WalTarget }>();
   for (const { source, policy, destination } of rows) {
     out.set(source.id, {
@@ -64,12 +63,13 @@ async function wanted(db: Db): Promise<Map<string, { source: DataSourceRow; targ
 
 /** Whether a (disabled) physical attachment still exists for the source: then its slot stays. */
 async function stillAttached(db: Db, dataSourceId: string): Promise<boolean> {
-  return !!(await db
-    .select({ id: attachments.id })
-    .from(attachments)
-    .innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId))
-    .where(and(eq(attachments.dataSourceId, dataSourceId), eq(backupPolicies.method, "physical")))
-    )[0];
+  return !!(
+    await db
+      .select({ id: attachments.id })
+      .from(attachments)
+      .innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId))
+      .where(and(eq(attachments.dataSourceId, dataSourceId), eq(backupPolicies.method, "physical")))
+  )[0];
 }
 
 /**
@@ -142,7 +142,7 @@ export class WalArchiver {
     for (const [id, receiver] of this.receivers) {
       if (want.has(id)) continue;
       this.receivers.delete(id);
-      if ((await stillAttached(this.deps.db, id))) {
+      if (await stillAttached(this.deps.db, id)) {
         await receiver.stop();
         this.deps.logger.info("WAL archiving paused (the physical attachment is disabled; its slot stays)", { dataSourceId: id });
         continue;
@@ -153,12 +153,16 @@ export class WalArchiver {
       if (!sourceLeft) await removeAllWal(this.deps.db, this.deps.storage, this.deps.logger, id);
       const orgId = receiver.orgId;
       await this.deps.db.transaction(async (tx) =>
-        recordAudit(tx, { orgId, actor: WAL_ARCHIVER_ACTOR, requestId: null, ip: null }, {
-          action: "wal_archive.stopped",
-          targetType: "data_source",
-          targetId: id,
-          metadata: { slot: receiver.slot, slotDropped: dropped },
-        }),
+        recordAudit(
+          tx,
+          { orgId, actor: WAL_ARCHIVER_ACTOR, requestId: null, ip: null },
+          {
+            action: "wal_archive.stopped",
+            targetType: "data_source",
+            targetId: id,
+            metadata: { slot: receiver.slot, slotDropped: dropped },
+          },
+        ),
       );
       this.deps.logger.info("WAL archiving stopped (no physical policy is attached any more)", { dataSourceId: id, slotDropped: dropped });
     }

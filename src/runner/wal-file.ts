@@ -131,7 +131,12 @@ export async function writeWhole(stream: ReadableStream<Uint8Array>, path: strin
 
 /** One archived WAL file of a data source by its name (a segment or a `.history` file), if archived. */
 export async function archivedWalFile(db: Db, dataSourceId: string, name: string): Promise<WalSegmentRow | undefined> {
-  return (await db.select().from(walSegments).where(and(eq(walSegments.dataSourceId, dataSourceId), eq(walSegments.name, name))))[0];
+  return (
+    await db
+      .select()
+      .from(walSegments)
+      .where(and(eq(walSegments.dataSourceId, dataSourceId), eq(walSegments.name, name)))
+  )[0];
 }
 
 /** An archived WAL file written, plain, to `path` (atomically). */

@@ -24,8 +24,13 @@ export function registerWalMetrics(db: Db, metrics: MetricsRegistry, states: () 
   const labelNames = ["data_source_id"] as const;
   const archived = async () =>
     new Map(
-      (await rawAll<Archived>(db, sql`SELECT data_source_id, max((segno + 1) * size_bytes) AS upto, max(segno) AS segno, max(archived_at) AS at FROM wal_segments WHERE segno IS NOT NULL GROUP BY data_source_id`, ["upto", "segno", "at"]))
-        .map((r) => [r.data_source_id, r]),
+      (
+        await rawAll<Archived>(
+          db,
+          sql`SELECT data_source_id, max((segno + 1) * size_bytes) AS upto, max(segno) AS segno, max(archived_at) AS at FROM wal_segments WHERE segno IS NOT NULL GROUP BY data_source_id`,
+          ["upto", "segno", "at"],
+        )
+      ).map((r) => [r.data_source_id, r]),
     );
   new Gauge({
     name: "snapdb_wal_receiver_up",

@@ -13,7 +13,7 @@ import { WAL_ARCHIVER_ACTOR } from "./wal-upload.ts";
  */
 export async function removeAllWal(db: Db, storage: StorageRegistry, logger: Logger, dataSourceId: string): Promise<number> {
   let removed = 0;
-  for (const segment of (await db.select().from(walSegments).where(eq(walSegments.dataSourceId, dataSourceId)))) {
+  for (const segment of await db.select().from(walSegments).where(eq(walSegments.dataSourceId, dataSourceId))) {
     const destination = (await db.select().from(storageDestinations).where(eq(storageDestinations.id, segment.destinationId)))[0];
     try {
       if (destination) await storage.driverFor(destination).delete(segment.objectKey);
@@ -41,8 +41,7 @@ export async function pruneWal(db: Db, storage: StorageRegistry, logger: Logger,
     .select()
     .from(walSegments)
     .where(and(eq(walSegments.dataSourceId, dataSourceId), lt(walSegments.segno, keepFrom)))
-    .orderBy(asc(walSegments.segno))
-    ;
+    .orderBy(asc(walSegments.segno));
   if (!old.length) return 0;
   const destinations = new Map<string, typeof storageDestinations.$inferSelect | undefined>();
   const removed: string[] = [];
@@ -63,12 +62,16 @@ export async function pruneWal(db: Db, storage: StorageRegistry, logger: Logger,
   }
   if (removed.length) {
     await db.transaction(async (tx) =>
-      recordAudit(tx, { orgId: old[0]!.orgId, actor: WAL_ARCHIVER_ACTOR, requestId: null, ip: null }, {
-        action: "wal_archive.pruned",
-        targetType: "data_source",
-        targetId: dataSourceId,
-        metadata: { reason: "retention", segments: removed.length, first: removed[0], last: removed.at(-1), keptFromSegno: keepFrom },
-      }),
+      recordAudit(
+        tx,
+        { orgId: old[0]!.orgId, actor: WAL_ARCHIVER_ACTOR, requestId: null, ip: null },
+        {
+          action: "wal_archive.pruned",
+          targetType: "data_source",
+          targetId: dataSourceId,
+          metadata: { reason: "retention", segments: removed.length, first: removed[0], last: removed.at(-1), keptFromSegno: keepFrom },
+        },
+      ),
     );
   }
   return removed.length;

@@ -73,25 +73,19 @@ const validSegmentSize = (size: number) => size >= 1 << 20 && size <= 1 << 30 &&
  * removed from the spool. A file already recorded (the daemon stopped between recording and
  * removing it) is only removed. `.partial` files never come here.
  */
-export async function archiveSpoolFile(
-  deps: WalUploadDeps,
-  spoolDir: string,
-  name: string,
-  target: WalTarget,
-  carry: WalCarry | null,
-  scratch: SegmentBuffer,
-): Promise<ArchivedFile> {
+export async function archiveSpoolFile(deps: WalUploadDeps, spoolDir: string, name: string, target: WalTarget, carry: WalCarry | null, scratch: SegmentBuffer): Promise<ArchivedFile> {
   const path = join(spoolDir, name);
   const size = statSync(path).size;
   const history = historyTimeline(name);
   const parsed = history === null ? parseSegmentName(name, size) : null;
   if (history === null && (!parsed || !validSegmentSize(size))) throw new Error(`${name} in the WAL spool is not a WAL segment (${size} bytes)`);
   const segno = parsed?.segno ?? null;
-  const known = (await deps.db
-    .select({ name: walSegments.name })
-    .from(walSegments)
-    .where(and(eq(walSegments.dataSourceId, target.dataSourceId), eq(walSegments.name, name)))
-    )[0];
+  const known = (
+    await deps.db
+      .select({ name: walSegments.name })
+      .from(walSegments)
+      .where(and(eq(walSegments.dataSourceId, target.dataSourceId), eq(walSegments.name, name)))
+  )[0];
   if (known) {
     unlinkSync(path);
     return { name, segno, gap: 0, carry: null };
@@ -115,45 +109,48 @@ export async function archiveSpoolFile(
     const previous =
       segno === null
         ? undefined
-        : (await tx
-            .select({ segno: walSegments.segno, name: walSegments.name })
-            .from(walSegments)
-            .where(and(eq(walSegments.dataSourceId, target.dataSourceId), lt(walSegments.segno, segno)))
-            .orderBy(desc(walSegments.segno))
-            .limit(1)
-            )[0];
-    await tx.insert(walSegments)
-      .values({
-        dataSourceId: target.dataSourceId,
-        name,
-        orgId: target.orgId,
-        timeline: parsed?.timeline ?? history!,
-        segno,
-        startLsn: segno === null ? null : formatLsn(segno * size),
-        destinationId: target.destination.id,
-        objectKey,
-        sizeBytes: size,
-        storedBytes: put.size,
-        sha256: hash.digest(),
-        format: { compression: target.compression.algorithm, encrypted: target.encrypt },
-        lastXactAtUs: scan?.lastXactAtUs ?? null,
-        archivedAt: nowMs(),
-      })
-      ;
+        : (
+            await tx
+              .select({ segno: walSegments.segno, name: walSegments.name })
+              .from(walSegments)
+              .where(and(eq(walSegments.dataSourceId, target.dataSourceId), lt(walSegments.segno, segno)))
+              .orderBy(desc(walSegments.segno))
+              .limit(1)
+          )[0];
+    await tx.insert(walSegments).values({
+      dataSourceId: target.dataSourceId,
+      name,
+      orgId: target.orgId,
+      timeline: parsed?.timeline ?? history!,
+      segno,
+      startLsn: segno === null ? null : formatLsn(segno * size),
+      destinationId: target.destination.id,
+      objectKey,
+      sizeBytes: size,
+      storedBytes: put.size,
+      sha256: hash.digest(),
+      format: { compression: target.compression.algorithm, encrypted: target.encrypt },
+      lastXactAtUs: scan?.lastXactAtUs ?? null,
+      archivedAt: nowMs(),
+    });
     const missing = previous?.segno != null && segno !== null ? segno - previous.segno - 1 : 0;
     if (missing > 0) {
       // The archive has a hole: no restore can replay across it. Said once, here, where it is found.
-      await recordAudit(tx, { orgId: target.orgId, actor: WAL_ARCHIVER_ACTOR, requestId: null, ip: null }, {
-        action: "wal_archive.gap",
-        targetType: "data_source",
-        targetId: target.dataSourceId,
-        metadata: {
-          after: previous!.name,
-          before: name,
-          missingSegments: missing,
-          firstMissing: segmentName(parsed!.timeline, previous!.segno! + 1, size),
+      await recordAudit(
+        tx,
+        { orgId: target.orgId, actor: WAL_ARCHIVER_ACTOR, requestId: null, ip: null },
+        {
+          action: "wal_archive.gap",
+          targetType: "data_source",
+          targetId: target.dataSourceId,
+          metadata: {
+            after: previous!.name,
+            before: name,
+            missingSegments: missing,
+            firstMissing: segmentName(parsed!.timeline, previous!.segno! + 1, size),
+          },
         },
-      });
+      );
     }
     return missing;
   });

@@ -32,7 +32,11 @@ const statements = (db: Db) =>
       .innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId))
       .where(eq(attachments.id, p("attachmentId")))
       .prepare(),
-    markScheduled: db.update(attachments).set({ lastScheduledAt: sql`${p("scheduledAt")}` }).where(eq(attachments.id, p("attachmentId"))).prepare(),
+    markScheduled: db
+      .update(attachments)
+      .set({ lastScheduledAt: sql`${p("scheduledAt")}` })
+      .where(eq(attachments.id, p("attachmentId")))
+      .prepare(),
     busy: db
       .select({ id: backupJobs.id, status: backupJobs.status })
       .from(backupJobs)

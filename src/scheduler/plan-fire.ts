@@ -50,11 +50,12 @@ export async function queuePlanRun(db: Db, who: Omit<ServiceContext, "db" | "org
       if (plan.lastScheduledAt !== null && plan.lastScheduledAt >= req.scheduledAt) return { outcome: "duplicate" } as const;
       await tx.update(restorePlans).set({ lastScheduledAt: req.scheduledAt }).where(eq(restorePlans.id, plan.id));
     }
-    const busy = (await tx
-      .select({ id: restores.id })
-      .from(restores)
-      .where(and(eq(restores.planId, plan.id), inArray(restores.status, ["queued", "running"])))
-      )[0];
+    const busy = (
+      await tx
+        .select({ id: restores.id })
+        .from(restores)
+        .where(and(eq(restores.planId, plan.id), inArray(restores.status, ["queued", "running"])))
+    )[0];
     if (busy) {
       if (req.trigger === "schedule") {
         await recordAudit(tx, ctx, {
@@ -66,25 +67,26 @@ export async function queuePlanRun(db: Db, who: Omit<ServiceContext, "db" | "org
       }
       return { outcome: "skipped", busyRestoreId: busy.id } as const;
     }
-    const backup = (await tx
-      .select({ id: backupJobs.id })
-      .from(backupJobs)
-      .where(
-        and(
-          eq(backupJobs.dataSourceId, plan.dataSourceId),
-          eq(backupJobs.status, "succeeded"),
-          isNotNull(backupJobs.objectKey),
-          isNull(backupJobs.fileDeletedAt),
-          // A dump of one database only: a physical policy's base backups (restored to a point in
-          // time into a directory, never by pg_restore) and whole-server jobs (one file per
-          // database) are not what a drill or refresh restores, however new.
-          isNull(backupJobs.physical),
-          isNull(backupJobs.parts),
-        ),
-      )
-      .orderBy(desc(backupJobs.finishedAt), desc(backupJobs.id))
-      .limit(1)
-      )[0];
+    const backup = (
+      await tx
+        .select({ id: backupJobs.id })
+        .from(backupJobs)
+        .where(
+          and(
+            eq(backupJobs.dataSourceId, plan.dataSourceId),
+            eq(backupJobs.status, "succeeded"),
+            isNotNull(backupJobs.objectKey),
+            isNull(backupJobs.fileDeletedAt),
+            // A dump of one database only: a physical policy's base backups (restored to a point in
+            // time into a directory, never by pg_restore) and whole-server jobs (one file per
+            // database) are not what a drill or refresh restores, however new.
+            isNull(backupJobs.physical),
+            isNull(backupJobs.parts),
+          ),
+        )
+        .orderBy(desc(backupJobs.finishedAt), desc(backupJobs.id))
+        .limit(1)
+    )[0];
     const target = (await tx.select({ engine: dataSources.engine, database: dataSources.database }).from(dataSources).where(eq(dataSources.id, plan.targetDataSourceId)))[0];
     if (!target) return { outcome: "gone" } as const;
     const id = newId("rst", req.now);

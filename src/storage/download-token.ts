@@ -45,7 +45,16 @@ export class DownloadTokens {
 
   verify(token: string, now = Date.now()): TokenCheck {
     const p = this.codec.verify(token) as Partial<Payload> | null | undefined;
-    if (!p || typeof p !== "object" || p.v !== 1 || typeof p.d !== "string" || typeof p.k !== "string" || typeof p.e !== "number" || typeof p.f !== "string" || (p.n !== undefined && typeof p.n !== "string")) {
+    if (
+      !p ||
+      typeof p !== "object" ||
+      p.v !== 1 ||
+      typeof p.d !== "string" ||
+      typeof p.k !== "string" ||
+      typeof p.e !== "number" ||
+      typeof p.f !== "string" ||
+      (p.n !== undefined && typeof p.n !== "string")
+    ) {
       return { ok: false, reason: "invalid" };
     }
     if (now >= p.e) return { ok: false, reason: "expired" };

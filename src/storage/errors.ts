@@ -5,16 +5,7 @@ import { outboundErrorOf } from "../net/outbound-policy.ts";
  * Storage failures carry their own codes into `job.error` and the verify answer
  * (BUCKET_NOT_FOUND, ACCESS_DENIED, STORAGE_UNREACHABLE, ASSUME_ROLE_FAILED).
  */
-export type StorageErrorCode =
-  | "NOT_FOUND"
-  | "BUCKET_NOT_FOUND"
-  | "ACCESS_DENIED"
-  | "STORAGE_UNREACHABLE"
-  | "ASSUME_ROLE_FAILED"
-  | "INVALID_KEY"
-  | "INVALID_RANGE"
-  | "ABORTED"
-  | "STORAGE_ERROR";
+export type StorageErrorCode = "NOT_FOUND" | "BUCKET_NOT_FOUND" | "ACCESS_DENIED" | "STORAGE_UNREACHABLE" | "ASSUME_ROLE_FAILED" | "INVALID_KEY" | "INVALID_RANGE" | "ABORTED" | "STORAGE_ERROR";
 
 /**
  * The code a job, a restore or a destination verify reports for a storage error: the
@@ -36,17 +27,7 @@ export class StorageError extends Error {
   }
 }
 
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ConnectionRefused",
-  "FailedToOpenSocket",
-]);
+const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ConnectionRefused", "FailedToOpenSocket"]);
 
 /** Maps an AWS SDK (or network) error to a storage code. Messages never carry credentials. */
 export function classifyS3Error(err: unknown, what: string): StorageError {
@@ -60,10 +41,7 @@ export function classifyS3Error(err: unknown, what: string): StorageError {
   if (name === "AbortError") return new StorageError("ABORTED", `${what}: aborted`, { cause: err });
   if (name === "NoSuchBucket") return new StorageError("BUCKET_NOT_FOUND", `${what}: the bucket does not exist`, { cause: err });
   if (name === "NoSuchKey" || name === "NotFound") return new StorageError("NOT_FOUND", `${what}: no such object`, { cause: err });
-  if (
-    status === 403 ||
-    ["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "Forbidden"].includes(name)
-  ) {
+  if (status === 403 || ["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "Forbidden"].includes(name)) {
     return new StorageError("ACCESS_DENIED", `${what}: access denied (${name || status})`, { cause: err });
   }
   if (status === 404) return new StorageError("NOT_FOUND", `${what}: not found`, { cause: err });

@@ -187,12 +187,7 @@ export class StorageRegistry {
  * for cascades (a data source deleted with its jobs) where a missing or unreachable file
  * must not block the database change. Returns whether the delete went through.
  */
-export async function deleteObjectQuietly(
-  registry: StorageRegistry,
-  row: DestinationRow,
-  key: string,
-  onError?: (err: unknown) => void,
-): Promise<boolean> {
+export async function deleteObjectQuietly(registry: StorageRegistry, row: DestinationRow, key: string, onError?: (err: unknown) => void): Promise<boolean> {
   try {
     await deleteBackupObjects(registry.driverFor(row), key);
     return true;
@@ -203,13 +198,7 @@ export async function deleteObjectQuietly(
 }
 
 /** The daemon's registry: download links point at the daemon's own listen address. */
-export function storageRegistryFor(
-  config: Config,
-  db: Db,
-  secrets: SecretBox,
-  downloadKey: Uint8Array,
-  extra: Partial<Pick<StorageDeps, "publicBaseUrl" | "s3">> = {},
-): StorageRegistry {
+export function storageRegistryFor(config: Config, db: Db, secrets: SecretBox, downloadKey: Uint8Array, extra: Partial<Pick<StorageDeps, "publicBaseUrl" | "s3">> = {}): StorageRegistry {
   return new StorageRegistry({
     config,
     db,

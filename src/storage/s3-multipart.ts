@@ -101,17 +101,13 @@ export async function uploadMultipart(input: MultipartInput, state: { uploadId?:
     }
     if (!state.uploadId) {
       // Shorter than one part: a single PutObject (also for an empty stream).
-      const out = await client.send(
-        new sdk.PutObjectCommand({ Bucket: bucket, Key: key, Body: current.subarray(0, filled), ContentType: input.contentType }),
-      );
+      const out = await client.send(new sdk.PutObjectCommand({ Bucket: bucket, Key: key, Body: current.subarray(0, filled), ContentType: input.contentType }));
       return { size, etag: out.ETag };
     }
     if (filled > 0) send(current, filled);
     await Promise.all(inFlight);
     if (failure !== null) throw failure;
-    const out = await client.send(
-      new sdk.CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: state.uploadId, MultipartUpload: { Parts: parts } }),
-    );
+    const out = await client.send(new sdk.CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: state.uploadId, MultipartUpload: { Parts: parts } }));
     return { size, etag: out.ETag, uploadId: state.uploadId };
   } catch (err) {
     await Promise.allSettled(inFlight);

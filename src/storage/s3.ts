@@ -222,9 +222,7 @@ export class S3Driver implements StorageDriver {
     do {
       let out;
       try {
-        out = await client.send(
-          new s3.ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix || undefined, ContinuationToken: token }),
-        );
+        out = await client.send(new s3.ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix || undefined, ContinuationToken: token }));
       } catch (err) {
         throw classifyS3Error(err, "S3 list");
       }

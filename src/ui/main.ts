@@ -70,19 +70,47 @@ async function load(): Promise<void> {
   const views = sources
     .map((s) => sourceView(s, recent, attachments, policyById, now, olderSuccess.has(s.id) ? olderSuccess.get(s.id)!.job : NOT_LOADED, { coveredFrom }))
     .sort((a, b) => a.source.name.localeCompare(b.source.name));
-  fill(byId<HTMLTableSectionElement>("sources-body"), views.map((v) => sourceRow(v, now)), "No data sources yet.", 7);
+  fill(
+    byId<HTMLTableSectionElement>("sources-body"),
+    views.map((v) => sourceRow(v, now)),
+    "No data sources yet.",
+    7,
+  );
 
   const queue: QueueItem[] = [
     ...[...running, ...queued].map((j) => ({ kind: "backup" as const, id: j.id, sourceId: j.dataSourceId, status: j.status, queuedAt: j.queuedAt, startedAt: j.startedAt, bytes: j.progress.bytesIn })),
-    ...[...restoresRunning, ...restoresQueued].map((r) => ({ kind: "restore" as const, id: r.id, sourceId: r.targetDataSourceId, status: r.status, queuedAt: r.queuedAt, startedAt: r.startedAt, bytes: r.progress?.bytesRead ?? 0 })),
+    ...[...restoresRunning, ...restoresQueued].map((r) => ({
+      kind: "restore" as const,
+      id: r.id,
+      sourceId: r.targetDataSourceId,
+      status: r.status,
+      queuedAt: r.queuedAt,
+      startedAt: r.startedAt,
+      bytes: r.progress?.bytesRead ?? 0,
+    })),
   ];
-  fill(byId<HTMLTableSectionElement>("queue-body"), queue.map((q) => queueRow(q, names, now)), "Nothing is queued or running.", 6);
+  fill(
+    byId<HTMLTableSectionElement>("queue-body"),
+    queue.map((q) => queueRow(q, names, now)),
+    "Nothing is queued or running.",
+    6,
+  );
 
   const failed = recent.filter((j) => j.status === "failed").slice(0, 50);
-  fill(byId<HTMLTableSectionElement>("failed-body"), failed.map((j) => failedRow(j, names, now)), "No failed backups in the last 30 days.", 5);
+  fill(
+    byId<HTMLTableSectionElement>("failed-body"),
+    failed.map((j) => failedRow(j, names, now)),
+    "No failed backups in the last 30 days.",
+    5,
+  );
 
   const drillViews = drills.map(drillView).sort((a, b) => a.plan.name.localeCompare(b.plan.name));
-  fill(byId<HTMLTableSectionElement>("drills-body"), drillViews.map((d) => drillRow(d, names, now)), "No restore drills yet (a restore plan with mode drill).", 8);
+  fill(
+    byId<HTMLTableSectionElement>("drills-body"),
+    drillViews.map((d) => drillRow(d, names, now)),
+    "No restore drills yet (a restore plan with mode drill).",
+    8,
+  );
 
   // What this refresh could not read, said on the page rather than shown as if it were known.
   const partial: string[] = [];
@@ -101,7 +129,9 @@ async function load(): Promise<void> {
 
   const counts = { ok: 0, failed: 0 };
   for (const v of views) if (v.state === "ok" || v.state === "failed") counts[v.state]++;
-  status(`${views.length} data source${views.length === 1 ? "" : "s"}: ${counts.ok} ok, ${counts.failed} failing. Updated ${new Date(now).toLocaleTimeString()}.${partial.length ? " Partial data: see the note above the table." : ""}`);
+  status(
+    `${views.length} data source${views.length === 1 ? "" : "s"}: ${counts.ok} ok, ${counts.failed} failing. Updated ${new Date(now).toLocaleTimeString()}.${partial.length ? " Partial data: see the note above the table." : ""}`,
+  );
 }
 
 async function refresh(): Promise<void> {
@@ -146,11 +176,7 @@ async function boot(): Promise<void> {
     const session = await redeemCode(code);
     await start(session.token);
   } catch (err) {
-    showLogin(
-      err instanceof Unauthenticated
-        ? "This login link is invalid, expired or was already used. Run snapdb ui-link again for a new one."
-        : `Could not sign in: ${(err as Error).message}`,
-    );
+    showLogin(err instanceof Unauthenticated ? "This login link is invalid, expired or was already used. Run snapdb ui-link again for a new one." : `Could not sign in: ${(err as Error).message}`);
   }
 }
 

@@ -252,8 +252,7 @@ export function drillView(plan: RestorePlan): DrillView {
   if (!run) return { plan, result: "never", at: null, tables: null, rowsCompared: null, durationMs: null, problem: null };
   const at = Date.parse(run.finishedAt ?? run.startedAt ?? run.queuedAt);
   const v = run.verification;
-  const result: DrillResult =
-    run.status === "queued" || run.status === "running" || run.status === "canceled" ? run.status : v ? v.status : run.status === "failed" ? "failed" : "passed";
+  const result: DrillResult = run.status === "queued" || run.status === "running" || run.status === "canceled" ? run.status : v ? v.status : run.status === "failed" ? "failed" : "passed";
   // A failed verification comes with VERIFICATION_FAILED and its summary; the fallback is for a run without one.
   const problem = run.error ?? (result === "failed" ? { code: "VERIFICATION_FAILED", message: "the verification failed" } : null);
   return { plan, result, at: Number.isFinite(at) ? at : null, tables: v?.tables ?? null, rowsCompared: v?.rowsCompared ?? null, durationMs: v?.durationMs ?? null, problem };

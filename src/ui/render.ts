@@ -33,8 +33,24 @@ export function sourceRow(view: SourceView, now: number): HTMLTableRowElement {
     h("td", {}, when(view.lastSuccess?.finishedAt ? Date.parse(view.lastSuccess.finishedAt) : null, now, view.lastSuccessKnown ? "never" : "not loaded yet")),
     h("td", {}, when(view.nextRunAt, now, "not scheduled")),
     h("td", {}, strip(view)),
-    h("td", {}, sparkline(points((p) => p.sizeBytes), "size", "Size")),
-    h("td", {}, sparkline(points((p) => p.seconds), "duration", "Duration")),
+    h(
+      "td",
+      {},
+      sparkline(
+        points((p) => p.sizeBytes),
+        "size",
+        "Size",
+      ),
+    ),
+    h(
+      "td",
+      {},
+      sparkline(
+        points((p) => p.seconds),
+        "duration",
+        "Duration",
+      ),
+    ),
   );
 }
 

@@ -34,14 +34,19 @@ test("a SQLite drill with a fingerprint and a check passes under the compiled bi
   await api.attach(source.id, policy.id);
   const job = await api.backupNow(source.id);
   expect(job.fingerprint?.tables).toEqual({ t: 25 });
-  const plan = await api.must("POST", "/restore-plans", {
-    name: "drill",
-    dataSourceId: source.id,
-    mode: "drill",
-    scheduleCron: "0 4 * * *",
-    target: { dataSourceId: source.id },
-    checks: [{ name: "last", sql: "SELECT v FROM t ORDER BY id DESC LIMIT 1", expect: "v24" }],
-  }, 201);
+  const plan = await api.must(
+    "POST",
+    "/restore-plans",
+    {
+      name: "drill",
+      dataSourceId: source.id,
+      mode: "drill",
+      scheduleCron: "0 4 * * *",
+      target: { dataSourceId: source.id },
+      checks: [{ name: "last", sql: "SELECT v FROM t ORDER BY id DESC LIMIT 1", expect: "v24" }],
+    },
+    201,
+  );
   const run = await api.must("POST", `/restore-plans/${plan.id}/run-now`, undefined, 202);
   const done = await api.waitForStatus(`/restores/${run.id}`);
   expect(done.error).toBeNull();

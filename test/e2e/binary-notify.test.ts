@@ -34,11 +34,13 @@ afterAll(async () => {
 test("an e-mail channel's test delivery arrives, sent by the compiled binary", async () => {
   const token = await daemon.token("acme", { scopes: ["backup.read", "notify.write"] });
   const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
-  const channel = (await (await fetch(`${daemon.baseUrl}/notification-channels`, {
-    method: "POST",
-    headers,
-    body: JSON.stringify({ name: "dba", type: "email", config: { to: ["dba@example.com"] } }),
-  })).json()) as { id: string };
+  const channel = (await (
+    await fetch(`${daemon.baseUrl}/notification-channels`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ name: "dba", type: "email", config: { to: ["dba@example.com"] } }),
+    })
+  ).json()) as { id: string };
   const sent = (await (await fetch(`${daemon.baseUrl}/notification-channels/${channel.id}/test`, { method: "POST", headers })).json()) as { deliveryId: string };
   const deadline = Date.now() + 30_000;
   while (!smtp.messages().some((m) => m.includes(sent.deliveryId)) && Date.now() < deadline) await Bun.sleep(100);

@@ -184,7 +184,12 @@ describe("lists, show and --json", () => {
     // show without --json: one "key: value" line per field, nested ones dotted.
     const shown = await snapdb(["sources", "show", shopId, "--org", ORG]);
     expect(shown.code).toBe(0);
-    const fields = Object.fromEntries(shown.stdout.trimEnd().split("\n").map((l) => [l.slice(0, l.indexOf(": ")), l.slice(l.indexOf(": ") + 2)]));
+    const fields = Object.fromEntries(
+      shown.stdout
+        .trimEnd()
+        .split("\n")
+        .map((l) => [l.slice(0, l.indexOf(": ")), l.slice(l.indexOf(": ") + 2)]),
+    );
     expect(fields).toMatchObject({ id: shopId, name: "shop", engine: "postgres", host: pg.host, port: String(pg.port), database: pg.database });
     expect(shown.stdout).not.toContain(pg.password);
     const failedJob = (await api.must("GET", `/backup-jobs?dataSourceId=${brokenId}&status=failed&limit=1`)).items[0];
@@ -301,7 +306,10 @@ describe("a stored file that changed under the daemon", () => {
     const job = await api.backupNow(shopId);
     expect(job.status).toBe("succeeded");
     // Flip one byte of the stored file, in place (same size): only the sha256 can tell.
-    const found = Bun.spawnSync(["find", join(daemon.dataDir, "managed"), "-name", `${job.id}.*`]).stdout.toString().trim().split("\n");
+    const found = Bun.spawnSync(["find", join(daemon.dataDir, "managed"), "-name", `${job.id}.*`])
+      .stdout.toString()
+      .trim()
+      .split("\n");
     expect(found).toHaveLength(1);
     const bytes = readFileSync(found[0]!);
     const at = Math.floor(bytes.length / 2);
@@ -319,7 +327,7 @@ describe("a stored file that changed under the daemon", () => {
   }, 120_000);
 });
 
-describe("a whole-server backup (database \"*\"): one file per database, named with --part", () => {
+describe('a whole-server backup (database "*"): one file per database, named with --part', () => {
   let job: any;
   beforeAll(async () => {
     // A superuser for the globals (roles), and one small database: the big ones stay out.
@@ -361,9 +369,7 @@ describe("a whole-server backup (database \"*\"): one file per database, named w
     expect({ code: verified.code, stderr: verified.stderr }).toEqual({ code: 0, stderr: "" });
     const globals = job.parts.find((p: any) => p.name === ":globals");
     expect(verified.stdout).toStartWith(`${job.id} (part :globals)  verifying  elapsed 0:00\n`);
-    expect(verified.stdout.trimEnd().split("\n").at(-1)).toMatch(
-      new RegExp(`^ok: ${job.id} \\(part :globals\\): [\\d.]+ (B|KiB) dump, [\\d.]+ (B|KiB) stored, sha256 ${globals.sha256}$`),
-    );
+    expect(verified.stdout.trimEnd().split("\n").at(-1)).toMatch(new RegExp(`^ok: ${job.id} \\(part :globals\\): [\\d.]+ (B|KiB) dump, [\\d.]+ (B|KiB) stored, sha256 ${globals.sha256}$`));
   }, 120_000);
 
   test("--part on a one-file backup is refused", async () => {

@@ -112,7 +112,11 @@ test("the link signs in once; the page shows every source with its state, strip,
   expect(await payments.locator("td").nth(1).innerText()).toBe("never"); // last success
 
   // The strip: 30 days, today ok for the backed-up sources and failed for payments.
-  for (const [name, today] of [["orders", "ok"], ["inventory", "ok"], ["payments", "failed"]] as const) {
+  for (const [name, today] of [
+    ["orders", "ok"],
+    ["inventory", "ok"],
+    ["payments", "failed"],
+  ] as const) {
     const days = rowOf(page, name).locator(".strip .day");
     expect(await days.count()).toBe(30);
     expect(await days.last().getAttribute("data-state")).toBe(today);
@@ -156,10 +160,12 @@ test("the link signs in once; the page shows every source with its state, strip,
 
   // The token lives in the page's memory only.
   // (Functions given to evaluate() run in the page: its globals are reached through globalThis.)
-  expect(await page.evaluate(() => {
-    const w = globalThis as any;
-    return [w.localStorage.length, w.sessionStorage.length, w.document.cookie];
-  })).toEqual([0, 0, ""]);
+  expect(
+    await page.evaluate(() => {
+      const w = globalThis as any;
+      return [w.localStorage.length, w.sessionStorage.length, w.document.cookie];
+    }),
+  ).toEqual([0, 0, ""]);
   await page.close();
 }, 90_000);
 
@@ -199,7 +205,11 @@ test("the queue shows a running backup after Refresh (keyboard only); the screen
     // The failing source's square of today: red, with the white bar across its middle.
     const failedDay = await box(rowOf(page, "payments").locator(".strip .day").last());
     const cx = failedDay.x + failedDay.width / 2;
-    expect({ top: near(png.pixel(cx, failedDay.y + 3), RED), bar: near(png.pixel(cx, failedDay.y + 9), WHITE), bottom: near(png.pixel(cx, failedDay.y + 15), RED) }).toEqual({ top: true, bar: true, bottom: true });
+    expect({ top: near(png.pixel(cx, failedDay.y + 3), RED), bar: near(png.pixel(cx, failedDay.y + 9), WHITE), bottom: near(png.pixel(cx, failedDay.y + 15), RED) }).toEqual({
+      top: true,
+      bar: true,
+      bottom: true,
+    });
     // Its "failed" badge is red; the healthy source's square of today is solid green.
     const badge = await box(rowOf(page, "payments").locator(".state .badge"));
     expect(png.pixel(badge.x + 4, badge.y + badge.height / 2)).toSatisfy((p) => near(p, RED));
@@ -228,17 +238,22 @@ test("accessible: headings, labelled tables, row headers, and text contrast of a
   const ratios = await page.evaluate(() => {
     const { document, getComputedStyle } = globalThis as any;
     const lum = (css: string) => {
-      const [r, g, b] = css.match(/\d+(\.\d+)?/g)!.slice(0, 3).map(Number).map((v) => {
-        const c = v / 255;
-        return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
-      });
+      const [r, g, b] = css
+        .match(/\d+(\.\d+)?/g)!
+        .slice(0, 3)
+        .map(Number)
+        .map((v) => {
+          const c = v / 255;
+          return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+        });
       return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
     };
     const ratio = (fg: string, bg: string) => {
       const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
       return (a! + 0.05) / (b! + 0.05);
     };
-    const bodyBg = getComputedStyle(document.body).backgroundColor === "rgba(0, 0, 0, 0)" ? getComputedStyle(document.documentElement).backgroundColor : getComputedStyle(document.body).backgroundColor;
+    const bodyBg =
+      getComputedStyle(document.body).backgroundColor === "rgba(0, 0, 0, 0)" ? getComputedStyle(document.documentElement).backgroundColor : getComputedStyle(document.body).backgroundColor;
     const out: Record<string, number> = {};
     for (const sel of [".badge.ok", ".badge.failed", ".badge.active"]) {
       const el = document.querySelector(sel);
@@ -258,10 +273,14 @@ test("accessible: headings, labelled tables, row headers, and text contrast of a
   const squares = await page.evaluate(() => {
     const { document, getComputedStyle } = globalThis as any;
     const lum = (css: string) => {
-      const [r, g, b] = css.match(/\d+(\.\d+)?/g)!.slice(0, 3).map(Number).map((v) => {
-        const c = v / 255;
-        return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
-      });
+      const [r, g, b] = css
+        .match(/\d+(\.\d+)?/g)!
+        .slice(0, 3)
+        .map(Number)
+        .map((v) => {
+          const c = v / 255;
+          return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+        });
       return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
     };
     const ratio = (fg: string, bg: string) => {
@@ -280,7 +299,9 @@ test("accessible: headings, labelled tables, row headers, and text contrast of a
           state: el.className.replace("day ", ""),
           ratio: ratio(paint, page),
           // What is left when colour is taken away: the shape.
-          shape: [Math.round(rect.height), bordered ? cs.borderTopStyle : "no border", cs.backgroundColor === page ? "empty" : "filled", cs.backgroundImage === "none" ? "plain" : "patterned"].join(" "),
+          shape: [Math.round(rect.height), bordered ? cs.borderTopStyle : "no border", cs.backgroundColor === page ? "empty" : "filled", cs.backgroundImage === "none" ? "plain" : "patterned"].join(
+            " ",
+          ),
         };
       });
   });

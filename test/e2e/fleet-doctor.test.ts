@@ -35,7 +35,10 @@ afterAll(async () => {
 });
 
 const lineOf = (out: string, name: string) => out.split("\n").find((l) => l.includes(` ${name} `)) ?? "";
-const nodeIdOf = (d: Daemon) => Bun.file(join(d.dataDir, "node-id")).text().then((t) => t.trim());
+const nodeIdOf = (d: Daemon) =>
+  Bun.file(join(d.dataDir, "node-id"))
+    .text()
+    .then((t) => t.trim());
 
 test("doctor names the node with another master key, another version and a clock 10 s off", async () => {
   const bId = await nodeIdOf(b);

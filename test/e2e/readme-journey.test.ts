@@ -73,7 +73,10 @@ describe("the README journey", () => {
     expect({ status: backup.status, error: backup.error }).toEqual({ status: "succeeded", error: null });
     expect(backup.format).toMatchObject({ dump: "pg_custom", compression: "zstd", encrypted: true });
     // The compiled binary ran pg_dump | zstd | age > file as a chain of tools, not through itself.
-    const succeeded = daemon.logs().split("\n").filter((l) => l.includes('"backup succeeded"'));
+    const succeeded = daemon
+      .logs()
+      .split("\n")
+      .filter((l) => l.includes('"backup succeeded"'));
     expect(succeeded.length).toBeGreaterThan(0);
     expect(succeeded.every((l) => JSON.parse(l).pipeline === "tools-to-file")).toBe(true);
     expect((await get(`/attachments?dataSourceId=${ds}`)).items.length).toBe(1);
@@ -98,14 +101,18 @@ describe("the README journey", () => {
     // Everything the block defines before step 1: API, SNAPDB, TOKEN, auth, wait_for.
     const prelude = journeyScript().split("# 1.")[0]!;
     const token = await daemon.token("acme");
-    const source = await (await fetch(`${daemon.baseUrl}/data-sources`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify({ name: "unreachable", engine: "postgres", host: "127.0.0.1", port: 1, database: "x" }),
-    })).json() as { id: string };
-    const dst = await (await fetch(`${daemon.baseUrl}/storage-destinations/managed/ensure`, { method: "POST", headers: { authorization: `Bearer ${token}` } })).json() as { id: string };
+    const source = (await (
+      await fetch(`${daemon.baseUrl}/data-sources`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ name: "unreachable", engine: "postgres", host: "127.0.0.1", port: 1, database: "x" }),
+      })
+    ).json()) as { id: string };
+    const dst = (await (await fetch(`${daemon.baseUrl}/storage-destinations/managed/ensure`, { method: "POST", headers: { authorization: `Bearer ${token}` } })).json()) as { id: string };
     const call = (path: string, body: unknown) =>
-      fetch(`${daemon.baseUrl}${path}`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(body) }).then((r) => r.json() as Promise<{ id: string }>);
+      fetch(`${daemon.baseUrl}${path}`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(body) }).then(
+        (r) => r.json() as Promise<{ id: string }>,
+      );
     const policy = await call("/backup-policies", { name: "fails", scheduleCron: "0 3 1 1 *", destinationId: dst.id, retention: { keepLast: 1 }, retries: 0 });
     await call("/attachments", { dataSourceId: source.id, policyId: policy.id });
     const failing = await call("/backup-jobs/run-now", { dataSourceId: source.id, policyId: policy.id });

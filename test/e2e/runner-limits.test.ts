@@ -91,12 +91,24 @@ describe("runner.maxConcurrentPerOrg", () => {
       const b2 = await b.api.runNow(sb2);
       await release();
       const finished = new Map<string, any>();
-      for (const [api, job] of [[a.api, first], [a.api, a2], [a.api, a3], [b.api, b1], [b.api, b2]] as const) {
+      for (const [api, job] of [
+        [a.api, first],
+        [a.api, a2],
+        [a.api, a3],
+        [b.api, b1],
+        [b.api, b2],
+      ] as const) {
         const done = await api.waitForStatus(`/backup-jobs/${job.id}`);
         expect(done.status).toBe("succeeded");
         finished.set(job.id, done);
       }
-      const names = new Map([[first.id, "a1"], [a2.id, "a2"], [a3.id, "a3"], [b1.id, "b1"], [b2.id, "b2"]]);
+      const names = new Map([
+        [first.id, "a1"],
+        [a2.id, "a2"],
+        [a3.id, "a3"],
+        [b1.id, "b1"],
+        [b2.id, "b2"],
+      ]);
       const order = [...finished.values()].sort((x, y) => Date.parse(x.startedAt) - Date.parse(y.startedAt)).map((j) => names.get(j.id));
       expect(order).toEqual(["a1", "b1", "a2", "b2", "a3"]);
     } finally {

@@ -42,7 +42,10 @@ function run(argv: string[], env: Record<string, string> = {}) {
   const res = Bun.spawnSync(argv, { cwd: repo, env: { PATH: `${bin}:/usr/bin:/bin`, ...env }, stdout: "pipe", stderr: "pipe" });
   // The legs run at the same time: their calls are listed SQLite first, whichever started first.
   const legOrder = (call: string) => (call.startsWith("sqlite") ? 0 : 1);
-  const made = readFileSync(calls, "utf8").trim().split("\n").sort((a, b) => legOrder(a) - legOrder(b));
+  const made = readFileSync(calls, "utf8")
+    .trim()
+    .split("\n")
+    .sort((a, b) => legOrder(a) - legOrder(b));
   return { code: res.exitCode, stdout: res.stdout.toString(), stderr: res.stderr.toString(), calls: made };
 }
 

@@ -16,7 +16,10 @@ export class DaemonApi {
   /** Every answer is held to the served document (test/helpers/status-contract.ts). */
   private contract: Promise<ApiContract> | null = null;
 
-  constructor(public baseUrl: string, public token: string) {}
+  constructor(
+    public baseUrl: string,
+    public token: string,
+  ) {}
 
   private contractOf(): Promise<ApiContract> {
     // A daemon that is down (killed by the test) is asked again on the next call.
@@ -61,18 +64,23 @@ export class DaemonApi {
   }
 
   async createPolicy(destinationId: string, extra: Record<string, unknown> = {}) {
-    return this.must("POST", "/backup-policies", {
-      name: `pol-${crypto.randomUUID().slice(0, 8)}`,
-      scheduleCron: "0 3 1 1 *",
-      timezone: "UTC",
-      destinationId,
-      retention: { keepLast: 50 },
-      compression: { algorithm: "zstd", level: 3 },
-      encryption: { enabled: true, recipients: [] },
-      timeoutSeconds: 600,
-      retries: 0,
-      ...extra,
-    }, 201);
+    return this.must(
+      "POST",
+      "/backup-policies",
+      {
+        name: `pol-${crypto.randomUUID().slice(0, 8)}`,
+        scheduleCron: "0 3 1 1 *",
+        timezone: "UTC",
+        destinationId,
+        retention: { keepLast: 50 },
+        compression: { algorithm: "zstd", level: 3 },
+        encryption: { enabled: true, recipients: [] },
+        timeoutSeconds: 600,
+        retries: 0,
+        ...extra,
+      },
+      201,
+    );
   }
 
   async attach(dataSourceId: string, policyId: string) {
@@ -86,16 +94,21 @@ export class DaemonApi {
   }
 
   async s3Destination(s3: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string }, bucket: string, prefix = "") {
-    return this.must("POST", "/storage-destinations", {
-      kind: "s3",
-      name: `s3-${crypto.randomUUID().slice(0, 8)}`,
-      endpoint: s3.endpoint,
-      region: s3.region,
-      bucket,
-      prefix,
-      forcePathStyle: true,
-      auth: { type: "accessKey", accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    }, 201);
+    return this.must(
+      "POST",
+      "/storage-destinations",
+      {
+        kind: "s3",
+        name: `s3-${crypto.randomUUID().slice(0, 8)}`,
+        endpoint: s3.endpoint,
+        region: s3.region,
+        bucket,
+        prefix,
+        forcePathStyle: true,
+        auth: { type: "accessKey", accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      },
+      201,
+    );
   }
 
   async runNow(dataSourceId: string, policyId?: string) {

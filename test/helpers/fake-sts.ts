@@ -24,10 +24,10 @@ export function startFakeSts(accessKeyId: string, secretAccessKey: string): Fake
       state.calls.push(params);
       state.authorizations.push(request.headers.get("authorization") ?? "");
       if (state.refuse) {
-        return new Response(
-          `<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not allowed</Message></Error><RequestId>1</RequestId></ErrorResponse>`,
-          { status: 403, headers: { "content-type": "text/xml" } },
-        );
+        return new Response(`<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not allowed</Message></Error><RequestId>1</RequestId></ErrorResponse>`, {
+          status: 403,
+          headers: { "content-type": "text/xml" },
+        });
       }
       const expiration = new Date(Date.now() + state.lifetimeSeconds * 1000).toISOString();
       return new Response(

@@ -60,7 +60,7 @@ const WEIRD = [
   "__proto__",
   "constructor",
   "'; DROP TABLE data_sources;--",
-  "\" OR 1=1 --",
+  '" OR 1=1 --',
   "<script>alert(1)</script>",
   "${jndi:ldap://x}",
   "%s%n%x",
@@ -70,7 +70,34 @@ const WEIRD = [
   "job_" + "0".repeat(26),
 ];
 
-const CRON_TOKENS = ["*", "*/5", "0", "59", "60", "61", "1-5", "5-1", "1,2,3", "L", "W", "#", "?", "MON", "JAN", "-1", "99999999999999999999", "*/0", "1/0", "a", "@daily", "@reboot", "١", "\u0000", "", "0-59/15"];
+const CRON_TOKENS = [
+  "*",
+  "*/5",
+  "0",
+  "59",
+  "60",
+  "61",
+  "1-5",
+  "5-1",
+  "1,2,3",
+  "L",
+  "W",
+  "#",
+  "?",
+  "MON",
+  "JAN",
+  "-1",
+  "99999999999999999999",
+  "*/0",
+  "1/0",
+  "a",
+  "@daily",
+  "@reboot",
+  "١",
+  "\u0000",
+  "",
+  "0-59/15",
+];
 
 /** Cron-ish strings: 0–8 fields of plausible and broken tokens. */
 export const cronish = fc.oneof(
@@ -231,7 +258,12 @@ function rawBodies(limits: FuzzLimits): fc.Arbitrary<BodyCase> {
   );
   return fc.oneof(
     { weight: 4, arbitrary: texts.map((text) => ({ kind: "raw" as const, text })) },
-    { weight: 1, arbitrary: fc.constantFrom("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=utf-16").map((contentType) => ({ kind: "raw" as const, text: '{"name":"x"}', contentType })) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .constantFrom("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=utf-16")
+        .map((contentType) => ({ kind: "raw" as const, text: '{"name":"x"}', contentType })),
+    },
     { weight: 1, arbitrary: fc.constant({ kind: "raw" as const, text: JSON.stringify({ name: "z".repeat(limits.bodyLimit + 100) }) }) },
   );
 }
@@ -245,7 +277,12 @@ export function hostileBody(schema: Schema | undefined, spec: Schema, limits: Fu
       { weight: 5, arbitrary: fc.constantFrom(...paths).chain((p) => specialFor(p.at(-1), limits).map((v) => setAt(valid, p, v))) },
       { weight: 2, arbitrary: fc.constantFrom(...paths).chain((p) => hostileValue(limits).map((v) => setAt(valid, p, v))) },
       { weight: 1, arbitrary: fc.constantFrom(...paths).map((p) => deleteAt(valid, p)) },
-      { weight: 1, arbitrary: fc.tuple(fc.constantFrom("extra", "__proto__", "orgId", "id", "createdAt", "password"), hostileValue(limits)).map(([k, v]) => (valid && typeof valid === "object" ? { ...(valid as object), [k]: v } : { [k]: v })) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .tuple(fc.constantFrom("extra", "__proto__", "orgId", "id", "createdAt", "password"), hostileValue(limits))
+          .map(([k, v]) => (valid && typeof valid === "object" ? { ...(valid as object), [k]: v } : { [k]: v })),
+      },
       { weight: 1, arbitrary: fc.constant(valid) },
     );
   });
@@ -257,14 +294,16 @@ export function encodeAny(s: string): string {
   try {
     return encodeURIComponent(s);
   } catch {
-    return [...s].map((ch) => {
-      try {
-        return encodeURIComponent(ch);
-      } catch {
-        const c = ch.charCodeAt(0);
-        return `%${(0xe0 | (c >> 12)).toString(16)}%${(0x80 | ((c >> 6) & 0x3f)).toString(16)}%${(0x80 | (c & 0x3f)).toString(16)}`;
-      }
-    }).join("");
+    return [...s]
+      .map((ch) => {
+        try {
+          return encodeURIComponent(ch);
+        } catch {
+          const c = ch.charCodeAt(0);
+          return `%${(0xe0 | (c >> 12)).toString(16)}%${(0x80 | ((c >> 6) & 0x3f)).toString(16)}%${(0x80 | (c & 0x3f)).toString(16)}`;
+        }
+      })
+      .join("");
   }
 }
 
@@ -272,7 +311,12 @@ export function encodeAny(s: string): string {
 export function hostileSegment(valid: string[], limits: FuzzLimits): fc.Arbitrary<string> {
   return fc.oneof(
     { weight: 2, arbitrary: fc.constantFrom(...valid) },
-    { weight: 3, arbitrary: hostileString(limits).filter((s) => s.length < 9000).map(encodeAny) },
+    {
+      weight: 3,
+      arbitrary: hostileString(limits)
+        .filter((s) => s.length < 9000)
+        .map(encodeAny),
+    },
     { weight: 2, arbitrary: fc.constantFrom("%", "%zz", "%00", "%E0%A4%A", "%ff%fe", "..%2f..%2fetc", "%2e%2e", "a%2Fb", "%252e%252e%252f", "ds_%00", "x".repeat(20_000)) },
   );
 }
@@ -287,13 +331,8 @@ export function hostileQuery(params: { name: string; schema: Schema }[], spec: S
     const extra = p.name === "cursor" ? fc.constantFrom(...cursors) : p.name === "limit" ? fc.constantFrom("0", "201", "-1", "1.5", "1e2", "0x10", "９", "") : specialFor(p.name, limits).map(asText);
     return fc.oneof(valid, hostileString(limits), extra, fc.constant(undefined)).map((v) => (v === undefined ? [] : [`${p.name}=${encodeAny(v)}`]));
   };
-  return fc
-    .tuple(
-      fc.tuple(...params.map(one)),
-      fc.constantFrom([], ["limit=1&limit=2"], ["extra=1"], ["%=%"], ["a[b]=1"], [`${params[0]?.name ?? "q"}=%ff`]),
-    )
-    .map(([parts, stray]) => {
-      const all = [...parts.flat(), ...stray];
-      return all.length ? `?${all.join("&")}` : "";
-    });
+  return fc.tuple(fc.tuple(...params.map(one)), fc.constantFrom([], ["limit=1&limit=2"], ["extra=1"], ["%=%"], ["a[b]=1"], [`${params[0]?.name ?? "q"}=%ff`])).map(([parts, stray]) => {
+    const all = [...parts.flat(), ...stray];
+    return all.length ? `?${all.join("&")}` : "";
+  });
 }

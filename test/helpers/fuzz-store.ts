@@ -8,15 +8,11 @@ async function tables(store: Store): Promise<string[]> {
   const rows =
     store.dialect === "sqlite"
       ? await storeAll<{ name: string }>(store, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-      : await storeAll<{ name: string }>(
-          store,
-          `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name COLLATE "C"`,
-        );
+      : await storeAll<{ name: string }>(store, `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name COLLATE "C"`);
   return rows.map((r) => r.name);
 }
 
-const rowText = (row: unknown) =>
-  JSON.stringify(row, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString("hex") : typeof v === "bigint" ? v.toString() : v));
+const rowText = (row: unknown) => JSON.stringify(row, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString("hex") : typeof v === "bigint" ? v.toString() : v));
 
 /**
  * A fingerprint of every table of the store (row count and a hash of its rows), the audit

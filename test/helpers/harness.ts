@@ -86,7 +86,10 @@ export interface HarnessOptions {
 export async function createHarness(env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
   const dir = tempDir();
   const storeUrl = opts.store === "sqlite" ? null : await freshStoreUrl();
-  const { config } = loadConfig({ env: { SNAPDB_DATA_DIR: dir.path, ...(testStore() === "postgres" ? { SNAPDB_NODE_LABELS: MATRIX_NODE_LABELS } : {}), ...(storeUrl ? { SNAPDB_STORE_URL: storeUrl } : {}), ...env }, defaultConfigFile: "/nonexistent" });
+  const { config } = loadConfig({
+    env: { SNAPDB_DATA_DIR: dir.path, ...(testStore() === "postgres" ? { SNAPDB_NODE_LABELS: MATRIX_NODE_LABELS } : {}), ...(storeUrl ? { SNAPDB_STORE_URL: storeUrl } : {}), ...env },
+    defaultConfigFile: "/nonexistent",
+  });
   const secret = hsSecret(config)!;
   const master = masterKey(config);
   const { store } = await openMigratedStore(config);
@@ -125,8 +128,7 @@ export async function createHarness(env: Record<string, string> = {}, opts: Harn
   });
   // Every answer is held to the served document (test/helpers/status-contract.ts).
   let contract: Promise<ApiContract> | null = null;
-  const contractOf = () =>
-    (contract ??= app.handle(new Request("http://localhost/swagger/json")).then(async (r) => contractFor(await r.json())));
+  const contractOf = () => (contract ??= app.handle(new Request("http://localhost/swagger/json")).then(async (r) => contractFor(await r.json())));
   const harness: Harness = {
     app,
     config,

@@ -36,16 +36,25 @@ export async function startMariaDb(opts: { password?: string } = {}): Promise<Ma
   };
   const unregister = onExit(cleanup);
   try {
-    const install = Bun.spawnSync(
-      ["mariadb-install-db", "--no-defaults", "--user=root", `--datadir=${datadir}`, "--auth-root-authentication-method=socket", "--skip-test-db"],
-      { stdout: "pipe", stderr: "pipe" },
-    );
+    const install = Bun.spawnSync(["mariadb-install-db", "--no-defaults", "--user=root", `--datadir=${datadir}`, "--auth-root-authentication-method=socket", "--skip-test-db"], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     if (install.exitCode !== 0) throw new Error(`mariadb-install-db failed: ${install.stderr.toString().slice(-2000)}`);
     proc = Bun.spawn(
       [
-        "mariadbd", "--no-defaults", "--user=root", `--datadir=${datadir}`, `--socket=${socket}`, `--port=${port}`,
-        "--bind-address=127.0.0.1", `--pid-file=${join(root, "mysqld.pid")}`, "--skip-log-bin", "--innodb-buffer-pool-size=32M",
-        "--innodb-flush-log-at-trx-commit=0", "--skip-name-resolve",
+        "mariadbd",
+        "--no-defaults",
+        "--user=root",
+        `--datadir=${datadir}`,
+        `--socket=${socket}`,
+        `--port=${port}`,
+        "--bind-address=127.0.0.1",
+        `--pid-file=${join(root, "mysqld.pid")}`,
+        "--skip-log-bin",
+        "--innodb-buffer-pool-size=32M",
+        "--innodb-flush-log-at-trx-commit=0",
+        "--skip-name-resolve",
       ],
       { stdout: "ignore", stderr: "ignore" },
     );

@@ -31,7 +31,7 @@ export const policyBody = (destinationId: string, extra: Record<string, unknown>
 /** A policy created through the API, returned as the API answers it. */
 export async function createPolicyVia(h: Harness, org: string, extra: Record<string, unknown> = {}): Promise<any> {
   const token = await h.token(org);
-  const res = await h.call("POST", "/backup-policies", { token, body: policyBody((await seedDestination(h, org)), extra) });
+  const res = await h.call("POST", "/backup-policies", { token, body: policyBody(await seedDestination(h, org), extra) });
   if (res.status !== 201) throw new Error(`policy create failed: ${res.status} ${res.text}`);
   return res.body;
 }

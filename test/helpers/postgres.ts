@@ -24,7 +24,6 @@ export interface PgServer {
   stop(): Promise<void>;
 }
 
-
 function runAsPostgres(argv: string[], input?: string): string {
   const res = Bun.spawnSync(["runuser", "-u", "postgres", "--", ...argv], {
     stdin: input === undefined ? "ignore" : Buffer.from(input),
@@ -69,7 +68,27 @@ export async function startPostgres(opts: { password?: string; replication?: boo
   try {
     runAsPostgres([join(binDir, "initdb"), "-D", data, "-U", "postgres", "--auth-local=peer", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "-N"]);
     proc = Bun.spawn(
-      ["runuser", "-u", "postgres", "--", join(binDir, "postgres"), "-D", data, "-k", socketDir, "-h", "127.0.0.1", "-p", String(port), "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+      [
+        "runuser",
+        "-u",
+        "postgres",
+        "--",
+        join(binDir, "postgres"),
+        "-D",
+        data,
+        "-k",
+        socketDir,
+        "-h",
+        "127.0.0.1",
+        "-p",
+        String(port),
+        "-c",
+        "fsync=off",
+        "-c",
+        "synchronous_commit=off",
+        "-c",
+        "full_page_writes=off",
+      ],
       { stdout: "ignore", stderr: "ignore" },
     );
     const psql = (sql: string, database = "postgres") =>

@@ -32,8 +32,6 @@ export async function securedRoutes(h: Harness): Promise<SpecRoute[]> {
   return routes;
 }
 
-export const fillPath = (template: string, params: Record<string, string>) =>
-  template.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(params[name] ?? `missing_${name}`));
+export const fillPath = (template: string, params: Record<string, string>) => template.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(params[name] ?? `missing_${name}`));
 
-export const fixtureFor = (fixtures: Fixtures, r: SpecRoute) =>
-  fixtures[`${r.method} ${r.template}`] ?? fixtures[r.template];
+export const fixtureFor = (fixtures: Fixtures, r: SpecRoute) => fixtures[`${r.method} ${r.template}`] ?? fixtures[r.template];

@@ -17,8 +17,7 @@ export const testStore = (): "sqlite" | "postgres" => (process.env.SNAPDB_TEST_S
  * what pinnedToHarness() adds to a create body. On the SQLite leg both are empty.
  */
 export const MATRIX_NODE_LABELS = "matrix=harness";
-export const pinnedToHarness = (): { runOn?: { labels: Record<string, string> } } =>
-  testStore() === "postgres" ? { runOn: { labels: { matrix: "harness" } } } : {};
+export const pinnedToHarness = (): { runOn?: { labels: Record<string, string> } } => (testStore() === "postgres" ? { runOn: { labels: { matrix: "harness" } } } : {});
 
 let server: Promise<PgServer> | null = null;
 let databases = 0;
@@ -42,8 +41,7 @@ export function storeUrlFor(dataDir: string): Promise<string | null> {
   return url;
 }
 
-const filesUnder = (dir: string): string[] =>
-  readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? filesUnder(join(dir, n)) : [join(dir, n)]));
+const filesUnder = (dir: string): string[] => readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? filesUnder(join(dir, n)) : [join(dir, n)]));
 
 /**
  * Everything the store holds, as bytes, for a test that greps it for secrets. SQLite: the

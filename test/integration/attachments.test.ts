@@ -17,8 +17,7 @@ beforeAll(async () => {
 afterAll(() => h.close());
 
 const post = (body: unknown) => h.call("POST", "/attachments", { token, body });
-const actions = async (targetId: string) =>
-  (await h.store.db.select().from(auditEvents).where(eq(auditEvents.targetId, targetId))).map((e) => e.action);
+const actions = async (targetId: string) => (await h.store.db.select().from(auditEvents).where(eq(auditEvents.targetId, targetId))).map((e) => e.action);
 
 async function insertJob(id: string, att: { id: string; dataSourceId: string; policyId: string }, status: string, queuedAt: number) {
   await h.store.db.insert(backupJobs).values({ id, orgId: ORG, dataSourceId: att.dataSourceId, policyId: att.policyId, attachmentId: att.id, trigger: "schedule", status: status as any, queuedAt });
@@ -36,7 +35,7 @@ describe("attachments", () => {
     expect(next.getTime() - Date.now()).toBeLessThanOrEqual(25 * 3600_000);
     const berlin = new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/Berlin", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(next);
     expect(berlin).toBe("02:30");
-    expect((await actions(res.body.id))).toEqual(["attachment.created"]);
+    expect(await actions(res.body.id)).toEqual(["attachment.created"]);
 
     await insertJob("job_01AAAAAAAAAAAAAAAAAAAAAAAA", res.body, "failed", 1_000);
     await insertJob("job_01BBBBBBBBBBBBBBBBBBBBBBBB", res.body, "succeeded", 2_000);
@@ -47,14 +46,14 @@ describe("attachments", () => {
 
   test("enabled: false → no nextRunAt; PATCH toggles it and audits; no-op PATCH writes nothing", async () => {
     const policy = await createPolicyVia(h, ORG);
-    const res = await post({ dataSourceId: (await seedDataSource(h, ORG)), policyId: policy.id, enabled: false });
+    const res = await post({ dataSourceId: await seedDataSource(h, ORG), policyId: policy.id, enabled: false });
     expect(res.body.nextRunAt).toBeNull();
     const on = await h.call("PATCH", `/attachments/${res.body.id}`, { token, body: { enabled: true } });
     expect(on.status).toBe(200);
     expect(on.body.enabled).toBe(true);
     expect(on.body.nextRunAt).not.toBeNull();
     await h.call("PATCH", `/attachments/${res.body.id}`, { token, body: { enabled: true } });
-    expect((await actions(res.body.id))).toEqual(["attachment.created", "attachment.updated"]);
+    expect(await actions(res.body.id)).toEqual(["attachment.created", "attachment.updated"]);
     expect((await h.call("PATCH", `/attachments/${res.body.id}`, { token, body: { enabled: false, policyId: "x" } })).status).toBe(400);
     expect((await h.call("PATCH", `/attachments/${res.body.id}`, { token, body: {} })).status).toBe(400);
   });
@@ -65,9 +64,9 @@ describe("attachments", () => {
     const foreignPolicy = await createPolicyVia(h, "org_elsewhere");
     const a = await post({ dataSourceId: foreignDs, policyId: policy.id });
     expect([a.status, a.body.details[0].path]).toEqual([404, "/dataSourceId"]);
-    const b = await post({ dataSourceId: (await seedDataSource(h, ORG)), policyId: foreignPolicy.id });
+    const b = await post({ dataSourceId: await seedDataSource(h, ORG), policyId: foreignPolicy.id });
     expect([b.status, b.body.details[0].path]).toEqual([404, "/policyId"]);
-    expect((await post({ dataSourceId: (await seedDataSource(h, ORG)), policyId: policy.id, extra: 1 })).status).toBe(400);
+    expect((await post({ dataSourceId: await seedDataSource(h, ORG), policyId: policy.id, extra: 1 })).status).toBe(400);
   });
 
   test("the same policy on the same data source twice → 409, also under concurrent requests", async () => {
@@ -80,7 +79,7 @@ describe("attachments", () => {
     const ds2 = await seedDataSource(h, ORG);
     const results = await Promise.all(Array.from({ length: 20 }, () => post({ dataSourceId: ds2, policyId: policy.id })));
     expect(results.map((r) => r.status).sort()).toEqual([201, ...Array(19).fill(409)]);
-    expect((await h.store.db.select().from(attachments).where(eq(attachments.dataSourceId, ds2)))).toHaveLength(1);
+    expect(await h.store.db.select().from(attachments).where(eq(attachments.dataSourceId, ds2))).toHaveLength(1);
   });
 
   test("a pair inserted after the pre-check still ends as 409 (the unique index decides)", async () => {
@@ -122,11 +121,10 @@ describe("attachments", () => {
     const p1 = await createPolicyVia(h, "org_list");
     const p2 = await createPolicyVia(h, "org_list");
     const ds = await seedDataSource(h, "org_list");
-    const mk = async (policyId: string, dataSourceId: string, enabled: boolean) =>
-      (await h.call("POST", "/attachments", { token: t2, body: { policyId, dataSourceId, enabled } })).body.id as string;
+    const mk = async (policyId: string, dataSourceId: string, enabled: boolean) => (await h.call("POST", "/attachments", { token: t2, body: { policyId, dataSourceId, enabled } })).body.id as string;
     const a = await mk(p1.id, ds, true);
     const b = await mk(p2.id, ds, false);
-    const c = await mk(p1.id, (await seedDataSource(h, "org_list")), true);
+    const c = await mk(p1.id, await seedDataSource(h, "org_list"), true);
     const ids = async (q: string) => (await h.call("GET", `/attachments${q}`, { token: t2 })).body.items.map((x: any) => x.id);
     expect(await ids("")).toEqual([c, b, a]);
     expect(await ids(`?dataSourceId=${ds}`)).toEqual([b, a]);
@@ -143,13 +141,13 @@ describe("attachments", () => {
 
   test("DELETE detaches → 204; jobs stay", async () => {
     const policy = await createPolicyVia(h, ORG);
-    const att = (await post({ dataSourceId: (await seedDataSource(h, ORG)), policyId: policy.id })).body;
+    const att = (await post({ dataSourceId: await seedDataSource(h, ORG), policyId: policy.id })).body;
     await insertJob("job_01CCCCCCCCCCCCCCCCCCCCCCCC", att, "succeeded", 3_000);
     expect((await h.call("DELETE", `/attachments/${att.id}`, { token })).status).toBe(204);
     expect((await h.call("GET", `/attachments/${att.id}`, { token })).status).toBe(404);
     expect((await h.call("DELETE", `/attachments/${att.id}`, { token })).status).toBe(404);
-    expect((await h.store.db.select().from(backupJobs).where(eq(backupJobs.attachmentId, att.id)))).toHaveLength(1);
-    expect((await actions(att.id))).toEqual(["attachment.created", "attachment.deleted"]);
+    expect(await h.store.db.select().from(backupJobs).where(eq(backupJobs.attachmentId, att.id))).toHaveLength(1);
+    expect(await actions(att.id)).toEqual(["attachment.created", "attachment.deleted"]);
     // Detached, the pair can be attached again.
     expect((await post({ dataSourceId: att.dataSourceId, policyId: policy.id })).status).toBe(201);
   });

@@ -9,12 +9,16 @@ let token: string;
 
 async function record(org: string, action: AuditAction, extra: { actor?: string; targetId?: string; metadata?: Record<string, unknown> } = {}) {
   return await h.store.db.transaction(async (tx) =>
-    recordAudit(tx, { orgId: org, actor: { type: "user", id: extra.actor ?? "alice" }, requestId: "req_test", ip: "127.0.0.1" }, {
-      action,
-      targetType: action.split(".")[0] as AuditTargetType,
-      targetId: extra.targetId ?? "ds_x",
-      metadata: extra.metadata,
-    }),
+    recordAudit(
+      tx,
+      { orgId: org, actor: { type: "user", id: extra.actor ?? "alice" }, requestId: "req_test", ip: "127.0.0.1" },
+      {
+        action,
+        targetType: action.split(".")[0] as AuditTargetType,
+        targetId: extra.targetId ?? "ds_x",
+        metadata: extra.metadata,
+      },
+    ),
   );
 }
 
@@ -27,7 +31,7 @@ afterAll(() => h.close());
 describe("audit log", () => {
   test("keyset pagination over thousands of events with inserts between pages loses and repeats nothing", async () => {
     const original = new Set<string>();
-    for (let i = 0; i < 2500; i++) original.add((await record("org_a", "attachment.run_skipped", { targetId: `t_${i}` })));
+    for (let i = 0; i < 2500; i++) original.add(await record("org_a", "attachment.run_skipped", { targetId: `t_${i}` }));
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;

@@ -28,15 +28,22 @@ beforeAll(async () => {
   await h.runner.start();
   token = await h.token("org_aborts");
   destinationId = (
-    await must(h, token, "POST", "/storage-destinations", {
-      kind: "s3",
-      name: "aborts",
-      endpoint: s3.endpoint,
-      region: s3.region,
-      bucket: "aborts",
-      forcePathStyle: true,
-      auth: { type: "accessKey", accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    }, 201)
+    await must(
+      h,
+      token,
+      "POST",
+      "/storage-destinations",
+      {
+        kind: "s3",
+        name: "aborts",
+        endpoint: s3.endpoint,
+        region: s3.region,
+        bucket: "aborts",
+        forcePathStyle: true,
+        auth: { type: "accessKey", accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      },
+      201,
+    )
   ).id;
   sourceId = (await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: pg.database }, { username: pg.user, password: pg.password })).id;
 }, 60_000);

@@ -56,10 +56,21 @@ for (const [name, policy, where] of cases) {
     const destinationId =
       where === "managed"
         ? (await managedDestination(h, token)).id
-        : (await h.call("POST", "/storage-destinations", {
-            token,
-            body: { kind: "s3", name: `s3-${crypto.randomUUID().slice(0, 6)}`, endpoint: s3.endpoint, region: s3.region, bucket: "progress", prefix: "", forcePathStyle: true, auth: { type: "accessKey", accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } },
-          })).body.id;
+        : (
+            await h.call("POST", "/storage-destinations", {
+              token,
+              body: {
+                kind: "s3",
+                name: `s3-${crypto.randomUUID().slice(0, 6)}`,
+                endpoint: s3.endpoint,
+                region: s3.region,
+                bucket: "progress",
+                prefix: "",
+                forcePathStyle: true,
+                auth: { type: "accessKey", accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+              },
+            })
+          ).body.id;
     const { job, whileRunning } = await watch(destinationId, policy);
     expect({ status: job.status, error: job.error }).toEqual({ status: "succeeded", error: null });
     // Seen part-way: more than nothing, less than the whole dump.

@@ -40,15 +40,21 @@ beforeAll(async () => {
   await h.runner.start();
   token = await h.token(ORG);
   managedId = (await managedDestination(h, token)).id;
-  pg.psql(`SET ROLE ${pg.user};
+  pg.psql(
+    `SET ROLE ${pg.user};
     CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL, note text, born date, balance numeric(12,2), meta jsonb);
     INSERT INTO customers (name, note, born, balance, meta)
       SELECT 'name ' || g, CASE WHEN g % 7 = 0 THEN NULL ELSE 'ünïcødé ✓ ' || g END, date '2000-01-01' + g, g * 1.5, jsonb_build_object('g', g)
       FROM generate_series(1, 3000) g;
     CREATE INDEX customers_name ON customers (name);
-    CREATE VIEW rich AS SELECT * FROM customers WHERE balance > 1000;`, pg.database);
-  maria.sql(`CREATE TABLE items (id INT PRIMARY KEY AUTO_INCREMENT, label VARCHAR(100), body BLOB);
-    INSERT INTO items (label, body) VALUES ('a', UNHEX('00FF10')), ('b', NULL), ('ç', 'text');`, maria.database);
+    CREATE VIEW rich AS SELECT * FROM customers WHERE balance > 1000;`,
+    pg.database,
+  );
+  maria.sql(
+    `CREATE TABLE items (id INT PRIMARY KEY AUTO_INCREMENT, label VARCHAR(100), body BLOB);
+    INSERT INTO items (label, body) VALUES ('a', UNHEX('00FF10')), ('b', NULL), ('ç', 'text');`,
+    maria.database,
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -58,8 +64,7 @@ afterAll(async () => {
   scratch.cleanup();
 });
 
-const pgSource = (password = pg.password) =>
-  createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: pg.database }, { username: pg.user, password });
+const pgSource = (password = pg.password) => createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: pg.database }, { username: pg.user, password });
 
 describe("backup runner", () => {
   test("PostgreSQL → managed local disk: pg custom dump, zstd, age; restorable by hand", async () => {
@@ -80,7 +85,7 @@ describe("backup runner", () => {
 
     // The README's manual restore: age -d -i key | zstd -d | pg_restore.
     const keyFile = join(scratch.path, "org.key");
-    writeFileSync(keyFile, `${(await orgIdentity(h.store.db, new SecretBox(h.master), ORG))}\n`, { mode: 0o600 });
+    writeFileSync(keyFile, `${await orgIdentity(h.store.db, new SecretBox(h.master), ORG)}\n`, { mode: 0o600 });
     const dump = run(["zstd", "-d", "-c"], run(["age", "-d", "-i", keyFile], stored));
     expect(dump.length).toBe(job.sizeBytes);
     const listing = run([join(pg.binDir, "pg_restore"), "--list"], dump).toString();
@@ -89,10 +94,11 @@ describe("backup runner", () => {
     expect(listing).toContain("INDEX public customers_name");
     // …and into a fresh database, with no snapdb code in the path: the data is all there.
     pg.psql(`CREATE DATABASE by_hand OWNER ${pg.user}`);
-    const restore = Bun.spawnSync(
-      [join(pg.binDir, "pg_restore"), "--no-owner", "--exit-on-error", `--host=${pg.host}`, `--port=${pg.port}`, `--username=${pg.user}`, "--dbname=by_hand"],
-      { stdin: dump, env: { PATH: process.env.PATH!, PGPASSWORD: pg.password }, stderr: "pipe" },
-    );
+    const restore = Bun.spawnSync([join(pg.binDir, "pg_restore"), "--no-owner", "--exit-on-error", `--host=${pg.host}`, `--port=${pg.port}`, `--username=${pg.user}`, "--dbname=by_hand"], {
+      stdin: dump,
+      env: { PATH: process.env.PATH!, PGPASSWORD: pg.password },
+      stderr: "pipe",
+    });
     expect(restore.stderr.toString()).toBe("");
     expect(restore.exitCode).toBe(0);
     const digest = (db: string) =>
@@ -129,16 +135,23 @@ describe("backup runner", () => {
   });
 
   test("MariaDB → bring-your-own S3 (s3rver), gzip, unencrypted", async () => {
-    const dst = await must(h, token, "POST", "/storage-destinations", {
-      kind: "s3",
-      name: "byo",
-      endpoint: s3.endpoint,
-      region: s3.region,
-      bucket: "backups",
-      prefix: "team-a",
-      forcePathStyle: true,
-      auth: { type: "accessKey", accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    }, 201);
+    const dst = await must(
+      h,
+      token,
+      "POST",
+      "/storage-destinations",
+      {
+        kind: "s3",
+        name: "byo",
+        endpoint: s3.endpoint,
+        region: s3.region,
+        bucket: "backups",
+        prefix: "team-a",
+        forcePathStyle: true,
+        auth: { type: "accessKey", accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      },
+      201,
+    );
     const source = await createSource(h, token, { engine: "mariadb", host: maria.host, port: maria.port, database: maria.database }, { username: maria.user, password: maria.password });
     const policy = await createPolicy(h, token, dst.id, { compression: { algorithm: "gzip", level: 6 }, encryption: { enabled: false, recipients: [] } });
     await attach(h, token, source.id, policy.id);
@@ -290,15 +303,22 @@ describe("backup runner", () => {
   });
 
   test("a retryable storage failure is retried with backoff, then fails", async () => {
-    const dead = await must(h, token, "POST", "/storage-destinations", {
-      kind: "s3",
-      name: "dead",
-      endpoint: "http://127.0.0.1:9",
-      region: "us-east-1",
-      bucket: "nowhere",
-      forcePathStyle: true,
-      auth: { type: "accessKey", accessKeyId: "AKIA", secretAccessKey: "secret" },
-    }, 201);
+    const dead = await must(
+      h,
+      token,
+      "POST",
+      "/storage-destinations",
+      {
+        kind: "s3",
+        name: "dead",
+        endpoint: "http://127.0.0.1:9",
+        region: "us-east-1",
+        bucket: "nowhere",
+        forcePathStyle: true,
+        auth: { type: "accessKey", accessKeyId: "AKIA", secretAccessKey: "secret" },
+      },
+      201,
+    );
     const source = await createSource(h, token, { engine: "sqlite", path: smallSqlite(scratch.path) });
     const policy = await createPolicy(h, token, dead.id, { retries: 1 });
     await attach(h, token, source.id, policy.id);
@@ -386,8 +406,7 @@ describe("backup runner", () => {
     await Bun.write(file, "looks complete but was never recorded");
     await h.store.db
       .insert(backupJobs)
-      .values({ id: "job_crashed", orgId: ORG, dataSourceId: source.id, destinationId: managedId, trigger: "manual", status: "running", queuedAt: Date.now(), startedAt: Date.now(), objectKey: key })
-      ;
+      .values({ id: "job_crashed", orgId: ORG, dataSourceId: source.id, destinationId: managedId, trigger: "manual", status: "running", queuedAt: Date.now(), startedAt: Date.now(), objectKey: key });
     const ids = await recoverInterruptedJobs(h.store.db, h.storage, h.runner ? silent() : silent());
     expect(ids).toEqual(["job_crashed"]);
     const row = (await h.store.db.select().from(backupJobs).where(eq(backupJobs.id, "job_crashed")))[0]!;

@@ -61,8 +61,11 @@ beforeAll(async () => {
 
   pg.psql(`CREATE DATABASE otherdb;`);
   // Readable and writable by everyone: had the tools connected there, nothing would have stopped them.
-  pg.psql(`CREATE TABLE ${MARKER} (secret text); INSERT INTO ${MARKER} VALUES ('not yours'); GRANT SELECT ON ${MARKER} TO PUBLIC;
-    GRANT CREATE ON SCHEMA public TO PUBLIC;`, "otherdb");
+  pg.psql(
+    `CREATE TABLE ${MARKER} (secret text); INSERT INTO ${MARKER} VALUES ('not yours'); GRANT SELECT ON ${MARKER} TO PUBLIC;
+    GRANT CREATE ON SCHEMA public TO PUBLIC;`,
+    "otherdb",
+  );
   pg.psql(`SET ROLE ${pg.user}; CREATE TABLE own_table (id int); INSERT INTO own_table VALUES (1), (2);`, pg.database);
   // Databases literally named like the attacks, owned by the tenant's role.
   pg.psql(`CREATE DATABASE "dbname=otherdb" OWNER ${pg.user}; CREATE DATABASE "host=${pg.host} dbname=otherdb" OWNER ${pg.user};

@@ -78,26 +78,30 @@ describe("data dir and store file modes (umask 022)", () => {
     expect({ db: octal(mode(db)), wal: octal(mode(`${db}-wal`)), dir: octal(mode(dataDir)) }).toEqual({ db: "0600", wal: "0600", dir: "0700" });
   }, 60_000);
 
-  test.skipIf(process.getuid?.() !== 0)("someone else's data dir that others can write is refused, nothing written into it", async () => {
-    const dataDir = join(scratch.path, "shared");
-    mkdirSync(dataDir);
-    chmodSync(dataDir, 0o777);
-    chownSync(dataDir, 65534, 65534);
-    const configFile = join(scratch.path, "empty.toml");
-    writeFileSync(configFile, "");
-    const { SNAPDB_CONFIG: _c, SNAPDB_JWT_SECRET: _s, ...env } = process.env;
-    const proc = Bun.spawn([process.execPath, join(REPO_ROOT, "src/main.ts"), "serve", "--config", configFile, "--data-dir", dataDir, "--listen", "127.0.0.1:0"], {
-      cwd: REPO_ROOT,
-      env,
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
-    const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
-    clearTimeout(timer);
-    expect(code).toBe(2);
-    expect(stderr).toContain(`dataDir ${dataDir}: mode 0777 lets other users write it`);
-    expect(readdirSync(dataDir)).toEqual([]);
-    expect(existsSync(join(dataDir, "master.key"))).toBe(false);
-  }, 30_000);
+  test.skipIf(process.getuid?.() !== 0)(
+    "someone else's data dir that others can write is refused, nothing written into it",
+    async () => {
+      const dataDir = join(scratch.path, "shared");
+      mkdirSync(dataDir);
+      chmodSync(dataDir, 0o777);
+      chownSync(dataDir, 65534, 65534);
+      const configFile = join(scratch.path, "empty.toml");
+      writeFileSync(configFile, "");
+      const { SNAPDB_CONFIG: _c, SNAPDB_JWT_SECRET: _s, ...env } = process.env;
+      const proc = Bun.spawn([process.execPath, join(REPO_ROOT, "src/main.ts"), "serve", "--config", configFile, "--data-dir", dataDir, "--listen", "127.0.0.1:0"], {
+        cwd: REPO_ROOT,
+        env,
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+      const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+      clearTimeout(timer);
+      expect(code).toBe(2);
+      expect(stderr).toContain(`dataDir ${dataDir}: mode 0777 lets other users write it`);
+      expect(readdirSync(dataDir)).toEqual([]);
+      expect(existsSync(join(dataDir, "master.key"))).toBe(false);
+    },
+    30_000,
+  );
 });

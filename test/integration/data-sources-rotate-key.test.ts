@@ -31,8 +31,7 @@ async function seed() {
   const now = Date.now();
   await h.store.db
     .insert(storageDestinations)
-    .values({ id: dst, orgId: "org_r", kind: "s3", name: `d-${dst}`, settings: {}, secretCiphertext: sealed.ciphertext, secretKeyId: sealed.keyId, createdAt: now, updatedAt: now })
-    ;
+    .values({ id: dst, orgId: "org_r", kind: "s3", name: `d-${dst}`, settings: {}, secretCiphertext: sealed.ciphertext, secretKeyId: sealed.keyId, createdAt: now, updatedAt: now });
   return { dsId: ds.body.id as string, dstId: dst };
 }
 
@@ -59,7 +58,7 @@ describe("snapdb rotate-master-key", () => {
     expect(code).toBe(0);
     const newKey = readKeyFile(h.config.masterKeyFile);
     expect(keyIdOf(newKey)).not.toBe(keyIdOf(oldKey));
-    expect((await openWithKeyFile(dsId, dstId))).toEqual({ password: PASSWORD, s3: S3_SECRET });
+    expect(await openWithKeyFile(dsId, dstId)).toEqual({ password: PASSWORD, s3: S3_SECRET });
     // The org's age identity (what decrypts its backups) moves to the new key too.
     const identity = (await orgIdentity(h.store.db, new SecretBox(newKey), "org_r"))!;
     expect(await recipientOf(identity)).toBe(recipient);
@@ -84,7 +83,7 @@ describe("snapdb rotate-master-key", () => {
     const again = await rotateMasterKey(keyFile, h.store);
     expect(again).toMatchObject({ resumed: true, newKeyId: keyIdOf(p.newKey), dataSources: 0, destinations: 0, orgKeys: 0 });
     expect(keyIdOf(readKeyFile(keyFile))).toBe(keyIdOf(p.newKey));
-    expect((await openWithKeyFile(dsId, dstId))).toEqual({ password: PASSWORD, s3: S3_SECRET });
+    expect(await openWithKeyFile(dsId, dstId)).toEqual({ password: PASSWORD, s3: S3_SECRET });
   });
 
   test("a crash before the commit leaves the store on the old key; the re-run adopts the pending key", async () => {
@@ -95,7 +94,7 @@ describe("snapdb rotate-master-key", () => {
     expect(r.resumed).toBe(true);
     expect(r.newKeyId).toBe(keyIdOf(p.newKey));
     expect(r.dataSources).toBeGreaterThan(0);
-    expect((await openWithKeyFile(dsId, dstId))).toEqual({ password: PASSWORD, s3: S3_SECRET });
+    expect(await openWithKeyFile(dsId, dstId)).toEqual({ password: PASSWORD, s3: S3_SECRET });
   });
 
   test("a secret that does not open aborts the rotation with nothing changed", async () => {
@@ -105,10 +104,19 @@ describe("snapdb rotate-master-key", () => {
     const snapshot = (await h.store.db.select().from(dataSources).where(eq(dataSources.id, dsId)))[0]!;
     const bad = newId("ds");
     const now = Date.now();
-    await h.store.db
-      .insert(dataSources)
-      .values({ id: bad, orgId: "org_r", name: `bad-${bad}`, engine: "sqlite", path: "/x.db", credentialsUsername: "u", credentialsCiphertext: snapshot.credentialsCiphertext, credentialsKeyId: snapshot.credentialsKeyId, credentialsUpdatedAt: now, createdAt: now, updatedAt: now })
-      ;
+    await h.store.db.insert(dataSources).values({
+      id: bad,
+      orgId: "org_r",
+      name: `bad-${bad}`,
+      engine: "sqlite",
+      path: "/x.db",
+      credentialsUsername: "u",
+      credentialsCiphertext: snapshot.credentialsCiphertext,
+      credentialsKeyId: snapshot.credentialsKeyId,
+      credentialsUpdatedAt: now,
+      createdAt: now,
+      updatedAt: now,
+    });
     expect(async () => rotateMasterKey(keyFile, h.store)).toThrow(/does not open/);
     expect(Buffer.from(readKeyFile(keyFile)).equals(Buffer.from(before))).toBe(true);
     expect((await h.store.db.select().from(dataSources).where(eq(dataSources.id, dsId)))[0]!.credentialsCiphertext).toBe(snapshot.credentialsCiphertext);

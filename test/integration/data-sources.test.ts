@@ -35,10 +35,7 @@ const auditRows = async (targetId: string) => await h.store.db.select().from(aud
 
 async function insertJob(dataSourceId: string, status: "succeeded" | "running" = "succeeded", extra: Record<string, unknown> = {}) {
   const id = newId("job");
-  await h.store.db
-    .insert(backupJobs)
-    .values({ id, orgId: "org_ds", dataSourceId, trigger: "manual", status, queuedAt: Date.now(), ...extra })
-    ;
+  await h.store.db.insert(backupJobs).values({ id, orgId: "org_ds", dataSourceId, trigger: "manual", status, queuedAt: Date.now(), ...extra });
   return id;
 }
 
@@ -193,8 +190,7 @@ describe("data sources: credentials", () => {
     await h.store.db
       .update(dataSources)
       .set({ credentialsUsername: "u", credentialsCiphertext: rowA.credentialsCiphertext, credentialsKeyId: rowA.credentialsKeyId, credentialsUpdatedAt: 1 })
-      .where(eq(dataSources.id, b.id))
-      ;
+      .where(eq(dataSources.id, b.id));
     const res = await h.call("POST", `/data-sources/${b.id}/verify`, { token });
     expect(res.status).toBe(500);
     expect(res.text).not.toContain(PASSWORD);
@@ -226,9 +222,9 @@ describe("data sources: delete", () => {
 
     const gone = await h.call("DELETE", `/data-sources/${ds.id}?cascade=true`, { token });
     expect(gone.status).toBe(204);
-    expect((await h.store.db.select().from(attachments).where(eq(attachments.dataSourceId, ds.id)))).toEqual([]);
-    expect((await h.store.db.select().from(backupJobs).where(eq(backupJobs.dataSourceId, ds.id)))).toEqual([]);
-    expect((await h.store.db.select().from(dataSources).where(eq(dataSources.id, ds.id)))).toEqual([]);
+    expect(await h.store.db.select().from(attachments).where(eq(attachments.dataSourceId, ds.id))).toEqual([]);
+    expect(await h.store.db.select().from(backupJobs).where(eq(backupJobs.dataSourceId, ds.id))).toEqual([]);
+    expect(await h.store.db.select().from(dataSources).where(eq(dataSources.id, ds.id))).toEqual([]);
     const deleted = (await auditRows(ds.id)).find((e) => e.action === "data_source.deleted")!;
     expect(deleted.metadata).toMatchObject({ cascade: true, attachmentsDeleted: 1, jobsDeleted: 1, filesToDelete: 1 });
   });
@@ -258,7 +254,11 @@ describe("data sources: delete", () => {
 describe("data sources: backup jobs list", () => {
   test("newest first, paginated, in the API's job shape", async () => {
     const ds = (await create(pg())).body;
-    const ids = [await insertJob(ds.id), await insertJob(ds.id), await insertJob(ds.id, "succeeded", { format: { engine: "postgres", dump: "pg_custom", compression: "zstd", encrypted: true }, sizeBytes: 10, error: null })];
+    const ids = [
+      await insertJob(ds.id),
+      await insertJob(ds.id),
+      await insertJob(ds.id, "succeeded", { format: { engine: "postgres", dump: "pg_custom", compression: "zstd", encrypted: true }, sizeBytes: 10, error: null }),
+    ];
     const first = await h.call("GET", `/data-sources/${ds.id}/backup-jobs?limit=2`, { token });
     expect(first.status).toBe(200);
     expect(first.body.items.map((j: any) => j.id)).toEqual([ids[2], ids[1]]);

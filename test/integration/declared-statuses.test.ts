@@ -70,7 +70,10 @@ afterAll(async () => {
   h.close();
   closed.close();
   dirs.cleanup();
-  for (const [name, value] of [["AWS_ACCESS_KEY_ID", savedAws.id], ["AWS_SECRET_ACCESS_KEY", savedAws.key]] as const) {
+  for (const [name, value] of [
+    ["AWS_ACCESS_KEY_ID", savedAws.id],
+    ["AWS_SECRET_ACCESS_KEY", savedAws.key],
+  ] as const) {
     if (value === undefined) delete process.env[name];
     else process.env[name] = value;
   }
@@ -102,7 +105,10 @@ describe("the contract check", () => {
 });
 
 describe("the statuses every operation shares", () => {
-  const operations = () => Object.entries(contract.spec.paths as Record<string, Record<string, any>>).flatMap(([template, item]) => Object.entries(item).map(([method, op]) => ({ template, method: method.toUpperCase(), op })));
+  const operations = () =>
+    Object.entries(contract.spec.paths as Record<string, Record<string, any>>).flatMap(([template, item]) =>
+      Object.entries(item).map(([method, op]) => ({ template, method: method.toUpperCase(), op })),
+    );
   /** A body each operation accepts, so an unknown id is what fails. */
   const VALID_BODY: Record<string, unknown> = {
     "PATCH /attachments/{id}": { enabled: true },
@@ -297,10 +303,21 @@ describe("a journey through every conflict and outage", () => {
 
     // A backup on a destination whose role can't be assumed (the operator's STS is down).
     const stuck = newId("job");
-    await h.store.db
-      .insert(backupJobs)
-      .values({ id: stuck, orgId: ORG, dataSourceId: otherSource.id, policyId: otherPolicy.id, destinationId: otherDestination.id, trigger: "manual", status: "succeeded", queuedAt: Date.now(), objectKey: `${ORG}/x/${stuck}.sqlite`, storedBytes: 1, sizeBytes: 1, sha256: "0".repeat(64), format: { engine: "sqlite", dump: "sqlite", compression: "none", encrypted: false } })
-      ;
+    await h.store.db.insert(backupJobs).values({
+      id: stuck,
+      orgId: ORG,
+      dataSourceId: otherSource.id,
+      policyId: otherPolicy.id,
+      destinationId: otherDestination.id,
+      trigger: "manual",
+      status: "succeeded",
+      queuedAt: Date.now(),
+      objectKey: `${ORG}/x/${stuck}.sqlite`,
+      storedBytes: 1,
+      sizeBytes: 1,
+      sha256: "0".repeat(64),
+      format: { engine: "sqlite", dump: "sqlite", compression: "none", encrypted: false },
+    });
     await hit("POST", `/backup-jobs/${stuck}/download-link`, 503);
     await hit("DELETE", `/backup-jobs/${stuck}/file`, 503);
     await hit("GET", "/audit-log", 200);

@@ -98,8 +98,7 @@ const roleBody = (extra: Record<string, unknown> = {}, auth: Record<string, unkn
   ...extra,
 });
 
-const rowCount = async (org: string) =>
-  (await storeGet<{ n: number }>(h.store, "SELECT count(*) AS n FROM storage_destinations WHERE org_id = ?", [org], ["n"]))!.n;
+const rowCount = async (org: string) => (await storeGet<{ n: number }>(h.store, "SELECT count(*) AS n FROM storage_destinations WHERE org_id = ?", [org], ["n"]))!.n;
 
 const expect400 = (res: { status: number; body: any }, path: string) =>
   expect({ status: res.status, code: res.body?.code, path: res.body?.details?.[0]?.path }).toEqual({ status: 400, code: "INVALID_INPUT", path });
@@ -119,10 +118,10 @@ describe("assumeRole: the daemon's identity goes only to the operator's STS", ()
   });
 
   test("a tenant-chosen stsEndpoint is refused (400, unknown field) and no row is written", async () => {
-    const before = (await rowCount("org_ar"));
+    const before = await rowCount("org_ar");
     const res = await h.call("POST", "/storage-destinations", { token, body: roleBody({ name: "sts-attack", stsEndpoint: attacker.endpoint }) });
     expect400(res, "/stsEndpoint");
-    expect((await rowCount("org_ar"))).toBe(before);
+    expect(await rowCount("org_ar")).toBe(before);
     const existing = await h.call("POST", "/storage-destinations", { token, body: roleBody({ name: "patch-target" }) });
     const patch = await h.call("PATCH", `/storage-destinations/${existing.body.id}`, { token, body: { stsEndpoint: attacker.endpoint } });
     expect400(patch, "/stsEndpoint");
@@ -157,11 +156,11 @@ describe("assumeRole: the daemon's identity goes only to the operator's STS", ()
   });
 
   test("a tenant-sent externalId is refused (400 on /auth/externalId): no row on create, no change on patch", async () => {
-    const before = (await rowCount("org_ar"));
+    const before = await rowCount("org_ar");
     const res = await h.call("POST", "/storage-destinations", { token, body: roleBody({ name: "chosen-ext" }, { externalId: "victims-external-id" }) });
     expect400(res, "/auth/externalId");
     expect(res.body.message).toContain("read-only");
-    expect((await rowCount("org_ar"))).toBe(before);
+    expect(await rowCount("org_ar")).toBe(before);
     const created = await h.call("POST", "/storage-destinations", { token, body: roleBody({ name: "patch-ext" }) });
     const patch = await h.call("PATCH", `/storage-destinations/${created.body.id}`, {
       token,
@@ -174,7 +173,7 @@ describe("assumeRole: the daemon's identity goes only to the operator's STS", ()
   });
 
   test("roleArn: a malformed ARN or one outside storage.allowedRoleArns → 400 on /auth/roleArn, no row", async () => {
-    const before = (await rowCount("org_ar"));
+    const before = await rowCount("org_ar");
     for (const roleArn of [
       "arn:aws:iam::999999999999:role/snapdb-backups", // not in the allow-list
       "arn:aws:iam::123456789012:role/other", // account allowed, name not
@@ -187,7 +186,7 @@ describe("assumeRole: the daemon's identity goes only to the operator's STS", ()
       const res = await h.call("POST", "/storage-destinations", { token, body: roleBody({ name: `r-${roleArn}` }, { roleArn }) });
       expect({ roleArn, status: res.status, path: res.body?.details?.[0]?.path }).toEqual({ roleArn, status: 400, path: "/auth/roleArn" });
     }
-    expect((await rowCount("org_ar"))).toBe(before);
+    expect(await rowCount("org_ar")).toBe(before);
     const ok = await h.call("POST", "/storage-destinations", {
       token,
       body: roleBody({ name: "other-account" }, { roleArn: "arn:aws:iam::210987654321:role/backups" }),
@@ -227,28 +226,25 @@ describe("assumeRole: the daemon's identity goes only to the operator's STS", ()
     const id = newId("dst");
     const sealed = new SecretBox(h.master).seal(JSON.stringify({ externalId: "victims-external-id" }), secretAad(id));
     const now = Date.now();
-    await h.store.db
-      .insert(storageDestinations)
-      .values({
-        id,
-        orgId: "org_ar",
-        kind: "s3",
-        name: "legacy",
-        settings: {
-          endpoint: tenantS3.endpoint,
-          stsEndpoint: attacker.endpoint,
-          region: "us-east-1",
-          bucket: "backups",
-          prefix: "",
-          forcePathStyle: true,
-          auth: { type: "assumeRole", roleArn: ROLE },
-        },
-        secretCiphertext: sealed.ciphertext,
-        secretKeyId: sealed.keyId,
-        createdAt: now,
-        updatedAt: now,
-      })
-      ;
+    await h.store.db.insert(storageDestinations).values({
+      id,
+      orgId: "org_ar",
+      kind: "s3",
+      name: "legacy",
+      settings: {
+        endpoint: tenantS3.endpoint,
+        stsEndpoint: attacker.endpoint,
+        region: "us-east-1",
+        bucket: "backups",
+        prefix: "",
+        forcePathStyle: true,
+        auth: { type: "assumeRole", roleArn: ROLE },
+      },
+      secretCiphertext: sealed.ciphertext,
+      secretKeyId: sealed.keyId,
+      createdAt: now,
+      updatedAt: now,
+    });
     const { externalId } = (await h.call("GET", "/storage-destinations/assume-role-info", { token })).body;
     const shown = await h.call("GET", `/storage-destinations/${id}`, { token });
     expect(shown.body.stsEndpoint).toBeUndefined();

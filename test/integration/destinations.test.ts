@@ -118,10 +118,7 @@ describe("storage destinations API", () => {
     expect((await h.call("POST", `/storage-destinations/${id}/verify`, { token })).body).toMatchObject({ ok: true });
     expect((await h.call("PATCH", `/storage-destinations/${id}`, { token, body: { path: "/x" } })).status).toBe(400);
     // A stored backup file pins bucket/prefix.
-    await storeRun(
-      h.store,
-      "INSERT INTO data_sources (id, org_id, name, engine, created_at, updated_at) VALUES ('ds_P', 'org_d', 'p', 'sqlite', 1, 1)",
-    );
+    await storeRun(h.store, "INSERT INTO data_sources (id, org_id, name, engine, created_at, updated_at) VALUES ('ds_P', 'org_d', 'p', 'sqlite', 1, 1)");
     await storeRun(
       h.store,
       "INSERT INTO backup_jobs (id, org_id, data_source_id, destination_id, trigger, status, queued_at, object_key) VALUES ('job_P', 'org_d', 'ds_P', ?, 'manual', 'succeeded', 1, 'k')",
@@ -137,24 +134,21 @@ describe("storage destinations API", () => {
   test("delete: 409 while a policy uses it, 204 after, then 404", async () => {
     const created = await h.call("POST", "/storage-destinations", { token, body: s3Body({ name: "to-delete" }) });
     const id = created.body.id;
-    await h.store.db
-      .insert(backupPolicies)
-      .values({
-        id: "pol_X",
-        orgId: "org_d",
-        name: "uses-it",
-        scheduleCron: "0 1 * * *",
-        timezone: "UTC",
-        destinationId: id,
-        retention: {},
-        compression: { algorithm: "zstd", level: 3 },
-        encryption: { enabled: false, recipients: [] },
-        timeoutSeconds: 60,
-        retries: 0,
-        createdAt: 1,
-        updatedAt: 1,
-      })
-      ;
+    await h.store.db.insert(backupPolicies).values({
+      id: "pol_X",
+      orgId: "org_d",
+      name: "uses-it",
+      scheduleCron: "0 1 * * *",
+      timezone: "UTC",
+      destinationId: id,
+      retention: {},
+      compression: { algorithm: "zstd", level: 3 },
+      encryption: { enabled: false, recipients: [] },
+      timeoutSeconds: 60,
+      retries: 0,
+      createdAt: 1,
+      updatedAt: 1,
+    });
     const blocked = await h.call("DELETE", `/storage-destinations/${id}`, { token });
     expect(blocked.status).toBe(409);
     expect(blocked.body.message).toContain("uses-it");
@@ -176,9 +170,7 @@ describe("storage destinations API", () => {
       return res.body;
     };
     expect((await outcome(s3Body({ bucket: "no-such-bucket" }))).error.code).toBe("BUCKET_NOT_FOUND");
-    expect(
-      (await outcome(s3Body({ name: "bad-key", auth: { type: "accessKey", accessKeyId: "UNKNOWNKEY", secretAccessKey: "x" } }))).error.code,
-    ).toBe("ACCESS_DENIED");
+    expect((await outcome(s3Body({ name: "bad-key", auth: { type: "accessKey", accessKeyId: "UNKNOWNKEY", secretAccessKey: "x" } }))).error.code).toBe("ACCESS_DENIED");
     const unreachable = await outcome(s3Body({ name: "down", endpoint: "http://127.0.0.1:9" }));
     expect(unreachable.error.code).toBe("STORAGE_UNREACHABLE");
     expect(JSON.stringify(unreachable)).not.toContain(SECRET);
@@ -215,10 +207,7 @@ describe("storage destinations API", () => {
     let now = Date.now();
     sts.lifetimeSeconds = 3600;
     const before = sts.calls.length;
-    const provider = assumeRoleProvider(
-      { roleArn: "arn:aws:iam::123456789012:role/r", externalId: "e-1", region: "us-east-1", endpoint: sts.endpoint },
-      () => now,
-    );
+    const provider = assumeRoleProvider({ roleArn: "arn:aws:iam::123456789012:role/r", externalId: "e-1", region: "us-east-1", endpoint: sts.endpoint }, () => now);
     const [a, b] = await Promise.all([provider(), provider()]);
     expect(a).toBe(b);
     expect(sts.calls.length - before).toBe(1);
@@ -239,12 +228,7 @@ describe("managed destination", () => {
     expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
     expect(results[0]!.body).toMatchObject({ kind: "managed", name: "managed", managed: { backend: "local" } });
     // The index that makes racing ensures converge refuses a second managed row outright.
-    expect(async () =>
-      await h.store.db
-        .insert(storageDestinations)
-        .values({ id: "dst_DUP", orgId: "org_race", kind: "managed", name: "other", settings: {}, createdAt: 1, updatedAt: 1 })
-        ,
-    ).toThrow();
+    expect(async () => await h.store.db.insert(storageDestinations).values({ id: "dst_DUP", orgId: "org_race", kind: "managed", name: "other", settings: {}, createdAt: 1, updatedAt: 1 })).toThrow();
     const id = results[0]!.body.id;
     expect((await h.call("PATCH", `/storage-destinations/${id}`, { token: t2, body: { name: "mine" } })).status).toBe(409);
     expect((await h.call("DELETE", `/storage-destinations/${id}`, { token: t2 })).status).toBe(409);

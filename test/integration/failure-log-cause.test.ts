@@ -31,15 +31,22 @@ beforeAll(async () => {
   h = await createHarness({ SNAPDB_ALLOWED_SQLITE_ROOTS: scratch.path, SNAPDB_RUNNER_RETRY_BASE_SECONDS: "1" });
   await h.runner.start();
   token = await h.token("org_faillog");
-  const destination = await must(h, token, "POST", "/storage-destinations", {
-    kind: "s3",
-    name: "faillog",
-    endpoint: proxy.endpoint,
-    region: s3.region,
-    bucket: "faillog",
-    forcePathStyle: true,
-    auth: { type: "accessKey", accessKeyId: s3.accessKeyId, secretAccessKey: SECRET },
-  }, 201);
+  const destination = await must(
+    h,
+    token,
+    "POST",
+    "/storage-destinations",
+    {
+      kind: "s3",
+      name: "faillog",
+      endpoint: proxy.endpoint,
+      region: s3.region,
+      bucket: "faillog",
+      forcePathStyle: true,
+      auth: { type: "accessKey", accessKeyId: s3.accessKeyId, secretAccessKey: SECRET },
+    },
+    201,
+  );
   policyId = (await createPolicy(h, token, destination.id, { encryption: { enabled: false, recipients: [] } })).id;
   source = await createSource(h, token, { engine: "sqlite", path: smallSqlite(scratch.path) });
   await attach(h, token, source.id, policyId);

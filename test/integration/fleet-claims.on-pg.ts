@@ -179,7 +179,8 @@ describe("two nodes, one queue", () => {
       for (const [i, s] of xs.entries()) jobs.push(await runNow(i % 2 ? b : a, tokenX, s.id));
       const yJob = await runNow(a, tokenY, y.id);
       await Promise.all([a.runner.start(), b.runner.start()]);
-      const runningOf = (org: string) => Number(psql(`SELECT (SELECT count(*) FROM backup_jobs WHERE org_id = '${org}' AND status = 'running') + (SELECT count(*) FROM restores WHERE org_id = '${org}' AND status = 'running')`));
+      const runningOf = (org: string) =>
+        Number(psql(`SELECT (SELECT count(*) FROM backup_jobs WHERE org_id = '${org}' AND status = 'running') + (SELECT count(*) FROM restores WHERE org_id = '${org}' AND status = 'running')`));
       let most = 0;
       for (let i = 0; i < 15; i++) {
         await both();

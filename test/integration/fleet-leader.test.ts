@@ -128,10 +128,7 @@ test("one of three leads; a stopped leader is replaced within the lease; one who
 
   // The server ends the leader's session (as it would a node cut off by the network): the
   // leader notices it no longer holds the lock and steps down; the remaining one takes over.
-  const terminated = pg.psql(
-    "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND classid = x'736e6170'::int::oid AND objid = 1 AND granted",
-    "leader_test",
-  );
+  const terminated = pg.psql("SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND classid = x'736e6170'::int::oid AND objid = 1 AND granted", "leader_test");
   expect(terminated.trim()).toBe("1");
   await until(() => !second.leading(), LEASE_MS);
   await until(() => leaders().length === 1, 2 * LEASE_MS);

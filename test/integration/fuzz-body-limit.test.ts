@@ -75,9 +75,17 @@ function rawRequest(head: string, opts: { endless?: boolean; body?: string } = {
 }
 
 const headOf = (method: string, path: string, headers: Record<string, string>) =>
-  `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${d.port}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n`;
+  `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${d.port}\r\n${Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join("")}\r\n`;
 
-const bodyOf = (text: string) => JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4).replace(/^[0-9a-f]+\r\n/i, "").replace(/\r\n0\r\n\r\n$/, ""));
+const bodyOf = (text: string) =>
+  JSON.parse(
+    text
+      .slice(text.indexOf("\r\n\r\n") + 4)
+      .replace(/^[0-9a-f]+\r\n/i, "")
+      .replace(/\r\n0\r\n\r\n$/, ""),
+  );
 
 describe("request bodies over the limit, on a real socket", () => {
   test("a chunked body that never ends → 413 PAYLOAD_TOO_LARGE within seconds", async () => {
@@ -102,7 +110,9 @@ describe("request bodies over the limit, on a real socket", () => {
 
   test("just under the limit is read and validated (400), and the daemon is still healthy", async () => {
     const body = JSON.stringify({ name: "n".repeat(LIMIT - 100), engine: "sqlite", path: "/x.db" });
-    const res = await rawRequest(headOf("POST", "/data-sources", { authorization: `Bearer ${token}`, "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) }), { body });
+    const res = await rawRequest(headOf("POST", "/data-sources", { authorization: `Bearer ${token}`, "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) }), {
+      body,
+    });
     expect(res.status).toBe(400);
     expect(bodyOf(res.text).code).toBe("INVALID_INPUT");
     expect((await fetch(`${d.baseUrl}/healthz`)).status).toBe(200);

@@ -82,8 +82,7 @@ interface Op {
   op: any;
 }
 
-const operations = (): Op[] =>
-  Object.entries<any>(spec.paths).flatMap(([template, item]) => Object.entries<any>(item).map(([method, op]) => ({ method: method.toUpperCase(), template, op })));
+const operations = (): Op[] => Object.entries<any>(spec.paths).flatMap(([template, item]) => Object.entries<any>(item).map(([method, op]) => ({ method: method.toUpperCase(), template, op })));
 
 async function send(method: string, path: string, body: BodyCase | null) {
   if (!body) return h.call(method, path, { token });
@@ -107,70 +106,77 @@ describe("fuzzing every route from the OpenAPI document", () => {
   test("the document describes the request bodies it validates", () => {
     const withBody = operations().filter((o) => o.op.requestBody);
     expect(withBody.length).toBeGreaterThan(5);
-    for (const o of withBody) expect({ where: `${o.method} ${o.template}`, hasSchema: !!o.op.requestBody.content?.["application/json"]?.schema }).toEqual({ where: `${o.method} ${o.template}`, hasSchema: true });
+    for (const o of withBody)
+      expect({ where: `${o.method} ${o.template}`, hasSchema: !!o.op.requestBody.content?.["application/json"]?.schema }).toEqual({ where: `${o.method} ${o.template}`, hasSchema: true });
   });
 
-  test("hostile path, query and body: no 5xx, errors well-formed, rejected requests change nothing", async () => {
-    const started = performance.now();
-    const only = process.env.SNAPDB_FUZZ_ONLY; // "METHOD /template" to replay one route
-    for (const { method, template, op } of operations().filter((o) => !only || `${o.method} ${o.template}` === only)) {
-      const routeStarted = performance.now();
-      const route: SpecRoute = { method, template, scope: op["x-required-scope"] ?? "" };
-      const fixture = fixtureFor(fixtures, route);
-      const pathNames = [...template.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
-      const valid: Record<string, string[]> = {};
-      const refresh = async () => {
-        for (const name of pathNames) {
-          if (template.startsWith("/downloads/")) valid[name] = downloadTokens;
-          else if (fixture) valid[name] = [(await fixture.params(h, "org_a"))[name]!, (await fixture.params(h, "org_b"))[name]!];
-          else valid[name] = ["x"];
-        }
-      };
-      await refresh();
-      const queryParams = ((op.parameters ?? []) as any[]).filter((p) => p.in === "query").map((p) => ({ name: p.name as string, schema: p.schema }));
-      const bodySchema = op.requestBody?.content?.["application/json"]?.schema;
-      const canHaveBody = method !== "GET" && method !== "HEAD";
-      const input = fc.record({
-        segments: fc.tuple(...pathNames.map((n) => hostileSegment(valid[n]!, LIMITS))),
-        query: hostileQuery(queryParams, spec, LIMITS, cursors),
-        body: canHaveBody ? fc.option(hostileBody(bodySchema, spec, LIMITS), { nil: null, freq: bodySchema ? 10 : 3 }) : fc.constant(null),
-      });
-      const routeBefore = await storeFingerprint(h.store);
-      let accepted = 0;
-      await fc.assert(
-        fc.asyncProperty(input, async ({ segments, query, body }) => {
-          let i = 0;
-          const path = template.replace(/\{\w+\}/g, () => segments[i++]!) + query;
-          const where = `${method} ${template} (${path.slice(0, 200)}) body=${JSON.stringify(body)?.slice(0, 200)}`;
-          const before = await writeCounter(h.store);
-          let res: Awaited<ReturnType<typeof send>>;
-          try {
-            res = await send(method, path, body);
-          } catch (err) {
-            throw new Error(`${where} threw: ${(err as Error)?.stack ?? err}`);
+  test(
+    "hostile path, query and body: no 5xx, errors well-formed, rejected requests change nothing",
+    async () => {
+      const started = performance.now();
+      const only = process.env.SNAPDB_FUZZ_ONLY; // "METHOD /template" to replay one route
+      for (const { method, template, op } of operations().filter((o) => !only || `${o.method} ${o.template}` === only)) {
+        const routeStarted = performance.now();
+        const route: SpecRoute = { method, template, scope: op["x-required-scope"] ?? "" };
+        const fixture = fixtureFor(fixtures, route);
+        const pathNames = [...template.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
+        const valid: Record<string, string[]> = {};
+        const refresh = async () => {
+          for (const name of pathNames) {
+            if (template.startsWith("/downloads/")) valid[name] = downloadTokens;
+            else if (fixture) valid[name] = [(await fixture.params(h, "org_a"))[name]!, (await fixture.params(h, "org_b"))[name]!];
+            else valid[name] = ["x"];
           }
-          checkAnswer(where, res);
-          if (res.status >= 400) {
-            const after = await writeCounter(h.store);
-            if (after !== before) throw new Error(`${where} → ${res.status} but changed rows: ${JSON.stringify({ before, after })}`);
-          } else {
-            accepted++;
-          }
-          if (res.status < 400 && (method === "DELETE" || template.endsWith("/cancel"))) {
-            await refresh(); // keep a live resource to aim at
-          }
-        }),
-        { numRuns: RUNS, seed: SEED, endOnFailure: true },
-      ).catch((err) => {
-        if (process.env.SNAPDB_FUZZ_VERBOSE) console.log(err, err?.cause);
-        throw new Error(`fuzz failure on ${method} ${template} with seed ${SEED} (SNAPDB_FUZZ_SEED=${SEED} to replay):\n${err.message}\n${err?.cause?.message ?? ""}`);
-      });
-      // Belt and braces: when every request of a route was refused, a hash of every row agrees.
-      if (accepted === 0) expect({ route: `${method} ${template}`, tables: await storeFingerprint(h.store) }).toEqual({ route: `${method} ${template}`, tables: routeBefore });
-      if (process.env.SNAPDB_FUZZ_VERBOSE) console.log(`${method} ${template}: accepted ${accepted}, ${Math.round(performance.now() - routeStarted)} ms`);
-    }
-    console.log(`fuzzed ${operations().length} routes in ${Math.round(performance.now() - started)} ms`);
-  }, Math.max(120_000, RUNS * 4_000));
+        };
+        await refresh();
+        const queryParams = ((op.parameters ?? []) as any[]).filter((p) => p.in === "query").map((p) => ({ name: p.name as string, schema: p.schema }));
+        const bodySchema = op.requestBody?.content?.["application/json"]?.schema;
+        const canHaveBody = method !== "GET" && method !== "HEAD";
+        const input = fc.record({
+          segments: fc.tuple(...pathNames.map((n) => hostileSegment(valid[n]!, LIMITS))),
+          query: hostileQuery(queryParams, spec, LIMITS, cursors),
+          body: canHaveBody ? fc.option(hostileBody(bodySchema, spec, LIMITS), { nil: null, freq: bodySchema ? 10 : 3 }) : fc.constant(null),
+        });
+        const routeBefore = await storeFingerprint(h.store);
+        let accepted = 0;
+        await fc
+          .assert(
+            fc.asyncProperty(input, async ({ segments, query, body }) => {
+              let i = 0;
+              const path = template.replace(/\{\w+\}/g, () => segments[i++]!) + query;
+              const where = `${method} ${template} (${path.slice(0, 200)}) body=${JSON.stringify(body)?.slice(0, 200)}`;
+              const before = await writeCounter(h.store);
+              let res: Awaited<ReturnType<typeof send>>;
+              try {
+                res = await send(method, path, body);
+              } catch (err) {
+                throw new Error(`${where} threw: ${(err as Error)?.stack ?? err}`);
+              }
+              checkAnswer(where, res);
+              if (res.status >= 400) {
+                const after = await writeCounter(h.store);
+                if (after !== before) throw new Error(`${where} → ${res.status} but changed rows: ${JSON.stringify({ before, after })}`);
+              } else {
+                accepted++;
+              }
+              if (res.status < 400 && (method === "DELETE" || template.endsWith("/cancel"))) {
+                await refresh(); // keep a live resource to aim at
+              }
+            }),
+            { numRuns: RUNS, seed: SEED, endOnFailure: true },
+          )
+          .catch((err) => {
+            if (process.env.SNAPDB_FUZZ_VERBOSE) console.log(err, err?.cause);
+            throw new Error(`fuzz failure on ${method} ${template} with seed ${SEED} (SNAPDB_FUZZ_SEED=${SEED} to replay):\n${err.message}\n${err?.cause?.message ?? ""}`);
+          });
+        // Belt and braces: when every request of a route was refused, a hash of every row agrees.
+        if (accepted === 0) expect({ route: `${method} ${template}`, tables: await storeFingerprint(h.store) }).toEqual({ route: `${method} ${template}`, tables: routeBefore });
+        if (process.env.SNAPDB_FUZZ_VERBOSE) console.log(`${method} ${template}: accepted ${accepted}, ${Math.round(performance.now() - routeStarted)} ms`);
+      }
+      console.log(`fuzzed ${operations().length} routes in ${Math.round(performance.now() - started)} ms`);
+    },
+    Math.max(120_000, RUNS * 4_000),
+  );
 
   test("the store stays consistent", async () => {
     expect(await storeConsistency(h)).toEqual({ integrity: "ok", foreignKeyViolations: [] });

@@ -76,7 +76,11 @@ describe("GET /backup-jobs filters", () => {
       for (let mask = 0; mask < 1 << filters.length; mask++) {
         const chosen = filters.filter((_, i) => mask & (1 << i));
         const query = Object.fromEntries(chosen.map(([k, v]) => [k, v]));
-        const expected = rows.filter((r) => chosen.every(([, , keep]) => keep(r))).map((r) => r.id).sort().reverse();
+        const expected = rows
+          .filter((r) => chosen.every(([, , keep]) => keep(r)))
+          .map((r) => r.id)
+          .sort()
+          .reverse();
         expect({ query, ids: await walk(query) }).toEqual({ query, ids: expected });
       }
     }
@@ -84,11 +88,21 @@ describe("GET /backup-jobs filters", () => {
 
   test("the same filter with other values gives other rows (values are bound, not baked in)", async () => {
     for (const status of ["queued", "succeeded", "canceled"]) {
-      expect(await walk({ status })).toEqual(rows.filter((r) => r.status === status).map((r) => r.id).sort().reverse());
+      expect(await walk({ status })).toEqual(
+        rows
+          .filter((r) => r.status === status)
+          .map((r) => r.id)
+          .sort()
+          .reverse(),
+      );
     }
     for (const dataSourceId of sources) {
       expect(await walk({ dataSourceId, status: "running" })).toEqual(
-        rows.filter((r) => r.dataSourceId === dataSourceId && r.status === "running").map((r) => r.id).sort().reverse(),
+        rows
+          .filter((r) => r.dataSourceId === dataSourceId && r.status === "running")
+          .map((r) => r.id)
+          .sort()
+          .reverse(),
       );
     }
   });

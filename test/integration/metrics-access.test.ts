@@ -10,10 +10,7 @@ let open: Daemon;
 let closed: Daemon;
 
 beforeAll(async () => {
-  [open, closed] = await Promise.all([
-    startDaemon({ env: { SNAPDB_LOG_LEVEL: "warn" } }),
-    startDaemon({ env: { SNAPDB_LOG_LEVEL: "warn", SNAPDB_METRICS_PUBLIC: "false" } }),
-  ]);
+  [open, closed] = await Promise.all([startDaemon({ env: { SNAPDB_LOG_LEVEL: "warn" } }), startDaemon({ env: { SNAPDB_LOG_LEVEL: "warn", SNAPDB_METRICS_PUBLIC: "false" } })]);
 }, 60_000);
 afterAll(async () => {
   await Promise.all([open?.stop(), closed?.stop()]);

@@ -63,7 +63,10 @@ describe("/metrics from the store", () => {
 
     // The backup's file is damaged behind snapdb's back: the next restore of it fails while running.
     const file = join(h.config.managedStorage.type === "local" ? h.config.managedStorage.path : "", job.objectKey);
-    writeFileSync(file, readFileSync(file).map((b) => b ^ 0xff));
+    writeFileSync(
+      file,
+      readFileSync(file).map((b) => b ^ 0xff),
+    );
     const other = await createSource(h, token, { engine: "sqlite", path: join(scratch.path, "restored-2.db") });
     const bad = await must(h, token, "POST", "/restores", { backupJobId: job.id, targetDataSourceId: other.id }, 202);
     const failed = await waitForStatus(h, token, `/restores/${bad.id}`);

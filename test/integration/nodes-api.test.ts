@@ -41,20 +41,42 @@ test("lists every node to any organisation: labels, version, up/down from the he
   await (await beat(stopped, { site: "b" }))();
   const silent = newId("node");
   await beat(silent, {});
-  await h.store.db.update(nodes).set({ lastSeenAt: Date.now() - (LEASE_SECONDS + 5) * 1000 }).where(eq(nodes.id, silent));
+  await h.store.db
+    .update(nodes)
+    .set({ lastSeenAt: Date.now() - (LEASE_SECONDS + 5) * 1000 })
+    .where(eq(nodes.id, silent));
 
   // Running work on this node: two orgs' backups and a restore; finished and queued rows do not count.
   const sourceA = await createDataSourceVia(h, "org_nodes_a");
   const sourceB = await createDataSourceVia(h, "org_nodes_b");
   const now = Date.now();
   const job = (org: string, ds: string, status: "running" | "succeeded" | "queued", nodeId: string | null) => ({
-    id: newId("job"), orgId: org, dataSourceId: ds, trigger: "manual" as const, status, queuedAt: now, startedAt: status === "queued" ? null : now, nodeId, leaseUntil: now + 60_000,
+    id: newId("job"),
+    orgId: org,
+    dataSourceId: ds,
+    trigger: "manual" as const,
+    status,
+    queuedAt: now,
+    startedAt: status === "queued" ? null : now,
+    nodeId,
+    leaseUntil: now + 60_000,
   });
   const running = job("org_nodes_a", sourceA.id, "running", self);
-  await h.store.db.insert(backupJobs).values([running, job("org_nodes_b", sourceB.id, "running", self), job("org_nodes_a", sourceA.id, "succeeded", self), job("org_nodes_b", sourceB.id, "queued", null)]);
+  await h.store.db
+    .insert(backupJobs)
+    .values([running, job("org_nodes_b", sourceB.id, "running", self), job("org_nodes_a", sourceA.id, "succeeded", self), job("org_nodes_b", sourceB.id, "queued", null)]);
   const restoreId = newId("rst");
   await h.store.db.insert(restores).values({
-    id: restoreId, orgId: "org_nodes_b", backupJobId: running.id, sourceDataSourceId: sourceB.id, targetDataSourceId: sourceB.id, status: "running", queuedAt: now, startedAt: now, nodeId: self, leaseUntil: now + 60_000,
+    id: restoreId,
+    orgId: "org_nodes_b",
+    backupJobId: running.id,
+    sourceDataSourceId: sourceB.id,
+    targetDataSourceId: sourceB.id,
+    status: "running",
+    queuedAt: now,
+    startedAt: now,
+    nodeId: self,
+    leaseUntil: now + 60_000,
   });
 
   // Another organisation's reader sees the same fleet.

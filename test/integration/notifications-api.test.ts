@@ -191,8 +191,8 @@ describe("the delivery log", () => {
     await must(h, t, "POST", `/notification-channels/${gone.id}/test`, undefined, 202);
     const { deliveryId } = await must(h, t, "POST", `/notification-channels/${kept.id}/test`, undefined, 202);
     await must(h, t, "DELETE", `/notification-channels/${gone.id}`, undefined, 204); // its delivery ends failed
-    expect((await pruneDeliveries(h.store.db, Date.now() + 29 * 86_400_000))).toBe(0);
-    expect((await pruneDeliveries(h.store.db, Date.now() + 31 * 86_400_000))).toBeGreaterThanOrEqual(1);
+    expect(await pruneDeliveries(h.store.db, Date.now() + 29 * 86_400_000)).toBe(0);
+    expect(await pruneDeliveries(h.store.db, Date.now() + 31 * 86_400_000)).toBeGreaterThanOrEqual(1);
     expect((await must(h, t, "GET", "/notification-deliveries")).items.map((d: any) => d.id)).toEqual([deliveryId]);
   });
 });

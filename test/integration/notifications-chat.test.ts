@@ -72,7 +72,12 @@ test("a failed, then a succeeded and recovered backup, as each chat shows them",
   const card = JSON.parse(teams!.body).attachments[0];
   expect(card.contentType).toBe("application/vnd.microsoft.card.adaptive");
   expect(card.content.body[0].text).toBe("Backup failed: orders <prod> & @everyone");
-  expect(card.content.body[1].facts).toEqual(expect.arrayContaining([{ title: "Status", value: "failed" }, { title: "Error", value: failed.error.code }]));
+  expect(card.content.body[1].facts).toEqual(
+    expect.arrayContaining([
+      { title: "Status", value: "failed" },
+      { title: "Error", value: failed.error.code },
+    ]),
+  );
   expect(card.content.actions).toEqual([{ type: "Action.OpenUrl", title: "Open in snapdb", url: link }]);
 
   const [ntfy] = await r.ntfy!.waitFor(1);

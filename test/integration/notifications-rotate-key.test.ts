@@ -27,8 +27,8 @@ test("channel secrets open with only the new key after a rotation", async () => 
   const onlyNew = new SecretBox(key);
   const row = async (id: string) => (await h.store.db.select().from(notificationChannels).where(eq(notificationChannels.id, id)))[0]!;
   expect((await row(hook.id)).secretKeyId).toBe(keyIdOf(key));
-  expect(openChannelSecret(onlyNew, (await row(hook.id)))).toEqual({ secret: "whsec-rotate-0123456789" });
-  expect(openChannelSecret(onlyNew, (await row(ntfy.id)))).toEqual({ token: "tk_rotate" });
+  expect(openChannelSecret(onlyNew, await row(hook.id))).toEqual({ secret: "whsec-rotate-0123456789" });
+  expect(openChannelSecret(onlyNew, await row(ntfy.id))).toEqual({ token: "tk_rotate" });
   // Bound to its row: the ciphertext of one channel does not open as another's.
   expect(async () => openChannelSecret(onlyNew, { ...(await row(hook.id)), id: ntfy.id })).toThrow();
 });

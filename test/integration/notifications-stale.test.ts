@@ -61,10 +61,10 @@ describe("the expected cadence", () => {
     const ok = await backupNow(h, token, source.id, policy.id);
     const t0 = Date.parse(ok.finishedAt);
 
-    expect((await checkStaleness(h.store.db, t0 + 650_000))).toBe(0); // 2 × 300 s + 60 s = 660 s
-    expect((await checkStaleness(h.store.db, t0 + 670_000))).toBe(1);
-    expect((await checkStaleness(h.store.db, t0 + 900_000))).toBe(0); // announced once
-    expect((await checkStaleness(h.store.db, t0 + 86_400_000))).toBe(0);
+    expect(await checkStaleness(h.store.db, t0 + 650_000)).toBe(0); // 2 × 300 s + 60 s = 660 s
+    expect(await checkStaleness(h.store.db, t0 + 670_000)).toBe(1);
+    expect(await checkStaleness(h.store.db, t0 + 900_000)).toBe(0); // announced once
+    expect(await checkStaleness(h.store.db, t0 + 86_400_000)).toBe(0);
     const [stale] = await deliveries(h, token, "event=backup.stale");
     expect(stale).toMatchObject({ ruleId: rule.id, status: "pending" });
     expect(stale.data).toEqual({
@@ -84,8 +84,8 @@ describe("the expected cadence", () => {
     expect(recovered.data).toMatchObject({ id: next.id, status: "succeeded", recoveredFrom: "stale", dataSourceName: source.name });
     // The mark is gone: a later silence is announced again, counted from the new success.
     const t1 = Date.parse(next.finishedAt);
-    expect((await checkStaleness(h.store.db, t1 + 650_000))).toBe(0);
-    expect((await checkStaleness(h.store.db, t1 + 670_000))).toBe(1);
+    expect(await checkStaleness(h.store.db, t1 + 650_000)).toBe(0);
+    expect(await checkStaleness(h.store.db, t1 + 670_000)).toBe(1);
     expect(await events(token)).toEqual(["backup.stale", "backup.recovered", "backup.stale"]);
   });
 
@@ -99,8 +99,8 @@ describe("the expected cadence", () => {
     const created = Date.parse(attachment.createdAt);
     const threshold = (2 * 3600 + 600) * 1000;
     const before = (await deliveries(h, token)).length;
-    expect((await checkStaleness(h.store.db, created + threshold - 1000))).toBe(0);
-    expect((await checkStaleness(h.store.db, created + threshold + 1000))).toBeGreaterThanOrEqual(1);
+    expect(await checkStaleness(h.store.db, created + threshold - 1000)).toBe(0);
+    expect(await checkStaleness(h.store.db, created + threshold + 1000)).toBeGreaterThanOrEqual(1);
     const mine = (await deliveries(h, token, "event=backup.stale")).slice(0, (await deliveries(h, token)).length - before);
     expect(mine.map((d) => [d.data.dataSourceId, d.data.lastSuccessAt])).toEqual([[attachment.dataSourceId, null]]);
     expect((await must(h, await h.token("org_nobody"), "GET", "/notification-deliveries")).items).toEqual([]);

@@ -66,7 +66,13 @@ describe("a webhook channel", () => {
     expect(verifySnapdbSignature("another-secret-0123456789", req!.headers["x-snapdb-signature"]!, req!.body)).toBe(false);
     expect(verifySnapdbSignature(SECRET, req!.headers["x-snapdb-signature"]!, req!.body.replace("notification.test", "notification.tesT"))).toBe(false);
     const body = JSON.parse(req!.body);
-    expect(body).toEqual({ id: deliveryId, event: "notification.test", occurredAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/), orgId: "org_hooks", data: expect.objectContaining({ channelId: channel.id }) });
+    expect(body).toEqual({
+      id: deliveryId,
+      event: "notification.test",
+      occurredAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/),
+      orgId: "org_hooks",
+      data: expect.objectContaining({ channelId: channel.id }),
+    });
     const d = await waitForDelivery(h, token, deliveryId);
     expect(d).toMatchObject({ status: "delivered", attempts: 1, lastError: null, nextAttemptAt: null, channelId: channel.id, channelType: "webhook", ruleId: null });
   });
@@ -225,8 +231,11 @@ test("the outbox is the job's end transaction: when its commit fails, neither th
     await createRule(own, t, { channelId: (await createChannel(own, t, "webhook", { url: r.url, secret: SECRET })).id, events: ["backup.succeeded", "backup.failed"] });
     // A delivery row written makes its transaction fail at COMMIT, after everything else in it ran.
     if (testStore() === "postgres") {
-      await storeSuperuserSql(own, `CREATE FUNCTION outbox_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'outbox guard'; END $$;
-        CREATE CONSTRAINT TRIGGER outbox_guard AFTER INSERT ON notification_deliveries DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION outbox_guard();`);
+      await storeSuperuserSql(
+        own,
+        `CREATE FUNCTION outbox_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'outbox guard'; END $$;
+        CREATE CONSTRAINT TRIGGER outbox_guard AFTER INSERT ON notification_deliveries DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION outbox_guard();`,
+      );
     } else {
       const db = new Database(join(own.dataDir, "snapdb.db"));
       db.run("CREATE TABLE guard_parent (id TEXT PRIMARY KEY)");

@@ -43,10 +43,24 @@ test("redocly lint (recommended rules) finds nothing", async () => {
 test("tags come in the order a user needs them, each described, and every operation uses one of them", async () => {
   const spec = (await h.call("GET", "/swagger/json")).body;
   const names = spec.tags.map((t: { name: string }) => t.name);
-  expect(names).toEqual(["data sources", "backup policies", "attachments", "backup jobs", "downloads", "storage destinations", "restores", "restore plans", "notifications", "audit log", "nodes", "operations"]);
+  expect(names).toEqual([
+    "data sources",
+    "backup policies",
+    "attachments",
+    "backup jobs",
+    "downloads",
+    "storage destinations",
+    "restores",
+    "restore plans",
+    "notifications",
+    "audit log",
+    "nodes",
+    "operations",
+  ]);
   for (const t of spec.tags) expect(t.description.length).toBeGreaterThan(10);
   for (const [path, item] of Object.entries(spec.paths as Record<string, Record<string, { tags?: string[] }>>)) {
-    for (const [method, op] of Object.entries(item)) expect({ op: `${method} ${path}`, tags: op.tags?.every((t) => names.includes(t)) && op.tags.length === 1 }).toEqual({ op: `${method} ${path}`, tags: true });
+    for (const [method, op] of Object.entries(item))
+      expect({ op: `${method} ${path}`, tags: op.tags?.every((t) => names.includes(t)) && op.tags.length === 1 }).toEqual({ op: `${method} ${path}`, tags: true });
   }
 });
 

@@ -11,10 +11,7 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-const operations = () =>
-  Object.entries(spec.paths as Record<string, Record<string, any>>).flatMap(([path, item]) =>
-    Object.entries(item).map(([method, op]) => ({ path, method, op })),
-  );
+const operations = () => Object.entries(spec.paths as Record<string, Record<string, any>>).flatMap(([path, item]) => Object.entries(item).map(([method, op]) => ({ path, method, op })));
 
 describe("the served OpenAPI document", () => {
   test("is a valid OpenAPI 3 document", async () => {

@@ -38,10 +38,7 @@ function silentChanges(published: Record<string, string>, now: Record<string, st
   return Object.entries(published).flatMap(([op, id]) => {
     const current = now[op];
     if (current === id) return [];
-    const note =
-      current === undefined
-        ? new RegExp(`\\bremoved \`${literal(id)}\``, "i")
-        : new RegExp(`\`${literal(id)}\` *(→|->) *\`${literal(current)}\``);
+    const note = current === undefined ? new RegExp(`\\bremoved \`${literal(id)}\``, "i") : new RegExp(`\`${literal(id)}\` *(→|->) *\`${literal(current)}\``);
     if (lines.some((line) => note.test(line))) return [];
     return [`${op} was ${id}, now ${current ?? "gone"}: add a CHANGELOG.md line ${current ? `\`${id}\` → \`${current}\`` : `removed \`${id}\``}`];
   });

@@ -64,13 +64,20 @@ async function verifySource(a: App, body: Record<string, unknown>) {
 }
 
 async function s3Destination(a: App, endpoint: string, bucket = "tenant") {
-  return must(a.h, a.token, "POST", "/storage-destinations", {
-    kind: "s3",
-    name: `s3-${crypto.randomUUID().slice(0, 8)}`,
-    bucket,
-    endpoint,
-    auth: { type: "accessKey", accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-  }, 201);
+  return must(
+    a.h,
+    a.token,
+    "POST",
+    "/storage-destinations",
+    {
+      kind: "s3",
+      name: `s3-${crypto.randomUUID().slice(0, 8)}`,
+      bucket,
+      endpoint,
+      auth: { type: "accessKey", accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    },
+    201,
+  );
 }
 
 async function verifyDestination(a: App, id: string) {
@@ -202,13 +209,25 @@ describe("denyCidrs covering loopback: nothing on 127.0.0.0/8 is ever connected 
     // Names pass at creation (an address is only known once resolved, at send time); a
     // webhook URL stored before the operator denied its range is checked at send time too.
     const channels = [
-      await must(a.h, a.token, "POST", "/notification-channels", { name: "hook", type: "webhook", config: { url: `http://localhost:${listener.port}/hook`, secret: "whsec-outbound-0123456789" } }, 201),
+      await must(
+        a.h,
+        a.token,
+        "POST",
+        "/notification-channels",
+        { name: "hook", type: "webhook", config: { url: `http://localhost:${listener.port}/hook`, secret: "whsec-outbound-0123456789" } },
+        201,
+      ),
       await must(a.h, a.token, "POST", "/notification-channels", { name: "slack", type: "slack", config: { webhookUrl: `http://localhost:${listener.port}/services/T0/B0/x` } }, 201),
       await must(a.h, a.token, "POST", "/notification-channels", { name: "hook-ip", type: "webhook", config: { url: `http://localhost:${listener.port}/`, secret: "whsec-outbound-0123456789" } }, 201),
     ];
     const ipUrl = `http://127.0.0.1:${listener.port}/`;
-    expect((await a.h.call("POST", "/notification-channels", { token: a.token, body: { name: "refused", type: "webhook", config: { url: ipUrl, secret: "whsec-outbound-0123456789" } } })).status).toBe(400);
-    await a.h.store.db.update(notificationChannels).set({ settings: { url: ipUrl } }).where(eq(notificationChannels.id, channels[2].id));
+    expect((await a.h.call("POST", "/notification-channels", { token: a.token, body: { name: "refused", type: "webhook", config: { url: ipUrl, secret: "whsec-outbound-0123456789" } } })).status).toBe(
+      400,
+    );
+    await a.h.store.db
+      .update(notificationChannels)
+      .set({ settings: { url: ipUrl } })
+      .where(eq(notificationChannels.id, channels[2].id));
     await a.h.notifications.sender.start();
     try {
       for (const channel of channels) {

@@ -82,7 +82,7 @@ describe("migratePg", () => {
     expect([...(await sql`SELECT version FROM snapdb_schema`)]).toEqual([{ version: LATEST_PG_SCHEMA_VERSION }]);
   });
 
-  test("the migrated columns, indexes and foreign keys are the ones schema-pg.ts declares; every text column is COLLATE \"C\"", async () => {
+  test('the migrated columns, indexes and foreign keys are the ones schema-pg.ts declares; every text column is COLLATE "C"', async () => {
     const sql = connect(freshDatabase());
     await migratePg(sql);
     const sqlType: Record<string, string> = { PgBigInt53: "bigint", PgBoolean: "boolean", PgText: "text", PgCustomColumn: "text" };
@@ -105,16 +105,15 @@ describe("migratePg", () => {
     const notC = actual.filter((r: { data_type: string; collation_name: string | null }) => r.data_type === "text" && r.collation_name !== "C");
     expect(notC).toEqual([]);
 
-    const indexes = await sql`SELECT tablename, indexname FROM pg_indexes WHERE schemaname = current_schema() AND indexname NOT LIKE '%\_pkey' AND indexname NOT LIKE '%\_pk' AND tablename <> 'snapdb_schema'`;
+    const indexes =
+      await sql`SELECT tablename, indexname FROM pg_indexes WHERE schemaname = current_schema() AND indexname NOT LIKE '%\_pkey' AND indexname NOT LIKE '%\_pk' AND tablename <> 'snapdb_schema'`;
     const declaredIndexes = pgTables.flatMap((t) => getTableConfig(t).indexes.map((i) => `${getTableConfig(t).name}.${i.config.name}`));
     expect(indexes.map((r: { tablename: string; indexname: string }) => `${r.tablename}.${r.indexname}`).sort()).toEqual(declaredIndexes.sort());
 
     const fks = await sql`SELECT conrelid::regclass::text AS "from", confrelid::regclass::text AS "to", confdeltype FROM pg_constraint
       WHERE contype = 'f' AND connamespace = current_schema()::regnamespace`;
     const onDelete: Record<string, string> = { r: "restrict", c: "cascade", a: "no action" };
-    const declaredFks = pgTables.flatMap((t) =>
-      getTableConfig(t).foreignKeys.map((fk) => `${getTableConfig(t).name}→${getTableConfig(fk.reference().foreignTable).name} ${fk.onDelete}`),
-    );
+    const declaredFks = pgTables.flatMap((t) => getTableConfig(t).foreignKeys.map((fk) => `${getTableConfig(t).name}→${getTableConfig(fk.reference().foreignTable).name} ${fk.onDelete}`));
     expect(fks.map((r: { from: string; to: string; confdeltype: string }) => `${r.from}→${r.to} ${onDelete[r.confdeltype]}`).sort()).toEqual(declaredFks.sort());
   });
 
@@ -205,7 +204,7 @@ describe("the same rows on both engines", () => {
         port: 5432,
         database: "app",
         options: { sslmode: "require" },
-        labels: { env: "prod", "ключ": "значение" },
+        labels: { env: "prod", ключ: "значение" },
         excludeDatabases: ["tmp_*"],
         lastVerify: { ok: true, at: BIG, tools: [] },
         createdAt: BIG,

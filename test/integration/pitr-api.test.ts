@@ -30,7 +30,8 @@ afterAll(() => {
   roots.cleanup();
 });
 
-const policy = (extra: Record<string, unknown>) => h.call("POST", "/backup-policies", { token, body: { name: `p-${crypto.randomUUID().slice(0, 8)}`, scheduleCron: "0 3 * * *", destinationId: dst, retention: { keepLast: 3 }, ...extra } });
+const policy = (extra: Record<string, unknown>) =>
+  h.call("POST", "/backup-policies", { token, body: { name: `p-${crypto.randomUUID().slice(0, 8)}`, scheduleCron: "0 3 * * *", destinationId: dst, retention: { keepLast: 3 }, ...extra } });
 
 describe("physical policies", () => {
   test("method defaults to logical; physical takes fastCheckpoint; both are answered", async () => {
@@ -96,7 +97,11 @@ describe("point-in-time restore requests", () => {
       expect(res.status).toBe(400);
       expect(res.body.details[0].path).toBe(`/${field}`);
     }
-    for (const [field, value] of [["backupJobId", "job_x"], ["targetDatabase", "x"], ["clean", true]] as const) {
+    for (const [field, value] of [
+      ["backupJobId", "job_x"],
+      ["targetDatabase", "x"],
+      ["clean", true],
+    ] as const) {
       const res = await restore({ ...valid(), [field]: value });
       expect(res.status).toBe(400);
       expect(res.body.details[0].path).toBe(`/${field}`);

@@ -31,7 +31,12 @@ let metrics: MetricsRegistry;
 let app: SQL;
 const archiverLog: string[] = [];
 
-const auditOf = (action: string) => h.store.db.select().from(auditEvents).where(and(eq(auditEvents.orgId, ORG), eq(auditEvents.action, action))).orderBy(asc(auditEvents.id));
+const auditOf = (action: string) =>
+  h.store.db
+    .select()
+    .from(auditEvents)
+    .where(and(eq(auditEvents.orgId, ORG), eq(auditEvents.action, action)))
+    .orderBy(asc(auditEvents.id));
 const windowOf = async (id: string): Promise<{ from: string | null; to: string | null }> => must(h, token, "GET", `/data-sources/${id}/recovery-window`);
 
 beforeAll(async () => {
@@ -98,10 +103,14 @@ test("the slot invalidated by max_slot_wal_keep_size while archiving is paused: 
   });
   await app`INSERT INTO events VALUES (201, 'after')`;
   pg.psql("SELECT pg_switch_wal();");
-  await waitFor("archiving past the gap", async () => {
-    const names = (await h.store.db.select().from(walSegments).where(eq(walSegments.dataSourceId, source.id))).length;
-    return names >= archivedBefore.length + 2;
-  }, 60_000);
+  await waitFor(
+    "archiving past the gap",
+    async () => {
+      const names = (await h.store.db.select().from(walSegments).where(eq(walSegments.dataSourceId, source.id))).length;
+      return names >= archivedBefore.length + 2;
+    },
+    60_000,
+  );
 
   // The slot came back reserving WAL again, said once: in the audit log and the daemon's log.
   const resets = await auditOf("wal_archive.slot_reset");
@@ -133,10 +142,14 @@ test("the slot invalidated by max_slot_wal_keep_size while archiving is paused: 
   expect((await backupNow(h, token, source.id)).status).toBe("succeeded");
   await app`INSERT INTO events VALUES (300, 'new window')`;
   pg.psql("SELECT pg_switch_wal();");
-  await waitFor("a new window", async () => {
-    const w = await windowOf(source.id);
-    return w.from !== before.from && Date.parse(w.from!) > pausedAt && Date.parse(w.to!) >= Date.parse(w.from!);
-  }, 60_000);
+  await waitFor(
+    "a new window",
+    async () => {
+      const w = await windowOf(source.id);
+      return w.from !== before.from && Date.parse(w.from!) > pausedAt && Date.parse(w.to!) >= Date.parse(w.from!);
+    },
+    60_000,
+  );
   expect(await auditOf("wal_archive.gap")).toHaveLength(1);
   expect(await auditOf("wal_archive.slot_reset")).toHaveLength(1);
 }, 240_000);

@@ -66,7 +66,11 @@ function walFetch(args: string[]) {
 
 beforeAll(async () => {
   chmodSync(scratch.path, 0o755);
-  for (const [dir, mode] of [[dataDir, 0o700], [restoreRoot, 0o755], [outDir, 0o755]] as const) {
+  for (const [dir, mode] of [
+    [dataDir, 0o700],
+    [restoreRoot, 0o755],
+    [outDir, 0o755],
+  ] as const) {
     mkdirSync(dir, { mode });
     chownSync(dir, uid, gid);
   }
@@ -112,10 +116,14 @@ describe("walDelivery fetch", () => {
       await Bun.sleep(40);
     }
     pg.psql("SELECT pg_switch_wal();");
-    await waitFor("the window to reach the last commit", async () => {
-      const w = await api.must("GET", `/data-sources/${source.id}/recovery-window`);
-      return w.to !== null && Date.parse(w.to) >= commits[6]!.started;
-    }, 60_000);
+    await waitFor(
+      "the window to reach the last commit",
+      async () => {
+        const w = await api.must("GET", `/data-sources/${source.id}/recovery-window`);
+        return w.to !== null && Date.parse(w.to) >= commits[6]!.started;
+      },
+      60_000,
+    );
 
     const target = between(3);
     const dir = join(restoreRoot, "fetched");
@@ -127,10 +135,7 @@ describe("walDelivery fetch", () => {
     // Nothing copied: PostgreSQL asks snapdb for each file.
     expect(existsSync(join(dir, "pg_wal_archive"))).toBe(false);
     const conf = readFileSync(join(dir, "postgresql.auto.conf"), "utf8");
-    const command = new RegExp(
-      `^restore_command = '${process.execPath} ${MAIN} wal-fetch --config ${daemon.configFile} --data-dir ${dataDir} --source ${source.id} --until [0-9A-F]{24} %f %p'$`,
-      "m",
-    );
+    const command = new RegExp(`^restore_command = '${process.execPath} ${MAIN} wal-fetch --config ${daemon.configFile} --data-dir ${dataDir} --source ${source.id} --until [0-9A-F]{24} %f %p'$`, "m");
     expect(conf).toMatch(command);
     expect(conf).toContain("recovery_target_action = 'promote'");
     expect(conf).toContain("\narchive_mode = 'off'\n");
@@ -148,10 +153,14 @@ describe("walDelivery fetch", () => {
     await commitRow(7);
     pg.psql("SELECT pg_switch_wal();");
     let window: any;
-    await waitFor("the window to reach row 7", async () => {
-      window = await api.must("GET", `/data-sources/${source.id}/recovery-window`);
-      return Date.parse(window.to) >= commits[7]!.started;
-    }, 60_000);
+    await waitFor(
+      "the window to reach row 7",
+      async () => {
+        window = await api.must("GET", `/data-sources/${source.id}/recovery-window`);
+        return Date.parse(window.to) >= commits[7]!.started;
+      },
+      60_000,
+    );
     const dir = join(restoreRoot, "at-end");
     const queued = await api.must("POST", "/restores", { dataSourceId: source.id, targetTime: window.to, targetDirectory: dir, walDelivery: "fetch" }, 202);
     expect((await api.waitForStatus(`/restores/${queued.id}`, undefined, 120_000)).error).toBeNull();
@@ -192,7 +201,9 @@ describe("walDelivery fetch", () => {
 
   test("wal-fetch: a changed stored byte or an unknown source exits 128 with a message and writes nothing", async () => {
     const segment = listSegments()[0]!;
-    const object = readdirSync(join(dataDir, "managed"), { recursive: true }).map(String).find((p) => p.endsWith(`/wal/${segment}.zst.age`))!;
+    const object = readdirSync(join(dataDir, "managed"), { recursive: true })
+      .map(String)
+      .find((p) => p.endsWith(`/wal/${segment}.zst.age`))!;
     const file = join(dataDir, "managed", object);
     const original = readFileSync(file);
     const changed = Buffer.from(original);

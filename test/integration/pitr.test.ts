@@ -73,12 +73,7 @@ async function idsIn(dir: string): Promise<number[]> {
   try {
     // The source's archive_mode = on and archive_command came along in the backup; the restore turns archiving off.
     expect(server.psql("SHOW archive_mode;").trim()).toBe("off");
-    return server
-      .psql("SELECT id FROM events ORDER BY id;", "appdb")
-      .trim()
-      .split("\n")
-      .filter(Boolean)
-      .map(Number);
+    return server.psql("SELECT id FROM events ORDER BY id;", "appdb").trim().split("\n").filter(Boolean).map(Number);
   } finally {
     await server.stop();
   }
@@ -250,15 +245,12 @@ describe("point-in-time recovery", () => {
     commits[11] = await commitRow(11);
     switchWal();
     await waitForWindowTo(commits[11]!.started);
-    const gaps = await h.store.db.select().from(auditEvents).where(and(eq(auditEvents.orgId, ORG), eq(auditEvents.action, "wal_archive.gap")));
+    const gaps = await h.store.db
+      .select()
+      .from(auditEvents)
+      .where(and(eq(auditEvents.orgId, ORG), eq(auditEvents.action, "wal_archive.gap")));
     expect(gaps).toEqual([]);
-    const segnos = (await h.store.db
-      .select({ segno: walSegments.segno })
-      .from(walSegments)
-      .where(eq(walSegments.dataSourceId, source.id))
-      )
-      .map((r) => r.segno!)
-      .sort((a, b) => a - b);
+    const segnos = (await h.store.db.select({ segno: walSegments.segno }).from(walSegments).where(eq(walSegments.dataSourceId, source.id))).map((r) => r.segno!).sort((a, b) => a - b);
     expect(segnos).toEqual(segnos.map((_, i) => segnos[0]! + i));
     const target = between(9);
     const dir = join(restoreRoot, "after-kill");
@@ -338,7 +330,11 @@ describe("point-in-time recovery", () => {
     expect(slots()).toBe("1");
     const [att] = (await must(h, token, "GET", `/attachments?dataSourceId=${source.id}`)).items;
     await must(h, token, "DELETE", `/attachments/${att.id}`, undefined, 204);
-    const stopped = () => h.store.db.select().from(auditEvents).where(and(eq(auditEvents.orgId, ORG), eq(auditEvents.action, "wal_archive.stopped")));
+    const stopped = () =>
+      h.store.db
+        .select()
+        .from(auditEvents)
+        .where(and(eq(auditEvents.orgId, ORG), eq(auditEvents.action, "wal_archive.stopped")));
     // The audit event is written once the archiver is done with the source: slot dropped, spool removed.
     await waitFor("the archiver to let go of the source", async () => archiver.receiverOf(source.id) === undefined && (await stopped()).length > 0, 30_000);
     expect(slots()).toBe("0");
@@ -352,7 +348,7 @@ describe("point-in-time recovery", () => {
     const managed = h.config.managedStorage.type === "local" ? h.config.managedStorage.path : "";
     expect(rows.every((r) => existsSync(join(managed, r.objectKey)))).toBe(true);
     await must(h, token, "DELETE", `/data-sources/${source.id}?cascade=true`, undefined, 204);
-    expect((await h.store.db.select().from(walSegments).where(eq(walSegments.dataSourceId, source.id)))).toEqual([]);
+    expect(await h.store.db.select().from(walSegments).where(eq(walSegments.dataSourceId, source.id))).toEqual([]);
     expect(rows.filter((r) => existsSync(join(managed, r.objectKey)))).toEqual([]);
   });
 });

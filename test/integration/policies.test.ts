@@ -18,8 +18,7 @@ beforeAll(async () => {
 afterAll(() => h.close());
 
 const create = (body: unknown) => h.call("POST", "/backup-policies", { token, body });
-const actions = async (targetId: string) =>
-  (await h.store.db.select().from(auditEvents).where(eq(auditEvents.targetId, targetId))).map((e) => e.action);
+const actions = async (targetId: string) => (await h.store.db.select().from(auditEvents).where(eq(auditEvents.targetId, targetId))).map((e) => e.action);
 
 describe("backup policies", () => {
   test("create applies the documented defaults and answers every field", async () => {
@@ -37,7 +36,7 @@ describe("backup policies", () => {
       retries: 2,
     });
     expect(res.body.id).toMatch(/^pol_/);
-    expect((await actions(res.body.id))).toEqual(["backup_policy.created"]);
+    expect(await actions(res.body.id)).toEqual(["backup_policy.created"]);
     const got = await h.call("GET", `/backup-policies/${res.body.id}`, { token });
     expect(got.body).toEqual(res.body);
   });
@@ -253,7 +252,9 @@ describe("backup policies", () => {
     const policy = (await create(policyBody(dst))).body;
     const att = await createAttachmentVia(h, "org_p", policy.id);
     const ds = att.dataSourceId;
-    await h.store.db.insert(backupJobs).values({ id: "job_kept", orgId: "org_p", dataSourceId: ds, policyId: policy.id, attachmentId: att.id, trigger: "schedule", status: "succeeded", queuedAt: Date.now() });
+    await h.store.db
+      .insert(backupJobs)
+      .values({ id: "job_kept", orgId: "org_p", dataSourceId: ds, policyId: policy.id, attachmentId: att.id, trigger: "schedule", status: "succeeded", queuedAt: Date.now() });
     const refused = await h.call("DELETE", `/backup-policies/${policy.id}`, { token });
     expect(refused.status).toBe(409);
     expect(refused.body.code).toBe("CONFLICT");
@@ -261,9 +262,9 @@ describe("backup policies", () => {
     expect(gone.status).toBe(204);
     expect((await h.call("GET", `/backup-policies/${policy.id}`, { token })).status).toBe(404);
     expect((await h.call("GET", `/attachments/${att.id}`, { token })).status).toBe(404);
-    expect((await h.store.db.select().from(backupJobs).where(eq(backupJobs.id, "job_kept")))).toHaveLength(1);
-    expect((await actions(att.id))).toEqual(["attachment.created", "attachment.deleted"]);
-    expect((await actions(policy.id))).toContain("backup_policy.deleted");
+    expect(await h.store.db.select().from(backupJobs).where(eq(backupJobs.id, "job_kept"))).toHaveLength(1);
+    expect(await actions(att.id)).toEqual(["attachment.created", "attachment.deleted"]);
+    expect(await actions(policy.id)).toContain("backup_policy.deleted");
     // Without attachments a plain delete works.
     const lone = (await create(policyBody(dst))).body;
     expect((await h.call("DELETE", `/backup-policies/${lone.id}`, { token })).status).toBe(204);

@@ -37,62 +37,56 @@ async function newSource() {
 /** A succeeded base backup of `ds` needing segments start..stop, consistent at `stoppedAt`. */
 async function baseBackup(ds: string, start: number, stop: number, stoppedAt: number, policyId: string | null = null, objectKey = `k/${newId("job")}`) {
   const id = newId("job");
-  await h.store.db
-    .insert(backupJobs)
-    .values({
-      id,
-      orgId: ORG,
-      dataSourceId: ds,
-      policyId,
-      destinationId,
-      trigger: "manual",
-      status: "succeeded",
-      queuedAt: stoppedAt - 1000,
-      startedAt: stoppedAt - 1000,
-      finishedAt: stoppedAt,
-      objectKey,
-      sha256: "0".repeat(64),
-      format: { engine: "postgres", dump: "pg_basebackup_tar", compression: "zstd", encrypted: true },
-      physical: {
-        label: `snapdb ${id}`,
-        slot: "s",
-        timeline: 1,
-        walSegmentSize: SEG,
-        startLsn: "0/0",
-        stopLsn: "0/0",
-        startSegno: start,
-        stopSegno: stop,
-        startWalFile: segmentName(1, start, SEG),
-        stopWalFile: segmentName(1, stop, SEG),
-        startedAt: new Date(stoppedAt - 1000).toISOString(),
-        stoppedAt: new Date(stoppedAt).toISOString(),
-      },
-    })
-    ;
+  await h.store.db.insert(backupJobs).values({
+    id,
+    orgId: ORG,
+    dataSourceId: ds,
+    policyId,
+    destinationId,
+    trigger: "manual",
+    status: "succeeded",
+    queuedAt: stoppedAt - 1000,
+    startedAt: stoppedAt - 1000,
+    finishedAt: stoppedAt,
+    objectKey,
+    sha256: "0".repeat(64),
+    format: { engine: "postgres", dump: "pg_basebackup_tar", compression: "zstd", encrypted: true },
+    physical: {
+      label: `snapdb ${id}`,
+      slot: "s",
+      timeline: 1,
+      walSegmentSize: SEG,
+      startLsn: "0/0",
+      stopLsn: "0/0",
+      startSegno: start,
+      stopSegno: stop,
+      startWalFile: segmentName(1, start, SEG),
+      stopWalFile: segmentName(1, stop, SEG),
+      startedAt: new Date(stoppedAt - 1000).toISOString(),
+      stoppedAt: new Date(stoppedAt).toISOString(),
+    },
+  });
   return id;
 }
 
 /** An archived segment whose last transaction ended at `lastXactMs` (plus `extraUs` µs). */
 async function segment(ds: string, segno: number, lastXactMs: number | null, extraUs = 0, objectKey = `w/${ds}/${segno}`) {
-  await h.store.db
-    .insert(walSegments)
-    .values({
-      dataSourceId: ds,
-      name: segmentName(1, segno, SEG),
-      orgId: ORG,
-      timeline: 1,
-      segno,
-      startLsn: "0/0",
-      destinationId,
-      objectKey,
-      sizeBytes: SEG,
-      storedBytes: 1,
-      sha256: "0".repeat(64),
-      format: { compression: "zstd", encrypted: true },
-      lastXactAtUs: lastXactMs === null ? null : lastXactMs * 1000 + extraUs,
-      archivedAt: T0,
-    })
-    ;
+  await h.store.db.insert(walSegments).values({
+    dataSourceId: ds,
+    name: segmentName(1, segno, SEG),
+    orgId: ORG,
+    timeline: 1,
+    segno,
+    startLsn: "0/0",
+    destinationId,
+    objectKey,
+    sizeBytes: SEG,
+    storedBytes: 1,
+    sha256: "0".repeat(64),
+    format: { compression: "zstd", encrypted: true },
+    lastXactAtUs: lastXactMs === null ? null : lastXactMs * 1000 + extraUs,
+    archivedAt: T0,
+  });
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -113,7 +107,7 @@ describe("the recovery window", () => {
     const ds = await newSource();
     await baseBackup(ds, 2, 3, T0 + 1000);
     await segment(ds, 2, T0 + 500);
-    expect((await recoveryWindowOf(h.store.db, ds))).toBeNull();
+    expect(await recoveryWindowOf(h.store.db, ds)).toBeNull();
     expect(await must(h, token, "GET", `/data-sources/${ds}/recovery-window`)).toEqual({ from: null, to: null });
   });
 
@@ -166,9 +160,9 @@ describe("the recovery window", () => {
     const ds = await newSource();
     const job = await baseBackup(ds, 2, 2, T0 + 1000);
     await segment(ds, 2, T0 + 2000);
-    expect((await recoveryWindowOf(h.store.db, ds))).not.toBeNull();
+    expect(await recoveryWindowOf(h.store.db, ds)).not.toBeNull();
     await h.store.db.update(backupJobs).set({ fileDeletedAt: T0 }).where(eq(backupJobs.id, job));
-    expect((await recoveryWindowOf(h.store.db, ds))).toBeNull();
+    expect(await recoveryWindowOf(h.store.db, ds)).toBeNull();
   });
 });
 
@@ -197,10 +191,11 @@ describe("retention of a physical policy", () => {
     expect(left.sort()).toEqual([5, 6, 7]);
     for (let s = 1; s <= 7; s++) expect({ s, stored: existsSync(join(root, keyOf(s))) }).toEqual({ s, stored: s >= 5 });
     expect(existsSync(join(root, newKey))).toBe(true);
-    const pruned = await h.store.db.select().from(auditEvents).where(and(eq(auditEvents.targetId, ds), eq(auditEvents.action, "wal_archive.pruned")));
-    expect(pruned.map((e) => e.metadata)).toEqual([
-      { reason: "retention", segments: 4, first: segmentName(1, 1, SEG), last: segmentName(1, 4, SEG), keptFromSegno: 5 },
-    ]);
+    const pruned = await h.store.db
+      .select()
+      .from(auditEvents)
+      .where(and(eq(auditEvents.targetId, ds), eq(auditEvents.action, "wal_archive.pruned")));
+    expect(pruned.map((e) => e.metadata)).toEqual([{ reason: "retention", segments: 4, first: segmentName(1, 1, SEG), last: segmentName(1, 4, SEG), keptFromSegno: 5 }]);
     void kept;
     // The window now starts at the kept base backup.
     expect(iso((await recoveryWindowOf(h.store.db, ds))!.from)).toBe(iso(T0 + 5000));

@@ -112,23 +112,22 @@ beforeAll(async () => {
   pg.psql(`ALTER ROLE ${pg.user} CREATEDB; CREATE DATABASE chain_copy OWNER ${pg.user};`);
   // ~5 MB of hex that compresses about 2:1: the stored file is larger than the pipes between
   // the tools, so they are all still running while pg_restore waits on a lock.
-  pg.psql(`SET ROLE ${pg.user};
+  pg.psql(
+    `SET ROLE ${pg.user};
     CREATE TABLE lines (id int PRIMARY KEY, body text NOT NULL);
     INSERT INTO lines SELECT g, md5(random()::text) || md5(random()::text) FROM generate_series(1, 80000) g;
     CREATE INDEX lines_body ON lines (body);
     CREATE TABLE tiny (id int PRIMARY KEY REFERENCES lines(id));
-    INSERT INTO tiny VALUES (1), (2);`, pg.database);
+    INSERT INTO tiny VALUES (1), (2);`,
+    pg.database,
+  );
   const source = await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: pg.database }, { username: pg.user, password: pg.password });
   const policy = async (extra: Record<string, unknown>) => {
     const p = await createPolicy(h, token, managed.id, extra);
     await attach(h, token, source.id, p.id);
     return p.id as string;
   };
-  const ids = [
-    await policy({}),
-    await policy({ encryption: { enabled: false, recipients: [] } }),
-    await policy({ compression: { algorithm: "gzip", level: 6 } }),
-  ];
+  const ids = [await policy({}), await policy({ encryption: { enabled: false, recipients: [] } }), await policy({ compression: { algorithm: "gzip", level: 6 } })];
   const jobs: any[] = [];
   for (const id of ids) jobs.push(await backupNow(h, token, source.id, id));
   [zstdAge, zstdOnly, gzipAge] = jobs;

@@ -61,7 +61,16 @@ describe("validation", () => {
     ["an unknown data source", { dataSourceId: "ds_nope" }, "/dataSourceId"],
     ["an unknown target", { target: { dataSourceId: "ds_nope" } }, "/target/dataSourceId"],
     ["a drill naming a database", { target: { dataSourceId: "SELF", database: "x" } }, "/target/database"],
-    ["two checks of one name", { checks: [{ name: "x", sql: "SELECT 1", expect: "1" }, { name: "x", sql: "SELECT 2", expect: "2" }] }, "/checks/1/name"],
+    [
+      "two checks of one name",
+      {
+        checks: [
+          { name: "x", sql: "SELECT 1", expect: "1" },
+          { name: "x", sql: "SELECT 2", expect: "2" },
+        ],
+      },
+      "/checks/1/name",
+    ],
     ["an unknown mode", { mode: "rehearsal" }, "/mode"],
     ["an unknown field", { retries: 3 }, null],
   ])("%s → 400", async (_, patch, path) => {
@@ -96,7 +105,12 @@ describe("validation", () => {
     const theirs = await h.call("POST", "/restore-plans", { token: other, body: valid() });
     expect(theirs.status).toBe(400);
     expect(theirs.body.details[0].path).toBe("/dataSourceId");
-    for (const [method, path] of [["GET", ""], ["PATCH", ""], ["DELETE", ""], ["POST", "/run-now"]] as const) {
+    for (const [method, path] of [
+      ["GET", ""],
+      ["PATCH", ""],
+      ["DELETE", ""],
+      ["POST", "/run-now"],
+    ] as const) {
       const res = await h.call(method, `/restore-plans/${first.body.id}${path}`, { token: other, body: method === "PATCH" ? { enabled: false } : undefined });
       expect({ method, path, status: res.status }).toEqual({ method, path, status: 404 });
     }
@@ -118,7 +132,12 @@ describe("updates, deletes, runs", () => {
   test("PATCH changes what is given, checks the whole, and is audited", async () => {
     const plan = await createPlan(h, token, { dataSourceId: a.id, mode: "drill", target: { dataSourceId: a.id } });
     expect(plan.nextRunAt).toBeNull();
-    const patched = await must(h, token, "PATCH", `/restore-plans/${plan.id}`, { enabled: true, scheduleCron: "15 3 * * 1", timezone: "Europe/Berlin", checks: [{ name: "c", sql: "SELECT 1", expect: "1" }] });
+    const patched = await must(h, token, "PATCH", `/restore-plans/${plan.id}`, {
+      enabled: true,
+      scheduleCron: "15 3 * * 1",
+      timezone: "Europe/Berlin",
+      checks: [{ name: "c", sql: "SELECT 1", expect: "1" }],
+    });
     expect(patched).toMatchObject({ enabled: true, scheduleCron: "15 3 * * 1", timezone: "Europe/Berlin", mode: "drill" });
     expect(new Date(patched.nextRunAt).getUTCDay()).toBeOneOf([0, 1]);
     const refresh = await must(h, token, "PATCH", `/restore-plans/${plan.id}`, { mode: "refresh", target: { dataSourceId: b.id } });
@@ -126,7 +145,12 @@ describe("updates, deletes, runs", () => {
     const bad = await h.call("PATCH", `/restore-plans/${plan.id}`, { token, body: { target: { dataSourceId: a.id } } });
     expect(bad.status).toBe(400);
     expect(bad.body.details[0].path).toBe("/target");
-    const events = (await h.store.db.select().from(auditEvents).where(and(eq(auditEvents.targetId, plan.id)))).map((e) => e.action);
+    const events = (
+      await h.store.db
+        .select()
+        .from(auditEvents)
+        .where(and(eq(auditEvents.targetId, plan.id)))
+    ).map((e) => e.action);
     expect(events).toEqual(["restore_plan.created", "restore_plan.updated", "restore_plan.updated"]);
   });
 
@@ -166,7 +190,10 @@ describe("updates, deletes, runs", () => {
       expect(row).toMatchObject({ trigger: "schedule", mode: "drill", status: "queued" });
       expect((await h.scheduler.plans.fire(plan.id, at)).outcome).toBe("duplicate");
       expect((await h.scheduler.plans.fire(plan.id, at + 60_000)).outcome).toBe("skipped");
-      const skipped = await h.store.db.select().from(auditEvents).where(and(eq(auditEvents.targetId, plan.id), eq(auditEvents.action, "restore_plan.run_skipped")));
+      const skipped = await h.store.db
+        .select()
+        .from(auditEvents)
+        .where(and(eq(auditEvents.targetId, plan.id), eq(auditEvents.action, "restore_plan.run_skipped")));
       expect(skipped).toHaveLength(1);
       expect(skipped[0]!.metadata).toMatchObject({ busyRestoreId: row.id, reason: "previous_run_busy" });
       await must(h, token, "PATCH", `/restore-plans/${plan.id}`, { enabled: false });

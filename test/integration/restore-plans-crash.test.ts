@@ -60,15 +60,20 @@ async function drillReadyToKill(dir: string, env: Record<string, string>, source
   const created = await api.createSource(source, credentials);
   await api.attach(created.id, policy.id);
   expect((await api.backupNow(created.id)).status).toBe("succeeded");
-  const plan = await api.must("POST", "/restore-plans", {
-    name: "slow drill",
-    dataSourceId: created.id,
-    mode: "drill",
-    scheduleCron: "0 4 1 1 *",
-    enabled: false,
-    target: { dataSourceId: created.id },
-    checks: [{ name: "slow", sql: slowCheck, expect: "" }],
-  }, 201);
+  const plan = await api.must(
+    "POST",
+    "/restore-plans",
+    {
+      name: "slow drill",
+      dataSourceId: created.id,
+      mode: "drill",
+      scheduleCron: "0 4 1 1 *",
+      enabled: false,
+      target: { dataSourceId: created.id },
+      checks: [{ name: "slow", sql: slowCheck, expect: "" }],
+    },
+    201,
+  );
   const run = await api.must("POST", `/restore-plans/${plan.id}/run-now`, undefined, 202);
   return { plan, run };
 }
@@ -119,12 +124,7 @@ test("PostgreSQL: kill -9 mid-drill: the next start drops the scratch database a
 }, 120_000);
 
 test("MariaDB: kill -9 mid-drill: the next start drops the scratch database and reports the drill failed", async () => {
-  const scratchDatabases = () =>
-    maria
-      .sql("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'snapdb\\_drill\\_%' ORDER BY 1;")
-      .trim()
-      .split("\n")
-      .filter(Boolean);
+  const scratchDatabases = () => maria.sql("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'snapdb\\_drill\\_%' ORDER BY 1;").trim().split("\n").filter(Boolean);
   const env = { SNAPDB_LOG_LEVEL: "warn" };
   const { plan, run } = await drillReadyToKill(
     mariaDataDir.path,
@@ -133,10 +133,7 @@ test("MariaDB: kill -9 mid-drill: the next start drops the scratch database and 
     { username: maria.user, password: maria.password },
     "SELECT SLEEP(60)",
   );
-  await until(
-    "the drill's check to run",
-    () => maria.sql("SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE '%SLEEP(60)%' AND id <> CONNECTION_ID();").trim() === "1",
-  );
+  await until("the drill's check to run", () => maria.sql("SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE '%SLEEP(60)%' AND id <> CONNECTION_ID();").trim() === "1");
   expect(scratchDatabases()).toEqual([run.targetDatabase]);
   await daemon!.stop("SIGKILL");
   daemon = null;

@@ -317,10 +317,16 @@ describe("SQLite", () => {
     expect(run.verification.status).toBe("passed");
     const names = (new Database(stagingFile, { readonly: true }).query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
     expect(names).toEqual(["empty", "notes"]);
-    const self = await h.call("POST", "/restore-plans", { token, body: { name: "self-sqlite", dataSourceId: source.id, mode: "refresh", scheduleCron: "0 4 * * *", target: { dataSourceId: source.id } } });
+    const self = await h.call("POST", "/restore-plans", {
+      token,
+      body: { name: "self-sqlite", dataSourceId: source.id, mode: "refresh", scheduleCron: "0 4 * * *", target: { dataSourceId: source.id } },
+    });
     expect(self.status).toBe(400);
     const sameFile = await createSource(h, token, { engine: "sqlite", path: file });
-    const alias = await h.call("POST", "/restore-plans", { token, body: { name: "alias-sqlite", dataSourceId: source.id, mode: "refresh", scheduleCron: "0 4 * * *", target: { dataSourceId: sameFile.id } } });
+    const alias = await h.call("POST", "/restore-plans", {
+      token,
+      body: { name: "alias-sqlite", dataSourceId: source.id, mode: "refresh", scheduleCron: "0 4 * * *", target: { dataSourceId: sameFile.id } },
+    });
     expect(alias.status).toBe(400);
     expect(alias.body.details[0].path).toBe("/target");
     expect((await must(h, token, "GET", `/restores/${run.id}`)).mode).toBe("refresh");

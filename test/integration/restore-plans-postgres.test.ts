@@ -342,7 +342,7 @@ describe("which backups a plan restores: logical backups of one database", () =>
     }
   }, 120_000);
 
-  test("a whole-server source (database \"*\") → 400 at /dataSourceId, on create and on update", async () => {
+  test('a whole-server source (database "*") → 400 at /dataSourceId, on create and on update', async () => {
     const whole = await createSource(h, token, { engine: "postgres", host: pg.host, port: pg.port, database: "*" }, creds());
     for (const mode of ["drill", "refresh"]) {
       const res = await h.call("POST", "/restore-plans", {

@@ -39,7 +39,8 @@ const pgDumpOf = (db: string) =>
     .filter((l) => !/^\\(un)?restrict /.test(l))
     .join("\n");
 
-const mariaDumpOf = (db: string) => run(["mariadb-dump", "--no-defaults", `--socket=${maria.socket}`, "-uroot", "--default-character-set=utf8mb4", "--skip-dump-date", "--compact", "--hex-blob", "--routines", db]);
+const mariaDumpOf = (db: string) =>
+  run(["mariadb-dump", "--no-defaults", `--socket=${maria.socket}`, "-uroot", "--default-character-set=utf8mb4", "--skip-dump-date", "--compact", "--hex-blob", "--routines", db]);
 
 /** MariaDB SQL as the test user over TCP (views get the user the restore runs as for DEFINER). */
 function mariaAs(statements: string, db: string) {
@@ -83,7 +84,8 @@ beforeAll(async () => {
   policyId = (await createPolicy(h, token, managed.id)).id;
 
   pg.psql(`ALTER ROLE ${pg.user} CREATEDB; CREATE DATABASE pg_copy OWNER ${pg.user};`);
-  pg.psql(`SET ROLE ${pg.user};
+  pg.psql(
+    `SET ROLE ${pg.user};
     CREATE TABLE people (id bigserial PRIMARY KEY, name text NOT NULL, note text, born date, seen timestamptz, balance numeric(14,4),
       active boolean, tags text[], meta jsonb, uid uuid, photo bytea);
     INSERT INTO people (name, note, born, seen, balance, active, tags, meta, uid)
@@ -96,10 +98,13 @@ beforeAll(async () => {
     CREATE UNIQUE INDEX people_uid ON people (uid);
     CREATE TABLE notes (id int PRIMARY KEY, person bigint REFERENCES people(id), body text);
     INSERT INTO notes SELECT g, g, 'note ' || g FROM generate_series(1, 500) g;
-    CREATE VIEW rich AS SELECT id, name FROM people WHERE balance > 10000;`, pg.database);
+    CREATE VIEW rich AS SELECT id, name FROM people WHERE balance > 10000;`,
+    pg.database,
+  );
 
   maria.sql(`GRANT ALL ON *.* TO '${maria.user}'@'127.0.0.1'; GRANT ALL ON *.* TO '${maria.user}'@'localhost'; FLUSH PRIVILEGES; CREATE DATABASE appdb_copy;`);
-  mariaAs(`CREATE TABLE items (id INT PRIMARY KEY AUTO_INCREMENT, label VARCHAR(200) CHARACTER SET utf8mb4, price DECIMAL(12,3), big BIGINT,
+  mariaAs(
+    `CREATE TABLE items (id INT PRIMARY KEY AUTO_INCREMENT, label VARCHAR(200) CHARACTER SET utf8mb4, price DECIMAL(12,3), big BIGINT,
       at DATETIME(3), doc JSON, body LONGBLOB, flag TINYINT(1), KEY items_label (label)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
     INSERT INTO items (label, price, big, at, doc, body, flag)
       SELECT CONCAT('étiquette ', seq, ' 🐬 ✓'), IF(seq % 7 = 0, NULL, seq * 1.125), seq * 1000000007, '2024-01-01 00:00:00' + INTERVAL seq MINUTE,
@@ -108,7 +113,9 @@ beforeAll(async () => {
     UPDATE items SET body = REPEAT(UNHEX(MD5(id)), 65536) WHERE id <= 3;
     CREATE TABLE tags (item INT, tag VARCHAR(20), PRIMARY KEY (item, tag), CONSTRAINT fk_item FOREIGN KEY (item) REFERENCES items(id));
     INSERT INTO tags SELECT seq, 'ç' FROM seq_1_to_300;
-    CREATE VIEW cheap AS SELECT id, label FROM items WHERE price < 100;`, maria.database);
+    CREATE VIEW cheap AS SELECT id, label FROM items WHERE price < 100;`,
+    maria.database,
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -397,9 +404,8 @@ describe("restores: SQLite", () => {
     writeFileSync(tmp, "half a database");
     await h.store.db
       .insert(restores)
-      .values({ id, orgId: ORG, backupJobId: job.id, sourceDataSourceId: job.dataSourceId, targetDataSourceId: fresh.id, status: "running", queuedAt: Date.now(), startedAt: Date.now() })
-      ;
-    expect((await recoverInterruptedRestores(h.store.db, silentLogger))).toEqual([id]);
+      .values({ id, orgId: ORG, backupJobId: job.id, sourceDataSourceId: job.dataSourceId, targetDataSourceId: fresh.id, status: "running", queuedAt: Date.now(), startedAt: Date.now() });
+    expect(await recoverInterruptedRestores(h.store.db, silentLogger)).toEqual([id]);
     const row = await must(h, token, "GET", `/restores/${id}`);
     expect(row.status).toBe("failed");
     expect(row.error.code).toBe("INTERRUPTED");

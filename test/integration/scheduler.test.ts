@@ -21,11 +21,9 @@ const auditOf = async (action: string, targetId?: string) =>
   await h.store.db
     .select()
     .from(auditEvents)
-    .where(targetId ? and(eq(auditEvents.action, action), eq(auditEvents.targetId, targetId)) : eq(auditEvents.action, action))
-    ;
+    .where(targetId ? and(eq(auditEvents.action, action), eq(auditEvents.targetId, targetId)) : eq(auditEvents.action, action));
 const attRow = async (id: string) => (await h.store.db.select().from(attachments).where(eq(attachments.id, id)))[0]!;
-const setStatus = async (jobId: string, status: "running" | "succeeded" | "failed") =>
-  await h.store.db.update(backupJobs).set({ status }).where(eq(backupJobs.id, jobId));
+const setStatus = async (jobId: string, status: "running" | "succeeded" | "failed") => await h.store.db.update(backupJobs).set({ status }).where(eq(backupJobs.id, jobId));
 
 async function until(check: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -93,7 +91,7 @@ describe("scheduler: one firing", () => {
     // …and while it runs.
     await setStatus(first.id, "running");
     expect((await s.fire(a1.id, t0 + 60_000)).outcome).toBe("skipped");
-    expect((await jobsOf(ds))).toHaveLength(1);
+    expect(await jobsOf(ds)).toHaveLength(1);
     const events = await auditOf("attachment.run_skipped");
     expect(events.filter((e) => e.targetId === a2.id)[0]!.metadata).toMatchObject({ reason: "source_busy", busyJobId: first.id, busyJobStatus: "queued" });
     expect(events.filter((e) => e.targetId === a1.id)[0]!.metadata).toMatchObject({ reason: "source_busy", busyJobStatus: "running" });
@@ -101,7 +99,7 @@ describe("scheduler: one firing", () => {
     // Once it is done, the next run queues again.
     await setStatus(first.id, "succeeded");
     expect((await s.fire(a2.id, t0 + 120_000)).outcome).toBe("queued");
-    expect((await jobsOf(ds))).toHaveLength(2);
+    expect(await jobsOf(ds)).toHaveLength(2);
   });
 
   test("a disabled or deleted attachment fires nothing and loses its timer", async () => {
@@ -111,7 +109,7 @@ describe("scheduler: one firing", () => {
     const s = new Scheduler({ db: h.store.db, logger: silentLogger, catchUp: "none" });
     expect((await s.fire(att.id, Date.now())).outcome).toBe("gone");
     expect((await s.fire("att_missing", Date.now())).outcome).toBe("gone");
-    expect((await jobsOf(att.dataSourceId))).toHaveLength(0);
+    expect(await jobsOf(att.dataSourceId)).toHaveLength(0);
   });
 });
 
@@ -187,7 +185,7 @@ describe("scheduler: real timers", () => {
       expect(jobs[0]).toMatchObject({ id: woken[0], trigger: "schedule", status: "queued", attachmentId: att.id });
       // Later firings while that job is still queued are skipped, not queued twice.
       expect(await until(async () => (await auditOf("attachment.run_skipped", att.id)).length > 0, 3000)).toBe(true);
-      expect((await jobsOf(att.dataSourceId))).toHaveLength(1);
+      expect(await jobsOf(att.dataSourceId)).toHaveLength(1);
     } finally {
       s.stop();
     }
@@ -221,12 +219,20 @@ describe("scheduler: real timers", () => {
       expect(s.groupCount).toBe(1);
       expect(await until(() => woken >= 1000, 25_000)).toBe(true);
       await Bun.sleep(200);
-      const queued = await h.store.db.select().from(backupJobs).where(and(eq(backupJobs.orgId, org), eq(backupJobs.policyId, policy.id)));
+      const queued = await h.store.db
+        .select()
+        .from(backupJobs)
+        .where(and(eq(backupJobs.orgId, org), eq(backupJobs.policyId, policy.id)));
       expect(queued).toHaveLength(1000);
       expect(new Set(queued.map((j) => j.attachmentId))).toEqual(new Set(ids));
       expect(queued.every((j) => j.status === "queued" && j.trigger === "schedule")).toBe(true);
       expect(woken).toBe(1000);
-      expect((await h.store.db.select().from(auditEvents).where(and(eq(auditEvents.orgId, org), eq(auditEvents.action, "backup_job.queued"))))).toHaveLength(1000);
+      expect(
+        await h.store.db
+          .select()
+          .from(auditEvents)
+          .where(and(eq(auditEvents.orgId, org), eq(auditEvents.action, "backup_job.queued"))),
+      ).toHaveLength(1000);
     } finally {
       s.stop();
       h.close();
@@ -255,10 +261,7 @@ describe("scheduler: a group's firings in one transaction", () => {
       );
       await storeRun(own.store, "CREATE TRIGGER refuse_job BEFORE INSERT ON backup_jobs FOR EACH ROW EXECUTE FUNCTION refuse_job()");
     } else {
-      await storeRun(
-        own.store,
-        `CREATE TRIGGER refuse_job BEFORE INSERT ON backup_jobs WHEN NEW.data_source_id = '${failing.dataSourceId}' BEGIN SELECT RAISE(ABORT, 'refused'); END`,
-      );
+      await storeRun(own.store, `CREATE TRIGGER refuse_job BEFORE INSERT ON backup_jobs WHEN NEW.data_source_id = '${failing.dataSourceId}' BEGIN SELECT RAISE(ABORT, 'refused'); END`);
     }
     const second = new Date(Date.now() + 2000).getSeconds();
     const s = new Scheduler({ db: own.store.db, logger: silentLogger, catchUp: "none", timerPattern: (a) => (a.policyId === policy.id ? `${second} * * * * *` : a.scheduleCron) });
@@ -286,7 +289,10 @@ describe("scheduler: a group's firings in one transaction", () => {
           expect(found).toHaveLength(1);
           expect(row.lastScheduledAt).not.toBeNull();
           expect(announced.map((a) => a.id)).toContain(found[0]!.id);
-          const events = await own.store.db.select().from(auditEvents).where(and(eq(auditEvents.action, "backup_job.queued"), eq(auditEvents.targetId, found[0]!.id)));
+          const events = await own.store.db
+            .select()
+            .from(auditEvents)
+            .where(and(eq(auditEvents.action, "backup_job.queued"), eq(auditEvents.targetId, found[0]!.id)));
           expect(events).toHaveLength(1);
         }
       }
@@ -328,7 +334,7 @@ describe("scheduler: catch-up at start", () => {
     const again = new Scheduler({ db: h.store.db, logger: silentLogger, catchUp: "one", now: () => clock + 60_000 });
     await again.start();
     again.stop();
-    expect((await jobsOf(att.dataSourceId))).toHaveLength(1);
+    expect(await jobsOf(att.dataSourceId)).toHaveLength(1);
   });
 
   test(`catchUp = "none" and never-due attachments do not run at start`, async () => {
@@ -336,12 +342,12 @@ describe("scheduler: catch-up at start", () => {
     const s = new Scheduler({ db: h.store.db, logger: silentLogger, catchUp: "none" });
     await s.start();
     s.stop();
-    expect((await jobsOf(att.dataSourceId))).toHaveLength(0);
+    expect(await jobsOf(att.dataSourceId)).toHaveLength(0);
     // Created after the last scheduled time: nothing was missed.
     const fresh = await createAttachmentVia(h, "org_nocatch", (await createPolicyVia(h, "org_nocatch", { scheduleCron: "0 0 1 1 *" })).id);
     const one = new Scheduler({ db: h.store.db, logger: silentLogger, catchUp: "one" });
     await one.start();
     one.stop();
-    expect((await jobsOf(fresh.dataSourceId))).toHaveLength(0);
+    expect(await jobsOf(fresh.dataSourceId)).toHaveLength(0);
   });
 });

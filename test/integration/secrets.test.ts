@@ -112,17 +112,33 @@ describe("secrets never leak", () => {
 
     // Destinations: managed local disk, and bring-your-own S3 with a secret key (verified).
     const managed = await managedDestination(h, token);
-    const byo = await must("POST", "/storage-destinations", {
-      kind: "s3", name: "byo", endpoint: s3.endpoint, region: s3.region, bucket: "byo", prefix: "team", forcePathStyle: true,
-      auth: { type: "accessKey", accessKeyId: s3.accessKeyId, secretAccessKey: S3_SECRET },
-    }, 201);
+    const byo = await must(
+      "POST",
+      "/storage-destinations",
+      {
+        kind: "s3",
+        name: "byo",
+        endpoint: s3.endpoint,
+        region: s3.region,
+        bucket: "byo",
+        prefix: "team",
+        forcePathStyle: true,
+        auth: { type: "accessKey", accessKeyId: s3.accessKeyId, secretAccessKey: S3_SECRET },
+      },
+      201,
+    );
     expect((await must("POST", `/storage-destinations/${byo.id}/verify`, undefined, 200)).ok).toBe(true);
     await must("PATCH", `/storage-destinations/${byo.id}`, { auth: { type: "accessKey", accessKeyId: s3.accessKeyId, secretAccessKey: S3_SECRET } }, 200);
 
     // Backups: PostgreSQL → S3 (encrypted), MariaDB → managed (encrypted), a wrong password → failed.
     const toS3 = await createPolicy(h, token, byo.id);
     const toDisk = await createPolicy(h, token, managed.id);
-    for (const [src, pol] of [[pgSrc, toS3], [mariaSrc, toDisk], [badSrc, toDisk]]) await attach(h, token, src.id, pol.id);
+    for (const [src, pol] of [
+      [pgSrc, toS3],
+      [mariaSrc, toDisk],
+      [badSrc, toDisk],
+    ])
+      await attach(h, token, src.id, pol.id);
     const pgJob = await runNow(pgSrc.id, toS3.id);
     const mariaJob = await runNow(mariaSrc.id, toDisk.id);
     const badJob = await runNow(badSrc.id, toDisk.id);
@@ -140,7 +156,18 @@ describe("secrets never leak", () => {
     }
 
     // Every read a user would do.
-    for (const path of ["/data-sources", `/data-sources/${pgSrc.id}`, `/data-sources/${badSrc.id}/backup-jobs`, "/storage-destinations", `/storage-destinations/${byo.id}`, "/backup-policies", "/attachments", "/backup-jobs", `/backup-jobs/${badJob.id}`, "/audit-log?limit=200"]) {
+    for (const path of [
+      "/data-sources",
+      `/data-sources/${pgSrc.id}`,
+      `/data-sources/${badSrc.id}/backup-jobs`,
+      "/storage-destinations",
+      `/storage-destinations/${byo.id}`,
+      "/backup-policies",
+      "/attachments",
+      "/backup-jobs",
+      `/backup-jobs/${badJob.id}`,
+      "/audit-log?limit=200",
+    ]) {
       expect((await call("GET", path)).status).toBe(200);
     }
     await call("GET", "/metrics");
@@ -168,7 +195,12 @@ describe("secrets never leak", () => {
     };
     const needles: [string, Buffer][] = Object.entries(secrets).flatMap(([name, bytes]) => {
       const b = Buffer.from(bytes);
-      const forms: [string, Buffer][] = [[`${name} (raw)`, b], [`${name} (base64)`, Buffer.from(b.toString("base64").replace(/=+$/, ""))], [`${name} (base64url)`, Buffer.from(b.toString("base64url"))], [`${name} (hex)`, Buffer.from(b.toString("hex"))]];
+      const forms: [string, Buffer][] = [
+        [`${name} (raw)`, b],
+        [`${name} (base64)`, Buffer.from(b.toString("base64").replace(/=+$/, ""))],
+        [`${name} (base64url)`, Buffer.from(b.toString("base64url"))],
+        [`${name} (hex)`, Buffer.from(b.toString("hex"))],
+      ];
       if (name.includes("password")) forms.push([`${name} (url-encoded)`, Buffer.from(encodeURIComponent(b.toString()))]);
       return forms;
     });
@@ -196,6 +228,8 @@ describe("secrets never leak", () => {
     expect(tools.some((t) => /mariadb-dump|mysqldump/.test(t))).toBe(true);
     expect(h.logLines.length).toBeGreaterThan(10);
     expect(answers.length).toBeGreaterThan(30);
-    console.log(`secrets: ${answers.length} answers, ${h.logLines.length} log lines, ${argvs.length} spawned argv, ${sampled.size} processes seen in /proc, ${haystacks.length} haystacks × ${needles.length} needles`);
+    console.log(
+      `secrets: ${answers.length} answers, ${h.logLines.length} log lines, ${argvs.length} spawned argv, ${sampled.size} processes seen in /proc, ${haystacks.length} haystacks × ${needles.length} needles`,
+    );
   }, 120_000);
 });

@@ -49,7 +49,11 @@ describe("a configured issuer (SNAPDB_JWT_ISSUER)", () => {
   afterAll(() => h?.close());
 
   const sign = (iss?: string) => {
-    const jwt = new SignJWT(claims()).setProtectedHeader({ alg: "HS256" }).setSubject("mallory").setAudience("snapdb").setExpirationTime(now() + 600);
+    const jwt = new SignJWT(claims())
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("mallory")
+      .setAudience("snapdb")
+      .setExpirationTime(now() + 600);
     if (iss !== undefined) jwt.setIssuer(iss);
     return jwt.sign(h.secret);
   };
@@ -83,7 +87,12 @@ describe("a daemon that verifies RS256 with a public key (SNAPDB_JWT_PUBLIC_KEY_
   afterAll(() => h?.close());
 
   const hs = (key: Uint8Array) =>
-    new SignJWT(claims()).setProtectedHeader({ alg: "HS256" }).setSubject("mallory").setAudience("snapdb").setExpirationTime(now() + 600).sign(key);
+    new SignJWT(claims())
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("mallory")
+      .setAudience("snapdb")
+      .setExpirationTime(now() + 600)
+      .sign(key);
 
   test("HS256 signed with the public key's bytes (PEM, trimmed PEM, DER) → 401 on every route", async () => {
     const der = rsa.publicKey.export({ type: "spki", format: "der" });
@@ -94,9 +103,19 @@ describe("a daemon that verifies RS256 with a public key (SNAPDB_JWT_PUBLIC_KEY_
 
   test("the daemon has no HS secret to fall back on, and a real RS256 token passes", async () => {
     expect(h.secret).toBeNull();
-    const good = await new SignJWT(claims()).setProtectedHeader({ alg: "RS256" }).setSubject("ops").setAudience("snapdb").setExpirationTime(now() + 600).sign(rsa.privateKey);
+    const good = await new SignJWT(claims())
+      .setProtectedHeader({ alg: "RS256" })
+      .setSubject("ops")
+      .setAudience("snapdb")
+      .setExpirationTime(now() + 600)
+      .sign(rsa.privateKey);
     expect((await h.call("GET", "/audit-log", { token: good })).status).toBe(200);
-    const ps = await new SignJWT(claims()).setProtectedHeader({ alg: "PS256" }).setSubject("ops").setAudience("snapdb").setExpirationTime(now() + 600).sign(rsa.privateKey);
+    const ps = await new SignJWT(claims())
+      .setProtectedHeader({ alg: "PS256" })
+      .setSubject("ops")
+      .setAudience("snapdb")
+      .setExpirationTime(now() + 600)
+      .sign(rsa.privateKey);
     expect((await h.call("GET", "/audit-log", { token: ps })).body).toEqual({ code: "UNAUTHENTICATED", message: "token algorithm is not accepted" });
   });
 });
@@ -142,8 +161,14 @@ describe("download links of a local-disk destination", () => {
   });
 
   test("a token cannot be pointed at another job's file or stretched: any edit → 403", async () => {
-    const [payloadA, macA] = pathOf(await linkFor(jobA)).split("/").at(-1)!.split(".") as [string, string];
-    const [payloadB] = pathOf(await linkFor(jobB)).split("/").at(-1)!.split(".") as [string, string];
+    const [payloadA, macA] = pathOf(await linkFor(jobA))
+      .split("/")
+      .at(-1)!
+      .split(".") as [string, string];
+    const [payloadB] = pathOf(await linkFor(jobB))
+      .split("/")
+      .at(-1)!
+      .split(".") as [string, string];
     const decoded = JSON.parse(Buffer.from(payloadA, "base64url").toString());
     const reencode = (p: unknown) => Buffer.from(JSON.stringify(p)).toString("base64url");
     const forged = [
@@ -165,7 +190,15 @@ describe("download links of a local-disk destination", () => {
 
   test("an expired link → 403 (signed with the real key, issued in the past)", async () => {
     const tokens = new DownloadTokens(derivedKey(h.master, "download"));
-    const grant = JSON.parse(Buffer.from(pathOf(await linkFor(jobA)).split("/").at(-1)!.split(".")[0]!, "base64url").toString());
+    const grant = JSON.parse(
+      Buffer.from(
+        pathOf(await linkFor(jobA))
+          .split("/")
+          .at(-1)!
+          .split(".")[0]!,
+        "base64url",
+      ).toString(),
+    );
     const expired = tokens.sign({ destinationId: grant.d, key: grant.k, filename: grant.f, expiresAt: Date.now() - 1 });
     expect(await (await get(`/downloads/${expired}`)).json()).toEqual({ code: "FORBIDDEN", message: "download link has expired" });
     // The same through the driver, as the API would mint it an hour ago for 60 s.
@@ -178,7 +211,15 @@ describe("download links of a local-disk destination", () => {
 
   test("a signed grant for a key outside the org's files never leaves the destination's directory", async () => {
     const tokens = new DownloadTokens(derivedKey(h.master, "download"));
-    const grant = JSON.parse(Buffer.from(pathOf(await linkFor(jobA)).split("/").at(-1)!.split(".")[0]!, "base64url").toString());
+    const grant = JSON.parse(
+      Buffer.from(
+        pathOf(await linkFor(jobA))
+          .split("/")
+          .at(-1)!
+          .split(".")[0]!,
+        "base64url",
+      ).toString(),
+    );
     for (const key of ["../snapdb.db", "../../snapdb.db", "../master.key", "/etc/passwd", `${ORG}/../../jwt-secret`, "", "."]) {
       const t = tokens.sign({ destinationId: grant.d, key, filename: "x", expiresAt: Date.now() + 60_000 });
       const res = await get(`/downloads/${t}`);

@@ -38,7 +38,7 @@ beforeAll(async () => {
   expect(local.status).toBe(201);
   expect(remote.status).toBe(201);
   const row = async (id: string) => (await h.store.db.select().from(storageDestinations).where(eq(storageDestinations.id, id)))[0]!;
-  const s3Driver = h.storage.driverFor((await row(remote.body.id))) as S3Driver;
+  const s3Driver = h.storage.driverFor(await row(remote.body.id)) as S3Driver;
   (await s3Driver.client()).middlewareStack.add(
     (next, context) => async (args) => {
       commands.push((context as { commandName: string }).commandName);
@@ -47,7 +47,7 @@ beforeAll(async () => {
     { step: "initialize", name: "contractRecorder" },
   );
   drivers.local = {
-    driver: h.storage.driverFor((await row(local.body.id))),
+    driver: h.storage.driverFor(await row(local.body.id)),
     fetchUrl: (url) => h.app.handle(new Request(url)),
     prefix: "org_contract/",
   };
@@ -98,7 +98,9 @@ describe.each(["local", "s3"])("storage contract: %s", (name) => {
     const boom = new Error("dump tool died");
     commands.length = 0;
     // More than one part, so S3 is mid-multipart when the source fails.
-    const err = await d().driver.put(key("fail/partial.bin"), failingStream(PART + 1024 * 1024, boom)).catch((e) => e);
+    const err = await d()
+      .driver.put(key("fail/partial.bin"), failingStream(PART + 1024 * 1024, boom))
+      .catch((e) => e);
     expect(err).toBe(boom);
     expect(await d().driver.head(key("fail/partial.bin"))).toBeNull();
     const listed = [];
@@ -126,8 +128,7 @@ describe.each(["local", "s3"])("storage contract: %s", (name) => {
     if (name === "s3") {
       expect(commands).toContain("AbortMultipartUploadCommand");
       expect(commands).not.toContain("CompleteMultipartUploadCommand");
-    }
-    else expect(localFiles().filter((f) => f.includes("x.bin"))).toEqual([]);
+    } else expect(localFiles().filter((f) => f.includes("x.bin"))).toEqual([]);
   }, 30_000);
 
   test("list by prefix", async () => {
@@ -149,7 +150,9 @@ describe.each(["local", "s3"])("storage contract: %s", (name) => {
     expect(await d().driver.head(key("del/x"))).toBeNull();
     await d().driver.delete(key("del/x"));
     await d().driver.delete(key("del/never-existed"));
-    const err = await d().driver.get(key("del/x")).catch((e) => e);
+    const err = await d()
+      .driver.get(key("del/x"))
+      .catch((e) => e);
     expect(err).toBeInstanceOf(StorageError);
     expect(err.code).toBe("NOT_FOUND");
   });
@@ -193,16 +196,11 @@ test("local downloads over a real socket: streamed with Content-Length and Conte
   await driver.put("org_contract/socket/job_2.dump.zst.age", stream);
   const server = h.app.listen({ hostname: "127.0.0.1", port: 0 });
   try {
-    const url = (await driver.downloadUrl("org_contract/socket/job_2.dump.zst.age", { expiresInSeconds: 60 })).replace(
-      "http://localhost",
-      `http://127.0.0.1:${server.server!.port}`,
-    );
+    const url = (await driver.downloadUrl("org_contract/socket/job_2.dump.zst.age", { expiresInSeconds: 60 })).replace("http://localhost", `http://127.0.0.1:${server.server!.port}`);
     const res = await fetch(url);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-length")).toBe(String(3 * 1024 * 1024 + 17));
-    expect(res.headers.get("content-disposition")).toBe(
-      `attachment; filename="job_2.dump.zst.age"; filename*=UTF-8''job_2.dump.zst.age`,
-    );
+    expect(res.headers.get("content-disposition")).toBe(`attachment; filename="job_2.dump.zst.age"; filename*=UTF-8''job_2.dump.zst.age`);
     expect(await sha256Of(res.body!)).toEqual({ sha256: await sha256, size: 3 * 1024 * 1024 + 17 });
     const missing = await fetch(url.replace(/\/downloads\/.*/, "/downloads/not-a-token"));
     expect(missing.status).toBe(403);

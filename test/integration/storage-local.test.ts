@@ -149,12 +149,8 @@ describe("local driver: crash safety", () => {
 describe("object keys and download tokens", () => {
   test("backup keys follow {prefix}/{orgId}/{dataSourceId}/{YYYY}/{MM}/{DD}/{jobId}.{ext}", () => {
     const at = new Date("2026-03-04T23:59:00Z");
-    expect(backupObjectKey({ prefix: "/snap/db/", orgId: "org_a", dataSourceId: "ds_1", jobId: "job_9", ext: "dump.zst.age", at })).toBe(
-      "snap/db/org_a/ds_1/2026/03/04/job_9.dump.zst.age",
-    );
-    expect(backupObjectKey({ prefix: "", orgId: "org_a", dataSourceId: "ds_1", jobId: "job_9", ext: ".sql.zst", at })).toBe(
-      "org_a/ds_1/2026/03/04/job_9.sql.zst",
-    );
+    expect(backupObjectKey({ prefix: "/snap/db/", orgId: "org_a", dataSourceId: "ds_1", jobId: "job_9", ext: "dump.zst.age", at })).toBe("snap/db/org_a/ds_1/2026/03/04/job_9.dump.zst.age");
+    expect(backupObjectKey({ prefix: "", orgId: "org_a", dataSourceId: "ds_1", jobId: "job_9", ext: ".sql.zst", at })).toBe("org_a/ds_1/2026/03/04/job_9.sql.zst");
     // An org id that is not a safe segment can neither escape nor collide.
     expect(orgSegment("../x")).toMatch(/^o-[A-Za-z0-9_-]+$/);
     expect(() => backupObjectKey({ prefix: "..", orgId: "o", dataSourceId: "ds", jobId: "j", ext: "x", at })).toThrow();

@@ -114,19 +114,38 @@ async function tablesOf(client: SQL): Promise<string[]> {
 async function fillStore(): Promise<void> {
   const token = await h.token(ORG);
   const other = await h.token(OTHER);
-  const s3 = await must(h, token, "POST", "/storage-destinations", {
-    kind: "s3",
-    name: "byo \"bücket\" 🚀",
-    bucket: "backups",
-    endpoint: "http://127.0.0.1:9",
-    auth: { type: "accessKey", accessKeyId: "AKIDEXAMPLE", secretAccessKey: "s3-secret-key-not-printed" },
-  }, 201);
-  const source = await createSource(h, token, { engine: "postgres", host: "db.internal", port: 5432, database: "app", labels: { env: "prod", team: "значение ✓" } }, { username: "backup", password: DB_PASSWORD });
+  const s3 = await must(
+    h,
+    token,
+    "POST",
+    "/storage-destinations",
+    {
+      kind: "s3",
+      name: 'byo "bücket" 🚀',
+      bucket: "backups",
+      endpoint: "http://127.0.0.1:9",
+      auth: { type: "accessKey", accessKeyId: "AKIDEXAMPLE", secretAccessKey: "s3-secret-key-not-printed" },
+    },
+    201,
+  );
+  const source = await createSource(
+    h,
+    token,
+    { engine: "postgres", host: "db.internal", port: 5432, database: "app", labels: { env: "prod", team: "значение ✓" } },
+    { username: "backup", password: DB_PASSWORD },
+  );
   await createSource(h, token, { engine: "mysql", host: "mysql.internal", port: 3306, database: "*", excludeDatabases: ["tmp_*"] });
   const spare = await createSource(h, token, { engine: "postgres", host: "staging.internal", port: 5432, database: "app_staging" });
   const otherSource = await createSource(h, other, { engine: "postgres", host: "db.globex", port: 5432, database: "gx" });
   const policy = await createPolicy(h, token, s3.id, { fingerprint: true });
-  const otherDest = await must(h, other, "POST", "/storage-destinations", { kind: "s3", bucket: "globex-backups", endpoint: "http://127.0.0.1:9", auth: { type: "accessKey", accessKeyId: "AK2", secretAccessKey: "sk2" } }, 201);
+  const otherDest = await must(
+    h,
+    other,
+    "POST",
+    "/storage-destinations",
+    { kind: "s3", bucket: "globex-backups", endpoint: "http://127.0.0.1:9", auth: { type: "accessKey", accessKeyId: "AK2", secretAccessKey: "sk2" } },
+    201,
+  );
   const otherPolicy = await createPolicy(h, other, otherDest.id, { encryption: { enabled: false, recipients: [] } });
   const attachment = await attach(h, token, source.id, policy.id);
   await attach(h, other, otherSource.id, otherPolicy.id);
@@ -163,7 +182,13 @@ async function fillStore(): Promise<void> {
       objectKey: failed ? null : `${ORG}/${source.id}/job-${i}.dump.zst.age`,
       format: failed ? null : { compression: "zstd", level: 3, encrypted: true },
       error: failed ? { code: "DUMP_FAILED" as const, message: `pg_dump: "quoted" \\ line ${i}\nnext\ttab \u0001 ✓` } : null,
-      parts: i % 50 === 1 ? [{ name: "globals", kind: "globals" as const, objectKey: "k", sizeBytes: 1, storedBytes: 2, sha256: "00" }, { name: "gone", kind: "database" as const, objectKey: null, sizeBytes: null, storedBytes: null, sha256: null, note: "dropped" }] : null,
+      parts:
+        i % 50 === 1
+          ? [
+              { name: "globals", kind: "globals" as const, objectKey: "k", sizeBytes: 1, storedBytes: 2, sha256: "00" },
+              { name: "gone", kind: "database" as const, objectKey: null, sizeBytes: null, storedBytes: null, sha256: null, note: "dropped" },
+            ]
+          : null,
       fingerprint: i % 10 === 2 ? { tables: { "public.t": i, "public.big": 2 ** 40 }, takenAt: base } : null,
       scheduledFor: i % 3 === 0 ? null : base + i * 60_000,
     };
@@ -171,15 +196,75 @@ async function fillStore(): Promise<void> {
   for (let i = 0; i < jobs.length; i += 200) await db.insert(liteSchema.backupJobs).values(jobs.slice(i, i + 200));
   const lastJob = jobs.at(-2)!;
   await db.insert(liteSchema.restores).values([
-    { id: newId("rst"), orgId: ORG, backupJobId: lastJob.id, sourceDataSourceId: source.id, targetDataSourceId: spare.id, targetDatabase: "app_copy", clean: true, status: "succeeded", queuedAt: base, startedAt: base + 1, finishedAt: base + 2, bytesRead: 2 ** 35, bytesWritten: 2 ** 36, notes: ["role backup already existed"], trigger: "manual" },
-    { id: newId("rst"), orgId: ORG, backupJobId: null, sourceDataSourceId: source.id, targetDataSourceId: spare.id, status: "failed", queuedAt: base + 3, error: { code: "NO_BACKUP" as never, message: "no successful backup" }, mode: "drill", trigger: "schedule", verification: { checks: [{ name: "rows", ok: false }] } },
+    {
+      id: newId("rst"),
+      orgId: ORG,
+      backupJobId: lastJob.id,
+      sourceDataSourceId: source.id,
+      targetDataSourceId: spare.id,
+      targetDatabase: "app_copy",
+      clean: true,
+      status: "succeeded",
+      queuedAt: base,
+      startedAt: base + 1,
+      finishedAt: base + 2,
+      bytesRead: 2 ** 35,
+      bytesWritten: 2 ** 36,
+      notes: ["role backup already existed"],
+      trigger: "manual",
+    },
+    {
+      id: newId("rst"),
+      orgId: ORG,
+      backupJobId: null,
+      sourceDataSourceId: source.id,
+      targetDataSourceId: spare.id,
+      status: "failed",
+      queuedAt: base + 3,
+      error: { code: "NO_BACKUP" as never, message: "no successful backup" },
+      mode: "drill",
+      trigger: "schedule",
+      verification: { checks: [{ name: "rows", ok: false }] },
+    },
   ]);
   await db.insert(liteSchema.walSegments).values([
-    { dataSourceId: source.id, name: "000000010000000000000003", orgId: ORG, timeline: 1, segno: 3, startLsn: "0/3000000", destinationId: s3.id, objectKey: "wal/3", sizeBytes: 16 * 2 ** 20, storedBytes: 123_456, sha256: "cd".repeat(32), format: { compression: "zstd", encrypted: true }, lastXactAtUs: base * 1000 + 17, archivedAt: base },
-    { dataSourceId: source.id, name: "00000002.history", orgId: ORG, timeline: 2, segno: null, startLsn: null, destinationId: s3.id, objectKey: "wal/h2", sizeBytes: 41, storedBytes: 99, sha256: "ef".repeat(32), format: { compression: "none", encrypted: false }, lastXactAtUs: null, archivedAt: base + 1 },
+    {
+      dataSourceId: source.id,
+      name: "000000010000000000000003",
+      orgId: ORG,
+      timeline: 1,
+      segno: 3,
+      startLsn: "0/3000000",
+      destinationId: s3.id,
+      objectKey: "wal/3",
+      sizeBytes: 16 * 2 ** 20,
+      storedBytes: 123_456,
+      sha256: "cd".repeat(32),
+      format: { compression: "zstd", encrypted: true },
+      lastXactAtUs: base * 1000 + 17,
+      archivedAt: base,
+    },
+    {
+      dataSourceId: source.id,
+      name: "00000002.history",
+      orgId: ORG,
+      timeline: 2,
+      segno: null,
+      startLsn: null,
+      destinationId: s3.id,
+      objectKey: "wal/h2",
+      sizeBytes: 41,
+      storedBytes: 99,
+      sha256: "ef".repeat(32),
+      format: { compression: "none", encrypted: false },
+      lastXactAtUs: null,
+      archivedAt: base + 1,
+    },
   ]);
   await db.insert(liteSchema.notificationStaleState).values({ ruleId: rule.id, dataSourceId: source.id, orgId: ORG, staleSince: base, notifiedAt: base + 10 });
-  await db.insert(liteSchema.nodes).values({ id: "node-a", hostname: "backup-1", labels: { zone: "eu-1" }, version: "0.0.0-test", masterKeyFingerprint: "fp", startedAt: base, lastSeenAt: base + 5, stoppedAt: base + 6 });
+  await db
+    .insert(liteSchema.nodes)
+    .values({ id: "node-a", hostname: "backup-1", labels: { zone: "eu-1" }, version: "0.0.0-test", masterKeyFingerprint: "fp", startedAt: base, lastSeenAt: base + 5, stoppedAt: base + 6 });
 }
 
 beforeAll(async () => {
@@ -230,7 +315,7 @@ describe("snapdb store copy", () => {
     expect(box.open({ ciphertext: ds.credentials_ciphertext, keyId: ds.credentials_key_id }, credentialsAad(ds.id))).toContain(DB_PASSWORD);
     const [key] = await copied`SELECT identity_ciphertext, identity_key_id FROM org_keys WHERE org_id = ${ORG}`;
     expect(box.open({ ciphertext: key.identity_ciphertext, keyId: key.identity_key_id }, ORG_KEY_AAD(ORG))).toStartWith("AGE-SECRET-KEY-1");
-    expect((await sqliteRows())).toEqual(before); // the embedded store only read
+    expect(await sqliteRows()).toEqual(before); // the embedded store only read
   }, 120_000);
 
   test("a second run into the now non-empty database is refused and changes nothing", async () => {
@@ -338,10 +423,16 @@ describe("snapdb store copy", () => {
 describe("the copy's plan", () => {
   test("every table, each after the tables its foreign keys point at", () => {
     const order = tablesInCopyOrder();
-    expect(order.map((t) => t.name).sort()).toEqual(Object.values(pgSchema).filter((v) => is(v, PgTable)).map((t) => getTableConfig(t as PgTable).name).sort());
+    expect(order.map((t) => t.name).sort()).toEqual(
+      Object.values(pgSchema)
+        .filter((v) => is(v, PgTable))
+        .map((t) => getTableConfig(t as PgTable).name)
+        .sort(),
+    );
     const position = new Map(order.map((t, i) => [t.name, i]));
     for (const t of order) {
-      for (const fk of getTableConfig(t.pg).foreignKeys) expect({ child: t.name, after: position.get(t.name)! > position.get(getTableConfig(fk.reference().foreignTable).name)! }).toEqual({ child: t.name, after: true });
+      for (const fk of getTableConfig(t.pg).foreignKeys)
+        expect({ child: t.name, after: position.get(t.name)! > position.get(getTableConfig(fk.reference().foreignTable).name)! }).toEqual({ child: t.name, after: true });
       expect(sqliteTableConfig(t.lite).name).toBe(t.name);
       expect(batchSizeFor(t.pg) * Object.keys(getTableColumns(t.pg)).length).toBeLessThan(65_535);
     }

@@ -16,11 +16,7 @@ const DAY = 86400;
 const CENTURY = 100 * 365 * DAY;
 
 beforeAll(async () => {
-  [h, short, d] = await Promise.all([
-    createHarness(),
-    createHarness({ SNAPDB_MAX_TOKEN_LIFETIME_SECONDS: "3600" }),
-    startDaemon({ env: { SNAPDB_LOG_LEVEL: "warn" } }),
-  ]);
+  [h, short, d] = await Promise.all([createHarness(), createHarness({ SNAPDB_MAX_TOKEN_LIFETIME_SECONDS: "3600" }), startDaemon({ env: { SNAPDB_LOG_LEVEL: "warn" } })]);
 }, 60_000);
 afterAll(async () => {
   h?.close();

@@ -73,11 +73,17 @@ beforeAll(async () => {
     CREATE USER 'bob'@'localhost' IDENTIFIED BY 'bob-pw';
     GRANT SELECT, INSERT ON crm.* TO 'bob'@'localhost';
     FLUSH PRIVILEGES;`);
-  maria.sql(`CREATE TABLE orders (id INT PRIMARY KEY AUTO_INCREMENT, label VARCHAR(100), price DECIMAL(10,2), at DATETIME(3), body BLOB) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+  maria.sql(
+    `CREATE TABLE orders (id INT PRIMARY KEY AUTO_INCREMENT, label VARCHAR(100), price DECIMAL(10,2), at DATETIME(3), body BLOB) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
     INSERT INTO orders (label, price, at, body) SELECT CONCAT('o ', seq, ' ✓'), seq * 1.5, '2024-01-01' + INTERVAL seq MINUTE, UNHEX(MD5(seq)) FROM seq_1_to_400;
-    CREATE VIEW cheap AS SELECT id, label FROM orders WHERE price < 10;`, "shop");
-  maria.sql(`CREATE TABLE contacts (id INT PRIMARY KEY, name VARCHAR(50)) ENGINE=InnoDB;
-    INSERT INTO contacts SELECT seq, CONCAT('n', seq) FROM seq_1_to_100;`, "crm");
+    CREATE VIEW cheap AS SELECT id, label FROM orders WHERE price < 10;`,
+    "shop",
+  );
+  maria.sql(
+    `CREATE TABLE contacts (id INT PRIMARY KEY, name VARCHAR(50)) ENGINE=InnoDB;
+    INSERT INTO contacts SELECT seq, CONCAT('n', seq) FROM seq_1_to_100;`,
+    "crm",
+  );
   maria.sql(`GRANT INSERT ON shop.orders TO 'alice'@'%'; CREATE TABLE t (k INT); INSERT INTO t VALUES (1), (2);`, "we-ird db");
   h = await createHarness();
   await h.runner.start();
@@ -92,8 +98,7 @@ afterAll(async () => {
   await s3?.close();
 });
 
-const serverSource = (extra: Record<string, unknown> = {}, creds = ADMIN) =>
-  createSource(h, token, { engine: "mariadb", host: maria.host, port: maria.port, database: "*", ...extra }, creds);
+const serverSource = (extra: Record<string, unknown> = {}, creds = ADMIN) => createSource(h, token, { engine: "mariadb", host: maria.host, port: maria.port, database: "*", ...extra }, creds);
 
 describe("whole-server MariaDB backups", () => {
   test("every database (no system schemas) and the users, roles and grants; after dropping them all a restore brings them back", async () => {
@@ -146,16 +151,23 @@ describe("whole-server MariaDB backups", () => {
   }, 60_000);
 
   test("to S3: every part is an object under the job's folder; a failed job leaves none, a deleted file takes them all", async () => {
-    const dst = await must(h, token, "POST", "/storage-destinations", {
-      kind: "s3",
-      name: "byo-whole",
-      endpoint: s3.endpoint,
-      region: s3.region,
-      bucket: "backups",
-      prefix: "srv",
-      forcePathStyle: true,
-      auth: { type: "accessKey", accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    }, 201);
+    const dst = await must(
+      h,
+      token,
+      "POST",
+      "/storage-destinations",
+      {
+        kind: "s3",
+        name: "byo-whole",
+        endpoint: s3.endpoint,
+        region: s3.region,
+        bucket: "backups",
+        prefix: "srv",
+        forcePathStyle: true,
+        auth: { type: "accessKey", accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      },
+      201,
+    );
     const policy = await createPolicy(h, token, dst.id);
     const keys = async (prefix: string) => {
       const out: string[] = [];
@@ -181,10 +193,7 @@ describe("whole-server MariaDB backups", () => {
   }, 60_000);
 
   test("without mariadb-dump --system, users and grants are written from SHOW CREATE USER / SHOW GRANTS and restore the same", async () => {
-    const target = await pinTarget(
-      { engine: "mariadb", host: maria.host, port: maria.port, database: "*", path: null, options: {}, credentials: ADMIN },
-      OutboundPolicy.fromConfig(h.config.network),
-    );
+    const target = await pinTarget({ engine: "mariadb", host: maria.host, port: maria.port, database: "*", path: null, options: {}, credentials: ADMIN }, OutboundPolicy.fromConfig(h.config.network));
     const sql = await mysqlGlobalsSql(target);
     expect(sql).not.toContain("mariadb.sys");
     expect(sql).toContain("CREATE USER `alice`@`%` IDENTIFIED BY PASSWORD");
@@ -192,7 +201,11 @@ describe("whole-server MariaDB backups", () => {
     maria.sql("DROP USER 'alice'@'%'; DROP USER 'bob'@'localhost'; DROP ROLE app_role;");
     const r = Bun.spawnSync(["mariadb", "--no-defaults", `--socket=${maria.socket}`, "-uroot", "--force"], { stdin: Buffer.from(sql), stdout: "pipe", stderr: "pipe" });
     // Only the accounts that exist (root, the logins) may complain.
-    for (const line of r.stderr.toString().split("\n").filter((l) => l.startsWith("ERROR"))) expect(line).toMatch(/ERROR 1396 .*Operation CREATE USER failed/);
+    for (const line of r.stderr
+      .toString()
+      .split("\n")
+      .filter((l) => l.startsWith("ERROR")))
+      expect(line).toMatch(/ERROR 1396 .*Operation CREATE USER failed/);
     expect(grantsOf()).toBe(before);
   }, 60_000);
   test("databases are found at each run: one created since is in, excluded ones (names and globs) are out", async () => {
@@ -355,7 +368,12 @@ describe("the README's by-hand restore of a whole-server backup", () => {
     expect(job.parts.map((p: any) => p.objectKey.split("/").pop())).toEqual(["globals.sql.zst.age", "db-shop.sql.zst.age"]);
     // The README creates shop with the charset and collation its part records, which are the server's...
     const shop = job.parts.find((p: any) => p.name === "shop");
-    expect(commands.join("\n").match(/CREATE DATABASE `shop` CHARACTER SET (\w+) COLLATE (\w+)'/)?.slice(1)).toEqual([shop.charset, shop.collation]);
+    expect(
+      commands
+        .join("\n")
+        .match(/CREATE DATABASE `shop` CHARACTER SET (\w+) COLLATE (\w+)'/)
+        ?.slice(1),
+    ).toEqual([shop.charset, shop.collation]);
     expect(`${shop.charset}\t${shop.collation}`).toBe(charsetOf("shop"));
     // ...and not the new server's defaults, which a plain CREATE DATABASE would give it.
     maria2.sql("CREATE DATABASE probe;");
@@ -376,7 +394,8 @@ describe("the README's by-hand restore of a whole-server backup", () => {
         // --force goes on past users that exist (root, the new server's own) and, the first
         // time, grants on tables that are not there yet (it shows each failed statement
         // between dashes); nothing else fails.
-        for (const line of r.stderr.split("\n").filter((l) => l.startsWith("ERROR"))) expect(line).toMatch(/^ERROR (1396 \(HY000\) at line \d+: Operation CREATE (USER|ROLE) failed|1146 \(42S02\) at line \d+: Table 'shop\.orders' doesn't exist)/);
+        for (const line of r.stderr.split("\n").filter((l) => l.startsWith("ERROR")))
+          expect(line).toMatch(/^ERROR (1396 \(HY000\) at line \d+: Operation CREATE (USER|ROLE) failed|1146 \(42S02\) at line \d+: Table 'shop\.orders' doesn't exist)/);
       }
       expect(ran.at(-1)!.stderr).not.toContain("ERROR 1146");
       expect(ran[0]!.stderr).toContain("ERROR 1146");

@@ -56,12 +56,7 @@ const globalsOf = (server = pg) =>
 /** pg_dump connections to `db` (pg_dump names itself in application_name). */
 const pgDumpsOn = (db: string) => Number(pg.psql(`SELECT count(*) FROM pg_stat_activity WHERE datname = '${db}' AND application_name = 'pg_dump';`).trim());
 
-const databasesOf = () =>
-  pg
-    .psql("SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY datname;")
-    .trim()
-    .split("\n")
-    .filter(Boolean);
+const databasesOf = () => pg.psql("SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY datname;").trim().split("\n").filter(Boolean);
 
 /** Every file under a folder of the managed destination (recursively), [] when it is gone. */
 function filesUnder(dir: string): string[] {
@@ -88,16 +83,22 @@ function seed() {
     CREATE DATABASE "my db ü'""x";
     CREATE DATABASE "dbname=sales";`);
   pg.psql(`CREATE TABLE only_here (x int); INSERT INTO only_here VALUES (42);`, CONNSTR);
-  pg.psql(`SET ROLE alice;
+  pg.psql(
+    `SET ROLE alice;
     CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL, note text, seen timestamptz);
     INSERT INTO customers (name, note, seen) SELECT 'c' || g || ' ü', CASE WHEN g % 3 = 0 THEN NULL ELSE repeat('n', g) END, timestamptz '2024-01-01' + g * interval '1 hour' FROM generate_series(1, 500) g;
     CREATE VIEW recent AS SELECT id, name FROM customers WHERE id > 400;
-    GRANT SELECT ON customers, recent TO reporting;`, "sales");
-  pg.psql(`CREATE SCHEMA payroll AUTHORIZATION reporting;
+    GRANT SELECT ON customers, recent TO reporting;`,
+    "sales",
+  );
+  pg.psql(
+    `CREATE SCHEMA payroll AUTHORIZATION reporting;
     CREATE TABLE payroll.salaries (who text PRIMARY KEY, amount numeric(10,2));
     INSERT INTO payroll.salaries SELECT 'p' || g, g * 100.5 FROM generate_series(1, 200) g;
     GRANT SELECT ON payroll.salaries TO alice;
-    REVOKE CONNECT ON DATABASE hr FROM PUBLIC; GRANT CONNECT ON DATABASE hr TO alice;`, "hr");
+    REVOKE CONNECT ON DATABASE hr FROM PUBLIC; GRANT CONNECT ON DATABASE hr TO alice;`,
+    "hr",
+  );
   pg.psql(`CREATE TABLE "odd ""name""" (k int, v text); INSERT INTO "odd ""name""" SELECT g, md5(g::text) FROM generate_series(1, 50) g;`, WEIRD);
 }
 
@@ -138,7 +139,8 @@ describe("whole-server PostgreSQL backups", () => {
     const salesOwner = pg.psql("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'sales';").trim();
     // The database's own grants (CONNECT revoked from PUBLIC) and settings are part of what comes back.
     pg.psql("ALTER DATABASE sales SET statement_timeout = '5min';");
-    const databaseAcls = () => pg.psql("SELECT datname, (SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(datacl) a), pg_encoding_to_char(encoding) FROM pg_database WHERE datname IN ('hr', 'sales') ORDER BY 1;");
+    const databaseAcls = () =>
+      pg.psql("SELECT datname, (SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(datacl) a), pg_encoding_to_char(encoding) FROM pg_database WHERE datname IN ('hr', 'sales') ORDER BY 1;");
     const databaseSettings = () => pg.psql("SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = 'sales';");
     const [aclsBefore, settingsBefore] = [databaseAcls(), databaseSettings()];
     expect(aclsBefore).toContain("alice=c/");
@@ -314,7 +316,12 @@ describe("whole-server PostgreSQL backups", () => {
     pg.psql(`CREATE TABLE t (id int); INSERT INTO t VALUES (1); GRANT SELECT ON t TO ${READER.username};`, "aa_locked");
     const release = await holdTableLock({ host: pg.host, port: pg.port, user: ADMIN.username, password: ADMIN.password }, "aa_locked", "t", "ACCESS EXCLUSIVE");
     try {
-      const source = await createSource(h2, token2, { engine: "postgres", host: pg.host, port: pg.port, database: "*", excludeDatabases: ["appdb", "hr", "sales", "postgres", "my*", "dbname=*"] }, READER);
+      const source = await createSource(
+        h2,
+        token2,
+        { engine: "postgres", host: pg.host, port: pg.port, database: "*", excludeDatabases: ["appdb", "hr", "sales", "postgres", "my*", "dbname=*"] },
+        READER,
+      );
       await attach(h2, token2, source.id, policy2Id);
       const job = await backupNow(h2, token2, source.id);
       expect(job.status).toBe("failed");
@@ -520,7 +527,9 @@ describe("the README's by-hand restore of a whole-server backup", () => {
     expect(pgDumpOf("sales", pg2)).toBe(pgDumpOf("sales"));
     expect(globalsOf(pg2)).toBe(globalsOf());
     const database = (server: PgServer) =>
-      server.psql("SELECT pg_get_userbyid(datdba), pg_encoding_to_char(encoding), datcollate, datacl, (SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s WHERE s.setdatabase = d.oid AND s.setrole = 0) FROM pg_database d WHERE datname = 'sales';");
+      server.psql(
+        "SELECT pg_get_userbyid(datdba), pg_encoding_to_char(encoding), datcollate, datacl, (SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s WHERE s.setdatabase = d.oid AND s.setrole = 0) FROM pg_database d WHERE datname = 'sales';",
+      );
     expect(database(pg2)).toBe(database(pg));
     expect(database(pg2)).toContain("alice");
   }, 120_000);

@@ -111,11 +111,20 @@ async function checkAfterCrash(label: string): Promise<void> {
 
   await start();
   const after = readStore(dbFile);
-  expect(after.jobs.filter((j) => j.status === "running").map((j) => j.id), `${label}: running after recovery`).toEqual([]);
-  expect(after.restores.filter((r) => r.status === "running").map((r) => r.id), `${label}: restores running after recovery`).toEqual([]);
+  expect(
+    after.jobs.filter((j) => j.status === "running").map((j) => j.id),
+    `${label}: running after recovery`,
+  ).toEqual([]);
+  expect(
+    after.restores.filter((r) => r.status === "running").map((r) => r.id),
+    `${label}: restores running after recovery`,
+  ).toEqual([]);
   expect(auditGaps(after), label).toEqual([]);
   const temp = localObjects(managedRoot).filter((o) => o.key.includes(".snapdb-part-"));
-  expect(temp.map((o) => o.key), `${label}: temp files`).toEqual([]);
+  expect(
+    temp.map((o) => o.key),
+    `${label}: temp files`,
+  ).toEqual([]);
   // A SQLite snapshot is a whole unencrypted copy of a user's database: none may outlive a crash.
   const scratchDir = join(dataDir.path, "tmp");
   expect(existsSync(scratchDir) ? readdirSync(scratchDir) : [], `${label}: snapshots left in tmp/`).toEqual([]);
@@ -126,9 +135,12 @@ async function checkAfterCrash(label: string): Promise<void> {
 beforeAll(async () => {
   [pg, s3] = await Promise.all([startPostgres(), startS3rver(["crash"])]);
   proxy = await startFaultProxy(s3.endpoint);
-  pg.psql(`SET ROLE ${pg.user};
+  pg.psql(
+    `SET ROLE ${pg.user};
     CREATE TABLE events (id serial PRIMARY KEY, body text NOT NULL);
-    INSERT INTO events (body) SELECT md5(g::text) || repeat('x', 200) FROM generate_series(1, 20000) g;`, pg.database);
+    INSERT INTO events (body) SELECT md5(g::text) || repeat('x', 200) FROM generate_series(1, 20000) g;`,
+    pg.database,
+  );
   await start();
   token = await daemon!.token(ORG);
   api.token = token;

@@ -186,12 +186,18 @@ describe("storage faults", () => {
   test("a full local disk under the tool chain (pg_dump | zstd [| age] > file): the same STORAGE_ERROR, retried, no temp file left", async () => {
     await onSmallDisk("small-disk-chain", async (mountPoint) => {
       // ~8 MB of hex text: about 4 MB once compressed, twice the disk.
-      pg.psql(`SET ROLE ${pg.user}; CREATE TABLE IF NOT EXISTS bulky (id serial PRIMARY KEY, body text);
-        INSERT INTO bulky (body) SELECT (SELECT string_agg(md5(random()::text || g || h), '') FROM generate_series(1, 250) h) FROM generate_series(1, 1000) g;`, pg.database);
+      pg.psql(
+        `SET ROLE ${pg.user}; CREATE TABLE IF NOT EXISTS bulky (id serial PRIMARY KEY, body text);
+        INSERT INTO bulky (body) SELECT (SELECT string_agg(md5(random()::text || g || h), '') FROM generate_series(1, 250) h) FROM generate_series(1, 1000) g;`,
+        pg.database,
+      );
       const dst = await api.must("POST", "/storage-destinations", { kind: "local", name: "small-disk-chain", path: mountPoint }, 201);
       const source = await api.createSource({ engine: "postgres", host: pg.host, port: pg.port, database: pg.database }, { username: pg.user, password: pg.password });
       // zstd writes the file (unencrypted), then age does (encrypted): each says "no space left" its own way.
-      for (const encryption of [{ enabled: false, recipients: [] }, { enabled: true, recipients: [] }]) {
+      for (const encryption of [
+        { enabled: false, recipients: [] },
+        { enabled: true, recipients: [] },
+      ]) {
         const policy = await api.createPolicy(dst.id, { encryption, retries: 1 });
         const attachment = await api.attach(source.id, policy.id);
         const job = await api.backupNow(source.id);
@@ -216,11 +222,13 @@ describe("database and tool faults", () => {
       // A held lock keeps pg_dump mid-dump until the server goes away under it.
       const locker = new SQL({ url: `postgres://${doomed.user}:${encodeURIComponent(doomed.password)}@${doomed.host}:${doomed.port}/${doomed.database}` });
       const locked = Promise.withResolvers<void>();
-      const holding = locker.begin(async (tx) => {
-        await tx`LOCK TABLE t IN ACCESS EXCLUSIVE MODE`;
-        locked.resolve();
-        await Bun.sleep(60_000);
-      }).catch(() => {});
+      const holding = locker
+        .begin(async (tx) => {
+          await tx`LOCK TABLE t IN ACCESS EXCLUSIVE MODE`;
+          locked.resolve();
+          await Bun.sleep(60_000);
+        })
+        .catch(() => {});
       await locked.promise;
       const queued = await api.runNow(source.id);
       await api.waitForStatus(`/backup-jobs/${queued.id}`, ["running"], 10_000);
@@ -231,7 +239,9 @@ describe("database and tool faults", () => {
       const job = await api.waitForStatus(`/backup-jobs/${queued.id}`, undefined, 60_000);
       await expectFailed(job, "DUMP_FAILED", 2);
       expect(job.error.message).not.toContain(doomed.password);
-      const managed = localObjects(join(daemon.dataDir, "managed")).map((o) => o.key).filter((k) => k.includes(source.id));
+      const managed = localObjects(join(daemon.dataDir, "managed"))
+        .map((o) => o.key)
+        .filter((k) => k.includes(source.id));
       expect(managed).toEqual([]);
       await expectHealthy(daemon, api, managedId);
     } finally {
@@ -251,7 +261,11 @@ describe("database and tool faults", () => {
       await client.attach(source.id, policy.id);
       const job = await client.backupNow(source.id);
       expect({ status: job.status, code: job.error?.code, attempt: job.attempt }).toEqual({ status: "failed", code: "DUMP_TOOL_MISSING", attempt: 1 });
-      expect(localObjects(join(bare.dataDir, "managed")).map((o) => o.key).filter((k) => k.includes(source.id))).toEqual([]);
+      expect(
+        localObjects(join(bare.dataDir, "managed"))
+          .map((o) => o.key)
+          .filter((k) => k.includes(source.id)),
+      ).toEqual([]);
       await expectHealthy(bare, client, managed);
     } finally {
       await bare.stop("SIGTERM", 5000);

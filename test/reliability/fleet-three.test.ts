@@ -37,7 +37,10 @@ const api = (d: Daemon, method: string, path: string, body?: unknown) => {
   return clients.get(d)!.call(method, path, body);
 };
 
-const nodeIdOf = (d: Daemon) => Bun.file(join(d.dataDir, "node-id")).text().then((t) => t.trim());
+const nodeIdOf = (d: Daemon) =>
+  Bun.file(join(d.dataDir, "node-id"))
+    .text()
+    .then((t) => t.trim());
 
 async function until<T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs: number, everyMs = 200): Promise<T> {
   for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await Bun.sleep(everyMs)) {
@@ -115,7 +118,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // FLEET_LOGS=dir keeps the three daemons' logs for a look after a failure.
-  if (process.env.FLEET_LOGS) for (const [n, d] of [["a", a], ["b", b], ["c", c]] as const) if (d) await Bun.write(`${process.env.FLEET_LOGS}/${n}.log`, d.logs());
+  if (process.env.FLEET_LOGS)
+    for (const [n, d] of [
+      ["a", a],
+      ["b", b],
+      ["c", c],
+    ] as const)
+      if (d) await Bun.write(`${process.env.FLEET_LOGS}/${n}.log`, d.logs());
   await Promise.all([a?.stop("SIGKILL"), b?.stop("SIGKILL"), c?.stop("SIGKILL")]);
   await pg?.stop();
   shared.cleanup();
@@ -191,10 +200,14 @@ test("a source pinned to site=c runs only on node C, whichever node is asked", a
   for (const d of [a, b, a, b]) {
     const queued = await api(d, "POST", "/backup-jobs/run-now", { dataSourceId: pinned.body.id, policyId });
     expect(queued.status).toBe(202);
-    const job = await until("the pinned job to finish", async () => {
-      const j = (await api(d, "GET", `/backup-jobs/${queued.body.id}`)).body;
-      return j.status === "succeeded" || j.status === "failed" ? j : null;
-    }, 60_000);
+    const job = await until(
+      "the pinned job to finish",
+      async () => {
+        const j = (await api(d, "GET", `/backup-jobs/${queued.body.id}`)).body;
+        return j.status === "succeeded" || j.status === "failed" ? j : null;
+      },
+      60_000,
+    );
     expect(job.status).toBe("succeeded");
     expect(job.nodeId).toBe(cId);
   }
@@ -209,10 +222,14 @@ test("a download of a file on C's own disk (the managed local destination is per
   expect((await api(a, "POST", "/attachments", { dataSourceId: pinned.id, policyId: onC.body.id, enabled: true })).status).toBe(201);
   const queued = await api(a, "POST", "/backup-jobs/run-now", { dataSourceId: pinned.id, policyId: onC.body.id });
   expect(queued.status).toBe(202);
-  const job = await until("the job on C's disk", async () => {
-    const j = (await api(a, "GET", `/backup-jobs/${queued.body.id}`)).body;
-    return j.status === "succeeded" || j.status === "failed" ? j : null;
-  }, 60_000);
+  const job = await until(
+    "the job on C's disk",
+    async () => {
+      const j = (await api(a, "GET", `/backup-jobs/${queued.body.id}`)).body;
+      return j.status === "succeeded" || j.status === "failed" ? j : null;
+    },
+    60_000,
+  );
   expect(job).toMatchObject({ status: "succeeded", nodeId: await nodeIdOf(c) });
   const link = await api(a, "POST", `/backup-jobs/${job.id}/download-link`, { expiresInSeconds: 300 });
   expect(link.status).toBe(200);
@@ -223,17 +240,18 @@ test("a download of a file on C's own disk (the managed local destination is per
   const bytes = new Uint8Array(await res.arrayBuffer());
   expect(new Bun.CryptoHasher("sha256").update(bytes).digest("hex")).toBe(job.sha256);
   expect(res.headers.get("content-disposition")).toContain("attachment");
-  const filesUnder = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name) : []);
+  const filesUnder = (dir: string): string[] =>
+    existsSync(dir)
+      ? readdirSync(dir, { recursive: true, withFileTypes: true })
+          .filter((e) => e.isFile())
+          .map((e) => e.name)
+      : [];
   expect(filesUnder(join(a.dataDir, "managed"))).toEqual([]);
   expect(filesUnder(join(c.dataDir, "managed")).length).toBeGreaterThanOrEqual(1);
 }, 120_000);
 
 test("an every-minute schedule fires once per minute, also when the leader is killed and the skewed node takes over", async () => {
-  const slots = () =>
-    sql(`SELECT scheduled_for FROM backup_jobs WHERE attachment_id = '${everyMinute.attachmentId}' ORDER BY scheduled_for`)
-      .split("\n")
-      .filter(Boolean)
-      .map(Number);
+  const slots = () => sql(`SELECT scheduled_for FROM backup_jobs WHERE attachment_id = '${everyMinute.attachmentId}' ORDER BY scheduled_for`).split("\n").filter(Boolean).map(Number);
   // The first minute is fired by A, the leader.
   const first = (await until("the first scheduled minute", () => slots()[0], 90_000, 500))!;
   expect(first % 60_000).toBe(0);

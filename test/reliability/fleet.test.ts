@@ -89,7 +89,10 @@ test("kill -9 the node running a backup: after the lease the other node retries 
     runningOn = pg.psql(`SELECT coalesce(node_id, '') FROM backup_jobs WHERE id = '${jobId}' AND status = 'running'`, "snapdb_fleet").trim();
   }
   expect(runningOn).toStartWith("node_");
-  const nodeOf = (d: Daemon) => Bun.file(join(d.dataDir, "node-id")).text().then((t) => t.trim());
+  const nodeOf = (d: Daemon) =>
+    Bun.file(join(d.dataDir, "node-id"))
+      .text()
+      .then((t) => t.trim());
   const [victim, survivor] = (await nodeOf(a)) === runningOn ? [a, b] : [b, a];
   const killedAt = Date.now();
   await victim.stop("SIGKILL");

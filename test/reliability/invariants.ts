@@ -36,9 +36,7 @@ export function readStore(dbFile: string): StoreReport {
   try {
     const integrity = (db.query("PRAGMA integrity_check").all() as { integrity_check: string }[]).map((r) => r.integrity_check).join("; ");
     const foreignKeyProblems = db.query("PRAGMA foreign_key_check").all();
-    const jobs = db
-      .query("SELECT id, status, attempt, started_at, object_key, destination_id, stored_bytes, sha256, file_deleted_at, error FROM backup_jobs")
-      .all() as JobRowLite[];
+    const jobs = db.query("SELECT id, status, attempt, started_at, object_key, destination_id, stored_bytes, sha256, file_deleted_at, error FROM backup_jobs").all() as JobRowLite[];
     const restores = db.query("SELECT id, status, error FROM restores").all() as StoreReport["restores"];
     const audit = new Map<string, string[]>();
     for (const row of db.query("SELECT target_id, action FROM audit_events ORDER BY id").all() as { target_id: string; action: string }[]) {

@@ -131,54 +131,58 @@ const pct = (xs: number[], p: number) => {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
 };
 
-test(`${CLIENTS} clients for ${SECONDS} s: no 5xx, no lost write`, async () => {
-  const deadline = Date.now() + SECONDS * 1000;
-  await Promise.all(Array.from({ length: CLIENTS }, (_, n) => client(n, deadline)));
+test(
+  `${CLIENTS} clients for ${SECONDS} s: no 5xx, no lost write`,
+  async () => {
+    const deadline = Date.now() + SECONDS * 1000;
+    await Promise.all(Array.from({ length: CLIENTS }, (_, n) => client(n, deadline)));
 
-  const all = [...latencies.values()].flat();
-  const lines = [...latencies.entries()].map(([k, xs]) => `  ${k.padEnd(14)} n=${String(xs.length).padStart(6)}  p50=${pct(xs, 50).toFixed(1)} ms  p99=${pct(xs, 99).toFixed(1)} ms`);
-  console.log(
-    `load: ${CLIENTS} clients, ${SECONDS} s, ${all.length} requests (${(all.length / SECONDS).toFixed(0)}/s), p50=${pct(all, 50).toFixed(1)} ms p99=${pct(all, 99).toFixed(1)} ms\n` +
-      `${lines.join("\n")}\n  statuses ${JSON.stringify(Object.fromEntries(statuses))}`,
-  );
-  expect([...statuses.keys()].filter((s) => s >= 500)).toEqual([]);
-  expect(failures).toEqual([]);
+    const all = [...latencies.values()].flat();
+    const lines = [...latencies.entries()].map(([k, xs]) => `  ${k.padEnd(14)} n=${String(xs.length).padStart(6)}  p50=${pct(xs, 50).toFixed(1)} ms  p99=${pct(xs, 99).toFixed(1)} ms`);
+    console.log(
+      `load: ${CLIENTS} clients, ${SECONDS} s, ${all.length} requests (${(all.length / SECONDS).toFixed(0)}/s), p50=${pct(all, 50).toFixed(1)} ms p99=${pct(all, 99).toFixed(1)} ms\n` +
+        `${lines.join("\n")}\n  statuses ${JSON.stringify(Object.fromEntries(statuses))}`,
+    );
+    expect([...statuses.keys()].filter((s) => s >= 500)).toEqual([]);
+    expect(failures).toEqual([]);
 
-  // Every acknowledged write reads back as acknowledged.
-  const api = new DaemonApi(daemon.baseUrl, token);
-  const lost: string[] = [];
-  for (const w of written.values()) {
-    const res = await api.call("GET", w.path);
-    if (res.status !== 200) lost.push(`${w.path} → ${res.status}`);
-    else for (const [k, v] of Object.entries(w.expect)) if (JSON.stringify(res.body[k]) !== JSON.stringify(v)) lost.push(`${w.path}.${k}: ${JSON.stringify(res.body[k])} ≠ ${JSON.stringify(v)}`);
-  }
-  expect(lost).toEqual([]);
-  // …and is found by walking each list to its end by cursor (keyset pages stay stable).
-  for (const list of ["/data-sources", "/backup-policies", "/attachments"]) {
-    const seen = new Set<string>();
-    let path = `${list}?limit=200`;
-    for (let page = 0; page < 1000; page++) {
-      const body = await api.must("GET", path);
-      for (const item of body.items) seen.add(`${list}/${item.id}`);
-      if (!body.cursors.next) break;
-      path = `${list}?limit=200&cursor=${encodeURIComponent(body.cursors.next)}`;
+    // Every acknowledged write reads back as acknowledged.
+    const api = new DaemonApi(daemon.baseUrl, token);
+    const lost: string[] = [];
+    for (const w of written.values()) {
+      const res = await api.call("GET", w.path);
+      if (res.status !== 200) lost.push(`${w.path} → ${res.status}`);
+      else for (const [k, v] of Object.entries(w.expect)) if (JSON.stringify(res.body[k]) !== JSON.stringify(v)) lost.push(`${w.path}.${k}: ${JSON.stringify(res.body[k])} ≠ ${JSON.stringify(v)}`);
     }
-    const missing = [...written.keys()].filter((k) => k.startsWith(`${list}/`) && !seen.has(k));
-    expect(missing).toEqual([]);
-  }
+    expect(lost).toEqual([]);
+    // …and is found by walking each list to its end by cursor (keyset pages stay stable).
+    for (const list of ["/data-sources", "/backup-policies", "/attachments"]) {
+      const seen = new Set<string>();
+      let path = `${list}?limit=200`;
+      for (let page = 0; page < 1000; page++) {
+        const body = await api.must("GET", path);
+        for (const item of body.items) seen.add(`${list}/${item.id}`);
+        if (!body.cursors.next) break;
+        path = `${list}?limit=200&cursor=${encodeURIComponent(body.cursors.next)}`;
+      }
+      const missing = [...written.keys()].filter((k) => k.startsWith(`${list}/`) && !seen.has(k));
+      expect(missing).toEqual([]);
+    }
 
-  // The backups that ran meanwhile all finish, and succeed.
-  const until = Date.now() + 60_000;
-  let jobs: any[] = [];
-  while (Date.now() < until) {
-    jobs = (await api.must("GET", "/backup-jobs?limit=200")).items;
-    if (jobs.every((j) => ["succeeded", "failed", "canceled"].includes(j.status))) break;
-    await Bun.sleep(200);
-  }
-  console.log(`load: ${jobs.length} backup jobs (newest 200) ran during the load`);
-  expect(jobs.length).toBeGreaterThan(0);
-  expect(jobs.filter((j) => j.status !== "succeeded").map((j) => `${j.id} ${j.status} ${JSON.stringify(j.error)}`)).toEqual([]);
-  const store = readStore(join(daemon.dataDir, "snapdb.db"));
-  expect(store.integrity).toBe("ok");
-  expect(store.foreignKeyProblems).toEqual([]);
-}, (SECONDS + 120) * 1000);
+    // The backups that ran meanwhile all finish, and succeed.
+    const until = Date.now() + 60_000;
+    let jobs: any[] = [];
+    while (Date.now() < until) {
+      jobs = (await api.must("GET", "/backup-jobs?limit=200")).items;
+      if (jobs.every((j) => ["succeeded", "failed", "canceled"].includes(j.status))) break;
+      await Bun.sleep(200);
+    }
+    console.log(`load: ${jobs.length} backup jobs (newest 200) ran during the load`);
+    expect(jobs.length).toBeGreaterThan(0);
+    expect(jobs.filter((j) => j.status !== "succeeded").map((j) => `${j.id} ${j.status} ${JSON.stringify(j.error)}`)).toEqual([]);
+    const store = readStore(join(daemon.dataDir, "snapdb.db"));
+    expect(store.integrity).toBe("ok");
+    expect(store.foreignKeyProblems).toEqual([]);
+  },
+  (SECONDS + 120) * 1000,
+);

@@ -109,10 +109,14 @@ test("kill -9 of the daemon mid-stream loses no WAL and leaves no gap", async ()
   await commitRow(7);
   pg.psql("SELECT pg_switch_wal();");
   let window = await windowOf(source.id);
-  await waitFor("the window to reach the rows written while the daemon was down", async () => {
-    window = await windowOf(source.id);
-    return window.to !== null && Date.parse(window.to) >= commits[7]!.started;
-  }, 60_000).catch((err) => {
+  await waitFor(
+    "the window to reach the rows written while the daemon was down",
+    async () => {
+      window = await windowOf(source.id);
+      return window.to !== null && Date.parse(window.to) >= commits[7]!.started;
+    },
+    60_000,
+  ).catch((err) => {
     throw new Error(`${err.message}; window ${JSON.stringify(window)}; daemon log:\n${daemon?.logs()}`);
   });
 
@@ -150,7 +154,10 @@ test("SIGTERM: the daemon exits 0, pg_receivewal stops with it, its partial segm
   daemon = null;
   expect(code).toBe(0);
   // Stopped by the daemon (SIGINT, its clean exit), not left behind nor killed with it.
-  const stopped = daemonLog.split("\n").filter((l) => l.includes("WAL archiving stopped for shutdown")).map((l) => JSON.parse(l));
+  const stopped = daemonLog
+    .split("\n")
+    .filter((l) => l.includes("WAL archiving stopped for shutdown"))
+    .map((l) => JSON.parse(l));
   expect(stopped.map((l) => ({ dataSourceId: l.dataSourceId, pgReceivewal: l.pgReceivewal }))).toEqual([{ dataSourceId: sourceId, pgReceivewal: { exitCode: 0, signal: null } }]);
   expect(receiversOfSpool()).toEqual([]);
   expect(partial()).toEqual([kept]);
@@ -159,10 +166,14 @@ test("SIGTERM: the daemon exits 0, pg_receivewal stops with it, its partial segm
   await commitRow(9);
   pg.psql("SELECT pg_switch_wal();");
   let window = await windowOf(sourceId);
-  await waitFor("the window to reach row 9", async () => {
-    window = await windowOf(sourceId);
-    return window.to !== null && Date.parse(window.to) >= commits[9]!.started;
-  }, 60_000).catch((err) => {
+  await waitFor(
+    "the window to reach row 9",
+    async () => {
+      window = await windowOf(sourceId);
+      return window.to !== null && Date.parse(window.to) >= commits[9]!.started;
+    },
+    60_000,
+  ).catch((err) => {
     throw new Error(`${err.message}; window ${JSON.stringify(window)}; daemon log:\n${daemon?.logs()}`);
   });
   expect((await api.must("GET", "/audit-log?action=wal_archive.gap,wal_archive.slot_reset")).items).toEqual([]);

@@ -143,7 +143,8 @@ describe.skipIf(process.getuid?.() !== 0)("SQLite paths raced by a user who can 
           const stored = join(dataDir, "managed", job.objectKey);
           const bytes = readFileSync(stored);
           const tables = tablesOf(stored);
-          if (JSON.stringify(tables) !== JSON.stringify(["legit"]) || bytes.includes("org_keys") || bytes.includes("audit_events")) leaks.push(`${source === file ? "file" : "directory"} ${job.objectKey}: ${tables.join(",")}`);
+          if (JSON.stringify(tables) !== JSON.stringify(["legit"]) || bytes.includes("org_keys") || bytes.includes("audit_events"))
+            leaks.push(`${source === file ? "file" : "directory"} ${job.objectKey}: ${tables.join(",")}`);
         }
       };
       const restoreLoop = async (target: (typeof sources)[number]) => {

@@ -9,10 +9,20 @@ async function jobIn(h: Harness, org: string) {
   const source = await createDataSourceVia(h, org);
   const id = newId("job");
   const now = Date.now();
-  await h.store.db
-    .insert(backupJobs)
-    .values({ id, orgId: org, dataSourceId: source.id, trigger: "manual", status: "succeeded", queuedAt: now, startedAt: now, finishedAt: now, objectKey: `x/${id}.sqlite`, sizeBytes: 1, storedBytes: 1, sha256: "00" })
-    ;
+  await h.store.db.insert(backupJobs).values({
+    id,
+    orgId: org,
+    dataSourceId: source.id,
+    trigger: "manual",
+    status: "succeeded",
+    queuedAt: now,
+    startedAt: now,
+    finishedAt: now,
+    objectKey: `x/${id}.sqlite`,
+    sizeBytes: 1,
+    storedBytes: 1,
+    sha256: "00",
+  });
   return { id };
 }
 

@@ -11,8 +11,7 @@ async function restoreIn(h: Harness, org: string) {
   const now = Date.now();
   await h.store.db
     .insert(restores)
-    .values({ id, orgId: org, backupJobId: "job_x", sourceDataSourceId: source.id, targetDataSourceId: source.id, status: "succeeded", queuedAt: now, startedAt: now, finishedAt: now })
-    ;
+    .values({ id, orgId: org, backupJobId: "job_x", sourceDataSourceId: source.id, targetDataSourceId: source.id, status: "succeeded", queuedAt: now, startedAt: now, finishedAt: now });
   return { id };
 }
 

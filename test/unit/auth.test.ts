@@ -48,13 +48,31 @@ describe("token verification", () => {
 
   test("a configured org claim and issuer are enforced", async () => {
     const verify = createTokenVerifier({ ...baseAuth, orgClaim: "tenant", issuer: "https://idp.example" }, secret);
-    const good = await new SignJWT({ tenant: "t1", scope: "" }).setProtectedHeader({ alg: "HS256" }).setSubject("s").setAudience("snapdb").setIssuer("https://idp.example").setExpirationTime(inAnHour()).sign(secret);
+    const good = await new SignJWT({ tenant: "t1", scope: "" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("s")
+      .setAudience("snapdb")
+      .setIssuer("https://idp.example")
+      .setExpirationTime(inAnHour())
+      .sign(secret);
     expect((await verify(good)).orgId).toBe("t1");
-    const wrongIss = await new SignJWT({ tenant: "t1" }).setProtectedHeader({ alg: "HS256" }).setSubject("s").setAudience("snapdb").setIssuer("https://evil.example").setExpirationTime(inAnHour()).sign(secret);
+    const wrongIss = await new SignJWT({ tenant: "t1" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("s")
+      .setAudience("snapdb")
+      .setIssuer("https://evil.example")
+      .setExpirationTime(inAnHour())
+      .sign(secret);
     expect(await refusal(verify(wrongIss))).toBe("token issuer is not accepted");
     const noIss = await new SignJWT({ tenant: "t1" }).setProtectedHeader({ alg: "HS256" }).setSubject("s").setAudience("snapdb").setExpirationTime(inAnHour()).sign(secret);
     expect(await refusal(verify(noIss))).toBe("token issuer is not accepted");
-    const orgIdOnly = await new SignJWT({ org_id: "t1" }).setProtectedHeader({ alg: "HS256" }).setSubject("s").setAudience("snapdb").setIssuer("https://idp.example").setExpirationTime(inAnHour()).sign(secret);
+    const orgIdOnly = await new SignJWT({ org_id: "t1" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("s")
+      .setAudience("snapdb")
+      .setIssuer("https://idp.example")
+      .setExpirationTime(inAnHour())
+      .sign(secret);
     expect(await refusal(verify(orgIdOnly))).toBe("token has no tenant claim");
   });
 

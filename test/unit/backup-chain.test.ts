@@ -150,4 +150,3 @@ describe("the backup chain into a file the daemon cannot read back", () => {
     expect(["gone", "Z", "X"]).toContain(state);
   });
 });
-

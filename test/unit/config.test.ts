@@ -40,10 +40,7 @@ describe("config", () => {
   });
 
   test("file < env < flags, and paths derive from the chosen data dir", () => {
-    const file = writeToml(
-      "layers.toml",
-      `listen = "127.0.0.1:1111"\ndataDir = "${dir.path}/from-file"\n[auth]\naudience = "file-aud"\n[runner]\nmaxConcurrent = 5\n`,
-    );
+    const file = writeToml("layers.toml", `listen = "127.0.0.1:1111"\ndataDir = "${dir.path}/from-file"\n[auth]\naudience = "file-aud"\n[runner]\nmaxConcurrent = 5\n`);
     const { config } = loadConfig({
       flags: { "--config": file, "--listen": "127.0.0.1:3333" },
       env: { SNAPDB_LISTEN: "127.0.0.1:2222", SNAPDB_JWT_AUDIENCE: "env-aud", SNAPDB_DATA_DIR: `${dir.path}/from-env` },
@@ -70,13 +67,8 @@ describe("config", () => {
   });
 
   test("every problem is reported with its path and origin", () => {
-    const file = writeToml(
-      "bad.toml",
-      `listen = 8484\n[runner]\nmaxConcurent = 3\n[scheduler]\ncatchUp = "all"\n[managedStorage]\ntype = "s3"\n`,
-    );
-    const problems = problemsOf(() =>
-      loadConfig({ flags: { "--config": file }, env: { SNAPDB_RUNNER_MAX_CONCURRENT: "lots" } }),
-    );
+    const file = writeToml("bad.toml", `listen = 8484\n[runner]\nmaxConcurent = 3\n[scheduler]\ncatchUp = "all"\n[managedStorage]\ntype = "s3"\n`);
+    const problems = problemsOf(() => loadConfig({ flags: { "--config": file }, env: { SNAPDB_RUNNER_MAX_CONCURRENT: "lots" } }));
     const text = problems.join("\n");
     expect(text).toContain(`listen (from file ${file})`);
     expect(text).toContain(`runner.maxConcurent (from file ${file}): unknown key`);
@@ -126,9 +118,7 @@ describe("config", () => {
   });
 
   test("storage.stsEndpoint is an http(s) URL; storage.allowedRoleArns are ARN globs", () => {
-    const text = problemsOf(() =>
-      loadConfig({ env: { SNAPDB_STS_ENDPOINT: "sts.example.com", SNAPDB_ALLOWED_ROLE_ARNS: "arn:aws:iam::123456789012:role/*,*" }, ...NO_FILE }),
-    ).join("\n");
+    const text = problemsOf(() => loadConfig({ env: { SNAPDB_STS_ENDPOINT: "sts.example.com", SNAPDB_ALLOWED_ROLE_ARNS: "arn:aws:iam::123456789012:role/*,*" }, ...NO_FILE })).join("\n");
     expect(text).toContain("storage.stsEndpoint (from env SNAPDB_STS_ENDPOINT): must be an http(s) URL");
     expect(text).toContain("storage.allowedRoleArns.1 (from env SNAPDB_ALLOWED_ROLE_ARNS): must be a role ARN glob");
     expect(text).not.toContain("storage.allowedRoleArns.0");
@@ -156,10 +146,7 @@ describe("config", () => {
 
   test("--print-config masks secrets", () => {
     const secret = "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t";
-    const file = writeToml(
-      "s3.toml",
-      `[managedStorage]\ntype = "s3"\nregion = "eu-west-1"\nbucket = "b"\naccessKeyId = "AKIDEXAMPLE"\nsecretAccessKey = "wJalrXUtnFEMI"\n`,
-    );
+    const file = writeToml("s3.toml", `[managedStorage]\ntype = "s3"\nregion = "eu-west-1"\nbucket = "b"\naccessKeyId = "AKIDEXAMPLE"\nsecretAccessKey = "wJalrXUtnFEMI"\n`);
     const { config } = loadConfig({ flags: { "--config": file }, env: { SNAPDB_JWT_SECRET: secret } });
     const text = printableConfig(config);
     expect(text).not.toContain(secret);

@@ -85,9 +85,7 @@ describe("migrations", () => {
   test("audit events cannot be updated or deleted, even with SQL", () => {
     const s = openStore(join(dir.path, "audit.db"));
     migrate(s.sqlite);
-    s.sqlite.run(
-      "INSERT INTO audit_events (id, org_id, occurred_at, actor_type, actor_id, action, target_type, target_id) VALUES ('aud_1','o',1,'user','u','x.y','t','t')",
-    );
+    s.sqlite.run("INSERT INTO audit_events (id, org_id, occurred_at, actor_type, actor_id, action, target_type, target_id) VALUES ('aud_1','o',1,'user','u','x.y','t','t')");
     expect(() => s.sqlite.run("UPDATE audit_events SET action = 'z.z'")).toThrow(/append-only/);
     expect(() => s.sqlite.run("DELETE FROM audit_events")).toThrow(/append-only/);
     s.close();

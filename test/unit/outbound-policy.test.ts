@@ -76,7 +76,9 @@ describe("outbound policy", () => {
     expect(await DEFAULT.resolve("127.0.0.1")).toBe("127.0.0.1");
     expect(await DEFAULT.resolve("[::1]")).toBe("::1");
     expect(["127.0.0.1", "::1"]).toContain(await DEFAULT.resolve("localhost"));
-    const denied = await policy(["127.0.0.0/8", "::1/128"]).resolve("localhost").catch((e) => e);
+    const denied = await policy(["127.0.0.0/8", "::1/128"])
+      .resolve("localhost")
+      .catch((e) => e);
     expect(denied).toBeInstanceOf(OutboundError);
     expect(denied.kind).toBe("denied");
     expect(denied.message).toContain("outbound network policy");

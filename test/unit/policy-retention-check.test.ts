@@ -31,7 +31,13 @@ describe("checkRetention", () => {
 
   test("a stored retention without keepHourly reads as keepHourly 0", () => {
     expect(storedRetention({ keepLast: 3, keepDaily: 7, keepWeekly: 0, keepMonthly: 0, keepYearly: 0, maxAgeDays: null })).toEqual({
-      keepLast: 3, keepHourly: 0, keepDaily: 7, keepWeekly: 0, keepMonthly: 0, keepYearly: 0, maxAgeDays: null,
+      keepLast: 3,
+      keepHourly: 0,
+      keepDaily: 7,
+      keepWeekly: 0,
+      keepMonthly: 0,
+      keepYearly: 0,
+      maxAgeDays: null,
     });
   });
 });

@@ -28,7 +28,7 @@ describe("prepared queries", () => {
     migrate(store.sqlite);
     const ctx = { db: store.db, orgId: "org_a" } as ServiceContext;
     for (const filters of [{}, { status: "queued" as const }, { from: "2026-01-01T00:00:00Z", to: "2026-02-01T00:00:00Z" }, {}]) {
-      expect((await listJobs(ctx, filters, { limit: 10, beforeId: null }))).toEqual({ items: [], hasMore: false });
+      expect(await listJobs(ctx, filters, { limit: 10, beforeId: null })).toEqual({ items: [], hasMore: false });
     }
     expect(async () => findJob(store.db, "org_a", "job_x")).toThrow("backup job");
     expect(openFilesUnder(dir.path).length).toBeGreaterThan(0);

@@ -16,9 +16,7 @@ const history = fc
     fc.constantFrom(3 * DAY, 60 * DAY, 4 * 365 * DAY),
     fc.array(fc.record({ status: fc.constantFrom(...STATUSES), offset: fc.double({ min: 0, max: 1, noNaN: true }) }), { maxLength: 80 }),
   )
-  .map(([base, span, rows]) =>
-    rows.map((r, i): RetentionCandidate => ({ id: `job_${String(i).padStart(4, "0")}`, status: r.status, at: base + Math.floor(r.offset * span) })),
-  );
+  .map(([base, span, rows]) => rows.map((r, i): RetentionCandidate => ({ id: `job_${String(i).padStart(4, "0")}`, status: r.status, at: base + Math.floor(r.offset * span) })));
 // Counts include -1 (no limit) now and then.
 const n = fc.option(fc.oneof({ arbitrary: fc.integer({ min: 0, max: 12 }), weight: 4 }, { arbitrary: fc.constant(-1), weight: 1 }), { nil: undefined });
 const rules = fc.record({
@@ -109,10 +107,7 @@ describe("selectBackupsToKeep: properties over random histories", () => {
     fc.assert(
       fc.property(input, raise, ([h, r, t, z], { rule, by, unlimited }) => {
         const before = r[rule];
-        const more: RetentionRules =
-          rule === "maxAgeDays"
-            ? { ...r, maxAgeDays: (before ?? 0) + by }
-            : { ...r, [rule]: unlimited || before === -1 ? -1 : (before ?? 0) + by };
+        const more: RetentionRules = rule === "maxAgeDays" ? { ...r, maxAgeDays: (before ?? 0) + by } : { ...r, [rule]: unlimited || before === -1 ? -1 : (before ?? 0) + by };
         const less = selectBackupsToKeep(h, r, t, z).keep;
         expect(subset(less, selectBackupsToKeep(h, more, t, z).keep)).toEqual([]);
       }),

@@ -9,8 +9,7 @@ const key = new Uint8Array(32).map((_, i) => i);
 // Made by the codecs before they shared src/lib/signed-json.ts: links and cursors that clients
 // hold across an upgrade must keep working, byte for byte.
 const CURSOR = "eyJsIjoiZGF0YS1zb3VyY2VzIiwibyI6Im9yZ19hIiwiayI6ImRzXzAxSjAwMDAwMDAwMDAwMDAwMDAwMDAwMDBaIn0.M7E6u_FOjQmkg-mXnrBKJA";
-const LINK =
-  "eyJ2IjoxLCJkIjoiZHN0XzEiLCJrIjoib3JnX2EvZHNfMS8yMDI2LzAxLzAxL2pvYl8xLmR1bXAuenN0LmFnZSIsImUiOjE4MDAwMDAwMDAwMDAsImYiOiLDvG7Dry5kdW1wIn0.bPAtVMhMlxQDwPk0Yq2_EQ6flyHmqqBY3aTeqzXy7Fk";
+const LINK = "eyJ2IjoxLCJkIjoiZHN0XzEiLCJrIjoib3JnX2EvZHNfMS8yMDI2LzAxLzAxL2pvYl8xLmR1bXAuenN0LmFnZSIsImUiOjE4MDAwMDAwMDAwMDAsImYiOiLDvG7Dry5kdW1wIn0.bPAtVMhMlxQDwPk0Yq2_EQ6flyHmqqBY3aTeqzXy7Fk";
 const GRANT = { destinationId: "dst_1", key: "org_a/ds_1/2026/01/01/job_1.dump.zst.age", expiresAt: 1800000000000, filename: "ünï.dump" };
 
 describe("signed JSON tokens", () => {

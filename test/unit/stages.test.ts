@@ -89,7 +89,11 @@ describe("pipeline stages", () => {
     }
     const keyFile = join(dir.path, "key.txt");
     writeFileSync(keyFile, `${b.identity}\n`);
-    expect(createHash("sha256").update(run(["age", "-d", "-i", keyFile], sealed)).digest("hex")).toBe(src.sha256);
+    expect(
+      createHash("sha256")
+        .update(run(["age", "-d", "-i", keyFile], sealed))
+        .digest("hex"),
+    ).toBe(src.sha256);
     const stranger = await newAgeIdentity();
     await expect(decryptStream(new Blob([sealed]).stream(), [stranger.identity]).then(readAll)).rejects.toThrow();
   });
@@ -144,8 +148,16 @@ describe("zstd through the zstd tool", () => {
   test("round trip with the tool both ways, and across tool/in-process", async () => {
     const src = source(2 * 1024 * 1024 + 3);
     const packed = await readAll(src.stream.pipeThrough(compressStage({ algorithm: "zstd", level: 3 }, PATH)!));
-    expect(createHash("sha256").update(await readAll(new Blob([packed]).stream().pipeThrough(decompressStage("zstd")!))).digest("hex")).toBe(src.sha256);
-    expect(createHash("sha256").update(await readAll(new Blob([packed]).stream().pipeThrough(decompressStage("zstd", PATH)!))).digest("hex")).toBe(src.sha256);
+    expect(
+      createHash("sha256")
+        .update(await readAll(new Blob([packed]).stream().pipeThrough(decompressStage("zstd")!)))
+        .digest("hex"),
+    ).toBe(src.sha256);
+    expect(
+      createHash("sha256")
+        .update(await readAll(new Blob([packed]).stream().pipeThrough(decompressStage("zstd", PATH)!)))
+        .digest("hex"),
+    ).toBe(src.sha256);
   });
 
   test("an upstream failure surfaces as itself, and the tool is gone", async () => {

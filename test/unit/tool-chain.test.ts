@@ -72,10 +72,7 @@ describe("tool chains", () => {
   });
 
   test("an upstream tool that fails is the cause, though the tools after it exit 0", async () => {
-    const { stream, dir } = await chain([
-      sh('echo partial; echo "login failed for $PGPASSWORD" >&2; exit 3', "DUMP_FAILED", { PGPASSWORD: "s3cret" }),
-      sh("cat", "COMPRESSION_FAILED"),
-    ]);
+    const { stream, dir } = await chain([sh('echo partial; echo "login failed for $PGPASSWORD" >&2; exit 3', "DUMP_FAILED", { PGPASSWORD: "s3cret" }), sh("cat", "COMPRESSION_FAILED")]);
     const err = await failureOf(stream);
     expect(err.code).toBe("DUMP_FAILED");
     expect(err.exitCode).toBe(3);
@@ -115,10 +112,7 @@ describe("tool chains", () => {
   test("abort kills every tool of the chain and fails the stream", async () => {
     const dir = tempDir("chain-pids");
     const ac = new AbortController();
-    const { stream, dir: pipes } = await chain(
-      [sh(`echo $$ > ${dir.path}/a; while :; do head -c 65536 /dev/zero; done`), sh(`echo $$ > ${dir.path}/b; exec cat`, "COMPRESSION_FAILED")],
-      ac.signal,
-    );
+    const { stream, dir: pipes } = await chain([sh(`echo $$ > ${dir.path}/a; while :; do head -c 65536 /dev/zero; done`), sh(`echo $$ > ${dir.path}/b; exec cat`, "COMPRESSION_FAILED")], ac.signal);
     const reader = stream.getReader();
     await reader.read();
     for (let i = 0; i < 100 && !existsSync(join(dir.path, "b")); i++) await Bun.sleep(20);
@@ -137,10 +131,7 @@ describe("tool chains", () => {
   test("a chain nobody reads waits (the pipes fill) instead of filling memory; cancel kills it", async () => {
     const dir = tempDir("chain-slow");
     const marker = join(dir.path, "done");
-    const { stream, dir: pipes } = await chain([
-      sh(`echo $$ > ${dir.path}/a; head -c 200000000 /dev/zero; touch ${marker}`),
-      sh(`echo $$ > ${dir.path}/b; exec cat`, "COMPRESSION_FAILED"),
-    ]);
+    const { stream, dir: pipes } = await chain([sh(`echo $$ > ${dir.path}/a; head -c 200000000 /dev/zero; touch ${marker}`), sh(`echo $$ > ${dir.path}/b; exec cat`, "COMPRESSION_FAILED")]);
     await Bun.sleep(500);
     expect(existsSync(marker)).toBe(false);
     const pids = ["a", "b"].map((n) => Number(readFileSync(join(dir.path, n), "utf8")));
@@ -277,11 +268,21 @@ describe("fed tool chains (restores)", () => {
   });
 
   test("a downstream tool that fails is the cause, not the broken pipes (or kills) it leaves upstream", async () => {
-    const { chain, dir } = await fed([sh("exec cat", "RESTORE_FAILED"), sh("exec cat", "RESTORE_FAILED"), sh("head -c 100000 >/dev/null; echo 'pg_restore: error: relation exists' >&2; exit 1", "RESTORE_FAILED")]);
+    const { chain, dir } = await fed([
+      sh("exec cat", "RESTORE_FAILED"),
+      sh("exec cat", "RESTORE_FAILED"),
+      sh("head -c 100000 >/dev/null; echo 'pg_restore: error: relation exists' >&2; exit 1", "RESTORE_FAILED"),
+    ]);
     const chunk = new Uint8Array(1 << 16);
     let wrote = 0;
     for (; wrote < 1000; wrote++) {
-      if (!(await chain.write(chunk).then(() => true, () => false))) break;
+      if (
+        !(await chain.write(chunk).then(
+          () => true,
+          () => false,
+        ))
+      )
+        break;
     }
     expect(wrote).toBeLessThan(1000);
     const err = await chain.finished.catch((e) => e);
@@ -313,10 +314,20 @@ describe("fed tool chains (restores)", () => {
     const pids = ["a", "b"].map(pidOf);
     expect(pids.every((p) => p > 0)).toBe(true);
     ac.abort();
-    expect(await chain.finished.then(() => "ok", () => "failed")).toBe("failed");
+    expect(
+      await chain.finished.then(
+        () => "ok",
+        () => "failed",
+      ),
+    ).toBe("failed");
     expect(pids.filter(alive)).toEqual([]);
     expect(existsSync(join(out.path, "eof"))).toBe(false);
-    expect(await chain.write(new Uint8Array(10)).then(() => "ok", () => "failed")).toBe("failed");
+    expect(
+      await chain.write(new Uint8Array(10)).then(
+        () => "ok",
+        () => "failed",
+      ),
+    ).toBe("failed");
     [out, dir].forEach((d) => d.cleanup());
   });
 });

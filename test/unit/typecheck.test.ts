@@ -2,8 +2,7 @@ import { expect, test } from "bun:test";
 import { join } from "node:path";
 
 const root = join(import.meta.dir, "..", "..");
-const tsc = (project: string) =>
-  Bun.spawnSync([join(root, "node_modules", ".bin", "tsc"), "--noEmit", "-p", project], { cwd: root, stdout: "pipe", stderr: "pipe" });
+const tsc = (project: string) => Bun.spawnSync([join(root, "node_modules", ".bin", "tsc"), "--noEmit", "-p", project], { cwd: root, stdout: "pipe", stderr: "pipe" });
 
 /** The whole tree (src, test, scripts, bench) typechecks under strict settings. */
 test("tsc --noEmit passes", () => {

@@ -8,8 +8,7 @@ import { mintToken } from "../../src/crypto/jwt-mint.ts";
 import { SCOPES } from "../../src/http/auth.ts";
 import { pastedTokenProblem } from "../../src/ui/token.ts";
 
-const mint = (scopes: string[], orgId = "acme ü") =>
-  mintToken({ secret: new Uint8Array(32).fill(7), orgId, sub: "op", scopes, ttlSeconds: 3600, audience: "snapdb", orgClaim: "org_id" });
+const mint = (scopes: string[], orgId = "acme ü") => mintToken({ secret: new Uint8Array(32).fill(7), orgId, sub: "op", scopes, ttlSeconds: 3600, audience: "snapdb", orgClaim: "org_id" });
 
 test("read-only scopes pass", async () => {
   expect(pastedTokenProblem(await mint(["backup.read"]))).toBeNull();

@@ -8,8 +8,7 @@ const dir = tempDir("snapdb-restore-command");
 afterAll(() => dir.cleanup());
 
 /** What PostgreSQL does to restore_command before /bin/sh runs it: %f, %p, %r and %% replaced. */
-const substitute = (command: string, f: string, p: string) =>
-  command.replace(/%([fpr%])/g, (_, c: string) => (c === "f" ? f : c === "p" ? p : c === "r" ? "000000010000000000000001" : "%"));
+const substitute = (command: string, f: string, p: string) => command.replace(/%([fpr%])/g, (_, c: string) => (c === "f" ? f : c === "p" ? p : c === "r" ? "000000010000000000000001" : "%"));
 
 test("restore_command survives PostgreSQL's % substitution and the shell with any path", () => {
   // A directory with a space, a quote and a percent sign, holding a stand-in for snapdb that prints its argv.

@@ -88,10 +88,7 @@ ${CLIENT_HELP}`,
     const sha256 = hash.digest("hex");
     if (sha256 !== stored.sha256 || (stored.storedBytes !== null && size !== stored.storedBytes)) {
       if (file) await rm(partial, { force: true });
-      throw new ApiError(
-        "CHECKSUM_MISMATCH",
-        `got ${size} bytes with sha256 ${sha256}; the job recorded ${stored.storedBytes} bytes with sha256 ${stored.sha256}${file ? " (nothing was kept)" : ""}`,
-      );
+      throw new ApiError("CHECKSUM_MISMATCH", `got ${size} bytes with sha256 ${sha256}; the job recorded ${stored.storedBytes} bytes with sha256 ${stored.sha256}${file ? " (nothing was kept)" : ""}`);
     }
     if (file) {
       // link, not rename: a file that appeared at FILE meanwhile is not overwritten either.

@@ -82,7 +82,12 @@ ${CLIENT_HELP}`,
         return 0;
       }
       const names = spec.showsSources ? await sourceNames(api) : new Map<string, string>();
-      process.stdout.write(renderTable(spec.headers, page.items.map((item) => spec.row(item, names))));
+      process.stdout.write(
+        renderTable(
+          spec.headers,
+          page.items.map((item) => spec.row(item, names)),
+        ),
+      );
       if (page.cursors.next) process.stderr.write(`more: the same command with --cursor ${page.cursors.next}\n`);
       return 0;
     },

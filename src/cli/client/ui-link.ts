@@ -36,15 +36,10 @@ never send to a server or put in a Referer.
     if (!given && !org) throw new UsageError("--org ORG (or SNAPDB_ORG, or --token) is required");
     const ttl = parseTtl(typeof values.ttl === "string" ? values.ttl : "1h");
     if (ttl === null) throw new UsageError("--ttl must look like 15m, 1h or 8h");
-    const tokens = given
-      ? { get: async () => given }
-      : mintingSource(getConfig(), { org: org!, scopes: DASHBOARD_SCOPES, ttlSeconds: ttl });
+    const tokens = given ? { get: async () => given } : mintingSource(getConfig(), { org: org!, scopes: DASHBOARD_SCOPES, ttlSeconds: ttl });
     const api = new ApiClient(base, tokens);
     const issued = await api.post<{ code: string; expiresAt: string }>("/ui/login-codes");
-    const publicUrl =
-      (typeof values["public-url"] === "string" && values["public-url"]) ||
-      (!values.url && !env.SNAPDB_URL ? getConfig().http.publicUrl : "") ||
-      base;
+    const publicUrl = (typeof values["public-url"] === "string" && values["public-url"]) || (!values.url && !env.SNAPDB_URL ? getConfig().http.publicUrl : "") || base;
     process.stdout.write(`${publicUrl.replace(/\/+$/, "")}/ui/#code=${issued.code}\n`);
     process.stderr.write(`open it once, before ${issued.expiresAt}\n`);
     return 0;

@@ -43,17 +43,13 @@ export function attachmentRoutes(kit: HttpKit) {
       response: { 200: Attachment },
       detail: { summary: "Get an attachment, with its next run and last job", tags },
     })
-    .patch(
-      "/attachments/:id",
-      async ({ params, body, ctx }) => updateAttachment(ctx, kit.scheduler, params.id, body),
-      {
-        scope: "backup.write",
-        params: AttachmentParams,
-        body: AttachmentPatch,
-        response: { 200: Attachment },
-        detail: { summary: "Enable or disable an attachment", tags },
-      },
-    )
+    .patch("/attachments/:id", async ({ params, body, ctx }) => updateAttachment(ctx, kit.scheduler, params.id, body), {
+      scope: "backup.write",
+      params: AttachmentParams,
+      body: AttachmentPatch,
+      response: { 200: Attachment },
+      detail: { summary: "Enable or disable an attachment", tags },
+    })
     .delete(
       "/attachments/:id",
       async ({ params, ctx, set }) => {

@@ -14,18 +14,18 @@ import { checkPhysicalAttachment } from "./physical.ts";
 
 type AttachmentRow = typeof attachments.$inferSelect;
 
-const duplicate = () =>
-  new AppError("CONFLICT", "this policy is already attached to this data source", [{ path: "/policyId", message: "already attached to the data source" }]);
+const duplicate = () => new AppError("CONFLICT", "this policy is already attached to this data source", [{ path: "/policyId", message: "already attached to the data source" }]);
 const missing = () => new AppError("NOT_FOUND", "attachment not found");
 
 async function lastJobOf(db: Db | Tx, row: AttachmentRow) {
-  const job = (await db
-    .select()
-    .from(backupJobs)
-    .where(and(eq(backupJobs.orgId, row.orgId), eq(backupJobs.dataSourceId, row.dataSourceId), eq(backupJobs.attachmentId, row.id)))
-    .orderBy(desc(backupJobs.id))
-    .limit(1)
-    )[0];
+  const job = (
+    await db
+      .select()
+      .from(backupJobs)
+      .where(and(eq(backupJobs.orgId, row.orgId), eq(backupJobs.dataSourceId, row.dataSourceId), eq(backupJobs.attachmentId, row.id)))
+      .orderBy(desc(backupJobs.id))
+      .limit(1)
+  )[0];
   if (!job) return null;
   return {
     id: job.id,
@@ -48,7 +48,7 @@ async function toAttachment(db: Db | Tx, row: AttachmentRow, schedule: { schedul
     enabled: row.enabled,
     nextRunAt: next === null ? null : isoOf(next),
     lastScheduledAt: row.lastScheduledAt === null ? null : isoOf(row.lastScheduledAt),
-    lastJob: (await lastJobOf(db, row)),
+    lastJob: await lastJobOf(db, row),
     createdAt: isoOf(row.createdAt),
     updatedAt: isoOf(row.updatedAt),
   };
@@ -59,12 +59,13 @@ async function toAttachment(db: Db | Tx, row: AttachmentRow, schedule: { schedul
 const withSchedule = () => ({ att: attachments, scheduleCron: backupPolicies.scheduleCron, timezone: backupPolicies.timezone });
 
 async function getJoined(db: Db | Tx, orgId: string, id: string) {
-  const found = (await db
-    .select(withSchedule())
-    .from(attachments)
-    .innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId))
-    .where(and(eq(attachments.orgId, orgId), eq(attachments.id, id)))
-    )[0];
+  const found = (
+    await db
+      .select(withSchedule())
+      .from(attachments)
+      .innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId))
+      .where(and(eq(attachments.orgId, orgId), eq(attachments.id, id)))
+  )[0];
   if (!found) throw missing();
   return found;
 }
@@ -84,23 +85,26 @@ export async function createAttachment(ctx: ServiceContext, scheduler: ScheduleS
   let policy: { scheduleCron: string; timezone: string };
   try {
     policy = await ctx.db.transaction(async (tx) => {
-      const source = (await tx
-        .select({ id: dataSources.id, engine: dataSources.engine })
-        .from(dataSources)
-        .where(and(eq(dataSources.orgId, ctx.orgId), eq(dataSources.id, input.dataSourceId)))
-        )[0];
+      const source = (
+        await tx
+          .select({ id: dataSources.id, engine: dataSources.engine })
+          .from(dataSources)
+          .where(and(eq(dataSources.orgId, ctx.orgId), eq(dataSources.id, input.dataSourceId)))
+      )[0];
       if (!source) throw new AppError("NOT_FOUND", "data source not found", [{ path: "/dataSourceId", message: "no such data source" }]);
-      const found = (await tx
-        .select({ scheduleCron: backupPolicies.scheduleCron, timezone: backupPolicies.timezone, method: backupPolicies.method })
-        .from(backupPolicies)
-        .where(and(eq(backupPolicies.orgId, ctx.orgId), eq(backupPolicies.id, input.policyId)))
-        )[0];
+      const found = (
+        await tx
+          .select({ scheduleCron: backupPolicies.scheduleCron, timezone: backupPolicies.timezone, method: backupPolicies.method })
+          .from(backupPolicies)
+          .where(and(eq(backupPolicies.orgId, ctx.orgId), eq(backupPolicies.id, input.policyId)))
+      )[0];
       if (!found) throw new AppError("NOT_FOUND", "backup policy not found", [{ path: "/policyId", message: "no such backup policy" }]);
-      const existing = (await tx
-        .select({ id: attachments.id })
-        .from(attachments)
-        .where(and(eq(attachments.policyId, input.policyId), eq(attachments.dataSourceId, input.dataSourceId)))
-        )[0];
+      const existing = (
+        await tx
+          .select({ id: attachments.id })
+          .from(attachments)
+          .where(and(eq(attachments.policyId, input.policyId), eq(attachments.dataSourceId, input.dataSourceId)))
+      )[0];
       if (existing) throw duplicate();
       if (found.method === "physical") await checkPhysicalAttachment(tx, source, input.policyId);
       await tx.insert(attachments).values(row);
@@ -138,8 +142,7 @@ export async function listAttachments(ctx: ServiceContext, filters: { dataSource
     .innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId))
     .where(and(...where))
     .orderBy(desc(attachments.id))
-    .limit(page.limit + 1)
-    ;
+    .limit(page.limit + 1);
   const { items, hasMore } = takePage(rows, page.limit);
   const now = nowMs();
   return { items: await Promise.all(items.map(({ att, ...schedule }) => toAttachment(ctx.db, att, schedule, now))), hasMore };

@@ -18,8 +18,7 @@ export const AuditEvent = t.Object(
   { $id: "#/components/schemas/AuditEvent", title: "AuditEvent" },
 );
 
-const commaList = (what: string) =>
-  t.Optional(t.String({ maxLength: 2000, description: `Comma-separated ${what}; matches any of them.` }));
+const commaList = (what: string) => t.Optional(t.String({ maxLength: 2000, description: `Comma-separated ${what}; matches any of them.` }));
 
 export const AuditQuery = t.Object(
   {

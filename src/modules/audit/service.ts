@@ -55,8 +55,7 @@ export async function listAuditEvents(ctx: ServiceContext, filters: AuditFilters
     .from(auditEvents)
     .where(and(...where))
     .orderBy(desc(auditEvents.id))
-    .limit(page.limit + 1)
-    ;
+    .limit(page.limit + 1);
   const { items, hasMore } = takePage(rows, page.limit);
   return { items: items.map(toAuditEvent), hasMore };
 }

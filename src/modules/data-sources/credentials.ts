@@ -18,7 +18,8 @@ export async function setCredentials(ctx: ServiceContext, secrets: SecretBox, id
     await findDataSource(tx, ctx.orgId, id);
     const sealed = secrets.seal(input.password, credentialsAad(id));
     const now = nowMs();
-    await tx.update(dataSources)
+    await tx
+      .update(dataSources)
       .set({
         credentialsUsername: input.username,
         credentialsCiphertext: sealed.ciphertext,
@@ -26,8 +27,7 @@ export async function setCredentials(ctx: ServiceContext, secrets: SecretBox, id
         credentialsUpdatedAt: now,
         updatedAt: now,
       })
-      .where(eq(dataSources.id, id))
-      ;
+      .where(eq(dataSources.id, id));
     await recordAudit(tx, ctx, { action: "data_source.credentials_set", targetType: "data_source", targetId: id, metadata: { username: input.username } });
   });
 }
@@ -36,10 +36,7 @@ export async function setCredentials(ctx: ServiceContext, secrets: SecretBox, id
 export async function deleteCredentials(ctx: ServiceContext, id: string) {
   await ctx.db.transaction(async (tx) => {
     await findDataSource(tx, ctx.orgId, id);
-    await tx.update(dataSources)
-      .set({ credentialsUsername: null, credentialsCiphertext: null, credentialsKeyId: null, credentialsUpdatedAt: null, updatedAt: nowMs() })
-      .where(eq(dataSources.id, id))
-      ;
+    await tx.update(dataSources).set({ credentialsUsername: null, credentialsCiphertext: null, credentialsKeyId: null, credentialsUpdatedAt: null, updatedAt: nowMs() }).where(eq(dataSources.id, id));
     await recordAudit(tx, ctx, { action: "data_source.credentials_deleted", targetType: "data_source", targetId: id });
   });
 }

@@ -13,7 +13,10 @@ export function removeWithStorage(storage: StorageRegistry, onError: (file: Stor
   return async (ctx: ServiceContext, files: StoredBackupFile[]) => {
     const ids = [...new Set(files.map((f) => f.destinationId).filter((d): d is string => d !== null))];
     const rows = ids.length
-      ? (await ctx.db.select().from(storageDestinations).where(and(eq(storageDestinations.orgId, ctx.orgId), inArray(storageDestinations.id, ids))))
+      ? await ctx.db
+          .select()
+          .from(storageDestinations)
+          .where(and(eq(storageDestinations.orgId, ctx.orgId), inArray(storageDestinations.id, ids)))
       : [];
     const byId = new Map(rows.map((r) => [r.id, r]));
     for (const file of files) {

@@ -8,10 +8,9 @@ const Engine = t.Union([t.Literal("postgres"), t.Literal("mysql"), t.Literal("ma
   description: "`postgres`, `mysql` and `mariadb` are network engines (host, port, database); `sqlite` is a file (`path`).",
 });
 
-const SslMode = t.Union(
-  [t.Literal("disable"), t.Literal("prefer"), t.Literal("require"), t.Literal("verify-ca"), t.Literal("verify-full")],
-  { description: "TLS to the server, as libpq names it (default `prefer`). Network engines only." },
-);
+const SslMode = t.Union([t.Literal("disable"), t.Literal("prefer"), t.Literal("require"), t.Literal("verify-ca"), t.Literal("verify-full")], {
+  description: "TLS to the server, as libpq names it (default `prefer`). Network engines only.",
+});
 
 const Options = t.Object(
   {
@@ -20,7 +19,7 @@ const Options = t.Object(
     includeRolePasswords: t.Optional(
       t.Boolean({
         description:
-          "`postgres` with `database: \"*\"` only: the globals file keeps the roles' password hashes (pg_dumpall without `--no-role-passwords`; the login must then be a superuser). Default false: roles are restored without passwords.",
+          '`postgres` with `database: "*"` only: the globals file keeps the roles\' password hashes (pg_dumpall without `--no-role-passwords`; the login must then be a superuser). Default false: roles are restored without passwords.',
       }),
     ),
   },
@@ -57,13 +56,10 @@ const fields = {
       "Network engines: the database to back up, taken literally (spaces, quotes and unicode are fine; control characters are not). A value like `dbname=x host=y` or `postgresql://…` is a database of that name, never a connection string. " +
       "`*` is the whole server: every database (PostgreSQL: all that accept connections, templates left out; MySQL/MariaDB: all but information_schema, performance_schema, mysql and sys), found anew at every run, minus `excludeDatabases`, plus the server's roles/users and grants, each its own file of one backup job (`parts`).",
   }),
-  excludeDatabases: t.Array(
-    t.String({ minLength: 1, maxLength: 255, description: "A database name, or a glob: `*` any run of characters, `?` one character; case-sensitive." }),
-    {
-      maxItems: 100,
-      description: "`database: \"*\"` only: databases left out of the whole-server backup, by name or glob (e.g. `[\"scratch_*\", \"test?\"]`). Default none.",
-    },
-  ),
+  excludeDatabases: t.Array(t.String({ minLength: 1, maxLength: 255, description: "A database name, or a glob: `*` any run of characters, `?` one character; case-sensitive." }), {
+    maxItems: 100,
+    description: '`database: "*"` only: databases left out of the whole-server backup, by name or glob (e.g. `["scratch_*", "test?"]`). Default none.',
+  }),
   path: t.String({
     minLength: 1,
     maxLength: 4096,
@@ -139,12 +135,11 @@ export const VerifyOutcome = t.Object(
         message: t.String(),
       }),
     ),
-    databases: t.Optional(
-      t.Array(t.String(), { description: "`database: \"*\"`: the databases a backup would take now (after `excludeDatabases`), in the order it takes them." }),
-    ),
+    databases: t.Optional(t.Array(t.String(), { description: '`database: "*"`: the databases a backup would take now (after `excludeDatabases`), in the order it takes them.' })),
     unreadable: t.Optional(
       t.Array(t.String(), {
-        description: "`database: \"*\"`: those of `databases` the login cannot read (no CONNECT, tables it may not SELECT, …): a backup would fail on them (`ok: false`, `DATABASE_UNREADABLE`); grant access or exclude them.",
+        description:
+          '`database: "*"`: those of `databases` the login cannot read (no CONNECT, tables it may not SELECT, …): a backup would fail on them (`ok: false`, `DATABASE_UNREADABLE`); grant access or exclude them.',
       }),
     ),
     warnings: t.Optional(

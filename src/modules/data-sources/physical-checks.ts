@@ -7,12 +7,13 @@ import { findTool } from "../../engines/process.ts";
 import type { EngineEnv, SourceTarget } from "../../engines/types.ts";
 
 export const hasPhysicalPolicy = async (db: Db, dataSourceId: string) =>
-  !!(await db
-    .select({ id: attachments.id })
-    .from(attachments)
-    .innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId))
-    .where(and(eq(attachments.dataSourceId, dataSourceId), eq(backupPolicies.method, "physical")))
-    )[0];
+  !!(
+    await db
+      .select({ id: attachments.id })
+      .from(attachments)
+      .innerJoin(backupPolicies, eq(backupPolicies.id, attachments.policyId))
+      .where(and(eq(attachments.dataSourceId, dataSourceId), eq(backupPolicies.method, "physical")))
+  )[0];
 
 /**
  * What a physical policy needs beyond a dump's login, checked when a PostgreSQL source that
@@ -28,7 +29,9 @@ export async function physicalWarnings(target: SourceTarget, env: EngineEnv): Pr
   try {
     const ready = await physicalReadiness(await pinTarget(target, env.outbound));
     if (!ready.replication && !ready.superuser) {
-      warnings.push(`the role ${target.credentials?.username ?? ""} lacks the REPLICATION attribute: base backups and WAL archiving will fail (ALTER ROLE … REPLICATION, and a replication line in pg_hba.conf)`);
+      warnings.push(
+        `the role ${target.credentials?.username ?? ""} lacks the REPLICATION attribute: base backups and WAL archiving will fail (ALTER ROLE … REPLICATION, and a replication line in pg_hba.conf)`,
+      );
     }
     if (ready.walLevel === "minimal") warnings.push("wal_level is minimal: set it to replica (the default) for base backups and WAL archiving");
     if (ready.maxWalSenders < 2) warnings.push(`max_wal_senders is ${ready.maxWalSenders}: a base backup and the WAL archiving need one each`);

@@ -8,18 +8,7 @@ import { OutboundPolicy } from "../../net/outbound-policy.ts";
 import { BackupJob } from "../jobs/serialize.ts";
 import { pageOf } from "../../http/pagination.ts";
 import { deleteCredentials, setCredentials } from "./credentials.ts";
-import {
-  CredentialsInput,
-  DataSource,
-  DataSourceCreate,
-  DataSourcePage,
-  DataSourceQuery,
-  DataSourceUpdate,
-  DeleteQuery,
-  IdParams,
-  JobsQuery,
-  VerifyOutcome,
-} from "./model.ts";
+import { CredentialsInput, DataSource, DataSourceCreate, DataSourcePage, DataSourceQuery, DataSourceUpdate, DeleteQuery, IdParams, JobsQuery, VerifyOutcome } from "./model.ts";
 import { createDataSource, deleteDataSource, getDataSource, listDataSourceJobs, listDataSources, updateDataSource, type DeleteHooks, type SourceRules, type StoredBackupFile } from "./service.ts";
 import { removeWithStorage } from "./files.ts";
 import { verifyDataSource } from "./verify.ts";
@@ -39,8 +28,7 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
   const engineEnv = opts.engineEnv ?? defaultEngineEnv({ outbound: OutboundPolicy.fromConfig(kit.config.network) });
   const sqlitePaths = sqlitePathPolicy(kit.config);
   const rules: SourceRules = { sqlitePaths, fleet: kit.config.store.url !== "" };
-  const left = (file: StoredBackupFile, error: unknown) =>
-    kit.logger.warn("a backup file of a deleted data source was left in storage", { ...file, error });
+  const left = (file: StoredBackupFile, error: unknown) => kit.logger.warn("a backup file of a deleted data source was left in storage", { ...file, error });
   const hooks: DeleteHooks = {
     removeBackupFiles: removeWithStorage(kit.storage, left),
     onFilesLeft: (files, error) => files.forEach((f) => left(f, error)),
@@ -79,17 +67,13 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
       response: { 200: DataSource },
       detail: { summary: "Get a data source", tags },
     })
-    .patch(
-      "/data-sources/:id",
-      async ({ params, body, ctx }) => updateDataSource(ctx, rules, params.id, body),
-      {
-        scope: "backup.write",
-        params: IdParams,
-        body: DataSourceUpdate,
-        response: { 200: DataSource },
-        detail: { summary: "Update a data source (fields given replace the current ones; engine cannot change)", tags },
-      },
-    )
+    .patch("/data-sources/:id", async ({ params, body, ctx }) => updateDataSource(ctx, rules, params.id, body), {
+      scope: "backup.write",
+      params: IdParams,
+      body: DataSourceUpdate,
+      response: { 200: DataSource },
+      detail: { summary: "Update a data source (fields given replace the current ones; engine cannot change)", tags },
+    })
     .delete(
       "/data-sources/:id",
       async ({ params, query, ctx, set }) => {
@@ -135,23 +119,18 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
         detail: { summary: "Forget the login", tags },
       },
     )
-    .post(
-      "/data-sources/:id/verify",
-      ({ params, ctx }) =>
-        verifyDataSource(ctx, kit.secrets, engineEnv, sqlitePaths, params.id),
-      {
-        scope: "backup.operate",
-        params: IdParams,
-        response: { 200: VerifyOutcome },
-        detail: {
-          summary: "Connect for real and check the dump tool",
-          description:
-            "Always 200 when the source exists: `ok: false` carries `error.code` (CONNECTION_REFUSED, TIMEOUT, AUTH_FAILED, DATABASE_NOT_FOUND, TLS_ERROR, DUMP_TOOL_MISSING, DUMP_TOOL_TOO_OLD, PATH_NOT_ALLOWED: a SQLite path outside the operator's allowed roots; " +
-            "DATABASE_UNREADABLE: a whole server (`database: \"*\"`) with databases, or globals (`:globals`), the login cannot read). A whole server's answer also lists `databases` (what a backup would take now) and `unreadable`. Stored as `lastVerify`.",
-          tags,
-        },
+    .post("/data-sources/:id/verify", ({ params, ctx }) => verifyDataSource(ctx, kit.secrets, engineEnv, sqlitePaths, params.id), {
+      scope: "backup.operate",
+      params: IdParams,
+      response: { 200: VerifyOutcome },
+      detail: {
+        summary: "Connect for real and check the dump tool",
+        description:
+          "Always 200 when the source exists: `ok: false` carries `error.code` (CONNECTION_REFUSED, TIMEOUT, AUTH_FAILED, DATABASE_NOT_FOUND, TLS_ERROR, DUMP_TOOL_MISSING, DUMP_TOOL_TOO_OLD, PATH_NOT_ALLOWED: a SQLite path outside the operator's allowed roots; " +
+          'DATABASE_UNREADABLE: a whole server (`database: "*"`) with databases, or globals (`:globals`), the login cannot read). A whole server\'s answer also lists `databases` (what a backup would take now) and `unreadable`. Stored as `lastVerify`.',
+        tags,
       },
-    )
+    })
     .get(
       "/data-sources/:id/backup-jobs",
       async ({ params, query, ctx }) => {

@@ -20,10 +20,7 @@ export function toDataSource(row: DataSourceRow) {
     options: row.options,
     labels: row.labels,
     runOn: row.runOn ? { labels: row.runOn.labels } : null,
-    credentials:
-      row.credentialsUsername !== null && row.credentialsUpdatedAt !== null
-        ? { username: row.credentialsUsername, updatedAt: isoOf(row.credentialsUpdatedAt) }
-        : null,
+    credentials: row.credentialsUsername !== null && row.credentialsUpdatedAt !== null ? { username: row.credentialsUsername, updatedAt: isoOf(row.credentialsUpdatedAt) } : null,
     lastVerify: (row.lastVerify as any) ?? null,
     createdAt: isoOf(row.createdAt),
     updatedAt: isoOf(row.updatedAt),

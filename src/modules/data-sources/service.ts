@@ -40,18 +40,27 @@ export interface SourceRules {
 
 const TARGET = "data_source";
 
-const nameTaken = (name: string) =>
-  new AppError("CONFLICT", `a data source named "${name}" already exists`, [{ path: "/name", message: "must be unique in the organisation" }]);
+const nameTaken = (name: string) => new AppError("CONFLICT", `a data source named "${name}" already exists`, [{ path: "/name", message: "must be unique in the organisation" }]);
 
 /** The org's row or 404: another org's id looks exactly like a missing one. */
 export async function findDataSource(db: ServiceContext["db"] | Tx, orgId: string, id: string): Promise<DataSourceRow> {
-  const row = (await db.select().from(dataSources).where(and(eq(dataSources.id, id), eq(dataSources.orgId, orgId))))[0];
+  const row = (
+    await db
+      .select()
+      .from(dataSources)
+      .where(and(eq(dataSources.id, id), eq(dataSources.orgId, orgId)))
+  )[0];
   if (!row) throw notFound("data source");
   return row;
 }
 
 async function assertNameFree(tx: Tx, orgId: string, name: string, exceptId?: string) {
-  const clash = (await tx.select({ id: dataSources.id }).from(dataSources).where(and(eq(dataSources.orgId, orgId), eq(dataSources.name, name))))[0];
+  const clash = (
+    await tx
+      .select({ id: dataSources.id })
+      .from(dataSources)
+      .where(and(eq(dataSources.orgId, orgId), eq(dataSources.name, name)))
+  )[0];
   if (clash && clash.id !== exceptId) throw nameTaken(name);
 }
 
@@ -85,24 +94,27 @@ export async function createDataSource(ctx: ServiceContext, rules: SourceRules, 
   });
   checkShape(shape, { pathProblem: pathProblemUnder(rules.sqlitePaths, ctx.orgId), fleet: rules.fleet });
   const now = nowMs();
-  const row = await asConflict(input.name, async () =>
-    await ctx.db.transaction(async (tx) => {
-      await assertNameFree(tx, ctx.orgId, input.name);
-      const id = newId("ds");
-      const created = (await tx
-        .insert(dataSources)
-        .values({ id, orgId: ctx.orgId, name: input.name, ...shape, options: shape.options as Record<string, unknown>, createdAt: now, updatedAt: now })
-        .returning()
+  const row = await asConflict(
+    input.name,
+    async () =>
+      await ctx.db.transaction(async (tx) => {
+        await assertNameFree(tx, ctx.orgId, input.name);
+        const id = newId("ds");
+        const created = (
+          await tx
+            .insert(dataSources)
+            .values({ id, orgId: ctx.orgId, name: input.name, ...shape, options: shape.options as Record<string, unknown>, createdAt: now, updatedAt: now })
+            .returning()
         )[0];
-      await recordAudit(tx, ctx, { action: "data_source.created", targetType: TARGET, targetId: id, metadata: { name: input.name, engine: input.engine } });
-      return created!;
-    }),
+        await recordAudit(tx, ctx, { action: "data_source.created", targetType: TARGET, targetId: id, metadata: { name: input.name, engine: input.engine } });
+        return created!;
+      }),
   );
   return toDataSource(row);
 }
 
 export async function getDataSource(ctx: ServiceContext, id: string) {
-  return toDataSource((await findDataSource(ctx.db, ctx.orgId, id)));
+  return toDataSource(await findDataSource(ctx.db, ctx.orgId, id));
 }
 
 export interface DataSourceFilters {
@@ -117,7 +129,12 @@ export async function listDataSources(ctx: ServiceContext, filters: DataSourceFi
   // The search text's own `%` and `_` are escaped: they are literal.
   if (filters.q) where.push(sql`lower(${dataSources.name}) LIKE ${containsPattern(filters.q.toLowerCase())} ESCAPE '\\'`);
   if (page.beforeId) where.push(lt(dataSources.id, page.beforeId));
-  const rows = await ctx.db.select().from(dataSources).where(and(...where)).orderBy(desc(dataSources.id)).limit(page.limit + 1);
+  const rows = await ctx.db
+    .select()
+    .from(dataSources)
+    .where(and(...where))
+    .orderBy(desc(dataSources.id))
+    .limit(page.limit + 1);
   const { items, hasMore } = takePage(rows, page.limit);
   return { items: items.map(toDataSource), hasMore };
 }
@@ -129,35 +146,38 @@ export async function listDataSources(ctx: ServiceContext, filters: DataSourceFi
  */
 export async function updateDataSource(ctx: ServiceContext, rules: SourceRules, id: string, patch: DataSourcePatch) {
   const name = patch.name;
-  const row = await asConflict(name ?? "", async () =>
-    await ctx.db.transaction(async (tx) => {
-      const current = await findDataSource(tx, ctx.orgId, id);
-      if (patch.engine !== undefined && patch.engine !== current.engine) {
-        throw new AppError("INVALID_INPUT", "engine cannot be changed: create a new data source", [{ path: "/engine", message: "cannot be changed" }]);
-      }
-      const shape: SourceShape = withDefaults({
-        engine: current.engine,
-        host: patch.host ?? current.host,
-        port: patch.port ?? current.port,
-        database: patch.database ?? current.database,
-        excludeDatabases: patch.excludeDatabases ?? current.excludeDatabases,
-        path: patch.path ?? current.path,
-        options: (patch.options ?? current.options) as EngineOptions,
-        labels: patch.labels ?? current.labels,
-        runOn: patch.runOn === undefined ? current.runOn : patch.runOn,
-      });
-      checkShape(shape, { pathProblem: patch.path !== undefined ? pathProblemUnder(rules.sqlitePaths, ctx.orgId) : undefined, fleet: rules.fleet });
-      if (name !== undefined && name !== current.name) await assertNameFree(tx, ctx.orgId, name, id);
-      const changed = Object.keys(patch).filter((k) => k !== "engine");
-      const updated = (await tx
-        .update(dataSources)
-        .set({ name: name ?? current.name, ...shape, options: shape.options as Record<string, unknown>, updatedAt: nowMs() })
-        .where(eq(dataSources.id, id))
-        .returning()
+  const row = await asConflict(
+    name ?? "",
+    async () =>
+      await ctx.db.transaction(async (tx) => {
+        const current = await findDataSource(tx, ctx.orgId, id);
+        if (patch.engine !== undefined && patch.engine !== current.engine) {
+          throw new AppError("INVALID_INPUT", "engine cannot be changed: create a new data source", [{ path: "/engine", message: "cannot be changed" }]);
+        }
+        const shape: SourceShape = withDefaults({
+          engine: current.engine,
+          host: patch.host ?? current.host,
+          port: patch.port ?? current.port,
+          database: patch.database ?? current.database,
+          excludeDatabases: patch.excludeDatabases ?? current.excludeDatabases,
+          path: patch.path ?? current.path,
+          options: (patch.options ?? current.options) as EngineOptions,
+          labels: patch.labels ?? current.labels,
+          runOn: patch.runOn === undefined ? current.runOn : patch.runOn,
+        });
+        checkShape(shape, { pathProblem: patch.path !== undefined ? pathProblemUnder(rules.sqlitePaths, ctx.orgId) : undefined, fleet: rules.fleet });
+        if (name !== undefined && name !== current.name) await assertNameFree(tx, ctx.orgId, name, id);
+        const changed = Object.keys(patch).filter((k) => k !== "engine");
+        const updated = (
+          await tx
+            .update(dataSources)
+            .set({ name: name ?? current.name, ...shape, options: shape.options as Record<string, unknown>, updatedAt: nowMs() })
+            .where(eq(dataSources.id, id))
+            .returning()
         )[0];
-      await recordAudit(tx, ctx, { action: "data_source.updated", targetType: TARGET, targetId: id, metadata: { changed } });
-      return updated!;
-    }),
+        await recordAudit(tx, ctx, { action: "data_source.updated", targetType: TARGET, targetId: id, metadata: { changed } });
+        return updated!;
+      }),
   );
   return toDataSource(row);
 }
@@ -191,31 +211,27 @@ export async function deleteDataSource(ctx: ServiceContext, id: string, opts: { 
     const nAtt = (await tx.select({ n: count() }).from(attachments).where(eq(attachments.dataSourceId, id)))[0]!.n;
     const nJobs = (await tx.select({ n: count() }).from(backupJobs).where(eq(backupJobs.dataSourceId, id)))[0]!.n;
     // Restore plans restore this source's backups, or restore into it: they go with it too.
-    const plans = await tx.select({ id: restorePlans.id }).from(restorePlans).where(or(eq(restorePlans.dataSourceId, id), eq(restorePlans.targetDataSourceId, id)));
+    const plans = await tx
+      .select({ id: restorePlans.id })
+      .from(restorePlans)
+      .where(or(eq(restorePlans.dataSourceId, id), eq(restorePlans.targetDataSourceId, id)));
     if ((nAtt || nJobs || plans.length) && !opts.cascade) {
       const withPlans = plans.length ? ` and ${plans.length} restore plan(s)` : "";
-      throw new AppError(
-        "CONFLICT",
-        `data source has ${nAtt} attachment(s) and ${nJobs} backup job(s)${withPlans}; detach them first or delete with ?cascade=true`,
-      );
+      throw new AppError("CONFLICT", `data source has ${nAtt} attachment(s) and ${nJobs} backup job(s)${withPlans}; detach them first or delete with ?cascade=true`);
     }
-    const active = (await tx
-      .select({ n: count() })
-      .from(backupJobs)
-      .where(and(eq(backupJobs.dataSourceId, id), inArray(backupJobs.status, ["queued", "running"])))
-      )[0]!.n;
+    const active = (
+      await tx
+        .select({ n: count() })
+        .from(backupJobs)
+        .where(and(eq(backupJobs.dataSourceId, id), inArray(backupJobs.status, ["queued", "running"])))
+    )[0]!.n;
     if (active) throw new AppError("CONFLICT", `data source has ${active} queued or running backup job(s); cancel them first`);
     const stored = (await tx
       .select({ jobId: backupJobs.id, destinationId: backupJobs.destinationId, objectKey: backupJobs.objectKey })
       .from(backupJobs)
-      .where(and(eq(backupJobs.dataSourceId, id), isNotNull(backupJobs.objectKey), isNull(backupJobs.fileDeletedAt)))
-      ) as StoredBackupFile[];
+      .where(and(eq(backupJobs.dataSourceId, id), isNotNull(backupJobs.objectKey), isNull(backupJobs.fileDeletedAt)))) as StoredBackupFile[];
     // Its archived WAL (physical policies) goes with it.
-    const wal = await tx
-      .select({ jobId: walSegments.name, destinationId: walSegments.destinationId, objectKey: walSegments.objectKey })
-      .from(walSegments)
-      .where(eq(walSegments.dataSourceId, id))
-      ;
+    const wal = await tx.select({ jobId: walSegments.name, destinationId: walSegments.destinationId, objectKey: walSegments.objectKey }).from(walSegments).where(eq(walSegments.dataSourceId, id));
     stored.push(...wal);
     await tx.delete(walSegments).where(eq(walSegments.dataSourceId, id));
     await tx.delete(attachments).where(eq(attachments.dataSourceId, id));
@@ -250,7 +266,12 @@ export async function listDataSourceJobs(ctx: ServiceContext, id: string, page: 
   await findDataSource(ctx.db, ctx.orgId, id);
   const where: (SQL | undefined)[] = [eq(backupJobs.orgId, ctx.orgId), eq(backupJobs.dataSourceId, id)];
   if (page.beforeId) where.push(lt(backupJobs.id, page.beforeId));
-  const rows = await ctx.db.select().from(backupJobs).where(and(...where)).orderBy(desc(backupJobs.id)).limit(page.limit + 1);
+  const rows = await ctx.db
+    .select()
+    .from(backupJobs)
+    .where(and(...where))
+    .orderBy(desc(backupJobs.id))
+    .limit(page.limit + 1);
   const { items, hasMore } = takePage(rows, page.limit);
   return { items: items.map(toBackupJob), hasMore };
 }

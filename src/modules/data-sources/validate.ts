@@ -95,7 +95,7 @@ export function checkShape(s: SourceShape, rules: ShapeRules = {}): void {
 function checkRunOn(s: SourceShape, fleet: boolean, bad: (path: string, message: string) => void): void {
   if (s.runOn === null) {
     if (fleet && s.engine === "sqlite") {
-      bad("/runOn", "is required for a sqlite source when the store is shared by several nodes (store.url): name the labels of the node its file is on, e.g. { \"labels\": { \"host\": \"db1\" } }");
+      bad("/runOn", 'is required for a sqlite source when the store is shared by several nodes (store.url): name the labels of the node its file is on, e.g. { "labels": { "host": "db1" } }');
     }
     return;
   }

@@ -46,10 +46,7 @@ export function toDestination(row: DestinationRow, config: Config, externalId?: 
     bucket: s.bucket,
     prefix: s.prefix,
     forcePathStyle: s.forcePathStyle,
-    auth:
-      s.auth.type === "accessKey"
-        ? { type: s.auth.type, accessKeyId: s.auth.accessKeyId }
-        : { type: s.auth.type, roleArn: s.auth.roleArn, ...(externalId ? { externalId } : {}) },
+    auth: s.auth.type === "accessKey" ? { type: s.auth.type, accessKeyId: s.auth.accessKeyId } : { type: s.auth.type, roleArn: s.auth.roleArn, ...(externalId ? { externalId } : {}) },
     ...tail,
   };
 }
@@ -73,10 +70,7 @@ export async function assumeRoleInfo(ctx: ServiceContext, deps: DestinationDeps)
   return stsEndpoint ? { externalId, stsEndpoint } : { externalId };
 }
 
-const nameTaken = (name: string) =>
-  new AppError("CONFLICT", `a storage destination named ${JSON.stringify(name)} already exists`, [
-    { path: "/name", message: "already taken in this organisation" },
-  ]);
+const nameTaken = (name: string) => new AppError("CONFLICT", `a storage destination named ${JSON.stringify(name)} already exists`, [{ path: "/name", message: "already taken in this organisation" }]);
 
 const NAME_COLUMNS = "storage_destinations.org_id, storage_destinations.name";
 
@@ -91,11 +85,12 @@ function auditView(row: Pick<DestinationRow, "kind" | "name" | "settings">) {
 }
 
 export async function findDestination(tx: Tx | ServiceContext["db"], orgId: string, id: string): Promise<DestinationRow> {
-  const row = (await tx
-    .select()
-    .from(storageDestinations)
-    .where(and(eq(storageDestinations.orgId, orgId), eq(storageDestinations.id, id)))
-    )[0];
+  const row = (
+    await tx
+      .select()
+      .from(storageDestinations)
+      .where(and(eq(storageDestinations.orgId, orgId), eq(storageDestinations.id, id)))
+  )[0];
   if (!row) throw notFound("storage destination");
   return row;
 }
@@ -142,7 +137,7 @@ export async function createDestination(ctx: ServiceContext, input: CreateInput,
 }
 
 export async function getDestination(ctx: ServiceContext, id: string, deps: DestinationDeps): Promise<Destination> {
-  return presentOne(ctx, (await findDestination(ctx.db, ctx.orgId, id)), deps);
+  return presentOne(ctx, await findDestination(ctx.db, ctx.orgId, id), deps);
 }
 
 export async function listDestinations(ctx: ServiceContext, filters: { kind?: DestinationRow["kind"] }, page: PageRequest, deps: DestinationDeps) {
@@ -154,23 +149,22 @@ export async function listDestinations(ctx: ServiceContext, filters: { kind?: De
     .from(storageDestinations)
     .where(and(...where))
     .orderBy(desc(storageDestinations.id))
-    .limit(page.limit + 1)
-    ;
+    .limit(page.limit + 1);
   const { items, hasMore } = takePage(rows, page.limit);
   return { items: await present(ctx, items, deps), hasMore };
 }
 
-const managedIsFixed = () =>
-  new AppError("CONFLICT", "the managed destination is run by the operator: it can't be changed or deleted");
+const managedIsFixed = () => new AppError("CONFLICT", "the managed destination is run by the operator: it can't be changed or deleted");
 
 /** Whether backup files recorded on this destination still exist (their location must not move). */
 async function holdsFiles(tx: Tx, id: string): Promise<boolean> {
-  return !!(await tx
-    .select({ id: backupJobs.id })
-    .from(backupJobs)
-    .where(and(eq(backupJobs.destinationId, id), isNotNull(backupJobs.objectKey), isNull(backupJobs.fileDeletedAt)))
-    .limit(1)
-    )[0];
+  return !!(
+    await tx
+      .select({ id: backupJobs.id })
+      .from(backupJobs)
+      .where(and(eq(backupJobs.destinationId, id), isNotNull(backupJobs.objectKey), isNull(backupJobs.fileDeletedAt)))
+      .limit(1)
+  )[0];
 }
 
 export async function updateDestination(ctx: ServiceContext, id: string, patch: FieldsInput, deps: DestinationDeps): Promise<Destination> {
@@ -211,10 +205,10 @@ export async function updateDestination(ctx: ServiceContext, id: string, patch: 
         ...(sealed ?? {}),
         updatedAt: Math.max(nowMs(), before.updatedAt + 1),
       };
-      await tx.update(storageDestinations)
+      await tx
+        .update(storageDestinations)
         .set({ name, settings: updated.settings, secretCiphertext: updated.secretCiphertext, secretKeyId: updated.secretKeyId, updatedAt: updated.updatedAt })
-        .where(eq(storageDestinations.id, id))
-        ;
+        .where(eq(storageDestinations.id, id));
       const changed = Object.keys(patch).filter((k) => k !== "auth");
       await recordAudit(tx, ctx, {
         action: "storage_destination.updated",
@@ -250,11 +244,12 @@ export async function deleteDestination(ctx: ServiceContext, id: string): Promis
  */
 export async function ensureManagedDestination(ctx: ServiceContext, config: Config): Promise<{ created: boolean; destination: Destination }> {
   const find = async () =>
-    (await ctx.db
-      .select()
-      .from(storageDestinations)
-      .where(and(eq(storageDestinations.orgId, ctx.orgId), eq(storageDestinations.kind, "managed")))
-      )[0];
+    (
+      await ctx.db
+        .select()
+        .from(storageDestinations)
+        .where(and(eq(storageDestinations.orgId, ctx.orgId), eq(storageDestinations.kind, "managed")))
+    )[0];
   const existing = await find();
   if (existing) return { created: false, destination: toDestination(existing, config) };
   const now = nowMs();

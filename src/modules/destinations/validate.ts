@@ -63,7 +63,10 @@ const ROLE_ARN = /^arn:aws(?:-[a-z]+)*:iam::\d{12}:role\/(?:[\x21-\x7e]{0,510}\/
 
 /** `*` matches any run of characters (none included); everything else is literal. */
 export function matchesArnGlob(arn: string, glob: string): boolean {
-  const pattern = glob.split("*").map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(".*");
+  const pattern = glob
+    .split("*")
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+    .join(".*");
   return new RegExp(`^${pattern}$`, "s").test(arn);
 }
 
@@ -92,10 +95,7 @@ export function checkAuth(auth: AuthInput, config: Config): { settings: S3Settin
     throw invalidInput("/auth", "assumeRole auth takes roleArn only");
   }
   if (auth.externalId !== undefined) {
-    throw invalidInput(
-      "/auth/externalId",
-      "externalId is read-only: snapdb generates it for the organisation (GET /storage-destinations/assume-role-info); leave it out",
-    );
+    throw invalidInput("/auth/externalId", "externalId is read-only: snapdb generates it for the organisation (GET /storage-destinations/assume-role-info); leave it out");
   }
   return { settings: { type: "assumeRole", roleArn: checkRoleArn(auth.roleArn, config) }, secret: null };
 }

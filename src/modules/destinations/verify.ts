@@ -69,9 +69,7 @@ export async function verifyDestination(ctx: ServiceContext, id: string, registr
     await Promise.race([
       probe(registry, row, controller.signal),
       new Promise<never>((_, reject) =>
-        controller.signal.addEventListener("abort", () =>
-          reject(new StorageError("STORAGE_UNREACHABLE", `the storage did not answer within ${VERIFY_TIMEOUT_MS / 1000} s`)),
-        ),
+        controller.signal.addEventListener("abort", () => reject(new StorageError("STORAGE_UNREACHABLE", `the storage did not answer within ${VERIFY_TIMEOUT_MS / 1000} s`))),
       ),
     ]);
     result = { ok: true, latencyMs: Math.round(performance.now() - started) };
@@ -81,10 +79,10 @@ export async function verifyDestination(ctx: ServiceContext, id: string, registr
     clearTimeout(timer);
   }
   await ctx.db.transaction(async (tx) => {
-    await tx.update(storageDestinations)
+    await tx
+      .update(storageDestinations)
       .set({ lastVerify: { ...result, at: nowIso() } })
-      .where(eq(storageDestinations.id, row.id))
-      ;
+      .where(eq(storageDestinations.id, row.id));
     await recordAudit(tx, ctx, {
       action: "storage_destination.verified",
       targetType: "storage_destination",

@@ -126,5 +126,5 @@ export async function deleteJobFile(ctx: ServiceContext, deps: FileDeps, id: str
   const job = await findJob(ctx.db, ctx.orgId, id);
   if (job.fileDeletedAt !== null) return;
   if (job.status !== "succeeded" || !job.objectKey) throw new AppError("CONFLICT", `the job has no stored file (status ${job.status})`);
-  await orUnavailable(async () => deleteBackupFile(ctx.db, deps.storage, (await destinationOf(ctx, job)), job, ctx, { reason: "manual" }));
+  await orUnavailable(async () => deleteBackupFile(ctx.db, deps.storage, await destinationOf(ctx, job), job, ctx, { reason: "manual" }));
 }

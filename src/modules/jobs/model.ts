@@ -28,10 +28,7 @@ export const RunNowBody = t.Object(
   { additionalProperties: false },
 );
 
-export const DownloadLinkBody = t.Object(
-  { expiresInSeconds: t.Optional(t.Integer({ minimum: 60, maximum: 3600, default: 300 })) },
-  { additionalProperties: false },
-);
+export const DownloadLinkBody = t.Object({ expiresInSeconds: t.Optional(t.Integer({ minimum: 60, maximum: 3600, default: 300 })) }, { additionalProperties: false });
 
 export const DownloadLink = t.Object({ url: t.String(), expiresAt: t.String({ format: "date-time" }) });
 

@@ -16,7 +16,10 @@ export interface JobFile {
 /** The stored parts of a whole-server job (skipped databases have none). */
 export const storedParts = (job: JobRow) => (job.parts ?? []).filter((p) => p.objectKey !== null);
 
-const listed = (job: JobRow) => storedParts(job).map((p) => JSON.stringify(p.name)).join(", ");
+const listed = (job: JobRow) =>
+  storedParts(job)
+    .map((p) => JSON.stringify(p.name))
+    .join(", ");
 
 /**
  * The file a request means: a one-file job's own (then `part` must be left out), or the part

@@ -46,7 +46,7 @@ export function jobRoutes(kit: HttpKit, control: JobControl) {
     .get(
       "/backup-jobs/:id",
       async ({ params, ctx }) => {
-        return presentJob((await findJob(ctx.db, ctx.orgId, params.id)), control);
+        return presentJob(await findJob(ctx.db, ctx.orgId, params.id), control);
       },
       { scope: "backup.read", params: JobIdParams, response: { 200: BackupJob }, detail: { summary: "One backup job, with live progress while it runs", tags } },
     )
@@ -86,23 +86,18 @@ export function jobRoutes(kit: HttpKit, control: JobControl) {
         },
       },
     )
-    .post(
-      "/backup-jobs/:id/download-link",
-      ({ params, query, body, ctx }) =>
-        createDownloadLink(ctx, deps, params.id, body?.expiresInSeconds ?? 300, query.part),
-      {
-        scope: "backup.operate",
-        params: JobIdParams,
-        query: JobFileQuery,
-        body: t.Optional(DownloadLinkBody),
-        response: { 200: DownloadLink },
-        detail: {
-          summary: "A short-lived download URL for the stored file (60–3600 s, default 300)",
-          description: "A whole-server backup has one link per file: `?part=NAME` (400 listing the parts without it).",
-          tags,
-        },
+    .post("/backup-jobs/:id/download-link", ({ params, query, body, ctx }) => createDownloadLink(ctx, deps, params.id, body?.expiresInSeconds ?? 300, query.part), {
+      scope: "backup.operate",
+      params: JobIdParams,
+      query: JobFileQuery,
+      body: t.Optional(DownloadLinkBody),
+      response: { 200: DownloadLink },
+      detail: {
+        summary: "A short-lived download URL for the stored file (60–3600 s, default 300)",
+        description: "A whole-server backup has one link per file: `?part=NAME` (400 listing the parts without it).",
+        tags,
       },
-    )
+    })
     .delete(
       "/backup-jobs/:id/file",
       async ({ params, ctx, set }) => {

@@ -72,7 +72,7 @@ export const BackupJob = t.Object(
     fileDeletedAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
     parts: t.Union([t.Array(BackupPart), t.Null()], {
       description:
-        "A whole-server backup (`database: \"*\"`): one file per database and one for the globals, listed as soon as the job has found the databases, each with its figures once stored. " +
+        'A whole-server backup (`database: "*"`): one file per database and one for the globals, listed as soon as the job has found the databases, each with its figures once stored. ' +
         "Such a job's `objectKey` is the folder of its parts (ending in `/`), `sizeBytes`/`storedBytes` their sums, and `sha256` null. A failed job's parts say how far it got; none of their files is kept. Null for one-file backups.",
     }),
     fingerprint: t.Union(

@@ -62,7 +62,13 @@ function listQuery(db: Db, params: ListParams) {
     if (has("from")) where.push(gte(backupJobs.queuedAt, p("from")));
     if (has("to")) where.push(lt(backupJobs.queuedAt, p("to")));
     if (has("beforeId")) where.push(lt(backupJobs.id, p("beforeId")));
-    return db.select().from(backupJobs).where(and(...where)).orderBy(desc(backupJobs.id)).limit(p("limit")).prepare();
+    return db
+      .select()
+      .from(backupJobs)
+      .where(and(...where))
+      .orderBy(desc(backupJobs.id))
+      .limit(p("limit"))
+      .prepare();
   });
 }
 
@@ -84,19 +90,21 @@ async function pickPolicy(tx: Tx, ctx: ServiceContext, dataSourceId: string, pol
   const attached = await tx
     .select({ attachmentId: attachments.id, policyId: attachments.policyId })
     .from(attachments)
-    .where(and(eq(attachments.orgId, ctx.orgId), eq(attachments.dataSourceId, dataSourceId)))
-    ;
+    .where(and(eq(attachments.orgId, ctx.orgId), eq(attachments.dataSourceId, dataSourceId)));
   if (policyId) {
-    const policy = (await tx.select().from(backupPolicies).where(and(eq(backupPolicies.orgId, ctx.orgId), eq(backupPolicies.id, policyId))))[0];
+    const policy = (
+      await tx
+        .select()
+        .from(backupPolicies)
+        .where(and(eq(backupPolicies.orgId, ctx.orgId), eq(backupPolicies.id, policyId)))
+    )[0];
     if (!policy) throw invalidInput("/policyId", "policyId does not name a backup policy of this organisation");
     return { policy, attachmentId: attached.find((a) => a.policyId === policyId)?.attachmentId ?? null };
   }
   if (attached.length !== 1) {
     throw invalidInput(
       "/policyId",
-      attached.length === 0
-        ? "the data source has no attached policy: attach one or name a policyId"
-        : "the data source has several attached policies: name the policyId to run",
+      attached.length === 0 ? "the data source has no attached policy: attach one or name a policyId" : "the data source has several attached policies: name the policyId to run",
     );
   }
   const policy = (await tx.select().from(backupPolicies).where(eq(backupPolicies.id, attached[0]!.policyId)))[0]!;
@@ -107,14 +115,20 @@ async function pickPolicy(tx: Tx, ctx: ServiceContext, dataSourceId: string, pol
 export async function runNow(ctx: ServiceContext, input: { dataSourceId: string; policyId?: string }): Promise<JobRow> {
   const now = nowMs();
   return await ctx.db.transaction(async (tx) => {
-    const source = (await tx.select({ id: dataSources.id }).from(dataSources).where(and(eq(dataSources.orgId, ctx.orgId), eq(dataSources.id, input.dataSourceId))))[0];
+    const source = (
+      await tx
+        .select({ id: dataSources.id })
+        .from(dataSources)
+        .where(and(eq(dataSources.orgId, ctx.orgId), eq(dataSources.id, input.dataSourceId)))
+    )[0];
     if (!source) throw invalidInput("/dataSourceId", "dataSourceId does not name a data source of this organisation");
     const { policy, attachmentId } = await pickPolicy(tx, ctx, source.id, input.policyId);
-    const busy = (await tx
-      .select({ id: backupJobs.id })
-      .from(backupJobs)
-      .where(and(eq(backupJobs.dataSourceId, source.id), inArray(backupJobs.status, ["queued", "running"])))
-      )[0];
+    const busy = (
+      await tx
+        .select({ id: backupJobs.id })
+        .from(backupJobs)
+        .where(and(eq(backupJobs.dataSourceId, source.id), inArray(backupJobs.status, ["queued", "running"])))
+    )[0];
     if (busy) throw new AppError("CONFLICT", `a backup of this data source is already queued or running (${busy.id})`);
     const row: JobRow = {
       id: newId("job", now),
@@ -170,8 +184,7 @@ export async function cancelJob(ctx: ServiceContext, control: JobControl, id: st
         .update(backupJobs)
         .set({ status: "canceled", finishedAt: nowMs(), error: { code: "CANCELED", message: "the job was canceled before it started" } })
         .where(and(eq(backupJobs.id, id), eq(backupJobs.status, "queued")))
-        .returning()
-        ;
+        .returning();
       if (rows.length) await recordAudit(tx, ctx, { action: "backup_job.canceled", targetType: "backup_job", targetId: id, metadata: { dataSourceId: job.dataSourceId, was: "queued" } });
       return rows[0];
     });
@@ -182,7 +195,10 @@ export async function cancelJob(ctx: ServiceContext, control: JobControl, id: st
     // Recorded in the row too: in a fleet the job may run on another node, which sees it at
     // its next progress write (within a second) and stops it.
     await ctx.db.transaction(async (tx) => {
-      await tx.update(backupJobs).set({ cancelRequestedAt: nowMs() }).where(and(eq(backupJobs.id, id), eq(backupJobs.status, "running")));
+      await tx
+        .update(backupJobs)
+        .set({ cancelRequestedAt: nowMs() })
+        .where(and(eq(backupJobs.id, id), eq(backupJobs.status, "running")));
       await recordAudit(tx, ctx, { action: "backup_job.cancel_requested", targetType: "backup_job", targetId: id, metadata: { dataSourceId: job.dataSourceId } });
     });
     control.abortRunning(id, "canceled");
@@ -192,9 +208,7 @@ export async function cancelJob(ctx: ServiceContext, control: JobControl, id: st
 }
 
 export async function destinationOf(ctx: ServiceContext, job: JobRow) {
-  const destination = job.destinationId
-    ? (await ctx.db.select().from(storageDestinations).where(eq(storageDestinations.id, job.destinationId)))[0]
-    : undefined;
+  const destination = job.destinationId ? (await ctx.db.select().from(storageDestinations).where(eq(storageDestinations.id, job.destinationId)))[0] : undefined;
   if (!destination) throw new AppError("CONFLICT", "the job's storage destination no longer exists");
   return destination;
 }
@@ -203,5 +217,5 @@ export async function destinationOf(ctx: ServiceContext, job: JobRow) {
 export async function storedFileOf(ctx: ServiceContext, job: JobRow) {
   if (job.status !== "succeeded" || !job.objectKey) throw new AppError("CONFLICT", `the job has no stored file (status ${job.status})`);
   if (job.fileDeletedAt !== null) throw new AppError("CONFLICT", "the job's file was deleted");
-  return { destination: (await destinationOf(ctx, job)), key: job.objectKey };
+  return { destination: await destinationOf(ctx, job), key: job.objectKey };
 }

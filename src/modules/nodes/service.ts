@@ -10,8 +10,7 @@ type NodeRow = typeof nodes.$inferSelect;
  * Down: stopped cleanly, or silent for longer than the lease (then its jobs are another
  * node's to take over, so the two answers agree).
  */
-const statusOf = (row: NodeRow, now: number, leaseMs: number): "up" | "down" =>
-  row.stoppedAt !== null || now - row.lastSeenAt > leaseMs ? "down" : "up";
+const statusOf = (row: NodeRow, now: number, leaseMs: number): "up" | "down" => (row.stoppedAt !== null || now - row.lastSeenAt > leaseMs ? "down" : "up");
 
 /** Running backups and restores per node, for the nodes of one page. */
 async function runningOn(db: Db, ids: string[]): Promise<Map<string, number>> {
@@ -36,9 +35,17 @@ async function runningOn(db: Db, ids: string[]): Promise<Map<string, number>> {
 export async function listNodes(db: Db, leaseMs: number, page: PageRequest) {
   const where: (SQL | undefined)[] = [];
   if (page.beforeId) where.push(lt(nodes.id, page.beforeId));
-  const rows = await db.select().from(nodes).where(and(...where)).orderBy(desc(nodes.id)).limit(page.limit + 1);
+  const rows = await db
+    .select()
+    .from(nodes)
+    .where(and(...where))
+    .orderBy(desc(nodes.id))
+    .limit(page.limit + 1);
   const { items, hasMore } = takePage(rows, page.limit);
-  const running = await runningOn(db, items.map((r) => r.id));
+  const running = await runningOn(
+    db,
+    items.map((r) => r.id),
+  );
   const now = storeNowMs();
   return {
     items: items.map((row) => ({

@@ -98,9 +98,7 @@ function checkFields(
     }
     case "email": {
       if (!deps.config.notify.smtp.host) {
-        throw new AppError("INVALID_INPUT", "e-mail channels need the operator's SMTP relay (notify.smtp.host), which is not configured", [
-          { path: "/type", message: "no SMTP relay configured" },
-        ]);
+        throw new AppError("INVALID_INPUT", "e-mail channels need the operator's SMTP relay (notify.smtp.host), which is not configured", [{ path: "/type", message: "no SMTP relay configured" }]);
       }
       merged.to!.forEach((address, i) => {
         if (!isEmailAddress(address)) throw invalidInput(`/config/to/${i}`, "must be an e-mail address, e.g. ops@example.com");

@@ -39,8 +39,7 @@ export function toChannel(row: ChannelRow) {
 const auditView = (row: ChannelRow) => ({ name: row.name, type: row.type, config: publicConfig(row.type, row.settings as ChannelSettings) });
 
 const NAME_COLUMNS = "notification_channels.org_id, notification_channels.name";
-const nameTaken = (name: string) =>
-  new AppError("CONFLICT", `a notification channel named ${JSON.stringify(name)} already exists`, [{ path: "/name", message: "already taken in this organisation" }]);
+const nameTaken = (name: string) => new AppError("CONFLICT", `a notification channel named ${JSON.stringify(name)} already exists`, [{ path: "/name", message: "already taken in this organisation" }]);
 
 function checkName(name: string): string {
   const trimmed = name.trim();
@@ -49,7 +48,12 @@ function checkName(name: string): string {
 }
 
 export async function findChannel(db: Db | Tx, orgId: string, id: string): Promise<ChannelRow> {
-  const row = (await db.select().from(notificationChannels).where(and(eq(notificationChannels.orgId, orgId), eq(notificationChannels.id, id))))[0];
+  const row = (
+    await db
+      .select()
+      .from(notificationChannels)
+      .where(and(eq(notificationChannels.orgId, orgId), eq(notificationChannels.id, id)))
+  )[0];
   if (!row) throw notFound("notification channel");
   return row;
 }
@@ -82,14 +86,19 @@ export async function createChannel(ctx: ServiceContext, input: { name: string; 
 }
 
 export async function getChannel(ctx: ServiceContext, id: string) {
-  return toChannel((await findChannel(ctx.db, ctx.orgId, id)));
+  return toChannel(await findChannel(ctx.db, ctx.orgId, id));
 }
 
 export async function listChannels(ctx: ServiceContext, filters: { type?: ChannelType }, page: PageRequest) {
   const where: (SQL | undefined)[] = [eq(notificationChannels.orgId, ctx.orgId)];
   if (filters.type) where.push(eq(notificationChannels.type, filters.type));
   if (page.beforeId) where.push(lt(notificationChannels.id, page.beforeId));
-  const rows = await ctx.db.select().from(notificationChannels).where(and(...where)).orderBy(desc(notificationChannels.id)).limit(page.limit + 1);
+  const rows = await ctx.db
+    .select()
+    .from(notificationChannels)
+    .where(and(...where))
+    .orderBy(desc(notificationChannels.id))
+    .limit(page.limit + 1);
   const { items, hasMore } = takePage(rows, page.limit);
   return { items: items.map(toChannel), hasMore };
 }
@@ -109,10 +118,10 @@ export async function updateChannel(ctx: ServiceContext, id: string, patch: { na
         sealed = sealChannelSecret(deps.secrets, id, next.secret);
       }
       updated = { ...before, name, settings, ...sealed, updatedAt: Math.max(nowMs(), before.updatedAt + 1) };
-      await tx.update(notificationChannels)
+      await tx
+        .update(notificationChannels)
         .set({ name, settings, ...sealed, updatedAt: updated.updatedAt })
-        .where(eq(notificationChannels.id, id))
-        ;
+        .where(eq(notificationChannels.id, id));
       const changed = [...(patch.name !== undefined ? ["name"] : []), ...Object.keys(patch.config ?? {}).map((k) => `config.${k}`)];
       await recordAudit(tx, ctx, { action: "notification_channel.updated", targetType: "notification_channel", targetId: id, metadata: { changed, ...auditView(updated) } });
     });
@@ -129,10 +138,10 @@ export async function deleteChannel(ctx: ServiceContext, id: string): Promise<vo
     const row = await findChannel(tx, ctx.orgId, id);
     const rules = await tx.delete(notificationRules).where(eq(notificationRules.channelId, id)).returning({ id: notificationRules.id });
     await tx.delete(notificationChannels).where(eq(notificationChannels.id, id));
-    await tx.update(notificationDeliveries)
+    await tx
+      .update(notificationDeliveries)
       .set({ status: "failed", nextAttemptAt: null, lastError: "the channel was deleted" })
-      .where(and(eq(notificationDeliveries.channelId, id), eq(notificationDeliveries.status, "pending")))
-      ;
+      .where(and(eq(notificationDeliveries.channelId, id), eq(notificationDeliveries.status, "pending")));
     await recordAudit(tx, ctx, {
       action: "notification_channel.deleted",
       targetType: "notification_channel",

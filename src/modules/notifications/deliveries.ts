@@ -39,7 +39,12 @@ export async function listDeliveries(ctx: ServiceContext, filters: DeliveryFilte
   if (filters.event) where.push(eq(notificationDeliveries.event, filters.event));
   if (filters.status) where.push(eq(notificationDeliveries.status, filters.status));
   if (page.beforeId) where.push(lt(notificationDeliveries.id, page.beforeId));
-  const rows = await ctx.db.select().from(notificationDeliveries).where(and(...where)).orderBy(desc(notificationDeliveries.id)).limit(page.limit + 1);
+  const rows = await ctx.db
+    .select()
+    .from(notificationDeliveries)
+    .where(and(...where))
+    .orderBy(desc(notificationDeliveries.id))
+    .limit(page.limit + 1);
   const { items, hasMore } = takePage(rows, page.limit);
   return { items: items.map(toDelivery), hasMore };
 }

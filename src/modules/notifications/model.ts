@@ -5,8 +5,7 @@ import { PageQuery, pageOf } from "../../http/pagination.ts";
 import { CHANNEL_TYPES, DELIVERY_STATUSES, NOTIFY_EVENTS, RULE_EVENTS } from "../../notify/events.ts";
 
 /** A union of string literals that keeps its static type (a plain `.map` loses it). */
-const literals = <T extends readonly string[]>(values: T) =>
-  t.Union(values.map((v) => t.Literal(v)) as TSchema[]) as unknown as TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }>;
+const literals = <T extends readonly string[]>(values: T) => t.Union(values.map((v) => t.Literal(v)) as TSchema[]) as unknown as TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }>;
 const Url = (description: string) => t.String({ minLength: 1, maxLength: 2048, description });
 const Id = (examples: string[]) => t.String({ minLength: 1, maxLength: 64, examples });
 
@@ -120,10 +119,7 @@ export const Rule = t.Object(
 );
 
 export const RulePage = pageOf(Rule);
-export const RuleQuery = t.Object(
-  { ...PageQuery, channelId: t.Optional(t.String({ maxLength: 64 })), dataSourceId: t.Optional(t.String({ maxLength: 64 })) },
-  { additionalProperties: false },
-);
+export const RuleQuery = t.Object({ ...PageQuery, channelId: t.Optional(t.String({ maxLength: 64 })), dataSourceId: t.Optional(t.String({ maxLength: 64 })) }, { additionalProperties: false });
 
 export const Delivery = t.Object(
   {

@@ -41,30 +41,27 @@ export function notificationRoutes(kit: HttpKit) {
     .get(
       "/notification-channels",
       async ({ query, ctx }) => {
-        return kit.cursors.answer(CHANNELS, ctx.orgId, (await listChannels(ctx, query, kit.cursors.request(CHANNELS, ctx.orgId, query))));
+        return kit.cursors.answer(CHANNELS, ctx.orgId, await listChannels(ctx, query, kit.cursors.request(CHANNELS, ctx.orgId, query)));
       },
       { scope: "backup.read", query: ChannelQuery, response: { 200: ChannelPage }, detail: { summary: "List notification channels, newest first", tags } },
     )
-    .get(
-      "/notification-channels/:id",
-      async ({ params, ctx }) => getChannel(ctx, params.id),
-      { scope: "backup.read", params: IdParams, response: { 200: Channel }, detail: { summary: "Get a notification channel", tags } },
-    )
-    .patch(
-      "/notification-channels/:id",
-      async ({ params, body, ctx }) => updateChannel(ctx, params.id, body, deps),
-      {
-        scope: "notify.write",
-        params: IdParams,
-        body: ChannelUpdate,
-        response: { 200: Channel },
-        detail: {
-          summary: "Update a notification channel",
-          description: "`config` fields given replace the stored ones; secrets left out are kept; `null` clears an optional field. The type can't change.",
-          tags,
-        },
+    .get("/notification-channels/:id", async ({ params, ctx }) => getChannel(ctx, params.id), {
+      scope: "backup.read",
+      params: IdParams,
+      response: { 200: Channel },
+      detail: { summary: "Get a notification channel", tags },
+    })
+    .patch("/notification-channels/:id", async ({ params, body, ctx }) => updateChannel(ctx, params.id, body, deps), {
+      scope: "notify.write",
+      params: IdParams,
+      body: ChannelUpdate,
+      response: { 200: Channel },
+      detail: {
+        summary: "Update a notification channel",
+        description: "`config` fields given replace the stored ones; secrets left out are kept; `null` clears an optional field. The type can't change.",
+        tags,
       },
-    )
+    })
     .delete(
       "/notification-channels/:id",
       async ({ params, ctx, set }) => {
@@ -100,7 +97,7 @@ export function notificationRoutes(kit: HttpKit) {
     .get(
       "/notification-deliveries",
       async ({ query, ctx }) => {
-        return kit.cursors.answer(DELIVERIES, ctx.orgId, (await listDeliveries(ctx, query, kit.cursors.request(DELIVERIES, ctx.orgId, query))));
+        return kit.cursors.answer(DELIVERIES, ctx.orgId, await listDeliveries(ctx, query, kit.cursors.request(DELIVERIES, ctx.orgId, query)));
       },
       {
         scope: "backup.read",

@@ -36,26 +36,23 @@ export function ruleRoutes(kit: HttpKit) {
     .get(
       "/notification-rules",
       async ({ query, ctx }) => {
-        return kit.cursors.answer(LIST, ctx.orgId, (await listRules(ctx, query, kit.cursors.request(LIST, ctx.orgId, query))));
+        return kit.cursors.answer(LIST, ctx.orgId, await listRules(ctx, query, kit.cursors.request(LIST, ctx.orgId, query)));
       },
       { scope: "backup.read", query: RuleQuery, response: { 200: RulePage }, detail: { summary: "List notification rules, newest first", tags } },
     )
-    .get(
-      "/notification-rules/:id",
-      async ({ params, ctx }) => getRule(ctx, params.id),
-      { scope: "backup.read", params: IdParams, response: { 200: Rule }, detail: { summary: "Get a notification rule", tags } },
-    )
-    .patch(
-      "/notification-rules/:id",
-      async ({ params, body, ctx }) => updateRule(ctx, params.id, body),
-      {
-        scope: "notify.write",
-        params: IdParams,
-        body: RuleUpdate,
-        response: { 200: Rule },
-        detail: { summary: "Update a notification rule", description: "`null` removes `dataSourceId`, `policyId` or `staleAfterSeconds`.", tags },
-      },
-    )
+    .get("/notification-rules/:id", async ({ params, ctx }) => getRule(ctx, params.id), {
+      scope: "backup.read",
+      params: IdParams,
+      response: { 200: Rule },
+      detail: { summary: "Get a notification rule", tags },
+    })
+    .patch("/notification-rules/:id", async ({ params, body, ctx }) => updateRule(ctx, params.id, body), {
+      scope: "notify.write",
+      params: IdParams,
+      body: RuleUpdate,
+      response: { 200: Rule },
+      detail: { summary: "Update a notification rule", description: "`null` removes `dataSourceId`, `policyId` or `staleAfterSeconds`.", tags },
+    })
     .delete(
       "/notification-rules/:id",
       async ({ params, ctx, set }) => {

@@ -54,16 +54,37 @@ async function checkReferences(tx: Tx, orgId: string, refs: { channelId?: string
       throw missing("notification channel", "/channelId");
     }
   }
-  if (refs.dataSourceId && !(await tx.select({ id: dataSources.id }).from(dataSources).where(and(eq(dataSources.orgId, orgId), eq(dataSources.id, refs.dataSourceId))))[0]) {
+  if (
+    refs.dataSourceId &&
+    !(
+      await tx
+        .select({ id: dataSources.id })
+        .from(dataSources)
+        .where(and(eq(dataSources.orgId, orgId), eq(dataSources.id, refs.dataSourceId)))
+    )[0]
+  ) {
     throw missing("data source", "/dataSourceId");
   }
-  if (refs.policyId && !(await tx.select({ id: backupPolicies.id }).from(backupPolicies).where(and(eq(backupPolicies.orgId, orgId), eq(backupPolicies.id, refs.policyId))))[0]) {
+  if (
+    refs.policyId &&
+    !(
+      await tx
+        .select({ id: backupPolicies.id })
+        .from(backupPolicies)
+        .where(and(eq(backupPolicies.orgId, orgId), eq(backupPolicies.id, refs.policyId)))
+    )[0]
+  ) {
     throw missing("backup policy", "/policyId");
   }
 }
 
 export async function findRule(db: Db | Tx, orgId: string, id: string): Promise<RuleRow> {
-  const row = (await db.select().from(notificationRules).where(and(eq(notificationRules.orgId, orgId), eq(notificationRules.id, id))))[0];
+  const row = (
+    await db
+      .select()
+      .from(notificationRules)
+      .where(and(eq(notificationRules.orgId, orgId), eq(notificationRules.id, id)))
+  )[0];
   if (!row) throw notFound("notification rule");
   return row;
 }
@@ -90,7 +111,7 @@ export async function createRule(ctx: ServiceContext, input: RuleInput) {
 }
 
 export async function getRule(ctx: ServiceContext, id: string) {
-  return toRule((await findRule(ctx.db, ctx.orgId, id)));
+  return toRule(await findRule(ctx.db, ctx.orgId, id));
 }
 
 export async function listRules(ctx: ServiceContext, filters: { channelId?: string; dataSourceId?: string }, page: PageRequest) {
@@ -98,7 +119,12 @@ export async function listRules(ctx: ServiceContext, filters: { channelId?: stri
   if (filters.channelId) where.push(eq(notificationRules.channelId, filters.channelId));
   if (filters.dataSourceId) where.push(eq(notificationRules.dataSourceId, filters.dataSourceId));
   if (page.beforeId) where.push(lt(notificationRules.id, page.beforeId));
-  const rows = await ctx.db.select().from(notificationRules).where(and(...where)).orderBy(desc(notificationRules.id)).limit(page.limit + 1);
+  const rows = await ctx.db
+    .select()
+    .from(notificationRules)
+    .where(and(...where))
+    .orderBy(desc(notificationRules.id))
+    .limit(page.limit + 1);
   const { items, hasMore } = takePage(rows, page.limit);
   return { items: items.map(toRule), hasMore };
 }

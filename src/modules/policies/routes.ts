@@ -44,21 +44,18 @@ export function policyRoutes(kit: HttpKit) {
       response: { 200: Policy },
       detail: { summary: "Get a backup policy", tags },
     })
-    .patch(
-      "/backup-policies/:id",
-      async ({ params, body, ctx }) => updatePolicy(ctx, kit.scheduler, limits, params.id, body),
-      {
-        scope: "backup.write",
-        params: PolicyParams,
-        body: PolicyPatch,
-        response: { 200: Policy },
-        detail: {
-          summary: "Update a backup policy",
-          description: "Partial update. Nested objects (retention, compression, encryption) merge field by field; `encryption.recipients` is replaced as a whole. A new schedule or zone applies to the attached data sources at once.",
-          tags,
-        },
+    .patch("/backup-policies/:id", async ({ params, body, ctx }) => updatePolicy(ctx, kit.scheduler, limits, params.id, body), {
+      scope: "backup.write",
+      params: PolicyParams,
+      body: PolicyPatch,
+      response: { 200: Policy },
+      detail: {
+        summary: "Update a backup policy",
+        description:
+          "Partial update. Nested objects (retention, compression, encryption) merge field by field; `encryption.recipients` is replaced as a whole. A new schedule or zone applies to the attached data sources at once.",
+        tags,
       },
-    )
+    })
     .delete(
       "/backup-policies/:id",
       async ({ params, query, ctx, set }) => {

@@ -73,29 +73,35 @@ export function toPolicy(row: PolicyRow) {
   };
 }
 
-const nameTaken = (name: string) =>
-  new AppError("CONFLICT", `a policy named ${JSON.stringify(name)} already exists`, [{ path: "/name", message: "already in use" }]);
+const nameTaken = (name: string) => new AppError("CONFLICT", `a policy named ${JSON.stringify(name)} already exists`, [{ path: "/name", message: "already in use" }]);
 
 async function requireDestination(tx: Tx, orgId: string, destinationId: string): Promise<void> {
-  const found = (await tx
-    .select({ id: storageDestinations.id })
-    .from(storageDestinations)
-    .where(and(eq(storageDestinations.orgId, orgId), eq(storageDestinations.id, destinationId)))
-    )[0];
+  const found = (
+    await tx
+      .select({ id: storageDestinations.id })
+      .from(storageDestinations)
+      .where(and(eq(storageDestinations.orgId, orgId), eq(storageDestinations.id, destinationId)))
+  )[0];
   if (!found) throw new AppError("NOT_FOUND", "storage destination not found", [{ path: "/destinationId", message: "no such storage destination" }]);
 }
 
 async function requireNameFree(tx: Tx, orgId: string, name: string, exceptId?: string): Promise<void> {
-  const other = (await tx
-    .select({ id: backupPolicies.id })
-    .from(backupPolicies)
-    .where(and(eq(backupPolicies.orgId, orgId), eq(backupPolicies.name, name)))
-    )[0];
+  const other = (
+    await tx
+      .select({ id: backupPolicies.id })
+      .from(backupPolicies)
+      .where(and(eq(backupPolicies.orgId, orgId), eq(backupPolicies.name, name)))
+  )[0];
   if (other && other.id !== exceptId) throw nameTaken(name);
 }
 
 async function getRow(tx: Tx, orgId: string, id: string): Promise<PolicyRow> {
-  const row = (await tx.select().from(backupPolicies).where(and(eq(backupPolicies.orgId, orgId), eq(backupPolicies.id, id))))[0];
+  const row = (
+    await tx
+      .select()
+      .from(backupPolicies)
+      .where(and(eq(backupPolicies.orgId, orgId), eq(backupPolicies.id, id)))
+  )[0];
   if (!row) throw new AppError("NOT_FOUND", "backup policy not found");
   return row;
 }
@@ -134,24 +140,26 @@ export async function createPolicy(ctx: ServiceContext, limits: PolicyLimits, in
     createdAt: now,
     updatedAt: now,
   };
-  await withNameGuard(input.name, async () =>
-    await ctx.db.transaction(async (tx) => {
-      await requireDestination(tx, ctx.orgId, input.destinationId);
-      await requireNameFree(tx, ctx.orgId, input.name);
-      await tx.insert(backupPolicies).values(row);
-      await recordAudit(tx, ctx, {
-        action: "backup_policy.created",
-        targetType: "backup_policy",
-        targetId: row.id,
-        metadata: { name: row.name, scheduleCron: row.scheduleCron, timezone: row.timezone, destinationId: row.destinationId },
-      });
-    }),
+  await withNameGuard(
+    input.name,
+    async () =>
+      await ctx.db.transaction(async (tx) => {
+        await requireDestination(tx, ctx.orgId, input.destinationId);
+        await requireNameFree(tx, ctx.orgId, input.name);
+        await tx.insert(backupPolicies).values(row);
+        await recordAudit(tx, ctx, {
+          action: "backup_policy.created",
+          targetType: "backup_policy",
+          targetId: row.id,
+          metadata: { name: row.name, scheduleCron: row.scheduleCron, timezone: row.timezone, destinationId: row.destinationId },
+        });
+      }),
   );
   return toPolicy(row);
 }
 
 export async function getPolicy(ctx: ServiceContext, id: string) {
-  return toPolicy((await ctx.db.transaction(async (tx) => getRow(tx, ctx.orgId, id))));
+  return toPolicy(await ctx.db.transaction(async (tx) => getRow(tx, ctx.orgId, id)));
 }
 
 export async function listPolicies(ctx: ServiceContext, filters: { destinationId?: string; q?: string }, page: PageRequest) {
@@ -162,41 +170,48 @@ export async function listPolicies(ctx: ServiceContext, filters: { destinationId
     where.push(sql`lower(${backupPolicies.name}) LIKE ${containsPattern(filters.q.toLowerCase())} ESCAPE '\\'`);
   }
   if (page.beforeId) where.push(lt(backupPolicies.id, page.beforeId));
-  const rows = await ctx.db.select().from(backupPolicies).where(and(...where)).orderBy(desc(backupPolicies.id)).limit(page.limit + 1);
+  const rows = await ctx.db
+    .select()
+    .from(backupPolicies)
+    .where(and(...where))
+    .orderBy(desc(backupPolicies.id))
+    .limit(page.limit + 1);
   const { items, hasMore } = takePage(rows, page.limit);
   return { items: items.map(toPolicy), hasMore };
 }
 
 export async function updatePolicy(ctx: ServiceContext, scheduler: ScheduleSync, limits: PolicyLimits, id: string, patch: PolicyPatchInput) {
-  const result = await withNameGuard(patch.name, async () =>
-    await ctx.db.transaction(async (tx) => {
-      const before = await getRow(tx, ctx.orgId, id);
-      const retention = storedRetention(before.retention);
-      const next: PolicyRow = {
-        ...before,
-        name: patch.name ?? before.name,
-        scheduleCron: patch.scheduleCron !== undefined ? checkCron(patch.scheduleCron) : before.scheduleCron,
-        timezone: patch.timezone !== undefined ? checkZone(patch.timezone) : before.timezone,
-        destinationId: patch.destinationId ?? before.destinationId,
-        retention: (patch.retention ? checkRetention({ ...retention, ...patch.retention }) : retention) as unknown as Record<string, number | null>,
-        compression: patch.compression ? checkCompression(patch.compression, before.compression as StoredCompression) : before.compression,
-        encryption: patch.encryption ? checkEncryption(patch.encryption, before.encryption) : before.encryption,
-        // Checked only when given: a policy above a since-lowered ceiling stays editable (the runner cuts it).
-        timeoutSeconds: patch.timeoutSeconds !== undefined ? checkTimeout(patch.timeoutSeconds, limits.maxTimeoutSeconds) : before.timeoutSeconds,
-        retries: patch.retries ?? before.retries,
-        fingerprint: patch.fingerprint ?? before.fingerprint,
-        method: checkMethodUnchanged(before.method, patch.method),
-        fastCheckpoint: patch.fastCheckpoint !== undefined ? checkFastCheckpoint(before.method, patch.fastCheckpoint) : before.fastCheckpoint,
-        updatedAt: nowMs(),
-      };
-      if (patch.destinationId !== undefined) await requireDestination(tx, ctx.orgId, patch.destinationId);
-      if (patch.name !== undefined) await requireNameFree(tx, ctx.orgId, patch.name, id);
-      const changed = (Object.keys(patch) as (keyof PolicyRow)[]).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(next[k]));
-      if (changed.length === 0) return { row: before, reschedule: false };
-      await tx.update(backupPolicies).set(next).where(eq(backupPolicies.id, id));
-      await recordAudit(tx, ctx, { action: "backup_policy.updated", targetType: "backup_policy", targetId: id, metadata: { changed } });
-      return { row: next, reschedule: changed.includes("scheduleCron") || changed.includes("timezone") };
-    }),
+  const result = await withNameGuard(
+    patch.name,
+    async () =>
+      await ctx.db.transaction(async (tx) => {
+        const before = await getRow(tx, ctx.orgId, id);
+        const retention = storedRetention(before.retention);
+        const next: PolicyRow = {
+          ...before,
+          name: patch.name ?? before.name,
+          scheduleCron: patch.scheduleCron !== undefined ? checkCron(patch.scheduleCron) : before.scheduleCron,
+          timezone: patch.timezone !== undefined ? checkZone(patch.timezone) : before.timezone,
+          destinationId: patch.destinationId ?? before.destinationId,
+          retention: (patch.retention ? checkRetention({ ...retention, ...patch.retention }) : retention) as unknown as Record<string, number | null>,
+          compression: patch.compression ? checkCompression(patch.compression, before.compression as StoredCompression) : before.compression,
+          encryption: patch.encryption ? checkEncryption(patch.encryption, before.encryption) : before.encryption,
+          // Checked only when given: a policy above a since-lowered ceiling stays editable (the runner cuts it).
+          timeoutSeconds: patch.timeoutSeconds !== undefined ? checkTimeout(patch.timeoutSeconds, limits.maxTimeoutSeconds) : before.timeoutSeconds,
+          retries: patch.retries ?? before.retries,
+          fingerprint: patch.fingerprint ?? before.fingerprint,
+          method: checkMethodUnchanged(before.method, patch.method),
+          fastCheckpoint: patch.fastCheckpoint !== undefined ? checkFastCheckpoint(before.method, patch.fastCheckpoint) : before.fastCheckpoint,
+          updatedAt: nowMs(),
+        };
+        if (patch.destinationId !== undefined) await requireDestination(tx, ctx.orgId, patch.destinationId);
+        if (patch.name !== undefined) await requireNameFree(tx, ctx.orgId, patch.name, id);
+        const changed = (Object.keys(patch) as (keyof PolicyRow)[]).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(next[k]));
+        if (changed.length === 0) return { row: before, reschedule: false };
+        await tx.update(backupPolicies).set(next).where(eq(backupPolicies.id, id));
+        await recordAudit(tx, ctx, { action: "backup_policy.updated", targetType: "backup_policy", targetId: id, metadata: { changed } });
+        return { row: next, reschedule: changed.includes("scheduleCron") || changed.includes("timezone") };
+      }),
   );
   if (result.reschedule) await scheduler.syncPolicy(id);
   return toPolicy(result.row);

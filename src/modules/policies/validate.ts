@@ -102,10 +102,7 @@ export function checkRetention(input: RetentionInput): StoredRetention {
     throw invalidInput("/retention/maxAgeDays", `maxAgeDays must be an integer from 1 to ${MAX_AGE_DAYS}, or null`);
   }
   if (COUNT_FIELDS.every((f) => stored[f] === 0) && maxAgeDays === null) {
-    throw invalidInput(
-      "/retention",
-      "retention needs at least one rule that keeps something (keepLast, keepHourly, keepDaily, keepWeekly, keepMonthly, keepYearly or maxAgeDays)",
-    );
+    throw invalidInput("/retention", "retention needs at least one rule that keeps something (keepLast, keepHourly, keepDaily, keepWeekly, keepMonthly, keepYearly or maxAgeDays)");
   }
   return stored;
 }

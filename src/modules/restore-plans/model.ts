@@ -10,7 +10,7 @@ const SourceId = t.String({
   maxLength: 64,
   examples: ["ds_01JD8Z3K6Y6Q2W9V7T5R4E3W2Q"],
   description:
-    "The data source whose newest successful logical backup of one database each run restores (never a physical policy's base backup). A whole-server data source (database \"*\") is refused.",
+    'The data source whose newest successful logical backup of one database each run restores (never a physical policy\'s base backup). A whole-server data source (database "*") is refused.',
 });
 const Mode = t.Union([t.Literal("drill"), t.Literal("refresh")], {
   description:
@@ -27,10 +27,15 @@ const Target = t.Object(
     dataSourceId: t.String({
       minLength: 1,
       maxLength: 64,
-      description: "The data source whose server a drill restores onto (its credentials need CREATEDB / CREATE and DROP on snapdb_drill_%), or the one a refresh replaces. Same engine family as the plan's data source.",
+      description:
+        "The data source whose server a drill restores onto (its credentials need CREATEDB / CREATE and DROP on snapdb_drill_%), or the one a refresh replaces. Same engine family as the plan's data source.",
     }),
     database: t.Optional(
-      t.String({ minLength: 1, maxLength: 63, description: "Refresh only: the database replaced on the target's server (default: the target data source's own). Never the plan's data source's own database." }),
+      t.String({
+        minLength: 1,
+        maxLength: 63,
+        description: "Refresh only: the database replaced on the target's server (default: the target data source's own). Never the plan's data source's own database.",
+      }),
     ),
   },
   { additionalProperties: false },
@@ -48,7 +53,8 @@ export const Check = t.Object(
     expect: t.String({
       maxLength: 1000,
       examples: ["0"],
-      description: "Compared as text with the first column of the first row: numbers in decimal, booleans true/false, times in ISO 8601 UTC, JSON as JSON text. No row or NULL never matches. Cast in SQL to control the text.",
+      description:
+        "Compared as text with the first column of the first row: numbers in decimal, booleans true/false, times in ISO 8601 UTC, JSON as JSON text. No row or NULL never matches. Cast in SQL to control the text.",
     }),
   },
   { additionalProperties: false },

@@ -33,8 +33,7 @@ export function restorePlanRoutes(kit: HttpKit, control: JobControl) {
         response: { 201: RestorePlan },
         detail: {
           summary: "Create a restore plan: a scheduled drill that proves the newest backup restores, or a scheduled refresh of another database",
-          description:
-            `${RUN_DESCRIPTION} A refresh never targets the plan's own data source (the same data source and database, or another data source naming the same server and database): 400; a run checks again against the resolved address and fails INVALID_TARGET without writing anything.`,
+          description: `${RUN_DESCRIPTION} A refresh never targets the plan's own data source (the same data source and database, or another data source naming the same server and database): 400; a run checks again against the resolved address and fails INVALID_TARGET without writing anything.`,
           tags,
         },
       },
@@ -47,13 +46,13 @@ export function restorePlanRoutes(kit: HttpKit, control: JobControl) {
       },
       { scope: "backup.read", query: RestorePlanListQuery, response: { 200: RestorePlanPage }, detail: { summary: "List restore plans, newest first", tags } },
     )
-    .get("/restore-plans/:id", async ({ params, ctx }) => present((await getPlan(ctx, params.id))), {
+    .get("/restore-plans/:id", async ({ params, ctx }) => present(await getPlan(ctx, params.id)), {
       scope: "backup.read",
       params: RestorePlanParams,
       response: { 200: RestorePlan },
       detail: { summary: "One restore plan, with its next run time and its newest run", tags },
     })
-    .patch("/restore-plans/:id", async ({ params, body, ctx }) => present((await updatePlan(ctx, kit.scheduler, params.id, body))), {
+    .patch("/restore-plans/:id", async ({ params, body, ctx }) => present(await updatePlan(ctx, kit.scheduler, params.id, body)), {
       scope: "backup.restore",
       params: RestorePlanParams,
       body: RestorePlanPatch,

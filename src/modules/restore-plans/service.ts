@@ -30,14 +30,26 @@ export interface PlanInput {
 export type PlanPatch = Partial<PlanInput>;
 
 async function findPlan(db: Db | Tx, orgId: string, id: string): Promise<PlanRow> {
-  const row = (await db.select().from(restorePlans).where(and(eq(restorePlans.orgId, orgId), eq(restorePlans.id, id))))[0];
+  const row = (
+    await db
+      .select()
+      .from(restorePlans)
+      .where(and(eq(restorePlans.orgId, orgId), eq(restorePlans.id, id)))
+  )[0];
   if (!row) throw notFound("restore plan");
   return row;
 }
 
 /** The API shape: the plan, when it runs next, and its newest run (with live progress). */
 export async function presentPlan(db: Db, row: PlanRow, control: JobControl, now = nowMs()) {
-  const last = (await db.select().from(restores).where(and(eq(restores.orgId, row.orgId), eq(restores.planId, row.id))).orderBy(desc(restores.id)).limit(1))[0];
+  const last = (
+    await db
+      .select()
+      .from(restores)
+      .where(and(eq(restores.orgId, row.orgId), eq(restores.planId, row.id)))
+      .orderBy(desc(restores.id))
+      .limit(1)
+  )[0];
   const next = row.enabled ? nextRunAfter(row.scheduleCron, row.timezone, now) : null;
   return {
     id: row.id,
@@ -68,7 +80,12 @@ async function withNameGuard<T>(name: string | undefined, write: () => Promise<T
 }
 
 async function requireNameFree(tx: Tx, orgId: string, name: string, exceptId?: string): Promise<void> {
-  const other = (await tx.select({ id: restorePlans.id }).from(restorePlans).where(and(eq(restorePlans.orgId, orgId), eq(restorePlans.name, name))))[0];
+  const other = (
+    await tx
+      .select({ id: restorePlans.id })
+      .from(restorePlans)
+      .where(and(eq(restorePlans.orgId, orgId), eq(restorePlans.name, name)))
+  )[0];
   if (other && other.id !== exceptId) throw nameTaken(name);
 }
 
@@ -86,16 +103,18 @@ const auditFields = (p: Pick<PlanRow, "name" | "mode" | "dataSourceId" | "target
 
 export async function createPlan(ctx: ServiceContext, scheduler: ScheduleSync, input: PlanInput): Promise<PlanRow> {
   const now = nowMs();
-  const row = await withNameGuard(input.name, async () =>
-    await ctx.db.transaction(async (tx) => {
-      const fields: PlanFields = { ...input, timezone: input.timezone ?? "UTC", checks: input.checks ?? [], enabled: input.enabled ?? true };
-      const checked = await checkPlan(tx, ctx.orgId, fields);
-      await requireNameFree(tx, ctx.orgId, input.name);
-      const row: PlanRow = { id: newId("rpl", now), orgId: ctx.orgId, ...checked, lastScheduledAt: null, createdAt: now, updatedAt: now };
-      await tx.insert(restorePlans).values(row);
-      await recordAudit(tx, ctx, { action: "restore_plan.created", targetType: "restore_plan", targetId: row.id, metadata: auditFields(row) });
-      return row;
-    }),
+  const row = await withNameGuard(
+    input.name,
+    async () =>
+      await ctx.db.transaction(async (tx) => {
+        const fields: PlanFields = { ...input, timezone: input.timezone ?? "UTC", checks: input.checks ?? [], enabled: input.enabled ?? true };
+        const checked = await checkPlan(tx, ctx.orgId, fields);
+        await requireNameFree(tx, ctx.orgId, input.name);
+        const row: PlanRow = { id: newId("rpl", now), orgId: ctx.orgId, ...checked, lastScheduledAt: null, createdAt: now, updatedAt: now };
+        await tx.insert(restorePlans).values(row);
+        await recordAudit(tx, ctx, { action: "restore_plan.created", targetType: "restore_plan", targetId: row.id, metadata: auditFields(row) });
+        return row;
+      }),
   );
   await scheduler.syncPlan(row.id);
   return row;
@@ -111,35 +130,42 @@ export async function listPlans(ctx: ServiceContext, filters: { dataSourceId?: s
   if (filters.mode) where.push(eq(restorePlans.mode, filters.mode));
   if (filters.enabled) where.push(eq(restorePlans.enabled, filters.enabled === "true"));
   if (page.beforeId) where.push(lt(restorePlans.id, page.beforeId));
-  const rows = await ctx.db.select().from(restorePlans).where(and(...where)).orderBy(desc(restorePlans.id)).limit(page.limit + 1);
+  const rows = await ctx.db
+    .select()
+    .from(restorePlans)
+    .where(and(...where))
+    .orderBy(desc(restorePlans.id))
+    .limit(page.limit + 1);
   return takePage(rows, page.limit);
 }
 
 /** Partial update: the result is checked as a whole, as a create would be. */
 export async function updatePlan(ctx: ServiceContext, scheduler: ScheduleSync, id: string, patch: PlanPatch): Promise<PlanRow> {
-  const result = await withNameGuard(patch.name, async () =>
-    await ctx.db.transaction(async (tx) => {
-      const before = await findPlan(tx, ctx.orgId, id);
-      const fields: PlanFields = {
-        name: patch.name ?? before.name,
-        dataSourceId: patch.dataSourceId ?? before.dataSourceId,
-        mode: patch.mode ?? before.mode,
-        scheduleCron: patch.scheduleCron ?? before.scheduleCron,
-        timezone: patch.timezone ?? before.timezone,
-        // A mode change drops a stored refresh database unless a new target is given.
-        target: patch.target ?? { dataSourceId: before.targetDataSourceId, database: (patch.mode ?? before.mode) === "refresh" ? before.targetDatabase : null },
-        checks: patch.checks ?? before.checks,
-        enabled: patch.enabled ?? before.enabled,
-      };
-      const checked = await checkPlan(tx, ctx.orgId, fields);
-      if (patch.name !== undefined) await requireNameFree(tx, ctx.orgId, patch.name, id);
-      const next: PlanRow = { ...before, ...checked, updatedAt: nowMs() };
-      const changed = (Object.keys(checked) as (keyof typeof checked)[]).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(next[k]));
-      if (changed.length === 0) return { row: before, changed };
-      await tx.update(restorePlans).set(next).where(eq(restorePlans.id, id));
-      await recordAudit(tx, ctx, { action: "restore_plan.updated", targetType: "restore_plan", targetId: id, metadata: { changed, ...auditFields(next) } });
-      return { row: next, changed };
-    }),
+  const result = await withNameGuard(
+    patch.name,
+    async () =>
+      await ctx.db.transaction(async (tx) => {
+        const before = await findPlan(tx, ctx.orgId, id);
+        const fields: PlanFields = {
+          name: patch.name ?? before.name,
+          dataSourceId: patch.dataSourceId ?? before.dataSourceId,
+          mode: patch.mode ?? before.mode,
+          scheduleCron: patch.scheduleCron ?? before.scheduleCron,
+          timezone: patch.timezone ?? before.timezone,
+          // A mode change drops a stored refresh database unless a new target is given.
+          target: patch.target ?? { dataSourceId: before.targetDataSourceId, database: (patch.mode ?? before.mode) === "refresh" ? before.targetDatabase : null },
+          checks: patch.checks ?? before.checks,
+          enabled: patch.enabled ?? before.enabled,
+        };
+        const checked = await checkPlan(tx, ctx.orgId, fields);
+        if (patch.name !== undefined) await requireNameFree(tx, ctx.orgId, patch.name, id);
+        const next: PlanRow = { ...before, ...checked, updatedAt: nowMs() };
+        const changed = (Object.keys(checked) as (keyof typeof checked)[]).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(next[k]));
+        if (changed.length === 0) return { row: before, changed };
+        await tx.update(restorePlans).set(next).where(eq(restorePlans.id, id));
+        await recordAudit(tx, ctx, { action: "restore_plan.updated", targetType: "restore_plan", targetId: id, metadata: { changed, ...auditFields(next) } });
+        return { row: next, changed };
+      }),
   );
   if (result.changed.length) await scheduler.syncPlan(id);
   return result.row;
@@ -156,8 +182,7 @@ export async function deletePlan(ctx: ServiceContext, scheduler: ScheduleSync, i
       .update(restores)
       .set({ status: "canceled", finishedAt: nowMs(), error: { code: "CANCELED", message: "the restore plan was deleted before this run started; nothing was restored" } })
       .where(and(eq(restores.planId, id), eq(restores.status, "queued")))
-      .returning({ id: restores.id })
-      ;
+      .returning({ id: restores.id });
     for (const r of canceled) await recordAudit(tx, ctx, { action: "restore.canceled", targetType: "restore", targetId: r.id, metadata: { planId: id, was: "queued", reason: "plan_deleted" } });
     await tx.delete(restorePlans).where(eq(restorePlans.id, id));
     await recordAudit(tx, ctx, { action: "restore_plan.deleted", targetType: "restore_plan", targetId: id, metadata: { ...auditFields(row), canceledRuns: canceled.map((r) => r.id) } });

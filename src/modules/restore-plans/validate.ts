@@ -29,7 +29,12 @@ export interface CheckedPlan extends Omit<PlanFields, "target"> {
 }
 
 async function sourceOf(tx: Tx, orgId: string, id: string, path: string): Promise<DataSourceRow> {
-  const row = (await tx.select().from(dataSources).where(and(eq(dataSources.orgId, orgId), eq(dataSources.id, id))))[0];
+  const row = (
+    await tx
+      .select()
+      .from(dataSources)
+      .where(and(eq(dataSources.orgId, orgId), eq(dataSources.id, id)))
+  )[0];
   if (!row) throw invalidInput(path, `${path.slice(1).replace("/", ".")} does not name a data source of this organisation`);
   return row;
 }
@@ -102,5 +107,4 @@ export async function checkPlan(tx: Tx, orgId: string, input: PlanFields): Promi
   };
 }
 
-export const nameTaken = (name: string) =>
-  new AppError("CONFLICT", `a restore plan named ${JSON.stringify(name)} already exists`, [{ path: "/name", message: "already in use" }]);
+export const nameTaken = (name: string) => new AppError("CONFLICT", `a restore plan named ${JSON.stringify(name)} already exists`, [{ path: "/name", message: "already in use" }]);

@@ -4,9 +4,7 @@ import { Restore } from "./serialize.ts";
 
 export const CreateRestoreBody = t.Object(
   {
-    backupJobId: t.Optional(
-      t.String({ minLength: 1, maxLength: 64, description: "A restore of a dump: a succeeded backup job whose file is still stored. Leave out for a point-in-time restore." }),
-    ),
+    backupJobId: t.Optional(t.String({ minLength: 1, maxLength: 64, description: "A restore of a dump: a succeeded backup job whose file is still stored. Leave out for a point-in-time restore." })),
     targetDataSourceId: t.Optional(
       t.String({ minLength: 1, maxLength: 64, description: "Where to restore; defaults to the backup's own data source. Same engine family (mysql and mariadb are one)." }),
     ),
@@ -32,9 +30,7 @@ export const CreateRestoreBody = t.Object(
           "Replace what the target holds. Without it a non-empty target is refused (409). PostgreSQL: pg_restore --clean --if-exists; MySQL/MariaDB: the target database's tables and views are dropped first; SQLite: the file is replaced atomically (only ever a SQLite database or an empty file; any other file at the path is refused, clean or not).",
       }),
     ),
-    dataSourceId: t.Optional(
-      t.String({ minLength: 1, maxLength: 64, description: "Point-in-time restore: the PostgreSQL data source (with a physical policy) whose archive to restore from." }),
-    ),
+    dataSourceId: t.Optional(t.String({ minLength: 1, maxLength: 64, description: "Point-in-time restore: the PostgreSQL data source (with a physical policy) whose archive to restore from." })),
     targetTime: t.Optional(
       t.String({
         format: "date-time",

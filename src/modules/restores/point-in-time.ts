@@ -28,7 +28,12 @@ export async function createPointInTimeRestore(ctx: ServiceContext, restoreDirs:
   for (const field of PITR_FIELDS) {
     if (input[field] === undefined) throw invalidInput(`/${field}`, `a point-in-time restore needs dataSourceId, targetTime and targetDirectory: ${field} is missing`);
   }
-  const source = (await ctx.db.select().from(dataSources).where(and(eq(dataSources.orgId, ctx.orgId), eq(dataSources.id, input.dataSourceId!))))[0];
+  const source = (
+    await ctx.db
+      .select()
+      .from(dataSources)
+      .where(and(eq(dataSources.orgId, ctx.orgId), eq(dataSources.id, input.dataSourceId!)))
+  )[0];
   if (!source) throw invalidInput("/dataSourceId", "dataSourceId does not name a data source of this organisation");
   if (source.engine !== "postgres") throw invalidInput("/dataSourceId", `point-in-time restores are for PostgreSQL sources; this one is ${source.engine}`);
   const targetTime = parseTimestamp(input.targetTime!, "/targetTime");

@@ -9,10 +9,7 @@ import { newId } from "../../lib/ids.ts";
 type RestoreRow = typeof restores.$inferSelect;
 
 /** What a manual restore request decides; the rest of its row is that of any restore just queued. */
-export type QueuedRestoreFields = Pick<
-  RestoreRow,
-  "backupJobId" | "sourceDataSourceId" | "targetDataSourceId" | "targetDatabase" | "clean" | "databases" | "targetTime" | "targetDirectory"
-> &
+export type QueuedRestoreFields = Pick<RestoreRow, "backupJobId" | "sourceDataSourceId" | "targetDataSourceId" | "targetDatabase" | "clean" | "databases" | "targetTime" | "targetDirectory"> &
   Partial<Pick<RestoreRow, "walDelivery">>;
 
 /**
@@ -20,19 +17,15 @@ export type QueuedRestoreFields = Pick<
  * into the same place (`place`: its condition on the restores table, and its name in the
  * message) is queued or running, then the row and its `restore.queued` audit record.
  */
-export async function queueRestore(
-  ctx: ServiceContext,
-  place: { where: SQL; name: string },
-  fields: QueuedRestoreFields,
-  metadata: Record<string, unknown>,
-): Promise<RestoreRow> {
+export async function queueRestore(ctx: ServiceContext, place: { where: SQL; name: string }, fields: QueuedRestoreFields, metadata: Record<string, unknown>): Promise<RestoreRow> {
   const now = nowMs();
   return await ctx.db.transaction(async (tx) => {
-    const busy = (await tx
-      .select({ id: restores.id })
-      .from(restores)
-      .where(and(place.where, inArray(restores.status, ["queued", "running"])))
-      )[0];
+    const busy = (
+      await tx
+        .select({ id: restores.id })
+        .from(restores)
+        .where(and(place.where, inArray(restores.status, ["queued", "running"])))
+    )[0];
     if (busy) throw new AppError("CONFLICT", `a restore into this ${place.name} is already queued or running (${busy.id})`);
     const row: RestoreRow = {
       id: newId("rst", now),

@@ -43,7 +43,7 @@ export function restoreRoutes(kit: HttpKit, control: JobControl) {
             "PATH_NOT_ALLOWED (a SQLite path outside the operator's allowed roots, checked again when the restore runs), INVALID_TARGET (e.g. a SQLite path holding a file that is not a SQLite database: never replaced), " +
             "AUTH_FAILED, CONNECTION_REFUSED, CANCELED, INTERRUPTED, TIMEOUT (ran longer than the daemon's runner.restoreTimeoutSeconds, default 86400), …; the message says what state the target was left in. " +
             "Restores share the runner's slots with backups: one job per data source, at most runner.maxConcurrentPerOrg (default 1) of one org at once, orgs taking turns. " +
-            "A whole-server backup (`database: \"*\"`) restores onto the target's server: the globals first (roles/users that exist are tolerated and listed in `notes`; other errors: GLOBALS_FAILED), then each of `databases` (default all) under its own name, created as it was when missing; a non-empty one is a 409 unless clean.\n\n" +
+            'A whole-server backup (`database: "*"`) restores onto the target\'s server: the globals first (roles/users that exist are tolerated and listed in `notes`; other errors: GLOBALS_FAILED), then each of `databases` (default all) under its own name, created as it was when missing; a non-empty one is a 409 unless clean.\n\n' +
             "**Point-in-time restore** (PostgreSQL sources with a physical policy): `{ dataSourceId, targetTime, targetDirectory }` instead of `backupJobId`. " +
             "`targetTime` must lie in `GET /data-sources/{id}/recovery-window` (else 400, the message gives the window). The restore builds a data directory at `targetDirectory`: " +
             "the newest base backup that ended at or before `targetTime`, unpacked, the WAL the recovery needs copied into its `pg_wal_archive/`, and postgresql.auto.conf set to " +
@@ -65,7 +65,7 @@ export function restoreRoutes(kit: HttpKit, control: JobControl) {
     .get(
       "/restores/:id",
       async ({ params, ctx }) => {
-        return presentRestore((await findRestore(ctx.db, ctx.orgId, params.id)), control);
+        return presentRestore(await findRestore(ctx.db, ctx.orgId, params.id), control);
       },
       { scope: "backup.read", params: RestoreIdParams, response: { 200: Restore }, detail: { summary: "One restore, with live progress while it runs", tags } },
     )

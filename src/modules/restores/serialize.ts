@@ -10,8 +10,12 @@ const Status = t.Union([t.Literal("queued"), t.Literal("running"), t.Literal("su
 /** What a restore plan's run found when it checked the restored database. */
 export const Verification = t.Object(
   {
-    status: t.Union([t.Literal("passed"), t.Literal("failed")], { description: "passed: the restore tool succeeded, every row count matched the backup's fingerprint and every check returned what it expects." }),
-    fingerprint: t.Boolean({ description: "Whether the backup carried a fingerprint (its policy has `fingerprint: true`) to compare row counts with; without one only the restore and the checks decide." }),
+    status: t.Union([t.Literal("passed"), t.Literal("failed")], {
+      description: "passed: the restore tool succeeded, every row count matched the backup's fingerprint and every check returned what it expects.",
+    }),
+    fingerprint: t.Boolean({
+      description: "Whether the backup carried a fingerprint (its policy has `fingerprint: true`) to compare row counts with; without one only the restore and the checks decide.",
+    }),
     tables: Int({ description: "Tables of the backup (its fingerprint's; without one, the tables found after the restore)." }),
     rowsCompared: Int({ description: "Rows counted in the restored tables and compared with the fingerprint." }),
     mismatches: t.Array(
@@ -42,7 +46,8 @@ export const Restore = t.Object(
     sourceDataSourceId: t.String({ description: "The data source the backup was taken of." }),
     targetDataSourceId: t.String(),
     targetDatabase: t.Union([t.String(), t.Null()], {
-      description: "The database written (network engines); null for SQLite, whose target is the data source's path. A drill's is its scratch database (snapdb_drill_…), dropped when the drill is over.",
+      description:
+        "The database written (network engines); null for SQLite, whose target is the data source's path. A drill's is its scratch database (snapdb_drill_…), dropped when the drill is over.",
     }),
     clean: t.Boolean(),
     status: Status,
@@ -61,12 +66,7 @@ export const Restore = t.Object(
     walDelivery: t.Union([t.Literal("copy"), t.Literal("fetch"), t.Null()], {
       description: "Point-in-time restores: how PostgreSQL gets the WAL (`copy` into `pg_wal_archive/`, or `fetch` with `snapdb wal-fetch`); null for a restore of a dump.",
     }),
-    error: t.Union([
-      t.Object(
-        { code: oneOf(RESTORE_ERROR_CODES), message: t.String({ description: "Also says what state the target was left in." }) },
-      ),
-      t.Null(),
-    ]),
+    error: t.Union([t.Object({ code: oneOf(RESTORE_ERROR_CODES), message: t.String({ description: "Also says what state the target was left in." }) }), t.Null()]),
     databases: t.Union([t.Array(t.String()), t.Null()], { description: "A whole-server backup's restore: the databases it restores, in order. Null otherwise." }),
     notes: t.Array(t.String(), { description: "What the restore tolerated on the way, e.g. roles or users that already existed on the target." }),
     planId: t.Union([t.String(), t.Null()], { description: "The restore plan whose run this is; null for a restore asked for directly." }),

@@ -14,7 +14,9 @@ import { storedParts } from "../jobs/parts.ts";
  * them is a non-empty database on the target unless `clean`.
  */
 export function chooseDatabases(job: JobRow, requested: string[] | undefined): string[] {
-  const available = storedParts(job).filter((p) => p.kind === "database").map((p) => p.name);
+  const available = storedParts(job)
+    .filter((p) => p.kind === "database")
+    .map((p) => p.name);
   if (requested === undefined) return available;
   const unknown = requested.map((name, i) => ({ name, i })).filter(({ name }) => !available.includes(name));
   if (unknown.length) {

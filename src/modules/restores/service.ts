@@ -50,7 +50,12 @@ export interface CreateRestoreInput {
 }
 
 export async function findRestore(db: ServiceContext["db"] | Tx, orgId: string, id: string): Promise<RestoreRow> {
-  const row = (await db.select().from(restores).where(and(eq(restores.orgId, orgId), eq(restores.id, id))))[0];
+  const row = (
+    await db
+      .select()
+      .from(restores)
+      .where(and(eq(restores.orgId, orgId), eq(restores.id, id)))
+  )[0];
   if (!row) throw notFound("restore");
   return row;
 }
@@ -68,7 +73,12 @@ export async function listRestores(ctx: ServiceContext, filters: { dataSourceId?
   if (filters.planId) where.push(eq(restores.planId, filters.planId));
   if (filters.status) where.push(eq(restores.status, filters.status));
   if (page.beforeId) where.push(lt(restores.id, page.beforeId));
-  const rows = await ctx.db.select().from(restores).where(and(...where)).orderBy(desc(restores.id)).limit(page.limit + 1);
+  const rows = await ctx.db
+    .select()
+    .from(restores)
+    .where(and(...where))
+    .orderBy(desc(restores.id))
+    .limit(page.limit + 1);
   return takePage(rows, page.limit);
 }
 
@@ -111,7 +121,12 @@ export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDep
     throw invalidInput("/backupJobId", "backupJobId is required (or dataSourceId, targetTime and targetDirectory for a point-in-time restore)");
   }
   const clean = input.clean ?? false;
-  const job = (await ctx.db.select().from(backupJobs).where(and(eq(backupJobs.orgId, ctx.orgId), eq(backupJobs.id, input.backupJobId))))[0];
+  const job = (
+    await ctx.db
+      .select()
+      .from(backupJobs)
+      .where(and(eq(backupJobs.orgId, ctx.orgId), eq(backupJobs.id, input.backupJobId)))
+  )[0];
   if (!job) throw invalidInput("/backupJobId", "backupJobId does not name a backup job of this organisation");
   if (job.physical !== null) {
     throw invalidInput("/backupJobId", "this is a physical base backup: restore it to a point in time with dataSourceId, targetTime and targetDirectory");
@@ -120,7 +135,11 @@ export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDep
   // A whole-server backup: the databases it restores, and the files of those and of the globals.
   const databases = job.parts ? chooseDatabases(job, input.databases) : null;
   if (databases) {
-    await checkPartsStored(deps.storage, destination, storedParts(job).filter((p) => p.kind === "globals" || databases.includes(p.name)));
+    await checkPartsStored(
+      deps.storage,
+      destination,
+      storedParts(job).filter((p) => p.kind === "globals" || databases.includes(p.name)),
+    );
   } else {
     if (input.databases !== undefined) throw invalidInput("/databases", 'databases applies to a whole-server backup (a data source with database "*") only');
     const head = await deps.storage
@@ -134,7 +153,12 @@ export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDep
   }
 
   const targetId = input.targetDataSourceId ?? job.dataSourceId;
-  const target = (await ctx.db.select().from(dataSources).where(and(eq(dataSources.orgId, ctx.orgId), eq(dataSources.id, targetId))))[0];
+  const target = (
+    await ctx.db
+      .select()
+      .from(dataSources)
+      .where(and(eq(dataSources.orgId, ctx.orgId), eq(dataSources.id, targetId)))
+  )[0];
   if (!target) throw invalidInput("/targetDataSourceId", "targetDataSourceId does not name a data source of this organisation");
   const backupEngine = ((job.format as { engine?: string } | null)?.engine ?? target.engine) as EngineName;
   if (engineFamily(backupEngine) !== engineFamily(target.engine)) {
@@ -144,7 +168,8 @@ export async function createRestore(ctx: ServiceContext, deps: RestoreServiceDep
   if (target.engine === "sqlite") {
     if (input.targetDatabase !== undefined) throw invalidInput("/targetDatabase", "targetDatabase applies to network engines only; a SQLite target is its data source's path");
   } else if (databases) {
-    if (input.targetDatabase !== undefined) throw invalidInput("/targetDatabase", "a whole-server backup restores each database under its own name: leave targetDatabase out (choose them with databases)");
+    if (input.targetDatabase !== undefined)
+      throw invalidInput("/targetDatabase", "a whole-server backup restores each database under its own name: leave targetDatabase out (choose them with databases)");
   } else {
     if (input.targetDatabase !== undefined && !DATABASE_NAME.test(input.targetDatabase)) {
       throw invalidInput("/targetDatabase", "targetDatabase must start with a letter or _ and hold only letters, digits, _, $ and - (at most 63)");
@@ -177,8 +202,7 @@ export async function cancelRestore(ctx: ServiceContext, control: JobControl, id
         .update(restores)
         .set({ status: "canceled", finishedAt: nowMs(), error: { code: "CANCELED", message: "the restore was canceled before it started; the target was not touched" } })
         .where(and(eq(restores.id, id), eq(restores.status, "queued")))
-        .returning()
-        ;
+        .returning();
       if (rows.length) await recordAudit(tx, ctx, { action: "restore.canceled", targetType: "restore", targetId: id, metadata: { was: "queued" } });
       return rows[0];
     });
@@ -189,7 +213,10 @@ export async function cancelRestore(ctx: ServiceContext, control: JobControl, id
     // Recorded in the row too: in a fleet the restore may run on another node, which sees it
     // at its next progress write (within a second) and stops it.
     await ctx.db.transaction(async (tx) => {
-      await tx.update(restores).set({ cancelRequestedAt: nowMs() }).where(and(eq(restores.id, id), eq(restores.status, "running")));
+      await tx
+        .update(restores)
+        .set({ cancelRequestedAt: nowMs() })
+        .where(and(eq(restores.id, id), eq(restores.status, "running")));
       await recordAudit(tx, ctx, { action: "restore.cancel_requested", targetType: "restore", targetId: id });
     });
     control.abortRunning(id, "canceled");
