@@ -154,6 +154,7 @@ listen = "127.0.0.1:8484"         # HOST:PORT of the API; keep it on loopback be
 # metricsPublic = true            # false: /metrics needs a token
 # publicUrl = ""                  # how clients reach snapdb, e.g. "https://backup.example.com"
 #                                 # (download links of local destinations); default http://{listen}
+# idleTimeoutSeconds = 30         # 1–255: a silent connection is closed (a verify is exempt)
 
 # [managedStorage]                # the destination snapdb manages itself
 # type = "local"
