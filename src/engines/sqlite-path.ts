@@ -1,8 +1,8 @@
 import { constants as SQLITE } from "bun:sqlite";
 import { closeSync, constants, lstatSync, openSync, readlinkSync, statSync, type Stats } from "node:fs";
-import { basename, dirname, isAbsolute, join, relative, sep } from "node:path";
+import { basename, dirname, isAbsolute, join } from "node:path";
 import type { Config } from "../config/schema.ts";
-import { isNormalizedAbsolute, isWithin, realPathOf } from "../lib/host-paths.ts";
+import { isNormalizedAbsolute, isWithin, realPathOf, swappableOnTheWay } from "../lib/host-paths.ts";
 
 /**
  * The host boundary of SQLite data sources. A source's `path` is tenant input naming a file
@@ -115,33 +115,6 @@ function entryProblem(path: string, suffix: string, stat: Stats | null, policy: 
 }
 
 /**
- * Whether someone other than the daemon's user (or root) may create, remove or rename
- * entries of the directory whose lstat is `stat`: it is theirs, or its group or others may
- * write to it (an ACL granting write shows in the group bits).
- */
-function othersMayRename(stat: Stats): boolean {
-  const me = process.geteuid?.() ?? -1;
-  return (stat.uid !== me && stat.uid !== 0) || (stat.mode & 0o022) !== 0;
-}
-
-/**
- * The directories on the way from the real root `root` to the file's directory `dir`
- * that someone else could swap (see above), or null. Each holder is checked from the
- * root down, so each name looked at is one that only the daemon or root can change. A part
- * that does not exist yet is left to the next check.
- */
-function swappableOnTheWay(root: string, dir: string): string | null {
-  let holder = root;
-  for (const part of relative(root, dir).split(sep).filter(Boolean)) {
-    const stat = statOf(holder, false);
-    if (!stat) return null;
-    if (!stat.isDirectory() || othersMayRename(stat)) return part;
-    holder = join(holder, part);
-  }
-  return null;
-}
-
-/**
  * Whether `path` may be a SQLite source of `orgId` now, and if so the real path to use (open
  * that one, not `path`: it is what was checked). Reasons name the path as given and the
  * operator's key, never where the daemon's own files are.
@@ -176,7 +149,7 @@ export function checkSqlitePath(path: string, policy: SqlitePathPolicy, orgId: s
     const swappable = real === realRoot ? null : swappableOnTheWay(realRoot, dirname(real));
     if (swappable) {
       return refuse(
-        `${path} lies below a directory (${swappable}) that a user other than the daemon's could swap for a symlink while the daemon opens the file: keep the file directly in an allowed root, or let only the daemon's user write to the directories above it`,
+        `${path} lies below a directory (${swappable.part}) that a user other than the daemon's could swap for a symlink while the daemon opens the file: keep the file directly in an allowed root, or let only the daemon's user write to the directories above it`,
       );
     }
     return { ok: true, real };

@@ -2,10 +2,9 @@ import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { lstat, open, readdir, realpath, rename, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
-import { underAllowedRoot } from "../lib/host-paths.ts";
 import type { DownloadTokens } from "./download-token.ts";
 import { classifyFsError, StorageError } from "./errors.ts";
-import { ensureDirInside, fsyncDir, keyPath, prefixDir, realRoot, resolvesInside, TEMP_MARK } from "./local-paths.ts";
+import { checkDirsBelow, checkLocalRoot, ensureDirInside, fsyncDir, keyPath, prefixDir, realRoot, resolvesInside, TEMP_MARK } from "./local-paths.ts";
 import type { ByteRange, DirectWrite, DownloadUrlOptions, GetResult, ObjectInfo, PutOptions, PutResult, StorageDriver } from "./types.ts";
 
 export interface LocalDriverOptions {
@@ -16,7 +15,9 @@ export interface LocalDriverOptions {
   /**
    * The operator's allowed roots (tenant destinations; not the managed one). Checked on every
    * operation, not only when the driver is built: the driver outlives jobs, and the directory
-   * (or a parent) may be swapped for a symlink that leads elsewhere in the meantime.
+   * (or a parent) may be swapped for a symlink that leads elsewhere in the meantime. With
+   * them, every directory from the allowed root down to an object's must also be the
+   * daemon's alone (local-paths.ts, `checkLocalRoot`), so that the names checked stay put.
    */
   allowedRoots?: readonly string[];
 }
@@ -54,36 +55,53 @@ export class LocalDriver implements StorageDriver {
     return this.options.root;
   }
 
-  private checkRoot(): void {
-    const roots = this.options.allowedRoots;
-    if (roots && !underAllowedRoot(this.root, roots)) {
-      throw new StorageError("ACCESS_DENIED", "the directory is no longer under an allowed local root");
-    }
+  /** A tenant's destination: the layout rule holds for it (local-paths.ts). */
+  private get strict(): boolean {
+    return this.options.allowedRoots !== undefined;
   }
 
-  /** The path of an existing object, after checking that symlinks don't lead it out of the root. */
-  private async existingPath(key: string): Promise<string | null> {
-    const file = keyPath(this.root, key);
-    this.checkRoot();
-    const rootReal = await realRoot(this.root);
+  /**
+   * The directory to use for this operation. A tenant's is checked again and its real path
+   * used (what was checked, by names that only the daemon or root can change); the managed
+   * one is the operator's, used as configured.
+   */
+  private place(): string {
+    const roots = this.options.allowedRoots;
+    if (!roots) return this.root;
+    const check = checkLocalRoot(this.root, roots);
+    if (check.ok) return check.real;
+    throw new StorageError("ACCESS_DENIED", check.outside ? "the directory is no longer under an allowed local root" : `local storage: ${check.reason}`);
+  }
+
+  /** For a tenant's destination: the directories from `root` down to `dir` must still be the daemon's alone. */
+  private checkBelow(root: string, dir: string): void {
+    if (this.strict) checkDirsBelow(root, dir);
+  }
+
+  /** The path of an existing object (and the root used), after checking that symlinks don't lead it out of the root. */
+  private async existingPath(key: string): Promise<{ root: string; file: string } | null> {
+    const root = this.place();
+    const file = keyPath(root, key);
+    const rootReal = await realRoot(root);
     if (!rootReal) return null;
+    this.checkBelow(root, dirname(file));
     try {
       if (!(await resolvesInside(rootReal, file))) throw escapes();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
       throw classifyFsError(err, "local storage");
     }
-    return file;
+    return { root, file };
   }
 
   /** Creates `.snapdb-part-<name>.<random>` beside the object's path: 0600, new, never through a symlink. */
   private async createTemp(key: string, access: number): Promise<{ file: string; dir: string; tmp: string; fh: FileHandle }> {
-    const file = keyPath(this.root, key);
+    const root = this.place();
+    const file = keyPath(root, key);
     const dir = dirname(file);
     const tmp = join(dir, `${TEMP_MARK}${basename(file)}.${randomBytes(6).toString("hex")}`);
-    this.checkRoot();
     try {
-      await ensureDirInside(this.root, dir);
+      await ensureDirInside(root, dir, this.strict);
       const fh = await open(tmp, access | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
       return { file, dir, tmp, fh };
     } catch (err) {
@@ -202,17 +220,18 @@ export class LocalDriver implements StorageDriver {
   }
 
   async get(key: string, options: { range?: ByteRange } = {}): Promise<GetResult> {
-    const file = await this.existingPath(key);
-    if (!file) throw new StorageError("NOT_FOUND", "no such object");
+    const found = await this.existingPath(key);
+    if (!found) throw new StorageError("NOT_FOUND", "no such object");
+    const { root, file } = found;
     let real: string;
     let totalSize: number;
     try {
       // The resolved path, checked inside the root by existingPath: what we open is what was checked.
       real = await realpath(file);
-      const rootReal = await realpath(this.root);
+      const rootReal = await realpath(root);
       const st = await stat(real);
       // A symlink as the object itself is refused, even one that stays inside the root.
-      if (!st.isFile() || real !== join(rootReal, relative(this.root, file))) throw new StorageError("NOT_FOUND", "no such object");
+      if (!st.isFile() || real !== join(rootReal, relative(root, file))) throw new StorageError("NOT_FOUND", "no such object");
       totalSize = st.size;
     } catch (err) {
       throw classifyFsError(err, "local storage read");
@@ -233,19 +252,20 @@ export class LocalDriver implements StorageDriver {
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
-    const file = await this.existingPath(key);
-    if (!file) return null;
-    const st = await lstat(file).catch(() => null);
+    const found = await this.existingPath(key);
+    if (!found) return null;
+    const st = await lstat(found.file).catch(() => null);
     if (!st || !st.isFile()) return null;
     return { key, size: st.size, lastModified: st.mtime };
   }
 
   async delete(key: string): Promise<void> {
-    const file = keyPath(this.root, key);
-    this.checkRoot();
-    const rootReal = await realRoot(this.root);
+    const root = this.place();
+    const file = keyPath(root, key);
+    const rootReal = await realRoot(root);
     if (!rootReal) return;
     const dir = dirname(file);
+    this.checkBelow(root, dir);
     try {
       // The parent must resolve inside the root, or unlink could remove a file elsewhere.
       if (!(await resolvesInside(rootReal, dir))) throw escapes();
@@ -256,7 +276,7 @@ export class LocalDriver implements StorageDriver {
       throw classifyFsError(err, "local storage delete");
     }
     // Prune the date directories it leaves empty; rmdir fails (harmlessly) on a non-empty one.
-    for (let d = dir; d.startsWith(this.root + sep); d = dirname(d)) {
+    for (let d = dir; d.startsWith(root + sep); d = dirname(d)) {
       try {
         await rmdir(d);
       } catch {
@@ -266,22 +286,25 @@ export class LocalDriver implements StorageDriver {
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    const start = prefixDir(this.root, prefix);
-    this.checkRoot();
-    const rootReal = await realRoot(this.root);
+    const root = this.place();
+    const start = prefixDir(root, prefix);
+    const rootReal = await realRoot(root);
     if (!rootReal) return;
+    this.checkBelow(root, start);
     try {
       if (!(await resolvesInside(rootReal, start))) throw escapes();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
       throw classifyFsError(err, "local storage list");
     }
-    yield* this.walk(start, prefix);
+    yield* this.walk(root, start, prefix);
   }
 
-  private async *walk(dir: string, prefix: string): AsyncGenerator<ObjectInfo> {
+  private async *walk(root: string, dir: string, prefix: string): AsyncGenerator<ObjectInfo> {
     let entries;
     try {
+      // A directory read here holds the next names used: for a tenant, it must be the daemon's alone.
+      if (this.strict && dir !== root) checkDirsBelow(dir, dir);
       entries = await readdir(dir, { withFileTypes: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
@@ -291,10 +314,10 @@ export class LocalDriver implements StorageDriver {
     for (const entry of entries) {
       if (entry.name.startsWith(TEMP_MARK)) continue;
       const path = join(dir, entry.name);
-      const key = relative(this.root, path).split(sep).join("/");
+      const key = relative(root, path).split(sep).join("/");
       // Symlinks are never followed: they could lead out of the root.
       if (entry.isDirectory()) {
-        if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) yield* this.walk(path, prefix);
+        if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) yield* this.walk(root, path, prefix);
       } else if (entry.isFile() && key.startsWith(prefix)) {
         const st = await stat(path).catch(() => null);
         if (st) yield { key, size: st.size, lastModified: st.mtime };
@@ -305,8 +328,7 @@ export class LocalDriver implements StorageDriver {
   async downloadUrl(key: string, options: DownloadUrlOptions): Promise<string> {
     const download = this.options.download;
     if (!download) throw new StorageError("STORAGE_ERROR", "this local destination has no download links configured");
-    keyPath(this.root, key);
-    this.checkRoot();
+    keyPath(this.place(), key);
     const issuedAt = options.issuedAt?.getTime() ?? Date.now();
     const token = download.tokens.sign({
       destinationId: download.destinationId,
@@ -319,11 +341,12 @@ export class LocalDriver implements StorageDriver {
   }
 
   async cleanupUpload(key: string): Promise<void> {
-    const file = keyPath(this.root, key);
+    const root = this.place();
+    const file = keyPath(root, key);
     const dir = dirname(file);
-    this.checkRoot();
-    const rootReal = await realRoot(this.root);
+    const rootReal = await realRoot(root);
     if (!rootReal) return;
+    this.checkBelow(root, dir);
     try {
       if (!(await resolvesInside(rootReal, dir))) throw escapes();
       const mark = `${TEMP_MARK}${basename(file)}.`;

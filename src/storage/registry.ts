@@ -2,7 +2,6 @@ import type { Config } from "../config/schema.ts";
 import type { SecretBox } from "../crypto/secrets.ts";
 import type { Db } from "../db/client.ts";
 import type { storageDestinations } from "../db/schema.ts";
-import { underAllowedRoot } from "../lib/host-paths.ts";
 import { assumeRoleProvider } from "./assume-role.ts";
 import { deleteBackupObjects } from "./backup-objects.ts";
 import { DownloadTokens } from "./download-token.ts";
@@ -10,6 +9,7 @@ import { StorageError } from "./errors.ts";
 import { externalIdFor } from "./external-id.ts";
 import { backupObjectKey, normalizePrefix, walObjectKey, type BackupKeyParts } from "./keys.ts";
 import { LocalDriver } from "./local.ts";
+import { checkLocalRoot } from "./local-paths.ts";
 import { OutboundError, OutboundPolicy } from "../net/outbound-policy.ts";
 import { S3Driver, type S3DriverOptions } from "./s3.ts";
 import type { StorageDriver } from "./types.ts";
@@ -131,9 +131,11 @@ export class StorageRegistry {
     if (row.kind === "local") {
       const { path } = row.settings as unknown as LocalSettings;
       // Checked here (an operator who removes a root cuts its destinations off) and again by
-      // the driver on every operation (the directory may be swapped for a symlink later).
-      if (!underAllowedRoot(path, config.storage.allowedLocalRoots)) {
-        throw new StorageError("ACCESS_DENIED", "the directory is no longer under an allowed local root");
+      // the driver on every operation (the directory may be swapped for a symlink later, or
+      // a directory on the way handed to another user).
+      const check = checkLocalRoot(path, config.storage.allowedLocalRoots);
+      if (!check.ok) {
+        throw new StorageError("ACCESS_DENIED", check.outside ? "the directory is no longer under an allowed local root" : `local storage: ${check.reason}`);
       }
       return this.localDriver(row, path, config.storage.allowedLocalRoots);
     }

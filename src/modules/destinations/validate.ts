@@ -1,7 +1,7 @@
 import type { Config } from "../../config/schema.ts";
 import { invalidInput } from "../../lib/errors.ts";
-import { underAllowedRoot } from "../../lib/host-paths.ts";
 import { normalizePrefix } from "../../storage/keys.ts";
+import { checkLocalRoot } from "../../storage/local-paths.ts";
 import type { DestinationSecret, LocalSettings, S3Settings } from "../../storage/registry.ts";
 
 export interface AuthInput {
@@ -125,8 +125,11 @@ export function checkLocalPath(path: string, config: Config): LocalSettings {
   if (!normalized.startsWith("/") || normalized.includes("\0") || normalized.split("/").some((s) => s === "." || s === "..")) {
     throw invalidInput("/path", `path ${JSON.stringify(path)} must be an absolute, normalized directory path`);
   }
-  if (!underAllowedRoot(normalized, config.storage.allowedLocalRoots)) {
-    const roots = config.storage.allowedLocalRoots;
+  const roots = config.storage.allowedLocalRoots;
+  const check = checkLocalRoot(normalized, roots);
+  // Under an allowed root, but another user could swap a directory on the way (local-paths.ts).
+  if (!check.ok && !check.outside) throw invalidInput("/path", check.reason);
+  if (!check.ok) {
     throw invalidInput(
       "/path",
       roots.length
