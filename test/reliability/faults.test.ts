@@ -73,7 +73,7 @@ async function auditOf(jobId: string): Promise<string[]> {
 async function onSmallDisk(name: string, body: (mountPoint: string) => Promise<void>): Promise<void> {
   const mountPoint = join(allowedRoot, name);
   mkdirSync(mountPoint);
-  const mount = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mountPoint], { stderr: "pipe" });
+  const mount = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", mountPoint], { stderr: "pipe" });
   if (mount.exitCode !== 0) {
     console.warn(`skipped: cannot mount a tmpfs here (${mount.stderr.toString().trim()})`);
     return;
