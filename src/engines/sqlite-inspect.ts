@@ -21,7 +21,42 @@ import { Database, constants } from "bun:sqlite";
 const input = JSON.parse(await Bun.stdin.text());
 const text = (v) => v === null || v === undefined ? null : typeof v === "string" ? v : v instanceof Uint8Array ? Buffer.from(v).toString("hex") : String(v);
 const open = () => { const db = new Database(input.path, constants.SQLITE_OPEN_READONLY | constants.SQLITE_OPEN_NOFOLLOW); db.run("PRAGMA query_only = ON"); return db; };
+const openRw = () => new Database(input.path, constants.SQLITE_OPEN_READWRITE | constants.SQLITE_OPEN_NOFOLLOW);
 const out = {};
+if (input.verify) {
+  let db = null;
+  try {
+    db = open();
+    db.query("SELECT count(*) AS n FROM sqlite_master").get();
+    out.version = db.query("SELECT sqlite_version() AS v").get().v;
+  } catch (e) { out.error = String(e && e.message || e); }
+  finally { db && db.close(); }
+}
+if (input.objects) {
+  let db = null;
+  try {
+    db = open();
+    out.objects = Number(db.query("SELECT count(*) AS n FROM sqlite_master WHERE type IN ('table','view') AND name NOT LIKE 'sqlite\\\\_%' ESCAPE '\\\\'").get().n);
+  } catch { out.objects = -1; }
+  finally { db && db.close(); }
+}
+if (input.integrity) {
+  let db = null;
+  try {
+    db = openRw();
+    out.integrity = db.query("PRAGMA integrity_check").all().map((r) => r.integrity_check).join("; ");
+  } catch (e) { out.integrity = String(e && e.message || e); }
+  finally { db && db.close(); }
+}
+if (input.checkpoint) {
+  let db = null;
+  try {
+    db = openRw();
+    db.run("PRAGMA wal_checkpoint(TRUNCATE)");
+    out.checkpointed = true;
+  } catch (e) { out.error = String(e && e.message || e); }
+  finally { db && db.close(); }
+}
 if (input.count) {
   const db = open();
   try {
@@ -45,7 +80,24 @@ process.stdout.write(JSON.stringify(out));
 export interface SqliteInspectResult {
   tables?: Record<string, number>;
   found?: string | null;
+  /** `verify`: the SQLite library's version, once the schema was read. */
+  version?: string;
+  /** `objects`: tables and views (-1: not a database). */
+  objects?: number;
+  /** `integrity`: PRAGMA integrity_check's answer ("ok"), or why it could not run. */
+  integrity?: string;
+  checkpointed?: boolean;
   error?: string;
+}
+
+/** What the child does: each on a connection of its own (read-write only for `integrity` and `checkpoint`). */
+export interface SqliteInspectRequest {
+  count?: boolean;
+  check?: string;
+  verify?: boolean;
+  objects?: boolean;
+  integrity?: boolean;
+  checkpoint?: boolean;
 }
 
 export class SqliteInspectError extends Error {
@@ -58,8 +110,13 @@ export class SqliteInspectError extends Error {
   }
 }
 
-/** Runs the child once: `count` the rows of every table, and/or one `check` statement. */
-export async function inspectSqlite(path: string, request: { count?: boolean; check?: string }, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<SqliteInspectResult> {
+/**
+ * Runs the child once: `count` the rows of every table, one `check` statement, `verify`
+ * (the schema reads), `objects`, `integrity`, `checkpoint`. Every open of a tenant's SQLite
+ * file happens in such a child, never on the daemon's thread: a file swapped for a FIFO
+ * would block its open until someone writes into it, and with it the whole daemon.
+ */
+export async function inspectSqlite(path: string, request: SqliteInspectRequest, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<SqliteInspectResult> {
   const deadline = AbortSignal.timeout(opts.timeoutMs);
   const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
   // A spawned tool like the dump tools: dies with the daemon where setpriv allows it, killed on abort.

@@ -1,9 +1,9 @@
-import { Database } from "bun:sqlite";
-import { closeSync, constants, existsSync, fsyncSync, lstatSync, openSync, readSync, renameSync, rmSync, statSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, fsyncSync, lstatSync, openSync, readSync, renameSync, rmSync, statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { RestoreSetupError } from "./restore.ts";
-import { COMPANIONS, SQLITE_READONLY_NOFOLLOW, SQLITE_READWRITE_NOFOLLOW, type SqlitePin } from "./sqlite-path.ts";
+import { inspectSqlite } from "./sqlite-inspect.ts";
+import { COMPANIONS, type SqlitePin } from "./sqlite-path.ts";
 
 /**
  * SQLite restores never write into the target file: the database is written to a temp file
@@ -53,7 +53,9 @@ export function notReplaceable(real: string): string | null {
   let fd: number | null = null;
   try {
     // O_NOFOLLOW: a symlink swapped in since `real` was resolved is not read through.
-    fd = openSync(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // O_NONBLOCK: nor does a FIFO swapped in block the daemon's thread in open().
+    fd = openSync(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    if (!fstatSync(fd).isFile()) return "is not a regular file";
     readSync(fd, head, 0, head.length, 0);
   } catch (err) {
     return `cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`;
@@ -64,32 +66,22 @@ export function notReplaceable(real: string): string | null {
 }
 
 /** Tables and views of a SQLite file (a checked real path); null when the file is missing, -1 when it is not a database. */
-export function sqliteUserObjects(path: string): number | null {
+export async function sqliteUserObjects(path: string): Promise<number | null> {
   if (!existsSync(path)) return null;
   if (statSync(path).size === 0) return 0;
-  let db: Database | null = null;
-  try {
-    db = new Database(path, SQLITE_READONLY_NOFOLLOW);
-    const row = db.query("SELECT count(*) AS n FROM sqlite_master WHERE type IN ('table','view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").get() as { n: number };
-    return row.n;
-  } catch {
-    return -1;
-  } finally {
-    db?.close();
-  }
+  // In a child (sqlite-inspect.ts): a FIFO swapped in would block the open, not the daemon.
+  const r = await inspectSqlite(path, { objects: true }, { timeoutMs: INSPECT_TIMEOUT_MS }).catch(() => null);
+  return r?.objects ?? -1;
 }
 
-function integrityOf(path: string): string {
-  let db: Database | null = null;
-  try {
-    db = new Database(path, SQLITE_READWRITE_NOFOLLOW);
-    const rows = db.query("PRAGMA integrity_check").all() as { integrity_check: string }[];
-    return rows.map((r) => r.integrity_check).join("; ");
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    db?.close();
-  }
+/** How long opening and reading a schema, or a checkpoint, may take in the child. */
+const INSPECT_TIMEOUT_MS = 60_000;
+/** PRAGMA integrity_check reads the whole file: minutes for a large one. */
+const INTEGRITY_TIMEOUT_MS = 6 * 3600_000;
+
+async function integrityOf(path: string, signal: AbortSignal): Promise<string> {
+  const r = await inspectSqlite(path, { integrity: true }, { timeoutMs: INTEGRITY_TIMEOUT_MS, signal }).catch((err: Error) => ({ integrity: err.message }));
+  return r.integrity ?? "no answer";
 }
 
 /**
@@ -103,7 +95,7 @@ export async function writeSqliteAtomically(
   pin: SqlitePin,
   restoreId: string,
   signal: AbortSignal,
-  hooks: { beforeRename(): void; renamed(): void },
+  hooks: { beforeRename(): void | Promise<void>; renamed(): void },
 ): Promise<void> {
   const tmpName = sqliteTempName(pin.name, restoreId);
   const tmp = pin.at(tmpName);
@@ -130,15 +122,15 @@ export async function writeSqliteAtomically(
     for (const suffix of COMPANIONS) {
       if (lexists(tmp + suffix)) throw new RestoreSetupError("RESTORE_FAILED", `a file the restore did not make lies beside its temp file (${tmpName}${suffix})`);
     }
-    const integrity = integrityOf(join(dirname(pin.real), tmpName));
+    const integrity = await integrityOf(join(dirname(pin.real), tmpName), signal);
     if (integrity !== "ok") throw new RestoreSetupError("RESTORE_FAILED", `the restored file is not a sound SQLite database: ${integrity.slice(0, 500)}`);
     // Opening it may have left -wal/-shm beside the temp file; they must not follow it.
     for (const suffix of COMPANIONS) rmSync(tmp + suffix, { force: true });
-    hooks.beforeRename();
+    await hooks.beforeRename();
     if (signal.aborted) throw new RestoreSetupError("CANCELED", "aborted");
     // A WAL beside the old target would be replayed into the new file on the next open:
     // fold it into the old file first, then drop it once the new file is in place.
-    if (lexists(`${target}-wal`)) checkpoint(pin.real);
+    if (lexists(`${target}-wal`)) await checkpoint(pin.real);
     // Both names in the held directory: the rename replaces the entry, never follows it.
     renameSync(tmp, target);
     renamed = true;
@@ -159,14 +151,7 @@ function lexists(path: string): boolean {
   }
 }
 
-function checkpoint(target: string): void {
-  let db: Database | null = null;
-  try {
-    db = new Database(target, SQLITE_READWRITE_NOFOLLOW);
-    db.run("PRAGMA wal_checkpoint(TRUNCATE)");
-  } catch (err) {
-    throw new RestoreSetupError("RESTORE_FAILED", `could not checkpoint the target's WAL (is an application holding it?): ${(err as Error).message}`);
-  } finally {
-    db?.close();
-  }
+async function checkpoint(target: string): Promise<void> {
+  const r = await inspectSqlite(target, { checkpoint: true }, { timeoutMs: INSPECT_TIMEOUT_MS }).catch((err: Error) => ({ error: err.message, checkpointed: false }));
+  if (!r.checkpointed) throw new RestoreSetupError("RESTORE_FAILED", `could not checkpoint the target's WAL (is an application holding it?): ${r.error ?? "no answer"}`);
 }

@@ -1,6 +1,5 @@
-import { Database } from "bun:sqlite";
 import { statSync } from "node:fs";
-import { SQLITE_READONLY_NOFOLLOW } from "./sqlite-path.ts";
+import { inspectSqlite } from "./sqlite-inspect.ts";
 import { verifyFailure, type Engine, type SourceTarget, type VerifyResult } from "./types.ts";
 
 /**
@@ -20,17 +19,13 @@ export const sqliteEngine: Engine = {
     } catch {
       return verifyFailure("DATABASE_NOT_FOUND", `${path} does not exist or is not readable by the daemon`);
     }
-    let db: Database | null = null;
-    try {
-      // The checked real path (sqlite-path.ts): a symlink swapped in since is not followed.
-      db = new Database(path, SQLITE_READONLY_NOFOLLOW);
-      db.query("SELECT count(*) AS n FROM sqlite_master").get();
-      const row = db.query("SELECT sqlite_version() AS v").get() as { v: string };
-      return { ok: true, latencyMs: Math.max(0, Math.round(performance.now() - started)), serverVersion: row.v };
-    } catch (err) {
-      return verifyFailure("DATABASE_NOT_FOUND", `${path} does not open as a SQLite database: ${(err as Error).message}`);
-    } finally {
-      db?.close();
-    }
+    // In a child (sqlite-inspect.ts): a file swapped for a FIFO would block the open, and a
+    // blocked open on the daemon's thread would stop the whole daemon.
+    const r = await inspectSqlite(path, { verify: true }, { timeoutMs: (target.options.connectTimeoutSeconds ?? 10) * 1000 }).catch((err: Error) => ({
+      error: err.message,
+      version: undefined,
+    }));
+    if (r.error !== undefined || !r.version) return verifyFailure("DATABASE_NOT_FOUND", `${path} does not open as a SQLite database: ${r.error ?? "no answer"}`);
+    return { ok: true, latencyMs: Math.max(0, Math.round(performance.now() - started)), serverVersion: r.version };
   },
 };

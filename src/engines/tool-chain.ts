@@ -255,13 +255,15 @@ async function startChain(links: ChainLink[], opts: ChainOptions, firstStdin: To
   // (a restore) is the other way round: an end of input where the data was cut must not be
   // acted on, so the tools after it go at once, the last one first, and the ones before it
   // (fed by the daemon, never waiting on a database) die of the broken pipe.
-  // Not after an abort, though: every tool was sent SIGTERM then (killOnAbort, SIGKILL after
-  // a grace), and a SIGKILL now would beat pg_dump's own cancel of the query it waits on,
-  // leaving its backend queued on the lock on the server.
+  // Not after an abort or a stop, though: every tool was sent SIGTERM then (killOnAbort or
+  // stop(), SIGKILL after a grace), zstd and age die of it at once, and a SIGKILL on their
+  // exit would beat pg_dump's own cancel of the query it waits on, leaving its backend
+  // queued on the lock on the server.
+  let stopping = false;
   tools.forEach(
     (t, i) =>
       void t.proc.exited.then((code) => {
-        if (code === 0 || opts.signal?.aborted) return;
+        if (code === 0 || stopping || opts.signal?.aborted) return;
         const others = rule === "upstream" ? tools.slice(i + 1).toReversed() : tools.slice(0, i);
         for (const other of others) other.proc.kill("SIGKILL");
       }),
@@ -276,6 +278,7 @@ async function startChain(links: ChainLink[], opts: ChainOptions, firstStdin: To
      * at once, for a fed chain, whose restore tool must be gone before its input ends.
      */
     stop(hard = false) {
+      stopping = true;
       tools.toReversed().forEach((t) => {
         if (hard) t.proc.kill("SIGKILL");
         else terminateTool(t.proc);

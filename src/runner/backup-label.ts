@@ -23,7 +23,10 @@ export function parseBackupLabel(text: string): BackupLabel | null {
   const line = (key: string) => new RegExp(`^${key}: (.*)$`, "m").exec(text)?.[1]?.trim() ?? null;
   const start = /^([0-9A-F]+\/[0-9A-F]+) \(file ([0-9A-F]{24})\)$/.exec(line("START WAL LOCATION") ?? "");
   if (!start) return null;
+  // The label comes from the source's server: a timeline that is not a positive integer
+  // makes the whole label unusable (the job keeps the values it measured itself).
   const timeline = Number(line("START TIMELINE") ?? Number.parseInt(start[2]!.slice(0, 8), 16));
+  if (!Number.isSafeInteger(timeline) || timeline < 1) return null;
   return {
     startLsn: start[1]!,
     startWalFile: start[2]!,

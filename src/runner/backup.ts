@@ -42,9 +42,10 @@ export interface BackupDeps {
 
 /**
  * The data source as the engines see it; for SQLite its path checked against the host
- * boundary of the job's organisation now (by name, then through its directory held open) and
- * replaced by the real path that was checked: what the snapshot opens, with SQLite's
- * NOFOLLOW (sqlite-path.ts says why that path then still leads to the checked file).
+ * boundary of the job's organisation now (by name, then once more through its directory
+ * opened for that look, closed again here) and replaced by the real path that was checked.
+ * The snapshot opens that path by name later, with SQLite's NOFOLLOW: what keeps it leading
+ * to the checked file is the directory rule, not a directory held open (sqlite-path.ts).
  */
 function backupTargetOf(deps: BackupDeps, row: DataSourceRow, orgId: string): SourceTarget {
   const target = deps.targetOf(row);

@@ -174,8 +174,8 @@ function recheckSqliteTarget(deps: RestoreDeps, path: string, orgId: string, pin
   if (replaceable) throw new RestoreSetupError("INVALID_TARGET", `${path} ${replaceable}`);
 }
 
-function refuseNonEmptySqlite(path: string): void {
-  const objects = sqliteUserObjects(path);
+async function refuseNonEmptySqlite(path: string): Promise<void> {
+  const objects = await sqliteUserObjects(path);
   if (objects === -1) throw new RestoreSetupError("TARGET_NOT_EMPTY", `${path} exists and is not a SQLite database; restore with clean: true to replace it`);
   if (objects) throw new RestoreSetupError("TARGET_NOT_EMPTY", `${path} already holds ${objects} tables or views; restore with clean: true to replace it`);
 }
@@ -199,7 +199,7 @@ export async function runRestore(deps: RestoreDeps, row: RestoreRow, plan: Resto
   // Closed however this function is left (done, failed, canceled).
   using sqlite = family === "sqlite" ? pinSqliteTarget(deps, target.path!, row.orgId) : null;
   if (sqlite) {
-    if (!row.clean) refuseNonEmptySqlite(sqlite.real);
+    if (!row.clean) await refuseNonEmptySqlite(sqlite.real);
   } else {
     const found = await inspectDatabase(target, database, signal);
     relations = found.relations;
@@ -217,10 +217,10 @@ export async function runRestore(deps: RestoreDeps, row: RestoreRow, plan: Resto
       const decoded = await decodeInDaemon(stream, plan.format, identity, toolPath, signal);
       const pin = sqlite!;
       await writeSqliteAtomically(decoded.pipeThrough(countingTap((n) => (progress.bytesWritten += n))), pin, row.id, signal, {
-        beforeRename: () => {
+        beforeRename: async () => {
           // The last look: the path may have been swapped for a symlink while the bytes came in.
           recheckSqliteTarget(deps, target.path!, row.orgId, pin);
-          if (!row.clean) refuseNonEmptySqlite(pin.real);
+          if (!row.clean) await refuseNonEmptySqlite(pin.real);
         },
         renamed: () => (state.touched = "replaced"),
       });

@@ -87,3 +87,19 @@ test("verify --wait outlasts the idle timeout: elapsed lines while the daemon re
   expect(lines.at(-1)).toMatch(new RegExp(`^ok: ${job.id}: [\\d.]+ (B|KiB) dump, [\\d.]+ (B|KiB) stored, sha256 ${job.sha256}$`));
   expect(proxy.seen.filter((s) => s.method === "GET" && s.url.includes(job.id)).length).toBeGreaterThanOrEqual(2);
 }, 120_000);
+
+test("a data source verify waiting longer than the idle timeout (connectTimeoutSeconds 5) still answers, TIMEOUT", async () => {
+  // A listener that accepts and never speaks: the PostgreSQL client waits for the server's
+  // first bytes until its connect timeout, 5 s, more than twice the daemon's idle timeout.
+  const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  try {
+    const source = await api.createSource({ engine: "postgres", host: "127.0.0.1", port: silent.port, database: "appdb", options: { connectTimeoutSeconds: 5 } }, { username: "u", password: "p" });
+    const started = Date.now();
+    const res = await api.call("POST", `/data-sources/${source.id}/verify`, undefined, 20_000);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ ok: false, error: { code: "TIMEOUT" } });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4_500);
+  } finally {
+    silent.stop(true);
+  }
+}, 60_000);

@@ -13,6 +13,10 @@ export function sqliteWithRows(path: string, rows = 20, opts: { wal?: boolean } 
   db.transaction(() => {
     for (let i = 0; i < rows; i++) insert.run(`row ${i}`);
   })();
+  // Finalized first: with a statement left, close() only marks the connection, and the real
+  // close (which deletes a WAL file by name) would come whenever the collector finalizes it,
+  // long after a test may have put something else at that name.
+  insert.finalize();
   db.close();
   return path;
 }

@@ -290,7 +290,7 @@ describe("restores into a path that leads to the daemon's files (real app, runne
     try {
       for (const r of queued) {
         const done = await waitForStatus(h, token, `/restores/${r.id}`);
-        expect({ status: done.status, code: done.error?.code }).toEqual({ status: "failed", code: "PATH_NOT_ALLOWED" });
+        expect({ target: queued.indexOf(r), status: done.status, code: done.error?.code }).toEqual({ target: queued.indexOf(r), status: "failed", code: "PATH_NOT_ALLOWED" });
         expect(done.error.message).toContain("the target file is unchanged");
       }
     } finally {

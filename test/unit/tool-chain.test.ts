@@ -143,6 +143,27 @@ describe("tool chains", () => {
     pipes.cleanup();
   });
 
+  test("a cancel without an abort (a failed upload) gives a tool that ends slowly on SIGTERM its moment, though the tools after it died at once", async () => {
+    // The first tool stands for pg_dump, which answers SIGTERM by canceling its query on the
+    // server first; the second (zstd, age) dies of SIGTERM at once, and its exit must not
+    // make the chain SIGKILL the first before its handler is done.
+    const dir = tempDir("chain-term");
+    const marker = join(dir.path, "canceled");
+    const { stream, dir: pipes } = await chain([
+      sh(`trap 'sleep 0.3; touch ${marker}; exit 143' TERM; echo $$ > ${dir.path}/a; while :; do sleep 0.05; done`),
+      sh(`echo $$ > ${dir.path}/b; exec cat`, "COMPRESSION_FAILED"),
+    ]);
+    const pidOf = (n: string) => (existsSync(join(dir.path, n)) ? Number(readFileSync(join(dir.path, n), "utf8").trim()) : 0);
+    for (let i = 0; i < 100 && !(pidOf("a") > 0 && pidOf("b") > 0); i++) await Bun.sleep(20);
+    const pids = ["a", "b"].map(pidOf);
+    await stream.cancel();
+    for (let i = 0; i < 150 && pids.some(alive); i++) await Bun.sleep(20);
+    expect(pids.filter(alive)).toEqual([]);
+    expect(existsSync(marker)).toBe(true);
+    dir.cleanup();
+    pipes.cleanup();
+  });
+
   test("at start, the pipe directories, age probes and SQLite snapshots a killed daemon left are removed, nothing else", () => {
     const scratch = tempDir("scratch");
     mkdirSync(join(scratch.path, "age-probe-abc123"));

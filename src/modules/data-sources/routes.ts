@@ -119,18 +119,27 @@ export function dataSourceRoutes(kit: HttpKit, opts: DataSourceRouteOptions = {}
         detail: { summary: "Forget the login", tags },
       },
     )
-    .post("/data-sources/:id/verify", ({ params, ctx }) => verifyDataSource(ctx, kit.secrets, engineEnv, sqlitePaths, params.id), {
-      scope: "backup.operate",
-      params: IdParams,
-      response: { 200: VerifyOutcome },
-      detail: {
-        summary: "Connect for real and check the dump tool",
-        description:
-          "Always 200 when the source exists: `ok: false` carries `error.code` (CONNECTION_REFUSED, TIMEOUT, AUTH_FAILED, DATABASE_NOT_FOUND, TLS_ERROR, DUMP_TOOL_MISSING, DUMP_TOOL_TOO_OLD, PATH_NOT_ALLOWED: a SQLite path outside the operator's allowed roots; " +
-          'DATABASE_UNREADABLE: a whole server (`database: "*"`) with databases, or globals (`:globals`), the login cannot read). A whole server\'s answer also lists `databases` (what a backup would take now) and `unreadable`. Stored as `lastVerify`.',
-        tags,
+    .post(
+      "/data-sources/:id/verify",
+      ({ params, ctx, request, server }) => {
+        // A verify waits up to the source's connectTimeoutSeconds (at most 120 s), longer than
+        // the server's idle timeout, which Bun counts while a handler works: not for this request.
+        server?.timeout(request, 0);
+        return verifyDataSource(ctx, kit.secrets, engineEnv, sqlitePaths, params.id);
       },
-    })
+      {
+        scope: "backup.operate",
+        params: IdParams,
+        response: { 200: VerifyOutcome },
+        detail: {
+          summary: "Connect for real and check the dump tool",
+          description:
+            "Always 200 when the source exists: `ok: false` carries `error.code` (CONNECTION_REFUSED, TIMEOUT, AUTH_FAILED, DATABASE_NOT_FOUND, TLS_ERROR, DUMP_TOOL_MISSING, DUMP_TOOL_TOO_OLD, PATH_NOT_ALLOWED: a SQLite path outside the operator's allowed roots; " +
+            'DATABASE_UNREADABLE: a whole server (`database: "*"`) with databases, or globals (`:globals`), the login cannot read). A whole server\'s answer also lists `databases` (what a backup would take now) and `unreadable`. Stored as `lastVerify`.',
+          tags,
+        },
+      },
+    )
     .get(
       "/data-sources/:id/backup-jobs",
       async ({ params, query, ctx }) => {

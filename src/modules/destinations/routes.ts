@@ -128,18 +128,27 @@ export function destinationRoutes(kit: HttpKit) {
           },
         },
       )
-      .post("/storage-destinations/:id/verify", ({ params, ctx }) => verifyDestination(ctx, params.id, kit.storage), {
-        scope: "backup.operate",
-        params: IdParams,
-        response: { 200: VerifyOutcome },
-        detail: {
-          summary: "Verify a storage destination",
-          description:
-            "Writes, reads back and deletes a probe object under the org's prefix. Answers `{ ok: true, latencyMs }` or " +
-            "`{ ok: false, error: { code, message } }` with code `BUCKET_NOT_FOUND`, `ACCESS_DENIED`, " +
-            "`STORAGE_UNREACHABLE`, `ASSUME_ROLE_FAILED` or `STORAGE_ERROR`. The outcome is kept as `lastVerify`.",
-          tags,
+      .post(
+        "/storage-destinations/:id/verify",
+        ({ params, ctx, request, server }) => {
+          // Its probe may take its whole 30 s budget, as long as the server's default idle
+          // timeout, which Bun counts while a handler works: not for this request.
+          server?.timeout(request, 0);
+          return verifyDestination(ctx, params.id, kit.storage);
         },
-      })
+        {
+          scope: "backup.operate",
+          params: IdParams,
+          response: { 200: VerifyOutcome },
+          detail: {
+            summary: "Verify a storage destination",
+            description:
+              "Writes, reads back and deletes a probe object under the org's prefix. Answers `{ ok: true, latencyMs }` or " +
+              "`{ ok: false, error: { code, message } }` with code `BUCKET_NOT_FOUND`, `ACCESS_DENIED`, " +
+              "`STORAGE_UNREACHABLE`, `ASSUME_ROLE_FAILED` or `STORAGE_ERROR`. The outcome is kept as `lastVerify`.",
+            tags,
+          },
+        },
+      )
   );
 }

@@ -93,7 +93,7 @@ async function checkTarget(target: SourceTarget, database: string | null, clean:
     if (!check.ok) throw new AppError("CONFLICT", `the target data source's path is refused: ${check.reason}`);
     const problem = notReplaceable(check.real);
     if (problem) throw new AppError("CONFLICT", `the target ${target.path} ${problem}`);
-    const objects = sqliteUserObjects(check.real);
+    const objects = await sqliteUserObjects(check.real);
     if (objects === -1 && !clean) throw new AppError("CONFLICT", `the target file ${target.path} exists and is not a SQLite database; set clean: true to replace it`);
     if (objects && objects > 0 && !clean) {
       throw new AppError("CONFLICT", `the target ${target.path} is not empty (${objects} tables or views); set clean: true to replace it`);
