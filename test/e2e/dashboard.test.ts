@@ -234,24 +234,22 @@ test("accessible: headings, labelled tables, row headers, and text contrast of a
   }
   expect(await page.locator("#sources-body tr th[scope=row]").count()).toBe(3);
   expect(await page.locator('[role="status"]').innerText()).toMatch(/^3 data sources: 2 ok, 1 failing\. Updated /);
+  // WCAG contrast (relative luminance of the sRGB colours), defined once in the page for the two looks below.
+  await page.evaluate(`globalThis.contrastRatio = (fg, bg) => {
+    const lum = (css) => {
+      const [r, g, b] = css.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number).map((v) => {
+        const c = v / 255;
+        return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+      });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    return (a + 0.05) / (b + 0.05);
+  }`);
   // WCAG contrast of every text that carries a state, and of the body text.
   const ratios = await page.evaluate(() => {
     const { document, getComputedStyle } = globalThis as any;
-    const lum = (css: string) => {
-      const [r, g, b] = css
-        .match(/\d+(\.\d+)?/g)!
-        .slice(0, 3)
-        .map(Number)
-        .map((v) => {
-          const c = v / 255;
-          return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
-        });
-      return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
-    };
-    const ratio = (fg: string, bg: string) => {
-      const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
-      return (a! + 0.05) / (b! + 0.05);
-    };
+    const ratio = (globalThis as any).contrastRatio as (fg: string, bg: string) => number;
     const bodyBg =
       getComputedStyle(document.body).backgroundColor === "rgba(0, 0, 0, 0)" ? getComputedStyle(document.documentElement).backgroundColor : getComputedStyle(document.body).backgroundColor;
     const out: Record<string, number> = {};
@@ -272,21 +270,7 @@ test("accessible: headings, labelled tables, row headers, and text contrast of a
   // fill is the page's) at least 3:1 against the page, and each state told apart without colour.
   const squares = await page.evaluate(() => {
     const { document, getComputedStyle } = globalThis as any;
-    const lum = (css: string) => {
-      const [r, g, b] = css
-        .match(/\d+(\.\d+)?/g)!
-        .slice(0, 3)
-        .map(Number)
-        .map((v) => {
-          const c = v / 255;
-          return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
-        });
-      return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
-    };
-    const ratio = (fg: string, bg: string) => {
-      const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
-      return (a! + 0.05) / (b! + 0.05);
-    };
+    const ratio = (globalThis as any).contrastRatio as (fg: string, bg: string) => number;
     const page = getComputedStyle(document.documentElement).backgroundColor;
     return [...document.querySelectorAll(".day")]
       .filter((el: any) => el.getClientRects().length > 0)

@@ -10,11 +10,9 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { and, asc, eq } from "drizzle-orm";
 import { SQL } from "bun";
 import { auditEvents, walSegments } from "../../src/db/schema.ts";
-import { targetOf } from "../../src/modules/data-sources/credentials.ts";
-import { SecretBox } from "../../src/crypto/secrets.ts";
-import { createWalArchiver, type WalArchiver } from "../../src/runner/wal-archiver.ts";
+import type { WalArchiver } from "../../src/runner/wal-archiver.ts";
+import { harnessWalArchiver } from "../helpers/wal-archiver.ts";
 import { MetricsRegistry } from "../../src/http/metrics.ts";
-import { createLogger } from "../../src/lib/logger.ts";
 import { parseSegmentName, segmentName } from "../../src/engines/wal-names.ts";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must } from "../helpers/api-flow.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
@@ -45,17 +43,7 @@ beforeAll(async () => {
   h = await createHarness();
   token = await h.token(ORG);
   metrics = new MetricsRegistry();
-  const secrets = new SecretBox(h.master);
-  archiver = createWalArchiver({
-    db: h.store.db,
-    config: h.config,
-    secrets,
-    storage: h.storage,
-    logger: createLogger("debug", {}, (line) => archiverLog.push(line)),
-    metrics,
-    targetOf: (row) => targetOf(row, secrets),
-    intervals: { syncIntervalMs: 200, pollIntervalMs: 100, statusIntervalMs: 300 },
-  });
+  archiver = harnessWalArchiver(h, { log: archiverLog, metrics });
   app = new SQL({ url: `postgres://${pg.user}:${encodeURIComponent(pg.password)}@${pg.host}:${pg.port}/${pg.database}`, max: 1 });
   await app`CREATE TABLE events (id int PRIMARY KEY, pad text)`;
   await h.runner.start();

@@ -4,11 +4,9 @@ import { join } from "node:path";
 import { SQL } from "bun";
 import { and, desc, eq } from "drizzle-orm";
 import { auditEvents, backupJobs, walSegments } from "../../src/db/schema.ts";
-import { targetOf } from "../../src/modules/data-sources/credentials.ts";
-import { SecretBox } from "../../src/crypto/secrets.ts";
-import { createWalArchiver, type WalArchiver } from "../../src/runner/wal-archiver.ts";
+import type { WalArchiver } from "../../src/runner/wal-archiver.ts";
+import { harnessWalArchiver } from "../helpers/wal-archiver.ts";
 import { MetricsRegistry } from "../../src/http/metrics.ts";
-import { createLogger } from "../../src/lib/logger.ts";
 import { attach, backupNow, createPolicy, createSource, managedDestination, must, waitForStatus } from "../helpers/api-flow.ts";
 import { createHarness, type Harness } from "../helpers/harness.ts";
 import { startPostgres, startPostgresOn, type PgServer } from "../helpers/postgres.ts";
@@ -90,17 +88,7 @@ beforeAll(async () => {
   h = await createHarness({ SNAPDB_ALLOWED_RESTORE_ROOTS: restoreRoot });
   token = await h.token(ORG);
   metrics = new MetricsRegistry();
-  const secrets = new SecretBox(h.master);
-  archiver = createWalArchiver({
-    db: h.store.db,
-    config: h.config,
-    secrets,
-    storage: h.storage,
-    logger: createLogger("debug", {}, (line) => archiverLog.push(line)),
-    metrics,
-    targetOf: (row) => targetOf(row, secrets),
-    intervals: { syncIntervalMs: 200, pollIntervalMs: 100, statusIntervalMs: 300 },
-  });
+  archiver = harnessWalArchiver(h, { log: archiverLog, metrics });
   app = new SQL({ url: `postgres://${pg.user}:${encodeURIComponent(pg.password)}@${pg.host}:${pg.port}/${pg.database}`, max: 1 });
   await app`CREATE TABLE events (id int PRIMARY KEY, note text)`;
   const destination = await managedDestination(h, token);

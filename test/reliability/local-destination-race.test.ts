@@ -5,6 +5,7 @@ import { Database } from "bun:sqlite";
 import { DaemonApi } from "../helpers/daemon-api.ts";
 import { startDaemon, type Daemon } from "../helpers/daemon.ts";
 import { tempDir } from "../helpers/tmp.ts";
+import { NOBODY, startRenameSwapper } from "../helpers/rename-swapper.ts";
 
 /**
  * A tenant's local destination against a race, on a real daemon: a local user who may write
@@ -19,35 +20,10 @@ import { tempDir } from "../helpers/tmp.ts";
  */
 
 const ORG = "org_localracer";
-const NOBODY = 65534;
 const PLAIN = { compression: { algorithm: "none", level: 0 }, encryption: { enabled: false, recipients: [] }, retention: { keepLast: 3 } };
 const RUN_MS = 40_000;
 const SOURCES = 3;
 const ROUNDS_PER_SOURCE = 10;
-
-/** The attacker: drops to `uid`, then exchanges each pair of names until `seconds` have passed or SIGTERM, and puts them back. */
-const SWAPPER = `
-import ctypes, os, signal, sys, time
-uid = int(sys.argv[1]); seconds = float(sys.argv[2]); pairs = sys.argv[3:]
-stop = []
-signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-os.setgroups([]); os.setgid(uid); os.setuid(uid)
-libc = ctypes.CDLL("libc.so.6", use_errno=True)
-AT_FDCWD, RENAME_EXCHANGE = -100, 2
-names = [(pairs[i].encode(), pairs[i + 1].encode()) for i in range(0, len(pairs), 2)]
-flips = [0] * len(names)
-end = time.time() + seconds
-while time.time() < end and not stop:
-    for i, (a, b) in enumerate(names):
-        if libc.renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) != 0:
-            sys.exit("renameat2: errno %d" % ctypes.get_errno())
-        flips[i] += 1
-# Leave every pair as it was found.
-for i, (a, b) in enumerate(names):
-    if flips[i] % 2:
-        libc.renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE)
-print(" ".join(map(str, flips)), flush=True)
-`;
 
 /** Every entry (directories too) under `dir`, relative to it. */
 function entriesUnder(dir: string): string[] {
@@ -127,7 +103,8 @@ describe.skipIf(process.getuid?.() !== 0)("a local destination raced by a user w
       }
     })();
 
-    const swapper = Bun.spawn(["python3", "-c", SWAPPER, String(NOBODY), String(RUN_MS / 1000 + 15), dest, swap], { stdout: "pipe", stderr: "pipe" });
+    const swapper = startRenameSwapper([dest, swap], RUN_MS / 1000 + 15);
+    let flips: number[] = [];
     const tally: Record<string, number> = {};
     const deadline = Date.now() + RUN_MS;
     let backups = 0;
@@ -143,12 +120,10 @@ describe.skipIf(process.getuid?.() !== 0)("a local destination raced by a user w
         }),
       );
     } finally {
-      swapper.kill("SIGTERM");
-      await swapper.exited;
+      flips = await swapper.stop();
       watching = false;
       await watcher;
     }
-    const flips = (await new Response(swapper.stdout).text()).trim().split(" ").map(Number);
     expect(flips.length).toBe(1);
     expect(flips[0]).toBeGreaterThan(1000);
     const victimAfter = entriesUnder(victim);

@@ -6,6 +6,7 @@ import { DaemonApi } from "../helpers/daemon-api.ts";
 import { startDaemon, type Daemon } from "../helpers/daemon.ts";
 import { pinnedToHarness } from "../helpers/store-matrix.ts";
 import { tempDir } from "../helpers/tmp.ts";
+import { NOBODY, startRenameSwapper } from "../helpers/rename-swapper.ts";
 
 /**
  * The SQLite host boundary against a race, on a real daemon: a local user who may write in
@@ -21,34 +22,9 @@ import { tempDir } from "../helpers/tmp.ts";
  */
 
 const ORG = "org_racer";
-const NOBODY = 65534;
 const PLAIN = { compression: { algorithm: "none", level: 0 }, encryption: { enabled: false, recipients: [] }, retention: { keepLast: 500 } };
 const RUN_MS = 30_000;
 const ROUNDS = 40;
-
-/** The attacker: drops to `uid`, then exchanges each pair of names until `seconds` have passed or SIGTERM, and puts them back. */
-const SWAPPER = `
-import ctypes, os, signal, sys, time
-uid = int(sys.argv[1]); seconds = float(sys.argv[2]); pairs = sys.argv[3:]
-stop = []
-signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-os.setgroups([]); os.setgid(uid); os.setuid(uid)
-libc = ctypes.CDLL("libc.so.6", use_errno=True)
-AT_FDCWD, RENAME_EXCHANGE = -100, 2
-names = [(pairs[i].encode(), pairs[i + 1].encode()) for i in range(0, len(pairs), 2)]
-flips = [0] * len(names)
-end = time.time() + seconds
-while time.time() < end and not stop:
-    for i, (a, b) in enumerate(names):
-        if libc.renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) != 0:
-            sys.exit("renameat2: errno %d" % ctypes.get_errno())
-        flips[i] += 1
-# Leave every pair as it was found.
-for i, (a, b) in enumerate(names):
-    if flips[i] % 2:
-        libc.renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE)
-print(" ".join(map(str, flips)), flush=True)
-`;
 
 function legitDb(path: string): string {
   const db = new Database(path);
@@ -123,7 +99,8 @@ describe.skipIf(process.getuid?.() !== 0)("SQLite paths raced by a user who can 
     const storeIno = statSync(storeFile).ino;
     const key = readFileSync(keyFile).toString("base64");
 
-    const swapper = Bun.spawn(["python3", "-c", SWAPPER, String(NOBODY), String(RUN_MS / 1000 + 15), checkedDir, dirSwap, checkedFile, fileSwap], { stdout: "pipe", stderr: "pipe" });
+    const swapper = startRenameSwapper([checkedDir, dirSwap, checkedFile, fileSwap], RUN_MS / 1000 + 15);
+    let flips: number[] = [];
     const leaks: string[] = [];
     const tally: Record<string, number> = {};
     const count = (k: string) => void (tally[k] = (tally[k] ?? 0) + 1);
@@ -161,11 +138,9 @@ describe.skipIf(process.getuid?.() !== 0)("SQLite paths raced by a user who can 
       };
       await Promise.all(sources.flatMap((s) => [backupLoop(s), restoreLoop(s)]));
     } finally {
-      swapper.kill("SIGTERM");
-      await swapper.exited;
+      flips = await swapper.stop();
     }
     // It swapped all along (and put both pairs back when told to stop).
-    const flips = (await new Response(swapper.stdout).text()).trim().split(" ").map(Number);
     expect(flips.length).toBe(2);
     for (const n of flips) expect(n).toBeGreaterThan(1000);
     const now = { storeIno: statSync(storeFile).ino, key: readFileSync(keyFile).toString("base64") };
