@@ -12,6 +12,33 @@ const PING_MS = 5_000;
 /** `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages and logs. */
 export const maskStoreUrl = (url: string): string => maskUrl(url);
 
+/** Closes `client` and says why the store could not be opened, the URL's password masked. */
+async function openFailure(client: SQL, url: string, err: unknown): Promise<Error> {
+  await client.close({ timeout: 0 }).catch(() => {});
+  const message = err instanceof Error ? err.message : String(err);
+  return new Error(`the PostgreSQL store at ${maskStoreUrl(url)} could not be opened: ${message.split(url).join(maskStoreUrl(url))}`);
+}
+
+/** The Store over an opened client; `onClose` stops what watches it. */
+function pgStoreOf(client: SQL, health: { healthy(): boolean; schemaVersion(): number }, onClose = () => {}): Store {
+  useStoreDialect("postgres");
+  const db = drizzle({ client, schema: pgSchema }) as unknown as Db;
+  const store: Store = {
+    dialect: "postgres",
+    get sqlite(): never {
+      throw new Error("the PostgreSQL store has no SQLite connection");
+    },
+    db,
+    healthy: () => health.healthy(),
+    schemaVersion: () => health.schemaVersion(),
+    close() {
+      onClose();
+      store.closed = client.close({ timeout: 5 }).catch(() => {});
+    },
+  };
+  return store;
+}
+
 /**
  * Opens the shared PostgreSQL store (fleet mode) and migrates it (under an advisory lock, so
  * nodes starting together migrate once). From here on the process's tables are the
@@ -23,12 +50,8 @@ export async function openPgStore(url: string, opts: { max?: number } = {}): Pro
   try {
     migration = await migratePg(client);
   } catch (err) {
-    await client.close({ timeout: 0 }).catch(() => {});
-    const message = err instanceof Error ? err.message : String(err);
-    throw new Error(`the PostgreSQL store at ${maskStoreUrl(url)} could not be opened: ${message.split(url).join(maskStoreUrl(url))}`);
+    throw await openFailure(client, url, err);
   }
-  useStoreDialect("postgres");
-  const db = drizzle({ client, schema: pgSchema }) as unknown as Db;
   let healthy = true;
   let version = migration.to;
   const ping = setInterval(async () => {
@@ -40,19 +63,7 @@ export async function openPgStore(url: string, opts: { max?: number } = {}): Pro
     }
   }, PING_MS);
   ping.unref?.();
-  const store: Store = {
-    dialect: "postgres",
-    get sqlite(): never {
-      throw new Error("the PostgreSQL store has no SQLite connection");
-    },
-    db,
-    healthy: () => healthy,
-    schemaVersion: () => version,
-    close() {
-      clearInterval(ping);
-      store.closed = client.close({ timeout: 5 }).catch(() => {});
-    },
-  };
+  const store = pgStoreOf(client, { healthy: () => healthy, schemaVersion: () => version }, () => clearInterval(ping));
   return { store, migration };
 }
 
@@ -67,23 +78,7 @@ export async function openPgStoreReadOnly(url: string): Promise<Store> {
   try {
     version = await pgSchemaVersion(client);
   } catch (err) {
-    await client.close({ timeout: 0 }).catch(() => {});
-    const message = err instanceof Error ? err.message : String(err);
-    throw new Error(`the PostgreSQL store at ${maskStoreUrl(url)} could not be opened: ${message.split(url).join(maskStoreUrl(url))}`);
+    throw await openFailure(client, url, err);
   }
-  useStoreDialect("postgres");
-  const db = drizzle({ client, schema: pgSchema }) as unknown as Db;
-  const store: Store = {
-    dialect: "postgres",
-    get sqlite(): never {
-      throw new Error("the PostgreSQL store has no SQLite connection");
-    },
-    db,
-    healthy: () => true,
-    schemaVersion: () => version,
-    close() {
-      store.closed = client.close({ timeout: 5 }).catch(() => {});
-    },
-  };
-  return store;
+  return pgStoreOf(client, { healthy: () => true, schemaVersion: () => version });
 }
